@@ -1,0 +1,290 @@
+"""The device contract: small runtime-checkable protocols any backend implements.
+
+expctl talks to beamlines only through these; the simulator in ``sim/`` is one
+implementation, a facility control system (EPICS, SACLA's MADOCA) would be
+another.  Values are plain floats and strings in the device's declared units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from expctl.devices.access import AccessLevel
+from expctl.devices.limits import Limits
+from expctl.devices.status import Status
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from expctl.clock import Clock
+    from expctl.devices.profile import Profile
+
+__all__ = [
+    "Beamline",
+    "Checkable",
+    "Device",
+    "FacilityArchive",
+    "FaultInjector",
+    "HasSafeState",
+    "Movable",
+    "Readable",
+    "Requestable",
+    "RunControl",
+    "RunRecord",
+    "Settable",
+    "ShotBlock",
+    "SignalInfo",
+    "SpotGrid",
+    "Stoppable",
+    "Switchable",
+    "Triggerable",
+]
+
+Value = float | str
+
+
+@dataclass(frozen=True, slots=True)
+class SignalInfo:
+    """What a readable signal is: its units, and (for facility logging) its equipment name."""
+
+    units: str = ""
+    equipment: str | None = None
+    dtype: str = "float"
+
+
+@runtime_checkable
+class Device(Protocol):
+    """Anything with a name and an access level."""
+
+    name: str
+    access: AccessLevel
+
+
+@runtime_checkable
+class Readable(Device, Protocol):
+    """Reports its current value(s) as ``{signal_name: value}``."""
+
+    def read(self) -> dict[str, Value]: ...
+
+    def describe(self) -> dict[str, SignalInfo]: ...
+
+
+@runtime_checkable
+class Checkable(Device, Protocol):
+    """Can say, without acting, whether a target is acceptable (raises LimitError)."""
+
+    limits: Limits
+    units: str
+
+    def check_value(self, value: Value) -> None: ...
+
+
+@runtime_checkable
+class Settable(Checkable, Readable, Protocol):
+    """Can be driven to a value; the returned status completes when it is there."""
+
+    def set(self, value: Value) -> Status: ...
+
+
+@runtime_checkable
+class Movable(Settable, Protocol):
+    """A continuous axis (motor, delay, pseudo-axis) with a numeric position."""
+
+    @property
+    def position(self) -> float: ...
+
+
+@runtime_checkable
+class Switchable(Settable, Protocol):
+    """A device with named states (shutter open/closed, PD gain low/mid/high)."""
+
+    states: tuple[str, ...]
+
+    @property
+    def state(self) -> str: ...
+
+
+@runtime_checkable
+class Stoppable(Device, Protocol):
+    """Motion can be stopped now (immediate pause, abort)."""
+
+    def stop(self) -> None: ...
+
+
+@runtime_checkable
+class Triggerable(Device, Protocol):
+    """Acquires on demand, e.g. a detector integrating ``shots`` shots (``ct``)."""
+
+    def trigger(self, shots: int = 1) -> Status: ...
+
+
+@runtime_checkable
+class HasSafeState(Device, Protocol):
+    """Declares the value it must take when the engine pauses or aborts (or None)."""
+
+    safe_value: Value | None
+
+
+@runtime_checkable
+class Requestable(Readable, Protocol):
+    """An accelerator parameter: it can only be *requested*.
+
+    The request is applied after a latency (the status completes then), or
+    refused: :class:`~expctl.errors.AccessError` at once when the requester may
+    not ask, a failed status (:class:`~expctl.errors.RequestRefusedError`) when
+    the accelerator declines (outside its envelope, fault injected).
+    """
+
+    limits: Limits
+    units: str
+
+    def check_value(self, value: Value) -> None: ...
+
+    def request(self, value: Value, requester: AccessLevel = AccessLevel.USER) -> Status: ...
+
+    @property
+    def pending(self) -> Value | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SpotGrid:
+    """Sample spots on a plate: positions in the stage's units, row-major index.
+
+    Spots closer than ``margin`` to the plate edge are excluded by the backend
+    when it builds the grid; ``index`` identifies a spot for the journal.
+    """
+
+    x_axis: str
+    y_axis: str
+    xs: tuple[float, ...]
+    ys: tuple[float, ...]
+    units: str = "mm"
+
+    def __len__(self) -> int:
+        return len(self.xs) * len(self.ys)
+
+    def position(self, index: int) -> tuple[float, float]:
+        """Stage coordinates of spot ``index`` (row-major over ys, then xs)."""
+        row, col = divmod(index, len(self.xs))
+        return self.xs[col], self.ys[row]
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A run as the facility's run table knows it (dbpy's ``read_runinfo``)."""
+
+    run: int
+    beamline: int
+    hightag: int
+    start_tag: int
+    end_tag: int | None
+    start_time: float
+    stop_time: float | None
+    status: int  # -1 does not exist, 0 stopped, 1 paused, 2 running
+    shots: int
+    label: str = ""
+    comment: str = ""
+    runtype: str = "expctl"
+    detectors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ShotBlock:
+    """Per-shot data of consecutive shots of one run, produced in one vectorised call.
+
+    ``data`` maps small-data names to arrays whose first dimension is the
+    number of shots: ``tag``, ``event_time``, ``lightStatus/xray``,
+    ``lightStatus/laser``, I0 monitors such as ``pd_i0``, detector reductions
+    such as ``mpccd/ROI_0_sum`` and ``mpccd/photon_nPhot``.  ``sums`` holds
+    per-detector image sums over the block (``Sums/``), possibly empty;
+    ``frames`` full images only when they were asked for.
+    """
+
+    run: int
+    data: Mapping[str, np.ndarray]
+    sums: Mapping[str, np.ndarray] = field(default_factory=dict)
+    frames: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        tags = self.data.get("tag")
+        return 0 if tags is None else len(tags)
+
+
+@runtime_checkable
+class RunControl(Device, Protocol):
+    """The DAQ: starts and stops numbered runs and hands over their shots in blocks."""
+
+    beamline: int
+    rate_hz: float
+
+    def start_run(self, shots: int | None, *, label: str = "", comment: str = "",
+                  full_frames: bool = False) -> tuple[RunRecord, Status]:
+        """Begin a run; the status completes when ``shots`` shots have been taken."""
+        ...
+
+    def collect(self) -> ShotBlock | None:
+        """Shots of the current run taken since the last call (up to the clock's now)."""
+        ...
+
+    def stop_run(self, *, aborted: bool = False) -> RunRecord:
+        """End the current run (status 0); the run table keeps it forever."""
+        ...
+
+    def config(self) -> dict[str, Any]:
+        """Reduction settings (ROIs, thresholds, pedestal source) for ``UserDataCfg``."""
+        ...
+
+
+@runtime_checkable
+class FacilityArchive(Protocol):
+    """The facility's stores as dbpy/stpy see them: run table, sync 0-D DB, detector storage."""
+
+    def newest_run(self, beamline: int) -> int: ...
+
+    def run_record(self, beamline: int, run: int) -> RunRecord: ...
+
+    def tags(self, beamline: int, run: int) -> np.ndarray: ...
+
+    def equipment(self) -> dict[str, SignalInfo]: ...
+
+    def sync_values(self, equipment: str, hightag: int, tags: np.ndarray) -> np.ndarray: ...
+
+    def detector_ids(self, beamline: int, run: int) -> tuple[str, ...]: ...
+
+    def detector_info(self, detector: str, beamline: int, run: int) -> dict[str, Any]: ...
+
+    def frames(self, detector: str, beamline: int, run: int, tags: np.ndarray) -> np.ndarray: ...
+
+    def photon_energy_kev(self, beamline: int, run: int) -> float: ...
+
+
+@runtime_checkable
+class FaultInjector(Protocol):
+    """Turns faults on for tests and rehearsals: stall, timeout, dropout, beam loss, refusal."""
+
+    def inject(self, kind: str, target: str | None = None, **options: Any) -> None: ...
+
+    def clear(self) -> None: ...
+
+
+@runtime_checkable
+class Beamline(Protocol):
+    """A connected beamline: devices by name, the DAQ, the facility's archive."""
+
+    profile: Profile
+    clock: Clock
+    devices: Mapping[str, Device]
+    daq: RunControl
+    archive: FacilityArchive | None
+    faults: FaultInjector
+    spot_grids: Mapping[str, SpotGrid]
+    data_dir: Path | None
+
+    def estimator_copy(self) -> Beamline:
+        """A simulated twin in the same state, on a VirtualClock, persisting nothing."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,91 @@
+"""Backends by name: how expctl reaches a beamline without importing it.
+
+Backends are discovered from the ``expctl.backends`` entry-point group (the
+simulator registers ``sim``) or handed in explicitly; the registry is an object
+owned by the session, never a module-level table filled at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from expctl.clock import Clock
+from expctl.devices.profile import Profile, load_profile
+from expctl.devices.protocols import Beamline
+from expctl.errors import BackendError
+
+__all__ = ["Backend", "BackendRegistry"]
+
+ENTRY_POINT_GROUP = "expctl.backends"
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Builds connected beamlines from profiles."""
+
+    name: str
+
+    def profile_dirs(self) -> list[Path]:
+        """Folders holding this backend's bundled profiles (``<name>.yaml``)."""
+        ...
+
+    def connect(self, profile: Profile, clock: Clock, *, data_dir: Path | None,
+                seed: int | None = None) -> Beamline:
+        """A beamline built from ``profile``; ``data_dir=None`` persists nothing."""
+        ...
+
+
+class BackendRegistry:
+    """Finds backends and profiles.
+
+    Args:
+        backends: explicit backends by name; when omitted, entry points are used.
+    """
+
+    def __init__(self, backends: Mapping[str, Backend] | None = None) -> None:
+        self._backends: dict[str, Backend] = dict(backends or {})
+        self._discover = backends is None
+
+    def names(self) -> list[str]:
+        """Names of the known backends."""
+        found = set(self._backends)
+        if self._discover:
+            found |= {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+        return sorted(found)
+
+    def get(self, name: str) -> Backend:
+        """The backend called ``name``, loading its entry point on first use."""
+        if name not in self._backends and self._discover:
+            for ep in entry_points(group=ENTRY_POINT_GROUP):
+                if ep.name == name:
+                    self._backends[name] = ep.load()()
+                    break
+        try:
+            return self._backends[name]
+        except KeyError:
+            raise BackendError(
+                f"no backend called {name!r}", allowed=", ".join(self.names()) or "none installed"
+            ) from None
+
+    def find_profile(self, name_or_path: str | Path) -> Profile:
+        """A profile by file path, or by name among the backends' bundled profiles."""
+        path = Path(name_or_path)
+        if path.suffix in {".yaml", ".yml"} or path.exists():
+            return load_profile(path)
+        known: list[str] = []
+        for backend_name in self.names():
+            for folder in self.get(backend_name).profile_dirs():
+                candidate = folder / f"{name_or_path}.yaml"
+                if candidate.is_file():
+                    return load_profile(candidate)
+                known += [p.stem for p in sorted(folder.glob("*.yaml"))]
+        raise BackendError(f"no beamline profile called {name_or_path!r}",
+                           allowed=", ".join(known) or "none")
+
+    def connect(self, profile: Profile, clock: Clock, *, data_dir: Path | None,
+                seed: int | None = None) -> Beamline:
+        """Connect the backend the profile names."""
+        return self.get(profile.backend).connect(profile, clock, data_dir=data_dir, seed=seed)

@@ -1,0 +1,159 @@
+"""Completion of a device action, in time that may be virtual.
+
+A simulated device knows *when* it will be done (and whether it will fail:
+a stall, a refusal) the moment it is told to act, so its :class:`Status`
+carries a ``deadline`` and an outcome; the interpreter just lets the clock
+jump there.  A hardware device finishes from another thread by calling
+:meth:`Status.finish`.  Both kinds expose the same small surface.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from expctl.clock import Clock
+from expctl.errors import DeviceTimeoutError, ExpctlError
+
+__all__ = ["Status", "StatusUpdate", "wait_all"]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """A progress report for watchers (progress bars, the shell toolbar)."""
+
+    device: str
+    fraction: float
+    elapsed: float
+    remaining: float | None
+
+
+class Status:
+    """The outcome of one action on one device.
+
+    Args:
+        device: name of the device acting.
+        started: clock reading when the action began.
+        deadline: clock reading when it completes, if known in advance.
+        error: the error it will end with at ``deadline`` (simulated faults).
+        timeout: seconds after ``started`` at which an unfinished action fails.
+    """
+
+    __slots__ = ("device", "started", "deadline", "timeout", "_error", "_finished", "_event",
+                 "_callbacks")
+
+    def __init__(
+        self,
+        device: str,
+        started: float,
+        deadline: float | None = None,
+        *,
+        error: ExpctlError | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self.device = device
+        self.started = started
+        self.deadline = deadline
+        self.timeout = timeout
+        self._error = error
+        self._finished = deadline is not None
+        self._event: threading.Event | None = None
+        self._callbacks: list[Callable[[Status], None]] | None = None
+
+    @classmethod
+    def done(cls, device: str, now: float) -> Status:
+        """A status that is already complete (instantaneous actions)."""
+        return cls(device, now, now)
+
+    @classmethod
+    def failed(cls, device: str, now: float, error: ExpctlError) -> Status:
+        """A status that has already failed with ``error``."""
+        return cls(device, now, now, error=error)
+
+    # -- completion -----------------------------------------------------------------
+    def finish(self, error: ExpctlError | None = None, *, at: float | None = None) -> None:
+        """Mark a callback-driven action complete (called by hardware backends)."""
+        self._error = error
+        self.deadline = self.started if at is None else at
+        self._finished = True
+        if self._event is not None:
+            self._event.set()
+        for cb in self._callbacks or ():
+            cb(self)
+
+    def add_callback(self, callback: Callable[[Status], None]) -> None:
+        """Call ``callback(status)`` when a callback-driven action finishes."""
+        if self._callbacks is None:
+            self._callbacks = []
+        self._callbacks.append(callback)
+
+    def completion_time(self) -> float | None:
+        """When the action ends, by success, failure or timeout, if that is known."""
+        ends = [t for t in (self.deadline, self._timeout_at()) if t is not None]
+        return min(ends) if ends else None
+
+    def _timeout_at(self) -> float | None:
+        return None if self.timeout is None else self.started + self.timeout
+
+    def is_done(self, now: float) -> bool:
+        """True once the action has ended (successfully or not) at clock reading ``now``."""
+        t = self.completion_time()
+        return t is not None and now >= t
+
+    def result(self, now: float) -> None:
+        """Raise the action's error, if it ended with one; otherwise return ``None``."""
+        tmo = self._timeout_at()
+        if tmo is not None and now >= tmo and (self.deadline is None or self.deadline > tmo):
+            raise DeviceTimeoutError(
+                f"{self.device} did not complete within {self.timeout:g} s", device=self.device
+            )
+        if self._error is not None:
+            raise self._error
+
+    @property
+    def error(self) -> ExpctlError | None:
+        """The error the action ends with, if known (``None`` for success or not yet)."""
+        return self._error
+
+    # -- progress -------------------------------------------------------------------
+    def update(self, now: float) -> StatusUpdate:
+        """Progress at ``now`` as a fraction of the known duration."""
+        end = self.completion_time()
+        elapsed = max(0.0, now - self.started)
+        if end is None:
+            return StatusUpdate(self.device, 0.0, elapsed, None)
+        total = end - self.started
+        frac = 1.0 if total <= 0 else min(1.0, elapsed / total)
+        return StatusUpdate(self.device, frac, elapsed, max(0.0, end - now))
+
+    def wait_real(self, timeout: float | None) -> bool:
+        """Block the calling thread until a callback-driven action finishes."""
+        if self._finished:
+            return True
+        if self._event is None:
+            self._event = threading.Event()
+        return self._event.wait(timeout)
+
+    def __repr__(self) -> str:
+        state = "failed" if self._error else ("pending" if self.deadline is None else "ok")
+        return f"Status({self.device!r}, {state}, deadline={self.deadline})"
+
+
+def wait_all(statuses: Iterable[Status], clock: Clock) -> None:
+    """Wait until every status has ended, then raise the first error (in given order).
+
+    Virtual clocks jump to the latest deadline; callback-driven statuses are
+    waited for on the calling thread.
+    """
+    statuses = list(statuses)
+    for st in statuses:
+        end = st.completion_time()
+        if end is None:
+            tmo = None if st.timeout is None else max(0.0, st.started + st.timeout - clock.now())
+            st.wait_real(tmo)
+            end = st.completion_time() or clock.now()
+        clock.sleep_until(end)
+    now = clock.now()
+    for st in statuses:
+        st.result(now)

@@ -1,0 +1,147 @@
+"""Events the engine publishes; loggers, progress display and the journal subscribe.
+
+The engine imports none of its subscribers: data leaves it only as these
+frozen records on an :class:`EventBus`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from expctl.devices.protocols import RunRecord, ShotBlock
+from expctl.errors import ExpctlError
+
+__all__ = [
+    "AnalysisDone",
+    "EngineEvent",
+    "EventBus",
+    "FaultRaised",
+    "RunContext",
+    "RunStarted",
+    "RunStopped",
+    "ShotBlockTaken",
+    "SpotConsumed",
+    "StateChanged",
+    "StepFinished",
+    "StepStarted",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    """Why a run was taken: what downstream reduction selects and bins runs by."""
+
+    sequence: str = ""
+    sequence_file: str = ""
+    step_path: str = ""
+    label: str = ""
+    loop: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    scan: Mapping[str, float] = field(default_factory=dict)
+    sample_spot: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    old: str
+    new: str
+    time: float
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StepStarted:
+    path: str
+    label: str
+    time: float
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StepFinished:
+    path: str
+    time: float
+    skipped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    record: RunRecord
+    context: RunContext
+    time: float
+    snapshot: Mapping[str, Any] = field(default_factory=dict)
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ShotBlockTaken:
+    block: ShotBlock
+    context: RunContext
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunStopped:
+    """A run ended; ``outcome`` is ``completed``, ``aborted``, ``beamloss`` or ``failed``."""
+
+    record: RunRecord
+    outcome: str
+    time: float
+    context: RunContext = field(default_factory=RunContext)
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisDone:
+    name: str
+    result: Any
+    time: float
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    context: RunContext = field(default_factory=RunContext)
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRaised:
+    action: str
+    error: ExpctlError
+    policy: str
+    attempt: int
+    time: float
+    step_path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SpotConsumed:
+    grid: str
+    index: int
+    position: tuple[float, float]
+    time: float
+
+
+EngineEvent = (
+    StateChanged | StepStarted | StepFinished | RunStarted | ShotBlockTaken | RunStopped
+    | AnalysisDone | FaultRaised | SpotConsumed
+)
+
+
+class EventBus:
+    """Synchronous publish/subscribe; a subscriber that raises is reported, not fatal."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Callable[[EngineEvent], None]] = []
+        self.errors: list[tuple[Callable[[EngineEvent], None], Exception]] = []
+
+    def subscribe(self, fn: Callable[[EngineEvent], None]) -> Callable[[], None]:
+        """Add ``fn``; returns a function that removes it again."""
+        self._subscribers.append(fn)
+        return lambda: self._subscribers.remove(fn)
+
+    def publish(self, event: EngineEvent) -> None:
+        for fn in self._subscribers:
+            try:
+                fn(event)
+            except ExpctlError:
+                raise
+            except Exception as exc:  # a broken logger must not stop the beamtime
+                self.errors.append((fn, exc))

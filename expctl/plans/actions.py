@@ -1,0 +1,147 @@
+"""The message vocabulary: frozen action dataclasses that plans yield.
+
+A plan is a generator of these; the engine's interpreter acts on each and sends
+the result back (``result = yield Read(("pd_i0",))``).  Dry-run, real run,
+progress display and logging all consume the same stream, and plan code never
+touches a device, a file or the clock itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Action",
+    "Analyze",
+    "Checkpoint",
+    "Move",
+    "NextSpot",
+    "Plan",
+    "Read",
+    "Request",
+    "Set",
+    "Sleep",
+    "StepBegin",
+    "StepEnd",
+    "TakeRun",
+    "Trigger",
+]
+
+Value = float | str
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """Move several axes in parallel (absolute or relative) and wait for all."""
+
+    targets: Mapping[str, float]
+    relative: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Set:
+    """Set a discrete or continuous device (attenuator, PD gain, shutter) and wait."""
+
+    device: str
+    value: Value
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """Request an accelerator parameter (pump on/off, pump–probe delay); wait until applied."""
+
+    device: str
+    value: Value
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """Acquire ``shots`` shots on detectors/monitors (``ct``) and wait."""
+
+    devices: tuple[str, ...]
+    shots: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """Read devices; the result is ``{signal: value}`` over all of them."""
+
+    devices: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    """Let time pass on the engine's clock."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A safe place to pause; resume and suspend-retake restart from the latest one."""
+
+
+@dataclass(frozen=True, slots=True)
+class TakeRun:
+    """Take one DAQ run of ``shots`` shots; the result is the run's RunRecord.
+
+    The engine retakes it (new run number) if beam loss or an immediate pause
+    cuts it, and marks the cut run as such.
+    """
+
+    shots: int
+    label: str = ""
+    comment: str = ""
+    full_frames: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NextSpot:
+    """Move the sample stage of ``grid`` to a never-exposed spot; result: (index, x, y)."""
+
+    grid: str = "sample"
+
+
+@dataclass(frozen=True, slots=True)
+class Analyze:
+    """Run a pure analysis function and store its result under ``name``.
+
+    The result is published as an event (for logging and plots) and is what
+    later steps refer to, e.g. ``${rock.center}``.
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StepBegin:
+    """Enter a named step: ``path`` identifies it for journal, timing and run context.
+
+    ``context`` carries loop variables and indices (``{"delay": 1.5, "i_spot": 2}``)
+    that runs taken inside the step are tagged with.
+    """
+
+    path: str
+    label: str = ""
+    context: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StepEnd:
+    """Leave the step entered by the matching :class:`StepBegin`."""
+
+    path: str
+
+
+Action = (
+    Move | Set | Request | Trigger | Read | Sleep | Checkpoint | TakeRun | NextSpot | Analyze
+    | StepBegin | StepEnd
+)
+
+#: A plan: yields actions, receives each action's result, may return a value.
+Plan = Generator[Action, Any, Any]

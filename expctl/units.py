@@ -1,0 +1,111 @@
+"""Quantities with units: parsing ``"10 ps"``, converting, checking dimensions.
+
+A deliberately small table (length, angle, time, energy, charge, dimensionless)
+instead of a general units library: beamline quantities are few, conversions are
+exact scale factors, and error messages can list exactly what is accepted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from expctl.errors import UnitError
+
+__all__ = ["Quantity", "UNITS", "convert", "dimension_of", "parse_quantity", "format_quantity"]
+
+#: unit -> (dimension, factor to the dimension's base unit)
+UNITS: dict[str, tuple[str, float]] = {
+    # length, base metre
+    "m": ("length", 1.0), "mm": ("length", 1e-3), "um": ("length", 1e-6),
+    "µm": ("length", 1e-6), "nm": ("length", 1e-9),
+    # angle, base radian
+    "rad": ("angle", 1.0), "mrad": ("angle", 1e-3), "urad": ("angle", 1e-6),
+    "µrad": ("angle", 1e-6), "deg": ("angle", 0.017453292519943295),
+    "mdeg": ("angle", 1.7453292519943295e-05), "arcsec": ("angle", 4.84813681109536e-06),
+    # time, base second
+    "s": ("time", 1.0), "ms": ("time", 1e-3), "us": ("time", 1e-6), "µs": ("time", 1e-6),
+    "ns": ("time", 1e-9), "ps": ("time", 1e-12), "fs": ("time", 1e-15),
+    "min": ("time", 60.0), "h": ("time", 3600.0),
+    # photon energy, base eV
+    "eV": ("energy", 1.0), "keV": ("energy", 1e3),
+    # pulse energy, base joule
+    "J": ("pulse_energy", 1.0), "mJ": ("pulse_energy", 1e-3), "uJ": ("pulse_energy", 1e-6),
+    "µJ": ("pulse_energy", 1e-6),
+    # charge, base coulomb
+    "C": ("charge", 1.0), "nC": ("charge", 1e-9), "pC": ("charge", 1e-12),
+    # frequency
+    "Hz": ("frequency", 1.0), "kHz": ("frequency", 1e3),
+    # dimensionless
+    "": ("dimensionless", 1.0), "%": ("dimensionless", 1e-2),
+    "counts": ("dimensionless", 1.0), "shots": ("dimensionless", 1.0),
+}
+
+_QUANTITY = re.compile(
+    r"^\s*(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<unit>[A-Za-zµ%]*)\s*$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Quantity:
+    """A number with a unit, e.g. ``Quantity(10.0, "ps")``."""
+
+    value: float
+    unit: str
+
+    def to(self, unit: str) -> float:
+        """The magnitude in ``unit`` (raises :class:`UnitError` across dimensions)."""
+        return convert(self.value, self.unit, unit)
+
+    def __str__(self) -> str:
+        return format_quantity(self.value, self.unit)
+
+
+def dimension_of(unit: str) -> str:
+    """The dimension of ``unit`` (``"length"``, ``"time"`` …)."""
+    try:
+        return UNITS[unit][0]
+    except KeyError:
+        raise UnitError(
+            f"unknown unit {unit!r}", allowed=", ".join(u for u in UNITS if u)
+        ) from None
+
+
+def convert(value: float, from_unit: str, to_unit: str) -> float:
+    """Convert ``value`` from one unit to another of the same dimension."""
+    if from_unit == to_unit:
+        return value
+    dim_from, f_from = UNITS.get(from_unit, (None, 0.0))
+    dim_to, f_to = UNITS.get(to_unit, (None, 0.0))
+    if dim_from is None:
+        dimension_of(from_unit)
+    if dim_to is None:
+        dimension_of(to_unit)
+    if dim_from != dim_to:
+        same = ", ".join(u for u, (d, _) in UNITS.items() if d == dim_to and u)
+        raise UnitError(
+            f"{from_unit or 'a plain number'} ({dim_from}) cannot be converted to "
+            f"{to_unit or 'a plain number'} ({dim_to})",
+            allowed=same or "a plain number",
+        )
+    return value * float(f"{f_from / f_to:.14g}")  # exact decades, e.g. ps->fs = 1000
+
+
+def parse_quantity(text: str | int | float) -> Quantity:
+    """Parse ``"10 ps"``, ``"-2.5e-3 deg"`` or a bare number into a :class:`Quantity`."""
+    if isinstance(text, bool):
+        raise UnitError(f"expected a quantity such as '10 ps', got {text!r}")
+    if isinstance(text, int | float):
+        return Quantity(float(text), "")
+    m = _QUANTITY.match(text)
+    if m is None:
+        raise UnitError(f"expected a quantity such as '10 ps', got {text!r}")
+    unit = m["unit"]
+    dimension_of(unit)
+    return Quantity(float(m["num"]), unit)
+
+
+def format_quantity(value: float, unit: str) -> str:
+    """Render a value and unit compactly (``"0.01 deg"``, ``"300"``)."""
+    text = f"{value:.6g}"
+    return f"{text} {unit}" if unit else text

@@ -1,0 +1,1 @@
+"""Simulated XFEL beamline."""
