@@ -1,0 +1,77 @@
+"""The ``expctl`` command line.
+
+Each subcommand lives in its own module exposing ``COMMAND`` (a :class:`Command`);
+:data:`COMMAND_MODULES` is the explicit registry.  Modules import only argparse-level
+things at import time so ``expctl --help`` stays fast; heavy work is imported
+inside ``run``.  Every :class:`~expctl.errors.ExpctlError` is rendered as one
+paragraph on stderr with the exit code it carries (2 user error, 1 failure),
+Ctrl-C exits 130, and no user error ever prints a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from expctl import __version__
+from expctl.errors import ExpctlError
+
+__all__ = ["COMMAND_MODULES", "Command", "main"]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its name, one-line help, argument setup and action."""
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+#: Subcommand modules, in the order ``--help`` lists them.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="expctl",
+        description="Experiment control for pulsed X-ray beamlines (simulated beamline by default).",
+    )
+    parser.add_argument("--version", action="version", version=f"expctl {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        command: Command = importlib.import_module(module_name).COMMAND
+        p = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.configure(p)
+        p.set_defaults(_run=command.run)
+    return parser
+
+
+def render_error(err: ExpctlError) -> str:
+    """The one paragraph a user sees for ``err``."""
+    return f"error: {err.paragraph()}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``expctl`` console script; returns the exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_run", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args))
+    except ExpctlError as err:
+        print(render_error(err), file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
