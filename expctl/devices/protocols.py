@@ -240,25 +240,58 @@ class RunControl(Device, Protocol):
 
 @runtime_checkable
 class FacilityArchive(Protocol):
-    """The facility's stores as dbpy/stpy see them: run table, sync 0-D DB, detector storage."""
+    """The facility's stores as dbpy/stpy see them: run table, sync 0-D DB, detector storage.
 
-    def newest_run(self, beamline: int) -> int: ...
+    Every read reflects what other processes have written so far (a run in
+    progress shows status 2 and the tags taken until now).  Lookups of things
+    that do not exist (run, tag, equipment, detector) raise ``KeyError`` (or a
+    :class:`~expctl.errors.DataError`) naming what was missing; expctl.compat
+    turns either into ``dbpy.APIError``.
+    """
 
-    def run_record(self, beamline: int, run: int) -> RunRecord: ...
+    def newest_run(self, beamline: int) -> int:
+        """Number of the newest run of ``beamline`` (running or not); 0 when it has none."""
+        ...
 
-    def tags(self, beamline: int, run: int) -> np.ndarray: ...
+    def run_record(self, beamline: int, run: int) -> RunRecord:
+        """The run table entry; ``KeyError`` for a run never started on ``beamline``."""
+        ...
 
-    def equipment(self) -> dict[str, SignalInfo]: ...
+    def tags(self, beamline: int, run: int) -> np.ndarray:
+        """Tags of the run's shots (int64, increasing), so far for a running run."""
+        ...
 
-    def sync_values(self, equipment: str, hightag: int, tags: np.ndarray) -> np.ndarray: ...
+    def equipment(self) -> dict[str, SignalInfo]:
+        """Every 0-D equipment name of the sync DB with its units (``SignalInfo.units``)."""
+        ...
 
-    def detector_ids(self, beamline: int, run: int) -> tuple[str, ...]: ...
+    def sync_values(self, equipment: str, hightag: int, tags: np.ndarray) -> np.ndarray:
+        """float64 values in ``tags`` order; NaN where the signal did not converge.
 
-    def detector_info(self, detector: str, beamline: int, run: int) -> dict[str, Any]: ...
+        ``KeyError`` for unknown equipment, high tag or a tag never recorded.
+        """
+        ...
 
-    def frames(self, detector: str, beamline: int, run: int, tags: np.ndarray) -> np.ndarray: ...
+    def detector_ids(self, beamline: int, run: int) -> tuple[str, ...]:
+        """Facility detector ids of the run, one per sensor (``MPCCD-8N0-3-002-1`` … ``-8``)."""
+        ...
 
-    def photon_energy_kev(self, beamline: int, run: int) -> float: ...
+    def detector_info(self, detector: str, beamline: int, run: int) -> dict[str, Any]:
+        """Geometry and gain of one sensor, with the facility's keys.
+
+        At least ``xsize``, ``ysize`` (pixels), ``mp_pixelsizex``, ``mp_pixelsizey``,
+        ``mp_posx``, ``mp_posy``, ``mp_posz`` (µm), ``mp_rotationangle`` (degrees)
+        and ``mp_absgain`` (electrons per ADU); ``KeyError`` for an unknown detector.
+        """
+        ...
+
+    def frames(self, detector: str, beamline: int, run: int, tags: np.ndarray) -> np.ndarray:
+        """Images of ``tags`` as an (n, ysize, xsize) ADU array; same tag, same image."""
+        ...
+
+    def photon_energy_kev(self, beamline: int, run: int) -> float:
+        """The configured (nominal) photon energy of the run in keV."""
+        ...
 
 
 @runtime_checkable
