@@ -189,6 +189,7 @@ class RunRecord:
     comment: str = ""
     runtype: str = "expctl"
     detectors: tuple[str, ...] = ()
+    station: int = 1  # experimental station (hutch) number, dbpy's ``stationnumber``
 
 
 @dataclass(frozen=True, slots=True)
