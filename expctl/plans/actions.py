@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+from expctl.errors import Location
 
 __all__ = [
     "Action",
     "Analyze",
     "Checkpoint",
+    "FaultPolicy",
     "Move",
     "NextSpot",
     "Plan",
@@ -116,6 +119,21 @@ class Analyze:
     fn: Callable[..., Any]
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+    #: what the analysis looked at, by name (axis, x, y, i0 …), for alignment logs
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FaultPolicy:
+    """What the engine does when a device action inside a step fails.
+
+    ``retry`` repeats the action up to ``retries`` times and then aborts;
+    ``skip`` records the fault and goes on (the action's result is ``None``);
+    ``abort`` (the default) drives the safe state and fails the sequence.
+    """
+
+    action: Literal["retry", "skip", "abort"] = "abort"
+    retries: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +147,10 @@ class StepBegin:
     path: str
     label: str = ""
     context: Mapping[str, Any] = field(default_factory=dict)
+    #: fault policy for the device actions inside (the innermost step's wins)
+    on_fault: FaultPolicy | None = None
+    #: where the step was written (YAML file and line), for violations found in it
+    location: Location | None = None
 
 
 @dataclass(frozen=True, slots=True)
