@@ -1,0 +1,153 @@
+"""SACLA's ``stpy`` over the facility's detector storage.
+
+``StorageReader(detID, bl, (run, ...))`` opens one sensor over one or more runs,
+``reader.collect(buffer, tag)`` fetches the shot of ``tag`` into a
+``StorageBuffer``, and ``buffer.read_det_data(0)`` hands back a fresh 2-D
+float32 array of shape (ysize, xsize) in ADU — a copy, because scripts subtract
+darks from it in place.  ``read_det_info(0)`` gives the sensor geometry and gain
+with both key spellings found in public scripts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from expctl.compat._lookup import as_api_error, index_arg, tag_array
+from expctl.compat.errors import APIError
+from expctl.compat.facility import current_archive
+from expctl.devices.protocols import FacilityArchive
+
+__all__ = ["APIError", "StorageBuffer", "StorageReader", "det_info_keys"]
+
+#: Facility key -> the other spelling scripts use for the same value.
+_ALIASES = {
+    "mp_pixelsizex": "mp_pixelsize_x",
+    "mp_pixelsizey": "mp_pixelsize_y",
+    "mp_posx": "mp_pos_x",
+    "mp_posy": "mp_pos_y",
+    "mp_posz": "mp_pos_z",
+    "mp_rotationangle": "mp_rotation_angle",
+}
+_REQUIRED = ("xsize", "ysize", "mp_pixelsizex", "mp_pixelsizey", "mp_posx", "mp_posy",
+             "mp_posz", "mp_rotationangle", "mp_absgain")
+
+
+def det_info_keys() -> tuple[str, ...]:
+    """Every key :meth:`StorageBuffer.read_det_info` returns (both spellings)."""
+    return (*_REQUIRED, *_ALIASES.values(), "mp_manipulator_shift", "id")
+
+
+def _both_spellings(detector: str, raw: dict[str, Any]) -> dict[str, Any]:
+    info = dict(raw)
+    for facility, other in _ALIASES.items():
+        if facility not in info and other in info:
+            info[facility] = info[other]
+    missing = [k for k in _REQUIRED if k not in info]
+    if missing:
+        raise APIError(f"detector {detector}: the archive gives no {', '.join(missing)}")
+    for facility, other in _ALIASES.items():
+        info[other] = info[facility]
+    info.setdefault("mp_manipulator_shift", 0.0)
+    info.setdefault("id", detector)
+    return info
+
+
+class StorageReader:
+    """One detector sensor over one or more runs of a beamline.
+
+    Args:
+        detector: facility detector id (``dbpy.read_detidlist``).
+        bl: beamline number.
+        runs: run numbers (a tuple, as in the facility API; a single int is accepted).
+    """
+
+    def __init__(self, detector: str, bl: int, runs: Sequence[int] | int) -> None:
+        self.detector = str(detector)
+        self.beamline = index_arg("beamline", bl)
+        run_list = [runs] if isinstance(runs, int) else list(runs)
+        if not run_list:
+            raise APIError("StorageReader needs at least one run")
+        self.runs = tuple(index_arg("run", r) for r in run_list)
+        self._archive: FacilityArchive = current_archive()
+        for run in self.runs:
+            with as_api_error(f"no run {run} on BL{self.beamline}"):
+                known = self._archive.detector_ids(self.beamline, run)
+            if self.detector not in known:
+                raise APIError(f"detector {self.detector} was not recorded in run {run} "
+                               f"on BL{self.beamline} (recorded: {', '.join(known) or 'none'})")
+        self._tags: dict[int, np.ndarray] = {}
+        self._info: dict[int, dict[str, Any]] = {}
+
+    def _run_of(self, tag: int) -> int:
+        """The reader's run holding ``tag``; re-reads tags of runs still being taken."""
+        for refresh in (False, True):
+            for run in self.runs:
+                if refresh or run not in self._tags:
+                    with as_api_error(f"no run {run} on BL{self.beamline}"):
+                        self._tags[run] = self._archive.tags(self.beamline, run)
+                tags = self._tags[run]
+                i = int(np.searchsorted(tags, tag))
+                if i < len(tags) and tags[i] == tag:
+                    return run
+        runs = ", ".join(map(str, self.runs))
+        raise APIError(f"tag {tag} is not in run {runs} on BL{self.beamline} "
+                       f"for detector {self.detector}")
+
+    def det_info(self, run: int) -> dict[str, Any]:
+        """Geometry and gain of the sensor in ``run`` (cached per run)."""
+        if run not in self._info:
+            with as_api_error(f"detector {self.detector} in run {run}"):
+                raw = self._archive.detector_info(self.detector, self.beamline, run)
+            self._info[run] = _both_spellings(self.detector, raw)
+        return self._info[run]
+
+    def collect(self, buffer: StorageBuffer, tag: int | Sequence[int]) -> None:
+        """Fetch the image of ``tag`` (or of each tag of a sequence) into ``buffer``."""
+        if buffer.reader is not self:
+            raise APIError("collect: the buffer was made for another StorageReader")
+        tags = tag_array([tag] if isinstance(tag, int | np.integer) else tag)
+        if tags.size == 0:
+            raise APIError("collect: no tag given")
+        runs = [self._run_of(int(t)) for t in tags]
+        frames: list[np.ndarray] = [np.empty(0)] * len(runs)
+        for run in dict.fromkeys(runs):
+            where = [i for i, r in enumerate(runs) if r == run]
+            with as_api_error(f"detector {self.detector}, run {run}"):
+                got = self._archive.frames(self.detector, self.beamline, run, tags[where])
+            for i, frame in zip(where, got, strict=True):
+                frames[i] = frame
+        buffer._fill(frames, [self.det_info(r) for r in runs])
+
+
+class StorageBuffer:
+    """Holds the images of the last ``collect`` for one :class:`StorageReader`."""
+
+    def __init__(self, reader: StorageReader) -> None:
+        if not isinstance(reader, StorageReader):
+            raise APIError("StorageBuffer needs a StorageReader")
+        self.reader = reader
+        self._frames: list[np.ndarray] = []
+        self._infos: list[dict[str, Any]] = []
+
+    def _fill(self, frames: list[np.ndarray], infos: list[dict[str, Any]]) -> None:
+        self._frames, self._infos = frames, infos
+
+    def _check(self, index: int) -> int:
+        index = index_arg("index", index)
+        if not self._frames:
+            raise APIError(f"detector {self.reader.detector}: nothing collected yet")
+        if not 0 <= index < len(self._frames):
+            raise APIError(f"detector {self.reader.detector}: index {index} out of range "
+                           f"0..{len(self._frames) - 1}")
+        return index
+
+    def read_det_data(self, index: int) -> np.ndarray:
+        """A new float32 (ysize, xsize) array in ADU of the ``index``-th collected image."""
+        return np.array(self._frames[self._check(index)], dtype=np.float32)
+
+    def read_det_info(self, index: int) -> dict[str, Any]:
+        """Sensor geometry (µm, degrees) and gain (e⁻/ADU) for the ``index``-th image."""
+        return dict(self._infos[self._check(index)])
