@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from expctl.compat import bound
+from expctl.compat import bind, bound, configure
 from expctl.devices.protocols import RunRecord, SignalInfo
 
 HIGHTAG = 202601
@@ -138,3 +138,12 @@ def archive():
     fake.add_run(5, status=2, photons_per_pixel=0.05, comment="running")
     with bound(fake):
         yield fake
+
+
+@pytest.fixture(autouse=True)
+def _fresh_binding():
+    """Each test starts and ends with the API pointed at the default facility, unopened."""
+    configure()
+    yield
+    configure()
+    bind(None)
