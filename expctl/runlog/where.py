@@ -1,0 +1,231 @@
+"""A small, safe filter language for selecting runs (``--where``), never ``eval``.
+
+Grammar::
+
+    expr    := or
+    or      := and ("or" and)*
+    and     := not ("and" not)*
+    not     := "not" not | compare | "(" expr ")"
+    compare := value (("==" | "!=" | "<" | "<=" | ">" | ">=" | "~") value)?
+             | value "in" "(" value ("," value)* ")"
+    value   := NUMBER [UNIT] | 'string' | "string" | NAME
+
+A NAME is a catalog column (``run``, ``label``, ``status``, ``outcome``,
+``shots``, ``sequence`` …) or a scan / loop / parameter value, looked up in
+that order (``delay`` finds ``scan.delay``); dotted names select explicitly
+(``params.spots_per_delay``).  A bare word that names nothing is a string, so
+``label==pumped`` works unquoted.  Numbers may carry units (``delay > 500 fs``
+compares in ps, the unit scan delays are logged in).  ``~`` matches a glob
+(``step_path ~ '*pumped*'``).  A comparison with a missing value is false.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from expctl.errors import UserError
+from expctl.units import UNITS, convert, dimension_of
+
+__all__ = ["Filter", "parse_where"]
+
+_TOKEN = re.compile(r"""
+    (?P<ws>\s+)
+  | (?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
+  | (?P<str>'[^']*'|"[^"]*")
+  | (?P<op>==|!=|<=|>=|<|>|~|\(|\)|,)
+  | (?P<name>[A-Za-z_µ%][\w.\[\]/µ%-]*)
+""", re.VERBOSE)
+
+_KEYWORDS = {"and", "or", "not", "in"}
+#: Units of logged scan variables, by dimension (delays are logged in ps, positions in mm).
+_LOGGED_UNIT = {"time": "ps", "length": "mm", "angle": "deg", "energy": "keV"}
+_MISSING = object()
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+    "~": lambda a, b: fnmatch.fnmatchcase(str(a), str(b)),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Tok:
+    kind: str
+    text: str
+    col: int
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """A parsed ``--where`` expression; call it with a catalog row (a mapping)."""
+
+    source: str
+    _fn: Callable[[Mapping[str, Any]], Any]
+
+    def __call__(self, row: Mapping[str, Any]) -> bool:
+        return bool(self._fn(row))
+
+
+def _error(source: str, col: int, what: str) -> UserError:
+    return UserError(f"--where {source!r}: {what} at column {col + 1}",
+                     allowed="comparisons (== != < <= > >= ~ in) joined by and/or/not, "
+                             "e.g. 'label==pumped and delay>0'")
+
+
+def _tokens(source: str) -> list[_Tok]:
+    out: list[_Tok] = []
+    pos = 0
+    while pos < len(source):
+        m = _TOKEN.match(source, pos)
+        if m is None:
+            raise _error(source, pos, f"unexpected {source[pos]!r}")
+        kind = m.lastgroup or ""
+        if kind != "ws":
+            text = m.group()
+            if (kind == "name" and text in _KEYWORDS) or (kind == "op" and text in "(),"):
+                kind = text
+            out.append(_Tok(kind, text, pos))
+        pos = m.end()
+    out.append(_Tok("end", "", len(source)))
+    return out
+
+
+class _Parser:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.toks = _tokens(source)
+        self.i = 0
+
+    def peek(self) -> _Tok:
+        return self.toks[self.i]
+
+    def take(self, kind: str | None = None) -> _Tok:
+        tok = self.toks[self.i]
+        if kind is not None and tok.kind != kind:
+            found = "end of expression" if tok.kind == "end" else repr(tok.text)
+            raise _error(self.source, tok.col, f"expected {kind!r}, found {found}")
+        self.i += 1
+        return tok
+
+    def parse(self) -> Callable[[Mapping[str, Any]], Any]:
+        fn = self.or_()
+        tok = self.peek()
+        if tok.kind != "end":
+            raise _error(self.source, tok.col, f"unexpected {tok.text!r}")
+        return fn
+
+    def or_(self) -> Callable[[Mapping[str, Any]], Any]:
+        parts = [self.and_()]
+        while self.peek().kind == "or":
+            self.take()
+            parts.append(self.and_())
+        return parts[0] if len(parts) == 1 else (lambda r: any(p(r) for p in parts))
+
+    def and_(self) -> Callable[[Mapping[str, Any]], Any]:
+        parts = [self.not_()]
+        while self.peek().kind == "and":
+            self.take()
+            parts.append(self.not_())
+        return parts[0] if len(parts) == 1 else (lambda r: all(p(r) for p in parts))
+
+    def not_(self) -> Callable[[Mapping[str, Any]], Any]:
+        tok = self.peek()
+        if tok.kind == "not":
+            self.take()
+            inner = self.not_()
+            return lambda r: not inner(r)
+        if tok.kind == "(":
+            self.take()
+            inner = self.or_()
+            self.take(")")
+            return inner
+        return self.compare()
+
+    def compare(self) -> Callable[[Mapping[str, Any]], Any]:
+        left = self.value()
+        tok = self.peek()
+        if tok.kind == "op" and tok.text in _COMPARE:
+            self.take()
+            right = self.value()
+            op = _COMPARE[tok.text]
+            return lambda r: _apply(op, left(r), right(r))
+        if tok.kind == "in":
+            self.take()
+            self.take("(")
+            options = [self.value()]
+            while self.peek().kind == ",":
+                self.take()
+                options.append(self.value())
+            self.take(")")
+            return lambda r: any(_apply(_COMPARE["=="], left(r), o(r)) for o in options)
+        return lambda r: (v := left(r)) is not _MISSING and bool(v)
+
+    def value(self) -> Callable[[Mapping[str, Any]], Any]:
+        tok = self.take()
+        if tok.kind == "num":
+            number = float(tok.text)
+            unit_tok = self.peek()
+            if unit_tok.kind == "name" and unit_tok.text in UNITS and unit_tok.text:
+                self.take()
+                dim = dimension_of(unit_tok.text)
+                number = convert(number, unit_tok.text, _LOGGED_UNIT.get(dim, unit_tok.text))
+            return lambda r: number
+        if tok.kind == "str":
+            text = tok.text[1:-1]
+            return lambda r: text
+        if tok.kind == "name":
+            name = tok.text
+            return lambda r: _lookup(r, name)
+        found = "end of expression" if tok.kind == "end" else repr(tok.text)
+        raise _error(self.source, tok.col, f"expected a value, found {found}")
+
+
+def _lookup(row: Mapping[str, Any], name: str) -> Any:
+    """Column, else scan/loop/params value, else a dotted path, else the word itself."""
+    if name in row:
+        return row[name]
+    for section in ("scan", "loop", "params"):
+        sub = row.get(section)
+        if isinstance(sub, Mapping) and name in sub:
+            return sub[name]
+    if "." in name:
+        node: Any = row
+        for part in name.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                return _MISSING
+            node = node[part]
+        return node
+    return name
+
+
+def _apply(op: Callable[[Any, Any], bool], a: Any, b: Any) -> bool:
+    if a is _MISSING or b is _MISSING or a is None or b is None:
+        return False
+    if isinstance(a, str) and isinstance(b, (int, float)):
+        a = _number(a)
+    elif isinstance(b, str) and isinstance(a, (int, float)) and op is not _COMPARE["~"]:
+        b = _number(b)
+    if a is None or b is None:
+        return False
+    try:
+        return op(a, b)
+    except TypeError:
+        return False
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def parse_where(source: str) -> Filter:
+    """Parse a ``--where`` expression (raises :class:`UserError` naming the column)."""
+    if not source.strip():
+        raise _error(source, 0, "empty expression")
+    return Filter(source, _Parser(source).parse())
