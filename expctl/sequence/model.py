@@ -1,0 +1,223 @@
+"""The parsed form of a sequence: one frozen dataclass per step kind.
+
+Every step remembers where it was written (``loc``) and every argument keeps
+its own node, so checks and run-time errors can point at the exact line.
+Arguments stay unevaluated (:class:`Arg`) until an environment of params,
+loop variables and results is at hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from expctl.errors import Location, SequenceError
+from expctl.sequence.expr import Expression, ExprError, is_expression, parse_expression, render
+from expctl.units import Quantity, parse_quantity
+
+__all__ = [
+    "AnalyzeStep", "Arg", "CheckpointStep", "FaultSpec", "ForStep", "IfStep", "IncludeStep",
+    "MoveStep", "NextSpotStep", "ParamSpec", "RepeatStep", "RequestStep", "RockingCurveStep",
+    "RunStep", "ScanStep", "SequenceDoc", "SetStep", "Step", "WaitStep", "expr_error",
+]
+
+
+def expr_error(exc: ExprError, loc: Location, device: str | None = None) -> SequenceError:
+    """An expression problem as a SequenceError at ``loc``."""
+    return SequenceError(exc.message, location=loc, device=device, hint=exc.hint)
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument as written: a literal, a quantity string, or a ``${…}`` expression."""
+
+    raw: Any
+    loc: Location
+    expr: Expression | None = None
+
+    @classmethod
+    def of(cls, raw: Any, loc: Location) -> Arg:
+        """Wrap ``raw``, parsing an expression now so syntax errors surface at load time."""
+        if is_expression(raw):
+            try:
+                return cls(raw, loc, parse_expression(raw))
+            except ExprError as exc:
+                raise expr_error(exc, loc) from None
+        return cls(raw, loc)
+
+    def value(self, env: dict[str, Any]) -> Any:
+        """The value in ``env``: numbers stay numbers, ``"10 ps"`` becomes a Quantity."""
+        if self.expr is not None:
+            try:
+                return self.expr.evaluate(env)
+            except ExprError as exc:
+                raise expr_error(exc, self.loc) from None
+        raw = self.raw
+        if isinstance(raw, str):
+            if "${" in raw:
+                try:
+                    return render(raw, env)
+                except ExprError as exc:
+                    raise expr_error(exc, self.loc) from None
+            if raw[:1].isdigit() or raw[:1] in "+-.":
+                try:
+                    return parse_quantity(raw)
+                except Exception:
+                    return raw
+        return raw
+
+    @property
+    def names(self) -> set[str]:
+        return self.expr.names() if self.expr is not None else set()
+
+    def __str__(self) -> str:
+        if isinstance(self.raw, Quantity):
+            return str(self.raw)
+        return str(self.raw)
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """``on_fault:`` of a step: ``retry`` (with a count), ``skip`` or ``abort``."""
+
+    action: str = "abort"
+    retries: int = 0
+
+
+@dataclass(frozen=True)
+class StepBase:
+    loc: Location
+    label: str = ""
+    on_fault: FaultSpec | None = None
+
+
+@dataclass(frozen=True)
+class MoveStep(StepBase):
+    targets: dict[str, Arg] = field(default_factory=dict)
+    relative: bool = False
+
+
+@dataclass(frozen=True)
+class SetStep(StepBase):
+    """``set``, ``open`` and ``close`` (the last two become ``set`` to open/closed)."""
+
+    targets: dict[str, Arg] = field(default_factory=dict)
+    verb: str = "set"
+
+
+@dataclass(frozen=True)
+class RequestStep(StepBase):
+    targets: dict[str, Arg] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunStep(StepBase):
+    shots: Arg | None = None
+    run_label: Arg | None = None
+    comment: Arg | None = None
+    full_frames: bool = False
+
+
+@dataclass(frozen=True)
+class ScanStep(StepBase):
+    axis: str = ""
+    axis_loc: Location = field(default_factory=Location)
+    start: Arg | None = None
+    stop: Arg | None = None
+    points: Arg | None = None
+    detectors: tuple[str, ...] = ()
+    shots: Arg | None = None
+    relative: bool = False
+    result: str | None = None
+
+
+@dataclass(frozen=True)
+class RockingCurveStep(StepBase):
+    axis: str = ""
+    axis_loc: Location = field(default_factory=Location)
+    span: Arg | None = None
+    points: Arg | None = None
+    signal: str = ""
+    signal_loc: Location = field(default_factory=Location)
+    i0: str | None = None
+    center: Arg | None = None
+    shots: Arg | None = None
+    result: str | None = None
+
+
+@dataclass(frozen=True)
+class NextSpotStep(StepBase):
+    grid: str = "sample"
+
+
+@dataclass(frozen=True)
+class WaitStep(StepBase):
+    seconds: Arg | None = None
+
+
+@dataclass(frozen=True)
+class CheckpointStep(StepBase):
+    pass
+
+
+@dataclass(frozen=True)
+class AnalyzeStep(StepBase):
+    fn: str = ""
+    args: dict[str, Arg] = field(default_factory=dict)
+    result: str | None = None
+
+
+@dataclass(frozen=True)
+class RepeatStep(StepBase):
+    count: Arg | None = None
+    var: str | None = None
+    steps: tuple[Step, ...] = ()
+
+
+@dataclass(frozen=True)
+class ForStep(StepBase):
+    var: str = ""
+    values: Arg | None = None
+    steps: tuple[Step, ...] = ()
+
+
+@dataclass(frozen=True)
+class IfStep(StepBase):
+    condition: Arg | None = None
+    then: tuple[Step, ...] = ()
+    orelse: tuple[Step, ...] = ()
+
+
+@dataclass(frozen=True)
+class IncludeStep(StepBase):
+    path: Path = Path()
+    params: dict[str, Arg] = field(default_factory=dict)
+    doc: SequenceDoc | None = None
+
+
+Step = (MoveStep | SetStep | RequestStep | RunStep | ScanStep | RockingCurveStep | NextSpotStep
+        | WaitStep | CheckpointStep | AnalyzeStep | RepeatStep | ForStep | IfStep | IncludeStep)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """A declared parameter: its default (an argument) and where it was declared."""
+
+    name: str
+    default: Arg
+    loc: Location
+
+
+@dataclass(frozen=True)
+class SequenceDoc:
+    """A whole sequence file, parsed."""
+
+    path: Path
+    name: str
+    description: str
+    beamline: str | None
+    params: dict[str, ParamSpec]
+    safe_state: tuple[Step, ...]
+    steps: tuple[Step, ...]
+    loc: Location
