@@ -186,9 +186,9 @@ class RunFileWriter:
                             hint="attach the run logger before the first run starts")
         state.file.close()
         with h5py.File(state.path, "r+") as f:
-            attrs = run_attributes(record, state.context)
-            attrs["label"] = f.attrs["label"] or attrs["label"]
-            f.attrs.update(attrs)
+            final = run_attributes(record, state.context)
+            for key in ("end_tag", "stop_time", "status", "comment"):
+                f.attrs[key] = final[key]
             f.attrs["shots"] = state.shots
             f.attrs["outcome"] = event.outcome
             f.attrs["problems"] = json_attr(state.problems)

@@ -1,0 +1,140 @@
+"""Reading run files back: metadata, per-shot columns, a summary for ``expctl show``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from expctl.errors import DataError
+from expctl.runlog.h5util import open_for_reading
+from expctl.runlog.writer import FILE_FORMAT
+
+__all__ = ["RunData", "read_run", "run_summary"]
+
+_JSON_ATTRS = ("detectors", "loop", "params", "scan", "sample_spot", "problems")
+
+
+@dataclass(frozen=True, slots=True)
+class RunData:
+    """One run's root attributes (JSON decoded) and the per-shot columns asked for."""
+
+    path: Path
+    attrs: dict[str, Any]
+    columns: dict[str, np.ndarray]
+
+    @property
+    def shots(self) -> int:
+        return len(next(iter(self.columns.values()))) if self.columns else 0
+
+
+def _attrs(f: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in f.attrs.items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if key in _JSON_ATTRS and isinstance(value, str):
+            value = json.loads(value)
+        out[key] = value
+    return out
+
+
+def _check_format(path: Path, f: Any) -> None:
+    fmt = str(f.attrs.get("file_format", ""))
+    if not fmt.startswith(FILE_FORMAT.split("/")[0]):
+        raise DataError(f"{path} is not an expctl run file (file_format={fmt!r})",
+                        allowed=FILE_FORMAT)
+
+
+def read_run(path: Path, keys: tuple[str, ...] | None = None, *,
+             required: tuple[str, ...] = ()) -> RunData:
+    """Read a run file (also one still being written, or left by a crash).
+
+    Args:
+        path: the run file.
+        keys: per-shot datasets to read; all 1-D ones when None.  Missing
+            optional keys are skipped.
+        required: keys whose absence is a :class:`DataError` naming what exists.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"run file {path} does not exist")
+    with open_for_reading(path) as f:
+        _check_format(path, f)
+        attrs = _attrs(f)
+        available = _per_shot_keys(f)
+        missing = [k for k in required if k not in available]
+        if missing:
+            raise DataError(f"{path.name} has no per-shot {', '.join(missing)}",
+                            allowed=", ".join(sorted(available)))
+        wanted = available if keys is None else [k for k in keys if k in available]
+        n = min((f[k].shape[0] for k in wanted), default=0)
+        # an SWMR reader may see datasets mid-append: cut to the common length
+        columns = {k: f[k][:n] for k in wanted}
+    return RunData(path=path, attrs=attrs, columns=columns)
+
+
+def _per_shot_keys(f: Any) -> list[str]:
+    """1-D datasets outside the metadata groups: the per-shot columns.
+
+    Walked by hand because ``visititems`` reports a hard-linked dataset under
+    only one of its names, which may be its NeXus link in ``entry/data``.
+    """
+    keys: list[str] = []
+    stack = [(name, obj) for name, obj in f.items()
+             if name not in ("entry", "UserDataCfg", "Sums", "epicsOnce")]
+    while stack:
+        name, obj = stack.pop()
+        if hasattr(obj, "shape"):
+            if len(obj.shape) == 1:
+                keys.append(name)
+        else:
+            stack.extend((f"{name}/{k}", v) for k, v in obj.items())
+    return sorted(keys)
+
+
+def run_summary(path: Path) -> dict[str, Any]:
+    """Everything ``expctl show`` prints: attributes, datasets, config, snapshot, sums."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"run file {path} does not exist")
+    with open_for_reading(path) as f:
+        _check_format(path, f)
+        datasets: dict[str, dict[str, Any]] = {}
+
+        def visit(name: str, obj: Any) -> None:
+            if hasattr(obj, "shape") and not name.startswith("entry/"):
+                datasets[name] = {"shape": list(obj.shape), "dtype": str(obj.dtype)}
+
+        f.visititems(visit)
+        return {
+            "file": str(path),
+            "attrs": _attrs(f),
+            "datasets": datasets,
+            "UserDataCfg": _group_values(f.get("UserDataCfg")),
+            "epicsOnce": _group_values(f.get("epicsOnce")),
+            "Sums": {k: {"shape": list(v.shape), "total": float(np.sum(v[()]))}
+                     for k, v in f.get("Sums", {}).items()},
+        }
+
+
+def _group_values(group: Any) -> dict[str, Any]:
+    if group is None:
+        return {}
+    out: dict[str, Any] = {}
+    for key, obj in group.items():
+        if hasattr(obj, "shape"):
+            value = obj[()]
+            if isinstance(value, bytes):
+                value = value.decode()
+            elif isinstance(value, np.ndarray):
+                value = value.tolist()
+            elif isinstance(value, np.generic):
+                value = value.item()
+            out[key] = value
+        else:
+            out[key] = _group_values(obj)
+    return out
