@@ -61,9 +61,17 @@ class StepStarted:
 
 @dataclass(frozen=True, slots=True)
 class StepFinished:
+    """A step ended; ``results`` is the transcript the journal needs to replay it.
+
+    ``results`` holds ``(action type, result)`` for the result-bearing actions
+    (Read, TakeRun, NextSpot, Analyze) directly inside the step, in order;
+    it is filled only when the engine has a journal.
+    """
+
     path: str
     time: float
     skipped: bool = False
+    results: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +92,8 @@ class ShotBlockTaken:
 
 @dataclass(frozen=True, slots=True)
 class RunStopped:
-    """A run ended; ``outcome`` is ``completed``, ``aborted``, ``beamloss`` or ``failed``."""
+    """A run ended; ``outcome`` is ``completed``, ``aborted``, ``beamloss``, ``interrupted``
+    (cut by an immediate pause, retaken on resume), ``stopped`` or ``failed``."""
 
     record: RunRecord
     outcome: str

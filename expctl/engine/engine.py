@@ -1,0 +1,810 @@
+"""The sequencer: runs plans against a beamline, one action at a time, on the caller's thread.
+
+:class:`Engine` is the typed facade.  Its lifecycle is a ``transitions``
+machine built from :data:`~expctl.engine.states.TRANSITIONS` on a private
+model; machine callbacks only publish events and wake waiters.  Commands
+(pause, resume, stop, abort) may come from any thread; the engine thread
+notices them at action boundaries (and, on a wall clock, during waits).
+
+The interpreter dispatches through a ``{action type: handler}`` table; data
+leaves only as events on the :class:`~expctl.engine.events.EventBus`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from transitions import Machine, MachineError
+
+from expctl.devices.access import AccessLevel, check_access
+from expctl.devices.protocols import (
+    Beamline,
+    Device,
+    Readable,
+    Requestable,
+    RunRecord,
+    Stoppable,
+    Triggerable,
+)
+from expctl.devices.status import Status, wait_all
+from expctl.engine.events import (
+    AnalysisDone,
+    EngineEvent,
+    EventBus,
+    FaultRaised,
+    RunContext,
+    RunStarted,
+    RunStopped,
+    ShotBlockTaken,
+    SpotConsumed,
+    StateChanged,
+    StepFinished,
+    StepStarted,
+)
+from expctl.engine.states import COMMANDS, TRANSITIONS, EngineState
+from expctl.engine.suspenders import Suspender
+from expctl.errors import (
+    AggregateError,
+    BeamLossError,
+    DataError,
+    DeviceError,
+    ExpctlError,
+    IllegalCommand,
+    LimitError,
+    SequenceError,
+    UserError,
+)
+from expctl.plans.actions import (
+    Action,
+    Analyze,
+    Checkpoint,
+    FaultPolicy,
+    Move,
+    NextSpot,
+    Plan,
+    Read,
+    Request,
+    Set,
+    Sleep,
+    StepBegin,
+    StepEnd,
+    TakeRun,
+    Trigger,
+)
+
+__all__ = ["Engine", "JournalLike", "RunSummary"]
+
+S = EngineState
+
+#: The default fault policy: drive the safe state and fail.
+ABORT = FaultPolicy()
+
+#: Action types whose results a journal keeps, so a completed step can be replayed.
+RECORDED: frozenset[type] = frozenset({Read, TakeRun, NextSpot, Analyze})
+
+
+class JournalLike(Protocol):
+    """What the engine needs of a journal: the past (to skip) and a place to write."""
+
+    def completed_step(self, path: str) -> list[tuple[str, Any]] | None: ...
+
+    def consumed_spots(self, grid: str) -> set[int]: ...
+
+    def handle(self, event: EngineEvent) -> None: ...
+
+    def finish(self, outcome: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """How a plan ended and what it produced.
+
+    ``outcome`` is ``completed``, ``stopped``, ``aborted`` or ``failed``;
+    ``value`` the plan's return value; ``runs`` the runs kept; ``cut_runs``
+    the runs stopped short (beam loss, immediate pause, abort).
+    """
+
+    outcome: str
+    value: Any
+    runs: tuple[RunRecord, ...]
+    cut_runs: tuple[RunRecord, ...]
+    steps_done: int
+    steps_skipped: int
+    faults: tuple[FaultRaised, ...]
+    started: float
+    finished: float
+    error: ExpctlError | None = None
+
+    @property
+    def duration(self) -> float:
+        """Beamline seconds the plan took."""
+        return self.finished - self.started
+
+
+class _Stop(Exception):
+    """The engine was told to stop: end the plan cleanly."""
+
+
+class _Abort(Exception):
+    """The engine was told to abort: close the plan, drive the safe state."""
+
+
+class _Interrupted(Exception):
+    """A wait was cut by a command (immediate pause, stop, abort)."""
+
+
+class _Suspend(Exception):
+    """A suspender tripped; ``reason`` says which."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class _Frame:
+    """A step being executed (or replayed from the journal)."""
+
+    begin: StepBegin
+    started: float
+    transcript: list[tuple[str, Any]] = field(default_factory=list)
+    replay: Iterable[tuple[str, Any]] | None = None
+
+
+class _Model:
+    """The machine's model: holds the state; the Engine facade is what users see."""
+
+    state: EngineState
+
+
+class Engine:
+    """Executes plans; owns the lifecycle state machine.
+
+    Args:
+        beamline: the connected beamline whose devices the plans name.
+        bus: where events go (a new bus when omitted).
+        journal: crash-safe record; completed steps in it are skipped on resume.
+        access: the requester's access level for sets, moves and requests.
+        safe_state: actions that make the beamline safe (besides device safe values).
+        suspenders: conditions that suspend data taking (beam loss, signals out of band).
+        results: where named analysis results are stored (the session's mapping).
+        pause_hook: called on the engine thread when it has paused; it should call
+            :meth:`resume`, :meth:`stop` or :meth:`abort` (the CLI asks the user).
+        default_policy: fault policy outside steps that declare one.
+        check_only: collect limit/access violations instead of raising (estimation).
+        block_seconds: beamline seconds of shots per block during a run.
+        poll_seconds: how often suspenders are polled while suspended.
+        suspend_timeout: give up (BeamLossError) after this long suspended.
+    """
+
+    def __init__(
+        self,
+        beamline: Beamline,
+        *,
+        bus: EventBus | None = None,
+        journal: JournalLike | None = None,
+        access: AccessLevel = AccessLevel.USER,
+        safe_state: Iterable[Action] = (),
+        suspenders: Iterable[Suspender] | None = None,
+        results: MutableMapping[str, Any] | None = None,
+        pause_hook: Callable[[Engine], None] | None = None,
+        default_policy: FaultPolicy = ABORT,
+        check_only: bool = False,
+        block_seconds: float = 1.0,
+        poll_seconds: float = 0.5,
+        suspend_timeout: float | None = 3600.0,
+    ) -> None:
+        self.beamline = beamline
+        self.clock = beamline.clock
+        self.bus = bus if bus is not None else EventBus()
+        self.journal = journal
+        self.access = access
+        self.safe_state: tuple[Action, ...] = tuple(safe_state) + self._device_safe_actions(
+            tuple(safe_state))
+        self.suspenders = tuple(suspenders or ())
+        self.results: MutableMapping[str, Any] = results if results is not None else {}
+        self.pause_hook = pause_hook
+        self.default_policy = default_policy
+        self.check_only = check_only
+        self.block_seconds = block_seconds
+        self.poll_seconds = poll_seconds
+        self.suspend_timeout = suspend_timeout
+        self.violations: list[ExpctlError] = []
+
+        self._model = _Model()
+        self._cond = threading.Condition(threading.RLock())
+        self._machine = Machine(
+            model=self._model, states=EngineState, initial=S.IDLE,
+            transitions=[{"trigger": t, "source": list(src), "dest": dst}
+                         for t, src, dst in TRANSITIONS],
+            auto_transitions=False, queued=True, send_event=True,
+            after_state_change=self._on_state_change,
+        )
+        self._attention = False
+        self._handlers: dict[type, Callable[[Any], Any]] = {
+            Move: self._do_move, Set: self._do_set, Request: self._do_request,
+            Trigger: self._do_trigger, Read: self._do_read, Sleep: self._do_sleep,
+            Checkpoint: self._do_checkpoint, TakeRun: self._do_take_run,
+            NextSpot: self._do_next_spot, Analyze: self._do_analyze,
+            StepBegin: self._do_step_begin, StepEnd: self._do_step_end,
+        }
+        self._kinds: dict[str, tuple[Device, bool, bool, bool]] = {}
+        self._reset_run_state(RunContext())
+
+    # ------------------------------------------------------------------ commands
+    @property
+    def state(self) -> EngineState:
+        """The lifecycle state now."""
+        return self._model.state
+
+    def allowed_commands(self) -> list[str]:
+        """User commands the current state accepts."""
+        return sorted(t for t in self._machine.get_triggers(self.state) if t in COMMANDS)
+
+    def pause(self, immediate: bool = False) -> None:
+        """Pause at the next checkpoint, or now (stop motion) when ``immediate``.
+
+        A second deferred pause while already pausing means "now".
+        """
+        now = immediate or self.state is S.PAUSING
+        self._command("pause_now" if now else "pause")
+
+    def resume(self) -> None:
+        """Continue from the last checkpoint after restoring the pre-pause device state."""
+        self._command("resume")
+
+    def stop(self) -> None:
+        """End the plan cleanly after the current action; no further actions run."""
+        self._command("stop")
+
+    def abort(self) -> None:
+        """End the plan now: mark the current run aborted and drive the safe state."""
+        self._command("abort")
+
+    def reset(self) -> None:
+        """Leave the failed state."""
+        self._command("reset")
+
+    def _command(self, trigger: str) -> None:
+        self._fire(trigger, reason="command", public=True)
+        self._attention = True
+
+    def _fire(self, trigger: str, *, reason: str = "", public: bool = False) -> None:
+        with self._cond:
+            try:
+                self._model.trigger(trigger, reason=reason)  # type: ignore[attr-defined]
+            except MachineError:
+                name = trigger.replace("_", " ")
+                raise IllegalCommand(name, self.state.value, self.allowed_commands()) from None
+            self._cond.notify_all()
+
+    def _on_state_change(self, event: Any) -> None:
+        src = event.transition.source
+        dst = event.transition.dest
+        self.bus.publish(StateChanged(getattr(src, "value", str(src)),
+                                      getattr(dst, "value", str(dst)),
+                                      self.clock.now(), event.kwargs.get("reason", "")))
+
+    # ------------------------------------------------------------------ running
+    def run(self, plan: Plan | Callable[[], Plan], context: RunContext | None = None) -> RunSummary:
+        """Execute ``plan`` to its end on this thread and say how it ended.
+
+        Passing a plan *factory* (a function returning a fresh plan) first
+        rehearses it on the beamline's simulated twin and raises an
+        :class:`~expctl.errors.AggregateError` of every limit and access
+        violation before anything moves.
+
+        Raises:
+            ExpctlError: the plan failed (the engine is then ``failed``).
+        """
+        if callable(plan) and not hasattr(plan, "send"):
+            from expctl.engine.estimate import estimate
+
+            found = estimate(plan, self.beamline, access=self.access, context=context)
+            if found.violations:
+                raise AggregateError(found.violations,
+                                     f"{len(found.violations)} problem(s) found before any motion")
+            plan = plan()
+        self._fire("start", reason="run")
+        self._reset_run_state(context or RunContext())
+        unsubscribe = self.bus.subscribe(self.journal.handle) if self.journal else None
+        started = self.clock.now()
+        outcome, value, error = "completed", None, None
+        try:
+            value = self._drive(plan)
+            self._fire("finish", reason="completed")
+        except _Stop:
+            outcome = "stopped"
+        except _Abort:
+            outcome = "aborted"
+            self._drive_safe_state()
+            self._fire("safe", reason="aborted")
+        except BaseException as exc:
+            outcome = "failed"
+            error = exc if isinstance(exc, ExpctlError) else None
+            self._drive_safe_state()
+            if self.state is not S.FAILED and self.state is not S.IDLE:
+                self._fire("fail", reason=str(exc) or type(exc).__name__)
+            if error is None:
+                raise
+        finally:
+            if self.journal is not None:
+                self.journal.finish(outcome)
+            if unsubscribe is not None:
+                unsubscribe()
+        self.last_summary = RunSummary(
+            outcome, value, tuple(self._runs), tuple(self._cut_runs), self._steps_done,
+            self._steps_skipped, tuple(self._faults), started, self.clock.now(), error)
+        if error is not None:
+            raise error
+        return self.last_summary
+
+    def _reset_run_state(self, context: RunContext) -> None:
+        self._context = context
+        self._frames: list[_Frame] = []
+        self._since_checkpoint: list[Action] = []
+        self._replaying = False
+        self._spot: Mapping[str, Any] | None = None
+        self._consumed: dict[str, set[int]] = {}
+        self._runs: list[RunRecord] = []
+        self._cut_runs: list[RunRecord] = []
+        self._faults: list[FaultRaised] = []
+        self._steps_done = 0
+        self._steps_skipped = 0
+        self._run_open = False
+        self.violations = []
+
+    def _drive(self, plan: Plan) -> Any:
+        """Feed the plan its results until it returns; close it if we leave early."""
+        send = plan.send
+        result: Any = None
+        try:
+            while True:
+                try:
+                    action = send(result)
+                except StopIteration as done:
+                    return done.value
+                result = self._execute(action)
+        finally:
+            plan.close()
+
+    def _execute(self, action: Action) -> Any:
+        if self._attention:
+            self._service()
+        if self._frames and self._frames[-1].replay is not None:
+            return self._replay(action)
+        handler = self._handlers.get(type(action))
+        if handler is None:
+            raise SequenceError(f"the engine does not know the action {action!r}")
+        result = self._attempt(action, handler)
+        if self.journal is not None and self._frames and type(action) in RECORDED:
+            self._frames[-1].transcript.append((type(action).__name__, result))
+        return result
+
+    def _attempt(self, action: Action, handler: Callable[[Any], Any]) -> Any:
+        """Run one action under suspenders, commands and the fault policy."""
+        attempt = 0
+        while True:
+            try:
+                return handler(action)
+            except _Suspend as sus:
+                self._suspended(sus.reason)
+            except _Interrupted:
+                self._service()
+            except UserError as err:
+                if not self.check_only:
+                    raise
+                self._violate(err)
+                return None
+            except DeviceError as err:
+                if isinstance(err, BeamLossError) and self.suspenders:
+                    self._suspended(err.message)
+                    continue
+                attempt += 1
+                policy = self._policy()
+                if policy.action == "retry" and attempt <= policy.retries:
+                    self._fault(action, err, "retry", attempt)
+                    continue
+                if policy.action == "skip":
+                    self._fault(action, err, "skip", attempt)
+                    return None
+                self._fault(action, err, "abort", attempt)
+                raise
+
+    def _policy(self) -> FaultPolicy:
+        for frame in reversed(self._frames):
+            if frame.begin.on_fault is not None:
+                return frame.begin.on_fault
+        return self.default_policy
+
+    def _fault(self, action: Action, err: ExpctlError, policy: str, attempt: int) -> None:
+        ev = FaultRaised(type(action).__name__, err, policy, attempt, self.clock.now(),
+                         self._frames[-1].begin.path if self._frames else "")
+        self._faults.append(ev)
+        self.bus.publish(ev)
+
+    def _violate(self, err: ExpctlError) -> None:
+        """Record a violation (estimation), blaming the innermost step that has a location."""
+        parts = err.errors if isinstance(err, AggregateError) else (err,)
+        where = next((f.begin.location for f in reversed(self._frames)
+                      if f.begin.location is not None), None)
+        for part in parts:
+            if part.location is None and where is not None:
+                part.location = where
+            self.violations.append(part)
+
+    # ------------------------------------------------------------------ commands seen
+    def _service(self) -> None:
+        """Act on the state other threads put us in; return once running again."""
+        while True:
+            state = self.state
+            if state in (S.RUNNING, S.PAUSING, S.SUSPENDED):
+                self._attention = False
+                return
+            if state is S.PAUSED:
+                self._paused()
+                continue
+            if state is S.ABORTING:
+                raise _Abort()
+            raise _Stop()
+
+    def _paused(self) -> None:
+        restore = self._drive_safe_state()
+        if self.pause_hook is not None:
+            self.pause_hook(self)
+        with self._cond:
+            while self.state is S.PAUSED:
+                self._cond.wait()
+        if self.state is S.RUNNING:
+            self._restore(restore)
+
+    def _restore(self, restore: list[Action]) -> None:
+        """Undo the safe state, then re-establish device state since the last checkpoint."""
+        self._replaying = True
+        try:
+            for act in restore:
+                self._handlers[type(act)](act)
+            for act in self._since_checkpoint:
+                self._handlers[type(act)](act)
+        finally:
+            self._replaying = False
+
+    def _suspended(self, reason: str) -> None:
+        """Wait (suspended) until every suspender has been good for its settle time."""
+        if self.state is not S.SUSPENDED:
+            self._fire("suspend", reason=reason)
+        settle = max((s.settle for s in self.suspenders), default=0.0)
+        since = self.clock.now()
+        good_since: float | None = None
+        while True:
+            state = self.state
+            if state is not S.SUSPENDED:
+                self._service()
+                return
+            now = self.clock.now()
+            if self.suspend_timeout is not None and now - since > self.suspend_timeout:
+                raise BeamLossError(f"suspended for {now - since:.0f} s ({reason}); giving up")
+            bad = [r for s in self.suspenders if (r := s.reason(self.beamline.devices))]
+            if bad:
+                good_since = None
+            elif good_since is None:
+                good_since = now
+            if good_since is not None and now - good_since >= settle:
+                break
+            self.clock.sleep(self.poll_seconds)
+        self._fire("recover", reason="condition good again")
+        self._restore([])
+
+    def _check_suspenders(self) -> None:
+        devices = self.beamline.devices
+        for s in self.suspenders:
+            reason = s.reason(devices)
+            if reason:
+                raise _Suspend(reason)
+
+    # ------------------------------------------------------------------ safe state
+    def _device_safe_actions(self, declared: tuple[Action, ...]) -> tuple[Action, ...]:
+        covered = {getattr(a, "device", None) for a in declared}
+        extra: list[Action] = []
+        for name, dev in self.beamline.devices.items():
+            value = getattr(dev, "safe_value", None)
+            if value is None and self.beamline.profile is not None:
+                spec = self.beamline.profile.devices.get(name)
+                value = spec.safe if spec is not None else None
+            if value is None or name in covered:
+                continue
+            extra.append(Request(name, value) if isinstance(dev, Requestable) else Set(name, value))
+        return tuple(extra)
+
+    def _drive_safe_state(self) -> list[Action]:
+        """Put the safe-state devices to their safe values; return how to undo it."""
+        undo: list[Action] = []
+        self._replaying = True
+        try:
+            for act in self.safe_state:
+                name = getattr(act, "device", "")
+                try:
+                    dev = self._device(name)
+                    before = dev.read()[name] if isinstance(dev, Readable) else None
+                    if before == getattr(act, "value", None):
+                        continue
+                    self._handlers[type(act)](act)
+                    if before is not None:
+                        undo.append(replace(act, value=before))  # type: ignore[type-var]
+                except ExpctlError as err:
+                    self._fault(act, err, "safe-state", 1)
+        finally:
+            self._replaying = False
+        return undo
+
+    # ------------------------------------------------------------------ devices
+    def _device(self, name: str) -> Device:
+        try:
+            return self.beamline.devices[name]
+        except KeyError:
+            near = difflib.get_close_matches(name, list(self.beamline.devices), n=3)
+            raise SequenceError(
+                f"no device called {name!r} on {self.beamline.profile.name}", device=name,
+                hint=f"Did you mean {', '.join(near)}?" if near else "See `expctl devices`.",
+            ) from None
+
+    def _kind(self, name: str) -> tuple[Device, bool, bool, bool]:
+        """(device, triggerable, readable, requestable), cached: protocol checks are slow."""
+        k = self._kinds.get(name)
+        if k is None:
+            dev = self._device(name)
+            k = (dev, isinstance(dev, Triggerable), isinstance(dev, Readable),
+                 isinstance(dev, Requestable))
+            self._kinds[name] = k
+        return k
+
+    def _wait(self, statuses: list[Status], devices: Iterable[Device] = ()) -> None:
+        """Wait for statuses; on a wall clock, commands can cut the wait (motion stops)."""
+        clock = self.clock
+        if clock.is_virtual:
+            wait_all(statuses, clock)
+            return
+        while True:
+            now = clock.now()
+            if all(st.is_done(now) for st in statuses):
+                break
+            if self._attention and self.state not in (S.RUNNING, S.PAUSING):
+                for dev in devices:
+                    if isinstance(dev, Stoppable):
+                        dev.stop()
+                raise _Interrupted()
+            ends = [t for st in statuses if (t := st.completion_time()) is not None and t > now]
+            clock.sleep_until(min([now + 0.05, *ends]))
+        now = clock.now()
+        for st in statuses:
+            st.result(now)
+
+    def _remember(self, action: Action) -> None:
+        if not self._replaying:
+            self._since_checkpoint.append(action)
+
+    # ------------------------------------------------------------------ handlers
+    def _do_move(self, action: Move) -> None:
+        planned: list[tuple[Device, float]] = []
+        errors: list[ExpctlError] = []
+        for name, value in action.targets.items():
+            try:
+                dev = self._device(name)
+                check_access(name, dev.access, self.access, verb="moved")
+                target = dev.position + value if action.relative else value  # type: ignore[attr-defined]
+                dev.check_value(target)  # type: ignore[attr-defined]
+                planned.append((dev, target))
+            except UserError as err:
+                errors.append(err)
+        if errors and not self.check_only:
+            raise errors[0] if len(errors) == 1 else AggregateError(errors)
+        statuses = [dev.set(target) for dev, target in planned]  # type: ignore[attr-defined]
+        self._remember(Move({d.name: t for d, t in planned}) if action.relative else action)
+        self._wait(statuses, [d for d, _ in planned])
+        if errors:
+            raise errors[0] if len(errors) == 1 else AggregateError(errors)
+
+    def _do_set(self, action: Set) -> None:
+        dev = self._device(action.device)
+        check_access(action.device, dev.access, self.access, verb="set")
+        dev.check_value(action.value)  # type: ignore[attr-defined]
+        status = dev.set(action.value)  # type: ignore[attr-defined]
+        self._remember(action)
+        self._wait([status], [dev])
+
+    def _do_request(self, action: Request) -> None:
+        dev, _, _, requestable = self._kind(action.device)
+        if not requestable:
+            raise SequenceError(f"{action.device} is not an accelerator parameter",
+                                device=action.device, hint="Use set or move instead.")
+        check_access(action.device, dev.access, self.access, verb="request")
+        dev.check_value(action.value)  # type: ignore[attr-defined]
+        status = dev.request(action.value, self.access)  # type: ignore[attr-defined]
+        self._remember(action)
+        self._wait([status])
+
+    def _do_trigger(self, action: Trigger) -> None:
+        if self.suspenders:
+            self._check_suspenders()
+        statuses = []
+        for name in action.devices:
+            dev, triggerable, _, _ = self._kind(name)
+            if triggerable:
+                statuses.append(dev.trigger(action.shots))  # type: ignore[attr-defined]
+        self._wait(statuses)
+        if self.suspenders:
+            self._check_suspenders()
+
+    def _do_read(self, action: Read) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in action.devices:
+            dev, _, readable, _ = self._kind(name)
+            if not readable:
+                raise SequenceError(f"{name} cannot be read", device=name)
+            out.update(dev.read())  # type: ignore[attr-defined]
+        return out
+
+    def _do_sleep(self, action: Sleep) -> None:
+        now = self.clock.now()
+        self._wait([Status("sleep", now, now + action.seconds)])
+
+    def _do_checkpoint(self, action: Checkpoint) -> None:
+        self._since_checkpoint.clear()
+        if self.state is S.PAUSING:
+            self._fire("halt", reason="checkpoint")
+            self._service()
+
+    def _do_next_spot(self, action: NextSpot) -> tuple[int, float, float]:
+        try:
+            grid = self.beamline.spot_grids[action.grid]
+        except KeyError:
+            raise SequenceError(f"no spot grid called {action.grid!r}", device=action.grid,
+                                allowed=", ".join(self.beamline.spot_grids) or "none") from None
+        used = self._consumed.get(action.grid)
+        if used is None:
+            used = set(self.journal.consumed_spots(action.grid)) if self.journal else set()
+            self._consumed[action.grid] = used
+        index = next((i for i in range(len(grid)) if i not in used), None)
+        if index is None:
+            raise LimitError(f"no never-exposed spot left on {action.grid} "
+                             f"(all {len(grid)} used)", device=action.grid,
+                             hint="Mount a fresh sample and start a new campaign.")
+        x, y = grid.position(index)
+        used.add(index)
+        self.bus.publish(SpotConsumed(action.grid, index, (x, y), self.clock.now()))
+        self._spot = {"grid": action.grid, "index": index, "x": x, "y": y}
+        self._do_move(Move({grid.x_axis: x, grid.y_axis: y}))
+        return index, x, y
+
+    def _do_analyze(self, action: Analyze) -> Any:
+        result = action.fn(*action.args, **action.kwargs)
+        self.results[action.name] = result
+        self.bus.publish(AnalysisDone(action.name, result, self.clock.now(),
+                                      dict(action.inputs), self._run_context("")))
+        return result
+
+    def _do_step_begin(self, action: StepBegin) -> None:
+        frame = _Frame(action, self.clock.now())
+        if self.journal is not None:
+            done = self.journal.completed_step(action.path)
+            if done is not None:
+                frame.replay = iter(done)
+        self._frames.append(frame)
+        self.bus.publish(StepStarted(action.path, action.label, frame.started, action.context))
+
+    def _do_step_end(self, action: StepEnd) -> None:
+        if not self._frames or self._frames[-1].begin.path != action.path:
+            open_path = self._frames[-1].begin.path if self._frames else "none"
+            raise SequenceError(f"step end {action.path!r} does not match the open step "
+                                f"{open_path!r}")
+        frame = self._frames.pop()
+        skipped = frame.replay is not None
+        if skipped:
+            self._steps_skipped += 1
+        else:
+            self._steps_done += 1
+        self.bus.publish(StepFinished(action.path, self.clock.now(), skipped,
+                                      tuple(frame.transcript)))
+
+    def _replay(self, action: Action) -> Any:
+        """Inside a step the journal says is complete: hand back its recorded results."""
+        kind = type(action)
+        if kind is StepBegin or kind is StepEnd:
+            if kind is StepBegin and self.journal is not None and \
+                    self.journal.completed_step(action.path) is None:  # type: ignore[union-attr]
+                raise DataError(f"journal inconsistent: step {action.path!r} "  # type: ignore[union-attr]
+                                "is not complete inside a completed step")
+            return self._handlers[kind](action)
+        if kind not in RECORDED:
+            return None
+        replay = self._frames[-1].replay
+        try:
+            name, value = next(replay)  # type: ignore[call-overload]
+        except StopIteration:
+            raise DataError(f"the plan asks for more results in step "
+                            f"{self._frames[-1].begin.path!r} than the journal holds; "
+                            "was the sequence changed since?") from None
+        if name != kind.__name__:
+            raise DataError(f"journal replay of step {self._frames[-1].begin.path!r}: "
+                            f"expected {name}, the plan yields {kind.__name__}")
+        if kind is Analyze:
+            self.results[action.name] = value  # type: ignore[union-attr]
+        elif kind is NextSpot:
+            self._spot = {"grid": action.grid, "index": value[0],  # type: ignore[union-attr]
+                          "x": value[1], "y": value[2]}
+        return value
+
+    # ------------------------------------------------------------------ runs
+    def _run_context(self, label: str) -> RunContext:
+        loop: dict[str, Any] = {}
+        for f in self._frames:
+            loop.update(f.begin.context)
+        scan = {k: float(v) for k, v in loop.items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
+                and not k.startswith("i_")}
+        return replace(self._context, step_path=self._frames[-1].begin.path if self._frames
+                       else "", label=label, loop=loop, scan=scan, sample_spot=self._spot)
+
+    def _snapshot(self) -> dict[str, Any]:
+        snap: dict[str, Any] = {}
+        for name in self.beamline.devices:
+            dev, triggerable, readable, _ = self._kind(name)
+            if readable and not triggerable:
+                snap.update(dev.read())  # type: ignore[attr-defined]
+        return snap
+
+    def _do_take_run(self, action: TakeRun) -> RunRecord:
+        if self.suspenders:
+            self._check_suspenders()
+        daq = self.beamline.daq
+        ctx = self._run_context(action.label)
+        record, status = daq.start_run(action.shots, label=action.label,
+                                       comment=action.comment, full_frames=action.full_frames)
+        self.bus.publish(RunStarted(record, ctx, self.clock.now(), self._snapshot(),
+                                    daq.config()))
+        try:
+            self._follow_run(status, ctx)
+        except _Suspend:
+            self._end_run(ctx, "beamloss", aborted=True)
+            raise
+        except _Interrupted:
+            state = self.state
+            outcome = {S.ABORTING: "aborted", S.IDLE: "stopped"}.get(state, "interrupted")
+            self._end_run(ctx, outcome, aborted=True)
+            raise
+        except DeviceError:
+            self._end_run(ctx, "failed", aborted=True)
+            raise
+        return self._end_run(ctx, "completed", aborted=False)
+
+    def _follow_run(self, status: Status, ctx: RunContext) -> None:
+        """Let the run's shots happen block by block, publishing them and watching the beam."""
+        clock = self.clock
+        daq = self.beamline.daq
+        while True:
+            now = clock.now()
+            end = status.completion_time()
+            until = now + self.block_seconds if end is None else min(end, now + self.block_seconds)
+            self._wait([Status("daq", now, until)])
+            block = daq.collect()
+            if block is not None and len(block):
+                self.bus.publish(ShotBlockTaken(block, ctx, clock.now()))
+            if self.suspenders:
+                self._check_suspenders()
+            if status.is_done(clock.now()):
+                status.result(clock.now())
+                return
+
+    def _end_run(self, ctx: RunContext, outcome: str, *, aborted: bool) -> RunRecord:
+        daq = self.beamline.daq
+        block = daq.collect()
+        if block is not None and len(block):
+            self.bus.publish(ShotBlockTaken(block, ctx, self.clock.now()))
+        record = daq.stop_run(aborted=aborted)
+        (self._runs if outcome == "completed" else self._cut_runs).append(record)
+        self.bus.publish(RunStopped(record, outcome, self.clock.now(), ctx))
+        return record

@@ -1,0 +1,300 @@
+"""The crash-safe campaign journal: append-only JSON lines in ``<data_dir>/journal/``.
+
+One file per campaign.  The journal subscribes to engine events and records
+step starts, consumed sample spots, runs, named results and completed steps
+(with the transcript of their results).  Records that must survive a crash
+(spot, run, step done, start, end) are fsynced before the engine goes on, so a
+spot is on disk as used *before* the stage moves there.  After ``kill -9``,
+:meth:`Journal.resume` reloads the file (ignoring a torn last line) and the
+engine replays completed steps from it instead of repeating them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from expctl.engine.codec import decode, encode
+from expctl.engine.events import (
+    AnalysisDone,
+    EngineEvent,
+    RunStopped,
+    SpotConsumed,
+    StepFinished,
+    StepStarted,
+)
+from expctl.errors import DataError
+
+__all__ = ["CampaignInfo", "Journal", "JournaledRun", "find_unfinished", "list_campaigns"]
+
+FORMAT = 1
+
+
+@dataclass(frozen=True)
+class CampaignInfo:
+    """What ``expctl resume`` needs to rebuild a campaign's plan."""
+
+    id: str
+    sequence: str
+    sequence_file: str
+    params: Mapping[str, Any]
+    profile: str
+    seed: int | None
+    started: float
+    path: Path
+    outcome: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        """True once the campaign ran to completion (stopped/aborted/failed can resume)."""
+        return self.outcome == "completed"
+
+
+@dataclass(frozen=True)
+class JournaledRun:
+    """A run the journal saw end: in which step attempt, with what outcome."""
+
+    run: int
+    label: str
+    step: str
+    attempt: int
+    outcome: str
+    shots: int
+
+
+def _journal_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "journal"
+
+
+def _read_records(path: Path) -> list[dict[str, Any]]:
+    """All complete records; a torn final line (crash mid-write) is dropped."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    records = []
+    for n, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if n >= len(lines) - 2:  # only the last line may be torn
+                break
+            raise DataError(f"journal {path} is corrupt at line {n + 1}") from None
+    if not records or records[0].get("t") != "campaign":
+        raise DataError(f"{path} is not an expctl journal")
+    return records
+
+
+def _info(records: list[dict[str, Any]], path: Path) -> CampaignInfo:
+    head = records[0]
+    outcome = None
+    for rec in records:
+        if rec.get("t") == "end":
+            outcome = rec["outcome"]
+        elif rec.get("t") == "resumed":
+            outcome = None
+    return CampaignInfo(head["id"], head.get("sequence", ""), head.get("sequence_file", ""),
+                        decode(head.get("params", {"__map__": {}})), head.get("profile", ""),
+                        head.get("seed"), head.get("started", 0.0), path, outcome,
+                        decode(head.get("extra", {"__map__": {}})))
+
+
+def _truncate_torn_tail(path: Path) -> None:
+    """Drop a half-written last line so the next record starts on a line of its own."""
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as fh:
+            fh.truncate(data.rfind(b"\n") + 1)
+
+
+def list_campaigns(data_dir: Path) -> list[CampaignInfo]:
+    """Every campaign journaled in ``data_dir``, oldest first."""
+    folder = _journal_dir(data_dir)
+    if not folder.is_dir():
+        return []
+    found = [_info(_read_records(p), p) for p in folder.glob("*.jsonl")]
+    return sorted(found, key=lambda c: (c.started, c.id))
+
+
+def find_unfinished(data_dir: Path) -> CampaignInfo | None:
+    """The newest campaign that did not run to completion, if any (what ``resume`` picks)."""
+    open_ones = [c for c in list_campaigns(data_dir) if not c.finished]
+    return open_ones[-1] if open_ones else None
+
+
+class Journal:
+    """Append-only record of one campaign; an EventBus subscriber the engine consults.
+
+    Build with :meth:`create` (new campaign) or :meth:`resume` (after a crash).
+    """
+
+    def __init__(self, path: Path, info: CampaignInfo, records: list[dict[str, Any]],
+                 *, fsync: bool = True) -> None:
+        self.path = path
+        self.info = info
+        self.fsync = fsync
+        self._steps: dict[str, list[tuple[str, Any]]] = {}
+        self._raw_steps: dict[str, Any] = {}
+        self._attempts: dict[str, int] = {}
+        self._completed_attempts: set[tuple[str, int]] = set()
+        self._spots: dict[str, set[int]] = {}
+        self._runs: list[JournaledRun] = []
+        self.results: dict[str, Any] = {}
+        for rec in records:
+            self._apply(rec)
+        self._fh: IO[str] | None = open(path, "a", encoding="utf-8")  # noqa: SIM115
+
+    # ------------------------------------------------------------------ creation
+    @classmethod
+    def create(cls, data_dir: Path, *, sequence: str = "", sequence_file: str = "",
+               params: Mapping[str, Any] | None = None, profile: str = "",
+               seed: int | None = None, extra: Mapping[str, Any] | None = None,
+               fsync: bool = True) -> Journal:
+        """Start a new campaign journal in ``data_dir``."""
+        folder = _journal_dir(data_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        started = time.time()
+        cid = time.strftime("%Y%m%d-%H%M%S", time.gmtime(started)) + "-" + secrets.token_hex(3)
+        path = folder / f"{cid}.jsonl"
+        head = {"t": "campaign", "format": FORMAT, "id": cid, "sequence": sequence,
+                "sequence_file": sequence_file, "params": encode(dict(params or {})),
+                "profile": profile, "seed": seed, "started": started,
+                "extra": encode(dict(extra or {}))}
+        path.write_text(json.dumps(head) + "\n", encoding="utf-8")
+        journal = cls(path, _info([head], path), [], fsync=fsync)
+        journal._sync()
+        return journal
+
+    @classmethod
+    def resume(cls, data_dir: Path, campaign_id: str | None = None, *,
+               fsync: bool = True) -> Journal:
+        """Reopen a campaign (the newest unfinished one by default) to continue it."""
+        if campaign_id is None:
+            info = find_unfinished(data_dir)
+            if info is None:
+                raise DataError(f"no unfinished campaign in {data_dir}",
+                                hint="Start one with `expctl run SEQUENCE`.")
+            path = info.path
+        else:
+            path = _journal_dir(data_dir) / f"{campaign_id}.jsonl"
+            if not path.is_file():
+                known = [c.id for c in list_campaigns(data_dir)]
+                raise DataError(f"no campaign {campaign_id!r} in {data_dir}",
+                                allowed=", ".join(known) or "none")
+        records = _read_records(path)
+        _truncate_torn_tail(path)
+        journal = cls(path, _info(records, path), records, fsync=fsync)
+        journal._write({"t": "resumed", "time": time.time()}, sync=True)
+        return journal
+
+    # ------------------------------------------------------------------ state
+    def _apply(self, rec: dict[str, Any]) -> None:
+        kind = rec.get("t")
+        if kind == "begin":
+            self._attempts[rec["path"]] = rec["attempt"]
+        elif kind == "step":
+            self._raw_steps[rec["path"]] = rec["results"]
+            self._completed_attempts.add((rec["path"], rec["attempt"]))
+        elif kind == "spot":
+            self._spots.setdefault(rec["grid"], set()).add(rec["index"])
+        elif kind == "run":
+            self._runs.append(JournaledRun(rec["run"], rec["label"], rec["step"],
+                                           rec["attempt"], rec["outcome"], rec["shots"]))
+        elif kind == "result":
+            self.results[rec["name"]] = decode(rec["value"])
+
+    def completed_step(self, path: str) -> list[tuple[str, Any]] | None:
+        """The result transcript of ``path`` if it completed, else ``None``."""
+        cached = self._steps.get(path)
+        if cached is None and path in self._raw_steps:
+            cached = [(name, decode(value)) for name, value in self._raw_steps[path]]
+            self._steps[path] = cached
+        return cached
+
+    def consumed_spots(self, grid: str) -> set[int]:
+        """Indices of every spot of ``grid`` ever moved to for exposure."""
+        return set(self._spots.get(grid, ()))
+
+    def runs(self) -> list[JournaledRun]:
+        """Every run that ended while journaled, in order (including cut and superseded)."""
+        return list(self._runs)
+
+    def campaign_runs(self) -> list[JournaledRun]:
+        """The runs the campaign keeps: completed, in a step attempt that completed.
+
+        A run finished inside a step that a crash interrupted is *superseded*:
+        the step is redone on a fresh spot on resume.
+        """
+        return [r for r in self._runs if r.outcome == "completed"
+                and (not r.step or (r.step, r.attempt) in self._completed_attempts)]
+
+    def superseded_runs(self) -> list[JournaledRun]:
+        """Completed runs whose step attempt never completed (crash in between)."""
+        kept = {r.run for r in self.campaign_runs()}
+        return [r for r in self._runs if r.outcome == "completed" and r.run not in kept]
+
+    # ------------------------------------------------------------------ writing
+    def _write(self, rec: dict[str, Any], *, sync: bool = False) -> None:
+        if self._fh is None:
+            raise DataError(f"journal {self.path} is closed")
+        self._fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        self._fh.flush()
+        if sync:
+            self._sync()
+
+    def _sync(self) -> None:
+        if self.fsync and self._fh is not None:
+            os.fsync(self._fh.fileno())
+
+    def handle(self, event: EngineEvent) -> None:
+        """EventBus subscriber: record what resume needs, durably where it matters."""
+        if isinstance(event, StepStarted):
+            if self.completed_step(event.path) is None:
+                attempt = self._attempts.get(event.path, 0) + 1
+                self._attempts[event.path] = attempt
+                self._write({"t": "begin", "path": event.path, "attempt": attempt})
+        elif isinstance(event, StepFinished):
+            if not event.skipped:
+                rec = {"t": "step", "path": event.path,
+                       "attempt": self._attempts.get(event.path, 1),
+                       "results": [[n, encode(v)] for n, v in event.results]}
+                self._write(rec, sync=True)
+                self._apply(rec)
+        elif isinstance(event, SpotConsumed):
+            rec = {"t": "spot", "grid": event.grid, "index": event.index,
+                   "x": event.position[0], "y": event.position[1]}
+            self._write(rec, sync=True)
+            self._apply(rec)
+        elif isinstance(event, RunStopped):
+            step = event.context.step_path
+            rec = {"t": "run", "run": event.record.run, "label": event.record.label,
+                   "step": step, "attempt": self._attempts.get(step, 0),
+                   "outcome": event.outcome, "shots": event.record.shots}
+            self._write(rec, sync=True)
+            self._apply(rec)
+        elif isinstance(event, AnalysisDone):
+            self._write({"t": "result", "name": event.name, "value": encode(event.result)})
+            self.results[event.name] = event.result
+
+    def finish(self, outcome: str) -> None:
+        """Record how the engine ended this attempt (``completed`` closes the campaign)."""
+        self._write({"t": "end", "outcome": outcome, "time": time.time()}, sync=True)
+        self.info = CampaignInfo(**{**self.info.__dict__, "outcome": outcome})
+
+    def close(self) -> None:
+        """Close the file (the journal stays readable and resumable)."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
