@@ -1,0 +1,189 @@
+"""Alignment scans are produced data too: every rocking curve / scan is logged.
+
+An ``AnalysisDone`` whose inputs carry scan points (``axis``, ``x``, ``y``,
+optional ``i0``) becomes a small HDF5 file under ``alignment/`` and a catalog
+row (points, fit and its flags); the decision that follows it
+(``<name>_align``: the move it caused, or why it stayed) is added to both.  A
+PNG of the curve and fitted peak is drawn by an injected ``plotter`` (the PNG
+code lives in ``expctl.ui``, a layer above this one), once the decision is
+known or the next unrelated event arrives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from expctl.engine.events import AnalysisDone
+from expctl.runlog.catalog import Catalog
+from expctl.runlog.h5util import json_attr
+from expctl.runlog.paths import alignment_dir
+
+__all__ = ["AlignmentLogger", "AlignmentScan", "read_alignment"]
+
+
+@dataclass(frozen=True, slots=True)
+class AlignmentScan:
+    """One logged scan, as the PNG plotter and ``expctl show`` see it."""
+
+    id: int
+    name: str
+    axis: str
+    x: np.ndarray
+    y: np.ndarray
+    i0: np.ndarray | None
+    result: Mapping[str, Any]
+    moved_to: Mapping[str, Any] | None
+    signal: str = ""
+    step_path: str = ""
+
+    @property
+    def normalized(self) -> np.ndarray:
+        """y / I0 when I0 was read (what the peak finder fitted), else y."""
+        if self.i0 is None:
+            return self.y
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.y / self.i0
+
+
+def _result_dict(result: Any) -> dict[str, Any]:
+    if hasattr(result, "as_dict"):
+        out = dict(result.as_dict())
+    elif dataclasses.is_dataclass(result) and not isinstance(result, type):
+        out = dataclasses.asdict(result)
+    elif isinstance(result, Mapping):
+        out = dict(result)
+    else:
+        out = {"value": result}
+    return {k: (sorted(v) if isinstance(v, (set, frozenset)) else v) for k, v in out.items()}
+
+
+def _is_scan(event: AnalysisDone) -> bool:
+    inputs = event.inputs
+    return "x" in inputs and "y" in inputs and "axis" in inputs
+
+
+def _is_decision(result: Any) -> bool:
+    return all(hasattr(result, a) for a in ("axis", "moved", "target", "reason"))
+
+
+class AlignmentLogger:
+    """Engine-event subscriber logging alignment scans to files and the catalog.
+
+    Args:
+        data_dir: the data directory (files under ``alignment/``).
+        catalog: where the rows go.
+        plotter: ``plotter(scan, png_path)`` draws the PNG; None draws none.
+    """
+
+    def __init__(self, data_dir: Path, catalog: Catalog,
+                 plotter: Callable[[AlignmentScan, Path], None] | None = None) -> None:
+        self.dir = alignment_dir(Path(data_dir))
+        self.catalog = catalog
+        self.plotter = plotter
+        self._pending: AlignmentScan | None = None
+        self.logged: list[int] = []
+
+    def __call__(self, event: Any) -> None:
+        if isinstance(event, AnalysisDone) and _is_scan(event):
+            self.flush()
+            self._pending = self._log_scan(event)
+        elif (isinstance(event, AnalysisDone) and self._pending is not None
+              and event.name == f"{self._pending.name}_align" and _is_decision(event.result)):
+            self._log_decision(event.result)
+            self.flush()
+        elif self._pending is not None:
+            self.flush()
+
+    def flush(self) -> None:
+        """Draw the PNG of the scan waiting for its decision (if a plotter is set)."""
+        scan, self._pending = self._pending, None
+        if scan is None or self.plotter is None:
+            return
+        png = self._file(scan.id, ".png")
+        self.plotter(scan, png)
+        self.catalog.update_alignment(scan.id, {"png": str(png)})
+
+    def _file(self, scan_id: int, suffix: str) -> Path:
+        return self.dir / f"scan{scan_id:06d}{suffix}"
+
+    def _log_scan(self, event: AnalysisDone) -> AlignmentScan:
+        import h5py
+
+        inputs = event.inputs
+        x = np.asarray(inputs["x"], dtype=np.float64)
+        y = np.asarray(inputs["y"], dtype=np.float64)
+        i0 = None if inputs.get("i0") is None else np.asarray(inputs["i0"], dtype=np.float64)
+        result = _result_dict(event.result)
+        ctx = event.context
+        scan_id = self.catalog.add_alignment({
+            "name": event.name, "time": event.time, "sequence": ctx.sequence,
+            "step_path": ctx.step_path, "axis": str(inputs["axis"]), "points": len(x),
+            "center": _finite(result.get("center")), "fwhm": _finite(result.get("fwhm")),
+            "flags": list(result.get("flags", [])), "result": result,
+        })
+        path = self._file(scan_id, ".h5")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with h5py.File(path, "w") as f:
+            f.attrs.update({"NX_class": "NXroot", "default": "entry", "name": event.name,
+                            "axis": str(inputs["axis"]), "signal": str(inputs.get("signal", "")),
+                            "time": event.time, "sequence": ctx.sequence,
+                            "step_path": ctx.step_path, "result": json_attr(result),
+                            "moved_to": "null"})
+            entry = f.create_group("entry")
+            entry.attrs.update({"NX_class": "NXentry", "default": "data"})
+            data = entry.create_group("data")
+            data.attrs.update({"NX_class": "NXdata", "signal": "signal", "axes": "position",
+                               "position_indices": 0})
+            data.create_dataset("position", data=x).attrs["long_name"] = str(inputs["axis"])
+            data.create_dataset("signal", data=y)
+            if i0 is not None:
+                data.create_dataset("i0", data=i0)
+        self.catalog.update_alignment(scan_id, {"file": str(path)})
+        self.logged.append(scan_id)
+        return AlignmentScan(id=scan_id, name=event.name, axis=str(inputs["axis"]), x=x, y=y,
+                             i0=i0, result=result, moved_to=None,
+                             signal=str(inputs.get("signal", "")), step_path=ctx.step_path)
+
+    def _log_decision(self, decision: Any) -> None:
+        import h5py
+
+        scan = self._pending
+        if scan is None:
+            return
+        moved = {"axis": decision.axis, "moved": bool(decision.moved),
+                 "target": float(decision.target), "reason": str(decision.reason)}
+        self.catalog.update_alignment(scan.id, {"moved_to": moved})
+        with h5py.File(self._file(scan.id, ".h5"), "r+") as f:
+            f.attrs["moved_to"] = json_attr(moved)
+        self._pending = dataclasses.replace(scan, moved_to=moved)
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def read_alignment(path: Path) -> AlignmentScan:
+    """Load a logged scan file back (for ``expctl show`` and re-plotting)."""
+    import json
+
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        data = f["entry/data"]
+        return AlignmentScan(
+            id=int(Path(path).stem.removeprefix("scan")), name=str(f.attrs["name"]),
+            axis=str(f.attrs["axis"]), x=data["position"][()], y=data["signal"][()],
+            i0=data["i0"][()] if "i0" in data else None,
+            result=json.loads(f.attrs["result"]), moved_to=json.loads(f.attrs["moved_to"]),
+            signal=str(f.attrs["signal"]), step_path=str(f.attrs["step_path"]))
