@@ -793,6 +793,8 @@ class Engine:
             block = daq.collect()
             if block is not None and len(block):
                 self.bus.publish(ShotBlockTaken(block, ctx, clock.now()))
+            if self._attention and self.state not in (S.RUNNING, S.PAUSING):
+                raise _Interrupted()
             if self.suspenders:
                 self._check_suspenders()
             if status.is_done(clock.now()):
