@@ -265,15 +265,15 @@ class _Checker:
             self.loop(step, node, env, weight, context, list(enumerate(values)), step.var)
         elif isinstance(step, IfStep):
             cond = step.condition.value(env) if step.condition else True
-            branches = [step.then, step.orelse]
+            branches = [(0, step.then), (1, step.orelse)]
             if not isinstance(cond, Unknown):
                 if not isinstance(cond, bool | int | float):
                     raise SequenceError(f"if needs true/false, got {describe_value(cond)}",
                                         location=step.condition.loc if step.condition
                                         else step.loc)
-                branches = [step.then if cond else step.orelse]
-            for k, branch in enumerate(branches):
-                sub = node.child(k, step, "then" if branch is step.then else "else")
+                branches = [branches[0] if cond else branches[1]]
+            for k, branch in branches:
+                sub = node.child(k, step, "then" if k == 0 else "else")
                 sub.executions += weight
                 self.block(branch, env, sub, weight, context)
         elif isinstance(step, IncludeStep):
@@ -358,14 +358,24 @@ class _Checker:
 
 
 def resolve_params(doc: SequenceDoc, given: Mapping[str, Any], report: Any) -> dict[str, Any]:
-    """Params of ``doc``: defaults evaluated in order, overridden by ``given`` values."""
+    """Params of ``doc``: defaults evaluated in order, overridden by ``given``.
+
+    ``given`` values may be :class:`Arg` (``--set``, include params), evaluated
+    here with the params before them in scope; a single value given for a list
+    parameter becomes a one-element list.
+    """
     env: dict[str, Any] = {}
     for name, spec in doc.params.items():
-        if name in given:
-            env[name] = given[name]
-            continue
         try:
-            env[name] = spec.default.value(env)
+            if name not in given:
+                env[name] = spec.default.value(env)
+                continue
+            value = given[name]
+            if isinstance(value, Arg):
+                value = value.value(env)
+            if isinstance(spec.default.value(env), list) and not isinstance(value, list):
+                value = [value]
+            env[name] = [_scalar(v) for v in value] if isinstance(value, list) else value
         except ExpctlError as exc:
             report(exc)
             env[name] = Unknown(None)

@@ -18,11 +18,11 @@ from expctl.errors import AccessError, ExpctlError, LimitError, Location, Sequen
 from expctl.sequence.expr import Unknown, describe_value
 from expctl.units import Quantity, convert, dimension_of
 
-__all__ = ["READ_ONLY_KINDS", "device_spec", "is_settable", "to_device_units", "target"]
+__all__ = ["SETTABLE_KINDS", "device_spec", "is_settable", "to_device_units", "target"]
 
-#: profile kinds that can only be read or triggered, never set
-READ_ONLY_KINDS = frozenset({"photodiode", "readable", "beam", "detector", "daq", "monitor",
-                             "camera", "beam_monitor", "status"})
+#: profile kinds that take targets; other devices take them only if they declare limits
+SETTABLE_KINDS = frozenset({"motor", "pseudo", "shutter", "attenuator", "switchable",
+                            "accelerator"})
 
 
 def device_spec(devices: Mapping[str, DeviceSpec], name: str, loc: Location,
@@ -37,8 +37,10 @@ def device_spec(devices: Mapping[str, DeviceSpec], name: str, loc: Location,
 
 
 def is_settable(spec: DeviceSpec) -> bool:
-    """True when the profile says the device takes targets."""
-    return spec.kind not in READ_ONLY_KINDS
+    """True when the profile says the device takes targets (a settable kind, or limits)."""
+    lim = spec.limits
+    return (spec.kind in SETTABLE_KINDS or lim.choices is not None
+            or math.isfinite(lim.low) or math.isfinite(lim.high))
 
 
 def to_device_units(spec: DeviceSpec, value: Any, loc: Location) -> Any:

@@ -54,6 +54,8 @@ class Arg:
             except ExprError as exc:
                 raise expr_error(exc, self.loc) from None
         raw = self.raw
+        if isinstance(raw, list):
+            return [Arg.of(v, self.loc).value(env) for v in raw]
         if isinstance(raw, str):
             if "${" in raw:
                 try:

@@ -38,7 +38,7 @@ from expctl.sequence.model import (
 from expctl.sequence.results import ANALYSES
 from expctl.sequence.source import Node, load_source
 
-__all__ = ["STEP_KEYS", "load_doc"]
+__all__ = ["STEP_KEYS", "load_doc", "param_arg"]
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 #: step verbs and the extra keys each accepts beside the verb
@@ -545,3 +545,10 @@ def load_doc(path: Path) -> tuple[SequenceDoc | None, list[ExpctlError]]:
     resolved = path.resolve() if path.exists() else path
     doc = _read(path, (resolved,), errors)
     return doc, errors
+
+
+def param_arg(node: Node, name: str) -> tuple[Arg | None, list[ExpctlError]]:
+    """A parameter value read the way ``params:`` reads it (for ``--set``)."""
+    errors: list[ExpctlError] = []
+    arg = _Reader(Path(node.loc.file or "--set"), (), errors).param_default(node, name)
+    return arg, errors
