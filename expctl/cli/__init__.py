@@ -1,6 +1,7 @@
 """The ``expctl`` command line.
 
-Each subcommand lives in its own module exposing ``COMMAND`` (a :class:`Command`);
+Each subcommand lives in its own module exposing ``COMMAND`` (a :class:`Command`) or,
+for a few closely related ones, ``COMMANDS`` (a tuple);
 :data:`COMMAND_MODULES` is the explicit registry.  Modules import only argparse-level
 things at import time so ``expctl --help`` stays fast; heavy work is imported
 inside ``run``.  Every :class:`~expctl.errors.ExpctlError` is rendered as one
@@ -33,7 +34,7 @@ class Command:
 
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("expctl.cli.runs", "expctl.cli.reduce")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,10 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"expctl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
-        command: Command = importlib.import_module(module_name).COMMAND
-        p = sub.add_parser(command.name, help=command.help, description=command.help)
-        command.configure(p)
-        p.set_defaults(_run=command.run)
+        module = importlib.import_module(module_name)
+        # a module may define several closely related subcommands as COMMANDS
+        commands: tuple[Command, ...] = getattr(module, "COMMANDS", None) or (module.COMMAND,)
+        for command in commands:
+            p = sub.add_parser(command.name, help=command.help, description=command.help)
+            command.configure(p)
+            p.set_defaults(_run=command.run)
     return parser
 
 
