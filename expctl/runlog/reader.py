@@ -106,7 +106,8 @@ def run_summary(path: Path) -> dict[str, Any]:
         datasets: dict[str, dict[str, Any]] = {}
 
         def visit(name: str, obj: Any) -> None:
-            if hasattr(obj, "shape") and not name.startswith("entry/"):
+            top = name.split("/", 1)[0]
+            if hasattr(obj, "shape") and top not in ("entry", "UserDataCfg", "epicsOnce", "Sums"):
                 datasets[name] = {"shape": list(obj.shape), "dtype": str(obj.dtype)}
 
         f.visititems(visit)

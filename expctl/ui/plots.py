@@ -1,0 +1,143 @@
+"""PNG plots for the logbook: the reduction cube and alignment scans.
+
+matplotlib (Agg, no display needed) is imported inside the functions so that
+importing expctl never pays for it.  Figures carry everything a reader of the
+logbook needs without the command line that made them: runs, bin variable,
+filters, fit parameters with errors, flags and the move an alignment caused.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from expctl.analysis.synthetic import pseudo_voigt
+
+if TYPE_CHECKING:
+    from expctl.runlog.alignment import AlignmentScan
+    from expctl.runlog.reduce import Cube
+
+__all__ = ["plot_alignment", "plot_cube"]
+
+_ETA = {"gaussian": 0.0, "lorentzian": 1.0}
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _fmt(value: float, err: float, unit: str = "") -> str:
+    if not math.isfinite(value):
+        return "n/a"
+    if not math.isfinite(err) or err <= 0:
+        return f"{value:.4g} {unit}".strip()
+    digits = max(0, 1 - int(math.floor(math.log10(err))))
+    return f"{value:.{digits}f} ± {err:.{digits}f} {unit}".strip()
+
+
+def plot_cube(cube: Cube, path: Path, *, title: str | None = None) -> Path:
+    """Two panels: normalised signal on/off per bin, and ΔI/I with the pump-response fit."""
+    plt = _pyplot()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    unit = cube.units
+    axis = cube.options.bin_var.rsplit("/", 1)[-1]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7.5, 7.0), sharex=True,
+                                      gridspec_kw={"height_ratios": [1, 1.4]})
+    x = cube.centers
+    for stats, label, color in ((cube.off, "laser off (reference)", "tab:blue"),
+                                (cube.on, "laser on (pumped)", "tab:red")):
+        have = stats.n > 0
+        top.errorbar(x[have], stats.norm[have], yerr=stats.moderated_err[have], fmt="o",
+                     ms=4, capsize=2, color=color, label=f"{label}, {int(stats.n.sum())} shots")
+    top.set_ylabel(f"Σ {cube.options.signal} / Σ {cube.options.i0}")
+    top.legend(fontsize=8, loc="best")
+    top.grid(alpha=0.3)
+    have = np.isfinite(cube.relative)
+    bottom.errorbar(x[have], 100 * cube.relative[have], yerr=100 * cube.relative_err[have],
+                    fmt="o", ms=4, capsize=2, color="black", label="data")
+    bottom.axhline(0.0, color="grey", lw=0.8)
+    fit = cube.fit
+    if fit is not None and math.isfinite(fit.t0):
+        t = np.linspace(float(cube.edges[0]), float(cube.edges[-1]), 600)
+        bottom.plot(t, 100 * fit.curve(t), color="tab:orange", lw=1.8,
+                    label="EMG fit: A·H(t−t0)·e^(−(t−t0)/τ) ⊛ G(σ)")
+        bottom.axvline(fit.t0, color="tab:orange", ls="--", lw=0.8)
+        sigma_txt = _fmt(fit.sigma, fit.sigma_err, unit) + ("" if fit.sigma_fitted
+                                                             else " (fixed)")
+        text = "\n".join([
+            f"t0 = {_fmt(fit.t0, fit.t0_err, unit)}",
+            f"A = {_fmt(100 * fit.amplitude, 100 * fit.amplitude_err, '%')}",
+            f"τ = {_fmt(fit.tau, fit.tau_err, unit)}",
+            f"σ = {sigma_txt}",
+            f"χ²/ν = {fit.chi2:.1f}/{fit.dof}" + ("" if fit.converged else "  (not converged)"),
+        ])
+        bottom.text(0.98, 0.04, text, transform=bottom.transAxes, ha="right", va="bottom",
+                    fontsize=8, family="monospace",
+                    bbox={"boxstyle": "round", "fc": "white", "ec": "0.7", "alpha": 0.9})
+    bottom.set_xlabel(f"{axis} ({unit})")
+    bottom.set_ylabel("ΔI/I (%)")
+    bottom.legend(fontsize=8, loc="center right")
+    bottom.grid(alpha=0.3)
+    runs = cube.runs
+    span = f"runs {min(runs)}–{max(runs)} ({len(runs)})" if runs else "no runs"
+    rejected = ", ".join(f"{k} {v}" for k, v in cube.rejected.items() if v) or "none"
+    fig.suptitle(title or f"Pump–probe delay scan: {span}", fontsize=11)
+    fig.text(0.01, 0.005, f"{cube.shots_total} shots; rejected: {rejected}; "
+             f"bins: {len(x)} by {cube.options.bin_var}", fontsize=7, color="0.35")
+    fig.tight_layout(rect=(0, 0.02, 1, 0.97))
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_alignment(scan: AlignmentScan, path: Path) -> Path:
+    """The scanned curve, the fitted peak, its centre and the move it caused."""
+    plt = _pyplot()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    y = scan.normalized
+    ax.plot(scan.x, y, "o", ms=4, color="black",
+            label=scan.signal + (" / I0" if scan.i0 is not None else ""))
+    r = scan.result
+    center, fwhm = float(r.get("center", math.nan)), float(r.get("fwhm", math.nan))
+    height, background = float(r.get("height", math.nan)), float(r.get("background", math.nan))
+    model = r.get("model")
+    eta = float(r.get("eta", math.nan))
+    eta = _ETA.get(str(model), eta)
+    if model and all(math.isfinite(v) for v in (center, fwhm, height, background, eta)):
+        xs = np.linspace(float(np.min(scan.x)), float(np.max(scan.x)), 400)
+        ax.plot(xs, background + height * pseudo_voigt(xs, center, fwhm, eta),
+                color="tab:orange", label=f"{model} fit")
+    if math.isfinite(center):
+        ax.axvline(center, color="tab:orange", ls="--", lw=0.8)
+    moved = scan.moved_to
+    if moved:
+        style = {"color": "tab:green" if moved.get("moved") else "tab:red", "lw": 1.2}
+        ax.axvline(float(moved["target"]), **style,
+                   label=("moved to " if moved.get("moved") else "stayed at ")
+                   + f"{float(moved['target']):.5g}")
+    flags = ", ".join(r.get("flags", [])) or "none"
+    ok = "ok" if r.get("ok", True) else "NOT USABLE"
+    ax.set_title(f"{scan.name} #{scan.id}: {scan.axis} centre "
+                 f"{_fmt(center, float(r.get('center_err', math.nan)))}, "
+                 f"FWHM {_fmt(fwhm, float(r.get('fwhm_err', math.nan)))}", fontsize=9)
+    ax.text(0.01, 0.98, f"{ok}; flags: {flags}\n{scan.step_path}", transform=ax.transAxes,
+            va="top", fontsize=7, color="0.3")
+    ax.set_xlabel(scan.axis)
+    ax.set_ylabel("normalised signal" if scan.i0 is not None else "signal")
+    ax.legend(fontsize=8, loc="upper right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
