@@ -1,0 +1,35 @@
+"""A small synthetic pump–probe campaign logged into tmp_path, shared by the runlog tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from expctl.engine.events import EventBus
+from expctl.runlog import attach
+from expctl.runlog.synthetic import PumpResponse, synthetic_campaign
+
+TRUTH = PumpResponse(amplitude=-0.3, t0=0.23, tau=2.0, jitter=0.1)
+DELAYS = [-1.0, -0.5, -0.2, 0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 4.0,
+          6.0, 8.0]
+
+
+def log_events(data_dir: Path, events) -> None:
+    bus = EventBus()
+    handle = attach(bus, data_dir)
+    for event in events:
+        bus.publish(event)
+    handle.close()
+    assert not bus.errors, bus.errors
+
+
+@pytest.fixture
+def campaign(tmp_path) -> Path:
+    """17 delays × 4 spots: a 200-shot reference and 2 pumped shots per spot."""
+    data_dir = tmp_path / "data"
+    rng = np.random.default_rng(20260115)
+    log_events(data_dir, synthetic_campaign(DELAYS, spots_per_delay=4, reference_shots=200,
+                                            pumped_shots=2, rng=rng, response=TRUTH))
+    return data_dir

@@ -1,0 +1,91 @@
+"""kill -9 during a run: earlier files intact, the interrupted one readable and recovered."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+
+import h5py
+import pytest
+from nexusformat.nexus import nxload
+
+from expctl.engine.events import EventBus
+from expctl.errors import DataError
+from expctl.runlog import Catalog, attach, file_checksum, read_run, run_file_path
+
+_CHILD = textwrap.dedent("""
+    import os, signal, sys
+    import numpy as np
+    from expctl.engine.events import EventBus
+    from expctl.runlog import attach
+    from expctl.runlog.synthetic import synthetic_run
+    bus = EventBus()
+    attach(bus, sys.argv[1])
+    rng = np.random.default_rng(1)
+    for e in synthetic_run(1, shots=500, label="reference", laser=False, delay=0.0,
+                           start_tag=100, start_time=1.768e9, rng=rng):
+        bus.publish(e)
+    events = synthetic_run(2, shots=5000, label="pumped", laser=True, delay=0.5,
+                           start_tag=2000, start_time=1.768e9 + 60, rng=rng, block_size=1000)
+    for e in events[:3]:  # start + two blocks of 1000 shots, then the power cord
+        bus.publish(e)
+    os.kill(os.getpid(), signal.SIGKILL)
+""")
+
+
+@pytest.fixture
+def crashed(tmp_path):
+    data_dir = tmp_path / "data"
+    proc = subprocess.run([sys.executable, "-c", _CHILD, str(data_dir)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    return data_dir
+
+
+def test_kill_9_leaves_earlier_files_intact_and_the_interrupted_run_readable(crashed):
+    with Catalog(crashed, readonly=True) as catalog:
+        first, second = catalog.get(1), catalog.get(2)
+    assert first["outcome"] == "completed"
+    assert file_checksum(crashed / first["file"]) == first["checksum"]
+    with h5py.File(crashed / first["file"], "r") as f:
+        assert f["tag"].shape == (500,)
+    assert (second["status"], second["outcome"], second["shots"]) == (2, "running", 2000)
+    partial = read_run(run_file_path(crashed, 3, 2))  # through an SWMR reader
+    assert partial.shots == 2000
+    assert {len(v) for v in partial.columns.values()} == {2000}
+
+
+def test_next_start_marks_the_run_incomplete_and_makes_its_file_ordinary(crashed):
+    bus = EventBus()
+    handle = attach(bus, crashed)
+    assert handle.recovered == [2]
+    row = handle.catalog.get(2)
+    handle.close()
+    assert (row["status"], row["outcome"], row["shots"]) == (0, "incomplete", 2000)
+    assert row["end_tag"] == 2000 + 2 * 1999
+    path = run_file_path(crashed, 3, 2)
+    assert row["checksum"] == file_checksum(path)
+    with h5py.File(path, "r") as f:  # no SWMR flag any more
+        assert f.attrs["outcome"] == "incomplete"
+        assert f["mpccd/ROI_0_sum"].shape == (2000,)
+        assert f["entry/data/pd_i0"].id == f["pd_i0"].id  # NeXus links restored
+    assert nxload(str(path)).entry.data.nxsignal.shape == (2000,)
+    # a second attach finds nothing left to recover
+    again = attach(EventBus(), crashed)
+    assert again.recovered == []
+    again.close()
+
+
+def test_run_numbers_are_never_reused(crashed):
+    import numpy as np
+
+    from expctl.runlog.synthetic import synthetic_run
+
+    handle = attach(EventBus(), crashed)
+    start = synthetic_run(2, shots=1, label="x", laser=False, delay=0.0, start_tag=1,
+                          start_time=0.0, rng=np.random.default_rng(0))[0]
+    with pytest.raises(DataError, match="run000002.h5 already exists; run numbers are never"):
+        handle(start)
+    handle.close()
