@@ -283,11 +283,9 @@ class Engine:
             self._cond.notify_all()
 
     def _on_state_change(self, event: Any) -> None:
-        src = event.transition.source
-        dst = event.transition.dest
-        self.bus.publish(StateChanged(getattr(src, "value", str(src)),
-                                      getattr(dst, "value", str(dst)),
-                                      self.clock.now(), event.kwargs.get("reason", "")))
+        src = EngineState[event.transition.source].value  # transitions passes state names
+        dst = EngineState[event.transition.dest].value
+        self.bus.publish(StateChanged(src, dst, self.clock.now(), event.kwargs.get("reason", "")))
 
     # ------------------------------------------------------------------ running
     def run(self, plan: Plan | Callable[[], Plan], context: RunContext | None = None) -> RunSummary:
@@ -316,6 +314,8 @@ class Engine:
         outcome, value, error = "completed", None, None
         try:
             value = self._drive(plan)
+            if self._attention:  # a command that came with the last action
+                self._service()
             self._fire("finish", reason="completed")
         except _Stop:
             outcome = "stopped"
