@@ -34,7 +34,10 @@ class Command:
 
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("expctl.cli.runs", "expctl.cli.reduce")
+COMMAND_MODULES: tuple[str, ...] = (
+    "expctl.cli.run", "expctl.cli.validate", "expctl.cli.resume", "expctl.cli.devices",
+    "expctl.cli.runs", "expctl.cli.reduce",
+)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,0 +1,132 @@
+"""``expctl run SEQ``: check, dry-run (``--dry-run``) or run a YAML sequence.
+
+Nothing heavy is imported at module level: ``expctl --help`` must stay fast.
+A real run is preceded by a (sampled) rehearsal on the simulated twin, which
+gives the ETA and refuses to move anything if it finds a limit or access
+problem.  Ctrl-C pauses; the user then chooses resume, stop or abort.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from expctl.cli import Command
+
+__all__ = ["COMMAND", "add_session_args", "open_session"]
+
+
+def add_session_args(p: argparse.ArgumentParser, *, seeds: bool = True) -> None:
+    """The options every session-opening command shares."""
+    p.add_argument("--profile", default="bl3", help="beamline profile name or YAML file "
+                   "(default: bl3)")
+    p.add_argument("--data-dir", default=None, help="data directory (default: "
+                   "$EXPCTL_DATA_DIR or ./expctl-data)")
+    p.add_argument("--access", choices=("user", "staff"), default="user",
+                   help="access level of this session (default: user)")
+    if seeds:
+        p.add_argument("--seed", type=int, default=None, help="simulator seed")
+        p.add_argument("--speed", type=float, default=None,
+                       help="run the simulator on a wall clock sped up X times "
+                            "(default: virtual clock, time jumps)")
+
+
+def open_session(args: argparse.Namespace) -> Any:
+    """A Session from the shared options."""
+    from expctl.session import Session
+
+    return Session.open(args.profile, args.data_dir, getattr(args, "seed", None),
+                        speed=getattr(args, "speed", None), access=args.access)
+
+
+def console(stderr: bool = False) -> Any:
+    """A rich console (imported only when something is printed)."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sequence", metavar="SEQ", help="YAML sequence file")
+    p.add_argument("--dry-run", action="store_true",
+                   help="check and rehearse on the simulated twin; nothing moves")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="NAME=VALUE", help="override a parameter (repeatable)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_session_args(p)
+
+
+def _print_json(data: dict[str, Any]) -> None:
+    json.dump(data, sys.stdout, indent=2, allow_nan=False, default=str)
+    sys.stdout.write("\n")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from expctl.ui.report import dry_run_dict, validation_dict
+    from expctl.ui.views import print_dry_run, print_errors
+
+    with open_session(args) as session:
+        loaded = session.load(args.sequence, args.overrides)
+        if not loaded.ok:
+            if args.json:
+                _print_json(validation_dict(loaded) | {"estimated_duration_s": None,
+                                                       "steps": []})
+            else:
+                print_errors(console(stderr=True), loaded.errors, str(loaded.path))
+            return 2
+        dry = session.dry_run(loaded)
+        if args.dry_run:
+            if args.json:
+                _print_json(dry_run_dict(dry))
+            else:
+                print_dry_run(console(), dry)
+            if dry.error is not None:
+                return dry.error.exit_code
+            return 0 if dry.ok else 2
+        if not dry.ok:
+            problems = list(dry.violations) + ([dry.error] if dry.error else [])
+            print_errors(console(stderr=True), problems,
+                         f"{loaded.path}: refused before anything moved")
+            return 2
+        return _execute(session, loaded, dry, args.json)
+
+
+def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
+    from expctl.ui.progress import RunProgress, ask_after_pause, pause_on_interrupt
+    from expctl.ui.report import plain
+
+    con = console()
+    progress = RunProgress(con, loaded.report.outline, dry.total_s, session.clock)
+    hook = ask_after_pause(con, progress)
+    unsubscribe = session.bus.subscribe(progress) if not as_json else None
+    try:
+        with pause_on_interrupt(lambda: session._engine, con) as flags:
+            if as_json:
+                summary = session.run(loaded, pause_hook=hook)
+            else:
+                with progress.live():
+                    summary = session.run(loaded, pause_hook=hook)
+    finally:
+        if unsubscribe is not None:
+            unsubscribe()
+    if as_json:
+        _print_json({"ok": summary.outcome == "completed", "outcome": summary.outcome,
+                     "runs": [r.run for r in summary.runs],
+                     "cut_runs": [r.run for r in summary.cut_runs],
+                     "duration_s": round(summary.duration, 3),
+                     "results": plain(session.results),
+                     "journal": str(session.journal.path) if session.journal else None})
+    else:
+        first, last = (summary.runs[0].run, summary.runs[-1].run) if summary.runs else (0, 0)
+        runs = f"runs {first}–{last}" if summary.runs else "no runs"
+        con.print(f"[bold]{summary.outcome}[/]: {len(summary.runs)} {runs}, "
+                  f"{summary.duration:.1f} s of beamline time")
+    if summary.outcome == "completed":
+        return 0
+    return 130 if flags["interrupted"] else 1
+
+
+COMMAND = Command("run", "run a YAML sequence (--dry-run: check and estimate only)",
+                  _configure, _run)

@@ -1,0 +1,165 @@
+"""Plain-data renderings of validation and dry-run results (the ``--json`` objects).
+
+Kept free of rich so scripts and the shell can use them, and so the JSON and
+the rich views are built from the same numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from expctl.errors import AggregateError, ExpctlError
+from expctl.units import Quantity
+
+__all__ = ["dry_run_dict", "error_dicts", "format_bytes", "format_duration", "loop_levels",
+           "plain", "validation_dict"]
+
+
+def error_dicts(errors: Iterable[ExpctlError]) -> list[dict[str, Any]]:
+    """One dict per error (aggregates flattened): file, line, column, message, device …"""
+    out: list[dict[str, Any]] = []
+    for err in errors:
+        if isinstance(err, AggregateError):
+            out += error_dicts(err.errors)
+            continue
+        loc = err.location
+        body = ExpctlError(err.message, device=err.device, allowed=err.allowed, hint=err.hint)
+        out.append({
+            "file": loc.file if loc else None,
+            "line": loc.line if loc else None,
+            "column": loc.column if loc else None,
+            "message": body.paragraph(),
+            "device": err.device,
+            "allowed": err.allowed,
+            "hint": err.hint,
+            "kind": type(err).__name__,
+        })
+    return out
+
+
+def plain(value: Any, depth: int = 0) -> Any:
+    """A JSON-able rendering of results and params (dataclasses, quantities, numpy)."""
+    if depth > 6:
+        return repr(value)
+    if isinstance(value, Quantity):
+        return {"value": value.value, "unit": value.unit}
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    as_dict = getattr(value, "as_dict", None)
+    if callable(as_dict):
+        return plain(as_dict(), depth + 1)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name), depth + 1)
+                for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
+        return [plain(v, depth + 1) for v in items]
+    if hasattr(value, "tolist"):
+        return plain(value.tolist(), depth + 1)
+    return str(value)
+
+
+def format_duration(seconds: float) -> str:
+    """``3 h 12 min``, ``4 min 05 s``, ``12.3 s``."""
+    if not math.isfinite(seconds):
+        return "?"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, sec = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {sec:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def format_bytes(n: float) -> str:
+    """``12.4 MB`` (decimal units, as storage quotas are counted)."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def validation_dict(loaded: Any) -> dict[str, Any]:
+    """``expctl validate --json``: ok, file, params, runs, shots, violations."""
+    report = loaded.report
+    return {
+        "ok": loaded.ok,
+        "sequence": loaded.name,
+        "file": str(loaded.path),
+        "profile": loaded.profile.name,
+        "params": plain(loaded.params),
+        "runs": report.runs if report else None,
+        "shots": report.shots if report else None,
+        "violations": error_dicts(loaded.errors),
+    }
+
+
+def _step_dict(est: Any) -> dict[str, Any]:
+    node = est.node
+    out: dict[str, Any] = {
+        "path": node.path,
+        "title": node.title,
+        "executions": round(node.executions),
+        "seconds": round(est.seconds, 3),
+        "runs": round(node.runs),
+        "shots": round(node.shots),
+    }
+    if node.iterations:
+        out["iterations"] = round(node.iterations)
+    if est.children:
+        out["steps"] = [_step_dict(c) for c in est.children]
+    return out
+
+
+def dry_run_dict(dry: Any) -> dict[str, Any]:
+    """``expctl run --dry-run --json``: one object with the whole picture."""
+    loaded = dry.loaded
+    violations = error_dicts(list(loaded.errors) + list(dry.violations)
+                             + ([dry.error] if dry.error is not None else []))
+    return {
+        "ok": dry.ok,
+        "sequence": loaded.name,
+        "file": str(loaded.path),
+        "profile": loaded.profile.name,
+        "params": plain(loaded.params),
+        "estimated_duration_s": round(dry.total_s, 3),
+        "runs": dry.runs,
+        "shots": dry.shots,
+        "data_bytes": dry.data_bytes,
+        "sampled": dry.sampled,
+        "steps": [_step_dict(c) for c in dry.tree.children],
+        "loops": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in lv.items()}
+                  for lv in loop_levels(dry)],
+        "results": plain(dry.results),
+        "violations": violations,
+    }
+
+
+def loop_levels(dry: Any) -> list[dict[str, Any]]:
+    """Duration per loop level: every loop step with its total and per-iteration time."""
+    from expctl.sequence.model import ForStep, RepeatStep
+
+    out: list[dict[str, Any]] = []
+
+    def walk(est: Any, depth: int) -> None:
+        node = est.node
+        if isinstance(node.step, ForStep | RepeatStep) and node.iterations:
+            out.append({"path": node.path, "title": node.title, "depth": depth,
+                        "iterations": round(node.iterations), "seconds": est.seconds,
+                        "per_iteration_s": est.seconds / node.iterations})
+            depth += 1
+        for c in est.children:
+            walk(c, depth)
+
+    for child in dry.tree.children:
+        walk(child, 0)
+    return out

@@ -1,0 +1,134 @@
+"""Rich views: the dry-run tree, validation findings and the where-all table.
+
+rich is imported inside the functions so importing :mod:`expctl.ui` stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from expctl.ui.report import error_dicts, format_bytes, format_duration, loop_levels, plain
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["print_devices", "print_dry_run", "print_errors"]
+
+_MAX_RESULT_FIELDS = ("center", "fwhm", "height", "ok", "flags")
+
+
+def _location(v: dict[str, Any]) -> str:
+    parts = [str(v["file"] or "<input>")]
+    if v["line"] is not None:
+        parts.append(str(v["line"]))
+        if v["column"] is not None:
+            parts.append(str(v["column"]))
+    return ":".join(parts)
+
+
+def print_errors(console: Console, errors: list[Any], heading: str) -> None:
+    """Every finding, one paragraph each, under a heading with the count."""
+    from rich.markup import escape
+
+    items = error_dicts(errors)
+    console.print(f"[bold red]{escape(heading)}: {len(items)} problem"
+                  f"{'s' if len(items) != 1 else ''}[/]")
+    for v in items:
+        console.print(f"  [cyan]{escape(_location(v))}[/]: {escape(v['message'])}",
+                      highlight=False, soft_wrap=True)
+
+
+def _node_label(est: Any) -> str:
+    from rich.markup import escape
+
+    node = est.node
+    bits = [f"[dim]{node.path}[/]", escape(node.title)]
+    if node.iterations and node.executions:
+        per = node.iterations / node.executions
+        bits.append(f"[magenta]×{per:g}[/]")
+    if node.executions > 1:
+        bits.append(f"[dim](runs {node.executions:g}×)[/]")
+    if node.runs:
+        bits.append(f"[green]{node.runs:g} runs / {node.shots:g} shots[/]")
+    bits.append(f"[yellow]{format_duration(est.seconds)}[/]")
+    return "  ".join(bits)
+
+
+def print_dry_run(console: Console, dry: Any) -> None:
+    """The procedure as a tree (loops collapsed with counts), totals, findings, results."""
+    from rich.markup import escape
+    from rich.tree import Tree
+
+    loaded = dry.loaded
+    head = (f"[bold]{escape(loaded.name)}[/] [dim]({escape(str(loaded.path))}, profile "
+            f"{escape(loaded.profile.name)})[/]")
+    tree = Tree(head)
+
+    def add(branch: Any, est: Any) -> None:
+        sub = branch.add(_node_label(est))
+        for c in est.children:
+            add(sub, c)
+
+    for child in dry.tree.children:
+        add(tree, child)
+    console.print(tree)
+    if loaded.params:
+        shown = ", ".join(f"{k} = {_short(v)}" for k, v in loaded.params.items())
+        console.print(f"[bold]params[/]: {escape(shown)}", soft_wrap=True)
+    console.print(
+        f"[bold]estimate[/]: {format_duration(dry.total_s)} of beamline time, "
+        f"{dry.runs} runs, {dry.shots} shots, about {format_bytes(dry.data_bytes)} of data")
+    for lv in loop_levels(dry):
+        indent = "  " * (lv["depth"] + 1)
+        console.print(f"{indent}[dim]{lv['path']}[/] {escape(lv['title'])}: "
+                      f"{lv['iterations']} iterations, {format_duration(lv['seconds'])} "
+                      f"({format_duration(lv['per_iteration_s'])} each)", highlight=False)
+    if dry.sampled:
+        console.print("[dim]rehearsed the first iterations of each loop on the simulated "
+                      "twin and extrapolated; run and shot counts are exact[/]")
+    if dry.results:
+        console.print("[bold]analysis feeds forward[/] (from simulated data, last values):")
+        for name, value in dry.results.items():
+            console.print(f"  {escape(name)}: {escape(_result_text(value))}", highlight=False)
+    problems = list(dry.violations) + ([dry.error] if dry.error is not None else [])
+    if problems:
+        print_errors(console, problems, "findings")
+    else:
+        console.print("[bold green]no limit or access problems found[/]")
+
+
+def _short(value: Any) -> str:
+    from expctl.sequence.expr import describe_value
+
+    return describe_value(value)
+
+
+def _result_text(value: Any) -> str:
+    data = plain(value)
+    if isinstance(data, dict):
+        keys = [k for k in _MAX_RESULT_FIELDS if k in data] or list(data)[:5]
+        return ", ".join(f"{k} = {_fmt(data[k])}" for k in keys)
+    return _fmt(data)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_fmt(x) for x in v[:6]) + (", …]" if len(v) > 6 else "]")
+    return str(v)
+
+
+def print_devices(console: Console, table_rows: dict[str, dict[str, Any]]) -> None:
+    """Where-all: every device with its value, units, limits and access."""
+    from rich.table import Table
+
+    table = Table(title="devices", title_justify="left")
+    for col in ("device", "kind", "value", "units", "limits", "access"):
+        table.add_column(col, justify="right" if col == "value" else "left")
+    for name, row in table_rows.items():
+        value = row["value"]
+        shown = f"{value:.6g}" if isinstance(value, float) else ("" if value is None
+                                                                  else str(value))
+        table.add_row(name, row["kind"], shown, row["units"], row["limits"], row["access"])
+    console.print(table)
