@@ -34,7 +34,8 @@ def _run(args: argparse.Namespace) -> int:
     elif loaded.ok:
         report = loaded.report
         console().print(f"[green]ok[/]: {loaded.path} ({loaded.name}): "
-                        f"{report.runs} runs, {report.shots} shots")
+                        f"{report.runs} run{'s' if report.runs != 1 else ''}, "
+                        f"{report.shots} shots")
     else:
         print_errors(console(stderr=True), loaded.errors, str(loaded.path))
     return 0 if loaded.ok else 2

@@ -410,7 +410,9 @@ def _field_names(obj: Any) -> list[str] | None:
     if isinstance(obj, Unknown):
         return None
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return [f.name for f in dataclasses.fields(obj)]
+        props = [n for n in dir(type(obj)) if not n.startswith("_")
+                 and isinstance(getattr(type(obj), n, None), property)]
+        return [f.name for f in dataclasses.fields(obj)] + props
     if isinstance(obj, Mapping):
         return [k for k in obj if isinstance(k, str)]
     return None
