@@ -1,0 +1,37 @@
+"""The ``sim`` backend: entry point ``expctl.backends: sim = sim.backend:SimBackend``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from expctl.clock import Clock
+from expctl.devices.profile import Profile
+from sim.beamline import SimBeamline
+from sim.facility.archive import SimArchive
+from sim.facility.store import FacilityStore
+
+__all__ = ["PROFILE_DIR", "SimBackend", "open_archive"]
+
+PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
+
+
+def open_archive(data_dir: Path) -> SimArchive:
+    """Read the facility kept under ``<data_dir>/facility`` (another process may be writing)."""
+    return SimArchive(FacilityStore(Path(data_dir) / "facility", create=False))
+
+
+class SimBackend:
+    """Builds simulated beamlines from profiles."""
+
+    name = "sim"
+
+    def profile_dirs(self) -> list[Path]:
+        return [PROFILE_DIR]
+
+    def connect(self, profile: Profile, clock: Clock, *, data_dir: Path | None,
+                seed: int | None = None) -> SimBeamline:
+        return SimBeamline(profile, clock, data_dir=data_dir, seed=seed)
+
+    def open_archive(self, data_dir: Path) -> SimArchive:
+        """The facility archive of ``data_dir``, read-only."""
+        return open_archive(data_dir)

@@ -1,0 +1,172 @@
+"""A simulated beamline built from a profile: devices, DAQ, facility archive, faults."""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from expctl.clock import Clock, VirtualClock
+from expctl.devices.profile import DeviceSpec, Profile
+from expctl.devices.protocols import Device, SpotGrid
+from expctl.devices.pseudo import LinearPseudoAxis
+from expctl.errors import BackendError
+from sim.devices.accelerator import SimAcceleratorParameter
+from sim.devices.daq import SimDAQ
+from sim.devices.detector import SimMPCCD
+from sim.devices.discrete import SimAttenuator, SimSwitch
+from sim.devices.monitors import SimBeamMonitor, SimPhotodiode
+from sim.devices.motor import SimMotor
+from sim.facility.archive import SimArchive
+from sim.facility.store import FacilityStore
+from sim.facility.timeline import Timeline
+from sim.faults import SimFaults
+from sim.physics.detector import DetectorModel
+from sim.physics.sample import Plate
+from sim.world import SimWorld
+
+__all__ = ["DEVICE_KINDS", "SimBeamline"]
+
+DEVICE_KINDS = {
+    "motor": SimMotor,
+    "shutter": SimSwitch,
+    "switchable": SimSwitch,
+    "attenuator": SimAttenuator,
+    "photodiode": SimPhotodiode,
+    "beam": SimBeamMonitor,
+    "accelerator": SimAcceleratorParameter,
+}
+
+
+class SimBeamline:
+    """The simulated beamline of one profile (implements ``expctl.devices.Beamline``).
+
+    Args:
+        profile: the beamline profile.
+        clock: the session clock every device acts on.
+        data_dir: data directory; the facility lives in ``<data_dir>/facility``.
+            ``None`` keeps the facility in memory.
+        seed: overrides the profile seed.
+    """
+
+    def __init__(self, profile: Profile, clock: Clock, *, data_dir: Path | None,
+                 seed: int | None = None) -> None:
+        if seed is not None:
+            profile = profile.with_seed(int(seed))
+        self.profile = profile
+        self.clock = clock
+        self.data_dir = data_dir
+        raw = profile.raw
+        fac = dict(profile.facility)
+        daq_opts = dict(raw.get("daq", {}) or {})
+        self._store = FacilityStore(None if data_dir is None else Path(data_dir) / "facility")
+        tag_rate = float(fac.get("tag_rate_hz", 60.0))
+        tag0, start_tick, origin = self._store.open_session(clock.epoch + clock.now(), tag_rate)
+        timeline = Timeline(tag0, start_tick - math.floor(clock.now() * tag_rate + 1e-6),
+                            origin, tag_rate, float(daq_opts.get("rate_hz", 30.0)))
+        world = SimWorld(profile, clock, timeline, profile.seed)
+        self._world = world
+        self.devices: dict[str, Device] = {}
+        for name, spec in profile.devices.items():
+            self.devices[name] = self._build(spec, world)
+            world.devices[name] = self.devices[name]
+        for name, spec in profile.devices.items():
+            if spec.kind == "pseudo":
+                self.devices[name] = world.devices[name] = self._pseudo(spec)
+        grids = dict(raw.get("spot_grids", {}) or {})
+        if len(grids) != 1:
+            raise BackendError(f"profile {profile.name}: the simulator models one sample "
+                               f"plate; give exactly one spot grid (got {len(grids)})")
+        (grid_name, grid), = grids.items()
+        world.plate = Plate.from_profile(profile.seed, grid, profile.physics.get("sample", {}))
+        self.spot_grids: Mapping[str, SpotGrid] = {grid_name: world.plate.grid()}
+        equipment, units = self._equipment()
+        self._store.register_equipment(units)
+        meta = {"seed": profile.seed, "profile": profile.name,
+                "pair_energy_ev": world.physics.pair_energy_ev,
+                "detectors": {d.name: dict(profile.devices[d.name].options)
+                              for d in world.detectors}}
+        self.daq = SimDAQ(world, self._store, equipment, meta, int(fac.get("hightag", 202601)),
+                          int(fac.get("station", 1)))
+        world.daq = self.daq
+        self.archive = SimArchive(self._store)
+
+    # -- construction -------------------------------------------------------------------
+    def _build(self, spec: DeviceSpec, world: SimWorld) -> Any:
+        if spec.kind == "mpccd":
+            model = DetectorModel.from_options(spec.name, spec.options,
+                                               world.physics.pair_energy_ev)
+            det = SimMPCCD(spec, world, model)
+            world.detectors.append(det)
+            return det
+        if spec.kind == "pseudo":
+            return None
+        cls = DEVICE_KINDS.get(spec.kind)
+        if cls is None:
+            raise BackendError(f"profile {self.profile.name}: device {spec.name!r} has kind "
+                               f"{spec.kind!r}", device=spec.name,
+                               allowed=", ".join([*DEVICE_KINDS, "mpccd", "pseudo"]))
+        return cls(spec, world)
+
+    def _pseudo(self, spec: DeviceSpec) -> LinearPseudoAxis:
+        comps = {}
+        for axis, c in dict(spec.options.get("components", {})).items():
+            comps[axis] = (self.devices[axis], float(c["scale"]), float(c.get("offset", 0.0)))
+        return LinearPseudoAxis(spec.name, spec.units, comps, self.clock, spec.limits,
+                                spec.access)
+
+    def _equipment(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Sync-DB equipment name -> shot-model column, and -> units."""
+        columns: dict[str, str] = {}
+        units: dict[str, str] = {}
+        world = self._world
+        for name, spec in self.profile.devices.items():
+            if not spec.equipment:
+                continue
+            if spec.kind == "photodiode":
+                columns[spec.equipment] = "pd_i0"
+            elif spec.kind == "beam":
+                columns[spec.equipment] = "_beam"
+                extra = spec.options.get("pulse_energy_equipment")
+                if extra:
+                    columns[str(extra)] = "beam/pulse_energy"
+                    units[str(extra)] = "uJ"
+            else:
+                columns[spec.equipment] = f"_state/{name}"
+            units[spec.equipment] = spec.units
+        del world
+        return columns, units
+
+    # -- Beamline protocol ---------------------------------------------------------------
+    @property
+    def faults(self) -> SimFaults:
+        return self._world.faults
+
+    @property
+    def world(self) -> SimWorld:
+        """The shared physical state (for tests and the truth module)."""
+        return self._world
+
+    def estimator_copy(self) -> SimBeamline:
+        """A twin in the same state on a VirtualClock at the same reading, persisting nothing."""
+        memo: dict[int, Any] = {
+            id(self.clock): VirtualClock(self.clock.now(), self.clock.epoch),
+            id(self._store): self._store.memory_twin(),
+            id(self.profile): self.profile,
+        }
+        for det in self._world.detectors:
+            memo[id(det.model)] = det.model  # immutable apart from its pedestal cache
+        twin = copy.deepcopy(self, memo)
+        twin.data_dir = None
+        return twin
+
+    def close(self) -> None:
+        """Stop a run left running (aborted) and record how far facility time got."""
+        if self.daq.running is not None:
+            self.daq.stop_run(aborted=True)
+        self._store.touch(self._world.timeline.ticks_at(self.clock.now()))
+
+    def __repr__(self) -> str:
+        return f"SimBeamline({self.profile.name!r}, {len(self.devices)} devices)"

@@ -1,0 +1,222 @@
+"""The simulated DAQ: numbered runs whose shots arrive in vectorised blocks.
+
+A run's shots are the beam tags after its start; with ``shots`` given, the
+run status completes at the last one.  Faults known when the run starts (a
+detector dropout, a beam-loss episode) end the status early with their error;
+the shots keep being recorded (detector columns NaN after a dropout, no
+X-rays during beam loss) until :meth:`SimDAQ.stop_run`.  Every block collected
+is written to the facility's sync DB and the run table is rewritten, so other
+processes see the run grow with status 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from expctl.devices.access import AccessLevel
+from expctl.devices.protocols import RunRecord, ShotBlock
+from expctl.devices.status import Status
+from expctl.errors import BeamLossError, DetectorDropoutError, IllegalCommand
+from sim.facility.store import FacilityStore
+
+if TYPE_CHECKING:
+    from sim.world import SimWorld
+
+__all__ = ["PUBLIC_KEYS", "SimDAQ"]
+
+PUBLIC_KEYS = ("tag", "event_time", "lightStatus/xray", "lightStatus/laser", "pd_i0",
+               "beam/pulse_energy")
+DET_KEYS = ("ROI_0_sum", "ROI_1_sum", "photon_nPhot")
+
+
+@dataclass
+class _Run:
+    record: RunRecord
+    end_tag: int | None
+    full_frames: bool
+    last_time: float
+    pending: list[dict[str, np.ndarray]] = field(default_factory=list)
+    leftover: ShotBlock | None = None
+
+
+class SimDAQ:
+    """Run control of the simulated beamline.
+
+    Args:
+        world: the beamline's shared state and shot model.
+        store: the facility store runs are written to.
+        equipment: sync-DB equipment name -> shot-model column.
+        meta: what the archive needs to redraw images later (detector options, seed …).
+        hightag, station: facility constants of the run table.
+    """
+
+    name = "daq"
+    access = AccessLevel.USER
+
+    def __init__(self, world: SimWorld, store: FacilityStore, equipment: dict[str, str],
+                 meta: dict[str, Any], hightag: int, station: int) -> None:
+        self._world = world
+        self._store = store
+        self._equipment = equipment
+        self._meta = meta
+        self.beamline = world.profile.beamline
+        self.rate_hz = world.timeline.beam_rate_hz
+        self.hightag = hightag
+        self.station = station
+        self._run: _Run | None = None
+        self._leftover: ShotBlock | None = None
+        self._meta_run: dict[str, Any] = {}
+        self._dets = [d.name for d in world.detectors]
+
+    @property
+    def running(self) -> RunRecord | None:
+        """The run in progress, if any."""
+        return self._run.record if self._run is not None else None
+
+    def start_run(self, shots: int | None, *, label: str = "", comment: str = "",
+                  full_frames: bool = False) -> tuple[RunRecord, Status]:
+        if self._run is not None:
+            raise IllegalCommand("start a run", f"running run {self._run.record.run}",
+                                 ["stop_run"])
+        if shots is not None and int(shots) < 1:
+            raise IllegalCommand(f"start a run of {shots} shots", "idle", ["shots >= 1"])
+        world, tl = self._world, self._world.timeline
+        now = world.clock.now()
+        world.before_change(self.name)
+        first = int(tl.beam_tags_after(now, 1)[0])
+        end_tag = None if shots is None else first + tl.divider * (int(shots) - 1)
+        run = self._store.allocate_run(self.beamline)
+        record = RunRecord(
+            run=run, beamline=self.beamline, hightag=self.hightag, start_tag=first,
+            end_tag=None, start_time=float(tl.unix(now)), stop_time=None, status=2, shots=0,
+            label=label, comment=comment, runtype="expctl",
+            detectors=tuple(s for d in world.detectors for s in d.model.sensor_ids),
+            station=self.station)
+        meta = dict(self._meta, photon_energy_kev=world.probe_energy_kev(), label=label)
+        self._meta_run = meta
+        self._run = _Run(record, end_tag, full_frames, now)
+        self._store.save_run(record, meta)
+        self._store.touch(tl.ticks_at(now))
+        if end_tag is None:
+            return record, Status.done(self.name, now)
+        end = float(tl.time_of(np.asarray([end_tag]))[0])
+        return record, self._run_status(now, end)
+
+    def _run_status(self, now: float, end: float) -> Status:
+        world, tl = self._world, self._world.timeline
+        if (drop := world.faults.dropout_time(self._dets)) is not None and drop[1] <= end:
+            return Status(self.name, now, max(now, drop[1]), error=DetectorDropoutError(
+                f"{drop[0]} stopped delivering frames during run {self._run.record.run}",
+                device=drop[0], hint="Stop the run; clear the fault to continue."))
+        if world.require_beam:
+            off = self._world.beam_loss.first_loss(float(tl.facility_time(now)),
+                                                   float(tl.facility_time(end)))
+            if off is not None:
+                when = max(now, off - float(tl.facility_time(0.0)))
+                return Status(self.name, now, when, error=BeamLossError(
+                    f"beam lost during run {self._run.record.run}", device="beam",
+                    hint="Wait for the beam to return and repeat the run."))
+        return Status(self.name, now, end, timeout=end - now + world.timeout_margin)
+
+    def sync(self) -> None:
+        """Take the run's shots up to now with the current state (before anything changes)."""
+        run = self._run
+        if run is None:
+            return
+        world, tl = self._world, self._world.timeline
+        now = world.clock.now()
+        if now <= run.last_time:
+            return
+        tags = tl.beam_tags_between(run.last_time, now)
+        if run.end_tag is not None:
+            tags = tags[tags <= run.end_tag]
+        run.last_time = now
+        if len(tags) == 0:
+            return
+        times = tl.time_of(tags)
+        data = world.shots(times, tags, acquired=True)
+        for det, t_drop in world.faults.dropouts.items():
+            if det in self._dets:
+                gone = times >= t_drop
+                for key in DET_KEYS:
+                    data[f"{det}/{key}"] = np.where(gone, np.nan, data[f"{det}/{key}"])
+        run.pending.append(data)
+
+    def collect(self) -> ShotBlock | None:
+        run = self._run
+        if run is None:  # shots a stop_run() found uncollected, handed over once
+            block, self._leftover = self._leftover, None
+            return block
+        self.sync()
+        if not run.pending:
+            return None
+        data = {k: np.concatenate([p[k] for p in run.pending]) for k in run.pending[0]}
+        run.pending.clear()
+        self._persist(run, data)
+        return self._block(run, data)
+
+    def _persist(self, run: _Run, data: dict[str, np.ndarray]) -> None:
+        cols = {"tag": data["tag"]}
+        cols.update({eq: data[col] for eq, col in self._equipment.items()})
+        cols.update({k: v for k, v in data.items() if k.startswith("_recipe/")})
+        self._store.append_sync(self.beamline, run.record.run, cols)
+        rec = run.record
+        run.record = replace(rec, shots=rec.shots + len(data["tag"]), end_tag=int(data["tag"][-1]))
+        self._store.save_run(run.record, self._meta_run)
+        self._store.touch(self._world.timeline.ticks_at(self._world.clock.now()))
+
+    def _block(self, run: _Run, data: dict[str, np.ndarray]) -> ShotBlock:
+        keys = list(PUBLIC_KEYS) + [f"{d}/{k}" for d in self._dets for k in DET_KEYS]
+        frames: dict[str, np.ndarray] = {}
+        sums: dict[str, np.ndarray] = {}
+        if run.full_frames:
+            seed = self._world.seed
+            for det in self._world.detectors:
+                model = det.model
+                ns = len(model.sensors)
+                stack = np.empty((len(data["tag"]), ns, 1024, 512), dtype=np.float32)
+                for i, tag in enumerate(data["tag"].tolist()):
+                    recipe = {k: v[i] for k, v in data.items() if k.startswith("_recipe/")}
+                    for s in range(ns):
+                        model.render(seed, tag, s, recipe, out=stack[i, s])
+                frames[det.name] = stack[:, 0] if ns == 1 else stack
+                sums[det.name] = frames[det.name].sum(axis=0, dtype=np.float64)
+        return ShotBlock(run.record.run, {k: data[k] for k in keys}, sums, frames)
+
+    def stop_run(self, *, aborted: bool = False) -> RunRecord:
+        run = self._run
+        if run is None:
+            raise IllegalCommand("stop a run", "idle", ["start_run"])
+        self.sync()
+        leftover = self.collect() if run.pending else None
+        now = self._world.clock.now()
+        tl = self._world.timeline
+        comment = run.record.comment + (" (aborted)" if aborted else "")
+        run.record = replace(run.record, status=0, stop_time=float(tl.unix(now)),
+                             comment=comment.strip())
+        self._store.save_run(run.record, self._meta_run)
+        self._store.touch(tl.ticks_at(now))
+        self._leftover = leftover
+        self._run = None
+        return run.record
+
+    def config(self) -> dict[str, Any]:
+        world = self._world
+        cfg: dict[str, Any] = {
+            "rate_hz": self.rate_hz,
+            "photon_energy_kev": world.probe_energy_kev(),
+            "roi_sums": "pedestal-subtracted ADU (per-pixel pedestal map of the simulator)",
+            "detectors": {},
+        }
+        for det in world.detectors:
+            m = det.model
+            cfg["detectors"][det.name] = {
+                "rois": {k: list(v) for k, v in m.rois.items()},
+                "adu_per_photon": [float(m.adu_per_photon(world.probe_energy_kev(), s))
+                                   for s in range(len(m.sensors))],
+                "sensor_ids": list(m.sensor_ids),
+            }
+        return cfg

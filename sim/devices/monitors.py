@@ -1,0 +1,66 @@
+"""Beam monitors: the I0 photodiode behind its gain-switched amplifier, and beam status.
+
+Both report values of shots, not of an instant: after a trigger, the mean over
+the shots of that acquisition (so ``mpccd.roi0 / pd_i0`` normalises the same
+shots); without one, the latest shot.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from expctl.devices.access import AccessLevel
+from expctl.devices.profile import DeviceSpec
+from expctl.devices.protocols import SignalInfo
+from expctl.devices.status import Status
+
+if TYPE_CHECKING:
+    from sim.world import SimWorld
+
+__all__ = ["SimBeamMonitor", "SimPhotodiode"]
+
+
+class SimPhotodiode:
+    """I0 monitor (pC).  Reads ``{name: mean charge, name.saturated: fraction at full scale}``."""
+
+    def __init__(self, spec: DeviceSpec, world: SimWorld) -> None:
+        self.name = spec.name
+        self.units = spec.units or "pC"
+        self.access: AccessLevel = spec.access
+        self.equipment = spec.equipment
+        self._world = world
+
+    def trigger(self, shots: int = 1) -> Status:
+        return self._world.trigger(self.name, shots)
+
+    def read(self) -> dict[str, float | str]:
+        data = self._world.latest_shots()
+        q = data["pd_i0"]
+        return {self.name: float(q.mean()),
+                f"{self.name}.saturated": float(data["_pd_saturated"].mean())}
+
+    def describe(self) -> dict[str, SignalInfo]:
+        return {self.name: SignalInfo(self.units, self.equipment),
+                f"{self.name}.saturated": SignalInfo("")}
+
+
+class SimBeamMonitor:
+    """Accelerator beam status: ``{name: 1.0 or 0.0 now, name.pulse_energy: uJ}``."""
+
+    def __init__(self, spec: DeviceSpec, world: SimWorld) -> None:
+        self.name = spec.name
+        self.units = spec.units
+        self.access: AccessLevel = spec.access
+        self.equipment = spec.equipment
+        self.pulse_energy_equipment = spec.options.get("pulse_energy_equipment")
+        self._world = world
+
+    def read(self) -> dict[str, float | str]:
+        world = self._world
+        energy = float(world.latest_shots()["beam/pulse_energy"].mean())
+        return {self.name: 1.0 if world.beam_on_now() else 0.0,
+                f"{self.name}.pulse_energy": energy}
+
+    def describe(self) -> dict[str, SignalInfo]:
+        return {self.name: SignalInfo("", self.equipment),
+                f"{self.name}.pulse_energy": SignalInfo("uJ", self.pulse_energy_equipment)}

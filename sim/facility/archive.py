@@ -1,0 +1,119 @@
+"""The facility archive as dbpy/stpy read it: run table, sync 0-D DB, detector storage.
+
+Images are not stored: each is redrawn from the seed, the tag and the shot's
+recorded photon counts and noise sums (the ``_recipe`` columns of the sync DB),
+so reading the same shot twice — in any process — gives the same image.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from expctl.devices.protocols import RunRecord, SignalInfo
+from sim.facility.store import FacilityStore
+from sim.physics.detector import COLS, ROWS, DetectorModel
+
+__all__ = ["SimArchive"]
+
+
+class SimArchive:
+    """Read access to a :class:`FacilityStore` (this process's or another's)."""
+
+    def __init__(self, store: FacilityStore) -> None:
+        self._store = store
+        self._models: dict[tuple[int, int], dict[str, tuple[DetectorModel, int]]] = {}
+
+    def newest_run(self, beamline: int) -> int:
+        runs = self._store.runs(beamline)
+        return runs[-1] if runs else 0
+
+    def run_record(self, beamline: int, run: int) -> RunRecord:
+        return self._store.run_record(beamline, run)
+
+    def tags(self, beamline: int, run: int) -> np.ndarray:
+        self._store.run_record(beamline, run)
+        cols = self._store.sync_columns(beamline, run)
+        return cols["tag"].astype(np.int64) if cols else np.zeros(0, dtype=np.int64)
+
+    def equipment(self) -> dict[str, SignalInfo]:
+        eq = self._store.equipment()
+        return {name: SignalInfo(units) for name, units in sorted(eq.items())}
+
+    def sync_values(self, equipment: str, hightag: int, tags: np.ndarray) -> np.ndarray:
+        if equipment not in self._store.equipment():
+            raise KeyError(f"unknown equipment {equipment!r}")
+        want = np.asarray(tags, dtype=np.int64).ravel()
+        out = np.full(want.shape, np.nan)
+        found = np.zeros(want.shape, dtype=bool)
+        known_hightag = False
+        for bl in self._store.beamlines():
+            for run in self._store.runs(bl):
+                rec = self._store.run_record(bl, run)
+                if rec.hightag != hightag:
+                    continue
+                known_hightag = True
+                hi = rec.end_tag if rec.end_tag is not None else -1
+                inside = (want >= rec.start_tag) & (want <= hi) & ~found
+                if not inside.any():
+                    continue
+                cols = self._store.sync_columns(bl, run)
+                if equipment not in cols:
+                    continue
+                run_tags = cols["tag"]
+                pos = np.searchsorted(run_tags, want[inside])
+                pos = np.clip(pos, 0, len(run_tags) - 1)
+                hit = run_tags[pos] == want[inside]
+                idx = np.nonzero(inside)[0][hit]
+                out[idx] = cols[equipment][pos[hit]]
+                found[idx] = True
+        if not known_hightag:
+            raise KeyError(f"unknown high tag {hightag}")
+        if not found.all():
+            missing = want[~found][:5].tolist()
+            raise KeyError(f"tag(s) {missing} of high tag {hightag} were never recorded")
+        return out
+
+    def detector_ids(self, beamline: int, run: int) -> tuple[str, ...]:
+        return self._store.run_record(beamline, run).detectors
+
+    def _sensor(self, detector: str, beamline: int, run: int) -> tuple[DetectorModel, int]:
+        key = (beamline, run)
+        if key not in self._models:
+            meta = self._store.run_meta(beamline, run)
+            table: dict[str, tuple[DetectorModel, int]] = {}
+            for name, opts in meta.get("detectors", {}).items():
+                model = DetectorModel.from_options(name, opts, meta.get("pair_energy_ev", 3.65))
+                for k, sid in enumerate(model.sensor_ids):
+                    table[sid] = (model, k)
+            self._models[key] = table
+        try:
+            return self._models[key][detector]
+        except KeyError:
+            raise KeyError(f"detector {detector!r} is not in run {run} of beamline "
+                           f"{beamline}") from None
+
+    def detector_info(self, detector: str, beamline: int, run: int) -> dict[str, Any]:
+        model, sensor = self._sensor(detector, beamline, run)
+        return model.info(sensor, self.photon_energy_kev(beamline, run))
+
+    def frames(self, detector: str, beamline: int, run: int, tags: np.ndarray) -> np.ndarray:
+        model, sensor = self._sensor(detector, beamline, run)
+        seed = int(self._store.run_meta(beamline, run)["seed"])
+        cols = self._store.sync_columns(beamline, run)
+        want = np.asarray(tags, dtype=np.int64).ravel()
+        run_tags = cols["tag"] if cols else np.zeros(0, dtype=np.int64)
+        pos = np.clip(np.searchsorted(run_tags, want), 0, max(len(run_tags) - 1, 0))
+        if len(run_tags) == 0 or not np.all(run_tags[pos] == want):
+            bad = want if len(run_tags) == 0 else want[run_tags[pos] != want]
+            raise KeyError(f"tag(s) {bad[:5].tolist()} are not in run {run}")
+        prefix = f"_recipe/{model.name}/"
+        out = np.empty((len(want), ROWS, COLS), dtype=np.float32)
+        for i, p in enumerate(pos.tolist()):
+            recipe = {k: v[p] for k, v in cols.items() if k.startswith(prefix)}
+            model.render(seed, int(want[i]), sensor, recipe, out=out[i])
+        return out
+
+    def photon_energy_kev(self, beamline: int, run: int) -> float:
+        return float(self._store.run_meta(beamline, run)["photon_energy_kev"])

@@ -1,0 +1,231 @@
+"""The facility's persistent stores: run table, synchronous 0-D DB chunks, run metadata.
+
+Layout under ``<data_dir>/facility/``::
+
+    facility.json            tag origin, last tick used, next run number per beamline
+    lock                     flock'ed while run numbers or the time line are updated
+    bl<N>/runs/<run>.json    run-table entry (rewritten atomically as the run progresses)
+    bl<N>/sync/<run>/<k>.npz per-shot columns of the run, one file per collected block
+
+Everything is written by atomic rename, so another process reading the
+directory sees either the old or the new file, never half of one.  With
+``root=None`` the same API keeps everything in memory (estimator twins, tests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from expctl.devices.protocols import RunRecord
+
+__all__ = ["FacilityStore"]
+
+DEFAULT_TAG0 = 200_000_000
+
+
+class FacilityStore:
+    """Run table + sync DB of one facility (all beamlines), on disk or in memory.
+
+    Args:
+        root: the ``facility/`` folder, or ``None`` for memory only.
+        create: make the folder if missing (readers pass ``False`` and see an empty facility).
+    """
+
+    def __init__(self, root: Path | None, *, create: bool = True) -> None:
+        self.root = root
+        self._state: dict[str, Any] = {}
+        self._runs: dict[tuple[int, int], dict[str, Any]] = {}
+        self._chunks: dict[tuple[int, int], list[dict[str, np.ndarray]]] = {}
+        self._chunk_cache: dict[Path, dict[str, np.ndarray]] = {}
+        if root is not None and create:
+            root.mkdir(parents=True, exist_ok=True)
+
+    def memory_twin(self) -> FacilityStore:
+        """An in-memory store continuing this one's run numbers and time (persists nothing)."""
+        twin = FacilityStore(None)
+        twin._state = json.loads(json.dumps(self._read_state()))
+        return twin
+
+    # -- shared state ----------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        if self.root is None or not self.root.is_dir():
+            yield
+            return
+        with open(self.root / "lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _read_state(self) -> dict[str, Any]:
+        if self.root is None:
+            return self._state
+        path = self.root / "facility.json"
+        if not path.exists():
+            return {}
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def _write_state(self, state: dict[str, Any]) -> None:
+        if self.root is None:
+            self._state = state
+            return
+        _atomic_write(self.root / "facility.json", json.dumps(state, indent=1).encode())
+
+    def open_session(self, epoch_unix: float, tag_rate_hz: float) -> tuple[int, int, float]:
+        """Start a session: returns (tag0, start_tick, origin_unix).
+
+        ``start_tick`` is the facility tick of the session clock's current
+        reading: one second after the last tick any earlier session used, or
+        the wall-clock position of ``epoch_unix`` if that is later.
+        """
+        with self._locked():
+            state = self._read_state()
+            origin = float(state.get("origin_unix", epoch_unix))
+            tag0 = int(state.get("tag0", DEFAULT_TAG0))
+            last = state.get("last_tick")
+            start = 0 if last is None else int(last) + int(tag_rate_hz)
+            start = max(start, int((epoch_unix - origin) * tag_rate_hz))
+            state.update(origin_unix=origin, tag0=tag0, last_tick=start)
+            self._write_state(state)
+        return tag0, start, origin
+
+    def touch(self, tick: int) -> None:
+        """Record that facility time has reached ``tick`` (for the next session's offset)."""
+        with self._locked():
+            state = self._read_state()
+            if tick > int(state.get("last_tick", -1)):
+                state["last_tick"] = int(tick)
+                self._write_state(state)
+
+    def register_equipment(self, units: Mapping[str, str]) -> None:
+        """Declare sync-DB equipment names (and their units) this session records."""
+        with self._locked():
+            state = self._read_state()
+            table = state.setdefault("equipment", {})
+            if any(table.get(k) != v for k, v in units.items()):
+                table.update(units)
+                self._write_state(state)
+
+    def equipment(self) -> dict[str, str]:
+        """Every equipment name ever registered, with its units."""
+        return dict(self._read_state().get("equipment", {}))
+
+    def allocate_run(self, beamline: int) -> int:
+        """The next run number of ``beamline`` (monotonic, never reused, across processes)."""
+        with self._locked():
+            state = self._read_state()
+            nxt = state.setdefault("next_run", {})
+            run = int(nxt.get(str(beamline), 1))
+            nxt[str(beamline)] = run + 1
+            self._write_state(state)
+        return run
+
+    # -- run table ---------------------------------------------------------------------
+    def _bl(self, beamline: int) -> Path:
+        if self.root is None:
+            raise RuntimeError("an in-memory facility store has no folders")
+        return self.root / f"bl{beamline}"
+
+    def save_run(self, record: RunRecord, meta: Mapping[str, Any]) -> None:
+        """Write the run-table entry of ``record`` with backend ``meta`` (detector models …)."""
+        body = {"record": asdict(record), "meta": dict(meta)}
+        body["record"]["detectors"] = list(record.detectors)
+        if self.root is None:
+            self._runs[(record.beamline, record.run)] = json.loads(json.dumps(body))
+            return
+        folder = self._bl(record.beamline) / "runs"
+        folder.mkdir(parents=True, exist_ok=True)
+        _atomic_write(folder / f"{record.run:06d}.json", json.dumps(body).encode())
+
+    def _run_body(self, beamline: int, run: int) -> dict[str, Any]:
+        if self.root is None:
+            try:
+                return self._runs[(beamline, run)]
+            except KeyError:
+                raise KeyError(f"run {run} does not exist on beamline {beamline}") from None
+        path = self._bl(beamline) / "runs" / f"{run:06d}.json"
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise KeyError(f"run {run} does not exist on beamline {beamline}") from None
+
+    def run_record(self, beamline: int, run: int) -> RunRecord:
+        rec = dict(self._run_body(beamline, run)["record"])
+        rec["detectors"] = tuple(rec.get("detectors", ()))
+        return RunRecord(**rec)
+
+    def run_meta(self, beamline: int, run: int) -> dict[str, Any]:
+        return dict(self._run_body(beamline, run)["meta"])
+
+    def runs(self, beamline: int) -> list[int]:
+        """Run numbers of ``beamline`` in the table, ascending."""
+        if self.root is None:
+            return sorted(r for (bl, r) in self._runs if bl == beamline)
+        folder = self.root / f"bl{beamline}" / "runs"
+        if not folder.is_dir():
+            return []
+        return sorted(int(p.stem) for p in folder.glob("*.json"))
+
+    def beamlines(self) -> list[int]:
+        if self.root is None:
+            return sorted({bl for (bl, _) in self._runs})
+        return sorted(int(p.name[2:]) for p in self.root.glob("bl*") if p.name[2:].isdigit())
+
+    # -- sync DB ---------------------------------------------------------------------------
+    def append_sync(self, beamline: int, run: int, columns: Mapping[str, np.ndarray]) -> None:
+        """Store one block of per-shot columns of ``run`` (keys: equipment names, ``tag`` …)."""
+        cols = {k: np.asarray(v) for k, v in columns.items()}
+        if self.root is None:
+            self._chunks.setdefault((beamline, run), []).append(cols)
+            return
+        folder = self._bl(beamline) / "sync" / f"{run:06d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        k = len(list(folder.glob("*.npz")))
+        tmp = folder / f".{k:06d}.npz.tmp"
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **{_encode(n): v for n, v in cols.items()})
+        os.replace(tmp, folder / f"{k:06d}.npz")
+
+    def sync_columns(self, beamline: int, run: int) -> dict[str, np.ndarray]:
+        """All per-shot columns of ``run`` so far, concatenated (empty dict if none)."""
+        if self.root is None:
+            chunks = self._chunks.get((beamline, run), [])
+        else:
+            folder = self._bl(beamline) / "sync" / f"{run:06d}"
+            chunks = [self._load_chunk(p) for p in sorted(folder.glob("*.npz"))]
+        if not chunks:
+            return {}
+        return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+
+    def _load_chunk(self, path: Path) -> dict[str, np.ndarray]:
+        got = self._chunk_cache.get(path)
+        if got is None:
+            with np.load(path) as z:
+                got = {_decode(n): z[n] for n in z.files}
+            self._chunk_cache[path] = got
+        return got
+
+
+def _encode(name: str) -> str:
+    return name.replace("/", "|")
+
+
+def _decode(name: str) -> str:
+    return name.replace("|", "/")
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

@@ -1,0 +1,75 @@
+"""Facility time and tags: the 60 Hz tag counter behind every shot.
+
+The session clock starts at 0 in every process; the facility's time line does
+not.  A :class:`Timeline` maps clock readings to facility ticks (1/60 s) with an
+integer offset chosen when the session opens (after the last tick any earlier
+session persisted), so tags and run start times keep increasing across
+processes sharing a data directory.  With a 30 Hz beam only every second tag
+carries a shot (``tag % divider == 0``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Timeline"]
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """Clock time <-> facility ticks <-> tags.
+
+    Args:
+        tag0: tag at facility tick 0.
+        offset_ticks: facility tick at session clock time 0.
+        origin_unix: Unix time of facility tick 0.
+        tag_rate_hz: tag counter rate (60 Hz at SACLA).
+        beam_rate_hz: beam repetition rate (a divisor of the tag rate).
+    """
+
+    tag0: int
+    offset_ticks: int
+    origin_unix: float
+    tag_rate_hz: float = 60.0
+    beam_rate_hz: float = 30.0
+
+    @property
+    def divider(self) -> int:
+        return max(1, round(self.tag_rate_hz / self.beam_rate_hz))
+
+    def ticks_at(self, t: float) -> int:
+        """Facility tick of clock time ``t`` (the last tick not after it)."""
+        return self.offset_ticks + math.floor(t * self.tag_rate_hz + 1e-6)
+
+    def tag_at(self, t: float) -> int:
+        return self.tag0 + self.ticks_at(t)
+
+    def time_of(self, tags: np.ndarray) -> np.ndarray:
+        """Clock times of ``tags``."""
+        return (np.asarray(tags, dtype=np.int64) - self.tag0 - self.offset_ticks) / self.tag_rate_hz
+
+    def facility_time(self, t: np.ndarray | float) -> np.ndarray | float:
+        """Seconds of facility time (what beam-loss episodes are scheduled in)."""
+        return np.asarray(t) + self.offset_ticks / self.tag_rate_hz
+
+    def unix(self, t: np.ndarray | float) -> np.ndarray | float:
+        """Unix timestamps of clock times."""
+        return self.origin_unix + self.facility_time(t)
+
+    def beam_tags_after(self, t: float, n: int) -> np.ndarray:
+        """The next ``n`` beam tags strictly after clock time ``t``."""
+        first = self.tag_at(t) + 1
+        first += (-first) % self.divider
+        return first + self.divider * np.arange(n, dtype=np.int64)
+
+    def beam_tags_between(self, t_from: float, t_to: float) -> np.ndarray:
+        """Beam tags with clock time in (t_from, t_to]."""
+        first = self.tag_at(t_from) + 1
+        first += (-first) % self.divider
+        last = self.tag_at(t_to)
+        if last < first:
+            return np.zeros(0, dtype=np.int64)
+        return np.arange(first, last + 1, self.divider, dtype=np.int64)

@@ -1,0 +1,100 @@
+"""Faults on demand: ``beamline.faults.inject(kind, target, **options)``.
+
+=========  ==========================  ===============================================
+kind       target                      effect (options)
+=========  ==========================  ===============================================
+stall      a motor                     next move stops short: MotorStallError
+                                       (``fraction`` of the way, default 0.5)
+timeout    a motor, discrete device,   next command never completes: DeviceTimeoutError
+           detector or accelerator     after ``after`` s (default 10)
+           parameter
+dropout    a detector                  it stops delivering from ``at`` (clock s, default
+                                       now): triggers and runs fail with
+                                       DetectorDropoutError
+beam_loss  (none)                      no beam from ``start`` (clock s, default now) for
+                                       ``duration`` s (default 60): BeamLossError where
+                                       X-rays are required
+refuse     an accelerator parameter    next request refused: RequestRefusedError
+                                       (``reason``)
+=========  ==========================  ===============================================
+
+One-shot faults (stall, timeout, refuse) apply ``count`` times (default 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from expctl.errors import BackendError
+from sim.physics.source import BeamLoss
+
+__all__ = ["FAULT_KINDS", "SimFaults"]
+
+FAULT_KINDS = ("stall", "timeout", "dropout", "beam_loss", "refuse")
+_TARGET_KINDS = {
+    "stall": {"motor"},
+    "timeout": {"motor", "shutter", "attenuator", "switchable", "mpccd", "accelerator"},
+    "dropout": {"mpccd"},
+    "refuse": {"accelerator"},
+}
+
+
+class SimFaults:
+    """The fault table of one simulated beamline.
+
+    Args:
+        kinds: device name -> profile kind, to check targets.
+        now: the clock's ``now``.
+        beam_loss: the beam-loss schedule (facility time) injected episodes join.
+        facility_offset_s: facility time at clock zero.
+    """
+
+    def __init__(self, kinds: dict[str, str], now: Callable[[], float], beam_loss: BeamLoss,
+                 facility_offset_s: float) -> None:
+        self._kinds = kinds
+        self._now = now
+        self._beam_loss = beam_loss
+        self._offset = facility_offset_s
+        self._pending: list[tuple[str, str, dict[str, Any]]] = []
+        self.dropouts: dict[str, float] = {}
+
+    def inject(self, kind: str, target: str | None = None, **options: Any) -> None:
+        """Arm a fault; see the module table for kinds, targets and options."""
+        if kind not in FAULT_KINDS:
+            raise BackendError(f"unknown fault kind {kind!r}", allowed=", ".join(FAULT_KINDS))
+        if kind == "beam_loss":
+            start = float(options.get("start", self._now()))
+            self._beam_loss.inject(start + self._offset, float(options.get("duration", 60.0)))
+            return
+        allowed = sorted(n for n, k in self._kinds.items() if k in _TARGET_KINDS[kind])
+        if target not in allowed:
+            raise BackendError(f"fault {kind!r} cannot target {target!r}",
+                               device=target, allowed=", ".join(allowed))
+        if kind == "dropout":
+            self.dropouts[target] = float(options.get("at", self._now()))
+            return
+        for _ in range(int(options.pop("count", 1))):
+            self._pending.append((kind, target, dict(options)))
+
+    def take(self, kind: str, target: str) -> dict[str, Any] | None:
+        """Consume the next armed one-shot fault of ``kind`` on ``target``, if any."""
+        for i, (k, t, opts) in enumerate(self._pending):
+            if k == kind and t == target:
+                del self._pending[i]
+                return opts
+        return None
+
+    def dropout_time(self, detectors: list[str]) -> tuple[str, float] | None:
+        """The earliest dropout among ``detectors``: (name, clock time)."""
+        hits = [(t, n) for n, t in self.dropouts.items() if n in detectors]
+        if not hits:
+            return None
+        t, n = min(hits)
+        return n, t
+
+    def clear(self) -> None:
+        """Disarm every fault and end injected beam-loss episodes (random ones remain)."""
+        self._pending.clear()
+        self.dropouts.clear()
+        self._beam_loss.injected = []
