@@ -395,8 +395,8 @@ class Engine:
                 self._suspended(sus.reason)
             except _Interrupted:
                 self._service()
-            except UserError as err:
-                if not self.check_only:
+            except (UserError, AggregateError) as err:
+                if not self.check_only or err.exit_code != 2:
                     raise
                 self._violate(err)
                 return None
