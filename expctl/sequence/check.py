@@ -110,15 +110,15 @@ def count_value(arg: Arg, env: Mapping[str, Any], what: str, *, minimum: int = 0
     value = arg.value(dict(env))
     if isinstance(value, Unknown):
         return value
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole:
         raise SequenceError(f"{what} must be a whole number, got {describe_value(value)}",
                             location=arg.loc, device=what)
     if not minimum <= value <= maximum:
-        raise SequenceError(f"{what} must be between {minimum} and {maximum}, got {value}",
+        shown = f"{value:.6g}" if abs(value) >= 1e9 else str(value)
+        raise SequenceError(f"{what} must be between {minimum} and {maximum}, got {shown}",
                             location=arg.loc, device=what, allowed=f"{minimum} .. {maximum}")
-    return value
+    return int(value)
 
 
 def seconds_value(arg: Arg, env: Mapping[str, Any]) -> float | Unknown:

@@ -467,8 +467,13 @@ class Expression:
         if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
             raise ExprError(f"attribute {node.attr!r} is not allowed; only result fields are")
         if isinstance(node, ast.Call):
-            if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
-                name = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
+            if not isinstance(node.func, ast.Name):
+                self._check(node.func, depth + 1)
+                raise ExprError(f"only the listed functions can be called, not "
+                                f"{ast.unparse(node.func)}(…)",
+                                hint=f"Allowed: {', '.join(sorted(FUNCTIONS))}.")
+            if node.func.id not in FUNCTIONS:
+                name = node.func.id
                 raise ExprError(f"{name}() is not an allowed function",
                                 hint=_suggest(name, list(FUNCTIONS))
                                 or f"Allowed: {', '.join(sorted(FUNCTIONS))}.")

@@ -8,19 +8,37 @@ loop variables and results is at hand.
 
 from __future__ import annotations
 
+import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from expctl.errors import Location, SequenceError
+from expctl.errors import Location, SequenceError, UnitError
 from expctl.sequence.expr import Expression, ExprError, is_expression, parse_expression, render
-from expctl.units import Quantity, parse_quantity
+from expctl.units import UNITS, Quantity, parse_quantity
 
 __all__ = [
     "AnalyzeStep", "Arg", "CheckpointStep", "FaultSpec", "ForStep", "IfStep", "IncludeStep",
     "MoveStep", "NextSpotStep", "ParamSpec", "RepeatStep", "RequestStep", "RockingCurveStep",
     "RunStep", "ScanStep", "SequenceDoc", "SetStep", "Step", "WaitStep", "expr_error",
 ]
+
+
+_NUMBER_WORD = re.compile(r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*[^\W\d]*\s*$")
+
+
+def _quantity(text: str, loc: Location) -> Quantity | float:
+    """``"10 ps"`` -> Quantity, ``"1e5"`` -> float; an unknown unit gets a did-you-mean."""
+    try:
+        q = parse_quantity(text)
+    except UnitError:
+        unit = text.strip().lstrip("+-.0123456789eE").strip()
+        close = difflib.get_close_matches(unit, [u for u in UNITS if u], n=1, cutoff=0.5)
+        raise UnitError(f"unknown unit {unit!r} in {text.strip()!r}", location=loc,
+                        hint=f"Did you mean {close[0]!r}?" if close else
+                        f"Known units: {', '.join(u for u in UNITS if u)}.") from None
+    return q if q.unit else q.value
 
 
 def expr_error(exc: ExprError, loc: Location, device: str | None = None) -> SequenceError:
@@ -62,11 +80,8 @@ class Arg:
                     return render(raw, env)
                 except ExprError as exc:
                     raise expr_error(exc, self.loc) from None
-            if raw[:1].isdigit() or raw[:1] in "+-.":
-                try:
-                    return parse_quantity(raw)
-                except Exception:
-                    return raw
+            if _NUMBER_WORD.match(raw):
+                return _quantity(raw, self.loc)
         return raw
 
     @property
