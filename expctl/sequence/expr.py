@@ -45,6 +45,7 @@ _UNIT_ALT = "|".join(re.escape(u) for u in sorted((u for u in UNITS if u and u !
 _LITERAL = re.compile(
     rf"(?<![\w.])(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<unit>{_UNIT_ALT})(?![\w])"
 )
+_PRIVATE = re.compile(r"(?<![\w.])_\w*")
 _MAX_LEN = 500
 _MAX_POWER = 1e6
 _MAX_LIST = 100_000
@@ -407,7 +408,7 @@ def _field_names(obj: Any) -> list[str] | None:
     """The declared fields of a result object, or None when it has none."""
     if isinstance(obj, ResultShape):
         return list(obj.fields)
-    if isinstance(obj, Unknown):
+    if isinstance(obj, Unknown | Quantity):
         return None
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         props = [n for n in dir(type(obj)) if not n.startswith("_")
@@ -439,6 +440,9 @@ class Expression:
             raise ExprError("empty expression ${}")
         if len(self.text) > _MAX_LEN:
             raise ExprError(f"expression longer than {_MAX_LEN} characters")
+        hidden = _PRIVATE.search(self.text)
+        if hidden:
+            raise ExprError(f"names starting with '_' are not allowed ({hidden.group(0)})")
         self._literals: list[Quantity] = []
         rewritten = _LITERAL.sub(self._literal, self.text)
         try:
@@ -461,9 +465,6 @@ class Expression:
                             hint="Expressions may use numbers, quantities, + - * / **, "
                                  "comparisons, and/or/not, names, result fields and "
                                  f"{', '.join(sorted(FUNCTIONS))}().")
-        if isinstance(node, ast.Name) and node.id.startswith("_") and not (
-                node.id.startswith("_q") and node.id.endswith("_")):
-            raise ExprError(f"names starting with '_' are not allowed ({node.id})")
         if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
             raise ExprError(f"attribute {node.attr!r} is not allowed; only result fields are")
         if isinstance(node, ast.Call):
