@@ -233,6 +233,8 @@ class Engine:
             StepBegin: self._do_step_begin, StepEnd: self._do_step_end,
         }
         self._kinds: dict[str, tuple[Device, bool, bool, bool]] = {}
+        self._may_set: dict[str, Any] = {}
+        self._virtual = self.clock.is_virtual
         self._reset_run_state(RunContext())
 
     # ------------------------------------------------------------------ commands
@@ -346,6 +348,8 @@ class Engine:
     def _reset_run_state(self, context: RunContext) -> None:
         self._context = context
         self._frames: list[_Frame] = []
+        self._replaying_step = False
+        self._transcribe = False
         self._since_checkpoint: list[Action] = []
         self._replaying = False
         self._spot: Mapping[str, Any] | None = None
@@ -375,15 +379,22 @@ class Engine:
     def _execute(self, action: Action) -> Any:
         if self._attention:
             self._service()
-        if self._frames and self._frames[-1].replay is not None:
+        if self._replaying_step:
             return self._replay(action)
-        handler = self._handlers.get(type(action))
+        kind = type(action)
+        handler = self._handlers.get(kind)
         if handler is None:
             raise SequenceError(f"the engine does not know the action {action!r}")
         result = self._attempt(action, handler)
-        if self.journal is not None and self._frames and type(action) in RECORDED:
-            self._frames[-1].transcript.append((type(action).__name__, result))
+        if self._transcribe and kind in RECORDED:
+            self._frames[-1].transcript.append((kind.__name__, result))
         return result
+
+    def _frames_changed(self) -> None:
+        """Recompute the per-action flags that depend on the step stack."""
+        top = self._frames[-1] if self._frames else None
+        self._replaying_step = top is not None and top.replay is not None
+        self._transcribe = top is not None and self.journal is not None
 
     def _attempt(self, action: Action, handler: Callable[[Any], Any]) -> Any:
         """Run one action under suspenders, commands and the fault policy."""
@@ -562,11 +573,31 @@ class Engine:
             self._kinds[name] = k
         return k
 
+    def _settable(self, name: str, verb: str) -> Any:
+        """The device, once it is known that this engine may set/move it (cached)."""
+        dev = self._may_set.get(name)
+        if dev is None:
+            dev = self._device(name)
+            check_access(name, dev.access, self.access, verb=verb)
+            self._may_set[name] = dev
+        return dev
+
     def _wait(self, statuses: list[Status], devices: Iterable[Device] = ()) -> None:
         """Wait for statuses; on a wall clock, commands can cut the wait (motion stops)."""
         clock = self.clock
-        if clock.is_virtual:
-            wait_all(statuses, clock)
+        if self._virtual:
+            latest = clock.now()
+            for st in statuses:
+                end = st.completion_time()
+                if end is None:  # callback-driven status on a virtual clock
+                    wait_all(statuses, clock)
+                    return
+                if end > latest:
+                    latest = end
+            clock.sleep_until(latest)
+            for st in statuses:
+                if st.error is not None or st.timeout is not None:
+                    st.result(latest)
             return
         while True:
             now = clock.now()
@@ -593,8 +624,7 @@ class Engine:
         errors: list[ExpctlError] = []
         for name, value in action.targets.items():
             try:
-                dev = self._device(name)
-                check_access(name, dev.access, self.access, verb="moved")
+                dev = self._settable(name, "moved")
                 target = dev.position + value if action.relative else value  # type: ignore[attr-defined]
                 dev.check_value(target)  # type: ignore[attr-defined]
                 planned.append((dev, target))
@@ -609,8 +639,7 @@ class Engine:
             raise errors[0] if len(errors) == 1 else AggregateError(errors)
 
     def _do_set(self, action: Set) -> None:
-        dev = self._device(action.device)
-        check_access(action.device, dev.access, self.access, verb="set")
+        dev = self._settable(action.device, "set")
         dev.check_value(action.value)  # type: ignore[attr-defined]
         status = dev.set(action.value)  # type: ignore[attr-defined]
         self._remember(action)
@@ -694,6 +723,7 @@ class Engine:
             if done is not None:
                 frame.replay = iter(done)
         self._frames.append(frame)
+        self._frames_changed()
         self.bus.publish(StepStarted(action.path, action.label, frame.started, action.context))
 
     def _do_step_end(self, action: StepEnd) -> None:
@@ -702,6 +732,7 @@ class Engine:
             raise SequenceError(f"step end {action.path!r} does not match the open step "
                                 f"{open_path!r}")
         frame = self._frames.pop()
+        self._frames_changed()
         skipped = frame.replay is not None
         if skipped:
             self._steps_skipped += 1
