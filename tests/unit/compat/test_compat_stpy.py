@@ -113,3 +113,42 @@ def test_unknown_tag_and_empty_buffer_are_api_errors(archive):
 def test_single_int_run_is_accepted(archive):
     reader = stpy.StorageReader(SINGLE, 3, 101)
     assert reader.runs == (101,)
+
+
+def test_sequential_reads_fetch_ahead_in_growing_chunks(archive):
+    tags = dbpy.read_taglist_byrun(3, 102)
+    reader = stpy.StorageReader(SINGLE, 3, (102,))
+    buf = stpy.StorageBuffer(reader)
+    archive.frame_calls = 0
+    images = []
+    for tag in tags:  # 30 tags: chunks of 1, 2, 4, 8, 8, 8 (the last one partly used)
+        reader.collect(buf, tag)
+        images.append(buf.read_det_data(0))
+    assert archive.frame_calls == 6
+    np.testing.assert_array_equal(np.stack(images), archive.frames(SINGLE, 3, 102, np.array(tags)))
+
+
+def test_random_access_fetches_one_image_per_collect(archive):
+    tags = dbpy.read_taglist_byrun(3, 102)
+    reader = stpy.StorageReader(SINGLE, 3, (102,))
+    buf = stpy.StorageBuffer(reader)
+    archive.frame_calls = 0
+    for k in (5, 1, 20, 3, 9):
+        reader.collect(buf, tags[k])
+        np.testing.assert_array_equal(
+            buf.read_det_data(0), archive.frames(SINGLE, 3, 102, np.array([tags[k]]))[0])
+    assert archive.frame_calls == 5 + 5  # five collects plus the five reference reads
+
+
+def test_every_read_det_data_call_returns_an_array_the_caller_owns(archive):
+    tags = dbpy.read_taglist_byrun(3, 102)
+    reader = stpy.StorageReader(SINGLE, 3, (102,))
+    buf = stpy.StorageBuffer(reader)
+    reader.collect(buf, tags[0])
+    reader.collect(buf, tags[1])  # read-ahead: tag 2 comes in the same chunk
+    first = buf.read_det_data(0)
+    pristine = first.copy()
+    first -= 1000.0
+    again = buf.read_det_data(0)
+    np.testing.assert_array_equal(again, pristine)
+    assert not np.shares_memory(first, again)
