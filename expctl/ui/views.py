@@ -87,7 +87,8 @@ def print_dry_run(console: Console, dry: Any) -> None:
         console.print("[dim]rehearsed the first iterations of each loop on the simulated "
                       "twin and extrapolated; run and shot counts are exact[/]")
     if dry.results:
-        console.print("[bold]analysis feeds forward[/] (from simulated data, last values):")
+        console.print("[bold]analysis feeds forward[/] (simulated data, last values; peaks by "
+                      "the half-maximum estimate, the real run fits):")
         for name, value in dry.results.items():
             console.print(f"  {escape(name)}: {escape(_result_text(value))}", highlight=False)
     problems = list(dry.violations) + ([dry.error] if dry.error is not None else [])
