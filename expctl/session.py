@@ -172,10 +172,8 @@ class Session:
         Raises:
             ExpctlError: the sequence has errors (nothing moves), or it failed.
         """
-        from expctl.engine import Journal
+        from expctl.engine import Engine, Journal
         from expctl.engine.events import RunContext
-
-        from expctl.engine import Engine
 
         loaded = seq if not isinstance(seq, Path | str) else self.load(seq, overrides)
         loaded.raise_errors()
@@ -233,6 +231,9 @@ class Session:
 
     def close(self) -> None:
         """Close the run log, the journal and the beamline."""
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
         if self._runlog is not None:
             self._runlog.close()
             self._runlog = None

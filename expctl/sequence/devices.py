@@ -7,15 +7,15 @@ hardware) and by the compiler (the values actually sent).  A profile's
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Mapping
 from typing import Any
 
 from expctl.devices.access import AccessLevel, check_access
 from expctl.devices.profile import DeviceSpec
-from expctl.errors import AccessError, ExpctlError, LimitError, Location, SequenceError, UnitError
+from expctl.errors import AccessError, LimitError, Location, SequenceError, UnitError
 from expctl.sequence.expr import Unknown, describe_value
+from expctl.sequence.suggest import did_you_mean
 from expctl.units import Quantity, convert, dimension_of
 
 __all__ = ["SETTABLE_KINDS", "device_spec", "is_settable", "to_device_units", "target"]
@@ -30,10 +30,9 @@ def device_spec(devices: Mapping[str, DeviceSpec], name: str, loc: Location,
     """The spec of ``name``, or a SequenceError with a did-you-mean."""
     if name in devices:
         return devices[name]
-    close = difflib.get_close_matches(name, list(devices), n=1, cutoff=0.6)
     raise SequenceError(f"unknown {what} {name!r}", location=loc, device=name,
-                        hint=f"Did you mean {close[0]!r}?" if close else
-                        "See `expctl devices` for the names.")
+                        hint=did_you_mean(name, devices)
+                        or "See `expctl devices` for the names.")
 
 
 def is_settable(spec: DeviceSpec) -> bool:

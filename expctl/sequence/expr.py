@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import difflib
 import math
 import operator
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from expctl.sequence.suggest import did_you_mean
 from expctl.units import UNITS, Quantity, convert, dimension_of, format_quantity
 
 __all__ = [
@@ -419,11 +419,6 @@ def _field_names(obj: Any) -> list[str] | None:
     return None
 
 
-def _suggest(word: str, choices: Sequence[str]) -> str | None:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"Did you mean {close[0]!r}?" if close else None
-
-
 class Expression:
     """One parsed ``${…}`` expression.
 
@@ -476,7 +471,7 @@ class Expression:
             if node.func.id not in FUNCTIONS:
                 name = node.func.id
                 raise ExprError(f"{name}() is not an allowed function",
-                                hint=_suggest(name, list(FUNCTIONS))
+                                hint=did_you_mean(name, list(FUNCTIONS))
                                 or f"Allowed: {', '.join(sorted(FUNCTIONS))}.")
             if node.keywords:
                 raise ExprError(f"{node.func.id}() takes no keyword arguments")
@@ -595,7 +590,7 @@ class Expression:
         if name in FUNCTIONS:
             raise ExprError(f"{name} is a function; call it as {name}(…)")
         raise ExprError(f"unknown name {name!r} in ${{{self.text}}}",
-                        hint=_suggest(name, [*env, *CONSTANTS])
+                        hint=did_you_mean(name, [*env, *CONSTANTS])
                         or (f"Known names: {', '.join(sorted(env))}." if env else None))
 
     def _attribute(self, node: ast.Attribute, env: Mapping[str, Any]) -> Any:
@@ -608,7 +603,7 @@ class Expression:
                             f"cannot read .{node.attr}")
         if node.attr not in fields:
             raise ExprError(f"{ast.unparse(node.value)} has no field {node.attr!r}",
-                            hint=_suggest(node.attr, fields)
+                            hint=did_you_mean(node.attr, fields)
                             or f"Fields: {', '.join(fields)}.")
         if isinstance(obj, ResultShape):
             unit = obj.fields[node.attr]

@@ -8,7 +8,6 @@ no errors yields a plan, so a bad sequence never moves a device.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from expctl.plans.actions import Action, Plan
 from expctl.sequence.check import CheckReport, check
 from expctl.sequence.model import Arg, SequenceDoc
 from expctl.sequence.source import parse_text
+from expctl.sequence.suggest import did_you_mean
 
 __all__ = ["LoadedSequence", "load_sequence", "parse_overrides"]
 
@@ -133,11 +133,9 @@ def load_sequence(path: Path | str, profile: Profile, overrides: Iterable[str] |
         return loaded
     for name in given:
         if name not in doc.params:
-            close = difflib.get_close_matches(name, list(doc.params), n=1, cutoff=0.6)
             errors.append(SequenceError(
                 f"the sequence has no parameter {name!r}", location=_SET, device=name,
-                allowed=", ".join(doc.params) or "none",
-                hint=f"Did you mean {close[0]!r}?" if close else None))
+                allowed=", ".join(doc.params) or "none", hint=did_you_mean(name, doc.params)))
     known = {k: v for k, v in given.items() if k in doc.params}
     loaded.overrides = known
     if errors:  # structure first: checking a half-read document only adds noise

@@ -8,14 +8,14 @@ loop variables and results is at hand.
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from expctl.errors import Location, SequenceError, UnitError
-from expctl.sequence.expr import Expression, ExprError, is_expression, parse_expression, render
+from expctl.sequence.expr import ExprError, Expression, is_expression, parse_expression, render
+from expctl.sequence.suggest import did_you_mean
 from expctl.units import UNITS, Quantity, parse_quantity
 
 __all__ = [
@@ -34,10 +34,10 @@ def _quantity(text: str, loc: Location) -> Quantity | float:
         q = parse_quantity(text)
     except UnitError:
         unit = text.strip().lstrip("+-.0123456789eE").strip()
-        close = difflib.get_close_matches(unit, [u for u in UNITS if u], n=1, cutoff=0.5)
+        known = [u for u in UNITS if u]
         raise UnitError(f"unknown unit {unit!r} in {text.strip()!r}", location=loc,
-                        hint=f"Did you mean {close[0]!r}?" if close else
-                        f"Known units: {', '.join(u for u in UNITS if u)}.") from None
+                        hint=did_you_mean(unit, known)
+                        or f"Known units: {', '.join(known)}.") from None
     return q if q.unit else q.value
 
 

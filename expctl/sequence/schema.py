@@ -7,7 +7,6 @@ targets lie within limits is the job of :mod:`expctl.sequence.check`.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +36,7 @@ from expctl.sequence.model import (
 )
 from expctl.sequence.results import ANALYSES
 from expctl.sequence.source import Node, load_source
+from expctl.sequence.suggest import did_you_mean
 
 __all__ = ["STEP_KEYS", "load_doc", "param_arg"]
 
@@ -54,11 +54,6 @@ _TOP = {"name", "description", "beamline", "params", "safe_state", "steps"}
 _SAFE_VERBS = {"move", "set", "open", "close", "request"}
 _RESERVED = {"pi", "true", "false", "steps", "params"}
 _MAX_INCLUDE_DEPTH = 16
-
-
-def _suggest(word: str, choices: list[str] | set[str]) -> str | None:
-    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
-    return f"Did you mean {close[0]!r}?" if close else None
 
 
 class _Reader:
@@ -85,7 +80,7 @@ class _Reader:
         for key, loc in node.key_locs.items():
             if key not in allowed:
                 self.err(f"unknown key {key!r} in {what}", loc, allowed=", ".join(sorted(allowed)),
-                         hint=_suggest(key, allowed))
+                         hint=did_you_mean(key, allowed))
 
     def name(self, node: Node | None, what: str, loc: Location) -> str | None:
         if node is None:
@@ -192,8 +187,8 @@ class _Reader:
         """``{linspace: [a, b, n]}`` as the equivalent expression ``${linspace(a, b, n)}``."""
         args = node.value[gen]
         if not args.is_seq or not all(a.is_scalar for a in args.value):
-            self.err(f"{what}: {gen} needs a list [start, stop, {'num' if gen == 'linspace' else 'step'}]",
-                     args.loc)
+            last = "num" if gen == "linspace" else "step"
+            self.err(f"{what}: {gen} needs a list [start, stop, {last}]", args.loc)
             return None
         parts = []
         for a in args.value:
@@ -237,7 +232,7 @@ class _Reader:
                 "checkpoint",):
             return CheckpointStep(node.loc)
         if not node.is_map:
-            hint = _suggest(str(node.value), set(STEP_KEYS)) if node.is_scalar else None
+            hint = did_you_mean(str(node.value), set(STEP_KEYS)) if node.is_scalar else None
             self.err(f"a step must be a mapping such as `- move: {{theta: 1 deg}}`, got "
                      f"{_shape(node)}", node.loc, hint=hint)
             return None
@@ -247,7 +242,7 @@ class _Reader:
             unknown = [k for k in body if k not in _COMMON]
             key = unknown[0] if unknown else next(iter(body), "")
             self.err(f"unknown step {key!r}", node.key_locs.get(key, node.loc),
-                     allowed=", ".join(sorted(STEP_KEYS)), hint=_suggest(key, set(STEP_KEYS)))
+                     allowed=", ".join(sorted(STEP_KEYS)), hint=did_you_mean(key, set(STEP_KEYS)))
             return None
         if len(verbs) > 1:
             self.err(f"one step may do one thing; found {', '.join(verbs)}",
@@ -412,7 +407,7 @@ class _Reader:
         fn = self.name(inner.get("fn"), "analyze: fn", node.loc) or ""
         if fn and fn not in ANALYSES:
             self.err(f"unknown analysis {fn!r}", inner["fn"].loc,
-                     allowed=", ".join(sorted(ANALYSES)), hint=_suggest(fn, set(ANALYSES)))
+                     allowed=", ".join(sorted(ANALYSES)), hint=did_you_mean(fn, set(ANALYSES)))
             return None
         analysis = ANALYSES.get(fn)
         params = (*analysis.required, *analysis.optional) if analysis else ()
@@ -452,7 +447,7 @@ class _Reader:
             if vnode.is_map and gen is None:
                 self.err("for … in: a mapping must be {linspace: [start, stop, num]} or "
                          "{range: [start, stop, step]}", vnode.loc,
-                         hint=_suggest(next(iter(vnode.value), ""), {"linspace", "range"}))
+                         hint=did_you_mean(next(iter(vnode.value), ""), {"linspace", "range"}))
             elif gen is not None:
                 values = self.generator_arg(vnode, gen, "for … in")
             else:
@@ -502,7 +497,7 @@ class _Reader:
                     self.err(f"{target.name} has no parameter {k!r}",
                              body["params"].key_locs[k],
                              allowed=", ".join(doc.params) or "none",
-                             hint=_suggest(k, set(doc.params)))
+                             hint=did_you_mean(k, set(doc.params)))
         return IncludeStep(**common, path=target, params=params, doc=doc)
 
 

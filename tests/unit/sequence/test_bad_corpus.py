@@ -12,7 +12,8 @@ from expctl.sequence.load import load_sequence
 from .conftest import DATA
 
 BAD = DATA / "bad"
-ALLOWED_FNS = "abs, cos, exp, float, int, len, linspace, log, log10, max, min, range, round, sin, sqrt"
+ALLOWED_FNS = ("abs, cos, exp, float, int, len, linspace, log, log10, max, min, range, round, "
+               "sin, sqrt")
 
 # file, line, column, message (the paragraph after "file:line:column: ")
 CASES = [
