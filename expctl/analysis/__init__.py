@@ -1,11 +1,36 @@
-"""Quick analysis: peak finding and detector reductions that steer procedures.
+"""Quick analysis: peak finding, detector reductions and binning that steer procedures.
 
 Pure functions over numpy arrays returning small result dataclasses.  numba is
-imported only inside the functions that need it, so importing this package is
-cheap (CLI start-up, validation and dry-runs never pay for it).
+imported only inside the functions that need it (fits, detector kernels), so
+importing this package is cheap: CLI start-up, validation and dry-runs never
+pay for it.  Synthetic test data lives in :mod:`expctl.analysis.synthetic`.
 """
 
-from expctl.analysis.detector import adu_per_photon
+from expctl.analysis.assembly import AssemblyPlan, SensorGeometry
+from expctl.analysis.azimuthal import AzimuthalBins, AzimuthalResult
+from expctl.analysis.binning import (
+    BinnedResult,
+    OnOffResult,
+    bin_sums,
+    edges_from_centers,
+    split_on_off,
+    window_mask,
+)
+from expctl.analysis.detector import (
+    FrameReduction,
+    HistogramResult,
+    ProjectionResult,
+    Roi,
+    RoiStats,
+    adu_histogram,
+    adu_per_photon,
+    count_photons,
+    photon_image,
+    project,
+    reduce_frames,
+    roi_stats,
+    subtract_pedestal,
+)
 from expctl.analysis.errors import AnalysisError
 from expctl.analysis.peaks import (
     FLAGS_UNUSABLE,
@@ -20,11 +45,33 @@ from expctl.analysis.peaks import (
 __all__ = [
     "FLAGS_UNUSABLE",
     "AnalysisError",
+    "AssemblyPlan",
+    "AzimuthalBins",
+    "AzimuthalResult",
+    "BinnedResult",
+    "FrameReduction",
+    "HistogramResult",
+    "OnOffResult",
     "PeakResult",
+    "ProjectionResult",
+    "Roi",
+    "RoiStats",
+    "SensorGeometry",
+    "adu_histogram",
     "adu_per_photon",
+    "bin_sums",
+    "count_photons",
+    "edges_from_centers",
     "find_peak",
     "normalize_by_i0",
     "peak_cen",
     "peak_com",
     "peak_max",
+    "photon_image",
+    "project",
+    "reduce_frames",
+    "roi_stats",
+    "split_on_off",
+    "subtract_pedestal",
+    "window_mask",
 ]

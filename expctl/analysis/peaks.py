@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from expctl.analysis.binning import window_mask
 from expctl.analysis.errors import AnalysisError
 
 __all__ = [
@@ -166,7 +167,7 @@ def normalize_by_i0(
         raise AnalysisError(f"i0 shape {ia.shape} does not match signal shape {ya.shape}")
     if np.isnan(ia).any():
         raise AnalysisError(f"i0 contains {np.count_nonzero(np.isnan(ia))} NaN values")
-    accept = _i0_accept(ia, i0_window)
+    accept = None if i0_window is None else window_mask(ia, i0_window, name="i0_window")
     used = ia if accept is None else ia[accept]
     if used.size and not (used.min() > 0 and used.max() < np.inf):
         bad = np.count_nonzero(~((used > 0) & (used < np.inf)))
@@ -186,25 +187,6 @@ def normalize_by_i0(
     keep = ia > 0
     sig = np.divide(ya, ia, out=np.zeros_like(ya), where=keep)
     return sig, ia, keep, filtered
-
-
-def _i0_accept(ia: np.ndarray, window: tuple[float | None, float | None] | None
-               ) -> np.ndarray | None:
-    """Shots inside the I0 window, or None when there is no window."""
-    if window is None:
-        return None
-    try:
-        lo, hi = window
-    except (TypeError, ValueError):
-        raise AnalysisError(f"i0_window must be (low, high), got {window!r}") from None
-    if lo is not None and hi is not None and lo > hi:
-        raise AnalysisError(f"i0_window lower bound {lo} is above the upper bound {hi}")
-    accept = np.ones(ia.shape, dtype=bool)
-    if lo is not None:
-        accept &= ia >= lo
-    if hi is not None:
-        accept &= ia <= hi
-    return accept
 
 
 # ----------------------------------------------------------------------------- simple estimators

@@ -27,9 +27,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from expctl.analysis.assembly import SensorGeometry
 from expctl.analysis.detector import adu_per_photon
 
-__all__ = ["MpccdFrames", "RockingCurve", "mpccd_frames", "pseudo_voigt", "rocking_curve"]
+__all__ = [
+    "MpccdFrames",
+    "RockingCurve",
+    "mpccd_frames",
+    "octal_geometry",
+    "pseudo_voigt",
+    "rocking_curve",
+]
 
 
 def pseudo_voigt(x: np.ndarray, center: float, fwhm: float, eta: float) -> np.ndarray:
@@ -142,3 +150,28 @@ def mpccd_frames(
     adu = pedestal + photons * app + rng.normal(0.0, noise_adu, size=photons.shape)
     frames = np.clip(np.rint(adu), 0, 65535).astype(np.uint16)
     return MpccdFrames(frames, pedestal, photons, app, noise_adu)
+
+
+def octal_geometry(rng: np.random.Generator | None = None, *, tilt_deg: float = 0.3,
+                   gap_px: float = 16.0, hole_px: float = 60.0) -> list[SensorGeometry]:
+    """A plausible octal MPCCD: two rows of four 1024 x 512 sensors around a beam hole.
+
+    The upper four hang above the hole (rotation ≈ 0°), the lower four below
+    it turned by 180°, each with a small random tilt (±``tilt_deg``) and
+    ``gap_px`` between neighbours — the layout, not SACLA's exact metrology.
+    Positions are µm from the beam (lab origin) at 50 µm per pixel.
+    """
+    pix = 50.0
+    ny, nx = 1024, 512
+    sensors = []
+    for k in range(8):
+        upper = k < 4
+        col = k % 4
+        tilt = float(rng.uniform(-tilt_deg, tilt_deg)) if rng is not None else 0.0
+        left = (col - 2) * (nx + gap_px) + gap_px / 2  # left edge of this slot, px
+        if upper:  # pixel (0, 0) at the slot's top-left, rows running down towards the hole
+            x0, y0, rot = left + 0.5, -hole_px / 2 - ny + 0.5, tilt
+        else:      # turned by 180°: pixel (0, 0) at the slot's bottom-right
+            x0, y0, rot = left + nx - 0.5, hole_px / 2 + ny - 0.5, 180.0 + tilt
+        sensors.append(SensorGeometry((x0 * pix, y0 * pix), rot, 1.0, (ny, nx), pix))
+    return sensors
