@@ -12,6 +12,7 @@ validating a sequence needs only the profile (fast, no backend)::
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,10 +34,12 @@ __all__ = ["Session", "default_data_dir"]
 
 
 def default_data_dir() -> Path:
-    """``$EXPCTL_DATA_DIR`` or ``./expctl-data``."""
-    from expctl.runlog.paths import default_data_dir as runlog_default
+    """``$EXPCTL_DATA_DIR`` or ``./expctl-data`` (as ``expctl.runlog.paths`` documents).
 
-    return runlog_default()
+    Not imported from there: importing ``expctl.runlog`` loads the HDF5 writer,
+    which ``validate`` and ``--dry-run`` must not pay for.
+    """
+    return Path(os.environ.get("EXPCTL_DATA_DIR") or "expctl-data")
 
 
 class Session:
