@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from fractions import Fraction
+from functools import cache
 
 from expctl.errors import UnitError
 
@@ -88,7 +90,14 @@ def convert(value: float, from_unit: str, to_unit: str) -> float:
             f"{to_unit or 'a plain number'} ({dim_to})",
             allowed=same or "a plain number",
         )
-    return value * float(f"{f_from / f_to:.14g}")  # exact decades, e.g. ps->fs = 1000
+    ratio = _ratio(f_from, f_to)
+    return value * ratio.numerator / ratio.denominator
+
+
+@cache
+def _ratio(f_from: float, f_to: float) -> Fraction:
+    """Exact ratio of two table factors read as decimals (ps->fs is 1000, s->min is 1/60)."""
+    return Fraction(repr(f_from)) / Fraction(repr(f_to))
 
 
 def parse_quantity(text: str | int | float) -> Quantity:

@@ -120,3 +120,9 @@ def test_callback_status_finishes_from_hardware_side():
     assert not st.is_done(1e9)
     st.finish(at=0.3)
     assert st.is_done(0.3) and st.wait_real(0)
+
+
+@pytest.mark.parametrize(("value", "src", "dst", "expected"),
+                         [(30.0, "s", "min", 0.5), (1.0, "h", "s", 3600.0), (7.0, "nm", "m", 7e-9)])
+def test_conversions_between_non_decimal_units_are_exact(value, src, dst, expected):
+    assert convert(value, src, dst) == expected
