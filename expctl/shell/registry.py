@@ -1,0 +1,173 @@
+"""The shell's command registry: one record per command, from which help and completion derive.
+
+A :class:`ShellCommand` says what a command is called, what arguments it takes
+(as :class:`ArgSpec` slots, so the completer knows whether a device, a number or
+a file comes next), how it behaves while another command is running, and what
+it does.  The registry is an object built by the shell (no import-time
+registration), and :meth:`CommandRegistry.help_text` renders help from it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from expctl.errors import UserError
+
+__all__ = ["ArgKind", "ArgSpec", "CommandRegistry", "Handler", "Mode", "ShellCommand"]
+
+#: A command's action: gets the shell context and the argument tokens.
+Handler = Callable[[Any, list[str]], None]
+
+
+class ArgKind(Enum):
+    """What an argument slot holds; the completer offers candidates by kind."""
+
+    MOTOR = "motor"            # a device with positions (motors, pseudo-axes)
+    SETTABLE = "settable"      # any device that takes a target (motors, switches, attenuator)
+    SHUTTER = "shutter"
+    REQUESTABLE = "requestable"  # accelerator parameters
+    DETECTOR = "detector"      # triggerable devices (detectors, monitors)
+    DEVICE = "device"          # any device
+    VALUE = "value"            # a number (optionally with a unit) or a state of the device before
+    NUMBER = "number"          # a number, optionally with a unit
+    INTEGER = "integer"
+    FILE = "file"              # a sequence file
+    PARAM = "param"            # NAME=VALUE for the sequence named before
+    COMMAND = "command"        # a shell command name
+    CHOICE = "choice"          # one of ArgSpec.choices
+    TEXT = "text"              # free text
+
+
+@dataclass(frozen=True, slots=True)
+class ArgSpec:
+    """One argument slot: a placeholder name for help, its kind, and fixed choices."""
+
+    name: str
+    kind: ArgKind
+    optional: bool = False
+    choices: tuple[str, ...] = ()
+
+    def usage(self) -> str:
+        shown = "|".join(self.choices) if self.choices else self.name
+        return f"[{shown}]" if self.optional else shown
+
+
+class Mode(Enum):
+    """How a command runs relative to the command that may be running.
+
+    ``IMMEDIATE`` commands act at once even while another command runs (engine
+    control, help, history); ``WORKER`` commands run in order on the worker
+    thread, queued behind a running one, so beamline access is never concurrent.
+    """
+
+    IMMEDIATE = "immediate"
+    WORKER = "worker"
+
+
+@dataclass(frozen=True, slots=True)
+class ShellCommand:
+    """A shell command.
+
+    Args:
+        name: what the operator types.
+        summary: one line for ``help``.
+        args: argument slots in order.
+        handler: the action.
+        repeat_from: index of the first slot of a group that repeats (``mv DEV POS
+            [DEV POS…]`` repeats from 0); ``None`` for a fixed list.
+        mode: immediate or worker (see :class:`Mode`).
+        details: further help text shown by ``help CMD``.
+        aliases: other names accepted.
+    """
+
+    name: str
+    summary: str
+    args: tuple[ArgSpec, ...]
+    handler: Handler
+    repeat_from: int | None = None
+    mode: Mode = Mode.WORKER
+    details: str = ""
+    aliases: tuple[str, ...] = ()
+
+    def slot(self, index: int) -> ArgSpec | None:
+        """The slot argument ``index`` (0-based) fills, following the repeat group."""
+        if index < len(self.args):
+            return self.args[index]
+        if self.repeat_from is None or not self.args:
+            return None
+        group = len(self.args) - self.repeat_from
+        return self.args[self.repeat_from + (index - self.repeat_from) % group]
+
+    def usage(self) -> str:
+        parts = [self.name] + [a.usage() for a in self.args]
+        if self.repeat_from is not None:
+            parts.append("…")
+        return " ".join(parts)
+
+    def check_count(self, given: int) -> None:
+        """Refuse a wrong number of arguments with the usage line."""
+        needed = sum(1 for a in self.args if not a.optional)
+        fixed = len(self.args)
+        too_few = given < needed
+        too_many = self.repeat_from is None and given > fixed
+        uneven = (self.repeat_from is not None and given > fixed
+                  and (given - self.repeat_from) % (fixed - self.repeat_from) != 0
+                  and not self.args[-1].optional)
+        if too_few or too_many or uneven:
+            raise UserError(f"{self.name}: expected {self.usage()}, got {given} "
+                            f"argument{'s' if given != 1 else ''}",
+                            hint=f"See `help {self.name}`.")
+
+
+class CommandRegistry:
+    """Commands by name (and alias); the source of help and of command completion."""
+
+    def __init__(self, commands: Iterable[ShellCommand] = ()) -> None:
+        self._commands: dict[str, ShellCommand] = {}
+        self._names: dict[str, ShellCommand] = {}
+        for c in commands:
+            self.add(c)
+
+    def add(self, command: ShellCommand) -> None:
+        for name in (command.name, *command.aliases):
+            if name in self._names:
+                raise ValueError(f"shell command {name!r} registered twice")
+            self._names[name] = command
+        self._commands[command.name] = command
+
+    def __iter__(self) -> Iterator[ShellCommand]:
+        return iter(self._commands.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names
+
+    def names(self) -> list[str]:
+        """Every name a command answers to, sorted."""
+        return sorted(self._names)
+
+    def get(self, name: str) -> ShellCommand:
+        """The command called ``name``, or a UserError with a did-you-mean."""
+        try:
+            return self._names[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, list(self._names), n=1, cutoff=0.6)
+            hint = f"Did you mean `{close[0]}`?" if close else "Type `help` for the commands."
+            raise UserError(f"unknown command {name!r}", hint=hint) from None
+
+    def help_text(self, name: str | None = None) -> str:
+        """The command list, or one command's usage, summary and details."""
+        if name is None:
+            width = max(len(c.name) for c in self) if self._commands else 0
+            lines = [f"  {c.name:<{width}}  {c.summary}" for c in self]
+            return "commands (help CMD for more):\n" + "\n".join(lines)
+        cmd = self.get(name)
+        text = f"{cmd.usage()}\n  {cmd.summary}"
+        if cmd.aliases:
+            text += f"\n  also: {', '.join(cmd.aliases)}"
+        if cmd.details:
+            text += "\n" + "\n".join(f"  {line}" for line in cmd.details.splitlines())
+        return text
