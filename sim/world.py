@@ -82,15 +82,20 @@ class Physics:
             raise BackendError(f"profile {profile.name}: bad physics parameter: {exc}") from None
 
 
-@dataclass(frozen=True)
+@dataclass
 class Window:
-    """The shots of one detector/monitor acquisition."""
+    """The shots of one detector/monitor acquisition; their data is computed on first use.
+
+    Triggers stay cheap (tags and a deadline); the shot model runs when a
+    reading is asked for, or before the next state change so that the shots
+    see the state they were taken in (and register any damage they do).
+    """
 
     key: tuple[int, int]
     tags: np.ndarray
     times: np.ndarray
-    data: Mapping[str, np.ndarray]
     version: int
+    data: Mapping[str, np.ndarray] | None = None
 
 
 class SimWorld:
@@ -133,6 +138,7 @@ class SimWorld:
         """Called by a device about to change: shots up to now are taken with the old state."""
         if self.daq is not None:
             self.daq.sync()
+        self._expose_window()
         self._version += 1
         self._current = None
 
@@ -164,7 +170,7 @@ class SimWorld:
         xray_pd = beam_on & (shutter.index_at(times) == open_idx)
         xray = xray_pd & (acquired or not self.gate_shutter)
         pump = self.role("pump")
-        pump_on = pump.values_at(times) == float(pump._choices.index("on"))
+        pump_on = pump.values_at(times) == pump.code("on")
         laser = beam_on & pump_on
         pumped = xray & pump_on
         energy = self.role("energy").positions_at(times)
@@ -262,9 +268,8 @@ class SimWorld:
         tags = tl.beam_tags_after(now, int(shots))
         key = (int(tags[0]), int(shots))
         if self._window is None or self._window.key != key:
-            times = tl.time_of(tags)
-            self._window = Window(key, tags, times, self.shots(times, tags, acquired=True),
-                                  self._version)
+            self._expose_window()
+            self._window = Window(key, tags, tl.time_of(tags), self._version)
         window = self._window
         end = float(window.times[-1])
         if (fault := self.faults.take("timeout", device)) is not None:
@@ -277,7 +282,7 @@ class SimWorld:
                 f"{device} stopped delivering frames", device=device,
                 hint="Check the detector DAQ; clear the fault to continue."))
         if self.require_beam:
-            lost = np.nonzero(window.data["_beam"] == 0)[0]
+            lost = np.nonzero(~self.beam_loss.beam_on(tl.facility_time(window.times)))[0]
             if len(lost):
                 when = max(now, float(window.times[lost[0]]))
                 return Status(device, now, when, error=BeamLossError(
@@ -285,11 +290,28 @@ class SimWorld:
                     device=device, hint="Wait for the beam to return, then repeat."))
         return Status(device, now, end, timeout=end - now + self.timeout_margin)
 
+    def _materialise(self) -> None:
+        w = self._window
+        if w is not None and w.data is None:
+            w.data = self.shots(w.times, w.tags, acquired=True)
+
+    def _expose_window(self) -> None:
+        """Before the state moves on: run the pending window's shots if they can damage."""
+        w = self._window
+        if w is None or w.data is not None:
+            return
+        pump = self.role("pump")
+        shutter = self.role("shutter")
+        if (np.any(pump.values_at(w.times) == pump.code("on"))
+                and np.any(shutter.index_at(w.times) == shutter.choices.index("open"))):
+            self._materialise()
+
     def latest_shots(self) -> Mapping[str, np.ndarray]:
         """Shots of the last acquisition if nothing changed since, else the latest shot."""
         w = self._window
         if w is not None and w.version == self._version:
-            return w.data
+            self._materialise()
+            return w.data  # type: ignore[return-value]
         now = self.clock.now()
         tl = self.timeline
         tag = tl.tag_at(now)

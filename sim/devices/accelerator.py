@@ -61,6 +61,10 @@ class SimAcceleratorParameter:
     def _decode(self, code: float) -> float | str:
         return str(self._choices[int(code)]) if self._choices is not None else float(code)
 
+    def code(self, value: float | str) -> float:
+        """How :meth:`values_at` spells ``value`` (the choice index for on/off parameters)."""
+        return self._encode(self._normalise(value))
+
     def values_at(self, times: np.ndarray) -> np.ndarray:
         """Applied value at clock times (choice index for on/off parameters)."""
         return np.where(np.asarray(times) >= self._t_apply, self._new, self._old)

@@ -136,8 +136,10 @@ class DetectorModel:
         n_bragg = poissons(seed, tags, st, bragg_photons * float(self.bragg["efficiency"]))
         n_d0 = poissons(seed, tags, st + 2, density * self._box_pixels("roi0"))
         n_d1 = poissons(seed, tags, st + 4, density * self._box_pixels("roi1"))
-        rest = [poissons(seed, tags, st + 10 + 2 * k, density * self._rest_pixels(k))
-                for k in range(len(self.sensors))]
+        ns = len(self.sensors)
+        rest_px = np.array([self._rest_pixels(k) for k in range(ns)], dtype=np.float64)
+        rest = poissons(seed, np.asarray(tags)[:, None], st + 10 + 2 * np.arange(ns)[None, :],
+                        np.asarray(density)[:, None] * rest_px[None, :])
         sd0 = self.noise_adu(s0) * np.sqrt(self._box_pixels("roi0"))
         sd1 = self.noise_adu(s1) * np.sqrt(self._box_pixels("roi1"))
         noise0 = normals(seed, tags, st + 6) * sd0
@@ -147,7 +149,8 @@ class DetectorModel:
         out = {
             f"{self.name}/ROI_0_sum": (n_bragg + n_d0) * g0 + noise0,
             f"{self.name}/ROI_1_sum": n_d1 * g1 + noise1,
-            f"{self.name}/photon_nPhot": (n_bragg + n_d0 + n_d1 + sum(rest)).astype(np.float64),
+            f"{self.name}/photon_nPhot": (n_bragg + n_d0 + n_d1 + rest.sum(axis=1)
+                                          ).astype(np.float64),
             f"_recipe/{self.name}/n_bragg": n_bragg,
             f"_recipe/{self.name}/n_d0": n_d0,
             f"_recipe/{self.name}/n_d1": n_d1,
@@ -155,8 +158,8 @@ class DetectorModel:
             f"_recipe/{self.name}/noise1": noise1,
             f"_recipe/{self.name}/energy_kev": np.asarray(energy_kev, dtype=np.float64),
         }
-        for k, r in enumerate(rest):
-            out[f"_recipe/{self.name}/rest{k}"] = r
+        for k in range(ns):
+            out[f"_recipe/{self.name}/rest{k}"] = rest[:, k]
         return out
 
     # -- images ------------------------------------------------------------------

@@ -27,21 +27,40 @@ def _mix(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> _S31)
 
 
-def stream_bits(seed: int, tags: np.ndarray, stream: int) -> np.ndarray:
-    """64 random bits per tag for ``stream`` (uint64 array)."""
+_KEYS: dict[tuple[int, int], np.uint64] = {}
+
+
+def _key(seed: int, stream: int) -> np.uint64:
+    key = _KEYS.get((seed, stream))
+    if key is None:
+        key = _mix(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64)
+                   ^ (np.array([stream], dtype=np.uint64) * _KEY2))[0]
+        if len(_KEYS) < 100_000:  # a pure function of its arguments: safe to memoise
+            _KEYS[(seed, stream)] = key
+    return key
+
+
+def stream_bits(seed: int, tags: np.ndarray, stream: int | np.ndarray) -> np.ndarray:
+    """64 random bits per tag for ``stream`` (uint64 array).
+
+    ``stream`` may be an array broadcasting against ``tags`` (e.g. tags[:, None]
+    with one stream per column) to draw several independent quantities at once.
+    """
     t = np.asarray(tags, dtype=np.uint64)
-    key = _mix(np.array([(seed & 0xFFFFFFFFFFFFFFFF)], dtype=np.uint64)
-               ^ (np.array([stream], dtype=np.uint64) * _KEY2))
-    return _mix((t * _GOLD) ^ key)
+    if np.ndim(stream) == 0:
+        return _mix((t * _GOLD) ^ _key(seed, int(stream)))
+    keys = np.array([_key(seed, int(s)) for s in np.ravel(stream)],
+                    dtype=np.uint64).reshape(np.shape(stream))
+    return _mix((t * _GOLD) ^ keys)
 
 
-def uniforms(seed: int, tags: np.ndarray, stream: int) -> np.ndarray:
+def uniforms(seed: int, tags: np.ndarray, stream: int | np.ndarray) -> np.ndarray:
     """Uniform variates in the open interval (0, 1), one per tag."""
     bits = stream_bits(seed, tags, stream) >> _S11
     return (bits.astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
 
 
-def normals(seed: int, tags: np.ndarray, stream: int) -> np.ndarray:
+def normals(seed: int, tags: np.ndarray, stream: int | np.ndarray) -> np.ndarray:
     """Standard normal variates (Box–Muller over streams ``stream`` and ``stream+1``)."""
     u1 = uniforms(seed, tags, stream)
     u2 = uniforms(seed, tags, stream + 1)
@@ -87,19 +106,23 @@ _ROUNDS = 8
 _POISSON_EXACT_BELOW = 64.0
 
 
-def poissons(seed: int, tags: np.ndarray, stream: int, lam: np.ndarray) -> np.ndarray:
+def poissons(seed: int, tags: np.ndarray, stream: int | np.ndarray, lam: np.ndarray
+             ) -> np.ndarray:
     """Poisson variates with per-tag means ``lam`` (int64).
 
     Means below 64 are drawn exactly by CDF inversion of one uniform; larger
     means use the normal approximation with continuity correction, whose
     skewness error (1/sqrt(lam) < 0.125) is far below the shot-noise it models.
     """
-    lam = np.broadcast_to(np.asarray(lam, dtype=np.float64), np.shape(tags))
-    out = np.zeros(lam.shape, dtype=np.int64)
+    tags = np.asarray(tags)
+    shape = np.broadcast_shapes(tags.shape, np.shape(stream), np.shape(lam))
+    lam = np.broadcast_to(np.asarray(lam, dtype=np.float64), shape)
+    out = np.zeros(shape, dtype=np.int64)
     small = (lam > 0) & (lam < _POISSON_EXACT_BELOW)
     if small.any():
         ls = lam[small]
-        u = uniforms(seed, np.asarray(tags)[small], stream)
+        u = uniforms(seed, tags, stream)
+        u = np.broadcast_to(u, shape)[small]
         p = np.exp(-ls)
         cdf = p.copy()
         k = np.zeros(ls.shape, dtype=np.int64)
@@ -114,7 +137,7 @@ def poissons(seed: int, tags: np.ndarray, stream: int, lam: np.ndarray) -> np.nd
         out[small] = k
     big = lam >= _POISSON_EXACT_BELOW
     if big.any():
-        z = normals(seed, np.asarray(tags)[big], stream + 1)
+        z = np.broadcast_to(normals(seed, tags, np.asarray(stream) + 1), shape)[big]
         lb = lam[big]
         out[big] = np.maximum(np.floor(lb + np.sqrt(lb) * z + 0.5), 0).astype(np.int64)
     return out
