@@ -9,10 +9,14 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from expctl.cli import Command
 
-__all__ = ["COMMAND", "data_dir_of"]
+if TYPE_CHECKING:
+    from expctl.session import Session
+
+__all__ = ["COMMAND", "data_dir_of", "run_cli_command"]
 
 
 def data_dir_of(args: argparse.Namespace) -> Path:
@@ -27,6 +31,40 @@ def data_dir_of(args: argparse.Namespace) -> Path:
     return Path(os.environ.get("EXPCTL_DATA_DIR") or "expctl-data")
 
 
+class _ShellArgumentParser(argparse.ArgumentParser):
+    """argparse that raises a UserError instead of exiting (the shell carries on)."""
+
+    def error(self, message: str) -> NoReturn:
+        from expctl.errors import UserError
+
+        raise UserError(f"{self.prog}: {message}", hint=f"See `help {self.prog}`.")
+
+
+def run_cli_command(name: str, argv: list[str], data_dir: Path) -> None:
+    """Run the CLI subcommand ``name`` with shell words ``argv`` on ``data_dir``.
+
+    The shell's ``runs``, ``show`` and ``reduce`` are these, so the two
+    surfaces cannot drift apart.
+    """
+    import importlib
+
+    from expctl.cli import COMMAND_MODULES
+    from expctl.errors import UserError
+
+    for module_name in COMMAND_MODULES:
+        module = importlib.import_module(module_name)
+        commands: tuple[Command, ...] = getattr(module, "COMMANDS", None) or (module.COMMAND,)
+        for command in commands:
+            if command.name == name:
+                parser = _ShellArgumentParser(prog=name, add_help=False)
+                command.configure(parser)
+                ns = parser.parse_args(argv)
+                ns.data_dir = str(data_dir)
+                command.run(ns)
+                return
+    raise UserError(f"the CLI has no command {name!r}")
+
+
 def _configure(p: argparse.ArgumentParser) -> None:
     from expctl.cli.run import add_session_args
 
@@ -38,14 +76,15 @@ def _run(args: argparse.Namespace) -> int:
 
     data_dir = data_dir_of(args)
 
-    def open_session() -> object:
+    def open_session() -> Session:
         from expctl.session import Session
 
         return Session.open(args.profile, data_dir, args.seed, speed=args.speed,
                             access=args.access)
 
     name = Path(args.profile).stem if args.profile.endswith((".yaml", ".yml")) else args.profile
-    return Shell(open_session, profile_name=name, data_dir=data_dir).run()  # type: ignore[arg-type]
+    return Shell(open_session, profile_name=name, data_dir=data_dir,
+                 delegate=run_cli_command).run()
 
 
 COMMAND = Command("shell", "interactive operator console (wa, mv, rock, seq run, …)",

@@ -43,7 +43,10 @@ if TYPE_CHECKING:
     from expctl.sequence.load import LoadedSequence
     from expctl.session import Session
 
-__all__ = ["CommandEnded", "Shell", "history_path", "list_sequence_files"]
+__all__ = ["CommandEnded", "Delegate", "Shell", "history_path", "list_sequence_files"]
+
+#: ``delegate(name, argv, data_dir)`` runs a command the shell borrows from the CLI
+Delegate = Callable[[str, list[str], Path], None]
 
 HISTORY_FILE = "shell_history"
 TOOLBAR_REFRESH_S = 0.25
@@ -79,11 +82,14 @@ class Shell:
         stdout: where command output goes (tests: a StringIO); the terminal through
             ``patch_stdout`` if None.
         sequence_dir: offered first when completing sequence files.
+        delegate: runs ``runs``/``show``/``reduce`` as ``delegate(name, argv, data_dir)``
+            (the CLI passes its own commands).
     """
 
     def __init__(self, open_session: Callable[[], Session], *, profile_name: str,
                  data_dir: Path, input: Any = None, output: Any = None,
-                 stdout: TextIO | None = None, sequence_dir: Path = Path("sequences")) -> None:
+                 stdout: TextIO | None = None, sequence_dir: Path = Path("sequences"),
+                 delegate: Delegate | None = None) -> None:
         from expctl.plans.procedures import PumpProbeSettings
 
         self._open_session = open_session
@@ -93,6 +99,7 @@ class Shell:
         self._output = output
         self._stdout = stdout
         self.sequence_dir = sequence_dir
+        self.delegate = delegate
         self.registry = build_registry()
         self.board = StatusBoard(profile_name)
         self.settings: PumpProbeSettings = PumpProbeSettings()

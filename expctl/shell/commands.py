@@ -4,13 +4,13 @@ Each handler takes the running :class:`~expctl.shell.app.Shell` and the
 argument tokens; it parses with :mod:`expctl.shell.parse`, runs plans from
 :mod:`expctl.plans.stubs` on the shell's engine (rehearsed on the simulated
 twin first, so a bad target is refused before anything moves), and prints
-through the shell.  ``runs``, ``show`` and ``reduce`` reuse the CLI commands
-so both surfaces behave identically.
+through the shell.  ``runs``, ``show`` and ``reduce`` run the CLI's own
+commands (handed in by :mod:`expctl.cli.shell`; the shell may not import the
+CLI), so both surfaces behave identically.
 """
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import math
 from collections.abc import Mapping
@@ -296,36 +296,16 @@ def _seq(sh: Shell, args: list[str]) -> None:
 
 
 # ---------------------------------------------------------------- run log (CLI reuse)
-def _cli(name: str) -> Any:
-    """A CLI subcommand run with the shell's data directory, parsed from the shell's words."""
+def _delegate(name: str) -> Any:
+    """``runs``/``show``/``reduce``: the CLI's own commands, handed to the shell by the CLI."""
 
     def handler(sh: Shell, args: list[str]) -> None:
-        import importlib
-
-        from expctl.cli import COMMAND_MODULES, Command
-
-        for module_name in COMMAND_MODULES:
-            module = importlib.import_module(module_name)
-            commands: tuple[Command, ...] = getattr(module, "COMMANDS", None) or (
-                module.COMMAND,)
-            for command in commands:
-                if command.name == name:
-                    parser = _NoExitParser(prog=name, add_help=False)
-                    command.configure(parser)
-                    ns = parser.parse_args(args)
-                    ns.data_dir = str(sh.data_dir)
-                    command.run(ns)
-                    return
-        raise UserError(f"the {name} command is not available in this installation")
+        if sh.delegate is None:
+            raise UserError(f"{name} is not available in this shell",
+                            hint=f"Run `expctl {name}` from a terminal.")
+        sh.delegate(name, args, sh.data_dir)
 
     return handler
-
-
-class _NoExitParser(argparse.ArgumentParser):
-    """argparse that raises a UserError instead of exiting the shell."""
-
-    def error(self, message: str) -> Any:  # type: ignore[override]
-        raise UserError(f"{self.prog}: {message}", hint=f"See `help {self.prog}`.")
 
 
 # ---------------------------------------------------------------- engine control
@@ -400,11 +380,11 @@ def build_registry() -> CommandRegistry:
         ShellCommand("seq", "sequences: seq run|dry-run|validate FILE [NAME=VALUE…]",
                      seq_args, _seq, repeat_from=2),
         ShellCommand("runs", "list logged runs (runs --where 'label==pumped')",
-                     (A("OPTIONS", K.TEXT, optional=True),), _cli("runs"), repeat_from=0),
+                     (A("OPTIONS", K.TEXT, optional=True),), _delegate("runs"), repeat_from=0),
         ShellCommand("show", "show one run: catalog row and file contents",
-                     (A("RUN", K.INTEGER),), _cli("show")),
+                     (A("RUN", K.INTEGER),), _delegate("show")),
         ShellCommand("reduce", "reduce runs into a delay cube: reduce 12 14-20 [--bins N]",
-                     (A("RUNS", K.TEXT),), _cli("reduce"), repeat_from=0),
+                     (A("RUNS", K.TEXT),), _delegate("reduce"), repeat_from=0),
         ShellCommand("pause", "pause at the next checkpoint (again: pause now)", (),
                      _control("pause"), mode=imm),
         ShellCommand("resume", "resume a paused command or sequence", (), _control("resume"),
