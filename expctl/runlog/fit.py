@@ -97,8 +97,9 @@ class PumpFitResult:
 
 
 def _model(p: np.ndarray, t: np.ndarray, sigma_fixed: float | None) -> np.ndarray:
-    sigma = sigma_fixed if sigma_fixed is not None else math.exp(p[3])
-    return emg_response(t, p[0], p[1], math.exp(p[2]), sigma)
+    # log τ and log σ are clamped so a wild trial step cannot overflow
+    sigma = sigma_fixed if sigma_fixed is not None else math.exp(min(max(p[3], -30.0), 30.0))
+    return emg_response(t, p[0], p[1], math.exp(min(max(p[2], -30.0), 30.0)), sigma)
 
 
 def _jacobian(fn: Any, p: np.ndarray, scale: np.ndarray) -> np.ndarray:
@@ -194,8 +195,8 @@ def fit_pump_response(delay: np.ndarray, relative: np.ndarray, relative_err: np.
     best = min((_levenberg_marquardt(t, y, w, np.array(p0), sigma_fixed, span)
                 for p0 in starts), key=lambda res: res[1])
     p, chi2, converged = best
-    tau = math.exp(p[2])
-    sig = math.exp(p[3]) if fit_sigma else sigma
+    tau = math.exp(min(max(p[2], -30.0), 30.0))
+    sig = math.exp(min(max(p[3], -30.0), 30.0)) if fit_sigma else sigma
 
     def natural(q: np.ndarray) -> np.ndarray:
         s = q[3] if fit_sigma else sigma

@@ -31,9 +31,11 @@ class RunData:
         return len(next(iter(self.columns.values()))) if self.columns else 0
 
 
-def _attrs(f: Any) -> dict[str, Any]:
+def _attrs(f: Any, names: tuple[str, ...] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key, value in f.attrs.items():
+    items = f.attrs.items() if names is None else ((k, f.attrs[k]) for k in names
+                                                   if k in f.attrs)
+    for key, value in items:
         if isinstance(value, np.generic):
             value = value.item()
         if key in _JSON_ATTRS and isinstance(value, str):
@@ -50,7 +52,7 @@ def _check_format(path: Path, f: Any) -> None:
 
 
 def read_run(path: Path, keys: tuple[str, ...] | None = None, *,
-             required: tuple[str, ...] = ()) -> RunData:
+             required: tuple[str, ...] = (), attrs: tuple[str, ...] | None = None) -> RunData:
     """Read a run file (also one still being written, or left by a crash).
 
     Args:
@@ -58,42 +60,44 @@ def read_run(path: Path, keys: tuple[str, ...] | None = None, *,
         keys: per-shot datasets to read; all 1-D ones when None.  Missing
             optional keys are skipped.
         required: keys whose absence is a :class:`DataError` naming what exists.
+        attrs: root attributes to read; all when None (reading ~30 attributes
+            costs more than the data of a short run).
     """
     path = Path(path)
     if not path.exists():
         raise DataError(f"run file {path} does not exist")
     with open_for_reading(path) as f:
         _check_format(path, f)
-        attrs = _attrs(f)
-        available = _per_shot_keys(f)
+        meta = _attrs(f, attrs)
+        available = _per_shot_datasets(f)
         missing = [k for k in required if k not in available]
         if missing:
             raise DataError(f"{path.name} has no per-shot {', '.join(missing)}",
                             allowed=", ".join(sorted(available)))
-        wanted = available if keys is None else [k for k in keys if k in available]
-        n = min((f[k].shape[0] for k in wanted), default=0)
+        wanted = {k: ds for k, ds in available.items() if keys is None or k in keys}
+        n = min((ds.shape[0] for ds in wanted.values()), default=0)
         # an SWMR reader may see datasets mid-append: cut to the common length
-        columns = {k: f[k][:n] for k in wanted}
-    return RunData(path=path, attrs=attrs, columns=columns)
+        columns = {k: ds[:n] for k, ds in wanted.items()}
+    return RunData(path=path, attrs=meta, columns=columns)
 
 
-def _per_shot_keys(f: Any) -> list[str]:
-    """1-D datasets outside the metadata groups: the per-shot columns.
+def _per_shot_datasets(f: Any) -> dict[str, Any]:
+    """1-D datasets outside the metadata groups, by name: the per-shot columns.
 
     Walked by hand because ``visititems`` reports a hard-linked dataset under
     only one of its names, which may be its NeXus link in ``entry/data``.
     """
-    keys: list[str] = []
+    found: dict[str, Any] = {}
     stack = [(name, obj) for name, obj in f.items()
              if name not in ("entry", "UserDataCfg", "Sums", "epicsOnce")]
     while stack:
         name, obj = stack.pop()
         if hasattr(obj, "shape"):
             if len(obj.shape) == 1:
-                keys.append(name)
+                found[name] = obj
         else:
             stack.extend((f"{name}/{k}", v) for k, v in obj.items())
-    return sorted(keys)
+    return dict(sorted(found.items()))
 
 
 def run_summary(path: Path) -> dict[str, Any]:

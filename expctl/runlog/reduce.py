@@ -204,7 +204,7 @@ def reduce_runs(paths: Sequence[Path], options: ReduceOptions = ReduceOptions())
     parts: list[dict[str, np.ndarray]] = []
     runs: list[int] = []
     for path in paths:
-        data = read_run(path, required=required)
+        data = read_run(path, required=required, attrs=("run",))
         runs.append(int(data.attrs.get("run", -1)))
         parts.append({k: v for k, v in data.columns.items()
                       if v.dtype.kind in "iufb" and k != "tag"})
@@ -242,6 +242,7 @@ def reduce_runs(paths: Sequence[Path], options: ReduceOptions = ReduceOptions())
     edges = _edges(cols[o.bin_var][keep], o.bins)
     nb = len(edges) - 1
     idx_all = np.searchsorted(edges, cols[o.bin_var], side="right") - 1
+    idx_all[cols[o.bin_var] == edges[-1]] = nb - 1  # the last bin includes its upper edge
     inside = (idx_all >= 0) & (idx_all < nb)
     rejected["outside_bins"] = int((keep & ~inside).sum())
     keep &= inside

@@ -25,10 +25,10 @@ def log_events(data_dir: Path, events) -> None:
     assert not bus.errors, bus.errors
 
 
-@pytest.fixture
-def campaign(tmp_path) -> Path:
-    """17 delays × 4 spots: a 200-shot reference and 2 pumped shots per spot."""
-    data_dir = tmp_path / "data"
+@pytest.fixture(scope="session")
+def campaign(tmp_path_factory) -> Path:
+    """17 delays × 4 spots: a 200-shot reference and 2 pumped shots per spot (read-only)."""
+    data_dir = tmp_path_factory.mktemp("campaign") / "data"
     rng = np.random.default_rng(20260115)
     log_events(data_dir, synthetic_campaign(DELAYS, spots_per_delay=4, reference_shots=200,
                                             pumped_shots=2, rng=rng, response=TRUTH))
