@@ -57,7 +57,7 @@ def open_facility(data_dir: Path | str | None = None, profile: str = DEFAULT_PRO
     opener: Callable[[Path], FacilityArchive] | None = getattr(backend, "open_archive", None)
     if opener is None:
         raise BackendError(f"backend {found.backend!r} keeps no facility archive to read",
-                           hint="use a backend with open_archive(data_dir)")
+                           hint="Use a backend that implements open_archive(data_dir).")
     return opener(Path(data_dir) if data_dir is not None else default_data_dir())
 
 
