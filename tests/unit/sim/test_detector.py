@@ -84,7 +84,26 @@ def test_detector_info_has_both_key_spellings(beamline):
     info = beamline.archive.detector_info("MPCCD-8N0-3-002-3", 3, rec.run)
     assert info["xsize"] == 512 and info["ysize"] == 1024
     assert info["mp_pixelsizex"] == info["mp_pixelsize_x"] == 50.0
-    assert info["mp_posx"] == info["mp_pos_x"] == -26100.0
+    assert info["mp_posx"] == info["mp_pos_x"] == -34375.0
     assert info["mp_rotationangle"] == 90.0 and info["mp_absgain"] == 18.3
     with pytest.raises(KeyError, match="MPCCD-9"):
         beamline.archive.detector_info("MPCCD-9", 3, rec.run)
+
+
+def test_octal_sensors_tile_a_2399_pixel_square_without_overlap(beamline):
+    model = beamline.world.detectors[1].model
+    boxes = []
+    for s in model.sensors:
+        w, h = 512 * 50.0, 1024 * 50.0  # columns along x, rows along y at rotation 0
+        if round(s.rotation_deg) % 180 == 90:
+            w, h = h, w
+        x, y, _ = s.pos_um
+        boxes.append((x - w / 2, x + w / 2, y - h / 2, y + h / 2))
+    x0 = min(b[0] for b in boxes)
+    x1 = max(b[1] for b in boxes)
+    assert (x1 - x0) / 50.0 == pytest.approx(2399, abs=1)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            overlap_x = min(a[1], b[1]) - max(a[0], b[0])
+            overlap_y = min(a[3], b[3]) - max(a[2], b[2])
+            assert overlap_x <= 0 or overlap_y <= 0
