@@ -1,0 +1,76 @@
+"""Alignment scans: logged to the catalog and a small file, with a PNG and the move they caused."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+from nexusformat.nexus import nxload
+
+from expctl.analysis import find_peak
+from expctl.engine.events import AnalysisDone, EventBus, RunContext, StepFinished
+from expctl.plans.stubs import decide_alignment
+from expctl.runlog import attach, read_alignment
+from expctl.ui.plots import plot_alignment
+
+
+def _rocking_events(rng, start=11.40):
+    x = np.linspace(11.395, 11.405, 41)
+    i0 = rng.gamma(20.0, 5.0, x.size)
+    y = rng.poisson(i0 * (2.0 + 40.0 * np.exp(-0.5 * ((x - 11.4012) / 0.0006) ** 2)))
+    peak = find_peak(x, y, i0=i0, model="gaussian")
+    ctx = RunContext(sequence="pumpprobe", step_path="steps[0]/steps[1]/steps[4]")
+    inputs = {"axis": "theta", "x": tuple(x), "y": tuple(y.astype(float)),
+              "signal": "mpccd.roi0", "i0": tuple(i0)}
+    return peak, [AnalysisDone("rock", peak, 12.0, inputs, ctx),
+                  AnalysisDone("rock_align", decide_alignment("theta", peak, start), 12.1,
+                               {}, ctx),
+                  StepFinished("steps[0]/steps[1]/steps[4]", 12.2)]
+
+
+def test_rocking_curve_is_logged_with_fit_flags_move_and_png(tmp_path, rng):
+    bus = EventBus()
+    handle = attach(bus, tmp_path, alignment_plotter=plot_alignment)
+    peak, events = _rocking_events(rng)
+    for event in events:
+        bus.publish(event)
+    rows = handle.catalog.alignments()
+    handle.close()
+    assert not bus.errors
+    assert peak.ok and abs(peak.center - 11.4012) < 1e-4
+    (row,) = rows
+    assert (row["name"], row["axis"], row["points"]) == ("rock", "theta", 41)
+    assert row["center"] == peak.center and row["fwhm"] == peak.fwhm
+    assert row["flags"] == sorted(peak.flags)
+    assert row["moved_to"] == {"axis": "theta", "moved": True, "target": peak.center,
+                               "reason": "fit ok"}
+    assert row["step_path"] == "steps[0]/steps[1]/steps[4]"
+    png = tmp_path / "alignment" / "scan000001.png"
+    assert row["png"] == str(png) and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with h5py.File(row["file"], "r") as f:
+        assert f["entry/data/position"].shape == (41,)
+        assert json.loads(f.attrs["moved_to"])["target"] == peak.center
+        assert json.loads(f.attrs["result"])["center"] == peak.center
+    assert nxload(row["file"]).entry.data.nxsignal.shape == (41,)
+    scan = read_alignment(row["file"])
+    np.testing.assert_allclose(scan.normalized, np.asarray(events[0].inputs["y"])
+                               / np.asarray(events[0].inputs["i0"]))
+
+
+def test_a_failed_fit_records_why_the_axis_stayed(tmp_path, rng):
+    bus = EventBus()
+    handle = attach(bus, tmp_path)  # no plotter: files and rows only
+    x = np.linspace(11.395, 11.405, 21)
+    flat = rng.poisson(100.0, x.size).astype(float)
+    peak = find_peak(x, flat)
+    ctx = RunContext()
+    bus.publish(AnalysisDone("rock", peak, 1.0, {"axis": "theta", "x": tuple(x),
+                                                 "y": tuple(flat)}, ctx))
+    bus.publish(AnalysisDone("rock_align", decide_alignment("theta", peak, 11.4), 1.1, {}, ctx))
+    (row,) = handle.catalog.alignments()
+    handle.close()
+    assert not peak.ok and "no_peak" in row["flags"]
+    assert row["moved_to"]["moved"] is False
+    assert row["moved_to"]["reason"].startswith("stayed at 11.4: ")
+    assert row["png"] is None
