@@ -85,7 +85,7 @@ def _rebuild(path: str, fields: dict[str, Any]) -> Any:
             cls = getattr(cls, part)
     except (ImportError, AttributeError):
         raise DataError(f"journal names {path}, which no longer exists") from None
-    if not dataclasses.is_dataclass(cls):
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
         raise DataError(f"journal names {path}, which is not a dataclass")
     init = {f.name: fields[f.name] for f in dataclasses.fields(cls) if f.init and f.name in fields}
     return cls(**init)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 import threading
-from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Callable, Generator, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -301,21 +301,23 @@ class Engine:
         Raises:
             ExpctlError: the plan failed (the engine is then ``failed``).
         """
-        if callable(plan) and not hasattr(plan, "send"):
+        if isinstance(plan, Generator):
+            generator = plan
+        else:
             from expctl.engine.estimate import estimate
 
             found = estimate(plan, self.beamline, access=self.access, context=context)
             if found.violations:
                 raise AggregateError(found.violations,
                                      f"{len(found.violations)} problem(s) found before any motion")
-            plan = plan()
+            generator = plan()
         self._fire("start", reason="run")
         self._reset_run_state(context or RunContext())
         unsubscribe = self.bus.subscribe(self.journal.handle) if self.journal else None
         started = self.clock.now()
         outcome, value, error = "completed", None, None
         try:
-            value = self._drive(plan)
+            value = self._drive(generator)
             if self._attention:  # a command that came with the last action
                 self._service()
             self._fire("finish", reason="completed")
@@ -545,7 +547,8 @@ class Engine:
                         continue
                     self._handlers[type(act)](act)
                     if before is not None:
-                        undo.append(replace(act, value=before))  # type: ignore[type-var]
+                        undo.append(Request(name, before) if isinstance(act, Request)
+                                    else Set(name, before))
                 except ExpctlError as err:
                     self._fault(act, err, "safe-state", 1)
         finally:
