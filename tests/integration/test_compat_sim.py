@@ -295,3 +295,19 @@ def test_octal_assembly_from_per_sensor_reads(api):
     sensors[0]["succeeded"] = False
     partial = ippy.reconstruction(sensors, 2399, 2399, 50.0, 0)
     assert np.count_nonzero(partial) < np.count_nonzero(image)
+
+
+@pytest.mark.xfail(strict=True, reason="sim's det_info gives sensor centres as mp_posx/posy; "
+                   "the facility (and expctl.analysis.assembly) mean the first pixel")
+def test_octal_fills_a_2400_canvas_without_overlap(api):
+    from expctl.analysis.assembly import AssemblyPlan, SensorGeometry
+
+    run = api.runs["beam"]
+    geometry = []
+    for det_id in dbpy.read_detidlist(3, run)[1:]:
+        reader = stpy.StorageReader(det_id, 3, (run,))
+        info = reader.det_info(run)
+        geometry.append(SensorGeometry((info["mp_posx"], info["mp_posy"]),
+                                       info["mp_rotationangle"]))
+    plan = AssemblyPlan.from_sensors(geometry, pixel_um=50.0, shape=(2400, 2400))
+    assert plan.covered().sum() == 8 * 1024 * 512
