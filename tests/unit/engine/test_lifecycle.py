@@ -245,3 +245,27 @@ def test_retries_exhausted_then_abort(clock) -> None:
     assert len(calls) == 3
     assert [(f.policy, f.attempt) for f in engine.last_summary.faults] == [
         ("retry", 1), ("retry", 2), ("abort", 3)]
+
+
+def test_immediate_pause_on_a_wall_clock_stops_motion_and_resume_finishes_it() -> None:
+    import threading
+
+    from expctl.clock import WallClock
+
+    bl = make_fake_beamline(WallClock(speed=20.0), velocity=1.0)  # 10 mm take 0.5 s wall
+    seen: list[float] = []
+
+    def hook(engine):
+        seen.append(bl.devices["sample_x"].position)
+        engine.resume()
+
+    engine = Engine(bl, pause_hook=hook)
+    timer = threading.Timer(0.1, lambda: engine.pause(immediate=True))
+    timer.start()
+    try:
+        summary = engine.run(mv({"sample_x": 10.0}))
+    finally:
+        timer.join()
+    assert summary.outcome == "completed"
+    assert len(seen) == 1 and 0.0 < seen[0] < 10.0  # stopped short when the pause came
+    assert bl.devices["sample_x"].position == 10.0  # the move was redone after resume
