@@ -231,11 +231,12 @@ def fit_peak(x, y, wt, p0, free, max_iter):
 def fit_reweighted(x, y, weight_i0, p0, free, max_iter, reweights, floor_frac):
     """:func:`fit_peak` with photon-statistics weights, then scaled one-sigma errors.
 
-    The first pass weights each point by ``weight_i0`` alone; each further pass
-    uses ``weight_i0 / (model + floor_frac * height)``, the inverse variance of
-    an I0-normalised Poisson signal up to a constant (``reweights = 0`` keeps
-    the plain ``weight_i0`` weights).  Because that constant is unknown, the
-    covariance is scaled by the reduced chi-square.
+    With ``reweights = 0`` each point is weighted by ``weight_i0`` alone.
+    Otherwise the fit is repeated ``reweights`` times with weights
+    ``weight_i0 / (model + floor_frac * height)`` from the current parameters
+    (first from ``p0``): the inverse variance of an I0-normalised Poisson
+    signal up to a constant.  Because that constant is unknown, the covariance
+    is scaled by the reduced chi-square.
 
     Returns:
         ``(p, errors, reduced_chi2, status)``.
@@ -244,16 +245,18 @@ def fit_reweighted(x, y, weight_i0, p0, free, max_iter, reweights, floor_frac):
     wt = weight_i0 / weight_i0.mean()
     f = np.empty(n)
     jac = np.empty((n, NPAR))
-    p, cov, chi2, status, it = fit_peak(x, y, wt, p0, free, max_iter)
-    for _ in range(reweights):
+    p = p0.copy()
+    passes = max(reweights, 1)
+    for _ in range(passes):
+        if reweights > 0:
+            evaluate(x, p, f, jac)
+            floor = floor_frac * abs(p[2]) + 1e-300
+            for i in range(n):
+                wt[i] = weight_i0[i] / (max(f[i], 0.0) + floor)
+            wt /= wt.mean()
+        p, cov, chi2, status, it = fit_peak(x, y, wt, p, free, max_iter)
         if status == SINGULAR:
             break
-        evaluate(x, p, f, jac)
-        floor = floor_frac * abs(p[2]) + 1e-300
-        for i in range(n):
-            wt[i] = weight_i0[i] / (max(f[i], 0.0) + floor)
-        wt /= wt.mean()
-        p, cov, chi2, status, it = fit_peak(x, y, wt, p, free, max_iter)
     n_free = 0
     for j in range(NPAR):
         n_free += free[j]
