@@ -71,10 +71,10 @@ class StorageReader:
         runs: run numbers (a tuple, as in the facility API; a single int is accepted).
     """
 
-    def __init__(self, detector: str, bl: int, runs: Sequence[int] | int) -> None:
+    def __init__(self, detector: str, bl: int, runs: Sequence[int] | int | np.integer) -> None:
         self.detector = str(detector)
         self.beamline = index_arg("beamline", bl)
-        run_list = [runs] if isinstance(runs, int) else list(runs)
+        run_list = [runs] if isinstance(runs, int | np.integer) else list(runs)
         if not run_list:
             raise APIError("StorageReader needs at least one run")
         self.runs = tuple(index_arg("run", r) for r in run_list)

@@ -110,9 +110,14 @@ def test_unknown_tag_and_empty_buffer_are_api_errors(archive):
         other.collect(buf, dbpy.read_taglist_byrun(3, 101)[0])
 
 
-def test_single_int_run_is_accepted(archive):
-    reader = stpy.StorageReader(SINGLE, 3, 101)
-    assert reader.runs == (101,)
+def test_single_int_run_and_numpy_integers_are_accepted(archive):
+    assert stpy.StorageReader(SINGLE, 3, 101).runs == (101,)
+    assert stpy.StorageReader(SINGLE, np.int64(3), np.int64(101)).runs == (101,)
+    tags = np.array(dbpy.read_taglist_byrun(3, 101))  # scripts filter tags with numpy
+    reader = stpy.StorageReader(SINGLE, 3, (np.int64(101),))
+    buf = stpy.StorageBuffer(reader)
+    reader.collect(buf, tags[tags % 4 == tags[0] % 4][1])
+    assert buf.read_det_data(0).shape == (64, 32)
 
 
 def test_sequential_reads_fetch_ahead_in_growing_chunks(archive):
