@@ -13,8 +13,8 @@ from expctl.cli import Command
 
 __all__ = ["COMMAND", "COMMANDS", "SHOW_COMMAND"]
 
-_COLUMNS = ("run", "status", "outcome", "label", "shots", "scan", "sequence", "step_path",
-            "start_time")
+#: Table columns; everything else is in ``expctl show RUN`` and ``--json``.
+_COLUMNS = ("run", "status", "outcome", "label", "shots", "scan", "sequence", "start_time")
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
@@ -47,7 +47,7 @@ def _cell(key: str, value: Any) -> str:
     if key == "start_time" and isinstance(value, (int, float)):
         from datetime import datetime
 
-        return datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M:%S")
+        return datetime.fromtimestamp(value).strftime("%m-%d %H:%M:%S")
     return "" if value is None else str(value)
 
 
@@ -66,7 +66,8 @@ def _run_runs(args: argparse.Namespace) -> int:
 
     table = Table(title=f"{len(rows)} run{'s' if len(rows) != 1 else ''}", box=None)
     for key in _COLUMNS:
-        table.add_column(key, justify="right" if key in ("run", "shots", "status") else "left")
+        table.add_column("start" if key == "start_time" else key, no_wrap=True,
+                         justify="right" if key in ("run", "shots", "status") else "left")
     for row in rows:
         table.add_row(*(_cell(k, row.get(k)) for k in _COLUMNS))
     Console().print(table)

@@ -81,8 +81,8 @@ def read_run(path: Path, keys: tuple[str, ...] | None = None, *,
     return RunData(path=path, attrs=meta, columns=columns)
 
 
-def _per_shot_datasets(f: Any) -> dict[str, Any]:
-    """1-D datasets outside the metadata groups, by name: the per-shot columns.
+def _per_shot_datasets(f: Any, *, one_d: bool = True) -> dict[str, Any]:
+    """Datasets outside the metadata groups, by name: the per-shot columns (1-D) or all.
 
     Walked by hand because ``visititems`` reports a hard-linked dataset under
     only one of its names, which may be its NeXus link in ``entry/data``.
@@ -93,7 +93,7 @@ def _per_shot_datasets(f: Any) -> dict[str, Any]:
     while stack:
         name, obj = stack.pop()
         if hasattr(obj, "shape"):
-            if len(obj.shape) == 1:
+            if len(obj.shape) == 1 or (not one_d and len(obj.shape) > 1):
                 found[name] = obj
         else:
             stack.extend((f"{name}/{k}", v) for k, v in obj.items())
@@ -107,14 +107,8 @@ def run_summary(path: Path) -> dict[str, Any]:
         raise DataError(f"run file {path} does not exist")
     with open_for_reading(path) as f:
         _check_format(path, f)
-        datasets: dict[str, dict[str, Any]] = {}
-
-        def visit(name: str, obj: Any) -> None:
-            top = name.split("/", 1)[0]
-            if hasattr(obj, "shape") and top not in ("entry", "UserDataCfg", "epicsOnce", "Sums"):
-                datasets[name] = {"shape": list(obj.shape), "dtype": str(obj.dtype)}
-
-        f.visititems(visit)
+        datasets = {name: {"shape": list(ds.shape), "dtype": str(ds.dtype)}
+                    for name, ds in _per_shot_datasets(f, one_d=False).items()}
         return {
             "file": str(path),
             "attrs": _attrs(f),

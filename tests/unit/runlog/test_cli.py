@@ -1,0 +1,112 @@
+"""``expctl runs``, ``expctl show``, ``expctl reduce`` and the --follow poller."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from expctl.cli import main
+from expctl.cli.reduce import parse_bins, parse_runs
+from expctl.errors import UserError
+from expctl.runlog import Follower, ReduceOptions, parse_where
+from expctl.runlog.synthetic import synthetic_campaign
+
+from .conftest import DELAYS, TRUTH, log_events
+
+
+def _json(capsys):
+    return json.loads(capsys.readouterr().out)
+
+
+def test_runs_json_with_where(campaign, capsys):
+    assert main(["runs", "--json", "--data-dir", str(campaign),
+                 "--where", "label==pumped and delay>=6"]) == 0
+    rows = _json(capsys)
+    assert [r["run"] for r in rows] == [122, 124, 126, 128, 130, 132, 134, 136]
+    assert {r["scan"]["delay"] for r in rows} == {6.0, 8.0}
+    assert all(r["shots"] == 2 and r["outcome"] == "completed" for r in rows)
+
+
+def test_runs_table_and_show(campaign, capsys):
+    assert main(["runs", "--data-dir", str(campaign), "--where", "run<=2"]) == 0
+    out = capsys.readouterr().out
+    assert "2 runs" in out and "reference" in out and "pumped" in out
+    assert main(["show", "2", "--json", "--data-dir", str(campaign)]) == 0
+    shown = _json(capsys)
+    assert shown["catalog"]["label"] == "pumped"
+    assert shown["file"]["attrs"]["run"] == 2
+    assert shown["file"]["datasets"]["mpccd/ROI_0_sum"] == {"shape": [2], "dtype": "float64"}
+    assert shown["file"]["epicsOnce"]["pd_gain"] == "low"
+    assert main(["show", "2", "--data-dir", str(campaign)]) == 0
+    assert "per-shot datasets" in capsys.readouterr().out
+
+
+def test_reduce_writes_cube_and_png_and_reports_the_fit(campaign, tmp_path, capsys):
+    out = tmp_path / "cube.h5"
+    png = tmp_path / "cube.png"
+    assert main(["reduce", "1-136", "--json", "--data-dir", str(campaign), "--out", str(out),
+                 "--plot", str(png)]) == 0
+    summary = _json(capsys)
+    assert summary["runs"] == list(range(1, 137))
+    assert abs(summary["fit"]["t0"] - TRUTH.t0) < 0.1
+    assert abs(summary["fit"]["tau"] - TRUTH.tau) < 0.15 * TRUTH.tau
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    with h5py.File(out, "r") as f:
+        assert f["entry/fit/t0"][()] == pytest.approx(summary["fit"]["t0"])
+    # --where selection and the default output location
+    assert main(["reduce", "--where", "delay>=2", "--bins", "2:10:2", "--no-fit",
+                 "--data-dir", str(campaign)]) == 0
+    line = capsys.readouterr().out
+    assert "40 runs" in line and "4 bins" in line
+    assert (campaign / "reduced" / "cube_97-136.png").exists()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["reduce", "5-2"], "error: bad run specification '5-2' (allowed: numbers and ranges"),
+    (["reduce", "1", "--bins", "x"], "error: --bins 'x' is not understood (allowed: unique,"),
+    (["reduce", "1", "--i0-window", "5"], "error: --i0-window '5' is not a window"),
+    (["reduce", "999"], "error: run 999 is not in the catalog"),
+    (["runs", "--where", "label=="], "error: --where 'label==': expected a value"),
+    (["show", "4242"], "error: run 4242 is not in the catalog"),
+])
+def test_user_errors_are_one_paragraph(campaign, capsys, argv, message):
+    code = main([*argv, "--data-dir", str(campaign)])
+    err = capsys.readouterr().err
+    assert err.startswith(message), err
+    assert "Traceback" not in err and code in (1, 2)
+
+
+def test_missing_catalog_is_reported(tmp_path, capsys):
+    assert main(["runs", "--data-dir", str(tmp_path / "empty")]) == 1
+    assert "error: no run catalog at" in capsys.readouterr().err
+
+
+def test_parsers():
+    assert parse_runs(["3", "5-7,9"]) == [3, 5, 6, 7, 9]
+    assert parse_bins(None) is None and parse_bins("unique") is None
+    assert parse_bins("12") == 12
+    assert parse_bins("-1,0,2") == [-1.0, 0.0, 2.0]
+    assert parse_bins("0:1:0.25") == [0.0, 0.25, 0.5, 0.75, 1.0]
+    with pytest.raises(UserError, match="is not understood"):
+        parse_bins("1:0:1")
+
+
+def test_follow_reduces_again_each_time_a_selected_run_stops(tmp_path):
+    data_dir = tmp_path / "data"
+    events = list(synthetic_campaign(DELAYS[:8], spots_per_delay=1, reference_shots=50,
+                                     rng=np.random.default_rng(5), response=TRUTH))
+    seen = []
+    follower = Follower(data_dir, ReduceOptions(fit=False), parse_where("sequence==pumpprobe"),
+                        on_cube=seen.append)
+    assert follower.poll() is None  # no catalog yet
+    per_run = len(events) // 16  # start, one block, stop
+    log_events(data_dir, events[: 4 * per_run])
+    first = follower.poll()
+    assert first is not None and first.runs == (1, 2, 3, 4)
+    assert follower.poll() is None  # nothing new
+    log_events(data_dir, events[4 * per_run:])
+    second = follower.poll()
+    assert second is not None and len(second.runs) == 16 and len(seen) == 2
