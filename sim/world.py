@@ -224,10 +224,8 @@ class SimWorld:
     def _state_of(self, dev: Any, times: np.ndarray, n: int) -> np.ndarray:
         if hasattr(dev, "positions_at"):
             return dev.positions_at(times)
-        if hasattr(dev, "thickness_at"):
-            return dev.thickness_at(times)
-        if hasattr(dev, "index_at"):
-            return dev.index_at(times).astype(np.float64)
+        if hasattr(dev, "recorded_at"):
+            return dev.recorded_at(times)
         if hasattr(dev, "values_at"):
             return np.asarray(dev.values_at(times), dtype=np.float64) * np.ones(n)
         return np.zeros(n)

@@ -39,6 +39,8 @@ class SimDiscrete:
         self.choices: tuple[Any, ...] = tuple(spec.limits.choices)
         self.transit = float(spec.options.get("transit", 0.0))
         self._world = world
+        table = dict(spec.options.get("sync_values", {}) or {})
+        self._recorded = np.asarray([float(table.get(c, i)) for i, c in enumerate(self.choices)])
         initial = spec.options.get("initial", self.choices[0])
         self._old = self._new = self.choices.index(initial)
         self._t_change = 0.0
@@ -46,6 +48,11 @@ class SimDiscrete:
     def index_at(self, times: np.ndarray) -> np.ndarray:
         """Index into ``choices`` at clock times (the new value counts from the end of transit)."""
         return np.where(np.asarray(times) >= self._t_change, self._new, self._old)
+
+    def recorded_at(self, times: np.ndarray) -> np.ndarray:
+        """What the sync DB records at clock times: ``sync_values`` of the profile, else the
+        choice index (the attenuator records its thickness)."""
+        return self._recorded[self.index_at(times)]
 
     @property
     def value(self) -> Any:
@@ -103,11 +110,12 @@ class SimAttenuator(SimDiscrete):
         foils = [float(f) for f in spec.options.get("foils", ())]
         if foils and [float(c) for c in self.choices] != foil_sums(foils):
             raise BackendError(f"{self.name}: choices are not the sums of the foils {foils}")
+        self._recorded = np.asarray(self.choices, dtype=np.float64)
         self.foils = tuple(foils)
         self.model: Attenuation = world.attenuation
 
     def thickness_at(self, times: np.ndarray) -> np.ndarray:
-        return np.asarray(self.choices, dtype=np.float64)[self.index_at(times)]
+        return self._recorded[self.index_at(times)]
 
     @property
     def position(self) -> float:

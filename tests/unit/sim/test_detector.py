@@ -84,7 +84,9 @@ def test_detector_info_has_both_key_spellings(beamline):
     info = beamline.archive.detector_info("MPCCD-8N0-3-002-3", 3, rec.run)
     assert info["xsize"] == 512 and info["ysize"] == 1024
     assert info["mp_pixelsizex"] == info["mp_pixelsize_x"] == 50.0
-    assert info["mp_posx"] == info["mp_pos_x"] == -34375.0
+    # pixel (0, 0) of a sensor centred at (-34375, 47175) um and rotated by 90 deg
+    assert (info["mp_posx"], info["mp_posy"]) == (-8800.0, 34400.0)
+    assert info["mp_posx"] == info["mp_pos_x"]
     assert info["mp_rotationangle"] == 90.0 and info["mp_absgain"] == 18.3
     with pytest.raises(KeyError, match="MPCCD-9"):
         beamline.archive.detector_info("MPCCD-9", 3, rec.run)

@@ -118,3 +118,21 @@ def test_memory_facility_when_no_data_dir(profile, clock):
     wait_all([st], clock)
     bl.daq.stop_run()
     assert bl.archive.newest_run(3) == 1 and len(bl.archive.tags(3, 1)) == 2
+
+
+def test_sync_db_records_shutter_open_as_1_and_attenuator_in_um(beamline, settle):
+    settle(beamline, xray_shutter="open", attenuator=400)
+    rec, st = beamline.daq.start_run(2)
+    wait_all([st], beamline.clock)
+    beamline.daq.stop_run()
+    settle(beamline, xray_shutter="closed")
+    rec2, st = beamline.daq.start_run(2)
+    wait_all([st], beamline.clock)
+    beamline.daq.stop_run()
+    arch = beamline.archive
+    shutter = "xfel_bl_3_shutter_1_open_valid/status"
+    assert arch.sync_values(shutter, 202601, arch.tags(3, rec.run)).tolist() == [1.0, 1.0]
+    assert arch.sync_values(shutter, 202601, arch.tags(3, rec2.run)).tolist() == [0.0, 0.0]
+    att = arch.sync_values("xfel_bl_3_st_2_att_1/thickness", 202601, arch.tags(3, rec.run))
+    assert att.tolist() == [400.0, 400.0]
+    assert arch.equipment()["xfel_bl_3_st_2_att_1/thickness"].units == "um"
