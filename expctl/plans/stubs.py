@@ -183,16 +183,17 @@ def scan(axis: str, points: Sequence[float], read: Iterable[str] = (),
     return ScanData(axis, tuple(float(p) for p in points), tuple(readings))
 
 
-def _fit_peak(x: Sequence[float], y: Sequence[float], i0: Sequence[float] | None = None) -> Any:
+def _fit_peak(x: Sequence[float], y: Sequence[float], i0: Sequence[float] | None = None,
+              method: str = "fit") -> Any:
     """The rocking-curve analysis: the project's peak finder (imported when first used)."""
     from expctl.analysis import find_peak
 
-    return find_peak(x, y, i0=i0)
+    return find_peak(x, y, i0=i0, method=method)
 
 
 def rocking_curve(axis: str, span: float, points: int, *, signal: Signal,
                   read: Iterable[str], i0: str | None = None, center: float | None = None,
-                  shots_per_point: int = 1, name: str = "rock") -> Plan:
+                  shots_per_point: int = 1, name: str = "rock", method: str = "fit") -> Plan:
     """Scan ``axis`` over ``span`` around ``center`` (default: where it is) and fit the peak.
 
     The fit (a ``PeakResult``: center, fwhm, flags, ok) is stored as result
@@ -208,6 +209,7 @@ def rocking_curve(axis: str, span: float, points: int, *, signal: Signal,
         center: the middle of the scan; the current position when omitted.
         shots_per_point: shots integrated per point.
         name: the result name.
+        method: the peak finder's method (``fit``; ``cen`` needs no numba, for rehearsals).
     """
     if points < 3 or not math.isfinite(span) or span <= 0:
         raise ValueError(f"a rocking curve needs span > 0 and ≥ 3 points, got {span}, {points}")
@@ -221,7 +223,7 @@ def rocking_curve(axis: str, span: float, points: int, *, signal: Signal,
     norm = data.column(i0) if i0 is not None else None
     label = signal if isinstance(signal, str) else getattr(signal, "__name__", "signal")
     result = yield Analyze(
-        name, _fit_peak, (data.positions, y), {"i0": norm},
+        name, _fit_peak, (data.positions, y), {"i0": norm, "method": method},
         inputs={"axis": axis, "x": data.positions, "y": tuple(y), "signal": label,
                 "i0": None if norm is None else tuple(norm)},
     )
@@ -248,7 +250,7 @@ def decide_alignment(axis: str, peak: Any, start: float) -> AlignmentDecision:
 
 def align_to_peak(axis: str, span: float, points: int, *, signal: Signal,
                   read: Iterable[str], i0: str | None = None, center: float | None = None,
-                  shots_per_point: int = 1, name: str = "rock") -> Plan:
+                  shots_per_point: int = 1, name: str = "rock", method: str = "fit") -> Plan:
     """Rocking curve, then move ``axis`` to the fitted center — or back where it was.
 
     The decision is stored as result ``<name>_align`` (an AlignmentDecision),
@@ -257,7 +259,8 @@ def align_to_peak(axis: str, span: float, points: int, *, signal: Signal,
     start = float((yield Read((axis,)))[axis])
     peak = yield from rocking_curve(axis, span, points, signal=signal, read=read, i0=i0,
                                     center=start if center is None else center,
-                                    shots_per_point=shots_per_point, name=name)
+                                    shots_per_point=shots_per_point, name=name,
+                                    method=method)
     decision: AlignmentDecision = yield Analyze(f"{name}_align", decide_alignment,
                                                 (axis, peak, start))
     yield Move({axis: decision.target})

@@ -53,11 +53,12 @@ def context_value(value: Any) -> Any:
 
 class _Compiler:
     def __init__(self, profile: Profile, access: AccessLevel, results: dict[str, Any],
-                 sample: int | None = None) -> None:
+                 sample: int | None = None, peak_method: str = "fit") -> None:
         self.devices = profile.devices
         self.access = access
         self.results = results
         self.sample = sample
+        self.peak_method = peak_method
 
     def block(self, steps: tuple[Step, ...], env: dict[str, Any], prefix: str,
               context: dict[str, Any]) -> Plan:
@@ -181,7 +182,8 @@ class _Compiler:
         peak = yield from stubs.rocking_curve(s.axis, span, n, signal=signal,
                                               read=tuple(dict.fromkeys(read)), i0=i0,
                                               center=center, shots_per_point=shots,
-                                              name=s.result or "rock")
+                                              name=s.result or "rock",
+                                              method=self.peak_method)
         self.bind(s.result, peak, env)
 
 
@@ -191,8 +193,8 @@ def _raise(exc: Exception) -> None:
 
 def compile_plan(doc: SequenceDoc, profile: Profile, params: Mapping[str, Any] | None = None,
                  *, access: AccessLevel = AccessLevel.USER,
-                 results: dict[str, Any] | None = None, sample: int | None = None
-                 ) -> Callable[[], Plan]:
+                 results: dict[str, Any] | None = None, sample: int | None = None,
+                 peak_method: str = "fit") -> Callable[[], Plan]:
     """A factory of fresh plans for ``doc`` (the engine rehearses one, then runs another).
 
     Args:
@@ -202,11 +204,13 @@ def compile_plan(doc: SequenceDoc, profile: Profile, params: Mapping[str, Any] |
         access: the session's access level.
         results: where named results go (the session's mapping); a new dict per plan if None.
         sample: run only the first ``sample`` iterations of every loop (dry-run sampling).
+        peak_method: how rocking curves find their peak (dry-runs use ``cen``: no numba).
     """
     def factory() -> Plan:
         store = results if results is not None else {}
         env = resolve_params(doc, params or {}, _raise)
-        yield from _Compiler(profile, access, store, sample).block(doc.steps, env, "", {})
+        yield from _Compiler(profile, access, store, sample, peak_method).block(
+            doc.steps, env, "", {})
     return factory
 
 

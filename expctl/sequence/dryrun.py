@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from expctl.devices.protocols import Beamline
 from expctl.errors import ExpctlError
-from expctl.plans.actions import Analyze, Plan
 from expctl.sequence.check import OutlineNode
 from expctl.sequence.load import LoadedSequence
 
 __all__ = ["DryRun", "LEAF_BUDGET", "SAMPLE_ITERATIONS", "StepEstimate", "dry_run",
-           "quick_analysis", "written_path"]
+           "written_path"]
 
 #: leaf-step executions above which loops are sampled instead of rehearsed in full
 LEAF_BUDGET = 400
@@ -72,32 +71,6 @@ class DryRun:
         return not self.violations and self.error is None and self.loaded.ok
 
 
-def _quick_peak(x: Any, y: Any, i0: Any = None) -> Any:
-    """The half-maximum centre (numpy only): a dry-run must not load numba for the fit."""
-    from expctl.analysis import find_peak
-
-    return find_peak(x, y, i0=i0, method="cen")
-
-
-def quick_analysis(plan: Plan) -> Plan:
-    """Pass ``plan`` through, swapping the rocking-curve fit for the half-maximum estimate.
-
-    The numba fit costs about a second to load; the dry-run's feed-forward
-    values only need to be close (they say so in the output).
-    """
-    from expctl.plans.stubs import _fit_peak  # the rocking-curve analysis of the stub
-
-    result: Any = None
-    while True:
-        try:
-            action = plan.send(result)
-        except StopIteration as stop:
-            return stop.value
-        if isinstance(action, Analyze) and action.fn is _fit_peak:
-            action = replace(action, fn=_quick_peak)
-        result = yield action
-
-
 def _leaves(node: OutlineNode) -> float:
     if not node.children:
         return node.executions
@@ -134,8 +107,8 @@ def dry_run(loaded: LoadedSequence, beamline: Beamline,
         raise ExpctlError("the sequence was not checked")
     sample = SAMPLE_ITERATIONS if _leaves(report.outline) > LEAF_BUDGET else None
     factory = compile_plan(doc, loaded.profile, loaded.overrides, access=loaded.access,
-                           sample=sample)
-    found = (estimator or engine_estimate)(lambda: quick_analysis(factory()), beamline,
+                           sample=sample, peak_method="cen")  # the numba fit costs ~1 s to load
+    found = (estimator or engine_estimate)(factory, beamline,
                                            access=loaded.access,
                                            safe_state=loaded.safe_actions())
     times: dict[str, list[float]] = {}
