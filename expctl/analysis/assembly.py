@@ -39,6 +39,18 @@ class SensorGeometry:
     shape: tuple[int, int] = (1024, 512)
     pixel_um: float = 50.0
 
+    @classmethod
+    def centered(cls, center_um: tuple[float, float], rotation_deg: float = 0.0,
+                 gain: float = 1.0, shape: tuple[int, int] = (1024, 512),
+                 pixel_um: float = 50.0) -> SensorGeometry:
+        """A sensor given by the lab (x, y) of its centre, as stpy's ``mp_posx/posy`` give it."""
+        ny, nx = shape
+        t = math.radians(rotation_deg)
+        cols, rows = (nx - 1) / 2.0 * pixel_um, (ny - 1) / 2.0 * pixel_um
+        x = center_um[0] - (cols * math.cos(t) - rows * math.sin(t))
+        y = center_um[1] - (cols * math.sin(t) + rows * math.cos(t))
+        return cls((x, y), rotation_deg, gain, shape, pixel_um)
+
     def corners_um(self) -> np.ndarray:
         """Lab (x, y) of the four outer pixel-edge corners, µm."""
         ny, nx = self.shape
@@ -88,8 +100,9 @@ class AssemblyPlan:
             raise AnalysisError(f"all sensors must have one shape, got {sorted(shapes)}")
         corners = np.concatenate([s.corners_um() for s in sensors]) / pixel_um
         if shape is None:
-            lo = np.floor(corners.min(axis=0) + 0.5)
-            hi = np.ceil(corners.max(axis=0) - 0.5)
+            # centres of the outermost pixels, with slack for round-off in the corners
+            lo = np.floor(corners.min(axis=0) + 0.5 + 1e-6)
+            hi = np.ceil(corners.max(axis=0) - 0.5 - 1e-6)
             shape = (int(hi[1] - lo[1]) + 1, int(hi[0] - lo[0]) + 1)
             if origin is None:
                 origin = (-float(lo[1]), -float(lo[0]))
