@@ -1,9 +1,17 @@
 """SACLA-style data access (dbpy, stpy, ippy) over the facility archive.
 
-``from expctl.compat import dbpy, stpy, ippy`` gives the facility API bound to
-the facility in the data directory; :func:`install` (or ``python -m
-expctl.compat SCRIPT.py``) lets unchanged scripts ``import dbpy`` instead.
-:func:`bind` points the API at a given archive (a session's, a test's).
+Facility scripts run unchanged against the simulated (or any) facility::
+
+    python -m expctl.compat [--data-dir DIR] my_analysis.py ARGS...
+
+or, from Python, ``expctl.compat.install(data_dir)`` and then plain
+``import dbpy, stpy, ippy``.  Without installing, ``from expctl.compat import
+dbpy, stpy, ippy`` gives the same modules.  They read the facility of the data
+directory (``EXPCTL_DATA_DIR`` or ``./expctl-data``), opened on first use
+through the backend registry; :func:`bind` points them at a given archive
+instead (a session's ``beamline.archive``, a test double), :func:`bound` for
+the length of a ``with`` block.  Everything the facility would refuse raises
+:class:`APIError` (``dbpy.APIError`` is ``stpy.APIError``).
 """
 
 from expctl.compat.errors import APIError
