@@ -72,7 +72,9 @@ class PeakResult:
     method cannot say.  ``flags`` may contain ``edge``, ``no_peak``,
     ``too_few_points``, ``fit_failed`` (all make ``ok`` false) and the
     informative ``i0_filtered`` (some points or shots were outside the I0
-    window).  When a fit fails, the centre, width and height are the
+    window).  ``reduced_chi2`` is that of the weighted fit with weights
+    normalised to a mean of 1 — a relative goodness of fit (the absolute noise
+    scale of the signal is unknown), used to scale the errors.  When a fit fails, the centre, width and height are the
     half-maximum estimates so a caller that ignores ``ok`` still gets a sane
     number.
     """

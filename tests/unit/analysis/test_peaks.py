@@ -9,6 +9,9 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from expctl.analysis import AnalysisError, PeakResult, find_peak, peak_cen, peak_com, peak_max
 from expctl.analysis import peaks as peaks_module
@@ -233,3 +236,30 @@ def test_importing_analysis_does_not_import_numba():
     code = "import sys, expctl.analysis; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    y=hnp.arrays(np.float64, st.integers(0, 30),
+                 elements=st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)),
+    method=st.sampled_from(["fit", "cen", "com", "max"]),
+    model=st.sampled_from(["gaussian", "lorentzian", "pseudo_voigt"]),
+)
+def test_any_finite_curve_gives_a_result_or_a_clear_error(y, method, model):
+    x = np.arange(y.size, dtype=float)
+    try:
+        r = find_peak(x, y, method=method, model=model)
+    except AnalysisError as exc:
+        assert "empty" in str(exc)
+        return
+    assert r.n_points == y.size
+    assert r.ok == (not (r.flags & {"edge", "no_peak", "too_few_points", "fit_failed"}))
+    if r.ok:
+        assert x[0] <= r.center <= x[-1] and r.fwhm > 0 and math.isfinite(r.center_err)
+
+
+@pytest.mark.parametrize("y", [np.zeros(41), np.full(41, 7.0), -_clean()])
+def test_flat_or_inverted_curves_are_not_peaks(y):
+    for method in ("fit", "cen"):
+        r = find_peak(X, y, method=method)
+        assert not r.ok and r.flags & {"no_peak", "edge"}, r
