@@ -21,7 +21,13 @@ import numpy as np
 from expctl.clock import Clock
 from expctl.devices.profile import Profile
 from expctl.devices.status import Status
-from expctl.errors import BackendError, BeamLossError, DetectorDropoutError, DeviceTimeoutError
+from expctl.errors import (
+    BackendError,
+    BeamLossError,
+    DetectorDropoutError,
+    DeviceTimeoutError,
+    LimitError,
+)
 from sim.facility.timeline import Timeline
 from sim.faults import SimFaults
 from sim.physics.attenuation import Attenuation
@@ -259,8 +265,8 @@ class SimWorld:
     def trigger(self, device: str, shots: int) -> Status:
         """Acquire the next ``shots`` beam shots for ``device`` (shared by simultaneous ones)."""
         if int(shots) < 1:
-            raise BackendError(f"{device}: cannot trigger {shots} shots", device=device,
-                               allowed="1 or more")
+            raise LimitError(f"{device} cannot integrate {shots} shots", device=device,
+                             allowed="1 or more shots")
         now = self.clock.now()
         tl = self.timeline
         tags = tl.beam_tags_after(now, int(shots))

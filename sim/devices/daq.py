@@ -19,7 +19,7 @@ import numpy as np
 from expctl.devices.access import AccessLevel
 from expctl.devices.protocols import RunRecord, ShotBlock
 from expctl.devices.status import Status
-from expctl.errors import BeamLossError, DetectorDropoutError, IllegalCommand
+from expctl.errors import BeamLossError, DetectorDropoutError, IllegalCommand, LimitError
 from sim.facility.store import FacilityStore
 
 if TYPE_CHECKING:
@@ -82,7 +82,8 @@ class SimDAQ:
             raise IllegalCommand("start a run", f"running run {self._run.record.run}",
                                  ["stop_run"])
         if shots is not None and int(shots) < 1:
-            raise IllegalCommand(f"start a run of {shots} shots", "idle", ["shots >= 1"])
+            raise LimitError(f"a run needs at least one shot, got {shots}", device=self.name,
+                             allowed="1 or more shots, or None for a run until stopped")
         world, tl = self._world, self._world.timeline
         now = world.clock.now()
         world.before_change(self.name)

@@ -136,3 +136,23 @@ def test_sync_db_records_shutter_open_as_1_and_attenuator_in_um(beamline, settle
     att = arch.sync_values("xfel_bl_3_st_2_att_1/thickness", 202601, arch.tags(3, rec.run))
     assert att.tolist() == [400.0, 400.0]
     assert arch.equipment()["xfel_bl_3_st_2_att_1/thickness"].units == "um"
+
+
+def test_daq_refuses_bad_commands_with_clear_messages(beamline):
+    from expctl.errors import IllegalCommand, LimitError
+
+    with pytest.raises(IllegalCommand) as err:
+        beamline.daq.stop_run()
+    assert err.value.paragraph() == (
+        "cannot stop a run while the engine is idle (allowed: start_run)")
+    with pytest.raises(LimitError, match="a run needs at least one shot, got 0"):
+        beamline.daq.start_run(0)
+    rec, _ = beamline.daq.start_run(None)
+    with pytest.raises(IllegalCommand, match=f"while the engine is running run {rec.run}"):
+        beamline.daq.start_run(5)
+    with pytest.raises(LimitError, match="mpccd cannot integrate 0 shots"):
+        beamline.devices["mpccd"].trigger(0)
+    beamline.clock.sleep(1.0)
+    final = beamline.daq.stop_run()
+    assert final.shots == 30 and beamline.daq.collect() is not None
+    assert beamline.daq.collect() is None
