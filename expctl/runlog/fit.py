@@ -27,7 +27,12 @@ __all__ = ["DEFAULT_JITTER_PS", "PumpFitResult", "emg_response", "fit_pump_respo
 #: rms timing jitter between pump and probe assumed when σ is not fitted (ps).
 DEFAULT_JITTER_PS = 0.1
 _SQRT2 = math.sqrt(2.0)
-_erfc = np.frompyfunc(math.erfc, 1, 1)
+_erfc_ufunc = np.frompyfunc(math.erfc, 1, 1)
+
+
+def _erfc(x: np.ndarray) -> np.ndarray:
+    """Elementwise erfc (numpy has none; the arrays here are a few hundred points)."""
+    return np.asarray(_erfc_ufunc(x), dtype=np.float64)
 
 
 def _erfcx(x: np.ndarray) -> np.ndarray:
@@ -35,7 +40,7 @@ def _erfcx(x: np.ndarray) -> np.ndarray:
     out = np.empty_like(x)
     small = x < 10.0
     xs = x[small]
-    out[small] = np.exp(xs * xs) * _erfc(xs).astype(np.float64)
+    out[small] = np.exp(xs * xs) * _erfc(xs)
     xl = x[~small]
     inv2 = 1.0 / (xl * xl)
     out[~small] = (1.0 - 0.5 * inv2 * (1.0 - 1.5 * inv2 * (1.0 - 2.5 * inv2))) / (
@@ -52,8 +57,7 @@ def emg_response(t: np.ndarray, t0: float, amplitude: float, tau: float,
     x = (sigma / tau - u / sigma) / _SQRT2
     out = np.empty_like(u)
     neg = x <= 0.0  # well after t0: the exponential form is bounded
-    out[neg] = 0.5 * np.exp(0.5 * (sigma / tau) ** 2 - u[neg] / tau) * _erfc(
-        x[neg]).astype(np.float64)
+    out[neg] = 0.5 * np.exp(0.5 * (sigma / tau) ** 2 - u[neg] / tau) * _erfc(x[neg])
     pos = ~neg  # before / around t0: the Gaussian times erfcx cannot overflow
     out[pos] = 0.5 * np.exp(-0.5 * (u[pos] / sigma) ** 2) * _erfcx(x[pos])
     return amplitude * out

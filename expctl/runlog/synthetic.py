@@ -88,7 +88,7 @@ def synthetic_run(run: int, *, shots: int, label: str, laser: bool, delay: float
     for lo in range(0, shots, block_size):
         hi = min(shots, lo + block_size)
         n = hi - lo
-        data = {
+        data: dict[str, np.ndarray] = {
             "tag": tags[lo:hi], "event_time": times[lo:hi],
             "lightStatus/xray": np.ones(n, dtype=np.uint8),
             "lightStatus/laser": np.full(n, int(laser), dtype=np.uint8),
