@@ -92,3 +92,13 @@ def test_pumped_shots_carry_the_pump_response(beamline, profile, settle):
     want = 1.0 + expected.expected_response(np.array([1.0]))[0]  # ~0.78
     assert np.mean(ratios) == pytest.approx(want, abs=0.03)
     assert np.std(ratios) < 0.06  # single-shot noise small against |A| = 0.3
+
+
+def test_a_pumped_trigger_damages_even_if_never_read(beamline, profile, settle):
+    settle(beamline, xray_shutter="open", attenuator=200, pd_gain="high")
+    _go_to_spot(beamline, profile, 8)
+    before = _ratio(beamline, 60)
+    wait_all([beamline.devices["pump"].request("on")], beamline.clock)
+    wait_all([beamline.devices["mpccd"].trigger(1)], beamline.clock)  # no read
+    wait_all([beamline.devices["pump"].request("off")], beamline.clock)
+    assert _ratio(beamline, 60) < 0.4 * before
