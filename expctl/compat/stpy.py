@@ -31,8 +31,9 @@ _ALIASES = {
     "mp_posz": "mp_pos_z",
     "mp_rotationangle": "mp_rotation_angle",
 }
-#: Most images one sequential ``collect`` fetches ahead (2 MB each for an MPCCD sensor).
-READ_AHEAD_MAX = 8
+#: Most images one archive call fetches while reading sequentially (2 MB each per MPCCD
+#: sensor; an octal set of readers holds at most 8 x 4 of them).
+READ_AHEAD_MAX = 4
 
 _REQUIRED = ("xsize", "ysize", "mp_pixelsizex", "mp_pixelsizey", "mp_posx", "mp_posy",
              "mp_posz", "mp_rotationangle", "mp_absgain")

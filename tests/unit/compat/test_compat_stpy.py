@@ -126,10 +126,11 @@ def test_sequential_reads_fetch_ahead_in_growing_chunks(archive):
     buf = stpy.StorageBuffer(reader)
     archive.frame_calls = 0
     images = []
-    for tag in tags:  # 30 tags: chunks of 1, 2, 4, 8, 8, 8 (the last one partly used)
+    for tag in tags:  # 30 tags: chunks of 1, 2, then 4 (READ_AHEAD_MAX) seven times
         reader.collect(buf, tag)
         images.append(buf.read_det_data(0))
-    assert archive.frame_calls == 6
+    assert stpy.READ_AHEAD_MAX == 4
+    assert archive.frame_calls == 9
     np.testing.assert_array_equal(np.stack(images), archive.frames(SINGLE, 3, 102, np.array(tags)))
 
 
