@@ -74,9 +74,9 @@ class PeakResult:
     informative ``i0_filtered`` (some points or shots were outside the I0
     window).  ``reduced_chi2`` is that of the weighted fit with weights
     normalised to a mean of 1 — a relative goodness of fit (the absolute noise
-    scale of the signal is unknown), used to scale the errors.  When a fit fails, the centre, width and height are the
-    half-maximum estimates so a caller that ignores ``ok`` still gets a sane
-    number.
+    scale of the signal is unknown), used to scale the errors.  When a fit
+    fails, the centre, width and height are the half-maximum estimates so a
+    caller that ignores ``ok`` still gets a sane number.
     """
 
     center: float
@@ -133,6 +133,16 @@ def _as_float_array(name: str, values: Any) -> np.ndarray:
     return arr
 
 
+def _check_i0(i0: np.ndarray, *, positive: bool = True) -> None:
+    """Raise for NaN, then (if ``positive``) for non-positive or infinite I0."""
+    if np.isnan(i0).any():
+        raise AnalysisError(f"i0 contains {np.count_nonzero(np.isnan(i0))} NaN values")
+    bad = np.count_nonzero(~((i0 > 0) & (i0 < np.inf))) if positive else 0
+    if bad:
+        raise AnalysisError(f"i0 has {bad} non-positive or infinite values; "
+                            "exclude them with i0_window=(low, high)")
+
+
 def normalize_by_i0(
     y: Any,
     i0: Any = None,
@@ -170,14 +180,13 @@ def normalize_by_i0(
     ia = _as_float_array("i0", i0)
     if ia.shape != ya.shape:
         raise AnalysisError(f"i0 shape {ia.shape} does not match signal shape {ya.shape}")
-    if np.isnan(ia).any():
-        raise AnalysisError(f"i0 contains {np.count_nonzero(np.isnan(ia))} NaN values")
-    accept = None if i0_window is None else window_mask(ia, i0_window, name="i0_window")
+    accept = None
+    if i0_window is not None:
+        _check_i0(ia, positive=False)  # before the window, which would silently drop NaN
+        accept = window_mask(ia, i0_window, name="i0_window")
     used = ia if accept is None else ia[accept]
-    if used.size and not (used.min() > 0 and used.max() < np.inf):
-        bad = np.count_nonzero(~((used > 0) & (used < np.inf)))
-        raise AnalysisError(f"i0 has {bad} non-positive or infinite values; "
-                            "exclude them with i0_window=(low, high)")
+    if used.size and not (used.min() > 0 and used.max() < np.inf):  # NaN fails here too
+        _check_i0(used)
     if accept is None:
         if ya.ndim == 1:
             return ya / ia, ia, np.ones(n, dtype=bool), False
