@@ -59,15 +59,6 @@ class Roi:
     col_start: int
     col_stop: int
 
-    @property
-    def size(self) -> int:
-        """Number of pixels."""
-        return (self.row_stop - self.row_start) * (self.col_stop - self.col_start)
-
-    def as_slices(self) -> tuple[slice, slice]:
-        """``frame[roi.as_slices()]`` is the ROI."""
-        return slice(self.row_start, self.row_stop), slice(self.col_start, self.col_stop)
-
 
 def _kernels() -> Any:
     from expctl.analysis import _detector_kernels  # numba: only on first use
