@@ -3,7 +3,9 @@
 An ``AnalysisDone`` whose inputs carry scan points (``axis``, ``x``, ``y``,
 optional ``i0``) becomes a small HDF5 file under ``alignment/`` and a catalog
 row (points, fit and its flags); the decision that follows it
-(``<name>_align``: the move it caused, or why it stayed) is added to both.  A
+(``<name>_align``: the move it caused, or why it stayed) is added to both; a
+YAML sequence instead moves in its next step (``move: {theta: ${rock.center}}``),
+whose title names the axis and the result field, and that is recorded.  A
 PNG of the curve and fitted peak is drawn by an injected ``plotter`` (the PNG
 code lives in ``expctl.ui``, a layer above this one), once the decision is
 known or the next unrelated event arrives.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from expctl.engine.events import AnalysisDone
+from expctl.engine.events import AnalysisDone, RunStarted, StepStarted
 from expctl.runlog.catalog import Catalog
 from expctl.runlog.h5util import json_attr
 from expctl.runlog.paths import alignment_dir
@@ -91,14 +94,24 @@ class AlignmentLogger:
         self.logged: list[int] = []
 
     def __call__(self, event: Any) -> None:
+        pending = self._pending
         if isinstance(event, AnalysisDone) and _is_scan(event):
             self.flush()
             self._pending = self._log_scan(event)
-        elif (isinstance(event, AnalysisDone) and self._pending is not None
-              and event.name == f"{self._pending.name}_align" and _is_decision(event.result)):
-            self._log_decision(event.result)
+        elif pending is None:
+            return
+        elif (isinstance(event, AnalysisDone) and event.name == f"{pending.name}_align"
+              and _is_decision(event.result)):
+            d = event.result
+            self._log_decision({"axis": d.axis, "moved": bool(d.moved),
+                                "target": float(d.target), "reason": str(d.reason)})
             self.flush()
-        elif self._pending is not None:
+        elif isinstance(event, StepStarted):
+            moved = _move_in_step(event.label, pending)
+            if moved is not None:
+                self._log_decision(moved)
+            self.flush()
+        elif isinstance(event, (AnalysisDone, RunStarted)):
             self.flush()
 
     def flush(self) -> None:
@@ -151,18 +164,34 @@ class AlignmentLogger:
                              i0=i0, result=result, moved_to=None,
                              signal=str(inputs.get("signal", "")), step_path=ctx.step_path)
 
-    def _log_decision(self, decision: Any) -> None:
+    def _log_decision(self, moved: dict[str, Any]) -> None:
         import h5py
 
         scan = self._pending
         if scan is None:
             return
-        moved = {"axis": decision.axis, "moved": bool(decision.moved),
-                 "target": float(decision.target), "reason": str(decision.reason)}
         self.catalog.update_alignment(scan.id, {"moved_to": moved})
         with h5py.File(self._file(scan.id, ".h5"), "r+") as f:
             f.attrs["moved_to"] = json_attr(moved)
         self._pending = dataclasses.replace(scan, moved_to=moved)
+
+
+def _move_in_step(title: str, scan: AlignmentScan) -> dict[str, Any] | None:
+    """The move a step makes with the scan's result, read from its title.
+
+    ``align theta (move theta → ${rock.center})`` moves ``theta`` to the
+    scan's fitted ``center``; a title that does not move the scan's axis to
+    one of its result fields is not the move the scan caused.
+    """
+    m = re.search(rf"\bmove (?:by )?(?:[^()]*?, )?{re.escape(scan.axis)} → "
+                  rf"\$\{{\s*{re.escape(scan.name)}\.(\w+)\s*\}}", title)
+    if m is None:
+        return None
+    target = _finite(scan.result.get(m.group(1)))
+    return {"axis": scan.axis, "moved": target is not None,
+            "target": math.nan if target is None else target,
+            "reason": f"step '{title}'" + ("" if target is not None
+                                           else f": {m.group(1)} is not a finite number")}
 
 
 def _finite(value: Any) -> float | None:

@@ -125,7 +125,7 @@ def plot_alignment(scan: AlignmentScan, path: Path) -> Path:
         style = {"color": "tab:green" if moved.get("moved") else "tab:red", "lw": 1.2}
         ax.axvline(float(moved["target"]), **style,
                    label=("moved to " if moved.get("moved") else "stayed at ")
-                   + f"{float(moved['target']):.5g}")
+                   + f"{float(moved['target']):.6f}")
     flags = ", ".join(r.get("flags", [])) or "none"
     ok = "ok" if r.get("ok", True) else "NOT USABLE"
     ax.set_title(f"{scan.name} #{scan.id}: {scan.axis} centre "

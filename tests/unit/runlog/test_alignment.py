@@ -9,7 +9,7 @@ import numpy as np
 from nexusformat.nexus import nxload
 
 from expctl.analysis import find_peak
-from expctl.engine.events import AnalysisDone, EventBus, RunContext, StepFinished
+from expctl.engine.events import AnalysisDone, EventBus, RunContext, StepFinished, StepStarted
 from expctl.plans.stubs import decide_alignment
 from expctl.runlog import attach, read_alignment
 from expctl.ui.plots import plot_alignment
@@ -74,3 +74,20 @@ def test_a_failed_fit_records_why_the_axis_stayed(tmp_path, rng):
     assert row["moved_to"]["moved"] is False
     assert row["moved_to"]["reason"].startswith("stayed at 11.4: ")
     assert row["png"] is None
+
+
+def test_the_yaml_move_step_after_a_scan_is_recorded_as_the_move_it_caused(tmp_path, rng):
+    bus = EventBus()
+    handle = attach(bus, tmp_path)
+    peak, events = _rocking_events(rng)
+    bus.publish(events[0])
+    bus.publish(StepFinished("2/delay[0]/2/spot[0]/4", 12.05))
+    bus.publish(StepStarted("2/delay[0]/2/spot[0]/5", "align theta (move theta → ${rock.center})",
+                            12.1))
+    bus.publish(AnalysisDone("rock", peak, 13.0, dict(events[0].inputs), RunContext()))
+    bus.publish(StepStarted("x", "move sample_x → 1.0", 13.1))  # not caused by the scan
+    first, second = handle.catalog.alignments()
+    handle.close()
+    assert first["moved_to"] == {"axis": "theta", "moved": True, "target": peak.center,
+                                 "reason": "step 'align theta (move theta → ${rock.center})'"}
+    assert second["moved_to"] is None
