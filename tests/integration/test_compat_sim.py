@@ -232,8 +232,6 @@ def test_equipment_covers_every_0d_signal_of_the_profile(api):
         assert profile.device(name).equipment in equipment, name
 
 
-@pytest.mark.xfail(strict=True, reason="sim records the shutter's choice index (open=0, "
-                   "closed=1); the facility's open_valid/status is 1 when open")
 def test_shutter_status_follows_the_shutter(api):
     shutter = "xfel_bl_3_shutter_1_open_valid/status"
     for name, expected in (("dark", "0"), ("beam", "1")):
@@ -297,9 +295,8 @@ def test_octal_assembly_from_per_sensor_reads(api):
     assert np.count_nonzero(partial) < np.count_nonzero(image)
 
 
-@pytest.mark.xfail(strict=True, reason="sim's det_info gives sensor centres as mp_posx/posy; "
-                   "the facility (and expctl.analysis.assembly) mean the first pixel")
-def test_octal_fills_a_2400_canvas_without_overlap(api):
+def test_octal_tiles_the_2399_canvas_without_overlap(api):
+    """det_info positions (pixel (0, 0), as at the facility) tile 2399 x 2399 exactly."""
     from expctl.analysis.assembly import AssemblyPlan, SensorGeometry
 
     run = api.runs["beam"]
@@ -309,5 +306,6 @@ def test_octal_fills_a_2400_canvas_without_overlap(api):
         info = reader.det_info(run)
         geometry.append(SensorGeometry((info["mp_posx"], info["mp_posy"]),
                                        info["mp_rotationangle"]))
-    plan = AssemblyPlan.from_sensors(geometry, pixel_um=50.0, shape=(2400, 2400))
+    plan = AssemblyPlan.from_sensors(geometry, pixel_um=50.0, shape=(2399, 2399))
     assert plan.covered().sum() == 8 * 1024 * 512
+    assert AssemblyPlan.from_sensors(geometry, pixel_um=50.0).shape == (2399, 2399)
