@@ -116,30 +116,25 @@ def _cho_solve(low, rhs, out):
 
 
 @njit(cache=True)
-def _gauss_newton_decrement(a, g, p, free, m, low, dp):
-    """Chi-square decrease an undamped step would bring (its size says how far the minimum is).
+def _pin_eta_at_bound(a, g, p, free):
+    """Hold ``eta`` fixed this iteration if it sits on a bound and the gradient pushes outwards.
 
-    ``eta`` pinned at a bound with the gradient pushing outwards is held fixed,
-    so a bounded optimum counts as converged.
+    An active-set step: otherwise every step would be clipped at the bound and
+    the other parameters would follow a direction computed for a free ``eta``.
     """
-    m[:, :] = a
     if free[4] and ((p[4] <= 0.0 and g[4] < 0.0) or (p[4] >= 1.0 and g[4] > 0.0)):
-        m[4, :] = 0.0
-        m[:, 4] = 0.0
-        m[4, 4] = 1.0
-        saved = g[4]
+        a[4, :] = 0.0
+        a[:, 4] = 0.0
+        a[4, 4] = 1.0
         g[4] = 0.0
-        ok = _cholesky(m, low)
-        if ok:
-            _cho_solve(low, g, dp)
-        g[4] = saved
-        dp[4] = 0.0
-    else:
-        ok = _cholesky(m, low)
-        if ok:
-            _cho_solve(low, g, dp)
-    if not ok:
+
+
+@njit(cache=True)
+def _gauss_newton_decrement(a, g, low, dp):
+    """Chi-square decrease an undamped step would bring: how far the minimum still is."""
+    if not _cholesky(a, low):
         return np.inf
+    _cho_solve(low, g, dp)
     dec = 0.0
     for j in range(NPAR):
         dec += dp[j] * g[j]
@@ -177,7 +172,8 @@ def fit_peak(x, y, wt, p0, free, max_iter):
     it = 0
     while it < max_iter:
         _normal_equations(x, y, wt, p, free, f, jac, a, g)
-        if _gauss_newton_decrement(a, g, p, free, m, low, dp) <= 1e-10 * chi2 + tiny:
+        _pin_eta_at_bound(a, g, p, free)
+        if _gauss_newton_decrement(a, g, low, dp) <= 1e-10 * chi2 + tiny:
             status = CONVERGED
             break
         it += 1
