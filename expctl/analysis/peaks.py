@@ -57,6 +57,8 @@ FLAGS_UNUSABLE = frozenset({"edge", "no_peak", "too_few_points", "fit_failed"})
 
 #: a peak must stand this many noise sigmas above the background
 MIN_SIGNIFICANCE = 5.0
+#: fewer scan points than this across the FWHM earn the ``undersampled`` flag
+MIN_POINTS_PER_FWHM = 2.0
 #: variance floor of the poisson weights, as a fraction of the peak height:
 #: keeps zero-count tails from getting infinite weight
 POISSON_FLOOR = 0.001
@@ -72,7 +74,9 @@ class PeakResult:
     method cannot say.  ``flags`` may contain ``edge``, ``no_peak``,
     ``too_few_points``, ``fit_failed`` (all make ``ok`` false) and the
     informative ``i0_filtered`` (some points or shots were outside the I0
-    window).  ``reduced_chi2`` is that of the weighted fit with weights
+    window) and ``undersampled`` (fewer than :data:`MIN_POINTS_PER_FWHM` scan
+    points per FWHM: the centre is less certain, see ``center_err``; rescan
+    finer).  ``reduced_chi2`` is that of the weighted fit with weights
     normalised to a mean of 1 — a relative goodness of fit (the absolute noise
     scale of the signal is unknown), used to scale the errors.  When a fit
     fails, the centre, width and height are the half-maximum estimates so a
@@ -301,11 +305,17 @@ def _quality(est: _Estimate) -> set[str]:
     return flags
 
 
+def _sampling(x: np.ndarray, fwhm: float) -> set[str]:
+    """``undersampled`` when the mean scan step exceeds FWHM / MIN_POINTS_PER_FWHM."""
+    step = float(x[-1] - x[0]) / (x.size - 1)
+    return {"undersampled"} if fwhm < MIN_POINTS_PER_FWHM * step else set()
+
+
 def _simple(method: str, x: np.ndarray, y: np.ndarray, n_points: int,
             extra: set[str]) -> PeakResult:
     """The model-free estimators on sorted, normalised data."""
     est = _estimate(x, y)
-    flags = extra | _quality(est)
+    flags = extra | _quality(est) | _sampling(x, est.fwhm)
     center, c_err = est.center, est.center_err
     if method == "com":
         above = np.clip(y - est.background, 0.0, None)
@@ -389,6 +399,7 @@ def _fit(x: np.ndarray, y: np.ndarray, weight_i0: np.ndarray, model: str, noise:
         flags.add("no_peak")
     if center - 0.5 * fwhm < x[0] or center + 0.5 * fwhm > x[-1]:
         flags.add("edge")
+    flags |= _sampling(x, fwhm)
     return PeakResult(center=center, fwhm=fwhm, height=height, background=bg,
                       center_err=center_err, fwhm_err=fwhm_err, method="fit",
                       model=model, n_points=n_points, flags=frozenset(flags),

@@ -278,3 +278,12 @@ def test_pseudo_voigt_fit_of_pure_gaussians_converges_at_the_eta_bound():
     assert 0.3 <= np.mean(np.asarray(etas) == 0.0) <= 0.7  # about half the fits end on the bound
     assert max(etas) < 0.3
     assert 0.55 <= np.mean(np.abs(pulls) < 1.0) <= 0.8
+
+
+@pytest.mark.parametrize("method", ["fit", "cen"])
+def test_undersampled_peak_is_flagged_but_usable(method):
+    x = np.linspace(11.35, 11.45, 41)  # 0.0025 deg steps across a 0.0025 deg FWHM
+    y = 2.0 + 100.0 * pseudo_voigt(x, 11.4011, 0.0025, 0.3)
+    r = find_peak(x, y, method=method)
+    assert "undersampled" in r.flags and r.ok
+    assert "undersampled" not in find_peak(X, _clean(), method=method).flags
