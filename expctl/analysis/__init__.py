@@ -35,6 +35,7 @@ from expctl.analysis.errors import AnalysisError
 from expctl.analysis.peaks import (
     FLAGS_UNUSABLE,
     PeakResult,
+    find_edge,
     find_peak,
     normalize_by_i0,
     peak_cen,
@@ -62,6 +63,7 @@ __all__ = [
     "bin_sums",
     "count_photons",
     "edges_from_centers",
+    "find_edge",
     "find_peak",
     "normalize_by_i0",
     "peak_cen",

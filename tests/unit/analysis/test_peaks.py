@@ -287,3 +287,20 @@ def test_undersampled_peak_is_flagged_but_usable(method):
     r = find_peak(x, y, method=method)
     assert "undersampled" in r.flags and r.ok
     assert "undersampled" not in find_peak(X, _clean(), method=method).flags
+
+
+@pytest.mark.parametrize("falling", [False, True])
+def test_find_edge_gives_edge_position_and_beam_size(falling):
+    from math import erf, log, sqrt
+
+    from expctl.analysis import find_edge
+
+    x = np.linspace(-50.0, 50.0, 61)  # um, knife-edge scan through a 12 um FWHM beam
+    sigma = 12.0 / (2 * sqrt(2 * log(2)))
+    step = np.array([0.5 * (1 + erf((v - 3.3) / (sqrt(2) * sigma))) for v in x])
+    rng = np.random.default_rng(12)
+    y = 1000.0 * (1 - step if falling else step) + rng.normal(0, 2.0, x.size)
+    r = find_edge(x, y)
+    assert r.ok and r.model == "gaussian"
+    assert abs(r.center - 3.3) < 4 * r.center_err and abs(r.center - 3.3) < 0.3
+    assert r.fwhm == pytest.approx(12.0, rel=0.05)
