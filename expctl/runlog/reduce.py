@@ -5,12 +5,16 @@ scan variable, and per bin the *sums* of every per-shot variable plus
 ``nEntries`` are kept for laser on and off separately — sums, because cubes of
 different runs then add exactly.  From the sums:
 
-* normalised signal ``R = Σsignal / ΣI0`` per bin and laser state, with the
-  ratio-estimator error ``var(R) = Σ(s − R·I0)² / ((n − 1)·n·Ī0²)``;
-* the relative change ``R_on / R_off − 1`` and its propagated error, from a
-  moderated per-bin variance (see :func:`_moderated_variance`): a bin of five
-  pumped shots estimates its own scatter only to ±35 %, and plain pooling
-  over bins would hide the extra scatter jitter causes near time zero;
+* normalised signal ``R = Σsignal / ΣI0`` per bin and laser state;
+* its error from a per-shot *relative* noise model, ``signal/I0 = R·(1 + ε)``:
+  ``σ_R = R·σ_ε / √n_eff`` with ``n_eff = (ΣI0)² / ΣI0²``.  The I0-weighted
+  ratio lets one strong SASE pulse dominate a bin of a few pumped shots; the
+  textbook ratio-estimator variance then sees almost no residual and claims a
+  tiny error, while ``n_eff`` says honestly that the bin holds about one shot;
+* the relative change ``R_on / R_off − 1`` and its propagated error, using a
+  moderated per-bin ``σ_ε`` (see :func:`_moderated_variance`): a bin of five
+  pumped shots estimates its own scatter only to ±35 %, and plain pooling over
+  bins would hide the extra scatter timing jitter causes near time zero;
 * a fit of the pump response (:mod:`expctl.runlog.fit`).
 """
 
@@ -154,29 +158,32 @@ def _stats(idx: np.ndarray, nb: int, cols: dict[str, np.ndarray], s: np.ndarray,
            i0: np.ndarray) -> BinStats:
     n = np.bincount(idx, minlength=nb)
     sums = {k: np.bincount(idx, weights=v, minlength=nb) for k, v in cols.items()}
-    ss = np.bincount(idx, weights=s * s, minlength=nb)
-    si = np.bincount(idx, weights=s * i0, minlength=nb)
-    ii = np.bincount(idx, weights=i0 * i0, minlength=nb)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = s / i0
+    # sums behind the error model, kept so cubes of different runs still add
+    for key, values in (("ratio", r), ("ratio_sq", r * r), ("i0_sq", i0 * i0),
+                        ("signal_sq", s * s)):
+        sums[key] = np.bincount(idx, weights=values, minlength=nb)
     s_sum = np.bincount(idx, weights=s, minlength=nb)
     i_sum = np.bincount(idx, weights=i0, minlength=nb)
     with np.errstate(divide="ignore", invalid="ignore"):
         norm = s_sum / i_sum
-        resid2 = np.clip(ss - 2 * norm * si + norm * norm * ii, 0.0, None)  # Σ(s − R·I0)²
-        mean_i0 = i_sum / n
-        norm_err = np.sqrt(resid2 / (n - 1) / n) / mean_i0
-        norm_err[n < 2] = np.nan
-        signal_std = np.sqrt(np.clip(ss - s_sum * s_sum / n, 0.0, None) / (n - 1))
-        signal_std[n < 2] = np.nan
+        n_eff = i_sum * i_sum / sums["i0_sq"]
+        # per-shot relative scatter of signal/I0 about R (sample variance, ν = n − 1)
         nu = np.clip(n - 1, 0, None).astype(np.float64)
-        s2 = resid2 / nu
-        moderated = _moderated_variance(s2, nu)
-        pooled_err = np.sqrt(moderated / n) / mean_i0
+        rel2 = np.clip(sums["ratio_sq"] - 2 * norm * sums["ratio"]
+                       + n * norm * norm, 0.0, None) / (nu * norm * norm)
+        norm_err = np.abs(norm) * np.sqrt(rel2 / n_eff)
+        norm_err[n < 2] = np.nan
+        signal_std = np.sqrt(np.clip(sums["signal_sq"] - s_sum * s_sum / n, 0.0, None) / nu)
+        signal_std[n < 2] = np.nan
+        moderated_err = np.abs(norm) * np.sqrt(_moderated_variance(rel2, nu) / n_eff)
     return BinStats(n=n, sums=sums, norm=norm, norm_err=norm_err, signal_std=signal_std,
-                    moderated_err=pooled_err)
+                    moderated_err=moderated_err)
 
 
 def _moderated_variance(s2: np.ndarray, nu: np.ndarray) -> np.ndarray:
-    """Per-bin variance of ``s − R·I0`` shrunk towards the typical bin's (empirical Bayes).
+    """Per-bin relative variance shrunk towards the typical bin's (empirical Bayes).
 
     ``(ν_b·s_b² + ν₀·s₀²) / (ν_b + ν₀)`` with ``s₀²`` the median bin variance
     (corrected for the median of χ²_ν/ν) and ``ν₀`` = :data:`PRIOR_DOF`: a
