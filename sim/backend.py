@@ -1,14 +1,21 @@
-"""The ``sim`` backend: entry point ``expctl.backends: sim = sim.backend:SimBackend``."""
+"""The ``sim`` backend: entry point ``expctl.backends: sim = sim.backend:SimBackend``.
+
+Importing this module must stay cheap: the registry imports it just to find
+the profile folder (``find_profile("bl3")``), so the simulator itself (numpy
+physics, devices, facility) is imported only in :meth:`SimBackend.connect` and
+:func:`open_archive`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from expctl.clock import Clock
-from expctl.devices.profile import Profile
-from sim.beamline import SimBeamline
-from sim.facility.archive import SimArchive
-from sim.facility.store import FacilityStore
+if TYPE_CHECKING:
+    from expctl.clock import Clock
+    from expctl.devices.profile import Profile
+    from sim.beamline import SimBeamline
+    from sim.facility.archive import SimArchive
 
 __all__ = ["PROFILE_DIR", "SimBackend", "open_archive"]
 
@@ -17,6 +24,9 @@ PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 
 def open_archive(data_dir: Path) -> SimArchive:
     """Read the facility kept under ``<data_dir>/facility`` (another process may be writing)."""
+    from sim.facility.archive import SimArchive
+    from sim.facility.store import FacilityStore
+
     return SimArchive(FacilityStore(Path(data_dir) / "facility", create=False))
 
 
@@ -30,6 +40,8 @@ class SimBackend:
 
     def connect(self, profile: Profile, clock: Clock, *, data_dir: Path | None,
                 seed: int | None = None) -> SimBeamline:
+        from sim.beamline import SimBeamline
+
         return SimBeamline(profile, clock, data_dir=data_dir, seed=seed)
 
     def open_archive(self, data_dir: Path) -> SimArchive:
