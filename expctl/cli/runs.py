@@ -61,7 +61,6 @@ def _run_runs(args: argparse.Namespace) -> int:
         json.dump(_jsonable(rows), sys.stdout, indent=1)
         sys.stdout.write("\n")
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"{len(rows)} run{'s' if len(rows) != 1 else ''}", box=None)
@@ -70,8 +69,15 @@ def _run_runs(args: argparse.Namespace) -> int:
                          justify="right" if key in ("run", "shots", "status") else "left")
     for row in rows:
         table.add_row(*(_cell(k, row.get(k)) for k in _COLUMNS))
-    Console().print(table)
+    _console().print(table)
     return 0
+
+
+def _console() -> Any:
+    """A rich console; piped output gets a wide page instead of 80 truncated columns."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=160)
 
 
 def _configure_show(p: argparse.ArgumentParser) -> None:
@@ -93,10 +99,9 @@ def _run_show(args: argparse.Namespace) -> int:
                   default=str)
         sys.stdout.write("\n")
         return 0
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = _console()
     head = Table(title=f"run {args.run}", box=None, show_header=False)
     for key, value in row.items():
         head.add_row(key, json.dumps(value) if isinstance(value, (dict, list)) else str(value))

@@ -59,7 +59,8 @@ def read_run(path: Path, keys: tuple[str, ...] | None = None, *,
         path: the run file.
         keys: per-shot datasets to read; all 1-D ones when None.  Missing
             optional keys are skipped.
-        required: keys whose absence is a :class:`DataError` naming what exists.
+        required: keys whose absence is a :class:`DataError` naming what exists
+            (unless the run has no per-shot data at all: it ended before a shot).
         attrs: root attributes to read; all when None (reading ~30 attributes
             costs more than the data of a short run).
     """
@@ -71,7 +72,7 @@ def read_run(path: Path, keys: tuple[str, ...] | None = None, *,
         meta = _attrs(f, attrs)
         available = _per_shot_datasets(f)
         missing = [k for k in required if k not in available]
-        if missing:
+        if missing and available:  # a run stopped before its first shot has no columns
             raise DataError(f"{path.name} has no per-shot {', '.join(missing)}",
                             allowed=", ".join(sorted(available)))
         wanted = {k: ds for k, ds in available.items() if keys is None or k in keys}

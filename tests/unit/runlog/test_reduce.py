@@ -93,7 +93,8 @@ def test_cube_sums_add_across_runs(campaign):
 def test_filters_xray_off_and_i0_window(campaign, tmp_path):
     paths = _paths(campaign, lambda r: r["scan"]["delay"] == 2.0)
     base = reduce_runs(paths)
-    assert base.rejected == {"non_finite": 0, "xray_off": 0, "i0_window": 0, "outside_bins": 0}
+    assert base.rejected == {"empty_runs": 0, "non_finite": 0, "xray_off": 0, "i0_window": 0,
+                             "outside_bins": 0}
     narrow = reduce_runs(paths, ReduceOptions(i0_relative=(0.5, 2.0)))
     assert 0 < narrow.rejected["i0_window"] < base.shots_total / 2
     assert narrow.on.n.sum() + narrow.off.n.sum() == base.shots_total - narrow.rejected[
@@ -140,3 +141,20 @@ def test_cube_file_is_nexus_and_self_describing(campaign, tmp_path):
     assert root.entry.data.nxsignal.nxname == "relative"
     assert root.entry.data.nxaxes[0].nxname == "delay"
     assert root.entry.data.nxerrors is not None
+
+
+def test_a_run_without_shots_is_skipped_and_counted(campaign, tmp_path):
+    from expctl.devices.protocols import RunRecord
+    from expctl.engine.events import RunContext, RunStarted, RunStopped
+    from expctl.runlog import RunFileWriter, read_run, run_file_path
+
+    writer = RunFileWriter(tmp_path)
+    writer(RunStarted(RunRecord(500, 3, 202601, 10, None, 0.0, None, 2, 0), RunContext(), 0.0))
+    writer(RunStopped(RunRecord(500, 3, 202601, 10, None, 0.0, 1.0, 0, 0), "aborted", 1.0))
+    empty = run_file_path(tmp_path, 3, 500)
+    assert read_run(empty).shots == 0
+    assert nxload(str(empty)).entry.nxclass == "NXentry"
+    cube = reduce_runs([*_paths(campaign)[:8], empty], ReduceOptions(fit=False))
+    assert cube.rejected["empty_runs"] == 1 and 500 not in cube.runs
+    with pytest.raises(DataError, match="none of the 1 runs holds a shot"):
+        reduce_runs([empty])
