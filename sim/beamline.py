@@ -20,6 +20,7 @@ from sim.devices.discrete import SimAttenuator, SimSwitch
 from sim.devices.monitors import SimBeamMonitor, SimPhotodiode
 from sim.devices.motor import SimMotor
 from sim.facility.archive import SimArchive
+from sim.facility.states import StateRecorder
 from sim.facility.store import FacilityStore
 from sim.facility.timeline import Timeline
 from sim.faults import SimFaults
@@ -82,14 +83,16 @@ class SimBeamline:
         (grid_name, grid), = grids.items()
         world.plate = Plate.from_profile(profile.seed, grid, profile.physics.get("sample", {}))
         self.spot_grids: Mapping[str, SpotGrid] = {grid_name: world.plate.grid()}
+        world.finish_wiring()
         equipment, units = self._equipment()
         self._store.register_equipment(units)
         meta = {"seed": profile.seed, "profile": profile.name,
                 "pair_energy_ev": world.physics.pair_energy_ev,
                 "detectors": {d.name: dict(profile.devices[d.name].options)
                               for d in world.detectors}}
-        self.daq = SimDAQ(world, self._store, equipment, meta, int(fac.get("hightag", 202601)),
-                          int(fac.get("station", 1)))
+        hightag = int(fac.get("hightag", 202601))
+        world.recorder = StateRecorder(world, self._store, equipment, hightag)
+        self.daq = SimDAQ(world, self._store, meta, hightag, int(fac.get("station", 1)))
         world.daq = self.daq
         self.archive = SimArchive(self._store)
 
@@ -160,13 +163,14 @@ class SimBeamline:
             memo[id(det.model)] = det.model  # immutable apart from its pedestal cache
         twin = copy.deepcopy(self, memo)
         twin.data_dir = None
+        twin.world.recorder.reopen(twin._store)
         return twin
 
     def close(self) -> None:
         """Stop a run left running (aborted) and record how far facility time got."""
         if self.daq.running is not None:
             self.daq.stop_run(aborted=True)
-        self._store.touch(self._world.timeline.ticks_at(self.clock.now()))
+        self._world.recorder.flush(self.clock.now())
 
     def __repr__(self) -> str:
         return f"SimBeamline({self.profile.name!r}, {len(self.devices)} devices)"

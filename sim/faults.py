@@ -94,7 +94,8 @@ class SimFaults:
         return n, t
 
     def clear(self) -> None:
-        """Disarm every fault and end injected beam-loss episodes (random ones remain)."""
+        """Disarm every fault and end injected beam-loss episodes now (random ones remain;
+        the past stays as it was, for the facility's record)."""
         self._pending.clear()
         self.dropouts.clear()
-        self._beam_loss.injected = []
+        self._beam_loss.end_injected(self._now() + self._offset)

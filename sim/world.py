@@ -2,16 +2,13 @@
 
 Devices hold their own command state (trajectories, switch times); the world
 knows which device plays which role (``roles:`` in the profile) and turns the
-state at a set of shot times into every per-shot quantity in one vectorised
-call: source pulses, attenuator transmission, I0 charge through the gain-switched
-ADC, the rocking-curve reflectivity of the spot under the beam, pump response
-and damage, detector ROI reductions.  Randomness is keyed by (seed, tag), so a
-shot is the same whichever path asks for it.
+state at a set of shot times into a :class:`~sim.shotmodel.ShotState` for the
+vectorised :class:`~sim.shotmodel.ShotModel`.  Randomness is keyed by (seed, tag),
+so a shot is the same whichever path asks for it.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,23 +28,18 @@ from expctl.errors import (
 from sim.facility.timeline import Timeline
 from sim.faults import SimFaults
 from sim.physics.attenuation import Attenuation
-from sim.physics.optics import RockingCurve, bragg_angle_deg
+from sim.physics.optics import RockingCurve
 from sim.physics.pump import PumpResponse
-from sim.physics.rand import normals
 from sim.physics.sample import Plate
 from sim.physics.source import BeamLoss, Source
+from sim.shotmodel import RoleMap, ShotModel, Shots, ShotState, pd_model
 
 if TYPE_CHECKING:
     from sim.devices.daq import SimDAQ
     from sim.devices.detector import SimMPCCD
-    from sim.devices.discrete import SimAttenuator, SimSwitch
+    from sim.facility.states import StateRecorder
 
 __all__ = ["Physics", "SimWorld", "Window"]
-
-STREAM_PD = 600
-STREAM_JITTER = 700
-URAD_PER_DEG = math.pi / 180.0 * 1e6
-
 
 @dataclass(frozen=True)
 class Physics:
@@ -101,7 +93,23 @@ class Window:
     tags: np.ndarray
     times: np.ndarray
     version: int
-    data: Mapping[str, np.ndarray] | None = None
+    data: Shots | None = None
+
+
+class _Commands(Mapping[str, Any]):
+    """Live view name -> the device's current command (no copying per shot-model call)."""
+
+    def __init__(self, devices: Mapping[str, Any]) -> None:
+        self._devices = devices
+
+    def __getitem__(self, name: str) -> Any:
+        return self._devices[name].command
+
+    def __iter__(self) -> Any:
+        return (n for n, d in self._devices.items() if hasattr(d, "command"))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 class SimWorld:
@@ -127,9 +135,27 @@ class SimWorld:
         self.detectors: list[SimMPCCD] = []
         self.plate: Plate | None = None
         self.daq: SimDAQ | None = None
+        self.recorder: StateRecorder | None = None
         self._version = 0
         self._window: Window | None = None
-        self._current: tuple[int, int, Mapping[str, np.ndarray]] | None = None
+        self._current: tuple[int, int, Shots] | None = None
+        self.model: ShotModel | None = None
+        self.role_map: RoleMap | None = None
+        self._commands = _Commands(self.devices)
+
+    def finish_wiring(self) -> None:
+        """Once devices and plate exist: build the shot model and the role table."""
+        self.model = ShotModel(self.physics, pd_model(self.profile),
+                               [d.model for d in self.detectors], self.seed,
+                               self.timeline.divider, self.gate_shutter,
+                               float(self.timeline.unix(0.0)))
+        plate = self.plate
+        self.role_map = RoleMap.from_profile(self.profile, plate.x_axis, plate.y_axis)
+        self._commands = _Commands(self.devices)
+
+    def commands(self) -> Mapping[str, Any]:
+        """Every stateful device's current command (trajectory or step), by name."""
+        return self._commands
 
     # -- wiring -------------------------------------------------------------------------
     def role(self, role: str) -> Any:
@@ -144,6 +170,8 @@ class SimWorld:
         """Called by a device about to change: shots up to now are taken with the old state."""
         if self.daq is not None:
             self.daq.sync()
+        if self.recorder is not None:
+            self.recorder.change(self.clock.now())
         self._expose_window()
         self._version += 1
         self._current = None
@@ -157,109 +185,28 @@ class SimWorld:
         return bool(self.beam_loss.beam_on(np.asarray([t]))[0])
 
     # -- the shot model -------------------------------------------------------------------------
-    def shots(self, times: np.ndarray, tags: np.ndarray, *, acquired: bool
-              ) -> dict[str, np.ndarray]:
+    def state(self, times: np.ndarray) -> ShotState:
+        """The device state at increasing clock ``times`` (floats where constant)."""
+        tl = self.timeline
+        t0, t1 = float(times[0]), float(times[-1])
+        if self.beam_loss.first_loss(float(tl.facility_time(t0)),
+                                     float(tl.facility_time(t1))) is None:
+            beam_on: Any = True
+        else:
+            beam_on = self.beam_loss.beam_on(tl.facility_time(times))
+        return self.role_map.state(self.commands(), times, beam_on)
+
+    def shots(self, times: np.ndarray, tags: np.ndarray, *, acquired: bool) -> Shots:
         """Every per-shot quantity of the shots at clock ``times`` with ``tags``.
 
         ``acquired`` shots pass the pulse picker (they expose the sample and are
         recorded); others are seen only by the upstream monitors.  Pumped,
         acquired shots damage their spot (recorded in the plate).
         """
-        ph, seed, tl = self.physics, self.seed, self.timeline
         times = np.asarray(times, dtype=np.float64)
         tags = np.asarray(tags, dtype=np.int64)
-        n = len(tags)
-        beam_on = self.beam_loss.beam_on(tl.facility_time(times))
-        src = ph.source.shots(seed, tags)
-        shutter = self.role("shutter")
-        open_idx = shutter.choices.index("open")
-        xray_pd = beam_on & (shutter.index_at(times) == open_idx)
-        xray = xray_pd & (acquired or not self.gate_shutter)
-        pump = self.role("pump")
-        pump_on = pump.values_at(times) == pump.code("on")
-        laser = beam_on & pump_on
-        pumped = xray & pump_on
-        energy = self.role("energy").positions_at(times)
-        att: SimAttenuator = self.role("attenuator")
-        trans = ph.attenuation.transmission(att.thickness_at(times), energy)
-        probe_on_sample = src.probe_uj * trans
-        # I0 monitor through the gain-switched 16-bit ADC
-        pd = self._pd
-        gain: SimSwitch = self.role("pd_gain")
-        fs = np.asarray(self._full_scale)[gain.index_at(times)]
-        q = pd["charge_per_uj"] * probe_on_sample * xray_pd
-        q = q + pd["dark_pc"] * normals(seed, tags, STREAM_PD)
-        q = q + pd["adc_noise"] * fs * normals(seed, tags, STREAM_PD + 2)
-        lsb = fs / 65535.0
-        q = np.clip(np.floor(q / lsb + 0.5) * lsb, 0.0, fs)
-        # the spot under the beam and its reflectivity
-        plate = self.plate
-        x = self.devices[plate.x_axis].positions_at(times)
-        y = self.devices[plate.y_axis].positions_at(times)
-        cells = plate.cells(x, y)
-        if acquired and pumped.any():
-            plate.expose(cells, times, pumped)
-        damaged = plate.damaged(cells, times)
-        theta = self.role("theta").positions_at(times)
-        delta = ((theta - bragg_angle_deg(energy, ph.d_spacing_angstrom)) * URAD_PER_DEG
-                 - plate.offsets_urad(cells) + src.pointing_urad)
-        refl = plate.reflectivity(ph.rocking, delta, damaged)
-        delay = self._nominal_delay(times)
-        actual = delay + ph.pump.jitter_rms_ps * normals(seed, tags, STREAM_JITTER)
-        response = np.where(pumped, ph.pump.per_shot(actual), 0.0)
-        sample_uj = probe_on_sample * xray
-        bragg = sample_uj * ph.bragg_photons_per_uj * refl * (1.0 + response)
-        data: dict[str, np.ndarray] = {
-            "tag": tags,
-            "event_time": np.asarray(tl.unix(times), dtype=np.float64),
-            "lightStatus/xray": xray.astype(np.int8),
-            "lightStatus/laser": laser.astype(np.int8),
-            "pd_i0": q,
-            "beam/pulse_energy": (src.sase_uj + np.where(pump_on, src.pump_uj, 0.0)) * beam_on,
-            "_pd_saturated": (q >= fs).astype(np.float64),
-            "_beam": beam_on.astype(np.float64),
-            "_delay_ps": delay,
-            "_damaged": damaged.astype(np.int8),
-        }
-        for det in self.detectors:
-            data.update(det.model.shots(seed, tags, bragg, sample_uj, energy))
-        for name, dev in self.devices.items():
-            data[f"_state/{name}"] = self._state_of(dev, times, n)
-        return data
-
-    def _state_of(self, dev: Any, times: np.ndarray, n: int) -> np.ndarray:
-        if hasattr(dev, "positions_at"):
-            return dev.positions_at(times)
-        if hasattr(dev, "recorded_at"):
-            return dev.recorded_at(times)
-        if hasattr(dev, "values_at"):
-            return np.asarray(dev.values_at(times), dtype=np.float64) * np.ones(n)
-        return np.zeros(n)
-
-    def _nominal_delay(self, times: np.ndarray) -> np.ndarray:
-        total = np.zeros(len(times))
-        for name in self.roles.get("delays", []):
-            dev = self.devices[name]
-            if hasattr(dev, "values_at"):
-                total = total + dev.values_at(times)
-            else:  # a pseudo-axis: invert its first component
-                axis, scale, offset = next(iter(dev.components.values()))
-                total = total + (axis.positions_at(times) - offset) / scale
-        return total
-
-    @property
-    def _pd(self) -> dict[str, float]:
-        spec = self.profile.devices[self.roles["i0"]]
-        return {"charge_per_uj": float(spec.options.get("charge_per_uj", 1.0)),
-                "dark_pc": float(spec.options.get("dark_pc", 0.0)),
-                "adc_noise": float(self.profile.devices[self.roles["pd_gain"]].options.get(
-                    "adc_noise", 0.0))}
-
-    @property
-    def _full_scale(self) -> list[float]:
-        gain = self.role("pd_gain")
-        table = self.profile.devices[gain.name].options["full_scale_pc"]
-        return [float(table[s]) for s in gain.states]
+        return self.model.shots(tags, times, self.state(times), acquired=acquired,
+                                plate=self.plate)
 
     # -- acquisitions -------------------------------------------------------------------
     def trigger(self, device: str, shots: int) -> Status:
@@ -286,11 +233,14 @@ class SimWorld:
                 f"{device} stopped delivering frames", device=device,
                 hint="Check the detector DAQ; clear the fault to continue."))
         if self.require_beam:
-            lost = np.nonzero(~self.beam_loss.beam_on(tl.facility_time(window.times)))[0]
-            if len(lost):
-                when = max(now, float(window.times[lost[0]]))
+            off = self.beam_loss.first_loss(float(tl.facility_time(float(window.times[0]))),
+                                            float(tl.facility_time(end)))
+            if off is not None:
+                lost = int(np.nonzero(~self.beam_loss.beam_on(
+                    tl.facility_time(window.times)))[0][0])
+                when = max(now, float(window.times[lost]))
                 return Status(device, now, when, error=BeamLossError(
-                    f"no X-ray beam during the {device} acquisition (tag {int(tags[lost[0]])})",
+                    f"no X-ray beam during the {device} acquisition (tag {int(tags[lost])})",
                     device=device, hint="Wait for the beam to return, then repeat."))
         return Status(device, now, end, timeout=end - now + self.timeout_margin)
 
@@ -304,18 +254,17 @@ class SimWorld:
         w = self._window
         if w is None or w.data is not None:
             return
-        pump = self.role("pump")
-        shutter = self.role("shutter")
-        if (np.any(pump.values_at(w.times) == pump.code("on"))
-                and np.any(shutter.index_at(w.times) == shutter.choices.index("open"))):
+        rm = self.role_map
+        if (np.any(self.devices[rm.pump].command.sample(w.times) == rm.on_code)
+                and np.any(self.devices[rm.shutter].command.sample(w.times) == rm.open_index)):
             self._materialise()
 
-    def latest_shots(self) -> Mapping[str, np.ndarray]:
+    def latest_shots(self) -> Shots:
         """Shots of the last acquisition if nothing changed since, else the latest shot."""
         w = self._window
         if w is not None and w.version == self._version:
             self._materialise()
-            return w.data  # type: ignore[return-value]
+            return w.data
         now = self.clock.now()
         tl = self.timeline
         tag = tl.tag_at(now)

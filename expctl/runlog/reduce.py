@@ -210,22 +210,16 @@ def reduce_runs(paths: Sequence[Path], options: ReduceOptions = ReduceOptions())
     required = (o.bin_var, o.signal, o.i0, o.laser)
     parts: list[dict[str, np.ndarray]] = []
     runs: list[int] = []
-    empty = 0
     for path in paths:
         data = read_run(path, required=required, attrs=("run",))
-        if not data.columns:
-            empty += 1
-            continue
         runs.append(int(data.attrs.get("run", -1)))
         parts.append({k: v for k, v in data.columns.items()
                       if v.dtype.kind in "iufb" and k != "tag"})
-    if not parts:
-        raise DataError(f"none of the {len(paths)} runs holds a shot")
     common = set.intersection(*(set(p) for p in parts))
     cols = {k: np.concatenate([p[k] for p in parts]).astype(np.float64) for k in sorted(common)}
     total = len(cols[o.bin_var])
     keep = np.isfinite(cols[o.bin_var]) & np.isfinite(cols[o.signal]) & np.isfinite(cols[o.i0])
-    rejected = {"empty_runs": empty, "non_finite": int(total - keep.sum())}
+    rejected = {"non_finite": int(total - keep.sum())}
     if o.require_xray and o.xray in cols:
         xray_off = keep & (cols[o.xray] == 0)
         rejected["xray_off"] = int(xray_off.sum())

@@ -19,6 +19,7 @@ from expctl.devices.profile import DeviceSpec
 from expctl.devices.protocols import SignalInfo
 from expctl.devices.status import Status
 from expctl.errors import AccessError, DeviceTimeoutError, RequestRefusedError
+from sim.devices.step import Step
 
 if TYPE_CHECKING:
     from sim.world import SimWorld
@@ -47,8 +48,13 @@ class SimAcceleratorParameter:
         self._world = world
         self._choices = spec.limits.choices
         initial = spec.options.get("initial", self._choices[0] if self._choices else 0.0)
-        self._old = self._new = self._encode(self._normalise(initial))
-        self._t_apply = 0.0
+        code = self._encode(self._normalise(initial))
+        self._step = Step(code, code, 0.0)
+
+    @property
+    def command(self) -> Step:
+        """The last applied request (what the shot model and the time line sample)."""
+        return self._step
 
     def _normalise(self, value: Any) -> Any:
         if self._choices is not None and isinstance(value, bool):
@@ -67,16 +73,17 @@ class SimAcceleratorParameter:
 
     def values_at(self, times: np.ndarray) -> np.ndarray:
         """Applied value at clock times (choice index for on/off parameters)."""
-        return np.where(np.asarray(times) >= self._t_apply, self._new, self._old)
+        step = self._step
+        return np.where(np.asarray(times) >= step.t, step.new, step.old)
 
     @property
     def value(self) -> float | str:
-        return self._decode(float(self.values_at(np.asarray(self._world.clock.now()))))
+        return self._decode(self._step.value(self._world.clock.now()))
 
     @property
     def pending(self) -> float | str | None:
-        if self._world.clock.now() < self._t_apply:
-            return self._decode(self._new)
+        if self._world.clock.now() < self._step.t:
+            return self._decode(self._step.new)
         return None
 
     def check_value(self, value: float | str) -> None:
@@ -105,10 +112,8 @@ class SimAcceleratorParameter:
                 f"accelerator did not answer the {self.name} request within {after:g} s",
                 device=self.name))
         world.before_change(self.name)
-        self._old = float(self.values_at(np.asarray(now)))
-        self._new = self._encode(value)
-        self._t_apply = now + self.latency
-        return Status(self.name, now, self._t_apply)
+        self._step = Step(self._step.value(now), self._encode(value), now + self.latency)
+        return Status(self.name, now, self._step.t)
 
     def read(self) -> dict[str, float | str]:
         return {self.name: self.value}

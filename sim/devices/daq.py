@@ -5,7 +5,8 @@ run status completes at the last one.  Faults known when the run starts (a
 detector dropout, a beam-loss episode) end the status early with their error;
 the shots keep being recorded (detector columns NaN after a dropout, no
 X-rays during beam loss) until :meth:`SimDAQ.stop_run`.  Every block collected
-is written to the facility's sync DB and the run table is rewritten, so other
+is written to the facility (tags and image recipes; the sync DB's values come
+from the recorded state time line) and the run table is rewritten, so other
 processes see the run grow with status 2.
 """
 
@@ -48,7 +49,6 @@ class SimDAQ:
     Args:
         world: the beamline's shared state and shot model.
         store: the facility store runs are written to.
-        equipment: sync-DB equipment name -> shot-model column.
         meta: what the archive needs to redraw images later (detector options, seed …).
         hightag, station: facility constants of the run table.
     """
@@ -56,11 +56,10 @@ class SimDAQ:
     name = "daq"
     access = AccessLevel.USER
 
-    def __init__(self, world: SimWorld, store: FacilityStore, equipment: dict[str, str],
-                 meta: dict[str, Any], hightag: int, station: int) -> None:
+    def __init__(self, world: SimWorld, store: FacilityStore, meta: dict[str, Any], hightag: int,
+                 station: int) -> None:
         self._world = world
         self._store = store
-        self._equipment = equipment
         self._meta = meta
         self.beamline = world.profile.beamline
         self.rate_hz = world.timeline.beam_rate_hz
@@ -100,7 +99,7 @@ class SimDAQ:
         self._meta_run = meta
         self._run = _Run(record, end_tag, full_frames, now)
         self._store.save_run(record, meta)
-        self._store.touch(tl.ticks_at(now))
+        world.recorder.flush(now)
         if end_tag is None:
             return record, Status.done(self.name, now)
         end = float(tl.time_of(np.asarray([end_tag]))[0])
@@ -138,7 +137,7 @@ class SimDAQ:
         if len(tags) == 0:
             return
         times = tl.time_of(tags)
-        data = world.shots(times, tags, acquired=True)
+        data = world.shots(times, tags, acquired=True).materialise()
         for det, t_drop in world.faults.dropouts.items():
             if det in self._dets:
                 gone = times >= t_drop
@@ -161,13 +160,12 @@ class SimDAQ:
 
     def _persist(self, run: _Run, data: dict[str, np.ndarray]) -> None:
         cols = {"tag": data["tag"]}
-        cols.update({eq: data[col] for eq, col in self._equipment.items()})
         cols.update({k: v for k, v in data.items() if k.startswith("_recipe/")})
         self._store.append_sync(self.beamline, run.record.run, cols)
         rec = run.record
         run.record = replace(rec, shots=rec.shots + len(data["tag"]), end_tag=int(data["tag"][-1]))
         self._store.save_run(run.record, self._meta_run)
-        self._store.touch(self._world.timeline.ticks_at(self._world.clock.now()))
+        self._world.recorder.flush(self._world.clock.now())
 
     def _block(self, run: _Run, data: dict[str, np.ndarray]) -> ShotBlock:
         keys = list(PUBLIC_KEYS) + [f"{d}/{k}" for d in self._dets for k in DET_KEYS]
@@ -199,7 +197,7 @@ class SimDAQ:
         run.record = replace(run.record, status=0, stop_time=float(tl.unix(now)),
                              comment=comment.strip())
         self._store.save_run(run.record, self._meta_run)
-        self._store.touch(tl.ticks_at(now))
+        self._world.recorder.flush(now)
         self._leftover = leftover
         self._run = None
         return run.record

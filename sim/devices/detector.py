@@ -34,11 +34,11 @@ class SimMPCCD:
         return self._world.trigger(self.name, shots)
 
     def read(self) -> dict[str, float | str]:
-        data = self._world.latest_shots()
+        shots = self._world.latest_shots()
         n = self.name
-        return {f"{n}.roi0": float(data[f"{n}/ROI_0_sum"].mean()),
-                f"{n}.roi1": float(data[f"{n}/ROI_1_sum"].mean()),
-                f"{n}.nphot": float(data[f"{n}/photon_nPhot"].mean())}
+        return {f"{n}.roi0": shots.mean(f"{n}/ROI_0_sum"),
+                f"{n}.roi1": shots.mean(f"{n}/ROI_1_sum"),
+                f"{n}.nphot": shots.mean(f"{n}/photon_nPhot")}
 
     def describe(self) -> dict[str, SignalInfo]:
         n = self.name

@@ -16,6 +16,7 @@ from expctl.devices.profile import DeviceSpec
 from expctl.devices.protocols import SignalInfo
 from expctl.devices.status import Status
 from expctl.errors import BackendError, DeviceTimeoutError
+from sim.devices.step import Step
 from sim.physics.attenuation import Attenuation, foil_sums
 
 if TYPE_CHECKING:
@@ -42,12 +43,23 @@ class SimDiscrete:
         table = dict(spec.options.get("sync_values", {}) or {})
         self._recorded = np.asarray([float(table.get(c, i)) for i, c in enumerate(self.choices)])
         initial = spec.options.get("initial", self.choices[0])
-        self._old = self._new = self.choices.index(initial)
-        self._t_change = 0.0
+        index = self.choices.index(initial)
+        self._step = Step(index, index, 0.0)
+
+    @property
+    def command(self) -> Step:
+        """The last change of choice index (what the shot model and the time line sample)."""
+        return self._step
+
+    @property
+    def recorded_table(self) -> np.ndarray:
+        """What the sync DB records for each choice index."""
+        return self._recorded
 
     def index_at(self, times: np.ndarray) -> np.ndarray:
         """Index into ``choices`` at clock times (the new value counts from the end of transit)."""
-        return np.where(np.asarray(times) >= self._t_change, self._new, self._old)
+        step = self._step
+        return np.where(np.asarray(times) >= step.t, int(step.new), int(step.old))
 
     def recorded_at(self, times: np.ndarray) -> np.ndarray:
         """What the sync DB records at clock times: ``sync_values`` of the profile, else the
@@ -56,7 +68,7 @@ class SimDiscrete:
 
     @property
     def value(self) -> Any:
-        return self.choices[int(self.index_at(np.asarray(self._world.clock.now())))]
+        return self.choices[int(self._step.value(self._world.clock.now()))]
 
     def check_value(self, value: float | str) -> None:
         self.limits.check(self.name, value)
@@ -70,10 +82,10 @@ class SimDiscrete:
             after = float(fault.get("after", 10.0))
             return Status(self.name, now, now + after, error=DeviceTimeoutError(
                 f"{self.name} did not respond within {after:g} s", device=self.name))
-        current = int(self.index_at(np.asarray(now)))
-        self._old, self._new = current, self.choices.index(value)
-        self._t_change = now + (self.transit if self._new != current else 0.0)
-        return Status(self.name, now, self._t_change)
+        current = int(self._step.value(now))
+        new = self.choices.index(value)
+        self._step = Step(current, new, now + (self.transit if new != current else 0.0))
+        return Status(self.name, now, self._step.t)
 
     def read(self) -> dict[str, float | str]:
         return {self.name: self.value}

@@ -34,10 +34,9 @@ class SimPhotodiode:
         return self._world.trigger(self.name, shots)
 
     def read(self) -> dict[str, float | str]:
-        data = self._world.latest_shots()
-        q = data["pd_i0"]
-        return {self.name: float(q.mean()),
-                f"{self.name}.saturated": float(data["_pd_saturated"].mean())}
+        shots = self._world.latest_shots()
+        return {self.name: shots.mean("pd_i0"),
+                f"{self.name}.saturated": shots.mean("_pd_saturated")}
 
     def describe(self) -> dict[str, SignalInfo]:
         return {self.name: SignalInfo(self.units, self.equipment),
@@ -57,7 +56,7 @@ class SimBeamMonitor:
 
     def read(self) -> dict[str, float | str]:
         world = self._world
-        energy = float(world.latest_shots()["beam/pulse_energy"].mean())
+        energy = world.latest_shots().mean("beam/pulse_energy")
         return {self.name: 1.0 if world.beam_on_now() else 0.0,
                 f"{self.name}.pulse_energy": energy}
 

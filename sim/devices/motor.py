@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from expctl.units import format_quantity
 if TYPE_CHECKING:
     from sim.world import SimWorld
 
-__all__ = ["SimMotor", "Trajectory", "move_time"]
+__all__ = ["SimMotor", "Trajectory", "move_time", "positions"]
 
 
 def move_time(distance: float, velocity: float, acceleration: float) -> float:
@@ -45,24 +45,55 @@ class Trajectory:
     def duration(self) -> float:
         return move_time(self.x1 - self.x0, self.velocity, self.acceleration)
 
+    end: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "end", self.t0 + self.duration)
+
+    def value(self, t: float) -> float:
+        """Position at one clock time (cheap outside the move)."""
+        if t >= self.end:
+            return self.x1
+        if t <= self.t0:
+            return self.x0
+        return float(self.at(t))
+
+    def sample(self, times: np.ndarray) -> float | np.ndarray:
+        """Positions at increasing ``times``: a float when the axis is still over them."""
+        if times[0] >= self.end:
+            return self.x1
+        if times[-1] <= self.t0:
+            return self.x0
+        return self.at(times)
+
+    def row(self) -> tuple[float, ...]:
+        return (self.t0, self.x0, self.x1, self.velocity, self.acceleration)
+
+    @classmethod
+    def from_row(cls, row: np.ndarray) -> Trajectory:
+        return cls(*(float(v) for v in row[:5]))
+
     def at(self, t: np.ndarray | float) -> np.ndarray:
         """Positions at clock times ``t`` (before t0: x0, after the end: x1)."""
-        t = np.asarray(t, dtype=np.float64)
-        d = abs(self.x1 - self.x0)
-        if d == 0:
-            return np.full(t.shape, self.x1)
-        v, a = self.velocity, self.acceleration
-        total = self.duration
-        tau = np.clip(t - self.t0, 0.0, total)
-        if d >= v * v / a:
-            ta = v / a
-            s = np.where(tau < ta, 0.5 * a * tau ** 2,
-                         np.where(tau < total - ta, 0.5 * v * ta + v * (tau - ta),
-                                  d - 0.5 * a * (total - tau) ** 2))
-        else:
-            tp = total / 2.0
-            s = np.where(tau < tp, 0.5 * a * tau ** 2, d - 0.5 * a * (total - tau) ** 2)
-        return self.x0 + math.copysign(1.0, self.x1 - self.x0) * s
+        return positions(np.asarray(t, dtype=np.float64), self.t0, self.x0, self.x1,
+                         self.velocity, self.acceleration)
+
+
+def positions(t: np.ndarray, t0: Any, x0: Any, x1: Any, velocity: Any, acceleration: Any
+              ) -> np.ndarray:
+    """Trapezoidal-profile positions at times ``t``; every parameter may be a per-time array
+    (the archive replays many recorded moves at once)."""
+    d = np.abs(np.subtract(x1, x0))
+    v, a = velocity, acceleration
+    trapezoid = d >= v * v / a
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total = np.where(d == 0, 0.0, np.where(trapezoid, d / v + v / a, 2.0 * np.sqrt(d / a)))
+        tau = np.clip(t - t0, 0.0, total)
+        ta = np.where(trapezoid, v / a, total / 2.0)
+        tail = d - 0.5 * a * (total - tau) ** 2
+        cruise = np.where(trapezoid & (tau < total - ta), 0.5 * v * ta + v * (tau - ta), tail)
+        s = np.where(tau < ta, 0.5 * a * tau ** 2, cruise)
+    return np.where(d == 0, x1 + 0.0 * t, x0 + np.sign(np.subtract(x1, x0)) * s)
 
 
 class SimMotor:
@@ -89,7 +120,12 @@ class SimMotor:
 
     @property
     def position(self) -> float:
-        return float(self._traj.at(self._world.clock.now()))
+        return self._traj.value(self._world.clock.now())
+
+    @property
+    def command(self) -> Trajectory:
+        """The current move (what the shot model and the state time line sample)."""
+        return self._traj
 
     def positions_at(self, times: np.ndarray) -> np.ndarray:
         """Positions at clock times (valid from the last command on)."""

@@ -1,5 +1,7 @@
 """The facility archive as dbpy/stpy read it: run table, sync 0-D DB, detector storage.
 
+0-D values are not stored either: the sync DB answers for every shot, in runs or
+between them, by replaying the recorded state time line (:mod:`sim.facility.states`).
 Images are not stored: each is redrawn from the seed, the tag and the shot's
 recorded photon counts and noise sums (the ``_recipe`` columns of the sync DB),
 so reading the same shot twice — in any process — gives the same image.
@@ -12,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from expctl.devices.protocols import RunRecord, SignalInfo
+from sim.facility.states import ROW, StateReplay
 from sim.facility.store import FacilityStore
 from sim.physics.detector import COLS, ROWS, DetectorModel
 
@@ -24,6 +27,7 @@ class SimArchive:
     def __init__(self, store: FacilityStore) -> None:
         self._store = store
         self._models: dict[tuple[int, int], dict[str, tuple[DetectorModel, int]]] = {}
+        self._replays: dict[tuple[int, str], StateReplay] = {}
 
     def newest_run(self, beamline: int) -> int:
         runs = self._store.runs(beamline)
@@ -41,7 +45,17 @@ class SimArchive:
         eq = self._store.equipment()
         return {name: SignalInfo(units) for name, units in sorted(eq.items())}
 
+    def _replay(self, beamline: int, key: str, header: dict[str, Any]) -> StateReplay:
+        got = self._replays.get((beamline, key))
+        if got is None:
+            got = StateReplay(header, self._store.state_profile(beamline, key))
+            self._replays[(beamline, key)] = got
+        got.header = header  # the end tag and injected beam losses grow
+        got.refresh_beam_loss()
+        return got
+
     def sync_values(self, equipment: str, hightag: int, tags: np.ndarray) -> np.ndarray:
+        """Values of every shot, in runs or between them, replayed from the state time line."""
         if equipment not in self._store.equipment():
             raise KeyError(f"unknown equipment {equipment!r}")
         want = np.asarray(tags, dtype=np.int64).ravel()
@@ -49,25 +63,24 @@ class SimArchive:
         found = np.zeros(want.shape, dtype=bool)
         known_hightag = False
         for bl in self._store.beamlines():
-            for run in self._store.runs(bl):
-                rec = self._store.run_record(bl, run)
-                if rec.hightag != hightag:
+            sessions = self._store.state_sessions(bl)
+            for i, (key, header) in enumerate(sessions):
+                if int(header["hightag"]) != hightag:
                     continue
                 known_hightag = True
-                hi = rec.end_tag if rec.end_tag is not None else -1
-                inside = (want >= rec.start_tag) & (want <= hi) & ~found
+                column = header["equipment"].get(equipment)
+                if column is None:
+                    continue
+                nxt = int(sessions[i + 1][1]["start_tag"]) if i + 1 < len(sessions) else None
+                end = int(header["end_tag"]) if nxt is None else min(int(header["end_tag"]),
+                                                                      nxt - 1)
+                replay = self._replay(bl, key, header)
+                inside = replay.covers(want, end) & ~found
                 if not inside.any():
                     continue
-                cols = self._store.sync_columns(bl, run)
-                if equipment not in cols:
-                    continue
-                run_tags = cols["tag"]
-                pos = np.searchsorted(run_tags, want[inside])
-                pos = np.clip(pos, 0, len(run_tags) - 1)
-                hit = run_tags[pos] == want[inside]
-                idx = np.nonzero(inside)[0][hit]
-                out[idx] = cols[equipment][pos[hit]]
-                found[idx] = True
+                rows = self._store.state_rows(bl, key, 1 + ROW * len(replay.devices))
+                out[inside] = replay.values(column, want[inside], rows)
+                found |= inside
         if not known_hightag:
             raise KeyError(f"unknown high tag {hightag}")
         if not found.all():

@@ -5,7 +5,9 @@ Layout under ``<data_dir>/facility/``::
     facility.json            tag origin, last tick used, next run number per beamline
     lock                     flock'ed while run numbers or the time line are updated
     bl<N>/runs/<run>.json    run-table entry (rewritten atomically as the run progresses)
-    bl<N>/sync/<run>/<k>.npz per-shot columns of the run, one file per collected block
+    bl<N>/sync/<run>/<k>.npz tags and image recipes of the run, one file per collected block
+    bl<N>/states/<key>.*     the state time line of each session (see sim.facility.states);
+                             the sync DB's values of every shot are computed from it
 
 Everything is written by atomic rename, so another process reading the
 directory sees either the old or the new file, never half of one.  With
@@ -25,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from expctl.devices.profile import Profile, load_profile
 from expctl.devices.protocols import RunRecord
 
 __all__ = ["FacilityStore"]
@@ -46,6 +49,8 @@ class FacilityStore:
         self._runs: dict[tuple[int, int], dict[str, Any]] = {}
         self._chunks: dict[tuple[int, int], list[dict[str, np.ndarray]]] = {}
         self._chunk_cache: dict[Path, dict[str, np.ndarray]] = {}
+        self._states: dict[tuple[int, str], dict[str, Any]] = {}  # memory: header, profile, rows
+        self._rows_cache: dict[Path, tuple[int, np.ndarray]] = {}
         if root is not None and create:
             root.mkdir(parents=True, exist_ok=True)
 
@@ -215,6 +220,72 @@ class FacilityStore:
                 got = {_decode(n): z[n] for n in z.files}
             self._chunk_cache[path] = got
         return got
+
+
+    # -- state time line ----------------------------------------------------------------
+    def _states_dir(self, beamline: int) -> Path:
+        return self._bl(beamline) / "states"
+
+    def open_states(self, beamline: int, key: str, header: Mapping[str, Any],
+                    profile: Profile) -> None:
+        """Start the state time line ``key`` of a session with its header and profile."""
+        if self.root is None:
+            self._states[(beamline, key)] = {"header": json.loads(json.dumps(header)),
+                                             "profile": profile, "rows": []}
+            return
+        folder = self._states_dir(beamline)
+        folder.mkdir(parents=True, exist_ok=True)
+        _atomic_write(folder / f"{key}.profile.json", json.dumps(dict(profile.raw)).encode())
+        (folder / f"{key}.f64").touch()
+        self.write_states_header(beamline, key, header)
+
+    def write_states_header(self, beamline: int, key: str, header: Mapping[str, Any]) -> None:
+        if self.root is None:
+            self._states[(beamline, key)]["header"] = json.loads(json.dumps(header))
+            return
+        _atomic_write(self._states_dir(beamline) / f"{key}.json", json.dumps(header).encode())
+
+    def append_states(self, beamline: int, key: str, rows: np.ndarray) -> None:
+        """Append rows (float64) to the session's time line (readers see whole rows only)."""
+        if self.root is None:
+            self._states[(beamline, key)]["rows"].append(np.array(rows, dtype=np.float64))
+            return
+        with open(self._states_dir(beamline) / f"{key}.f64", "ab") as fh:
+            fh.write(np.ascontiguousarray(rows, dtype="<f8").tobytes())
+
+    def state_sessions(self, beamline: int) -> list[tuple[str, dict[str, Any]]]:
+        """(key, header) of every recorded session of ``beamline``, oldest first."""
+        if self.root is None:
+            return sorted((k, v["header"]) for (bl, k), v in self._states.items()
+                          if bl == beamline)
+        folder = self.root / f"bl{beamline}" / "states"
+        if not folder.is_dir():
+            return []
+        out = []
+        for path in sorted(folder.glob("*.json")):
+            if path.name.endswith(".profile.json"):
+                continue
+            out.append((path.stem, json.loads(path.read_text(encoding="utf-8"))))
+        return out
+
+    def state_profile(self, beamline: int, key: str) -> Profile:
+        if self.root is None:
+            return self._states[(beamline, key)]["profile"]
+        return load_profile(self._states_dir(beamline) / f"{key}.profile.json")
+
+    def state_rows(self, beamline: int, key: str, width: int) -> np.ndarray:
+        """The session's rows so far as an (m, width) array (re-read only when grown)."""
+        if self.root is None:
+            rows = self._states[(beamline, key)]["rows"]
+            return np.concatenate(rows) if rows else np.zeros((0, width))
+        path = self._states_dir(beamline) / f"{key}.f64"
+        size = path.stat().st_size // (8 * width) * (8 * width)
+        got = self._rows_cache.get(path)
+        if got is None or got[0] != size:
+            with open(path, "rb") as fh:
+                data = np.frombuffer(fh.read(size), dtype="<f8").reshape(-1, width)
+            got = self._rows_cache[path] = (size, data)
+        return got[1]
 
 
 def _encode(name: str) -> str:

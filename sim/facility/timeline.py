@@ -63,7 +63,7 @@ class Timeline:
         """The next ``n`` beam tags strictly after clock time ``t``."""
         first = self.tag_at(t) + 1
         first += (-first) % self.divider
-        return first + self.divider * np.arange(n, dtype=np.int64)
+        return np.arange(first, first + self.divider * n, self.divider, dtype=np.int64)
 
     def beam_tags_between(self, t_from: float, t_to: float) -> np.ndarray:
         """Beam tags with clock time in (t_from, t_to]."""

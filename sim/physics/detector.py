@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.physics.rand import normals, poissons
+from sim.physics.rand import poisson_from
 
 __all__ = ["DetectorModel", "Sensor"]
 
@@ -65,6 +65,7 @@ class DetectorModel:
     read_noise_e: float = 150.0
     pair_energy_ev: float = 3.65
     _pedestals: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_options(cls, name: str, options: Mapping[str, Any],
@@ -112,17 +113,43 @@ class DetectorModel:
         return n
 
     @property
-    def _stream(self) -> int:
-        return 10_000 + (zlib.crc32(self.detector_id.encode()) % 1000) * 100
+    def n_counts(self) -> int:
+        """Photon-count columns per shot: Bragg, diffuse in ROI 0, in ROI 1, rest of each sensor."""
+        return 3 + len(self.sensors)
+
+    def streams(self) -> tuple[np.ndarray, np.ndarray]:
+        """Random streams of this detector: (2 uniforms per count column, 2 noise normals).
+
+        Count column ``j`` uses uniform streams ``base + 2j`` and ``base + 2j + 1``;
+        ROI read-noise normal ``b`` uses streams ``base + 2P + 2b`` and ``+1``.
+        """
+        base = 10_000 + (zlib.crc32(self.detector_id.encode()) % 1000) * 100
+        p = self.n_counts
+        return base + np.arange(2 * p), base + 2 * p + 2 * np.arange(2)
+
+    def _constants(self) -> tuple[np.ndarray, float, float, float, float]:
+        """Per-uJ mean photons per count column, ROI noise rms, ADU per photon per keV."""
+        got = self._cache.get("constants")
+        if got is None:
+            px = [0.0, self._box_pixels("roi0"), self._box_pixels("roi1")]
+            px += [self._rest_pixels(k) for k in range(len(self.sensors))]
+            s0, s1 = self.rois["roi0"][0], self.rois["roi1"][0]
+            got = self._cache["constants"] = (
+                self.diffuse_per_pixel_per_uj * np.asarray(px, dtype=np.float64),
+                self.noise_adu(s0) * math.sqrt(self._box_pixels("roi0")),
+                self.noise_adu(s1) * math.sqrt(self._box_pixels("roi1")),
+                float(self.adu_per_photon(1.0, s0)), float(self.adu_per_photon(1.0, s1)))
+        return got
 
     # -- per-shot reductions -------------------------------------------------------
-    def shots(self, seed: int, tags: np.ndarray, bragg_photons: np.ndarray,
-              probe_uj: np.ndarray, energy_kev: np.ndarray) -> dict[str, np.ndarray]:
-        """Photon counts, noise sums and ROI reductions of the shots (vectorised).
+    def shots(self, uniforms: np.ndarray, noise_z: np.ndarray, bragg_photons: np.ndarray | float,
+              probe_uj: np.ndarray | float, energy_kev: np.ndarray | float
+              ) -> dict[str, np.ndarray]:
+        """Photon counts, noise sums and ROI reductions of ``n`` shots (vectorised).
 
         Args:
-            seed: profile seed.
-            tags: the shots' tags.
+            uniforms: (n, 2P) variates of :meth:`streams`' count streams.
+            noise_z: (n, 2) standard normals of the two ROI read-noise sums.
             bragg_photons: expected Bragg photons per shot before this detector's efficiency.
             probe_uj: probe pulse energy on the sample per shot (0 without X-rays).
             energy_kev: probe photon energy per shot.
@@ -131,36 +158,29 @@ class DetectorModel:
             ``ROI_0_sum``, ``ROI_1_sum`` (ADU, pedestal-subtracted), ``photon_nPhot`` and the
             ``_recipe/...`` columns :meth:`render` needs to redraw the images.
         """
-        st = self._stream
-        density = self.diffuse_per_pixel_per_uj * probe_uj
-        s0, s1 = self.rois["roi0"][0], self.rois["roi1"][0]
-        n_bragg = poissons(seed, tags, st, bragg_photons * float(self.bragg["efficiency"]))
-        n_d0 = poissons(seed, tags, st + 2, density * self._box_pixels("roi0"))
-        n_d1 = poissons(seed, tags, st + 4, density * self._box_pixels("roi1"))
-        ns = len(self.sensors)
-        rest_px = np.array([self._rest_pixels(k) for k in range(ns)], dtype=np.float64)
-        rest = poissons(seed, np.asarray(tags)[:, None], st + 10 + 2 * np.arange(ns)[None, :],
-                        np.asarray(density)[:, None] * rest_px[None, :])
-        sd0 = self.noise_adu(s0) * np.sqrt(self._box_pixels("roi0"))
-        sd1 = self.noise_adu(s1) * np.sqrt(self._box_pixels("roi1"))
-        noise0 = normals(seed, tags, st + 6) * sd0
-        noise1 = normals(seed, tags, st + 8) * sd1
-        g0 = self.adu_per_photon(energy_kev, s0)
-        g1 = self.adu_per_photon(energy_kev, s1)
+        n, p = len(noise_z), self.n_counts
+        per_uj, sd0, sd1, g0, g1 = self._constants()
+        if not isinstance(probe_uj, np.ndarray) and probe_uj == 0.0:
+            counts = np.zeros((n, p), dtype=np.int64)
+        else:
+            lam = np.multiply.outer(probe_uj, per_uj) if isinstance(probe_uj, np.ndarray) \
+                else np.tile(probe_uj * per_uj, (n, 1))
+            lam[:, 0] = bragg_photons * float(self.bragg["efficiency"])
+            counts = poisson_from(uniforms[:, :p], uniforms[:, p:], lam)
+        noise0 = noise_z[:, 0] * sd0
+        noise1 = noise_z[:, 1] * sd1
+        n_bragg, n_d0, n_d1 = counts[:, 0], counts[:, 1], counts[:, 2]
+        pre = f"_recipe/{self.name}/"
         out = {
-            f"{self.name}/ROI_0_sum": (n_bragg + n_d0) * g0 + noise0,
-            f"{self.name}/ROI_1_sum": n_d1 * g1 + noise1,
-            f"{self.name}/photon_nPhot": (n_bragg + n_d0 + n_d1 + rest.sum(axis=1)
-                                          ).astype(np.float64),
-            f"_recipe/{self.name}/n_bragg": n_bragg,
-            f"_recipe/{self.name}/n_d0": n_d0,
-            f"_recipe/{self.name}/n_d1": n_d1,
-            f"_recipe/{self.name}/noise0": noise0,
-            f"_recipe/{self.name}/noise1": noise1,
-            f"_recipe/{self.name}/energy_kev": np.asarray(energy_kev, dtype=np.float64),
+            f"{self.name}/ROI_0_sum": (n_bragg + n_d0) * (energy_kev * g0) + noise0,
+            f"{self.name}/ROI_1_sum": n_d1 * (energy_kev * g1) + noise1,
+            f"{self.name}/photon_nPhot": counts.sum(axis=1).astype(np.float64),
+            pre + "n_bragg": n_bragg, pre + "n_d0": n_d0, pre + "n_d1": n_d1,
+            pre + "noise0": noise0, pre + "noise1": noise1,
+            pre + "energy_kev": np.broadcast_to(np.asarray(energy_kev, dtype=np.float64), (n,)),
         }
-        for k in range(ns):
-            out[f"_recipe/{self.name}/rest{k}"] = rest[:, k]
+        for k in range(len(self.sensors)):
+            out[f"{pre}rest{k}"] = counts[:, 3 + k]
         return out
 
     # -- images ------------------------------------------------------------------

@@ -94,6 +94,8 @@ class RockingCurve:
         A broadened curve keeps its integrated reflectivity (the peak drops by
         the same factor), as for a crystal whose mosaic has grown.
         """
+        if np.ndim(broadening) == 0 and broadening == 1.0:
+            return np.interp(delta_urad, self._x, self._y, left=0.0, right=0.0)
         b = np.asarray(broadening, dtype=np.float64)
         d = np.asarray(delta_urad, dtype=np.float64) / b
         return np.interp(d, self._x, self._y, left=0.0, right=0.0) / b

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["gammas", "normals", "poissons", "stream_bits", "uniforms"]
+__all__ = ["box_muller", "gammas", "normals", "poisson_from", "poissons", "stream_bits",
+           "uniforms"]
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -49,8 +50,9 @@ def stream_bits(seed: int, tags: np.ndarray, stream: int | np.ndarray) -> np.nda
     t = np.asarray(tags, dtype=np.uint64)
     if np.ndim(stream) == 0:
         return _mix((t * _GOLD) ^ _key(seed, int(stream)))
-    keys = np.array([_key(seed, int(s)) for s in np.ravel(stream)],
-                    dtype=np.uint64).reshape(np.shape(stream))
+    streams, where = np.unique(np.asarray(stream, dtype=np.int64), return_inverse=True)
+    keys = np.array([_key(seed, int(s)) for s in streams],
+                    dtype=np.uint64)[where].reshape(np.shape(stream))
     return _mix((t * _GOLD) ^ keys)
 
 
@@ -60,84 +62,161 @@ def uniforms(seed: int, tags: np.ndarray, stream: int | np.ndarray) -> np.ndarra
     return (bits.astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
 
 
-def normals(seed: int, tags: np.ndarray, stream: int | np.ndarray) -> np.ndarray:
-    """Standard normal variates (Box–Muller over streams ``stream`` and ``stream+1``)."""
-    u1 = uniforms(seed, tags, stream)
-    u2 = uniforms(seed, tags, stream + 1)
+def box_muller(u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
+    """Standard normals from two independent uniforms in (0, 1)."""
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
 
 
-def gammas(seed: int, tags: np.ndarray, stream: int, shape: float) -> np.ndarray:
+def normals(seed: int, tags: np.ndarray, stream: int | np.ndarray) -> np.ndarray:
+    """Standard normal variates (Box–Muller over streams ``stream`` and ``stream+1``)."""
+    return box_muller(uniforms(seed, tags, stream), uniforms(seed, tags, np.add(stream, 1)))
+
+
+def gammas(seed: int, tags: np.ndarray, stream: int | np.ndarray,
+           shape: float | np.ndarray) -> np.ndarray:
     """Gamma(shape, scale=1) variates by Marsaglia–Tsang with a fixed number of rounds.
 
     Uses streams ``stream .. stream+3*_ROUNDS``; the acceptance rate is > 95 % per
     round for shape >= 1, so after eight rounds a shot is left unresolved with
     probability < 1e-10 and then takes the Wilson–Hilferty value (same law to 1e-3).
-    Shapes below one use the boost ``G(a) = G(a+1) U^(1/a)``.
+    Shapes below one use the boost ``G(a) = G(a+1) U^(1/a)``.  ``stream`` and
+    ``shape`` may be arrays broadcasting against ``tags`` (one column per
+    quantity, e.g. ``tags[:, None]`` against three streams): every round then
+    draws all columns in one call and later rounds only the rejected entries.
     """
     tags = np.asarray(tags)
-    boost = shape < 1.0
-    a = shape + 1.0 if boost else shape
+    full = np.broadcast_shapes(tags.shape, np.shape(stream), np.shape(shape))
+    t_all = np.broadcast_to(tags, full)
+    s_all = np.broadcast_to(np.asarray(stream, dtype=np.int64), full)
+    shp = np.broadcast_to(np.asarray(shape, dtype=np.float64), full)
+    boost = shp < 1.0
+    a = np.where(boost, shp + 1.0, shp)
     d = a - 1.0 / 3.0
     c = 1.0 / np.sqrt(9.0 * d)
-    out = np.full(tags.shape, np.nan)
-    todo = np.ones(tags.shape, dtype=bool)
+    out = np.full(full, np.nan)
+    idx = np.arange(out.size)
+    t_f, s_f, d_f, c_f = t_all.ravel(), s_all.ravel(), d.ravel(), c.ravel()
+    flat = out.reshape(-1)
     for r in range(_ROUNDS):
-        s = stream + 3 * r
-        x = normals(seed, tags, s)
-        v = (1.0 + c * x) ** 3
-        u = uniforms(seed, tags, s + 2)
+        if r == 0:
+            s0 = np.asarray(stream, dtype=np.int64)
+            x = np.broadcast_to(normals(seed, tags, s0), full).ravel()
+            u = np.broadcast_to(uniforms(seed, tags, s0 + 2), full).ravel()
+            dd, cc = d_f, c_f
+        else:
+            x = normals(seed, t_f[idx], s_f[idx] + 3 * r)
+            u = uniforms(seed, t_f[idx], s_f[idx] + 3 * r + 2)
+            dd, cc = d_f[idx], c_f[idx]
+        v = (1.0 + cc * x) ** 3
         with np.errstate(invalid="ignore", divide="ignore"):
-            ok = (v > 0) & (np.log(u) < 0.5 * x * x + d - d * v + d * np.log(v))
-        take = todo & ok
-        out[take] = d * v[take]
-        todo &= ~ok
-        if not todo.any():
+            ok = (v > 0) & (np.log(u) < 0.5 * x * x + dd - dd * v + dd * np.log(v))
+        flat[idx[ok]] = (dd * v)[ok]
+        idx = idx[~ok]
+        if len(idx) == 0:
             break
-    if todo.any():
-        z = normals(seed, tags[todo], stream + 3 * _ROUNDS)
-        out[todo] = a * np.maximum(1.0 - 1.0 / (9.0 * a) + z / (3.0 * np.sqrt(a)), 0.0) ** 3
-    if boost:
-        out *= uniforms(seed, tags, stream + 3 * _ROUNDS + 2) ** (1.0 / shape)
+    if len(idx):
+        a_f = a.ravel()[idx]
+        z = normals(seed, t_f[idx], s_f[idx] + 3 * _ROUNDS)
+        flat[idx] = a_f * np.maximum(1.0 - 1.0 / (9.0 * a_f) + z / (3.0 * np.sqrt(a_f)),
+                                     0.0) ** 3
+    if boost.any():
+        b = boost
+        out[b] *= uniforms(seed, t_all[b], s_all[b] + 3 * _ROUNDS + 2) ** (1.0 / shp[b])
     return out
 
 
 _ROUNDS = 8
 _POISSON_EXACT_BELOW = 64.0
+_DENSE_ENTRIES = 4096     # below this many entries one dense table beats masking
+_SCALAR_ENTRIES = 16      # below this many, a plain loop beats any table
+_LOG_CHUNK = 1 << 18
+
+
+def _invert(lam: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Exact Poisson variates for 1-D means below 64 by inversion of the uniforms ``u``.
+
+    The table of cumulative probabilities is built for all entries at once and
+    truncated per entry at ``lam + 12 sqrt(lam) + 20`` terms, so an entry's value
+    never depends on which other entries share the table.
+    """
+    terms = (lam + 12.0 * np.sqrt(lam) + 20.0).astype(np.int64)
+    if len(lam) <= _SCALAR_ENTRIES:
+        return _invert_few(lam, u, terms)
+    width = int(terms.max()) if len(terms) else 1
+    k = np.arange(1, width, dtype=np.float64)
+    cols = np.arange(width)
+    rows = max(1, _LOG_CHUNK // width)
+    got = np.empty(len(lam), dtype=np.int64)
+    for lo in range(0, len(lam), rows):
+        sl = slice(lo, lo + rows)
+        table = np.empty((len(lam[sl]), width))
+        table[:, 0] = np.exp(-lam[sl])
+        np.divide(lam[sl, None], k, out=table[:, 1:])
+        np.cumprod(table, axis=1, out=table)
+        np.cumsum(table, axis=1, out=table)
+        got[sl] = ((u[sl, None] > table) & (cols < terms[sl, None])).sum(axis=1)
+    return got
+
+
+def _invert_few(lam: np.ndarray, u: np.ndarray, terms: np.ndarray) -> np.ndarray:
+    """:func:`_invert` for a handful of entries (one-shot reads): the same products and
+    running sums in the same order, so the same values, without building the table."""
+    got = np.zeros(len(lam), dtype=np.int64)
+    for i, (p, ls, ui, nt) in enumerate(zip(np.exp(-lam).tolist(), lam.tolist(), u.tolist(),
+                                            terms.tolist(), strict=True)):
+        cdf, k = p, 0
+        while k < nt and ui > cdf:
+            k += 1
+            p = p * (ls / k)
+            cdf = cdf + p
+        got[i] = k
+    return got
+
+
+def poisson_from(u1: np.ndarray, u2: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """Poisson variates (int64) with means ``lam`` from two uniforms per entry.
+
+    Means below 64 are drawn exactly by CDF inversion of ``u1`` (:func:`_invert`);
+    larger means use the normal approximation (Box–Muller of ``u1``, ``u2``) with
+    continuity correction, whose skewness error (1/sqrt(lam) < 0.125) is far
+    below the shot noise it models.  Shapes broadcast; a small set of entries
+    is drawn densely (fewer array calls), a large one by masks (less memory),
+    with identical values.
+    """
+    lam = np.asarray(lam, dtype=np.float64)
+    shape = np.broadcast_shapes(np.shape(u1), np.shape(u2), lam.shape)
+    if lam.shape != shape or np.shape(u1) != shape or np.shape(u2) != shape:
+        lam, u1, u2 = (np.broadcast_to(x, shape) for x in (lam, u1, u2))
+    big = lam >= _POISSON_EXACT_BELOW
+    if lam.size <= _SCALAR_ENTRIES:
+        out = np.zeros(shape, dtype=np.int64)
+        small = (lam > 0) & ~big
+        out[small] = _invert_few(lam[small], u1[small],
+                                 (lam[small] + 12.0 * np.sqrt(lam[small]) + 20.0).astype(np.int64))
+        if big.any():
+            lb = lam[big]
+            out[big] = np.maximum(np.floor(lb + np.sqrt(lb) * box_muller(u1[big], u2[big])
+                                           + 0.5), 0.0)
+        return out
+    if lam.size <= _DENSE_ENTRIES:
+        small_lam = np.where(big, 0.0, lam)
+        out = _invert(small_lam.ravel(), np.ravel(u1)).reshape(shape)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            approx = np.floor(lam + np.sqrt(lam) * box_muller(u1, u2) + 0.5)
+        return np.where(big, np.maximum(approx, 0.0), out).astype(np.int64)
+    out = np.zeros(shape, dtype=np.int64)
+    if big.any():
+        lb = lam[big]
+        z = box_muller(u1[big], u2[big])
+        out[big] = np.maximum(np.floor(lb + np.sqrt(lb) * z + 0.5), 0.0)
+    small = (lam > 0) & ~big
+    if small.any():
+        out[small] = _invert(lam[small], u1[small])
+    return out
 
 
 def poissons(seed: int, tags: np.ndarray, stream: int | np.ndarray, lam: np.ndarray
              ) -> np.ndarray:
-    """Poisson variates with per-tag means ``lam`` (int64).
-
-    Means below 64 are drawn exactly by CDF inversion of one uniform; larger
-    means use the normal approximation with continuity correction, whose
-    skewness error (1/sqrt(lam) < 0.125) is far below the shot-noise it models.
-    """
-    tags = np.asarray(tags)
-    shape = np.broadcast_shapes(tags.shape, np.shape(stream), np.shape(lam))
-    lam = np.broadcast_to(np.asarray(lam, dtype=np.float64), shape)
-    out = np.zeros(shape, dtype=np.int64)
-    small = (lam > 0) & (lam < _POISSON_EXACT_BELOW)
-    if small.any():
-        ls = lam[small]
-        u = uniforms(seed, tags, stream)
-        u = np.broadcast_to(u, shape)[small]
-        p = np.exp(-ls)
-        cdf = p.copy()
-        k = np.zeros(ls.shape, dtype=np.int64)
-        kmax = int(np.max(ls) + 12.0 * np.sqrt(np.max(ls)) + 20)
-        for i in range(1, kmax):
-            more = u > cdf
-            if not more.any():
-                break
-            k += more
-            p = p * ls / i
-            cdf = cdf + p
-        out[small] = k
-    big = lam >= _POISSON_EXACT_BELOW
-    if big.any():
-        z = np.broadcast_to(normals(seed, tags, np.asarray(stream) + 1), shape)[big]
-        lb = lam[big]
-        out[big] = np.maximum(np.floor(lb + np.sqrt(lb) * z + 0.5), 0).astype(np.int64)
-    return out
+    """Poisson variates with per-tag means ``lam`` (int64), from streams ``stream``, ``+1``."""
+    return poisson_from(uniforms(seed, tags, stream), uniforms(seed, tags, np.add(stream, 1)),
+                        lam)

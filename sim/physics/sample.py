@@ -61,6 +61,7 @@ class Plate:
     offset_clip_urad: float
     damage: Damage = field(default_factory=Damage)
     damaged_at: dict[int, float] = field(default_factory=dict)
+    _offsets: dict[int, float] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_profile(cls, seed: int, grid: Mapping[str, Any], sample: Mapping[str, Any]
@@ -81,9 +82,16 @@ class Plate:
         return SpotGrid(self.x_axis, self.y_axis, tuple(np.round(xs, 9).tolist()),
                         tuple(np.round(ys, 9).tolist()), "mm")
 
-    def cells(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Integer cell keys of stage positions (cell (0, 0) holds grid spot 0)."""
+    def cells(self, x: np.ndarray | float, y: np.ndarray | float) -> np.ndarray | int:
+        """Integer cell keys of stage positions (cell (0, 0) holds grid spot 0).
+
+        Plain numbers give a plain ``int`` (a stage at rest during the shots).
+        """
         x0, _, y0, _ = self.plate_mm
+        if np.ndim(x) == 0 and np.ndim(y) == 0:
+            col = math.floor((float(x) - (x0 + self.margin_mm)) / self.pitch_mm + 0.5)
+            row = math.floor((float(y) - (y0 + self.margin_mm)) / self.pitch_mm + 0.5)
+            return ((row + _CELL_BIAS) << 21) + (col + _CELL_BIAS)
         col = np.floor((np.asarray(x) - (x0 + self.margin_mm)) / self.pitch_mm + 0.5)
         row = np.floor((np.asarray(y) - (y0 + self.margin_mm)) / self.pitch_mm + 0.5)
         return ((row.astype(np.int64) + _CELL_BIAS) << 21) + (col.astype(np.int64) + _CELL_BIAS)
@@ -93,29 +101,45 @@ class Plate:
         row, col = divmod(index, len(self.grid().xs))
         return ((row + _CELL_BIAS) << 21) + (col + _CELL_BIAS)
 
-    def offsets_urad(self, cells: np.ndarray) -> np.ndarray:
+    def offsets_urad(self, cells: np.ndarray | int) -> np.ndarray | float:
         """Bragg offset of each cell (urad): a pure function of seed and cell."""
+        if np.ndim(cells) == 0:
+            got = self._offsets.get(int(cells))
+            if got is None:
+                got = self._offsets[int(cells)] = float(
+                    self.offsets_urad(np.asarray([cells], dtype=np.int64))[0])
+            return got
         z = normals(self.seed, np.asarray(cells, dtype=np.int64), STREAM_SPOT)
         lim = self.offset_clip_urad
         return np.clip(z * self.offset_rms_urad, -lim, lim)
 
-    def expose(self, cells: np.ndarray, times: np.ndarray, pumped: np.ndarray) -> None:
+    def expose(self, cells: np.ndarray | int, times: np.ndarray,
+               pumped: np.ndarray | bool) -> None:
         """Record the pumped shots: their cells are damaged from then on."""
-        for cell, t in zip(cells[pumped].tolist(), times[pumped].tolist(), strict=True):
+        hit = np.broadcast_to(pumped, np.shape(times))
+        cells = np.broadcast_to(np.asarray(cells, dtype=np.int64), np.shape(times))
+        for cell, t in zip(cells[hit].tolist(), times[hit].tolist(), strict=True):
             if t < self.damaged_at.get(cell, math.inf):
                 self.damaged_at[cell] = t
 
-    def damaged(self, cells: np.ndarray, times: np.ndarray) -> np.ndarray:
-        """True for shots hitting a cell damaged strictly before them."""
+    def damaged(self, cells: np.ndarray | int, times: np.ndarray) -> np.ndarray | bool:
+        """True for shots hitting a cell damaged strictly before them (a bool if all agree)."""
         if not self.damaged_at:
-            return np.zeros(np.shape(cells), dtype=bool)
+            return False
+        if np.ndim(cells) == 0:
+            when = self.damaged_at.get(int(cells), math.inf)
+            if when < times[0]:
+                return True
+            if when >= times[-1]:
+                return False
+            return when < times
         when = np.array([self.damaged_at.get(c, math.inf) for c in cells.tolist()])
         return when < times
 
     def reflectivity(self, rocking: RockingCurve, delta_urad: np.ndarray,
                      damaged: np.ndarray) -> np.ndarray:
         """Peak-normalised reflectivity of each shot, with damage applied."""
-        if not damaged.any():
+        if not np.any(damaged):
             return rocking(delta_urad)
         dmg = self.damage
         shift = np.where(damaged, dmg.shift_urad, 0.0)

@@ -49,19 +49,31 @@ class Source:
     pump_pulse_energy_uj: float = 300.0
     pointing_jitter_urad: float = 1.0
 
-    def shots(self, seed: int, tags: np.ndarray) -> SourceShots:
-        """Pulse energies and pointing of the shots with ``tags`` (beam assumed on)."""
+    def gamma_columns(self) -> tuple[tuple[int, int, int], tuple[float, float, float]]:
+        """Streams and gamma shapes of the (SASE, mono, pump) variates, drawn as one block."""
         m_sase = 1.0 / self.sase_relative_rms ** 2
         m_mono = 1.0 / self.mono_relative_rms ** 2
-        sase = gammas(seed, tags, STREAM_SASE, m_sase) / m_sase
-        mono = gammas(seed, tags, STREAM_MONO, m_mono) / m_mono
-        pump = gammas(seed, tags, STREAM_PUMP, m_sase) / m_sase
+        return (STREAM_SASE, STREAM_MONO, STREAM_PUMP), (m_sase, m_mono, m_sase)
+
+    def draw(self, seed: int, tags: np.ndarray) -> np.ndarray:
+        """(n, 3) unit-mean SASE, mono and pump factors of the shots with ``tags``."""
+        streams, shapes = self.gamma_columns()
+        shape = np.asarray(shapes)
+        return gammas(seed, np.asarray(tags)[:, None], np.asarray(streams), shape) / shape
+
+    def combine(self, factors: np.ndarray, pointing_z: np.ndarray) -> SourceShots:
+        """Pulse energies from :meth:`draw`'s factors and the pointing normals."""
+        sase = factors[:, 0]
         return SourceShots(
             sase_uj=self.sase_pulse_energy_uj * sase,
-            probe_uj=self.probe_pulse_energy_uj * sase * mono,
-            pump_uj=self.pump_pulse_energy_uj * pump,
-            pointing_urad=self.pointing_jitter_urad * normals(seed, tags, STREAM_POINTING),
+            probe_uj=self.probe_pulse_energy_uj * sase * factors[:, 1],
+            pump_uj=self.pump_pulse_energy_uj * factors[:, 2],
+            pointing_urad=self.pointing_jitter_urad * pointing_z,
         )
+
+    def shots(self, seed: int, tags: np.ndarray) -> SourceShots:
+        """Pulse energies and pointing of the shots with ``tags`` (beam assumed on)."""
+        return self.combine(self.draw(seed, tags), normals(seed, tags, STREAM_POINTING))
 
 
 @dataclass
@@ -99,6 +111,10 @@ class BeamLoss:
         """Add an episode (facility time)."""
         self.injected = [*(self.injected or []), (start, start + duration)]
 
+    def end_injected(self, t: float) -> None:
+        """End injected episodes at facility time ``t`` (those not begun yet are dropped)."""
+        self.injected = [(s, min(e, t)) for s, e in self.injected or [] if s < t]
+
     def beam_on(self, times: np.ndarray) -> np.ndarray:
         """True for facility times outside every episode."""
         times = np.asarray(times, dtype=np.float64)
@@ -111,6 +127,8 @@ class BeamLoss:
 
     def first_loss(self, t_from: float, t_to: float) -> float | None:
         """Start of the first beam-off moment in [t_from, t_to], if any."""
+        if self.rate_per_hour <= 0 and not self.injected:
+            return None
         for start, end in self.episodes(t_to + 1.0):
             if start <= t_to and end > t_from:
                 return max(start, t_from)

@@ -1,0 +1,186 @@
+"""The state time line: what the beamline's devices were doing at every moment of a session.
+
+The facility's synchronous DB holds a value for *every* shot, in runs or not.
+Every such value is a pure function of (seed, tag, device state), so instead of
+storing values the simulator records the state: one row per interval of
+constant device commands (motor trajectories, switch steps), written by
+:class:`StateRecorder` and replayed by :class:`StateReplay`, which evaluates any
+equipment for any tags of the session in a few whole-array operations.
+
+Per session, under ``<data_dir>/facility/bl<N>/states/``::
+
+    <key>.json          header: time line, seed, devices, equipment, beam-loss episodes,
+                        first and last tag reached (rewritten atomically)
+    <key>.profile.json  the session's beamline profile (physics of the replay)
+    <key>.f64           rows of float64: [t_from, 5 numbers per device ...], appended;
+                        a later row with the same t_from supersedes an earlier one
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from expctl.devices.profile import Profile
+from sim.devices.motor import positions
+from sim.facility.timeline import Timeline
+from sim.physics.source import BeamLoss
+from sim.shotmodel import RoleMap, ShotModel, pd_model
+
+if TYPE_CHECKING:
+    from sim.facility.store import FacilityStore
+    from sim.world import SimWorld
+
+__all__ = ["ROW", "StateRecorder", "StateReplay"]
+
+ROW = 5  # numbers per device command (Trajectory.row / Step.row)
+
+
+class StateRecorder:
+    """Records a live world's device commands as rows of the facility's state time line.
+
+    Args:
+        world: the live world (devices, timeline, beam loss).
+        store: the facility store to write to.
+        equipment: sync-DB equipment name -> shot-model column.
+        hightag: the facility high tag of this session's tags.
+    """
+
+    def __init__(self, world: SimWorld, store: FacilityStore, equipment: Mapping[str, str],
+                 hightag: int) -> None:
+        self._world = world
+        self._store = store
+        self._names = [n for n, d in world.devices.items() if hasattr(d, "command")]
+        tl = world.timeline
+        self.beamline = world.profile.beamline
+        self.key = f"{tl.offset_ticks:012d}"
+        recorded = {n: world.devices[n].recorded_table.tolist() for n in self._names
+                    if hasattr(world.devices[n], "recorded_table")}
+        self._header: dict[str, Any] = {
+            "tag0": tl.tag0, "offset_ticks": tl.offset_ticks, "origin_unix": tl.origin_unix,
+            "tag_rate_hz": tl.tag_rate_hz, "beam_rate_hz": tl.beam_rate_hz,
+            "start_tag": tl.tag_at(0.0), "end_tag": tl.tag_at(0.0) - 1, "hightag": hightag,
+            "seed": world.seed,
+            "devices": [[n, type(world.devices[n].command).__name__] for n in self._names],
+            "recorded": recorded, "equipment": dict(equipment),
+            "beam_loss": {"rate_per_hour": world.beam_loss.rate_per_hour,
+                          "mean_duration_s": world.beam_loss.mean_duration_s, "injected": []},
+        }
+        self._since = 0.0
+        self._rows: list[list[float]] = []
+        store.open_states(self.beamline, self.key, self._header, world.profile)
+
+    def _row(self) -> list[float]:
+        row = [self._since]
+        devices = self._world.devices
+        for n in self._names:
+            row.extend(devices[n].command.row())
+        return row
+
+    def change(self, now: float) -> None:
+        """A device is about to change: close the interval of the current commands."""
+        if now > self._since:
+            self._rows.append(self._row())
+            self._since = now
+
+    def flush(self, now: float) -> None:
+        """Persist the rows so far and that the session has reached clock time ``now``."""
+        rows = [*self._rows, self._row()]
+        self._rows.clear()
+        self._store.append_states(self.beamline, self.key, np.asarray(rows, dtype=np.float64))
+        h = self._header
+        h["end_tag"] = max(h["end_tag"], self._world.timeline.tag_at(now))
+        h["beam_loss"]["injected"] = [list(e) for e in self._world.beam_loss.injected or []]
+        self._store.write_states_header(self.beamline, self.key, h)
+        self._store.touch(self._world.timeline.ticks_at(now))
+
+    def reopen(self, store: FacilityStore) -> None:
+        """Continue in another store (an estimator twin's memory store)."""
+        self._store = store
+        store.open_states(self.beamline, self.key, self._header, self._world.profile)
+
+
+@dataclass
+class _Gathered:
+    """Per-tag command parameters of one device (rows gathered by segment)."""
+
+    kind: str
+    params: np.ndarray  # (n, ROW)
+
+    def sample(self, times: np.ndarray) -> np.ndarray:
+        p = self.params
+        if self.kind == "Trajectory":
+            return positions(times, p[:, 0], p[:, 1], p[:, 2], p[:, 3], p[:, 4])
+        return np.where(times >= p[:, 2], p[:, 1], p[:, 0])
+
+
+class StateReplay:
+    """Sync-DB values of one recorded session, for any of its tags."""
+
+    def __init__(self, header: Mapping[str, Any], profile: Profile) -> None:
+        self.header = header
+        profile = profile.with_seed(int(header["seed"]))
+        self.timeline = Timeline(int(header["tag0"]), int(header["offset_ticks"]),
+                                 float(header["origin_unix"]), float(header["tag_rate_hz"]),
+                                 float(header["beam_rate_hz"]))
+        from sim.world import Physics
+
+        physics = Physics.from_profile(profile)
+        raw_daq = dict(profile.raw.get("daq", {}) or {})
+        self.model = ShotModel(physics, pd_model(profile), [], profile.seed,
+                               self.timeline.divider, bool(raw_daq.get("gate_shutter", True)))
+        grid = next(iter(dict(profile.raw.get("spot_grids", {}) or {}).values()))
+        self.roles = RoleMap.from_profile(profile, str(grid["x_axis"]), str(grid["y_axis"]))
+        self.devices = [(str(n), str(k)) for n, k in header["devices"]]
+        self.columns = {n: i for i, (n, _) in enumerate(self.devices)}
+        self.recorded = {n: np.asarray(t, dtype=np.float64)
+                         for n, t in dict(header.get("recorded", {})).items()}
+        loss = dict(header["beam_loss"])
+        self.beam_loss = BeamLoss(profile.seed, float(loss["rate_per_hour"]),
+                                  float(loss["mean_duration_s"]))
+        self.refresh_beam_loss()
+
+    def refresh_beam_loss(self) -> None:
+        """Take the injected beam-loss episodes of the (possibly rewritten) header."""
+        self.beam_loss.injected = [(float(s), float(e))
+                                   for s, e in self.header["beam_loss"].get("injected", [])]
+
+    def covers(self, tags: np.ndarray, end_tag: int) -> np.ndarray:
+        """Which ``tags`` are beam shots of this session up to ``end_tag``."""
+        return ((tags >= int(self.header["start_tag"])) & (tags <= end_tag)
+                & (tags % self.timeline.divider == 0))
+
+    def values(self, column: str, tags: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Values of shot-model ``column`` (``pd_i0``, ``_beam``, ``_state/<device>`` …)."""
+        times = self.timeline.time_of(tags)
+        # last row whose interval starts at or before each shot (later duplicates win)
+        seg = np.maximum(np.searchsorted(rows[:, 0], times, side="right") - 1, 0)
+        commands = _Commands(self, rows, seg)
+        if column.startswith("_state/"):
+            name = column[len("_state/"):]
+            v = commands[name].sample(times)
+            table = self.recorded.get(name)
+            return v if table is None else table[v.astype(np.int64)]
+        beam_on = self.beam_loss.beam_on(self.timeline.facility_time(times))
+        state = self.roles.state(commands, times, beam_on)
+        return np.asarray(self.model.shots(tags, times, state, acquired=False, plate=None)[column],
+                          dtype=np.float64)
+
+
+class _Commands(Mapping[str, _Gathered]):
+    def __init__(self, replay: StateReplay, rows: np.ndarray, seg: np.ndarray) -> None:
+        self._replay, self._rows, self._seg = replay, rows, seg
+
+    def __getitem__(self, name: str) -> _Gathered:
+        j = self._replay.columns[name]
+        start = 1 + ROW * j
+        return _Gathered(self._replay.devices[j][1], self._rows[self._seg, start:start + ROW])
+
+    def __iter__(self) -> Any:
+        return iter(self._replay.columns)
+
+    def __len__(self) -> int:
+        return len(self._replay.columns)

@@ -1,0 +1,393 @@
+"""The vectorised shot model: every per-shot quantity from (seed, tag) variates and the state.
+
+Randomness does not depend on the beamline state, so :class:`NoiseBank` draws
+all of a shot's variates (SASE/mono/pump gamma factors, pointing, PD noise,
+timing jitter, detector count uniforms and read-noise normals) as one row of a
+matrix, for aligned blocks of beam tags at a time, and keeps the recent
+blocks: a one-shot trigger in a step scan then costs a row slice.  The state
+(:class:`ShotState`) holds plain numbers whenever a device is constant over
+the shots, so the per-shot arithmetic is a few whole-array operations.
+:class:`Shots` computes monitors at once and each detector only when one of
+its columns is asked for.  The archive replays the same model (monitors only)
+from the recorded state time line.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sim.physics.optics import bragg_angle_deg
+from sim.physics.rand import box_muller, uniforms
+from sim.physics.source import STREAM_POINTING
+
+if TYPE_CHECKING:
+    from sim.physics.detector import DetectorModel
+    from sim.physics.sample import Plate
+    from sim.world import Physics
+
+__all__ = ["NoiseBank", "PDModel", "RoleMap", "ShotModel", "ShotState", "Shots", "pd_model"]
+
+STREAM_PD = 600
+STREAM_JITTER = 700
+URAD_PER_DEG = math.pi / 180.0 * 1e6
+# columns of the variate matrix before the detectors' own
+_SRC, _POINT, _PD1, _PD2, _JIT = slice(0, 3), 3, 4, 5, 6
+
+Value = Any  # a float (constant over the shots) or a per-shot array
+
+
+class NoiseBank:
+    """All state-independent variates of a beamline's shots, drawn in bulk per tag block.
+
+    Args:
+        seed: profile seed.
+        source: the source model (its gamma streams and shapes).
+        detectors: detector models, in the order of their column groups.
+        divider: tag step between beam shots (beam tags are multiples of it).
+    """
+
+    BLOCK = 256  # beam shots per cached block (~8.5 s of 30 Hz beam)
+    KEEP = 8    # blocks kept
+
+    def __init__(self, seed: int, source: Any, detectors: list[DetectorModel],
+                 divider: int) -> None:
+        self.seed = seed
+        self.source = source
+        self.divider = divider
+        normal = [STREAM_POINTING, STREAM_PD, STREAM_PD + 2, STREAM_JITTER]
+        unif: list[int] = []
+        self.det_columns: dict[str, tuple[slice, slice]] = {}
+        z_at, u_at = 3 + len(normal), 0
+        for det in detectors:
+            u, z = det.streams()
+            self.det_columns[det.name] = (slice(u_at, u_at + len(u)), slice(z_at, z_at + 2))
+            normal += [int(s) for s in z]
+            unif += [int(s) for s in u]
+            u_at += len(u)
+            z_at += 2
+        n_norm = len(normal)
+        self.det_columns = {k: (slice(3 + n_norm + u.start, 3 + n_norm + u.stop), z)
+                            for k, (u, z) in self.det_columns.items()}
+        raw = [s + k for s in normal for k in (0, 1)] + unif
+        self._raw = np.asarray(raw, dtype=np.int64)
+        self._n_norm = n_norm
+        self.width = 3 + n_norm + len(unif)
+        self._blocks: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def draw(self, tags: np.ndarray) -> np.ndarray:
+        """(n, width) variates of ``tags`` (any tags, no caching)."""
+        tags = np.asarray(tags, dtype=np.int64)
+        u = uniforms(self.seed, tags[:, None], self._raw)
+        m = self._n_norm
+        z = box_muller(u[:, 0:2 * m:2], u[:, 1:2 * m:2])
+        return np.concatenate([self.source.draw(self.seed, tags), z, u[:, 2 * m:]], axis=1)
+
+    def _block(self, b: int) -> np.ndarray:
+        got = self._blocks.get(b)
+        if got is None:
+            span = self.divider * self.BLOCK
+            got = self.draw(b * span + self.divider * np.arange(self.BLOCK, dtype=np.int64))
+            self._blocks[b] = got
+            if len(self._blocks) > self.KEEP:
+                self._blocks.popitem(last=False)
+        return got
+
+    def rows(self, tags: np.ndarray) -> np.ndarray:
+        """Variates of ``tags``: a slice of cached blocks for a short run of beam tags."""
+        n = len(tags)
+        first, last = int(tags[0]), int(tags[-1])
+        div, span = self.divider, self.divider * self.BLOCK
+        b0, b1 = first // span, last // span
+        if first % div or last - first != div * (n - 1) or b1 - b0 > 1:
+            return self.draw(tags)
+        i0 = (first - b0 * span) // div
+        if b0 == b1:
+            return self._block(b0)[i0:i0 + n]
+        return np.concatenate([self._block(b0)[i0:], self._block(b1)[:n - (self.BLOCK - i0)]])
+
+
+@dataclass(frozen=True, slots=True)
+class ShotState:
+    """The device state the shots see: floats where constant, per-shot arrays otherwise."""
+
+    beam_on: Value
+    shutter_open: Value
+    pump_on: Value
+    energy_kev: Value
+    thickness_um: Value
+    full_scale_pc: Value
+    theta_deg: Value
+    x_mm: Value
+    y_mm: Value
+    delay_ps: Value
+
+
+def _lookup(table: np.ndarray, index: Value) -> Value:
+    if not isinstance(index, np.ndarray):
+        return float(table[int(index)])
+    return table[np.asarray(index, dtype=np.int64)]
+
+
+@dataclass(frozen=True)
+class RoleMap:
+    """Which device plays which part, and the tables that turn device values into physics.
+
+    Built once from the profile; :meth:`state` reads commands (``Trajectory``/``Step``
+    objects with ``sample(times)``) by device name, live or replayed from the time line.
+    """
+
+    shutter: str
+    open_index: int
+    pump: str
+    on_code: float
+    energy: str
+    attenuator: str
+    thickness: np.ndarray
+    gain: str
+    full_scale: np.ndarray
+    theta: str
+    x_axis: str
+    y_axis: str
+    delays: tuple[tuple[str, float, float], ...]  # (device, scale, offset): delay = (v-off)/scale
+
+    @classmethod
+    def from_profile(cls, profile: Any, x_axis: str, y_axis: str) -> RoleMap:
+        roles = dict(profile.raw.get("roles", {}) or {})
+        devs = profile.devices
+        shutter = devs[roles["shutter"]]
+        pump = devs[roles["pump"]]
+        gain = devs[roles["pd_gain"]]
+        att = devs[roles["attenuator"]]
+        delays = []
+        for name in roles.get("delays", []):
+            if devs[name].kind == "pseudo":
+                axis, comp = next(iter(dict(devs[name].options["components"]).items()))
+                delays.append((axis, float(comp["scale"]), float(comp.get("offset", 0.0))))
+            else:
+                delays.append((name, 1.0, 0.0))
+        return cls(
+            shutter=shutter.name, open_index=list(shutter.limits.choices).index("open"),
+            pump=pump.name, on_code=float(list(pump.limits.choices).index("on")),
+            energy=roles["energy"], attenuator=att.name,
+            thickness=np.asarray(att.limits.choices, dtype=np.float64),
+            gain=gain.name, full_scale=np.asarray(
+                [float(gain.options["full_scale_pc"][s]) for s in gain.limits.choices]),
+            theta=roles["theta"], x_axis=x_axis, y_axis=y_axis, delays=tuple(delays))
+
+    def state(self, commands: Mapping[str, Any], times: np.ndarray, beam_on: Value
+              ) -> ShotState:
+        """The state at increasing clock ``times`` from the devices' commands."""
+        delay: Value = 0.0
+        for name, scale, offset in self.delays:
+            v = commands[name].sample(times)
+            delay = delay + (v if scale == 1.0 and offset == 0.0 else (v - offset) / scale)
+        return ShotState(
+            beam_on=beam_on,
+            shutter_open=commands[self.shutter].sample(times) == self.open_index,
+            pump_on=commands[self.pump].sample(times) == self.on_code,
+            energy_kev=commands[self.energy].sample(times),
+            thickness_um=_lookup(self.thickness, commands[self.attenuator].sample(times)),
+            full_scale_pc=_lookup(self.full_scale, commands[self.gain].sample(times)),
+            theta_deg=commands[self.theta].sample(times),
+            x_mm=commands[self.x_axis].sample(times),
+            y_mm=commands[self.y_axis].sample(times),
+            delay_ps=delay)
+
+
+@dataclass(frozen=True)
+class PDModel:
+    """I0 photodiode behind its 16-bit, gain-switched ADC (profile ``pd_i0``/``pd_gain``)."""
+
+    charge_per_uj: float
+    dark_pc: float
+    adc_noise: float
+
+
+def pd_model(profile: Any) -> PDModel:
+    """The I0 chain of a profile (its ``roles: i0`` and ``pd_gain`` devices)."""
+    roles = dict(profile.raw.get("roles", {}) or {})
+    pd_spec = profile.devices[roles["i0"]]
+    gain_spec = profile.devices[roles["pd_gain"]]
+    return PDModel(float(pd_spec.options.get("charge_per_uj", 1.0)),
+                   float(pd_spec.options.get("dark_pc", 0.0)),
+                   float(gain_spec.options.get("adc_noise", 0.0)))
+
+
+class ShotModel:
+    """Per-shot physics of one beamline (shared by the live world and the archive replay)."""
+
+    def __init__(self, physics: Physics, pd: PDModel, detectors: list[DetectorModel],
+                 seed: int, divider: int, gate_shutter: bool, unix0: float = 0.0) -> None:
+        self.physics = physics
+        self.unix0 = unix0  # Unix time of clock zero (event_time of the shots)
+        self.pd = pd
+        self.detectors = {d.name: d for d in detectors}
+        self.seed = seed
+        self.gate_shutter = gate_shutter
+        self.noise = NoiseBank(seed, physics.source, detectors, divider)
+        self._trans: dict[tuple[float, float], float] = {}
+        self._bragg: dict[float, float] = {}
+
+    def transmission(self, thickness: Value, energy: Value) -> Value:
+        if isinstance(thickness, np.ndarray) or isinstance(energy, np.ndarray):
+            return self.physics.attenuation.transmission(thickness, energy)
+        key = (thickness, energy)
+        got = self._trans.get(key)
+        if got is None:
+            got = self._trans[key] = float(self.physics.attenuation.transmission(*key))
+        return got
+
+    def bragg_angle(self, energy: Value) -> Value:
+        if isinstance(energy, np.ndarray):
+            return bragg_angle_deg(energy, self.physics.d_spacing_angstrom)
+        got = self._bragg.get(energy)
+        if got is None:
+            got = self._bragg[energy] = float(
+                bragg_angle_deg(energy, self.physics.d_spacing_angstrom))
+        return got
+
+    def shots(self, tags: np.ndarray, times: np.ndarray, state: ShotState, *,
+              acquired: bool, plate: Plate | None) -> Shots:
+        """The shots with ``tags`` at clock ``times`` (see :class:`Shots`)."""
+        return Shots(self, tags, times, state, self.noise.rows(tags), acquired, plate)
+
+
+def _scalar_false(v: Value) -> bool:
+    return not isinstance(v, np.ndarray) and not v
+
+
+class Shots(Mapping[str, np.ndarray]):
+    """Per-shot data of one set of shots: monitors now, sample and detectors on first use.
+
+    ``acquired`` shots pass the pulse picker (they expose the sample and are
+    recorded); others are seen only by the upstream monitors.  Pumped, acquired
+    shots damage their spot (recorded in the plate) as soon as they are made.
+    """
+
+    def __init__(self, model: ShotModel, tags: np.ndarray, times: np.ndarray, state: ShotState,
+                 noise: np.ndarray, acquired: bool, plate: Plate | None) -> None:
+        self.model, self.tags, self.times, self.state = model, tags, times, state
+        self.n = len(tags)
+        self._noise = noise
+        self._plate = plate
+        self._means: dict[str, float] = {}
+        ph, pd, st = model.physics, model.pd, state
+        src = ph.source
+        f = noise[:, _SRC]
+        self.xray_pd = st.beam_on & st.shutter_open
+        self.xray = self.xray_pd & (acquired or not model.gate_shutter)
+        self.pumped = self.xray & st.pump_on
+        trans = model.transmission(st.thickness_um, st.energy_kev)
+        probe_on_sample = (src.probe_pulse_energy_uj * trans) * (f[:, 0] * f[:, 1])
+        fs = st.full_scale_pc
+        q = pd.dark_pc * noise[:, _PD1] + (pd.adc_noise * fs) * noise[:, _PD2]
+        if not _scalar_false(self.xray_pd):
+            q += (probe_on_sample * pd.charge_per_uj) * self.xray_pd
+        lsb = fs / 65535.0
+        q = np.minimum(np.maximum(np.floor(q / lsb + 0.5) * lsb, 0.0), fs)
+        pulse = src.sase_pulse_energy_uj * f[:, 0]
+        if not _scalar_false(st.pump_on):
+            pulse = pulse + np.where(st.pump_on, src.pump_pulse_energy_uj * f[:, 2], 0.0)
+        if isinstance(st.beam_on, np.ndarray):
+            pulse = pulse * st.beam_on
+        self.sample_uj = 0.0 if _scalar_false(self.xray) else probe_on_sample * self.xray
+        self._data: dict[str, np.ndarray] = {"pd_i0": q, "beam/pulse_energy": pulse}
+        self._bragg: np.ndarray | float | None = None
+        self._damaged: Value = False
+        if acquired and plate is not None and not _scalar_false(self.pumped):
+            self._sample()
+
+    # -- lazy parts ---------------------------------------------------------------------
+    def _sample(self) -> np.ndarray | float:
+        """Expected Bragg photons per shot: the spot under the beam and its reflectivity."""
+        if self._bragg is not None:
+            return self._bragg
+        model, st, plate = self.model, self.state, self._plate
+        ph = model.physics
+        if _scalar_false(self.xray) or plate is None:
+            self._bragg = 0.0
+            return 0.0
+        cells = plate.cells(st.x_mm, st.y_mm)
+        if not _scalar_false(self.pumped):
+            plate.expose(cells, self.times, self.pumped)
+        damaged = plate.damaged(cells, self.times)
+        self._damaged = damaged
+        pointing = ph.source.pointing_jitter_urad * self._noise[:, _POINT]
+        delta = ((st.theta_deg - model.bragg_angle(st.energy_kev)) * URAD_PER_DEG
+                 - plate.offsets_urad(cells)) + pointing
+        refl = plate.reflectivity(ph.rocking, delta, damaged)
+        bragg = self.sample_uj * ph.bragg_photons_per_uj * refl
+        if not _scalar_false(self.pumped):
+            actual = st.delay_ps + ph.pump.jitter_rms_ps * self._noise[:, _JIT]
+            bragg = bragg * (1.0 + np.where(self.pumped, ph.pump.per_shot(actual), 0.0))
+        self._bragg = bragg
+        return bragg
+
+    def _detector(self, name: str) -> None:
+        model = self.model
+        det = model.detectors[name]
+        ucols, zcols = model.noise.det_columns[name]
+        self._data.update(det.shots(self._noise[:, ucols], self._noise[:, zcols],
+                                    self._sample(), self.sample_uj, self.state.energy_kev))
+
+    def _flags(self) -> None:
+        n, st = self.n, self.state
+        self._sample()
+
+        def col(v: Value, dtype: Any) -> np.ndarray:
+            return np.asarray(np.broadcast_to(v, (n,)), dtype=dtype)
+
+        self._data.update({
+            "tag": np.asarray(self.tags, dtype=np.int64),
+            "event_time": self.model.unix0 + self.times,
+            "lightStatus/xray": col(self.xray, np.int8),
+            "lightStatus/laser": col(st.beam_on & st.pump_on, np.int8),
+            "_pd_saturated": (self._data["pd_i0"] >= st.full_scale_pc).astype(np.float64),
+            "_beam": col(st.beam_on, np.float64),
+            "_delay_ps": col(st.delay_ps, np.float64),
+            "_damaged": col(self._damaged, np.int8),
+        })
+
+    # -- Mapping ---------------------------------------------------------------------------
+    def __getitem__(self, key: str) -> np.ndarray:
+        got = self._data.get(key)
+        if got is not None:
+            return got
+        if key == "_pd_saturated":
+            got = (self._data["pd_i0"] >= self.state.full_scale_pc).astype(np.float64)
+            self._data[key] = got
+            return got
+        name = key.split("/", 2)[1] if key.startswith("_recipe/") else key.split("/", 1)[0]
+        if name in self.model.detectors:
+            self._detector(name)
+        else:
+            self._flags()
+        return self._data[key]
+
+    def materialise(self) -> dict[str, np.ndarray]:
+        """Every column (what the DAQ hands out and persists)."""
+        self._flags()
+        for name in self.model.detectors:
+            if f"{name}/ROI_0_sum" not in self._data:
+                self._detector(name)
+        return self._data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.materialise())
+
+    def __len__(self) -> int:
+        return len(self.materialise())
+
+    def mean(self, key: str) -> float:
+        """Mean of a column over the shots (cached: several devices read the same shots)."""
+        got = self._means.get(key)
+        if got is None:
+            col = self[key]
+            got = self._means[key] = float(col[0]) if self.n == 1 else float(col.sum()) / self.n
+        return got
