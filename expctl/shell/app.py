@@ -51,6 +51,7 @@ Delegate = Callable[[str, list[str], Path], None]
 HISTORY_FILE = "shell_history"
 TOOLBAR_REFRESH_S = 0.25
 BEAM_POLL_S = 1.0
+FIRST_DRAW_WAIT_S = 2.0
 
 
 def history_path(data_dir: Path) -> Path:
@@ -135,14 +136,18 @@ class Shell:
             style=_style(), input=self._input, output=self._output,
             reserve_space_for_menu=4)
         self._app = prompt.app
+        drawn = threading.Event()
+        prompt.app.after_render += lambda _app: drawn.set()
         self._worker.start()
-        self._jobs.put(_Job("connect", self._connect))
+        # connect once the first prompt is on screen: importing the backend holds the GIL
+        self._jobs.put(_Job("connect", lambda: (drawn.wait(FIRST_DRAW_WAIT_S), self._connect())))
         owner = patch_stdout(raw=True) if self._stdout is None else contextlib.nullcontext()
         with owner:
             try:
                 while not self._exit.is_set():
                     try:
-                        line = prompt.prompt(f"{self.profile_name}> ")
+                        line = prompt.prompt(f"{self.profile_name}> ",
+                                             pre_run=self._exit_if_asked)
                     except KeyboardInterrupt:
                         continue  # Ctrl-C at an idle prompt: drop the line
                     except EOFError:
@@ -161,7 +166,8 @@ class Shell:
             return
         if inv is None:
             return
-        if inv.command.mode is Mode.IMMEDIATE:
+        idle = self._busy is None and self._jobs.empty()
+        if inv.command.mode is Mode.IMMEDIATE or (idle and inv.command.name == "exit"):
             self._execute(inv)
             return
         if self._busy is not None or not self._jobs.empty():
@@ -196,6 +202,11 @@ class Shell:
         if app is not None and app.is_running:
             app.loop.call_soon_threadsafe(
                 lambda: app.exit(exception=EOFError()) if app.is_running else None)
+
+    def _exit_if_asked(self) -> None:
+        """Runs as each prompt starts: an ``exit`` reached while none was active ends it."""
+        if self._exit.is_set() and self._app is not None:
+            self._app.exit(exception=EOFError())
 
     # ------------------------------------------------------------------ worker side
     def _work(self) -> None:

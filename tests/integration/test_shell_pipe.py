@@ -1,0 +1,128 @@
+"""A shell session driven through prompt_toolkit's pipe input, on the virtual clock."""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+
+from expctl.cli.shell import run_cli_command
+from expctl.engine.events import StepStarted
+from expctl.session import Session
+from expctl.shell import Shell, history_path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _shell(tmp_path, inp, out, open_session=None):
+    data = tmp_path / "data"
+    return Shell(open_session or (lambda: Session.open("bl3", data)), profile_name="bl3",
+                 data_dir=data, input=inp, output=DummyOutput(), stdout=out,
+                 sequence_dir=REPO / "sequences", delegate=run_cli_command)
+
+
+def test_session_mv_wa_rock_peak_dry_run_error_exit(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    out = io.StringIO()
+    lines = ["mv theta 11.4", "wa", "wm theta", "rock theta 0.02 41", "open",
+             "rock theta 20 mdeg 41", "peak", "mv theta 99", "seq dry-run sequences/small.yaml "
+             "shots=5", "take_run 10 ref", "show 1", "exit"]
+    with create_pipe_input() as inp:
+        inp.send_text("\n".join(lines) + "\n")
+        assert _shell(tmp_path, inp, out).run() == 0
+    text = out.getvalue()
+    # wa: a table with every device; wm: value, units, limits
+    assert re.search(r"│ theta +│ motor +│ +11\.4 │ deg +│ 10 \.\. 13 deg", text)
+    assert "theta        11.4 deg  limits 10 .. 13 deg  [motor, user]" in text
+    # the first rock is refused (shutter closed), the loop carries on
+    assert "error: xray_shutter is closed: a rocking curve needs the beam. Type `open` first." \
+        in text
+    assert "xray_shutter open" in text
+    m = re.search(r"rock theta \(41 points, mpccd\.roi0/pd_i0\): center ([\d.]+) deg, "
+                  r"FWHM ([\d.]+) deg, ok", text)
+    assert m, text
+    center, fwhm = float(m.group(1)), float(m.group(2))
+    assert 11.395 < center < 11.41          # Si(111) at 10 keV plus the spot's offset
+    assert 0.0015 < fwhm < 0.004            # 28.6 urad intrinsic, broadened by mosaic
+    assert re.search(rf"theta {center:.6g} deg \(peak\)", text)
+    assert "error: theta target 99 deg is outside its limits (allowed: 10 .. 13 deg)" in text
+    assert "small (sequences/small.yaml, profile bl3)" in text
+    assert "no limit or access problems found" in text
+    assert "run 1 ref: 10 shots" in text
+    assert re.search(r"per-shot datasets", text)        # `show 1` from the CLI's own command
+    assert "unexpected" not in text
+
+
+def test_history_persists_and_usage_errors_are_paragraphs(tmp_path):
+    out = io.StringIO()
+    with create_pipe_input() as inp:
+        inp.send_text("mv theta\nrokc\nhelp rock\nexit\n")
+        _shell(tmp_path, inp, out).run()
+    out2 = io.StringIO()
+    with create_pipe_input() as inp:
+        inp.send_text("history 5\nexit\n")
+        _shell(tmp_path, inp, out2).run()
+    text = out.getvalue()
+    assert "error: mv: expected mv DEV POS …, got 1 argument. See `help mv`." in text
+    assert "error: unknown command 'rokc'. Did you mean `rock`?" in text
+    assert "rock AXIS SPAN POINTS\n  rocking curve" in text
+    assert history_path(tmp_path / "data").is_file()
+    assert re.search(r"1  mv theta\n +2  rokc\n +3  help rock\n +4  exit\n +5  history 5",
+                     out2.getvalue())
+
+
+def test_ctrl_c_during_a_sequence_pauses_then_resume_completes(tmp_path, monkeypatch):
+    """Ctrl-C while `seq run` works: pause at the next checkpoint, resume, the sequence ends.
+
+    The engine thread is held at the rocking-curve step (virtual clock: nothing
+    else would give a person time to press Ctrl-C) until Ctrl-C has been handled.
+    """
+    monkeypatch.chdir(REPO)
+    out = io.StringIO()
+    gate, reached = threading.Event(), threading.Event()
+
+    def open_session():
+        s = Session.open("bl3", tmp_path / "data")
+
+        def hold(event):
+            if isinstance(event, StepStarted) and event.path == "4":
+                reached.set()
+                gate.wait(10)
+        s.bus.subscribe(hold)
+        return s
+
+    def wait_for(pattern, timeout=30.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if re.search(pattern, out.getvalue()):
+                return
+            time.sleep(0.02)
+        pytest.fail(f"never saw {pattern!r} in:\n{out.getvalue()}")
+
+    with create_pipe_input() as inp:
+        sh = _shell(tmp_path, inp, out, open_session)
+        t = threading.Thread(target=sh.run)
+        t.start()
+        try:
+            inp.send_text("seq run sequences/small.yaml shots=5\n")
+            assert reached.wait(30)
+            inp.send_text("\x03")
+            wait_for("pause requested at the next checkpoint")
+            gate.set()
+            wait_for("paused — type resume, stop or abort")
+            inp.send_text("resume\n")
+            wait_for(r"small completed: 2 runs 1–2")
+            inp.send_text("exit\n")
+        finally:
+            gate.set()
+            t.join(30)
+    text = out.getvalue()
+    assert "running small: about" in text
+    assert re.search(r"run 1 reference: 5 shots, completed", text)
+    assert re.search(r"run 2 pumped: 1 shots, completed", text)
