@@ -112,7 +112,7 @@ class NoiseBank:
         return np.concatenate([self._block(b0)[i0:], self._block(b1)[:n - (self.BLOCK - i0)]])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ShotState:
     """The device state the shots see: floats where constant, per-shot arrays otherwise."""
 

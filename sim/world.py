@@ -188,12 +188,12 @@ class SimWorld:
     def state(self, times: np.ndarray) -> ShotState:
         """The device state at increasing clock ``times`` (floats where constant)."""
         tl = self.timeline
-        t0, t1 = float(times[0]), float(times[-1])
-        if self.beam_loss.first_loss(float(tl.facility_time(t0)),
-                                     float(tl.facility_time(t1))) is None:
+        offset = tl.offset_ticks / tl.tag_rate_hz
+        if self.beam_loss.first_loss(float(times[0]) + offset,
+                                     float(times[-1]) + offset) is None:
             beam_on: Any = True
         else:
-            beam_on = self.beam_loss.beam_on(tl.facility_time(times))
+            beam_on = self.beam_loss.beam_on(times + offset)
         return self.role_map.state(self.commands(), times, beam_on)
 
     def shots(self, times: np.ndarray, tags: np.ndarray, *, acquired: bool) -> Shots:

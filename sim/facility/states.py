@@ -70,25 +70,27 @@ class StateRecorder:
                           "mean_duration_s": world.beam_loss.mean_duration_s, "injected": []},
         }
         self._since = 0.0
-        self._rows: list[list[float]] = []
+        self._rows: list[tuple[float, list[Any]]] = []
         store.open_states(self.beamline, self.key, self._header, world.profile)
 
-    def _row(self) -> list[float]:
-        row = [self._since]
+    def _snapshot(self) -> tuple[float, list[Any]]:
         devices = self._world.devices
-        for n in self._names:
-            row.extend(devices[n].command.row())
-        return row
+        return self._since, [devices[n].command for n in self._names]
 
     def change(self, now: float) -> None:
-        """A device is about to change: close the interval of the current commands."""
+        """A device is about to change: close the interval of the current commands.
+
+        Commands are immutable, so the snapshot keeps them as they are and turns
+        them into numbers only when flushed.
+        """
         if now > self._since:
-            self._rows.append(self._row())
+            self._rows.append(self._snapshot())
             self._since = now
 
     def flush(self, now: float) -> None:
         """Persist the rows so far and that the session has reached clock time ``now``."""
-        rows = [*self._rows, self._row()]
+        rows = [[since, *(v for cmd in cmds for v in cmd.row())]
+                for since, cmds in [*self._rows, self._snapshot()]]
         self._rows.clear()
         self._store.append_states(self.beamline, self.key, np.asarray(rows, dtype=np.float64))
         h = self._header

@@ -177,7 +177,8 @@ class DetectorModel:
             f"{self.name}/photon_nPhot": counts.sum(axis=1).astype(np.float64),
             pre + "n_bragg": n_bragg, pre + "n_d0": n_d0, pre + "n_d1": n_d1,
             pre + "noise0": noise0, pre + "noise1": noise1,
-            pre + "energy_kev": np.broadcast_to(np.asarray(energy_kev, dtype=np.float64), (n,)),
+            pre + "energy_kev": (energy_kev if isinstance(energy_kev, np.ndarray)
+                                 else np.full(n, energy_kev)),
         }
         for k in range(len(self.sensors)):
             out[f"{pre}rest{k}"] = counts[:, 3 + k]
