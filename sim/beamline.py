@@ -94,6 +94,7 @@ class SimBeamline:
         world.recorder = StateRecorder(world, self._store, equipment, hightag)
         self.daq = SimDAQ(world, self._store, meta, hightag, int(fac.get("station", 1)))
         world.daq = self.daq
+        world.faults.listeners.append(self.daq.fault_injected)
         self.archive = SimArchive(self._store)
 
     # -- construction -------------------------------------------------------------------

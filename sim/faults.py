@@ -58,6 +58,7 @@ class SimFaults:
         self._offset = facility_offset_s
         self._pending: list[tuple[str, str, dict[str, Any]]] = []
         self.dropouts: dict[str, float] = {}
+        self.listeners: list[Callable[[], None]] = []  # told when a dropout/beam loss is armed
 
     def inject(self, kind: str, target: str | None = None, **options: Any) -> None:
         """Arm a fault; see the module table for kinds, targets and options."""
@@ -66,6 +67,7 @@ class SimFaults:
         if kind == "beam_loss":
             start = float(options.get("start", self._now()))
             self._beam_loss.inject(start + self._offset, float(options.get("duration", 60.0)))
+            self._notify()
             return
         allowed = sorted(n for n, k in self._kinds.items() if k in _TARGET_KINDS[kind])
         if target not in allowed:
@@ -73,9 +75,14 @@ class SimFaults:
                                device=target, allowed=", ".join(allowed))
         if kind == "dropout":
             self.dropouts[target] = float(options.get("at", self._now()))
+            self._notify()
             return
         for _ in range(int(options.pop("count", 1))):
             self._pending.append((kind, target, dict(options)))
+
+    def _notify(self) -> None:
+        for listener in self.listeners:
+            listener()
 
     def take(self, kind: str, target: str) -> dict[str, Any] | None:
         """Consume the next armed one-shot fault of ``kind`` on ``target``, if any."""

@@ -1,9 +1,9 @@
 """The simulated DAQ: numbered runs whose shots arrive in vectorised blocks.
 
 A run's shots are the beam tags after its start; with ``shots`` given, the
-run status completes at the last one.  Faults known when the run starts (a
-detector dropout, a beam-loss episode) end the status early with their error;
-the shots keep being recorded (detector columns NaN after a dropout, no
+run status completes at the last one.  Faults (a detector dropout, a beam-loss
+episode), known when the run starts or injected while it runs, end the status
+early with their error; the shots keep being recorded (detector columns NaN after a dropout, no
 X-rays during beam loss) until :meth:`SimDAQ.stop_run`.  Every block collected
 is written to the facility (tags and image recipes; the sync DB's values come
 from the recorded state time line) and the run table is rewritten, so other
@@ -12,6 +12,7 @@ processes see the run grow with status 2.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,13 @@ import numpy as np
 from expctl.devices.access import AccessLevel
 from expctl.devices.protocols import RunRecord, ShotBlock
 from expctl.devices.status import Status
-from expctl.errors import BeamLossError, DetectorDropoutError, IllegalCommand, LimitError
+from expctl.errors import (
+    BeamLossError,
+    DetectorDropoutError,
+    ExpctlError,
+    IllegalCommand,
+    LimitError,
+)
 from sim.facility.store import FacilityStore
 
 if TYPE_CHECKING:
@@ -41,6 +48,8 @@ class _Run:
     last_time: float
     pending: list[dict[str, np.ndarray]] = field(default_factory=list)
     leftover: ShotBlock | None = None
+    status: Status | None = None
+    end_time: float | None = None
 
 
 class SimDAQ:
@@ -105,21 +114,49 @@ class SimDAQ:
         end = float(tl.time_of(np.asarray([end_tag]))[0])
         return record, self._run_status(now, end)
 
-    def _run_status(self, now: float, end: float) -> Status:
+    def _fault(self, now: float, end: float) -> tuple[float, ExpctlError] | None:
+        """The first armed fault that strikes the run between ``now`` and ``end``."""
         world, tl = self._world, self._world.timeline
+        run = self._run.record.run
         if (drop := world.faults.dropout_time(self._dets)) is not None and drop[1] <= end:
-            return Status(self.name, now, max(now, drop[1]), error=DetectorDropoutError(
-                f"{drop[0]} stopped delivering frames during run {self._run.record.run}",
-                device=drop[0], hint="Stop the run; clear the fault to continue."))
+            return max(now, drop[1]), DetectorDropoutError(
+                f"{drop[0]} stopped delivering frames during run {run}",
+                device=drop[0], hint="Stop the run; clear the fault to continue.")
         if world.require_beam:
-            off = self._world.beam_loss.first_loss(float(tl.facility_time(now)),
-                                                   float(tl.facility_time(end)))
+            off = world.beam_loss.first_loss(float(tl.facility_time(now)),
+                                             float(tl.facility_time(end)))
             if off is not None:
-                when = max(now, off - float(tl.facility_time(0.0)))
-                return Status(self.name, now, when, error=BeamLossError(
-                    f"beam lost during run {self._run.record.run}", device="beam",
-                    hint="Wait for the beam to return and repeat the run."))
-        return Status(self.name, now, end, timeout=end - now + world.timeout_margin)
+                return max(now, off - float(tl.facility_time(0.0))), BeamLossError(
+                    f"beam lost during run {run}", device="beam",
+                    hint="Wait for the beam to return and repeat the run.")
+        return None
+
+    def _run_status(self, now: float, end: float) -> Status:
+        self._run.end_time = end
+        hit = self._fault(now, end)
+        if hit is not None:
+            status = Status(self.name, now, hit[0], error=hit[1])
+        else:
+            status = Status(self.name, now, end, timeout=end - now + self._world.timeout_margin)
+        self._run.status = status
+        return status
+
+    def fault_injected(self) -> None:
+        """A fault armed while a run is taking its shots fails the run where it strikes.
+
+        The shots after that moment are recorded as the fault leaves them (no X-rays
+        during beam loss, NaN detector columns after a dropout) by :meth:`sync`.
+        """
+        run = self._run
+        if run is None or run.status is None or run.end_time is None:
+            return
+        now = self._world.clock.now()
+        status = run.status
+        if status.is_done(now) or status.error is not None:
+            return
+        hit = self._fault(now, run.end_time)
+        if hit is not None and hit[0] < (status.deadline or math.inf):
+            status.finish(hit[1], at=hit[0])
 
     def sync(self) -> None:
         """Take the run's shots up to now with the current state (before anything changes)."""

@@ -156,3 +156,92 @@ def test_daq_refuses_bad_commands_with_clear_messages(beamline):
     final = beamline.daq.stop_run()
     assert final.shots == 30 and beamline.daq.collect() is not None
     assert beamline.daq.collect() is None
+
+
+PD = "xfel_bl_3_tc_bm_2_pd/charge"
+THETA = "xfel_bl_3_st_2_motor_1/position"
+SHUTTER = "xfel_bl_3_shutter_1_open_valid/status"
+BEAM = "xfel_mon_bpm_bl3_0_3_beamstatus/summary"
+
+
+def test_sync_db_answers_for_shots_between_runs(beamline, tmp_path, settle):
+    """Tags outside any run carry the state of their moment (another process reads them)."""
+    rec1, st = beamline.daq.start_run(5)
+    wait_all([st], beamline.clock)
+    beamline.daq.stop_run()
+    beamline.clock.sleep(2.0)  # dark, shutter closed
+    t_open = beamline.clock.now()
+    settle(beamline, xray_shutter="open", pd_gain="mid")  # probe on the I0 monitor now
+    t_move = beamline.clock.now()
+    wait_all([beamline.devices["theta"].set(11.5)], beamline.clock)  # 2 s move, settle 0.02
+    beamline.clock.sleep(3.0)
+    rec2, st = beamline.daq.start_run(5)
+    wait_all([st], beamline.clock)
+    beamline.daq.stop_run()
+    end1 = beamline.archive.run_record(3, rec1.run).end_tag
+    start2 = beamline.archive.run_record(3, rec2.run).start_tag
+    between = np.arange(end1 + 2, start2, 2)
+    assert len(between) > 100
+    reader = open_archive(tmp_path / "data")
+    tl = beamline.world.timeline
+    times = tl.time_of(between)
+    shutter = reader.sync_values(SHUTTER, 202601, between)
+    assert np.all(shutter[times < t_open] == 0.0) and np.all(shutter[times > t_open + 0.06] == 1)
+    theta = reader.sync_values(THETA, 202601, between)
+    assert np.all(theta[times <= t_move] == 11.4)
+    assert np.all(theta[times > t_move + 2.1] == pytest.approx(11.5))
+    moving = (times > t_move + 0.3) & (times < t_move + 1.7)
+    assert np.all((theta[moving] > 11.4) & (theta[moving] < 11.5))
+    assert np.all(np.diff(theta[moving]) > 0)
+    q = reader.sync_values(PD, 202601, between)
+    # 4 uJ mean probe, no attenuator, 5 pC/uJ: ~20 pC with the shutter open, dark before
+    assert abs(np.mean(q[times < t_open])) < 0.1
+    assert np.mean(q[times > t_open + 0.2]) == pytest.approx(20.0, rel=0.25)
+    assert reader.sync_values(BEAM, 202601, between).tolist() == [1.0] * len(between)
+
+
+def test_sync_db_values_inside_runs_match_the_shot_blocks(beamline, settle):
+    settle(beamline, xray_shutter="open", attenuator=100, pd_gain="high")
+    rec, st = beamline.daq.start_run(200)
+    beamline.clock.sleep(2.0)
+    first = beamline.daq.collect()
+    beamline.devices["theta"].set(11.41)  # a change mid-run starts a new state interval
+    wait_all([st], beamline.clock)
+    rest = beamline.daq.collect()
+    beamline.daq.stop_run()
+    tags = np.concatenate([first.data["tag"], rest.data["tag"]])
+    q = np.concatenate([first.data["pd_i0"], rest.data["pd_i0"]])
+    got = beamline.archive.sync_values(PD, 202601, tags[::-1])
+    assert np.array_equal(got[::-1], q)
+
+
+def test_sync_db_refuses_tags_never_reached_and_odd_tags(beamline):
+    rec, st = beamline.daq.start_run(3)
+    wait_all([st], beamline.clock)
+    beamline.daq.stop_run()
+    last = beamline.archive.run_record(3, rec.run).end_tag
+    with pytest.raises(KeyError, match="never recorded"):
+        beamline.archive.sync_values(PD, 202601, np.array([last + 10_000]))
+    with pytest.raises(KeyError, match=rf"\[{last - 1}\]"):
+        beamline.archive.sync_values(PD, 202601, np.array([last - 1]))
+
+
+def test_sync_db_of_an_earlier_session(profile, tmp_path):
+    data = tmp_path / "data"
+    clock = VirtualClock()
+    bl = SimBackend().connect(profile, clock, data_dir=data)
+    clock.sleep(1.0)
+    wait_all([bl.devices["sample_x"].set(1.0)], clock)
+    clock.sleep(10.0)
+    bl.close()
+    clock2 = VirtualClock()
+    bl2 = SimBackend().connect(profile, clock2, data_dir=data)
+    rec, st = bl2.daq.start_run(2)
+    wait_all([st], clock2)
+    bl2.daq.stop_run()
+    first = int(bl.world.timeline.tag_at(0.0)) + 2
+    first -= first % 2
+    x = open_archive(data).sync_values("xfel_bl_3_st_2_motor_2/position", 202601,
+                                       np.array([first, first + 500, rec.start_tag]))
+    assert x[0] == 0.0 and x[1] == 1.0 and x[2] == 0.0  # the new session starts afresh
+    bl2.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from expctl.devices import wait_all
@@ -101,3 +102,45 @@ def test_bad_fault_requests_are_refused_with_choices(beamline):
         beamline.faults.inject("stall", "xray_shutter")
     assert "fault 'stall' cannot target 'xray_shutter'" in str(err.value)
     assert "theta" in err.value.allowed
+
+
+def test_beam_loss_injected_during_a_run_fails_it_and_darkens_the_rest(beamline, clock, settle):
+    settle(beamline, xray_shutter="open")
+    rec, st = beamline.daq.start_run(150)  # 5 s of shots; nothing armed yet
+    clock.sleep(1.0)
+    t_inj = clock.now()
+    beamline.faults.inject("beam_loss", duration=30.0)
+    with pytest.raises(BeamLossError, match=f"beam lost during run {rec.run}"):
+        wait_all([st], clock)
+    assert clock.now() == pytest.approx(t_inj)
+    clock.sleep(2.0)
+    block = beamline.daq.collect()
+    beamline.daq.stop_run(aborted=True)
+    times = block.data["event_time"] - block.data["event_time"][0]
+    xray = block.data["lightStatus/xray"]
+    assert xray[times < 0.99].all() and not xray[times > 1.01].any()
+    assert np.all(block.data["beam/pulse_energy"][times > 1.01] == 0.0)
+
+
+def test_dropout_injected_during_a_run_fails_it_and_blanks_the_rest(beamline, clock):
+    rec, st = beamline.daq.start_run(90)
+    clock.sleep(1.0)
+    beamline.faults.inject("dropout", "mpccd_octal")
+    with pytest.raises(DetectorDropoutError,
+                       match=f"mpccd_octal stopped delivering frames during run {rec.run}"):
+        wait_all([st], clock)
+    clock.sleep(1.0)
+    block = beamline.daq.collect()
+    beamline.daq.stop_run(aborted=True)
+    roi = block.data["mpccd_octal/ROI_0_sum"]
+    assert len(roi) == 60
+    assert np.isfinite(roi[:29]).all() and np.isnan(roi[29:]).all()  # from t = 1 s on
+    assert np.isfinite(block.data["mpccd/ROI_0_sum"]).all()  # the other detector delivers
+
+
+def test_a_fault_after_the_run_ended_leaves_it_alone(beamline, clock):
+    rec, st = beamline.daq.start_run(10)
+    wait_all([st], clock)
+    beamline.faults.inject("beam_loss", duration=5.0)
+    wait_all([st], clock)  # still a success
+    assert beamline.daq.stop_run().shots == 10

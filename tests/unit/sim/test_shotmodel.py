@@ -1,0 +1,68 @@
+"""The shot model's fast paths give the same numbers as the general ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from expctl.devices import wait_all
+from sim.physics.rand import poisson_from, uniforms
+
+
+def test_noise_bank_rows_equal_direct_draws_however_cut(beamline):
+    bank = beamline.world.model.noise
+    span = 2 * bank.BLOCK
+    tags = np.arange(5 * span - 40, 5 * span + 40, 2, dtype=np.int64)  # across a block edge
+    direct = bank.draw(tags)
+    assert np.array_equal(bank.rows(tags), direct)
+    for lo in range(0, len(tags), 7):
+        assert np.array_equal(bank.rows(tags[lo:lo + 7]), direct[lo:lo + 7])
+    odd = tags[[3, 1, 30]]  # any tags in any order
+    assert np.array_equal(bank.rows(odd), direct[[3, 1, 30]])
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.3, 5.0, 40.0, 63.99, 64.0, 900.0])
+def test_poisson_paths_agree_entry_by_entry(lam):
+    tags = np.arange(6000)
+    u1 = uniforms(4, tags[:, None], np.arange(3))
+    u2 = uniforms(4, tags[:, None], np.arange(3) + 10)
+    means = np.full((6000, 3), lam) * np.array([1.0, 0.5, 0.01])
+    whole = poisson_from(u1, u2, means)  # masked path (18 000 entries)
+    dense = np.concatenate([poisson_from(u1[i:i + 400], u2[i:i + 400], means[i:i + 400])
+                            for i in range(0, 6000, 400)])  # one dense table per chunk
+    few = np.concatenate([poisson_from(u1[i:i + 1], u2[i:i + 1], means[i:i + 1])
+                          for i in range(0, 600)])  # plain loop per shot
+    assert np.array_equal(whole, dense) and np.array_equal(whole[:600], few)
+    if lam:
+        assert whole[:, 0].mean() == pytest.approx(lam, rel=0.05)
+
+
+def test_one_shot_reads_equal_the_run_data_of_the_same_tags(beamline, settle):
+    """A trigger's shot is the run's shot of the same tag (same seed, tag and state)."""
+    settle(beamline, xray_shutter="open", attenuator=100, pd_gain="high")
+    det, pd = beamline.devices["mpccd"], beamline.devices["pd_i0"]
+    clock = beamline.clock
+    t0 = clock.now()
+    reads = []
+    for _ in range(5):
+        wait_all([det.trigger(1), pd.trigger(1)], clock)
+        reads.append((det.read()["mpccd.roi0"], pd.read()["pd_i0"]))
+    world = beamline.world
+    tags = world.timeline.beam_tags_after(t0, 5)
+    shots = world.shots(world.timeline.time_of(tags), tags, acquired=False)
+    assert [r[1] for r in reads] == shots["pd_i0"].tolist()
+    again = world.shots(world.timeline.time_of(tags), tags, acquired=True)
+    assert [r[0] for r in reads] == again["mpccd/ROI_0_sum"].tolist()
+
+
+def test_reads_follow_state_changes(beamline, settle):
+    settle(beamline, xray_shutter="open", attenuator=0, pd_gain="low")
+    pd = beamline.devices["pd_i0"]
+    wait_all([pd.trigger(30)], beamline.clock)
+    bright = pd.read()["pd_i0"]
+    settle(beamline, attenuator=400)
+    wait_all([pd.trigger(30)], beamline.clock)
+    dim = pd.read()["pd_i0"]
+    # exp(-400/134) = 0.0505; different shots, so SASE/mono noise of 30-shot means (~11 %)
+    assert dim / bright == pytest.approx(np.exp(-400 / 134.0), rel=0.35)
+    assert bright == pytest.approx(20.0, rel=0.3)
