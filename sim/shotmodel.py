@@ -333,7 +333,7 @@ class Shots(Mapping[str, np.ndarray]):
         model = self.model
         det = model.detectors[name]
         ucols, zcols = model.noise.det_columns[name]
-        self._data.update(det.shots(self._noise[:, ucols], self._noise[:, zcols],
+        self._data.update(det.shots_from(self._noise[:, ucols], self._noise[:, zcols],
                                     self._sample(), self.sample_uj, self.state.energy_kev))
 
     def _flags(self) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.physics.rand import poisson_from
+from sim.physics.rand import normals, poisson_from, uniforms
 
 __all__ = ["DetectorModel", "Sensor"]
 
@@ -142,9 +142,22 @@ class DetectorModel:
         return got
 
     # -- per-shot reductions -------------------------------------------------------
-    def shots(self, uniforms: np.ndarray, noise_z: np.ndarray, bragg_photons: np.ndarray | float,
+    def shots(self, seed: int, tags: np.ndarray, bragg_photons: np.ndarray | float,
               probe_uj: np.ndarray | float, energy_kev: np.ndarray | float
               ) -> dict[str, np.ndarray]:
+        """Photon counts, noise sums and ROI reductions of the shots with ``tags``.
+
+        Draws this detector's variates itself; the simulator's shot model takes
+        the same variates from its noise bank and calls :meth:`shots_from`.
+        """
+        tags = np.asarray(tags, dtype=np.int64)[:, None]
+        u, z = self.streams()
+        return self.shots_from(uniforms(seed, tags, u), normals(seed, tags, z),
+                               bragg_photons, probe_uj, energy_kev)
+
+    def shots_from(self, uniforms: np.ndarray, noise_z: np.ndarray,
+                   bragg_photons: np.ndarray | float, probe_uj: np.ndarray | float,
+                   energy_kev: np.ndarray | float) -> dict[str, np.ndarray]:
         """Photon counts, noise sums and ROI reductions of ``n`` shots (vectorised).
 
         Args:
