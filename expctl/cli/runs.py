@@ -37,7 +37,27 @@ def _configure_runs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--where", help="filter, e.g. 'label==pumped and delay>0' "
                                    "(columns, scan/loop/params values; and/or/not)")
     p.add_argument("--json", action="store_true", help="one JSON list on stdout")
+    p.add_argument("--scans", action="store_true",
+                   help="list logged alignment scans (rocking curves) instead of runs")
     p.add_argument("--data-dir", help="data directory (default $EXPCTL_DATA_DIR or ./expctl-data)")
+
+
+def _scan_table(scans: list[dict[str, Any]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"{len(scans)} alignment scan{'s' if len(scans) != 1 else ''}",
+                  box=None)
+    for key in ("id", "name", "axis", "points", "center", "fwhm", "flags", "moved", "png"):
+        table.add_column(key, no_wrap=True)
+    for scan in scans:
+        moved = scan.get("moved_to") or {}
+        moved_txt = (f"→ {moved['target']:.6g}" if moved.get("moved")
+                     else ("stayed" if moved else ""))
+        table.add_row(str(scan["id"]), scan["name"], scan["axis"], str(scan["points"]),
+                      "" if scan["center"] is None else f"{scan['center']:.6g}",
+                      "" if scan["fwhm"] is None else f"{scan['fwhm']:.3g}",
+                      ",".join(scan["flags"]) or "ok", moved_txt, scan.get("png") or "")
+    return table
 
 
 def _cell(key: str, value: Any) -> str:
@@ -56,7 +76,17 @@ def _run_runs(args: argparse.Namespace) -> int:
 
     select = parse_where(args.where) if args.where else None
     with Catalog(_data_dir(args), readonly=True) as catalog:
-        rows = [r.as_dict() for r in catalog.rows() if select is None or select(r.values)]
+        if args.scans:
+            scans = [s for s in catalog.alignments() if select is None or select(s)]
+        else:
+            rows = [r.as_dict() for r in catalog.rows() if select is None or select(r.values)]
+    if args.scans:
+        if args.json:
+            json.dump(_jsonable(scans), sys.stdout, indent=1)
+            sys.stdout.write("\n")
+        else:
+            _console().print(_scan_table(scans))
+        return 0
     if args.json:
         json.dump(_jsonable(rows), sys.stdout, indent=1)
         sys.stdout.write("\n")

@@ -121,7 +121,7 @@ class AlignmentLogger:
             return
         png = self._file(scan.id, ".png")
         self.plotter(scan, png)
-        self.catalog.update_alignment(scan.id, {"png": str(png)})
+        self.catalog.update_alignment(scan.id, {"png": self.catalog.relative(png)})
 
     def _file(self, scan_id: int, suffix: str) -> Path:
         return self.dir / f"scan{scan_id:06d}{suffix}"
@@ -158,7 +158,7 @@ class AlignmentLogger:
             data.create_dataset("signal", data=y)
             if i0 is not None:
                 data.create_dataset("i0", data=i0)
-        self.catalog.update_alignment(scan_id, {"file": str(path)})
+        self.catalog.update_alignment(scan_id, {"file": self.catalog.relative(path)})
         self.logged.append(scan_id)
         return AlignmentScan(id=scan_id, name=event.name, axis=str(inputs["axis"]), x=x, y=y,
                              i0=i0, result=result, moved_to=None,

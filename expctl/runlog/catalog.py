@@ -157,7 +157,7 @@ class Catalog:
                 (r.run, r.beamline, r.start_time, r.hightag, r.start_tag, c.sequence,
                  c.sequence_file, c.step_path, c.label or r.label, r.comment,
                  _dump(c.loop), _dump(c.params), _dump(c.scan), _dump(c.sample_spot),
-                 _dump(list(r.detectors)), self._relative(path)))
+                 _dump(list(r.detectors)), self.relative(path)))
 
     def run_stopped(self, event: RunStopped) -> None:
         """Record the stop: status, outcome, end tag, shots and the file's checksum."""
@@ -169,7 +169,7 @@ class Catalog:
                 "UPDATE runs SET status = ?, outcome = ?, stop_time = ?, end_tag = ?,"
                 " shots = ?, checksum = ?, file = ? WHERE run = ?",
                 (r.status, event.outcome, r.stop_time, r.end_tag, r.shots, checksum,
-                 self._relative(path) if path.exists() else None, r.run))
+                 self.relative(path) if path.exists() else None, r.run))
             if cur.rowcount == 0:
                 raise DataError(f"run {r.run} stopped but the catalog never saw it start",
                                 hint="attach the run logger before the first run starts")
@@ -249,7 +249,8 @@ class Catalog:
             raise DataError(f"run {run} has no run file in the catalog")
         return self.data_dir / row["file"]
 
-    def _relative(self, path: Path) -> str:
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the data directory, so a beamtime directory can move."""
         try:
             return str(path.relative_to(self.data_dir))
         except ValueError:

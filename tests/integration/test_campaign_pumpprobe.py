@@ -92,7 +92,7 @@ def test_files_catalog_and_alignment_log_agree(campaign):
     assert len(scans) == 13 * SPOTS
     for scan in scans:
         assert scan["axis"] == "theta" and scan["points"] == 41
-        assert Path(scan["png"]).exists() and Path(scan["file"]).exists()
+        assert (campaign / scan["png"]).exists() and (campaign / scan["file"]).exists()
         assert scan["moved_to"]["axis"] == "theta"
         if scan["moved_to"]["moved"]:
             assert scan["moved_to"]["target"] == scan["center"]

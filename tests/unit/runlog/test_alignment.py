@@ -47,13 +47,14 @@ def test_rocking_curve_is_logged_with_fit_flags_move_and_png(tmp_path, rng):
                                "reason": "fit ok"}
     assert row["step_path"] == "steps[0]/steps[1]/steps[4]"
     png = tmp_path / "alignment" / "scan000001.png"
-    assert row["png"] == str(png) and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with h5py.File(row["file"], "r") as f:
+    assert row["png"] == "alignment/scan000001.png"  # relative: the data directory may move
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with h5py.File(tmp_path / row["file"], "r") as f:
         assert f["entry/data/position"].shape == (41,)
         assert json.loads(f.attrs["moved_to"])["target"] == peak.center
         assert json.loads(f.attrs["result"])["center"] == peak.center
-    assert nxload(row["file"]).entry.data.nxsignal.shape == (41,)
-    scan = read_alignment(row["file"])
+    assert nxload(str(tmp_path / row["file"])).entry.data.nxsignal.shape == (41,)
+    scan = read_alignment(tmp_path / row["file"])
     np.testing.assert_allclose(scan.normalized, np.asarray(events[0].inputs["y"])
                                / np.asarray(events[0].inputs["i0"]))
 
@@ -91,3 +92,21 @@ def test_the_yaml_move_step_after_a_scan_is_recorded_as_the_move_it_caused(tmp_p
     assert first["moved_to"] == {"axis": "theta", "moved": True, "target": peak.center,
                                  "reason": "step 'align theta (move theta → ${rock.center})'"}
     assert second["moved_to"] is None
+
+
+def test_runs_scans_lists_alignment_scans(tmp_path, rng, capsys):
+    from expctl.cli import main
+
+    bus = EventBus()
+    handle = attach(bus, tmp_path)
+    peak, events = _rocking_events(rng)
+    for event in events:
+        bus.publish(event)
+    handle.close()
+    assert main(["runs", "--scans", "--json", "--data-dir", str(tmp_path),
+                 "--where", "axis==theta"]) == 0
+    (scan,) = json.loads(capsys.readouterr().out)
+    assert scan["center"] == peak.center and scan["moved_to"]["moved"] is True
+    assert main(["runs", "--scans", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "1 alignment scan" in out and f"→ {peak.center:.6g}" in out
