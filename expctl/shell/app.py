@@ -138,6 +138,8 @@ class Shell:
         self._app = prompt.app
         drawn = threading.Event()
         prompt.app.after_render += lambda _app: drawn.set()
+        # an `exit` reached by the worker between two prompts is seen at the next redraw
+        prompt.app.before_render += lambda _app: self._exit_if_asked()
         self._worker.start()
         # connect once the first prompt is on screen: importing the backend holds the GIL
         self._jobs.put(_Job("connect", lambda: (drawn.wait(FIRST_DRAW_WAIT_S), self._connect())))
@@ -204,9 +206,10 @@ class Shell:
                 lambda: app.exit(exception=EOFError()) if app.is_running else None)
 
     def _exit_if_asked(self) -> None:
-        """Runs as each prompt starts: an ``exit`` reached while none was active ends it."""
-        if self._exit.is_set() and self._app is not None:
-            self._app.exit(exception=EOFError())
+        """Runs as each prompt starts and redraws: an ``exit`` reached by the worker ends it."""
+        app = self._app
+        if self._exit.is_set() and app is not None and app.is_running and not app.is_done:
+            app.exit(exception=EOFError())
 
     # ------------------------------------------------------------------ worker side
     def _work(self) -> None:

@@ -121,6 +121,7 @@ def test_ctrl_c_during_a_sequence_pauses_then_resume_completes(tmp_path, monkeyp
             inp.send_text("exit\n")
         finally:
             gate.set()
+            sh.request_exit()  # never leave the shell thread behind, even when a wait failed
             t.join(30)
     text = out.getvalue()
     assert "running small: about" in text
