@@ -12,7 +12,6 @@ validating a sequence needs only the profile (fast, no backend)::
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ from expctl.devices.access import AccessLevel
 from expctl.devices.profile import Profile
 from expctl.devices.registry import BackendRegistry
 from expctl.errors import BackendError, ExpctlError
+from expctl.paths import default_data_dir
 
 if TYPE_CHECKING:
     from expctl.devices.protocols import Beamline
@@ -31,15 +31,6 @@ if TYPE_CHECKING:
     from expctl.sequence.load import LoadedSequence
 
 __all__ = ["Session", "default_data_dir"]
-
-
-def default_data_dir() -> Path:
-    """``$EXPCTL_DATA_DIR`` or ``./expctl-data`` (as ``expctl.runlog.paths`` documents).
-
-    Not imported from there: importing ``expctl.runlog`` loads the HDF5 writer,
-    which ``validate`` and ``--dry-run`` must not pay for.
-    """
-    return Path(os.environ.get("EXPCTL_DATA_DIR") or "expctl-data")
 
 
 class Session:

@@ -7,11 +7,11 @@ shell's worker thread, so start-up costs only prompt_toolkit's import.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from expctl.cli import Command
+from expctl.paths import resolve_data_dir
 
 if TYPE_CHECKING:
     from expctl.session import Session
@@ -20,15 +20,8 @@ __all__ = ["COMMAND", "data_dir_of", "run_cli_command"]
 
 
 def data_dir_of(args: argparse.Namespace) -> Path:
-    """``--data-dir``, else ``$EXPCTL_DATA_DIR`` or ``./expctl-data``.
-
-    The same rule as :func:`expctl.runlog.paths.default_data_dir` (a test keeps
-    them equal), repeated here because importing expctl.runlog costs ~0.3 s of
-    start-up the first prompt cannot afford.
-    """
-    if args.data_dir:
-        return Path(args.data_dir)
-    return Path(os.environ.get("EXPCTL_DATA_DIR") or "expctl-data")
+    """``--data-dir``, else the default rule of :mod:`expctl.paths`."""
+    return resolve_data_dir(args.data_dir)
 
 
 class _ShellArgumentParser(argparse.ArgumentParser):

@@ -10,7 +10,6 @@ imports the simulator itself.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from threading import Lock
 from expctl.devices.protocols import FacilityArchive
 from expctl.devices.registry import BackendRegistry
 from expctl.errors import BackendError
+from expctl.paths import default_data_dir
 
 __all__ = [
     "DEFAULT_PROFILE",
@@ -34,11 +34,6 @@ __all__ = [
 
 #: The profile whose backend serves the archive when nobody says otherwise.
 DEFAULT_PROFILE = "bl3"
-
-
-def default_data_dir() -> Path:
-    """``EXPCTL_DATA_DIR`` if set, else ``./expctl-data`` (the CLI's default too)."""
-    return Path(os.environ.get("EXPCTL_DATA_DIR") or "expctl-data")
 
 
 def open_facility(data_dir: Path | str | None = None, profile: str = DEFAULT_PROFILE,

@@ -7,8 +7,9 @@ so a whole beamtime is one directory that can be copied away.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from expctl.paths import default_data_dir
 
 __all__ = [
     "alignment_dir",
@@ -17,11 +18,6 @@ __all__ = [
     "reduced_dir",
     "run_file_path",
 ]
-
-
-def default_data_dir() -> Path:
-    """``$EXPCTL_DATA_DIR`` or ``./expctl-data`` (the documented default)."""
-    return Path(os.environ.get("EXPCTL_DATA_DIR") or "expctl-data")
 
 
 def run_file_path(data_dir: Path, beamline: int, run: int) -> Path:

@@ -126,3 +126,16 @@ def test_callback_status_finishes_from_hardware_side():
                          [(30.0, "s", "min", 0.5), (1.0, "h", "s", 3600.0), (7.0, "nm", "m", 7e-9)])
 def test_conversions_between_non_decimal_units_are_exact(value, src, dst, expected):
     assert convert(value, src, dst) == expected
+
+
+def test_data_dir_rule_env_then_default_and_explicit_wins(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from expctl.paths import default_data_dir, resolve_data_dir
+
+    monkeypatch.setenv("EXPCTL_DATA_DIR", str(tmp_path / "d"))
+    assert default_data_dir() == tmp_path / "d"
+    assert resolve_data_dir(None) == tmp_path / "d"
+    assert resolve_data_dir(tmp_path / "x") == tmp_path / "x"
+    monkeypatch.delenv("EXPCTL_DATA_DIR")
+    assert default_data_dir() == Path("expctl-data")

@@ -92,16 +92,3 @@ def test_describe_error_is_one_paragraph_for_anything():
     text = describe_error(ZeroDivisionError("division\nby zero"))
     assert "\n" not in text
     assert text.startswith("unexpected ZeroDivisionError: division by zero — the shell carries on")
-
-
-def test_cli_default_data_dir_matches_the_run_log(monkeypatch):
-    """The shell repeats runlog's default-data-dir rule to stay light; keep them equal."""
-    import argparse
-
-    from expctl.cli.shell import data_dir_of
-    from expctl.runlog.paths import default_data_dir
-
-    ns = argparse.Namespace(data_dir=None)
-    assert data_dir_of(ns) == default_data_dir()
-    monkeypatch.delenv("EXPCTL_DATA_DIR")
-    assert data_dir_of(ns) == default_data_dir()
