@@ -31,11 +31,25 @@ class Limits:
     def describe(self) -> str:
         """The allowed range as a user reads it, e.g. ``-5 .. 5 mm``."""
         if self.choices is not None:
-            return ", ".join(
-                format_quantity(c, self.units) if isinstance(c, int | float) else str(c)
-                for c in self.choices
-            )
+            return self._describe_choices()
         return f"{format_quantity(self.low, '')} .. {format_quantity(self.high, self.units)}"
+
+    def _describe_choices(self) -> str:
+        """List a few choices in full; summarise a long numeric set (a foil ladder) as a range."""
+        choices = self.choices or ()
+        numeric = all(isinstance(c, int | float) and not isinstance(c, bool) for c in choices)
+        if not numeric or len(choices) <= 8:
+            return ", ".join(
+                format_quantity(c, self.units) if numeric else str(c) for c in choices
+            )
+        values = sorted(float(c) for c in choices)  # type: ignore[arg-type]
+        steps = {round(b - a, 9) for a, b in zip(values, values[1:], strict=False)}
+        n = len(values)
+        if len(steps) == 1:
+            return (f"{format_quantity(values[0], '')} .. {format_quantity(values[-1], self.units)}"
+                    f" in steps of {format_quantity(steps.pop(), self.units)} ({n} values)")
+        head = ", ".join(format_quantity(v, "") for v in values[:3])
+        return f"{head}, …, {format_quantity(values[-1], self.units)} ({n} values)"
 
     def check(self, device: str, value: object) -> None:
         """Raise :class:`LimitError` naming the device, target and allowed range."""

@@ -139,3 +139,11 @@ def test_data_dir_rule_env_then_default_and_explicit_wins(monkeypatch, tmp_path)
     assert resolve_data_dir(tmp_path / "x") == tmp_path / "x"
     monkeypatch.delenv("EXPCTL_DATA_DIR")
     assert default_data_dir() == Path("expctl-data")
+
+
+def test_long_foil_ladders_are_summarised_as_a_range():
+    ladder = Limits(units="um", choices=tuple(25.0 * k for k in range(64)))
+    assert ladder.describe() == "0 .. 1575 um in steps of 25 um (64 values)"
+    uneven = Limits(units="um", choices=(0.0, 10.0, 30.0, 70.0, 150.0, 310.0, 630.0, 1270.0, 2550.0))
+    assert uneven.describe() == "0, 10, 30, …, 2550 um (9 values)"
+    assert Limits(units="um", choices=(0.0, 25.0)).describe() == "0 um, 25 um"
