@@ -216,8 +216,7 @@ class SimDAQ:
                 stack = np.empty((len(data["tag"]), ns, 1024, 512), dtype=np.float32)
                 for i, tag in enumerate(data["tag"].tolist()):
                     recipe = {k: v[i] for k, v in data.items() if k.startswith("_recipe/")}
-                    for s in range(ns):
-                        model.render(seed, tag, s, recipe, out=stack[i, s])
+                    model.render_all(seed, tag, recipe, out=stack[i])
                 frames[det.name] = stack[:, 0] if ns == 1 else stack
                 sums[det.name] = frames[det.name].sum(axis=0, dtype=np.float64)
         return ShotBlock(run.record.run, {k: data[k] for k in keys}, sums, frames)

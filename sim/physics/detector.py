@@ -65,6 +65,7 @@ class DetectorModel:
     read_noise_e: float = 150.0
     pair_energy_ev: float = 3.65
     _pedestals: dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+    # seed -> (sensors, rows, cols) pedestal maps
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -198,42 +199,71 @@ class DetectorModel:
         return out
 
     # -- images ------------------------------------------------------------------
+    def pedestals(self, seed: int) -> np.ndarray:
+        """Every sensor's fixed pedestal map (ADU, sensors x rows x cols), from the seed."""
+        got = self._pedestals.get(seed)
+        if got is None:
+            got = np.empty((len(self.sensors), ROWS, COLS), dtype=np.float32)
+            for k in range(len(self.sensors)):
+                rng = np.random.default_rng([seed, zlib.crc32(self.detector_id.encode()), k])
+                got[k] = self.pedestal_adu + self.pedestal_spread_adu * rng.standard_normal(
+                    (ROWS, COLS))
+            self._pedestals[seed] = got
+        return got
+
     def pedestal(self, seed: int, sensor: int) -> np.ndarray:
         """The sensor's fixed pedestal map (ADU), a pure function of the seed."""
-        ped = self._pedestals.get(sensor)
-        if ped is None:
-            rng = np.random.default_rng([seed, zlib.crc32(self.detector_id.encode()), sensor])
-            ped = (self.pedestal_adu + self.pedestal_spread_adu
-                   * rng.standard_normal((ROWS, COLS))).astype(np.float32)
-            self._pedestals[sensor] = ped
-        return ped
+        return self.pedestals(seed)[sensor]
 
     def render(self, seed: int, tag: int, sensor: int, recipe: Mapping[str, Any],
                out: np.ndarray | None = None) -> np.ndarray:
         """The raw image (ADU, float32, 1024 x 512) of one sensor for one shot."""
-        from sim.physics._kernels import render_sensor
-
         if out is None:
             out = np.empty((ROWS, COLS), dtype=np.float32)
+        self._render(seed, tag, [sensor], recipe, out[None])
+        return out
+
+    def render_all(self, seed: int, tag: int, recipe: Mapping[str, Any],
+                   out: np.ndarray | None = None) -> np.ndarray:
+        """Every sensor's raw image of one shot (sensors x 1024 x 512) in one kernel call."""
+        if out is None:
+            out = np.empty((len(self.sensors), ROWS, COLS), dtype=np.float32)
+        self._render(seed, tag, list(range(len(self.sensors))), recipe, out)
+        return out
+
+    def _render(self, seed: int, tag: int, sensors: list[int], recipe: Mapping[str, Any],
+                out: np.ndarray) -> None:
+        from sim.physics._kernels import render_sensors
+
         p = f"_recipe/{self.name}/"
-        boxes = np.full((2, 4), -1, dtype=np.int64)
-        targets = np.zeros(2)
-        box_photons = np.zeros(2, dtype=np.int64)
+        ns = len(sensors)
+        boxes = np.full((ns, 2, 4), -1, dtype=np.int64)
+        targets = np.zeros((ns, 2))
+        box_photons = np.zeros((ns, 2), dtype=np.int64)
         for b, key in enumerate(("roi0", "roi1")):
             s, r0, r1, c0, c1 = self.rois[key]
-            if s == sensor:
-                boxes[b] = (r0, r1, c0, c1)
-                targets[b] = float(recipe[p + f"noise{b}"])
-                box_photons[b] = int(recipe[p + f"n_d{b}"])
-        on_bragg = int(self.bragg["sensor"]) == sensor and boxes[0, 0] >= 0
-        key = (zlib.crc32(f"{seed}/{tag}/{self.detector_id}/{sensor}".encode()) << 32) | 0x9E37
-        render_sensor(out, self.pedestal(seed, sensor), self.noise_adu(sensor),
-                      float(self.adu_per_photon(float(recipe[p + "energy_kev"]), sensor)),
-                      np.uint64(key), boxes, targets, box_photons,
-                      int(recipe[p + "n_bragg"]) if on_bragg else 0,
-                      float(self.bragg["row"]), float(self.bragg["col"]),
-                      float(self.bragg["sigma_px"]), int(recipe[p + f"rest{sensor}"]))
-        return out
+            if s in sensors:
+                k = sensors.index(s)
+                boxes[k, b] = (r0, r1, c0, c1)
+                targets[k, b] = float(recipe[p + f"noise{b}"])
+                box_photons[k, b] = int(recipe[p + f"n_d{b}"])
+        bragg = int(self.bragg["sensor"])
+        bragg_at = sensors.index(bragg) if bragg in sensors else -1
+        keys = np.array([(zlib.crc32(f"{seed}/{tag}/{self.detector_id}/{k}".encode()) << 32)
+                         | 0x9E37 for k in sensors], dtype=np.uint64)
+        energy = float(recipe[p + "energy_kev"])
+        peds = self.pedestals(seed)
+        if ns == 1:
+            peds = peds[sensors[0]:sensors[0] + 1]  # a view, not a 2 MB copy
+        elif ns != len(self.sensors):
+            peds = peds[sensors]
+        render_sensors(out, peds, keys,
+                       np.array([self.noise_adu(k) for k in sensors]),
+                       np.array([float(self.adu_per_photon(energy, k)) for k in sensors]),
+                       boxes, targets, box_photons, int(recipe[p + "n_bragg"]), bragg_at,
+                       float(self.bragg["row"]), float(self.bragg["col"]),
+                       float(self.bragg["sigma_px"]),
+                       np.array([int(recipe[p + f"rest{k}"]) for k in sensors], dtype=np.int64))
 
     def first_pixel_um(self, sensor: int) -> tuple[float, float]:
         """Lab (x, y) of pixel (0, 0) (the facility's ``mp_posx/y``); the profile gives centres.
