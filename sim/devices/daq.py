@@ -202,7 +202,7 @@ class SimDAQ:
         rec = run.record
         run.record = replace(rec, shots=rec.shots + len(data["tag"]), end_tag=int(data["tag"][-1]))
         self._store.save_run(run.record, self._meta_run)
-        self._world.recorder.flush(self._world.clock.now())
+        self._world.recorder.flush(self._world.clock.now(), touch=False)
 
     def _block(self, run: _Run, data: dict[str, np.ndarray]) -> ShotBlock:
         keys = list(PUBLIC_KEYS) + [f"{d}/{k}" for d in self._dets for k in DET_KEYS]

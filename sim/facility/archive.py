@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from expctl.devices.protocols import RunRecord, SignalInfo
-from sim.facility.states import ROW, StateReplay
+from sim.facility.states import StateReplay
 from sim.facility.store import FacilityStore
 from sim.physics.detector import COLS, ROWS, DetectorModel
 
@@ -50,7 +50,7 @@ class SimArchive:
         if got is None:
             got = StateReplay(header, self._store.state_profile(beamline, key))
             self._replays[(beamline, key)] = got
-        got.header = header  # the end tag and injected beam losses grow
+        got.header = header  # injected beam losses may have grown
         got.refresh_beam_loss()
         return got
 
@@ -71,14 +71,14 @@ class SimArchive:
                 column = header["equipment"].get(equipment)
                 if column is None:
                     continue
-                nxt = int(sessions[i + 1][1]["start_tag"]) if i + 1 < len(sessions) else None
-                end = int(header["end_tag"]) if nxt is None else min(int(header["end_tag"]),
-                                                                      nxt - 1)
                 replay = self._replay(bl, key, header)
+                rows = self._store.state_rows(bl, key, replay.width)
+                end = replay.end_tag(rows)
+                if i + 1 < len(sessions):
+                    end = min(end, int(sessions[i + 1][1]["start_tag"]) - 1)
                 inside = replay.covers(want, end) & ~found
                 if not inside.any():
                     continue
-                rows = self._store.state_rows(bl, key, 1 + ROW * len(replay.devices))
                 out[inside] = replay.values(column, want[inside], rows)
                 found |= inside
         if not known_hightag:

@@ -12,8 +12,9 @@ Per session, under ``<data_dir>/facility/bl<N>/states/``::
     <key>.json          header: time line, seed, devices, equipment, beam-loss episodes,
                         first and last tag reached (rewritten atomically)
     <key>.profile.json  the session's beamline profile (physics of the replay)
-    <key>.f64           rows of float64: [t_from, 5 numbers per device ...], appended;
-                        a later row with the same t_from supersedes an earlier one
+    <key>.f64           rows of float64: [t_from, t_reached, 5 numbers per device ...],
+                        appended; a later row with the same t_from supersedes an earlier
+                        one, and the largest t_reached is how far the session has got
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class StateRecorder:
         self._header: dict[str, Any] = {
             "tag0": tl.tag0, "offset_ticks": tl.offset_ticks, "origin_unix": tl.origin_unix,
             "tag_rate_hz": tl.tag_rate_hz, "beam_rate_hz": tl.beam_rate_hz,
-            "start_tag": tl.tag_at(0.0), "end_tag": tl.tag_at(0.0) - 1, "hightag": hightag,
+            "start_tag": tl.tag_at(0.0), "hightag": hightag,
             "seed": world.seed,
             "devices": [[n, type(world.devices[n].command).__name__] for n in self._names],
             "recorded": recorded, "equipment": dict(equipment),
@@ -73,9 +74,9 @@ class StateRecorder:
         self._rows: list[tuple[float, list[Any]]] = []
         store.open_states(self.beamline, self.key, self._header, world.profile)
 
-    def _snapshot(self) -> tuple[float, list[Any]]:
+    def _snapshot(self, reached: float) -> tuple[float, float, list[Any]]:
         devices = self._world.devices
-        return self._since, [devices[n].command for n in self._names]
+        return self._since, reached, [devices[n].command for n in self._names]
 
     def change(self, now: float) -> None:
         """A device is about to change: close the interval of the current commands.
@@ -84,20 +85,26 @@ class StateRecorder:
         them into numbers only when flushed.
         """
         if now > self._since:
-            self._rows.append(self._snapshot())
+            self._rows.append(self._snapshot(now))
             self._since = now
 
-    def flush(self, now: float) -> None:
-        """Persist the rows so far and that the session has reached clock time ``now``."""
-        rows = [[since, *(v for cmd in cmds for v in cmd.row())]
-                for since, cmds in [*self._rows, self._snapshot()]]
+    def flush(self, now: float, *, touch: bool = True) -> None:
+        """Persist the rows so far and that the session has reached clock time ``now``.
+
+        One append per call; the header is rewritten only when injected beam-loss
+        episodes changed, and ``touch`` records facility time for later sessions.
+        """
+        rows = [[since, reached, *(v for cmd in cmds for v in cmd.row())]
+                for since, reached, cmds in [*self._rows, self._snapshot(now)]]
         self._rows.clear()
         self._store.append_states(self.beamline, self.key, np.asarray(rows, dtype=np.float64))
-        h = self._header
-        h["end_tag"] = max(h["end_tag"], self._world.timeline.tag_at(now))
-        h["beam_loss"]["injected"] = [list(e) for e in self._world.beam_loss.injected or []]
-        self._store.write_states_header(self.beamline, self.key, h)
-        self._store.touch(self._world.timeline.ticks_at(now))
+        loss = self._header["beam_loss"]
+        injected = [list(e) for e in self._world.beam_loss.injected or []]
+        if injected != loss["injected"]:
+            loss["injected"] = injected
+            self._store.write_states_header(self.beamline, self.key, self._header)
+        if touch:
+            self._store.touch(self._world.timeline.ticks_at(now))
 
     def reopen(self, store: FacilityStore) -> None:
         """Continue in another store (an estimator twin's memory store)."""
@@ -150,6 +157,17 @@ class StateReplay:
         self.beam_loss.injected = [(float(s), float(e))
                                    for s, e in self.header["beam_loss"].get("injected", [])]
 
+    @property
+    def width(self) -> int:
+        """Numbers per row of the session's time line."""
+        return 2 + ROW * len(self.devices)
+
+    def end_tag(self, rows: np.ndarray) -> int:
+        """The last tag the session reached (per its rows)."""
+        if len(rows) == 0:
+            return int(self.header["start_tag"]) - 1
+        return self.timeline.tag_at(float(rows[:, 1].max()))
+
     def covers(self, tags: np.ndarray, end_tag: int) -> np.ndarray:
         """Which ``tags`` are beam shots of this session up to ``end_tag``."""
         return ((tags >= int(self.header["start_tag"])) & (tags <= end_tag)
@@ -178,7 +196,7 @@ class _Commands(Mapping[str, _Gathered]):
 
     def __getitem__(self, name: str) -> _Gathered:
         j = self._replay.columns[name]
-        start = 1 + ROW * j
+        start = 2 + ROW * j
         return _Gathered(self._replay.devices[j][1], self._rows[self._seg, start:start + ROW])
 
     def __iter__(self) -> Any:

@@ -5,7 +5,7 @@ Layout under ``<data_dir>/facility/``::
     facility.json            tag origin, last tick used, next run number per beamline
     lock                     flock'ed while run numbers or the time line are updated
     bl<N>/runs/<run>.json    run-table entry (rewritten atomically as the run progresses)
-    bl<N>/sync/<run>/<k>.npz tags and image recipes of the run, one file per collected block
+    bl<N>/sync/<run>/        tags and image recipes of the run: columns.json + rows.f64 (appended)
     bl<N>/states/<key>.*     the state time line of each session (see sim.facility.states);
                              the sync DB's values of every shot are computed from it
 
@@ -48,7 +48,7 @@ class FacilityStore:
         self._state: dict[str, Any] = {}
         self._runs: dict[tuple[int, int], dict[str, Any]] = {}
         self._chunks: dict[tuple[int, int], list[dict[str, np.ndarray]]] = {}
-        self._chunk_cache: dict[Path, dict[str, np.ndarray]] = {}
+        self._sync_names: dict[Path, list[str]] = {}
         self._states: dict[tuple[int, str], dict[str, Any]] = {}  # memory: header, profile, rows
         self._rows_cache: dict[Path, tuple[int, np.ndarray]] = {}
         if root is not None and create:
@@ -189,38 +189,45 @@ class FacilityStore:
 
     # -- sync DB ---------------------------------------------------------------------------
     def append_sync(self, beamline: int, run: int, columns: Mapping[str, np.ndarray]) -> None:
-        """Store one block of per-shot columns of ``run`` (keys: equipment names, ``tag`` …)."""
-        cols = {k: np.asarray(v) for k, v in columns.items()}
+        """Store one block of per-shot columns of ``run`` (``tag``, image recipes …).
+
+        On disk the run's column names are written once (``columns.json``) and every
+        block is appended to ``rows.f64`` as float64 rows (tags and counts are exact
+        integers below 2**53): one small write per block, whatever the run length.
+        """
+        names = list(columns)
         if self.root is None:
-            self._chunks.setdefault((beamline, run), []).append(cols)
+            self._chunks.setdefault((beamline, run), []).append(
+                {k: np.asarray(v) for k, v in columns.items()})
             return
         folder = self._bl(beamline) / "sync" / f"{run:06d}"
-        folder.mkdir(parents=True, exist_ok=True)
-        k = len(list(folder.glob("*.npz")))
-        tmp = folder / f".{k:06d}.npz.tmp"
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **{_encode(n): v for n, v in cols.items()})
-        os.replace(tmp, folder / f"{k:06d}.npz")
+        head = folder / "columns.json"
+        if self._sync_names.get(head) != names:
+            folder.mkdir(parents=True, exist_ok=True)
+            _atomic_write(head, json.dumps(names).encode())
+            self._sync_names[head] = names
+        block = np.empty((len(columns["tag"]), len(names)), dtype="<f8")
+        for j, v in enumerate(columns.values()):
+            block[:, j] = v
+        with open(folder / "rows.f64", "ab") as fh:
+            fh.write(block.tobytes())
 
     def sync_columns(self, beamline: int, run: int) -> dict[str, np.ndarray]:
         """All per-shot columns of ``run`` so far, concatenated (empty dict if none)."""
         if self.root is None:
             chunks = self._chunks.get((beamline, run), [])
-        else:
-            folder = self._bl(beamline) / "sync" / f"{run:06d}"
-            chunks = [self._load_chunk(p) for p in sorted(folder.glob("*.npz"))]
-        if not chunks:
+            if not chunks:
+                return {}
+            return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+        folder = self._bl(beamline) / "sync" / f"{run:06d}"
+        try:
+            names = json.loads((folder / "columns.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
             return {}
-        return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
-
-    def _load_chunk(self, path: Path) -> dict[str, np.ndarray]:
-        got = self._chunk_cache.get(path)
-        if got is None:
-            with np.load(path) as z:
-                got = {_decode(n): z[n] for n in z.files}
-            self._chunk_cache[path] = got
-        return got
-
+        rows = _read_rows(folder / "rows.f64", len(names), self._rows_cache)
+        cols = {n: rows[:, j] for j, n in enumerate(names)}
+        cols["tag"] = cols["tag"].astype(np.int64)
+        return cols
 
     # -- state time line ----------------------------------------------------------------
     def _states_dir(self, beamline: int) -> Path:
@@ -278,22 +285,23 @@ class FacilityStore:
         if self.root is None:
             rows = self._states[(beamline, key)]["rows"]
             return np.concatenate(rows) if rows else np.zeros((0, width))
-        path = self._states_dir(beamline) / f"{key}.f64"
+        return _read_rows(self._states_dir(beamline) / f"{key}.f64", width, self._rows_cache)
+
+
+def _read_rows(path: Path, width: int, cache: dict[Path, tuple[int, np.ndarray]]
+               ) -> np.ndarray:
+    """Whole float64 rows of an append-only file (a half-written last row is left out);
+    re-read only when the file has grown."""
+    try:
         size = path.stat().st_size // (8 * width) * (8 * width)
-        got = self._rows_cache.get(path)
-        if got is None or got[0] != size:
-            with open(path, "rb") as fh:
-                data = np.frombuffer(fh.read(size), dtype="<f8").reshape(-1, width)
-            got = self._rows_cache[path] = (size, data)
-        return got[1]
-
-
-def _encode(name: str) -> str:
-    return name.replace("/", "|")
-
-
-def _decode(name: str) -> str:
-    return name.replace("|", "/")
+    except FileNotFoundError:  # the first block is being written
+        return np.zeros((0, width))
+    got = cache.get(path)
+    if got is None or got[0] != size:
+        with open(path, "rb") as fh:
+            data = np.frombuffer(fh.read(size), dtype="<f8").reshape(-1, width)
+        got = cache[path] = (size, data)
+    return got[1]
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
