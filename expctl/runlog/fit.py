@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_JITTER_PS", "PumpFitResult", "emg_response", "fit_pump_response"]
+__all__ = ["DEFAULT_JITTER_PS", "PumpFitResult", "emg_response", "fit_pump_response",
+           "jitter_variance"]
 
 #: rms timing jitter between pump and probe assumed when σ is not fitted (ps).
 DEFAULT_JITTER_PS = 0.1
@@ -152,9 +153,22 @@ def _levenberg_marquardt(t: np.ndarray, y: np.ndarray, w: np.ndarray, p0: np.nda
     return p, chi2, False
 
 
+def jitter_variance(t: np.ndarray, t0: float, amplitude: float, tau: float,
+                    sigma: float) -> np.ndarray:
+    """Shot-to-shot variance of ΔI/I that timing jitter alone causes at nominal delay ``t``.
+
+    Near time zero a single shot either sees the step or not, so a bin of a
+    few pumped shots scatters far more there than photon noise says.  With
+    ``f = A·H(u)·exp(−u/τ)``: ``E[f²]`` is the same EMG with ``A²`` and ``τ/2``.
+    """
+    mean = emg_response(t, t0, amplitude, tau, sigma)
+    return np.clip(emg_response(t, t0, amplitude * amplitude, 0.5 * tau, sigma) - mean * mean,
+                   0.0, None)
+
+
 def fit_pump_response(delay: np.ndarray, relative: np.ndarray, relative_err: np.ndarray, *,
                       sigma: float = DEFAULT_JITTER_PS, fit_sigma: bool = False,
-                      units: str = "ps") -> PumpFitResult:
+                      shots: np.ndarray | None = None, units: str = "ps") -> PumpFitResult:
     """Fit ``A·H(t−t0)·exp(−(t−t0)/τ) ⊛ Gauss(σ)`` to binned relative changes.
 
     Several starting points (time zero at each rise between neighbouring
@@ -168,8 +182,146 @@ def fit_pump_response(delay: np.ndarray, relative: np.ndarray, relative_err: np.
             errors are left out.
         sigma: timing jitter rms (fixed value, or start value when fitted).
         fit_sigma: fit σ too (needs bins finer than the jitter around t0).
+        shots: effective number of pumped shots per bin; when given, each
+            bin's variance also holds the jitter-induced scatter
+            :func:`jitter_variance` / shots of the model being fitted, and the
+            fit becomes a maximum-likelihood one (see
+            :func:`_fit_with_jitter_scatter`).
         units: time unit of ``delay``, recorded in the result.
     """
+    result = _fit_once(delay, relative, relative_err, sigma=sigma, fit_sigma=fit_sigma,
+                       units=units)
+    if shots is None or not math.isfinite(result.t0):
+        return result
+    return _fit_with_jitter_scatter(delay, relative, relative_err, shots, result,
+                                    sigma=sigma, fit_sigma=fit_sigma, units=units)
+
+
+def _nelder_mead(fn: Any, x0: np.ndarray, step: np.ndarray, *, max_iter: int = 3000,
+                 tol: float = 1e-10) -> tuple[np.ndarray, float]:
+    """Minimise ``fn`` from ``x0`` (standard reflection/expansion/contraction/shrink)."""
+    simplex = [x0] + [x0 + np.eye(len(x0))[k] * step[k] for k in range(len(x0))]
+    values = [fn(x) for x in simplex]
+    for _ in range(max_iter):
+        order = np.argsort(values)
+        simplex = [simplex[k] for k in order]
+        values = [values[k] for k in order]
+        if abs(values[-1] - values[0]) <= tol * (abs(values[0]) + 1e-12):
+            break
+        centroid = np.mean(simplex[:-1], axis=0)
+        reflected = centroid + (centroid - simplex[-1])
+        fr = fn(reflected)
+        if fr < values[0]:
+            expanded = centroid + 2.0 * (centroid - simplex[-1])
+            fe = fn(expanded)
+            simplex[-1], values[-1] = (expanded, fe) if fe < fr else (reflected, fr)
+        elif fr < values[-2]:
+            simplex[-1], values[-1] = reflected, fr
+        else:
+            contracted = centroid + 0.5 * (simplex[-1] - centroid)
+            fc = fn(contracted)
+            if fc < values[-1]:
+                simplex[-1], values[-1] = contracted, fc
+            else:
+                simplex = [simplex[0] + 0.5 * (x - simplex[0]) for x in simplex]
+                values = [fn(x) for x in simplex]
+    best = int(np.argmin(values))
+    return simplex[best], float(values[best])
+
+
+def _fit_with_jitter_scatter(delay: np.ndarray, relative: np.ndarray, relative_err: np.ndarray,
+                             shots: np.ndarray, start: PumpFitResult, *, sigma: float,
+                             fit_sigma: bool, units: str) -> PumpFitResult:
+    """Maximum likelihood with the model's own jitter scatter in each bin's variance.
+
+    ``v_i(θ) = e_i² + V_jit(t_i; θ)/n_i`` depends on the parameters, so the
+    likelihood keeps its ``log v`` term: simply re-weighting a least-squares
+    fit would let a wrong time zero deweight exactly the bins that contradict
+    it.  Minimised by Nelder–Mead from every time-zero start; errors from the
+    numerical Hessian, inflated by the Birge ratio like the plain fit.
+    """
+    t = np.asarray(delay, dtype=np.float64)
+    y = np.asarray(relative, dtype=np.float64)
+    e = np.asarray(relative_err, dtype=np.float64)
+    n = np.asarray(shots, dtype=np.float64)
+    good = np.isfinite(t) & np.isfinite(y) & np.isfinite(e) & (e > 0) & np.isfinite(n) & (n > 0)
+    t, y, e2, n = t[good], y[good], e[good] ** 2, n[good]
+    n_par = 4 if fit_sigma else 3
+
+    def unpack(q: np.ndarray) -> tuple[float, float, float, float]:
+        tau = math.exp(min(max(q[2], -30.0), 30.0))
+        sig = math.exp(min(max(q[3], -30.0), 30.0)) if fit_sigma else sigma
+        return float(q[0]), float(q[1]), tau, sig
+
+    def terms(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        t0, amp, tau, sig = unpack(q)
+        v = e2 + jitter_variance(t, t0, amp, tau, sig) / n
+        return (y - emg_response(t, t0, amp, tau, sig)) ** 2 / v, v
+
+    def nll(q: np.ndarray) -> float:
+        r2, v = terms(q)
+        return float(np.sum(r2 + np.log(v)))
+
+    ts = np.sort(t)
+    mids = 0.5 * (ts[1:] + ts[:-1])
+    edges = {float(start.t0)} | {float(m) for m in mids[ts[:-1] < start.t0 + 3 * start.tau]}
+    base = [start.amplitude, math.log(start.tau)] + ([math.log(start.sigma)] if fit_sigma
+                                                     else [])
+    step = np.array([0.05 * (float(t.max() - t.min()) or 1.0), 0.1 * abs(start.amplitude) + 1e-3,
+                     0.2, 0.2][:n_par])
+    q, best = _nelder_mead(nll, np.array([start.t0, *base]), step)
+    for t0s in sorted(edges):
+        cand, value = _nelder_mead(nll, np.array([t0s, *base]), step)
+        if value < best:
+            q, best = cand, value
+    t0, amp, tau, sig = unpack(q)
+    chi2 = float(np.sum(terms(q)[0]))
+    dof = len(t) - n_par
+    natural = np.array([t0, amp, tau, sig][:n_par])
+
+    def nll_natural(x: np.ndarray) -> float:
+        logs = [math.log(max(x[2], 1e-300))] + ([math.log(max(x[3], 1e-300))] if fit_sigma
+                                                else [])
+        return nll(np.array([x[0], x[1], *logs]))
+
+    hess = _hessian(nll_natural, natural)
+    cov = np.full((n_par, n_par), np.nan)
+    fisher = 0.5 * hess
+    if np.all(np.isfinite(fisher)) and np.linalg.cond(fisher) <= 1e12:
+        cov = np.linalg.inv(fisher)
+    cov = cov * max(1.0, chi2 / dof) if dof > 0 else cov
+    diag = np.diag(cov)
+    errs = np.sqrt(np.where(diag >= 0, diag, np.nan))
+    return PumpFitResult(
+        t0=t0, t0_err=float(errs[0]), amplitude=amp, amplitude_err=float(errs[1]), tau=tau,
+        tau_err=float(errs[2]), sigma=sig, sigma_err=float(errs[3]) if fit_sigma else 0.0,
+        sigma_fitted=fit_sigma, chi2=chi2, dof=dof, n_points=len(t), converged=True,
+        units=units)
+
+
+def _hessian(fn: Any, x: np.ndarray) -> np.ndarray:
+    """Central-difference Hessian with steps relative to each parameter."""
+    k = len(x)
+    h = 1e-4 * np.maximum(np.abs(x), 1e-2)
+    out = np.empty((k, k))
+    f0 = fn(x)
+    for i in range(k):
+        for j in range(i, k):
+            if i == j:
+                d = np.zeros(k)
+                d[i] = h[i]
+                out[i, i] = (fn(x + d) - 2 * f0 + fn(x - d)) / (h[i] * h[i])
+            else:
+                di, dj = np.zeros(k), np.zeros(k)
+                di[i], dj[j] = h[i], h[j]
+                out[i, j] = out[j, i] = (fn(x + di + dj) - fn(x + di - dj) - fn(x - di + dj)
+                                         + fn(x - di - dj)) / (4 * h[i] * h[j])
+    return out
+
+
+def _fit_once(delay: np.ndarray, relative: np.ndarray, relative_err: np.ndarray, *,
+              sigma: float, fit_sigma: bool, units: str) -> PumpFitResult:
+    """One weighted fit with fixed per-bin errors (see :func:`fit_pump_response`)."""
     t = np.asarray(delay, dtype=np.float64)
     y = np.asarray(relative, dtype=np.float64)
     e = np.asarray(relative_err, dtype=np.float64)
@@ -209,10 +361,16 @@ def fit_pump_response(delay: np.ndarray, relative: np.ndarray, relative_err: np.
     q = np.array([p[0], p[1], tau] + ([sig] if fit_sigma else []))
     jac = _jacobian(natural, q, np.array([span, max(abs(p[1]), 1e-3), tau, sig][:n_par]))
     dof = len(t) - n_par
-    try:
-        cov = np.linalg.inv(jac.T @ jac)
-    except np.linalg.LinAlgError:
-        cov = np.full((n_par, n_par), np.nan)
+    info = jac.T @ jac
+    # a singular information matrix (e.g. σ → 0 when bins are coarser than the
+    # jitter) means some parameters are undetermined: say NaN, not 10⁶
+    cov = np.full((n_par, n_par), np.nan)
+    if np.linalg.cond(info) <= 1e12:
+        cov = np.linalg.inv(info)
+    elif fit_sigma and np.linalg.cond(info[1:3, 1:3]) <= 1e12:
+        # σ undetermined, and t0 with it (they trade off along the edge); A and τ
+        # come from the decay and keep errors with t0 and σ held at their best values
+        cov[1:3, 1:3] = np.linalg.inv(info[1:3, 1:3])
     cov = cov * max(1.0, chi2 / dof)
     errs = np.sqrt(np.where(np.diag(cov) >= 0, np.diag(cov), np.nan))
     return PumpFitResult(
