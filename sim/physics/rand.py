@@ -10,6 +10,8 @@ Poisson variates are built from them with fixed numbers of draws per shot.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = ["box_muller", "gammas", "normals", "poisson_from", "poissons", "stream_bits",
@@ -129,48 +131,54 @@ _ROUNDS = 8
 _POISSON_EXACT_BELOW = 64.0
 _DENSE_ENTRIES = 4096     # below this many entries one dense table beats masking
 _SCALAR_ENTRIES = 16      # below this many, a plain loop beats any table
-_LOG_CHUNK = 1 << 18
+_TABLE_ENTRIES = 512      # up to this many, one table of all terms at once
 
 
 def _invert(lam: np.ndarray, u: np.ndarray) -> np.ndarray:
     """Exact Poisson variates for 1-D means below 64 by inversion of the uniforms ``u``.
 
-    The table of cumulative probabilities is built for all entries at once and
-    truncated per entry at ``lam + 12 sqrt(lam) + 20`` terms, so an entry's value
-    never depends on which other entries share the table.
+    ``P(k) = P(k-1) * (lam / k)`` and the running CDF are accumulated in the same
+    order for every entry, truncated at ``lam + 12 sqrt(lam) + 20`` terms, so an
+    entry's value never depends on which other entries are drawn with it: a few
+    entries loop in Python (one-shot reads), a moderate set builds the whole table
+    at once, a large set steps all entries together while any is still open.
     """
     terms = (lam + 12.0 * np.sqrt(lam) + 20.0).astype(np.int64)
     if len(lam) <= _SCALAR_ENTRIES:
-        return _invert_few(lam, u, terms)
-    width = int(terms.max()) if len(terms) else 1
-    k = np.arange(1, width, dtype=np.float64)
-    cols = np.arange(width)
-    rows = max(1, _LOG_CHUNK // width)
-    got = np.empty(len(lam), dtype=np.int64)
-    for lo in range(0, len(lam), rows):
-        sl = slice(lo, lo + rows)
-        table = np.empty((len(lam[sl]), width))
-        table[:, 0] = np.exp(-lam[sl])
-        np.divide(lam[sl, None], k, out=table[:, 1:])
+        return np.asarray([_count(*a) for a in zip(lam.tolist(), np.exp(-lam).tolist(),
+                                                    u.tolist(), terms.tolist(), strict=True)],
+                          dtype=np.int64)
+    if len(lam) <= _TABLE_ENTRIES:
+        width = int(terms.max())
+        table = np.empty((len(lam), width))
+        table[:, 0] = np.exp(-lam)
+        np.divide(lam[:, None], np.arange(1, width, dtype=np.float64), out=table[:, 1:])
         np.cumprod(table, axis=1, out=table)
         np.cumsum(table, axis=1, out=table)
-        got[sl] = ((u[sl, None] > table) & (cols < terms[sl, None])).sum(axis=1)
-    return got
-
-
-def _invert_few(lam: np.ndarray, u: np.ndarray, terms: np.ndarray) -> np.ndarray:
-    """:func:`_invert` for a handful of entries (one-shot reads): the same products and
-    running sums in the same order, so the same values, without building the table."""
+        return ((u[:, None] > table) & (np.arange(width) < terms[:, None])).sum(axis=1)
     got = np.zeros(len(lam), dtype=np.int64)
-    for i, (p, ls, ui, nt) in enumerate(zip(np.exp(-lam).tolist(), lam.tolist(), u.tolist(),
-                                            terms.tolist(), strict=True)):
-        cdf, k = p, 0
-        while k < nt and ui > cdf:
-            k += 1
-            p = p * (ls / k)
-            cdf = cdf + p
-        got[i] = k
+    p = np.exp(-lam)
+    idx = np.nonzero((u > p) & (terms > 0))[0]
+    pa, ca, la, ua, ta = p[idx], p[idx], lam[idx], u[idx], terms[idx]
+    k = 0
+    while len(idx):
+        k += 1
+        got[idx] = k
+        pa = pa * (la / float(k))
+        ca = ca + pa
+        keep = (ua > ca) & (k < ta)
+        idx, pa, ca, la, ua, ta = idx[keep], pa[keep], ca[keep], la[keep], ua[keep], ta[keep]
     return got
+
+
+def _count(lam: float, p: float, u: float, terms: int) -> int:
+    """One inversion in plain floats: the same products and sums as the table."""
+    cdf, k = p, 0
+    while k < terms and u > cdf:
+        k += 1
+        p = p * (lam / k)
+        cdf = cdf + p
+    return k
 
 
 def poisson_from(u1: np.ndarray, u2: np.ndarray, lam: np.ndarray) -> np.ndarray:
@@ -184,20 +192,23 @@ def poisson_from(u1: np.ndarray, u2: np.ndarray, lam: np.ndarray) -> np.ndarray:
     with identical values.
     """
     lam = np.asarray(lam, dtype=np.float64)
-    shape = np.broadcast_shapes(np.shape(u1), np.shape(u2), lam.shape)
-    if lam.shape != shape or np.shape(u1) != shape or np.shape(u2) != shape:
+    shape = lam.shape
+    if np.shape(u1) != shape or np.shape(u2) != shape:
+        shape = np.broadcast_shapes(np.shape(u1), np.shape(u2), lam.shape)
         lam, u1, u2 = (np.broadcast_to(x, shape) for x in (lam, u1, u2))
     big = lam >= _POISSON_EXACT_BELOW
-    if lam.size <= _SCALAR_ENTRIES:
-        out = np.zeros(shape, dtype=np.int64)
-        small = (lam > 0) & ~big
-        out[small] = _invert_few(lam[small], u1[small],
-                                 (lam[small] + 12.0 * np.sqrt(lam[small]) + 20.0).astype(np.int64))
-        if big.any():
-            lb = lam[big]
-            out[big] = np.maximum(np.floor(lb + np.sqrt(lb) * box_muller(u1[big], u2[big])
-                                           + 0.5), 0.0)
-        return out
+    if lam.size <= _SCALAR_ENTRIES:  # one-shot reads: entry by entry, same arithmetic
+        z = box_muller(u1, u2).ravel().tolist()
+        counts = []
+        for lm, e, ui, zi in zip(lam.ravel().tolist(), np.exp(-lam).ravel().tolist(),
+                                 np.ravel(u1).tolist(), z, strict=True):
+            if lm >= _POISSON_EXACT_BELOW:
+                counts.append(max(math.floor(lm + math.sqrt(lm) * zi + 0.5), 0))
+            elif lm > 0:
+                counts.append(_count(lm, e, ui, int(lm + 12.0 * math.sqrt(lm) + 20.0)))
+            else:
+                counts.append(0)
+        return np.asarray(counts, dtype=np.int64).reshape(shape)
     if lam.size <= _DENSE_ENTRIES:
         small_lam = np.where(big, 0.0, lam)
         out = _invert(small_lam.ravel(), np.ravel(u1)).reshape(shape)

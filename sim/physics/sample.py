@@ -139,7 +139,7 @@ class Plate:
     def reflectivity(self, rocking: RockingCurve, delta_urad: np.ndarray,
                      damaged: np.ndarray) -> np.ndarray:
         """Peak-normalised reflectivity of each shot, with damage applied."""
-        if not np.any(damaged):
+        if damaged is False or not np.any(damaged):
             return rocking(delta_urad)
         dmg = self.damage
         shift = np.where(damaged, dmg.shift_urad, 0.0)
