@@ -135,7 +135,7 @@ class StateReplay:
         self.timeline = Timeline(int(header["tag0"]), int(header["offset_ticks"]),
                                  float(header["origin_unix"]), float(header["tag_rate_hz"]),
                                  float(header["beam_rate_hz"]))
-        from sim.world import Physics
+        from sim.world import Physics  # sim.world imports sim.facility: import here, not above
 
         physics = Physics.from_profile(profile)
         raw_daq = dict(profile.raw.get("daq", {}) or {})
