@@ -158,3 +158,41 @@ def test_a_run_without_shots_is_skipped_and_counted(campaign, tmp_path):
     assert cube.rejected["empty_runs"] == 1 and 500 not in cube.runs
     with pytest.raises(DataError, match="none of the 1 runs holds a shot"):
         reduce_runs([empty])
+
+
+def test_jitter_fit_on_bins_coarser_than_the_jitter_reports_sigma_undetermined():
+    t = np.array([-1.0, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0])
+    y = emg_response(t, 0.25, -0.3, 2.0, 0.0)  # a sharp step between two bins
+    fit = fit_pump_response(t, y, np.full(t.shape, 0.01), fit_sigma=True)
+    assert fit.sigma_fitted and np.isnan(fit.sigma_err) and np.isnan(fit.t0_err)
+    assert 0.0 < fit.t0 < 0.5  # only bracketed by the bins
+    assert np.isfinite(fit.tau_err) and abs(fit.tau - 2.0) < 3 * fit.tau_err + 1e-6
+
+
+def test_jitter_variance_inflates_only_the_bins_near_time_zero():
+    from expctl.runlog.fit import jitter_variance
+
+    t = np.array([-1.0, 0.25, 3.0])
+    var = jitter_variance(t, 0.25, -0.3, 2.0, 0.1)
+    assert var[0] < 1e-12
+    assert var[1] == pytest.approx(0.3 ** 2 * 0.25, rel=0.1)  # a coin flip between 0 and A
+    assert var[2] < 1e-3
+
+
+def test_likelihood_fit_with_jitter_scatter_has_honest_errors(rng):
+    """Binned single-shot data (6 pumped shots per delay, each with its own jitter)."""
+    from expctl.runlog.synthetic import PumpResponse
+
+    truth = PumpResponse(amplitude=-0.3, t0=0.35, tau=2.0, jitter=0.1)
+    t = np.array([-1.0, 0.0, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0])
+    shots, noise = 6, 0.03
+    pulls = []
+    for _ in range(30):
+        per_shot = truth.per_shot(np.repeat(t, shots), rng) + rng.normal(0, noise, t.size * shots)
+        y = per_shot.reshape(t.size, shots).mean(axis=1)
+        fit = fit_pump_response(t, y, np.full(t.size, noise / np.sqrt(shots)),
+                                shots=np.full(t.size, float(shots)))
+        pulls.append([(fit.t0 - 0.35) / fit.t0_err, (fit.tau - 2.0) / fit.tau_err])
+    spread = np.std(pulls, axis=0)
+    assert np.all((spread > 0.5) & (spread < 1.5)), spread
+    assert np.all(np.abs(np.mean(pulls, axis=0)) < 0.6)
