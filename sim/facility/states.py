@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -94,7 +95,7 @@ class StateRecorder:
         One append per call; the header is rewritten only when injected beam-loss
         episodes changed, and ``touch`` records facility time for later sessions.
         """
-        rows = [[since, reached, *(v for cmd in cmds for v in cmd.row())]
+        rows = [[since, reached, *chain.from_iterable(cmd.row() for cmd in cmds)]
                 for since, reached, cmds in [*self._rows, self._snapshot(now)]]
         self._rows.clear()
         self._store.append_states(self.beamline, self.key, np.asarray(rows, dtype=np.float64))

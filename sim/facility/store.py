@@ -21,7 +21,7 @@ import fcntl
 import json
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -144,8 +144,9 @@ class FacilityStore:
 
     def save_run(self, record: RunRecord, meta: Mapping[str, Any]) -> None:
         """Write the run-table entry of ``record`` with backend ``meta`` (detector models …)."""
-        body = {"record": asdict(record), "meta": dict(meta)}
-        body["record"]["detectors"] = list(record.detectors)
+        rec = {f.name: getattr(record, f.name) for f in fields(record)}
+        rec["detectors"] = list(record.detectors)
+        body = {"record": rec, "meta": dict(meta)}
         if self.root is None:
             self._runs[(record.beamline, record.run)] = json.loads(json.dumps(body))
             return

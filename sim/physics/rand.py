@@ -129,9 +129,8 @@ def gammas(seed: int, tags: np.ndarray, stream: int | np.ndarray,
 
 _ROUNDS = 8
 _POISSON_EXACT_BELOW = 64.0
-_DENSE_ENTRIES = 4096     # below this many entries one dense table beats masking
 _SCALAR_ENTRIES = 16      # below this many, a plain loop beats any table
-_TABLE_ENTRIES = 512      # up to this many, one table of all terms at once
+_TABLE_SIZE = 1 << 16     # up to this many table cells, one table of all terms at once
 
 
 def _invert(lam: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -140,16 +139,16 @@ def _invert(lam: np.ndarray, u: np.ndarray) -> np.ndarray:
     ``P(k) = P(k-1) * (lam / k)`` and the running CDF are accumulated in the same
     order for every entry, truncated at ``lam + 12 sqrt(lam) + 20`` terms, so an
     entry's value never depends on which other entries are drawn with it: a few
-    entries loop in Python (one-shot reads), a moderate set builds the whole table
-    at once, a large set steps all entries together while any is still open.
+    entries loop in Python (one-shot reads), a small table is built at once, and
+    otherwise all entries step together while any is still open.
     """
     terms = (lam + 12.0 * np.sqrt(lam) + 20.0).astype(np.int64)
     if len(lam) <= _SCALAR_ENTRIES:
         return np.asarray([_count(*a) for a in zip(lam.tolist(), np.exp(-lam).tolist(),
                                                     u.tolist(), terms.tolist(), strict=True)],
                           dtype=np.int64)
-    if len(lam) <= _TABLE_ENTRIES:
-        width = int(terms.max())
+    width = int(terms.max())
+    if len(lam) * width <= _TABLE_SIZE:
         table = np.empty((len(lam), width))
         table[:, 0] = np.exp(-lam)
         np.divide(lam[:, None], np.arange(1, width, dtype=np.float64), out=table[:, 1:])
@@ -187,16 +186,14 @@ def poisson_from(u1: np.ndarray, u2: np.ndarray, lam: np.ndarray) -> np.ndarray:
     Means below 64 are drawn exactly by CDF inversion of ``u1`` (:func:`_invert`);
     larger means use the normal approximation (Box–Muller of ``u1``, ``u2``) with
     continuity correction, whose skewness error (1/sqrt(lam) < 0.125) is far
-    below the shot noise it models.  Shapes broadcast; a small set of entries
-    is drawn densely (fewer array calls), a large one by masks (less memory),
-    with identical values.
+    below the shot noise it models.  Shapes broadcast.  A handful of entries (a
+    one-shot read) is drawn in plain floats, with the same arithmetic and values.
     """
     lam = np.asarray(lam, dtype=np.float64)
     shape = lam.shape
     if np.shape(u1) != shape or np.shape(u2) != shape:
         shape = np.broadcast_shapes(np.shape(u1), np.shape(u2), lam.shape)
         lam, u1, u2 = (np.broadcast_to(x, shape) for x in (lam, u1, u2))
-    big = lam >= _POISSON_EXACT_BELOW
     if lam.size <= _SCALAR_ENTRIES:  # one-shot reads: entry by entry, same arithmetic
         z = box_muller(u1, u2).ravel().tolist()
         counts = []
@@ -209,13 +206,8 @@ def poisson_from(u1: np.ndarray, u2: np.ndarray, lam: np.ndarray) -> np.ndarray:
             else:
                 counts.append(0)
         return np.asarray(counts, dtype=np.int64).reshape(shape)
-    if lam.size <= _DENSE_ENTRIES:
-        small_lam = np.where(big, 0.0, lam)
-        out = _invert(small_lam.ravel(), np.ravel(u1)).reshape(shape)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            approx = np.floor(lam + np.sqrt(lam) * box_muller(u1, u2) + 0.5)
-        return np.where(big, np.maximum(approx, 0.0), out).astype(np.int64)
     out = np.zeros(shape, dtype=np.int64)
+    big = lam >= _POISSON_EXACT_BELOW
     if big.any():
         lb = lam[big]
         z = box_muller(u1[big], u2[big])
