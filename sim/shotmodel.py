@@ -258,12 +258,16 @@ class ShotModel:
         return Shots(self, tags, times, state, self.noise.rows(tags), acquired, plate)
 
 
+_MONITORS = frozenset({"pd_i0", "beam/pulse_energy", "_pd_saturated"})
+
+
 def _scalar_false(v: Value) -> bool:
     return not isinstance(v, np.ndarray) and not v
 
 
 class Shots(Mapping[str, np.ndarray]):
-    """Per-shot data of one set of shots: monitors now, sample and detectors on first use.
+    """Per-shot data of one set of shots, each part (monitors, sample, each detector, flags)
+    computed on first use.
 
     ``acquired`` shots pass the pulse picker (they expose the sample and are
     recorded); others are seen only by the upstream monitors.  Pumped, acquired
@@ -277,31 +281,53 @@ class Shots(Mapping[str, np.ndarray]):
         self._noise = noise
         self._plate = plate
         self._means: dict[str, float] = {}
-        ph, pd, st = model.physics, model.pd, state
-        src = ph.source
-        f = noise[:, _SRC]
+        st = state
         self.xray_pd = st.beam_on & st.shutter_open
         self.xray = self.xray_pd & (acquired or not model.gate_shutter)
         self.pumped = self.xray & st.pump_on
-        trans = model.transmission(st.thickness_um, st.energy_kev)
-        probe_on_sample = (src.probe_pulse_energy_uj * trans) * (f[:, 0] * f[:, 1])
-        fs = st.full_scale_pc
-        q = pd.dark_pc * noise[:, _PD1] + (pd.adc_noise * fs) * noise[:, _PD2]
-        if not _scalar_false(self.xray_pd):
-            q += (probe_on_sample * pd.charge_per_uj) * self.xray_pd
-        lsb = fs / 65535.0
-        q = np.minimum(np.maximum(np.floor(q / lsb + 0.5) * lsb, 0.0), fs)
-        pulse = src.sase_pulse_energy_uj * f[:, 0]
-        if not _scalar_false(st.pump_on):
-            pulse = pulse + np.where(st.pump_on, src.pump_pulse_energy_uj * f[:, 2], 0.0)
-        if isinstance(st.beam_on, np.ndarray):
-            pulse = pulse * st.beam_on
-        self.sample_uj = 0.0 if _scalar_false(self.xray) else probe_on_sample * self.xray
-        self._data: dict[str, np.ndarray] = {"pd_i0": q, "beam/pulse_energy": pulse}
+        self._probe: np.ndarray | None = None
+        self._data: dict[str, np.ndarray] = {}
         self._bragg: np.ndarray | float | None = None
         self._damaged: Value = False
         if acquired and plate is not None and not _scalar_false(self.pumped):
             self._sample()
+
+    @property
+    def probe_on_sample(self) -> np.ndarray:
+        """Probe pulse energy behind the attenuator per shot (uJ), were X-rays let through."""
+        if self._probe is None:
+            model, st = self.model, self.state
+            trans = model.transmission(st.thickness_um, st.energy_kev)
+            f = self._noise
+            self._probe = ((model.physics.source.probe_pulse_energy_uj * trans)
+                           * (f[:, 0] * f[:, 1]))
+        return self._probe
+
+    @property
+    def sample_uj(self) -> np.ndarray | float:
+        """Probe energy reaching the sample per shot (0 without X-rays there)."""
+        if _scalar_false(self.xray):
+            return 0.0
+        return self.probe_on_sample if self.xray is True else self.probe_on_sample * self.xray
+
+    def _monitors(self) -> None:
+        """I0 charge through the gain-switched 16-bit ADC, and the FEL pulse energy."""
+        pd, st, noise = self.model.pd, self.state, self._noise
+        src = self.model.physics.source
+        fs = st.full_scale_pc
+        q = pd.dark_pc * noise[:, _PD1] + (pd.adc_noise * fs) * noise[:, _PD2]
+        if not _scalar_false(self.xray_pd):
+            q += (self.probe_on_sample * pd.charge_per_uj) * self.xray_pd
+        lsb = fs / 65535.0
+        q = np.minimum(np.maximum(np.floor(q / lsb + 0.5) * lsb, 0.0), fs)
+        pulse = src.sase_pulse_energy_uj * noise[:, 0]
+        if not _scalar_false(st.pump_on):
+            pulse = pulse + np.where(st.pump_on, src.pump_pulse_energy_uj * noise[:, 2], 0.0)
+        if isinstance(st.beam_on, np.ndarray):
+            pulse = pulse * st.beam_on
+        self._data["pd_i0"] = q
+        self._data["beam/pulse_energy"] = pulse
+        self._data["_pd_saturated"] = (q >= fs).astype(np.float64)
 
     # -- lazy parts ---------------------------------------------------------------------
     def _sample(self) -> np.ndarray | float:
@@ -348,7 +374,6 @@ class Shots(Mapping[str, np.ndarray]):
             "event_time": self.model.unix0 + self.times,
             "lightStatus/xray": col(self.xray, np.int8),
             "lightStatus/laser": col(st.beam_on & st.pump_on, np.int8),
-            "_pd_saturated": (self._data["pd_i0"] >= st.full_scale_pc).astype(np.float64),
             "_beam": col(st.beam_on, np.float64),
             "_delay_ps": col(st.delay_ps, np.float64),
             "_damaged": col(self._damaged, np.int8),
@@ -359,19 +384,19 @@ class Shots(Mapping[str, np.ndarray]):
         got = self._data.get(key)
         if got is not None:
             return got
-        if key == "_pd_saturated":
-            got = (self._data["pd_i0"] >= self.state.full_scale_pc).astype(np.float64)
-            self._data[key] = got
-            return got
-        name = key.split("/", 2)[1] if key.startswith("_recipe/") else key.split("/", 1)[0]
-        if name in self.model.detectors:
-            self._detector(name)
+        if key in _MONITORS:
+            self._monitors()
         else:
-            self._flags()
+            name = key.split("/", 2)[1] if key.startswith("_recipe/") else key.split("/", 1)[0]
+            if name in self.model.detectors:
+                self._detector(name)
+            else:
+                self._flags()
         return self._data[key]
 
     def materialise(self) -> dict[str, np.ndarray]:
         """Every column (what the DAQ hands out and persists)."""
+        self._monitors()
         self._flags()
         for name in self.model.detectors:
             if f"{name}/ROI_0_sum" not in self._data:

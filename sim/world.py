@@ -255,8 +255,10 @@ class SimWorld:
         if w is None or w.data is not None:
             return
         rm = self.role_map
-        if (np.any(self.devices[rm.pump].command.sample(w.times) == rm.on_code)
-                and np.any(self.devices[rm.shutter].command.sample(w.times) == rm.open_index)):
+        pump_on = self.devices[rm.pump].command.sample(w.times) == rm.on_code
+        if pump_on is False or not np.any(pump_on):
+            return
+        if np.any(self.devices[rm.shutter].command.sample(w.times) == rm.open_index):
             self._materialise()
 
     def latest_shots(self) -> Shots:
