@@ -29,6 +29,7 @@ __all__ = [
 #: Compress a per-shot column only if a shuffled zlib-1 trial shrinks it below this ratio.
 COMPRESSION_THRESHOLD = 0.75
 _TRIAL_BYTES = 1 << 18
+_MIN_TRIAL = 256
 
 
 def json_attr(value: Any) -> str:
@@ -60,6 +61,8 @@ def compression_for(sample: np.ndarray) -> dict[str, Any]:
     """
     if sample.dtype.kind in "OUS":
         return {"compression": "gzip", "compression_opts": 1}
+    if sample.size < _MIN_TRIAL:  # too little to judge; small blocks mean a slow stream anyway
+        return {"compression": "gzip", "compression_opts": 1, "shuffle": True}
     flat = np.ascontiguousarray(sample).reshape(-1)
     nbytes = min(flat.nbytes, _TRIAL_BYTES)
     n = max(1, nbytes // max(1, flat.itemsize))

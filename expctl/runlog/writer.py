@@ -40,7 +40,7 @@ __all__ = ["FILE_FORMAT", "RunFileWriter", "recover_file", "run_attributes"]
 #: Written to the ``file_format`` root attribute; readers check the prefix.
 FILE_FORMAT = "expctl-smalldata/1"
 _MAX_CHUNK = 65536
-_MIN_CHUNK = 1024
+_MIN_CHUNK = 256
 
 
 def run_attributes(record: RunRecord, context: RunContext) -> dict[str, Any]:
