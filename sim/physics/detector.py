@@ -175,7 +175,7 @@ class DetectorModel:
         n, p = len(noise_z), self.n_counts
         per_uj, sd0, sd1, g0, g1 = self._constants()
         if not isinstance(probe_uj, np.ndarray) and probe_uj == 0.0:
-            counts = np.zeros((n, p), dtype=np.int64)
+            counts = np.zeros((n, p), dtype=np.int64)  # no X-rays on the sample: no photons
         else:
             lam = np.multiply.outer(probe_uj, per_uj) if isinstance(probe_uj, np.ndarray) \
                 else np.tile(probe_uj * per_uj, (n, 1))
@@ -185,10 +185,13 @@ class DetectorModel:
         noise1 = noise_z[:, 1] * sd1
         n_bragg, n_d0, n_d1 = counts[:, 0], counts[:, 1], counts[:, 2]
         pre = f"_recipe/{self.name}/"
+        dark = not isinstance(probe_uj, np.ndarray) and probe_uj == 0.0  # noise only
         out = {
-            f"{self.name}/ROI_0_sum": (n_bragg + n_d0) * (energy_kev * g0) + noise0,
-            f"{self.name}/ROI_1_sum": n_d1 * (energy_kev * g1) + noise1,
-            f"{self.name}/photon_nPhot": counts.sum(axis=1).astype(np.float64),
+            f"{self.name}/ROI_0_sum": noise0 + 0.0 if dark
+            else (n_bragg + n_d0) * (energy_kev * g0) + noise0,
+            f"{self.name}/ROI_1_sum": noise1 + 0.0 if dark else n_d1 * (energy_kev * g1) + noise1,
+            f"{self.name}/photon_nPhot": np.zeros(n) if dark
+            else counts.sum(axis=1).astype(np.float64),
             pre + "n_bragg": n_bragg, pre + "n_d0": n_d0, pre + "n_d1": n_d1,
             pre + "noise0": noise0, pre + "noise1": noise1,
             pre + "energy_kev": (energy_kev if isinstance(energy_kev, np.ndarray)
