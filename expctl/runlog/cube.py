@@ -36,6 +36,7 @@ def _write_stats(g: h5py.Group, stats: BinStats) -> None:
     g.create_dataset("norm", data=stats.norm)
     g.create_dataset("norm_err", data=stats.norm_err)
     g.create_dataset("norm_err_moderated", data=stats.moderated_err)
+    g.create_dataset("norm_err_typical", data=stats.typical_err)
     g.create_dataset("signal_std", data=stats.signal_std)
     sums = g.create_group("sums")
     for key, values in stats.sums.items():
