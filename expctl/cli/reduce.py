@@ -145,6 +145,7 @@ def _emit(cube: Any, args: argparse.Namespace, data_dir: Path) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from expctl.runlog import Catalog, Follower, default_data_dir, parse_where, reduce_runs
+    from expctl.runlog.follow import binnable
 
     data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
     select = parse_where(args.where) if args.where else None
@@ -161,8 +162,9 @@ def _run(args: argparse.Namespace) -> int:
             time.sleep(args.interval)
     runs = parse_runs(args.runs)
     with Catalog(data_dir, readonly=True) as catalog:
-        if select is not None:
-            runs += [r.run for r in catalog.rows() if select(r.values) and r.run not in runs]
+        if select is not None:  # a selection skips runs without the bin variable
+            runs += [r.run for r in catalog.rows()
+                     if select(r.values) and binnable(r.values, options) and r.run not in runs]
         if not runs:
             raise UserError("no runs selected", hint="give run numbers (12 20-30) or --where")
         paths = [catalog.file_of(run) for run in sorted(set(runs))]

@@ -7,15 +7,22 @@ and needs no connection to the running session.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from expctl.runlog.catalog import Catalog
 from expctl.runlog.reduce import Cube, ReduceOptions, reduce_runs
 from expctl.runlog.where import Filter
 
-__all__ = ["Follower"]
+__all__ = ["Follower", "binnable"]
+
+
+def binnable(row: Mapping[str, Any], options: ReduceOptions) -> bool:
+    """Whether a catalog row's run carries the bin variable (dark or alignment runs may not)."""
+    prefix, _, name = options.bin_var.partition("/")
+    return prefix != "scan" or name in (row.get("scan") or {})
 
 
 @dataclass
@@ -42,6 +49,7 @@ class Follower:
         with Catalog(self.data_dir, readonly=True) as catalog:
             rows = [r for r in catalog.rows()
                     if r["status"] == 0 and r["file"] and r["shots"] > 0
+                    and binnable(r.values, self.options)
                     and (self.select is None or self.select(r.values))]
         runs = {r.run for r in rows}
         if not runs - self.seen:

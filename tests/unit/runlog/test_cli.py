@@ -110,3 +110,26 @@ def test_follow_reduces_again_each_time_a_selected_run_stops(tmp_path):
     log_events(data_dir, events[4 * per_run:])
     second = follower.poll()
     assert second is not None and len(second.runs) == 16 and len(seen) == 2
+
+
+def test_selections_skip_runs_without_the_bin_variable(tmp_path, capsys):
+    from expctl.devices.protocols import RunRecord, ShotBlock
+    from expctl.engine.events import RunContext, RunStarted, RunStopped, ShotBlockTaken
+
+    data_dir = tmp_path / "data"
+    events = list(synthetic_campaign(DELAYS[:6], spots_per_delay=1, reference_shots=30,
+                                     rng=np.random.default_rng(7), response=TRUTH))
+    dark = RunContext(sequence="pumpprobe", label="dark")  # no scan variables
+    block = ShotBlock(99, {"tag": np.arange(3), "pd_i0": np.zeros(3)})
+    events += [RunStarted(RunRecord(99, 3, 202601, 0, None, 0.0, None, 2, 0), dark, 0.0),
+               ShotBlockTaken(block, dark, 0.1),
+               RunStopped(RunRecord(99, 3, 202601, 0, 4, 0.0, 0.1, 0, 3), "completed", 0.1,
+                          dark)]
+    log_events(data_dir, events)
+    assert main(["reduce", "--where", "sequence==pumpprobe", "--no-fit", "--json",
+                 "--data-dir", str(data_dir)]) == 0
+    assert 99 not in json.loads(capsys.readouterr().out)["runs"]
+    follower = Follower(data_dir, ReduceOptions(fit=False))
+    assert 99 not in follower.poll().runs
+    assert main(["reduce", "99", "--data-dir", str(data_dir)]) == 1  # named explicitly: an error
+    assert "has no per-shot scan/delay" in capsys.readouterr().err
