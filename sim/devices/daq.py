@@ -201,7 +201,8 @@ class SimDAQ:
         self._store.append_sync(self.beamline, run.record.run, cols)
         rec = run.record
         run.record = replace(rec, shots=rec.shots + len(data["tag"]), end_tag=int(data["tag"][-1]))
-        self._store.save_run(run.record, self._meta_run)
+        # the run-table entry is rewritten at start and stop only: readers count a running
+        # run's shots from its appended rows (SimArchive.run_record)
         self._world.recorder.flush(self._world.clock.now(), touch=False)
 
     def _block(self, run: _Run, data: dict[str, np.ndarray]) -> ShotBlock:

@@ -9,6 +9,7 @@ so reading the same shot twice — in any process — gives the same image.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,14 @@ class SimArchive:
         return runs[-1] if runs else 0
 
     def run_record(self, beamline: int, run: int) -> RunRecord:
-        return self._store.run_record(beamline, run)
+        """The run-table entry; a running run's shots and last tag so far come from its rows."""
+        rec = self._store.run_record(beamline, run)
+        if rec.status != 2:
+            return rec
+        cols = self._store.sync_columns(beamline, run)
+        if not cols or len(cols["tag"]) == 0:
+            return rec
+        return replace(rec, shots=len(cols["tag"]), end_tag=int(cols["tag"][-1]))
 
     def tags(self, beamline: int, run: int) -> np.ndarray:
         self._store.run_record(beamline, run)
