@@ -51,7 +51,7 @@ def _title(step: Step) -> str:  # noqa: C901
         name = f" → {step.result}" if step.result else ""
         span = step.span.raw if step.span else "?"
         points = step.points.raw if step.points else "?"
-        return f"rocking curve {step.axis} ±{span}/2, {points} points, {step.signal}{name}"
+        return f"rocking curve {step.axis} over {span}, {points} points, {step.signal}{name}"
     if isinstance(step, ScanStep):
         name = f" → {step.result}" if step.result else ""
         ends = f"{step.start.raw if step.start else '?'} .. {step.stop.raw if step.stop else '?'}"

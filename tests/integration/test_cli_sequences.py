@@ -42,10 +42,11 @@ def test_pumpprobe_dry_run_counts_the_whole_campaign(capsys):
     assert (out["runs"], out["shots"]) == (250, 25 * 5 * 301)
     loops = {lv["path"]: lv["iterations"] for lv in out["loops"]}
     assert loops == {"2": 25, "2/2": 125}
-    # 13 written steps inside the two loops + open/close + final request off
+    # the 14 steps: inside the two loops, a rocking curve rescanned wider when not ok
     inner = out["steps"][1]["steps"][1]["steps"]
     assert [s["title"].split(" ")[0] for s in inner] == [
-        "next", "request", "set", "set", "rocking", "align", "run", "request", "set", "set", "run"]
+        "next", "request", "set", "set", "rocking", "if", "align", "run", "request", "set", "set",
+        "run"]
     assert out["results"]["rock"]["ok"] is True
     assert abs(out["results"]["rock"]["center"] - 11.40) < 0.01  # Si(111) at 10 keV
 
