@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from expctl.devices.access import AccessLevel
 from expctl.devices.profile import DeviceSpec
 from expctl.devices.protocols import SignalInfo
@@ -66,15 +64,6 @@ class SimAcceleratorParameter:
 
     def _decode(self, code: float) -> float | str:
         return str(self._choices[int(code)]) if self._choices is not None else float(code)
-
-    def code(self, value: float | str) -> float:
-        """How :meth:`values_at` spells ``value`` (the choice index for on/off parameters)."""
-        return self._encode(self._normalise(value))
-
-    def values_at(self, times: np.ndarray) -> np.ndarray:
-        """Applied value at clock times (choice index for on/off parameters)."""
-        step = self._step
-        return np.where(np.asarray(times) >= step.t, step.new, step.old)
 
     @property
     def value(self) -> float | str:

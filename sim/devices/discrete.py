@@ -1,8 +1,9 @@
 """Devices with discrete values: shutters, amplifier gains, attenuator foils.
 
 A change takes ``transit`` seconds (profile option) and takes effect at its
-end; :meth:`SimDiscrete.index_at` answers for any shot time since the last
-command, which is what the vectorised shot model needs.
+end; the device's :attr:`~SimDiscrete.command` (a :class:`~sim.devices.step.Step` of
+choice indices) answers for any shot time since the last command, which is what
+the vectorised shot model and the facility's state time line need.
 """
 
 from __future__ import annotations
@@ -55,16 +56,6 @@ class SimDiscrete:
     def recorded_table(self) -> np.ndarray:
         """What the sync DB records for each choice index."""
         return self._recorded
-
-    def index_at(self, times: np.ndarray) -> np.ndarray:
-        """Index into ``choices`` at clock times (the new value counts from the end of transit)."""
-        step = self._step
-        return np.where(np.asarray(times) >= step.t, int(step.new), int(step.old))
-
-    def recorded_at(self, times: np.ndarray) -> np.ndarray:
-        """What the sync DB records at clock times: ``sync_values`` of the profile, else the
-        choice index (the attenuator records its thickness)."""
-        return self._recorded[self.index_at(times)]
 
     @property
     def value(self) -> Any:
@@ -125,9 +116,6 @@ class SimAttenuator(SimDiscrete):
         self._recorded = np.asarray(self.choices, dtype=np.float64)
         self.foils = tuple(foils)
         self.model: Attenuation = world.attenuation
-
-    def thickness_at(self, times: np.ndarray) -> np.ndarray:
-        return self._recorded[self.index_at(times)]
 
     @property
     def position(self) -> float:

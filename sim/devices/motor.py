@@ -127,10 +127,6 @@ class SimMotor:
         """The current move (what the shot model and the state time line sample)."""
         return self._traj
 
-    def positions_at(self, times: np.ndarray) -> np.ndarray:
-        """Positions at clock times (valid from the last command on)."""
-        return self._traj.at(times)
-
     def check_value(self, value: float | str) -> None:
         self.limits.check(self.name, value)
 
