@@ -245,3 +245,13 @@ def test_sync_db_of_an_earlier_session(profile, tmp_path):
                                        np.array([first, first + 500, rec.start_tag]))
     assert x[0] == 0.0 and x[1] == 1.0 and x[2] == 0.0  # the new session starts afresh
     bl2.close()
+
+
+def test_finding_the_profile_does_not_load_the_simulator():
+    code = ("import sys; from expctl.devices import BackendRegistry;"
+            " BackendRegistry().find_profile('bl3');"
+            " print(sorted(m for m in ('sim.world', 'sim.beamline', 'numpy', 'numba')"
+            " if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
