@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["ROW", "StateRecorder", "StateReplay"]
 
 ROW = 5  # numbers per device command (Trajectory.row / Step.row)
+_BUFFERED = 4096  # state intervals kept in memory before they are appended
 
 
 class StateRecorder:
@@ -88,6 +89,8 @@ class StateRecorder:
         if now > self._since:
             self._rows.append(self._snapshot(now))
             self._since = now
+            if len(self._rows) >= _BUFFERED:  # long scans without runs: bounded memory
+                self.flush(now, touch=False)
 
     def flush(self, now: float, *, touch: bool = True) -> None:
         """Persist the rows so far and that the session has reached clock time ``now``.
