@@ -107,10 +107,12 @@ class AlignmentLogger:
                                 "target": float(d.target), "reason": str(d.reason)})
             self.flush()
         elif isinstance(event, StepStarted):
+            # steps in between (an `if` that may rescan, a next_spot) keep the scan
+            # waiting; the move that uses its result, or the next scan or run, ends it
             moved = _move_in_step(event.label, pending)
             if moved is not None:
                 self._log_decision(moved)
-            self.flush()
+                self.flush()
         elif isinstance(event, (AnalysisDone, RunStarted)):
             self.flush()
 
