@@ -713,7 +713,13 @@ class Engine:
         return index, x, y
 
     def _do_analyze(self, action: Analyze) -> Any:
-        result = action.fn(*action.args, **action.kwargs)
+        kwargs = dict(action.kwargs)
+        if action.facility:
+            if self.beamline.archive is None:
+                raise DataError(f"analysis {action.name!r} reads the facility archive, and "
+                                f"beamline {self.beamline.profile.name} has none")
+            kwargs.update(archive=self.beamline.archive, daq_config=self.beamline.daq.config())
+        result = action.fn(*action.args, **kwargs)
         self.results[action.name] = result
         self.bus.publish(AnalysisDone(action.name, result, self.clock.now(),
                                       dict(action.inputs), self._run_context("")))

@@ -121,6 +121,10 @@ class Analyze:
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     #: what the analysis looked at, by name (axis, x, y, i0 …), for alignment logs
     inputs: Mapping[str, Any] = field(default_factory=dict)
+    #: the analysis reads the facility: the engine adds ``archive=`` (the beamline's
+    #: facility archive; a dry-run twin's own) and ``daq_config=`` (the DAQ's reduction
+    #: settings) to ``kwargs``
+    facility: bool = False
 
 
 @dataclass(frozen=True, slots=True)
