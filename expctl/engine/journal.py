@@ -2,11 +2,23 @@
 
 One file per campaign.  The journal subscribes to engine events and records
 step starts, consumed sample spots, runs, named results and completed steps
-(with the transcript of their results).  Records that must survive a crash
-(spot, run, step done, start, end) are fsynced before the engine goes on, so a
-spot is on disk as used *before* the stage moves there.  After ``kill -9``,
-:meth:`Journal.resume` reloads the file (ignoring a torn last line) and the
-engine replays completed steps from it instead of repeating them.
+(with the transcript of their results).  After ``kill -9``, :meth:`Journal.resume`
+reloads the file (ignoring a torn last line) and the engine replays completed
+steps from it instead of repeating them.
+
+Durability policy: every record is written and flushed to the OS at once, so a
+killed process loses nothing it journaled; only a power cut or an OS crash can
+lose records not yet fsynced.  ``fsync`` (the whole file, so every earlier
+record too) is paid only where such a loss would repeat a run or reuse a spot:
+
+* a consumed spot, before the engine moves the stage there;
+* the completion of a step attempt in which a run completed (that run is kept
+  only if its step attempt completed, so this one fsync makes both durable);
+* a completed run outside any step;
+* campaign start, resume and end.
+
+Step starts, results, runs inside a step and completions of steps that took no
+run are only flushed: losing them to a power cut redoes work, never a run.
 """
 
 from __future__ import annotations
@@ -145,6 +157,7 @@ class Journal:
         self._completed_attempts: set[tuple[str, int]] = set()
         self._spots: dict[str, set[int]] = {}
         self._runs: list[JournaledRun] = []
+        self._unsynced_runs: set[tuple[str, int]] = set()  # step attempts with a new run
         self.results: dict[str, Any] = {}
         for rec in records:
             self._apply(rec)
@@ -261,10 +274,12 @@ class Journal:
                 self._write({"t": "begin", "path": event.path, "attempt": attempt})
         elif isinstance(event, StepFinished):
             if not event.skipped:
-                rec = {"t": "step", "path": event.path,
-                       "attempt": self._attempts.get(event.path, 1),
+                attempt = self._attempts.get(event.path, 1)
+                rec = {"t": "step", "path": event.path, "attempt": attempt,
                        "results": [[n, encode(v)] for n, v in event.results]}
-                self._write(rec, sync=True)
+                took_run = (event.path, attempt) in self._unsynced_runs
+                self._unsynced_runs.discard((event.path, attempt))
+                self._write(rec, sync=took_run)
                 self._apply(rec)
         elif isinstance(event, SpotConsumed):
             rec = {"t": "spot", "grid": event.grid, "index": event.index,
@@ -273,10 +288,14 @@ class Journal:
             self._apply(rec)
         elif isinstance(event, RunStopped):
             step = event.context.step_path
+            attempt = self._attempts.get(step, 0)
             rec = {"t": "run", "run": event.record.run, "label": event.record.label,
-                   "step": step, "attempt": self._attempts.get(step, 0),
+                   "step": step, "attempt": attempt,
                    "outcome": event.outcome, "shots": event.record.shots}
-            self._write(rec, sync=True)
+            kept = event.outcome == "completed"
+            if kept and step:
+                self._unsynced_runs.add((step, attempt))  # durable with its step's end
+            self._write(rec, sync=kept and not step)
             self._apply(rec)
         elif isinstance(event, AnalysisDone):
             self._write({"t": "result", "name": event.name, "value": encode(event.result)})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -133,3 +134,35 @@ def test_not_a_journal_is_reported(tmp_path) -> None:
     bad.write_text('{"t": "run"}\n')
     with pytest.raises(DataError, match="x.jsonl is not an expctl journal"):
         list_campaigns(tmp_path)
+
+
+def test_fsync_only_where_a_power_cut_would_repeat_a_run_or_reuse_a_spot(
+        tmp_path, monkeypatch) -> None:
+    synced: list[str] = []
+    journal = Journal.create(tmp_path, sequence="pp")
+
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:  # the journal's record just written is its last line
+        if journal._fh is not None and fd == journal._fh.fileno():
+            synced.append(json.loads(journal.path.read_text().splitlines()[-1])["t"])
+        else:
+            real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    Engine(make_fake_beamline(data_dir=tmp_path), journal=journal).run(_plan())
+    journal.close()
+    records = [json.loads(line) for line in journal.path.read_text().splitlines()]
+    kinds = [r["t"] for r in records]
+    run_steps = {r["step"] for r in records if r["t"] == "run"}
+    assert kinds.count("spot") == 4 and kinds.count("run") == 8
+    # every spot, every step that completed runs (which makes its runs durable), the end
+    assert synced.count("spot") == 4 and synced.count("step") == len(run_steps) == 4
+    assert synced[-1] == "end" and "run" not in synced and "begin" not in synced
+    assert len(synced) == 4 + 4 + 1 < len(records)
+    # each run record precedes the fsynced end of its step
+    for r in records:
+        if r["t"] == "run":
+            end = next(i for i, s in enumerate(records)
+                       if s["t"] == "step" and s["path"] == r["step"])
+            assert records.index(r) < end
