@@ -234,6 +234,8 @@ class _Checker:
             node.own_runs += weight
             if not isinstance(shots, Unknown):
                 node.own_shots += weight * shots
+            if step.result:
+                self.bind(step.result, result_shape("run", {}, step.loc), env)
         elif isinstance(step, ScanStep | RockingCurveStep):
             self.scan_like(step, env, context)
         elif isinstance(step, NextSpotStep):
@@ -248,7 +250,8 @@ class _Checker:
             pass
         elif isinstance(step, AnalyzeStep):
             values = {k: a.value(env) for k, a in step.args.items()}
-            shape = result_shape(step.fn, values, step.loc)
+            shape = result_shape(step.fn, values, step.loc, self.profile,
+                                 {k: a.loc for k, a in step.args.items()})
             if step.result:
                 self.bind(step.result, shape, env)
         elif isinstance(step, RepeatStep):

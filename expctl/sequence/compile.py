@@ -14,6 +14,7 @@ from typing import Any
 
 from expctl.devices.access import AccessLevel
 from expctl.devices.profile import Profile
+from expctl.devices.protocols import RunRecord
 from expctl.plans import stubs
 from expctl.plans.actions import Action, Analyze, FaultPolicy, Move, Plan, Request, Set
 from expctl.sequence.check import count_value, loop_values, resolve_params, seconds_value
@@ -53,12 +54,14 @@ def context_value(value: Any) -> Any:
 
 class _Compiler:
     def __init__(self, profile: Profile, access: AccessLevel, results: dict[str, Any],
-                 sample: int | None = None, peak_method: str = "fit") -> None:
+                 sample: int | None = None, peak_method: str = "fit",
+                 max_shots: int | None = None) -> None:
         self.devices = profile.devices
         self.access = access
         self.results = results
         self.sample = sample
         self.peak_method = peak_method
+        self.max_shots = max_shots
 
     def block(self, steps: tuple[Step, ...], env: dict[str, Any], prefix: str,
               context: dict[str, Any]) -> Plan:
@@ -84,7 +87,8 @@ class _Compiler:
             shots = count_value(s.shots, env, "shots", minimum=1) if s.shots else 1
             label = str(s.run_label.value(env)) if s.run_label is not None else ""
             comment = str(s.comment.value(env)) if s.comment is not None else ""
-            yield from stubs.take_run(int(shots), label, comment, s.full_frames)
+            record = yield from stubs.take_run(int(shots), label, comment, s.full_frames)
+            self.bind(s.result, record, env)
         elif isinstance(s, ScanStep):
             yield from self.scan(s, env)
         elif isinstance(s, RockingCurveStep):
@@ -98,8 +102,11 @@ class _Compiler:
         elif isinstance(s, AnalyzeStep):
             analysis = ANALYSES[s.fn]
             kwargs = {k: a.value(env) for k, a in s.args.items()}
-            result = yield Analyze(s.result or s.fn, analysis.run, (), kwargs,
-                                   inputs={k: describe_value(v) for k, v in kwargs.items()})
+            inputs = {k: _describe_input(v) for k, v in kwargs.items()}
+            if analysis.facility and self.max_shots is not None:
+                kwargs["max_shots"] = self.max_shots
+            result = yield Analyze(s.result or s.fn, analysis.run, (), kwargs, inputs=inputs,
+                                   facility=analysis.facility)
             self.bind(s.result, result, env)
         elif isinstance(s, RepeatStep):
             n = int(count_value(s.count, env, "repeat count"))  # type: ignore[arg-type]
@@ -191,10 +198,18 @@ def _raise(exc: Exception) -> None:
     raise exc
 
 
+def _describe_input(value: Any) -> str:
+    """An analysis input for logs: a run record as ``run 123``, anything else as written."""
+    if isinstance(value, RunRecord):
+        return f"run {value.run}"
+    return describe_value(value)
+
+
 def compile_plan(doc: SequenceDoc, profile: Profile, params: Mapping[str, Any] | None = None,
                  *, access: AccessLevel = AccessLevel.USER,
                  results: dict[str, Any] | None = None, sample: int | None = None,
-                 peak_method: str = "fit") -> Callable[[], Plan]:
+                 peak_method: str = "fit", max_shots: int | None = None
+                 ) -> Callable[[], Plan]:
     """A factory of fresh plans for ``doc`` (the engine rehearses one, then runs another).
 
     Args:
@@ -205,11 +220,12 @@ def compile_plan(doc: SequenceDoc, profile: Profile, params: Mapping[str, Any] |
         results: where named results go (the session's mapping); a new dict per plan if None.
         sample: run only the first ``sample`` iterations of every loop (dry-run sampling).
         peak_method: how rocking curves find their peak (dry-runs use ``cen``: no numba).
+        max_shots: facility analyses read only this many shots of each run (dry-runs).
     """
     def factory() -> Plan:
         store = results if results is not None else {}
         env = resolve_params(doc, params or {}, _raise)
-        yield from _Compiler(profile, access, store, sample, peak_method).block(
+        yield from _Compiler(profile, access, store, sample, peak_method, max_shots).block(
             doc.steps, env, "", {})
     return factory
 

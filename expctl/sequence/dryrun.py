@@ -29,6 +29,9 @@ LEAF_BUDGET = 400
 #: iterations of each loop rehearsed when sampling (the first one: it carries the
 #: one-off costs, so the extrapolation errs on the long side)
 SAMPLE_ITERATIONS = 1
+#: shots of each run a facility analysis (dark-subtracted sums) reads in a rehearsal:
+#: enough for a representative value, few enough to draw the frames in ~0.1 s
+FACILITY_SHOTS = 8
 #: bytes per shot of small data besides the per-shot arrays the rehearsal measured
 FRAME_BYTES = 1024 * 512 * 2
 
@@ -107,7 +110,8 @@ def dry_run(loaded: LoadedSequence, beamline: Beamline,
         raise ExpctlError("the sequence was not checked")
     sample = SAMPLE_ITERATIONS if _leaves(report.outline) > LEAF_BUDGET else None
     factory = compile_plan(doc, loaded.profile, loaded.overrides, access=loaded.access,
-                           sample=sample, peak_method="cen")  # the numba fit costs ~1 s to load
+                           sample=sample, peak_method="cen",  # the numba fit: ~1 s to load
+                           max_shots=FACILITY_SHOTS)
     found = (estimator or engine_estimate)(factory, beamline,
                                            access=loaded.access,
                                            safe_state=loaded.safe_actions())

@@ -134,6 +134,7 @@ class RunStep(StepBase):
     run_label: Arg | None = None
     comment: Arg | None = None
     full_frames: bool = False
+    result: str | None = None
 
 
 @dataclass(frozen=True)

@@ -13,21 +13,29 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from expctl.devices.profile import Profile
 from expctl.errors import Location, SequenceError
-from expctl.sequence.expr import ResultShape, Unknown
+from expctl.sequence.expr import ResultShape, Unknown, describe_value
+from expctl.sequence.suggest import did_you_mean
 
-__all__ = ["ANALYSES", "Analysis", "result_shape", "signal_devices", "split_signal"]
+__all__ = ["ANALYSES", "DETECTOR_KINDS", "Analysis", "profile_detectors", "result_shape",
+           "signal_devices", "split_signal"]
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """An analysis ``analyze: {fn: …}`` may call: its arguments and what it returns."""
+    """An analysis ``analyze: {fn: …}`` may call: its arguments and what it returns.
+
+    ``facility`` analyses read frames through the facility archive: the engine
+    passes them ``archive`` and ``daq_config``; dry-runs limit them to a few shots.
+    """
 
     name: str
     required: tuple[str, ...]
     optional: tuple[str, ...]
     returns: str
     run: Callable[..., Any]
+    facility: bool = False
 
 
 def _find_peak(data: Any, signal: str, i0: str | None = None, method: str = "fit") -> Any:
@@ -38,10 +46,24 @@ def _find_peak(data: Any, signal: str, i0: str | None = None, method: str = "fit
     return find_peak(data.positions, y, i0=norm, method=method)
 
 
+def _dark_subtracted_sum(run: Any, dark: Any, detector: str, roi: Any = None,
+                         threshold: float = 0.5, *, archive: Any, daq_config: Any,
+                         max_shots: int | None = None) -> Any:
+    from expctl.analysis.runsums import dark_subtracted_sum
+
+    number = getattr(run, "beamline", None)
+    return dark_subtracted_sum(archive, run, dark, detector, daq_config=daq_config,
+                               beamline=number, roi=roi, threshold=float(threshold),
+                               max_shots=max_shots)
+
+
 #: analyses by name
 ANALYSES: dict[str, Analysis] = {
     "find_peak": Analysis("find_peak", ("data", "signal"), ("i0", "method"), "peak",
                           _find_peak),
+    "dark_subtracted_sum": Analysis("dark_subtracted_sum", ("run", "dark", "detector"),
+                                    ("roi", "threshold"), "run_sum", _dark_subtracted_sum,
+                                    facility=True),
 }
 
 
@@ -55,11 +77,84 @@ def _fields(kind: str) -> dict[str, str | None]:
         from expctl.plans.stubs import ScanData
 
         return {f.name: None for f in dataclasses.fields(ScanData)}
+    if kind == "run":
+        from expctl.devices.protocols import RunRecord
+
+        return {f.name: None for f in dataclasses.fields(RunRecord)}
+    if kind == "run_sum":
+        from expctl.analysis.runsums import RunSumResult
+
+        return {n: None for n in [f.name for f in dataclasses.fields(RunSumResult)] + ["ok"]}
     raise KeyError(kind)
 
 
-def result_shape(kind: str, args: Mapping[str, Any], loc: Location) -> ResultShape:
-    """The shape of the result of a ``kind`` step (``rocking_curve``, ``scan``, an analysis)."""
+#: device kinds that are detectors when a profile does not list ``daq: detectors``
+DETECTOR_KINDS = frozenset({"mpccd", "detector"})
+
+
+def profile_detectors(profile: Profile | None) -> tuple[str, ...]:
+    """The detectors the DAQ reads: ``daq: detectors:`` of the profile, else by device kind."""
+    if profile is None:
+        return ()
+    daq = profile.raw.get("daq") if isinstance(profile.raw, Mapping) else None
+    listed = daq.get("detectors") if isinstance(daq, Mapping) else None
+    if isinstance(listed, list) and listed:
+        return tuple(str(d) for d in listed)
+    return tuple(n for n, spec in profile.devices.items() if spec.kind in DETECTOR_KINDS)
+
+
+def _check_run_arg(kind: str, name: str, value: Any, loc: Location) -> None:
+    """``run:``/``dark:`` of a facility analysis: a run result (``${ref}``) or a run number."""
+    if isinstance(value, Unknown) or (isinstance(value, ResultShape) and value.kind == "run"):
+        return
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return
+    got = (f"a {value.kind} result" if isinstance(value, ResultShape)
+           else describe_value(value))
+    raise SequenceError(f"analyze {kind}: {name} must be a run result such as ${{{name}}} "
+                        f"(a `run:` step with `as: {name}`) or a run number, got {got}",
+                        location=loc, device=name)
+
+
+def _check_run_sum(kind: str, args: Mapping[str, Any], locs: Mapping[str, Location],
+                   loc: Location, profile: Profile | None) -> None:
+    for name in ("run", "dark"):
+        if name in args:
+            _check_run_arg(kind, name, args[name], locs.get(name, loc))
+    detector = args.get("detector")
+    loc_det = locs.get("detector", loc)
+    known = profile_detectors(profile)
+    if isinstance(detector, str) and known and detector not in known:
+        raise SequenceError(f"analyze {kind}: {detector!r} is not a detector of profile "
+                            f"{profile.name}", location=loc_det, device="detector",  # type: ignore[union-attr]
+                            allowed=", ".join(known), hint=did_you_mean(detector, known))
+    if detector is not None and not isinstance(detector, str | Unknown):
+        raise SequenceError(f"analyze {kind}: detector must be a detector name, got "
+                            f"{describe_value(detector)}", location=loc_det, device="detector",
+                            allowed=", ".join(known) or None)
+    threshold = args.get("threshold")
+    if threshold is not None and not isinstance(threshold, Unknown) and not (
+            isinstance(threshold, int | float) and not isinstance(threshold, bool)
+            and 0 < threshold <= 1):
+        raise SequenceError(f"analyze {kind}: threshold is a fraction of a photon in (0, 1], "
+                            f"got {describe_value(threshold)}",
+                            location=locs.get("threshold", loc),
+                            device="threshold", allowed="0 < threshold <= 1")
+
+
+def result_shape(kind: str, args: Mapping[str, Any], loc: Location,
+                 profile: Profile | None = None,
+                 locs: Mapping[str, Location] | None = None) -> ResultShape:
+    """The shape of the result of a ``kind`` step (``rocking_curve``, ``scan``, ``run``,
+    an analysis), checking an analysis's arguments against ``profile`` on the way.
+
+    Args:
+        kind: the step kind or analysis name.
+        args: the analysis arguments, evaluated (results as :class:`ResultShape`).
+        loc: where the step was written.
+        profile: the beamline profile (detector names); None skips those checks.
+        locs: where each argument was written, for errors that point at it.
+    """
     if kind in ANALYSES:
         analysis = ANALYSES[kind]
         data = args.get("data")
@@ -69,6 +164,8 @@ def result_shape(kind: str, args: Mapping[str, Any], loc: Location) -> ResultSha
         if isinstance(data, ResultShape) and data.kind != "scan":
             raise SequenceError(f"analyze {kind}: data must be a scan result, got a "
                                 f"{data.kind} result", location=loc, device="data")
+        if analysis.returns == "run_sum":
+            _check_run_sum(kind, args, locs or {}, loc, profile)
         return ResultShape(analysis.returns, _fields(analysis.returns))
     return ResultShape(kind, _fields(kind))
 

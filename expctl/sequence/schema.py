@@ -319,17 +319,19 @@ class _Reader:
 
     def step_run(self, node: Node, body: dict[str, Node], common: dict[str, Any]) -> Step | None:
         if node.is_scalar:
-            return RunStep(**common, shots=self.arg(node, "shots", node.loc))
+            return RunStep(**common, shots=self.arg(node, "shots", node.loc),
+                           result=self.result_name({}, body, node.loc))
         inner = self.mapping(node, "`run:`")
         if inner is None:
             return None
-        self.keys(node, {"shots", "label", "comment", "full_frames"}, "run")
+        self.keys(node, {"shots", "label", "comment", "full_frames", "as"}, "run")
         return RunStep(
             **common,
             shots=self.arg(inner.get("shots"), "run: shots", node.loc),
             run_label=self.arg(inner.get("label"), "run: label", node.loc, required=False),
             comment=self.arg(inner.get("comment"), "run: comment", node.loc, required=False),
             full_frames=self.flag(inner.get("full_frames"), "full_frames"),
+            result=self.result_name(inner, body, node.loc),
         )
 
     def step_scan(self, node: Node, body: dict[str, Node], common: dict[str, Any]) -> Step | None:
