@@ -92,7 +92,7 @@ def _run_ref(run: RunRecord | int, beamline: int | None, what: str) -> tuple[int
         return run.beamline, run.run
     if isinstance(run, int | np.integer) and not isinstance(run, bool) and run > 0:
         if beamline is None:
-            raise AnalysisError(f"{what} run {run} given by number needs the beamline number")
+            raise AnalysisError(f"{what}: run number {run} needs the beamline number too")
         return int(beamline), int(run)
     raise AnalysisError(f"{what} must be a run record or a positive run number, got {run!r}")
 
