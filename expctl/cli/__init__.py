@@ -40,10 +40,20 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter without breaking words at hyphens (``./expctl-`` / ``data``)."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        import textwrap
+
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="expctl",
-        description="Experiment control for pulsed X-ray beamlines (simulated beamline by default).",
+        prog="expctl", formatter_class=_HelpFormatter,
+        description="Experiment control for pulsed X-ray beamlines "
+                    "(simulated beamline by default).",
     )
     parser.add_argument("--version", action="version", version=f"expctl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -52,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
         # a module may define several closely related subcommands as COMMANDS
         commands: tuple[Command, ...] = getattr(module, "COMMANDS", None) or (module.COMMAND,)
         for command in commands:
-            p = sub.add_parser(command.name, help=command.help, description=command.help)
+            p = sub.add_parser(command.name, help=command.help, description=command.help,
+                               formatter_class=_HelpFormatter)
             command.configure(p)
             p.set_defaults(_run=command.run)
     return parser
@@ -78,6 +89,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `expctl runs --json | head`: the reader left, not an error
+        _silence_stdout()
+        return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,10 +11,9 @@ from typing import Any
 
 from expctl.cli import Command
 from expctl.errors import UserError
+from expctl.paths import DATA_DIR_HELP
 
 __all__ = ["COMMAND", "parse_bins", "parse_runs"]
-
-_DATA_DIR_HELP = "data directory (default $EXPCTL_DATA_DIR or ./expctl-data)"
 
 
 def parse_runs(specs: list[str]) -> list[int]:
@@ -94,7 +93,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
                    help="keep watching the catalog; reduce again whenever a selected run stops")
     p.add_argument("--interval", type=float, default=2.0, help="--follow poll interval (s)")
     p.add_argument("--json", action="store_true", help="the cube summary as JSON on stdout")
-    p.add_argument("--data-dir", help=_DATA_DIR_HELP)
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
 
 
 def _options(args: argparse.Namespace) -> Any:

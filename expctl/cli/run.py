@@ -14,21 +14,21 @@ import sys
 from typing import Any
 
 from expctl.cli import Command
+from expctl.paths import DATA_DIR_HELP
 
 __all__ = ["COMMAND", "add_session_args", "open_session"]
 
 
 def add_session_args(p: argparse.ArgumentParser, *, seeds: bool = True) -> None:
     """The options every session-opening command shares."""
-    p.add_argument("--profile", default="bl3", help="beamline profile name or YAML file "
-                   "(default: bl3)")
-    p.add_argument("--data-dir", default=None, help="data directory (default: "
-                   "$EXPCTL_DATA_DIR or ./expctl-data)")
+    p.add_argument("--profile", default="bl3", metavar="NAME",
+                   help="beamline profile name or YAML file (default: bl3)")
+    p.add_argument("--data-dir", default=None, metavar="DIR", help=DATA_DIR_HELP)
     p.add_argument("--access", choices=("user", "staff"), default="user",
                    help="access level of this session (default: user)")
     if seeds:
-        p.add_argument("--seed", type=int, default=None, help="simulator seed")
-        p.add_argument("--speed", type=float, default=None,
+        p.add_argument("--seed", type=int, default=None, metavar="N", help="simulator seed")
+        p.add_argument("--speed", type=float, default=None, metavar="X",
                        help="run the simulator on a wall clock sped up X times "
                             "(default: virtual clock, time jumps)")
 
@@ -94,15 +94,17 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
-    from expctl.ui.progress import RunProgress, ask_after_pause, pause_on_interrupt
-    from expctl.ui.report import plain
+    from expctl.ui.progress import RunProgress, ask_after_pause, pause_on_interrupt, print_note
+    from expctl.ui.report import outcome_text, plain
 
     con = console()
     progress = RunProgress(con, loaded.report.outline, dry.total_s, session.clock)
-    hook = ask_after_pause(con, progress)
+    asker = console(stderr=True) if as_json else con  # --json keeps stdout for the object
+    hook = ask_after_pause(asker, None if as_json else progress)
     unsubscribe = session.bus.subscribe(progress) if not as_json else None
     try:
-        with pause_on_interrupt(lambda: session._engine, con) as flags:
+        notify = print_note(console(stderr=True)) if as_json else progress.notify
+        with pause_on_interrupt(lambda: session._engine, notify, session.bus) as flags:
             if as_json:
                 summary = session.run(loaded, pause_hook=hook)
             else:
@@ -119,10 +121,7 @@ def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
                      "results": plain(session.results),
                      "journal": str(session.journal.path) if session.journal else None})
     else:
-        first, last = (summary.runs[0].run, summary.runs[-1].run) if summary.runs else (0, 0)
-        runs = f"runs {first}–{last}" if summary.runs else "no runs"
-        con.print(f"[bold]{summary.outcome}[/]: {len(summary.runs)} {runs}, "
-                  f"{summary.duration:.1f} s of beamline time")
+        con.print(outcome_text(summary, interrupted=flags["interrupted"]), highlight=False)
     if summary.outcome == "completed":
         return 0
     return 130 if flags["interrupted"] else 1

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from expctl.cli import Command
+from expctl.paths import DATA_DIR_HELP
 
 __all__ = ["COMMAND", "COMMANDS", "SHOW_COMMAND"]
 
@@ -39,7 +40,7 @@ def _configure_runs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="one JSON list on stdout")
     p.add_argument("--scans", action="store_true",
                    help="list logged alignment scans (rocking curves) instead of runs")
-    p.add_argument("--data-dir", help="data directory (default $EXPCTL_DATA_DIR or ./expctl-data)")
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
 
 
 def _scan_table(scans: list[dict[str, Any]]) -> Any:
@@ -113,7 +114,7 @@ def _console() -> Any:
 def _configure_show(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", type=int, help="run number")
     p.add_argument("--json", action="store_true", help="catalog row and file summary as JSON")
-    p.add_argument("--data-dir", help="data directory (default $EXPCTL_DATA_DIR or ./expctl-data)")
+    p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
 
 
 def _run_show(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from expctl.engine import Engine
 
-__all__ = ["RunProgress", "ask_after_pause", "pause_on_interrupt"]
+__all__ = ["RunProgress", "ask_after_pause", "pause_on_interrupt", "print_note"]
 
 
 def _leaf_totals(outline: Any) -> dict[str, float]:
@@ -42,6 +42,11 @@ def _leaf_totals(outline: Any) -> dict[str, float]:
 class RunProgress:
     """Overall progress (finished leaf steps of all), current step, ETA.
 
+    The overall bar is exact; the current step is a line of text (its own
+    duration is not known in advance, so a bar for it could only lie).  The
+    display is transient: it disappears when the run ends or a question is
+    asked, and the caller prints the outcome.
+
     Args:
         console: where to draw.
         outline: the checked sequence's outline (exact counts per written step).
@@ -51,6 +56,7 @@ class RunProgress:
 
     def __init__(self, console: Console, outline: Any, estimated_s: float | None,
                  clock: Any) -> None:
+        from rich.live import Live
         from rich.progress import BarColumn, Progress, TextColumn
 
         from expctl.sequence.dryrun import written_path
@@ -64,20 +70,21 @@ class RunProgress:
         self.clock = clock
         self.started = clock.now()
         self.current = ""
+        self.note = ""
         self.runs = 0
         self.state = "running"
         self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                                   TextColumn("{task.percentage:>5.1f}%"),
-                                  TextColumn("{task.fields[info]}"), console=console,
-                                  transient=False)
+                                  TextColumn("{task.fields[info]}", markup=False),
+                                  console=console)
         self._task = self._progress.add_task("overall", total=self.total, info="")
-        self._step = self._progress.add_task("step", total=None, info="")
+        self._live = Live(self, console=console, transient=True, refresh_per_second=8)
 
     def __call__(self, event: Any) -> None:
         from expctl.engine.events import RunStopped, StateChanged, StepFinished, StepStarted
 
         if isinstance(event, StepStarted):
-            self.current = event.label or event.path
+            self.current = f"{event.path}  {event.label}" if event.label else event.path
         elif isinstance(event, StepFinished):
             if self._written(event.path) in self.totals:
                 self.done += 1
@@ -85,42 +92,67 @@ class RunProgress:
             self.runs += 1
         elif isinstance(event, StateChanged):
             self.state = event.new
-        self._refresh()
+        self._progress.update(self._task, completed=min(self.done, self.total),
+                              info=self.info_text())
+
+    def info_text(self) -> str:
+        """Runs so far, ETA and engine state: the text right of the bar."""
+        return f"{self.runs} run{'s' if self.runs != 1 else ''}  {self.eta_text()}  " \
+               f"({self.state})"
 
     def eta_text(self) -> str:
-        """Remaining beamline time (and wall time for a sped-up clock)."""
+        """Remaining beamline time (and wall time for a sped-up clock).
+
+        The dry-run estimate counts while it lasts; once the run has taken longer
+        (a wall clock also counts computing time), the remainder is extrapolated
+        from the fraction of steps done.
+        """
         elapsed = self.clock.now() - self.started
         frac = self.done / self.total
-        if self.estimated_s and self.estimated_s > 0:
-            remaining = max(0.0, self.estimated_s - elapsed)
-        elif frac > 0:
+        if frac >= 1:
+            return "finishing"
+        remaining = (self.estimated_s or 0.0) - elapsed
+        if remaining <= 0:
+            if frac <= 0:
+                return "ETA ?"
             remaining = elapsed * (1 - frac) / frac
-        else:
-            return "ETA ?"
         text = f"ETA {format_duration(remaining)} beamline time"
         speed = getattr(self.clock, "speed", None)
         if speed and speed != 1:
             text += f" ({format_duration(remaining / speed)} wall)"
         return text
 
-    def _refresh(self) -> None:
-        self._progress.update(self._task, completed=min(self.done, self.total),
-                              info=f"{self.runs} runs  {self.eta_text()}  [{self.state}]")
-        self._progress.update(self._step, description="step", info=self.current)
+    def step_text(self) -> str:
+        """The line under the bar: the step running now."""
+        return f"step {self.current}" if self.current else "starting"
+
+    def notify(self, message: str) -> None:
+        """Show ``message`` under the step line (drawn by the display, not printed over it)."""
+        self.note = message
+
+    def __rich__(self) -> Any:
+        from rich.console import Group
+        from rich.text import Text
+
+        lines = [self._progress.make_tasks_table(self._progress.tasks),
+                 Text(self.step_text(), style="dim", no_wrap=True, overflow="ellipsis")]
+        if self.note:
+            lines.append(Text(self.note, style="yellow"))
+        return Group(*lines)
 
     @contextmanager
     def live(self) -> Iterator[RunProgress]:
         """Draw while the block runs."""
-        with self._progress:
+        with self._live:
             yield self
 
     def suspend(self) -> None:
         """Stop drawing (before asking a question)."""
-        self._progress.stop()
+        self._live.stop()
 
     def restart(self) -> None:
         """Draw again."""
-        self._progress.start()
+        self._live.start()
 
 
 def ask_after_pause(console: Console, progress: RunProgress | None = None,
@@ -136,8 +168,11 @@ def ask_after_pause(console: Console, progress: RunProgress | None = None,
                 engine.abort()
                 return
             while True:
+                # asked through the console, so --json keeps the question off stdout
+                console.print("paused — \\[r]esume, \\[s]top after this step, \\[a]bort? ",
+                              end="", highlight=False)
                 try:
-                    answer = read("paused — [r]esume, [s]top after this step, [a]bort? ")
+                    answer = read("")
                 except (EOFError, KeyboardInterrupt):
                     answer = "a"
                 choice = answer.strip().lower()[:1]
@@ -147,35 +182,66 @@ def ask_after_pause(console: Console, progress: RunProgress | None = None,
             {"r": engine.resume, "s": engine.stop, "a": engine.abort}[choice]()
         finally:
             if progress is not None:
+                progress.notify("")
                 progress.restart()
 
     return hook
 
 
+def print_note(console: Console) -> Callable[[str], None]:
+    """A ``notify`` for :func:`pause_on_interrupt` when no live display is drawing."""
+
+    def note(message: str) -> None:
+        from rich.markup import escape
+
+        console.print(f"[yellow]{escape(message)}[/]", highlight=False)
+
+    return note
+
+
 @contextmanager
-def pause_on_interrupt(engine_of: Callable[[], Engine | None], console: Console
-                       ) -> Iterator[dict[str, bool]]:
+def pause_on_interrupt(engine_of: Callable[[], Engine | None], notify: Callable[[str], None],
+                       bus: Any = None) -> Iterator[dict[str, bool]]:
     """Ctrl-C pauses at the next checkpoint; a second Ctrl-C pauses immediately.
 
-    Yields a dict whose ``"interrupted"`` says whether Ctrl-C was pressed (exit 130).
+    Before the engine has started (loading, rehearsing) nothing has moved, so
+    Ctrl-C simply interrupts (exit 130).  Yields a dict whose ``"interrupted"``
+    says whether Ctrl-C was pressed.
+
+    Args:
+        engine_of: the engine to pause, once there is one.
+        notify: says what Ctrl-C did (a live display shows it; printing from a
+            signal handler could tear a half-drawn frame).
+        bus: the session's event bus; it tells when the engine starts running.
+            Without it, an idle engine counts as not started.
     """
-    flags = {"interrupted": False}
+    flags = {"interrupted": False, "started": False}
+
+    def watch(event: Any) -> None:
+        if getattr(event, "new", None) == "running":
+            flags["started"] = True
 
     def handler(signum: int, frame: Any) -> None:
+        from expctl.engine import EngineState
+
         engine = engine_of()
         first = not flags["interrupted"]
         flags["interrupted"] = True
-        if engine is None:
+        if engine is None or (engine.state is EngineState.IDLE and not flags["started"]):
             raise KeyboardInterrupt
         try:
             engine.pause(immediate=not first)
-        except IllegalCommand:  # not running (yet, or any more): nothing to pause
+        except IllegalCommand as exc:  # finishing, aborting or already paused
+            notify(f"Ctrl-C: {exc.message}")
             return
-        console.print("[yellow]pause requested (Ctrl-C again to pause now)[/]"
-                      if first else "[yellow]pausing now[/]")
+        notify("pause requested: pausing at the next checkpoint (Ctrl-C again to pause now)"
+               if first else "pausing now")
 
+    unsubscribe = bus.subscribe(watch) if bus is not None else None
     previous = signal.signal(signal.SIGINT, handler)
     try:
         yield flags
     finally:
         signal.signal(signal.SIGINT, previous)
+        if unsubscribe is not None:
+            unsubscribe()

@@ -15,7 +15,7 @@ from expctl.errors import AggregateError, ExpctlError
 from expctl.units import Quantity
 
 __all__ = ["dry_run_dict", "error_dicts", "format_bytes", "format_duration", "loop_levels",
-           "plain", "validation_dict"]
+           "outcome_text", "plain", "validation_dict"]
 
 
 def error_dicts(errors: Iterable[ExpctlError]) -> list[dict[str, Any]]:
@@ -77,6 +77,35 @@ def format_duration(seconds: float) -> str:
         return f"{minutes} min {sec:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+def _run_span(runs: list[int]) -> str:
+    """``no runs``, ``1 run (7)``, ``3 runs (4–6)``, ``2 runs (4, 9)``."""
+    if not runs:
+        return "no runs"
+    if len(runs) == 1:
+        return f"1 run ({runs[0]})"
+    if runs == list(range(runs[0], runs[-1] + 1)):
+        return f"{len(runs)} runs ({runs[0]}–{runs[-1]})"
+    return f"{len(runs)} runs ({', '.join(map(str, runs))})"
+
+
+def outcome_text(summary: Any, *, interrupted: bool = False) -> str:
+    """One line on how a run ended: ``completed: 2 runs (1–2), 10.0 s of beamline time``.
+
+    Args:
+        summary: the engine's RunSummary.
+        interrupted: Ctrl-C was pressed; a completed plan then never reached a
+            checkpoint after the request, which the user should hear about.
+    """
+    text = f"{summary.outcome}: {_run_span([r.run for r in summary.runs])}"
+    if summary.cut_runs:
+        cut = [r.run for r in summary.cut_runs]
+        text += f", cut short: {', '.join(map(str, cut))}"
+    text += f", {format_duration(summary.duration)} of beamline time"
+    if interrupted and summary.outcome == "completed":
+        text += " (the sequence ended before its next checkpoint, so it never paused)"
+    return text
 
 
 def format_bytes(n: float) -> str:

@@ -108,6 +108,8 @@ def test_devices_json_lists_every_profile_device(capsys):
     assert out["devices"]["pump"]["access"] == "accelerator-request"
 
 
-def test_resume_with_nothing_to_resume_is_a_clear_error(tmp_path, capsys):
-    assert main(["resume", "--data-dir", str(tmp_path)]) == 1
-    assert "no unfinished campaign" in capsys.readouterr().err
+def test_resume_with_nothing_to_resume_is_a_user_error(tmp_path, capsys):
+    assert main(["resume", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: nothing to resume: no unfinished campaign in {tmp_path}. "
+                   "Start one with `expctl run SEQUENCE`; `--data-dir DIR` looks elsewhere.\n")
