@@ -250,8 +250,12 @@ class _Checker:
             pass
         elif isinstance(step, AnalyzeStep):
             values = {k: a.value(env) for k, a in step.args.items()}
-            shape = result_shape(step.fn, values, step.loc, self.profile,
-                                 {k: a.loc for k, a in step.args.items()})
+            try:
+                shape = result_shape(step.fn, values, step.loc, self.profile,
+                                     {k: a.loc for k, a in step.args.items()})
+            except ExpctlError as exc:  # report it, still name the result: no cascade
+                self.report(exc)
+                shape = result_shape(step.fn, {}, step.loc)
             if step.result:
                 self.bind(step.result, shape, env)
         elif isinstance(step, RepeatStep):

@@ -110,7 +110,7 @@ def _check_run_arg(kind: str, name: str, value: Any, loc: Location) -> None:
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
         return
     got = (f"a {value.kind} result" if isinstance(value, ResultShape)
-           else describe_value(value))
+           else repr(value) if isinstance(value, str) else describe_value(value))
     raise SequenceError(f"analyze {kind}: {name} must be a run result such as ${{{name}}} "
                         f"(a `run:` step with `as: {name}`) or a run number, got {got}",
                         location=loc, device=name)

@@ -24,7 +24,16 @@ CASES = [
     ("access_staff.yaml", 2, 25, "moved mono_energy needs staff access; this session has user. "
      "Ask beamline staff, or start the session with the staff access level."),
     ("analyze_unknown.yaml", 2, 19,
-     "unknown analysis 'fit_peak' (allowed: find_peak). Did you mean 'find_peak'?"),
+     "unknown analysis 'fit_peak' (allowed: dark_subtracted_sum, find_peak). "
+     "Did you mean 'find_peak'?"),
+    ("analyze_run_not_run.yaml", 4, 59, "analyze dark_subtracted_sum: dark must be a run "
+     "result such as ${dark} (a `run:` step with `as: dark`) or a run number, got a "
+     "rocking_curve result"),
+    ("analyze_run_number_text.yaml", 3, 59, "analyze dark_subtracted_sum: dark must be a run "
+     "result such as ${dark} (a `run:` step with `as: dark`) or a run number, got 'dark'"),
+    ("analyze_sum_field.yaml", 5, 9, "s has no field 'photons'. Did you mean 'photons_std'?"),
+    ("analyze_wrong_detector.yaml", 4, 78, "analyze dark_subtracted_sum: 'mpcd' is not a "
+     "detector of profile bl3 (allowed: mpccd, mpccd_octal). Did you mean 'mpccd'?"),
     ("bad_choice.yaml", 2, 23, "attenuator cannot be set to 250 um "
      "(allowed: 0 um, 100 um, 200 um, 400 um, 800 um, 1600 um)"),
     ("bad_state.yaml", 2, 20, "pd_gain cannot be set to medium (allowed: low, mid, high)"),
@@ -67,6 +76,7 @@ CASES = [
     ("rocking_span_negative.yaml", 2, 40,
      "theta: rocking_curve span must be positive, got -0.01 deg"),
     ("rocking_unknown_signal.yaml", 2, 70, "unknown signal device 'mpcd'. Did you mean 'mpccd'?"),
+    ("run_result_field.yaml", 3, 18, "ref has no field 'shot'. Did you mean 'shots'?"),
     ("safe_state_run.yaml", 2, 5,
      "`run` cannot be part of safe_state (allowed: close, move, open, request, set)"),
     ("shots_float.yaml", 2, 18, "shots must be a whole number, got 2.5"),
