@@ -194,7 +194,9 @@ class SimWorld:
             beam_on: Any = True
         else:
             beam_on = self.beam_loss.beam_on(times + offset)
-        return self.role_map.state(self.commands(), times, beam_on)
+        # one shot: the devices compare plain floats (a moving axis still gets an array)
+        return self.role_map.state(self.commands(), times.tolist() if len(times) == 1
+                                   else times, beam_on)
 
     def shots(self, times: np.ndarray, tags: np.ndarray, *, acquired: bool) -> Shots:
         """Every per-shot quantity of the shots at clock ``times`` with ``tags``.
@@ -216,13 +218,15 @@ class SimWorld:
                              allowed="1 or more shots")
         now = self.clock.now()
         tl = self.timeline
-        tags = tl.beam_tags_after(now, int(shots))
-        key = (int(tags[0]), int(shots))
+        shots = int(shots)
+        first = tl.beam_tag_after(now)
+        key = (first, shots)
         if self._window is None or self._window.key != key:
             self._expose_window()
+            tags = tl.beam_tags_after(now, shots)
             self._window = Window(key, tags, tl.time_of(tags), self._version)
         window = self._window
-        end = float(window.times[-1])
+        end = tl.time_of_tag(first + tl.divider * (shots - 1))
         if (fault := self.faults.take("timeout", device)) is not None:
             after = float(fault.get("after", 10.0))
             return Status(device, now, now + after, error=DeviceTimeoutError(
@@ -233,8 +237,8 @@ class SimWorld:
                 f"{device} stopped delivering frames", device=device,
                 hint="Check the detector DAQ; clear the fault to continue."))
         if self.require_beam:
-            off = self.beam_loss.first_loss(float(tl.facility_time(float(window.times[0]))),
-                                            float(tl.facility_time(end)))
+            offset = tl.offset_ticks / tl.tag_rate_hz  # facility_time(t) = t + offset
+            off = self.beam_loss.first_loss(tl.time_of_tag(first) + offset, end + offset)
             if off is not None:
                 lost = int(np.nonzero(~self.beam_loss.beam_on(
                     tl.facility_time(window.times)))[0][0])

@@ -97,7 +97,7 @@ class SimDAQ:
         world.before_change(self.name)
         first = int(tl.beam_tags_after(now, 1)[0])
         end_tag = None if shots is None else first + tl.divider * (int(shots) - 1)
-        run = self._store.allocate_run(self.beamline)
+        run = self._store.allocate_run(self.beamline, tl.ticks_at(now))
         record = RunRecord(
             run=run, beamline=self.beamline, hightag=self.hightag, start_tag=first,
             end_tag=None, start_time=float(tl.unix(now)), stop_time=None, status=2, shots=0,
@@ -108,7 +108,7 @@ class SimDAQ:
         self._meta_run = meta
         self._run = _Run(record, end_tag, full_frames, now)
         self._store.save_run(record, meta)
-        world.recorder.flush(now)
+        world.recorder.flush(now, touch=False)  # allocate_run recorded the time
         if end_tag is None:
             return record, Status.done(self.name, now)
         end = float(tl.time_of(np.asarray([end_tag]))[0])

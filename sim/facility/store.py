@@ -126,13 +126,18 @@ class FacilityStore:
         """Every equipment name ever registered, with its units."""
         return dict(self._read_state().get("equipment", {}))
 
-    def allocate_run(self, beamline: int) -> int:
-        """The next run number of ``beamline`` (monotonic, never reused, across processes)."""
+    def allocate_run(self, beamline: int, tick: int | None = None) -> int:
+        """The next run number of ``beamline`` (monotonic, never reused, across processes).
+
+        ``tick`` also records facility time as :meth:`touch` does, in the same write.
+        """
         with self._locked():
             state = self._read_state()
             nxt = state.setdefault("next_run", {})
             run = int(nxt.get(str(beamline), 1))
             nxt[str(beamline)] = run + 1
+            if tick is not None and tick > int(state.get("last_tick", -1)):
+                state["last_tick"] = int(tick)
             self._write_state(state)
         return run
 

@@ -51,6 +51,10 @@ class Timeline:
         """Clock times of ``tags``."""
         return (np.asarray(tags, dtype=np.int64) - self.tag0 - self.offset_ticks) / self.tag_rate_hz
 
+    def time_of_tag(self, tag: int) -> float:
+        """Clock time of one tag (:meth:`time_of`'s arithmetic on plain numbers)."""
+        return (tag - self.tag0 - self.offset_ticks) / self.tag_rate_hz
+
     def facility_time(self, t: np.ndarray | float) -> np.ndarray | float:
         """Seconds of facility time (what beam-loss episodes are scheduled in)."""
         return np.asarray(t) + self.offset_ticks / self.tag_rate_hz
@@ -59,10 +63,14 @@ class Timeline:
         """Unix timestamps of clock times."""
         return self.origin_unix + self.facility_time(t)
 
+    def beam_tag_after(self, t: float) -> int:
+        """The first beam tag strictly after clock time ``t``."""
+        first = self.tag_at(t) + 1
+        return first + (-first) % self.divider
+
     def beam_tags_after(self, t: float, n: int) -> np.ndarray:
         """The next ``n`` beam tags strictly after clock time ``t``."""
-        first = self.tag_at(t) + 1
-        first += (-first) % self.divider
+        first = self.beam_tag_after(t)
         return np.arange(first, first + self.divider * n, self.divider, dtype=np.int64)
 
     def beam_tags_between(self, t_from: float, t_to: float) -> np.ndarray:

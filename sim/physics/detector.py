@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.physics.rand import normals, poisson_from, uniforms
+from sim.physics.rand import normals, poisson_from, poisson_one, uniforms
 
 __all__ = ["DetectorModel", "Sensor"]
 
@@ -156,49 +156,66 @@ class DetectorModel:
         return self.shots_from(uniforms(seed, tags, u), normals(seed, tags, z),
                                bragg_photons, probe_uj, energy_kev)
 
-    def shots_from(self, uniforms: np.ndarray, noise_z: np.ndarray,
+    def shots_from(self, uniforms: np.ndarray | list[float], noise_z: np.ndarray | list[float],
                    bragg_photons: np.ndarray | float, probe_uj: np.ndarray | float,
-                   energy_kev: np.ndarray | float) -> dict[str, np.ndarray]:
-        """Photon counts, noise sums and ROI reductions of ``n`` shots (vectorised).
+                   energy_kev: np.ndarray | float) -> dict[str, Any]:
+        """Photon counts, noise sums and ROI reductions of ``n`` shots (vectorised), or of
+        one shot in plain numbers when the variates come as lists (same values).
 
         Args:
-            uniforms: (n, 2P) variates of :meth:`streams`' count streams.
-            noise_z: (n, 2) standard normals of the two ROI read-noise sums.
+            uniforms: (n, 2P) variates of :meth:`streams`' count streams (one shot: a list).
+            noise_z: (n, 2) standard normals of the two ROI read-noise sums (one shot: a list).
             bragg_photons: expected Bragg photons per shot before this detector's efficiency.
             probe_uj: probe pulse energy on the sample per shot (0 without X-rays).
             energy_kev: probe photon energy per shot.
 
         Returns:
             ``ROI_0_sum``, ``ROI_1_sum`` (ADU, pedestal-subtracted), ``photon_nPhot`` and the
-            ``_recipe/...`` columns :meth:`render` needs to redraw the images.
+            ``_recipe/...`` columns :meth:`render` needs to redraw the images: per-shot
+            arrays, or numbers for one shot.
         """
-        n, p = len(noise_z), self.n_counts
+        p = self.n_counts
         per_uj, sd0, sd1, g0, g1 = self._constants()
-        if not isinstance(probe_uj, np.ndarray) and probe_uj == 0.0:
-            counts = np.zeros((n, p), dtype=np.int64)  # no X-rays on the sample: no photons
-        else:
-            lam = np.multiply.outer(probe_uj, per_uj) if isinstance(probe_uj, np.ndarray) \
-                else np.tile(probe_uj * per_uj, (n, 1))
-            lam[:, 0] = bragg_photons * float(self.bragg["efficiency"])
-            counts = poisson_from(uniforms[:, :p], uniforms[:, p:], lam)
-        noise0 = noise_z[:, 0] * sd0
-        noise1 = noise_z[:, 1] * sd1
-        n_bragg, n_d0, n_d1 = counts[:, 0], counts[:, 1], counts[:, 2]
-        pre = f"_recipe/{self.name}/"
         dark = not isinstance(probe_uj, np.ndarray) and probe_uj == 0.0  # noise only
+        eff = float(self.bragg["efficiency"])
+        counts: Any
+        if isinstance(noise_z, list):  # one shot
+            noise0, noise1 = noise_z[0] * sd0, noise_z[1] * sd1
+            if dark:
+                counts = [0] * p
+            else:
+                lam = [bragg_photons * eff, *(probe_uj * c for c in per_uj.tolist()[1:])]
+                counts = [poisson_one(m, a, b) for m, a, b in zip(
+                    lam, uniforms[:p], uniforms[p:], strict=True)]
+            n_bragg, n_d0, n_d1 = counts[0], counts[1], counts[2]
+            nphot = 0.0 if dark else float(sum(counts))
+            energy = energy_kev
+        else:
+            n = len(noise_z)
+            noise0, noise1 = noise_z[:, 0] * sd0, noise_z[:, 1] * sd1
+            if dark:
+                counts = np.zeros((n, p), dtype=np.int64)  # no X-rays on the sample
+            else:
+                lam = np.multiply.outer(probe_uj, per_uj) if isinstance(probe_uj, np.ndarray) \
+                    else np.tile(probe_uj * per_uj, (n, 1))
+                lam[:, 0] = bragg_photons * eff
+                counts = poisson_from(uniforms[:, :p], uniforms[:, p:], lam)
+            n_bragg, n_d0, n_d1 = counts[:, 0], counts[:, 1], counts[:, 2]
+            nphot = np.zeros(n) if dark else counts.sum(axis=1).astype(np.float64)
+            energy = (energy_kev if isinstance(energy_kev, np.ndarray)
+                      else np.full(n, energy_kev))
+            counts = counts.T
+        pre = f"_recipe/{self.name}/"
         out = {
             f"{self.name}/ROI_0_sum": noise0 + 0.0 if dark
             else (n_bragg + n_d0) * (energy_kev * g0) + noise0,
             f"{self.name}/ROI_1_sum": noise1 + 0.0 if dark else n_d1 * (energy_kev * g1) + noise1,
-            f"{self.name}/photon_nPhot": np.zeros(n) if dark
-            else counts.sum(axis=1).astype(np.float64),
+            f"{self.name}/photon_nPhot": nphot,
             pre + "n_bragg": n_bragg, pre + "n_d0": n_d0, pre + "n_d1": n_d1,
-            pre + "noise0": noise0, pre + "noise1": noise1,
-            pre + "energy_kev": (energy_kev if isinstance(energy_kev, np.ndarray)
-                                 else np.full(n, energy_kev)),
+            pre + "noise0": noise0, pre + "noise1": noise1, pre + "energy_kev": energy,
         }
         for k in range(len(self.sensors)):
-            out[f"{pre}rest{k}"] = counts[:, 3 + k]
+            out[f"{pre}rest{k}"] = counts[3 + k]
         return out
 
     # -- images ------------------------------------------------------------------

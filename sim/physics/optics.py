@@ -68,6 +68,7 @@ class RockingCurve:
     mosaic_fwhm_urad: float = 20.0
     _x: np.ndarray = field(init=False, repr=False, compare=False)
     _y: np.ndarray = field(init=False, repr=False, compare=False)
+    _lists: tuple[list[float], list[float]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         half_span = 40.0 * (self.intrinsic_fwhm_urad + self.mosaic_fwhm_urad)
@@ -81,19 +82,41 @@ class RockingCurve:
             y = np.convolve(y, kern / kern.sum(), mode="same")
         object.__setattr__(self, "_x", x)
         object.__setattr__(self, "_y", y / y.max())
+        object.__setattr__(self, "_lists", (x.tolist(), self._y.tolist()))
+
+    def _interp_one(self, x: float) -> float:
+        """``np.interp(x, _x, _y, left=0, right=0)`` for one float, bit for bit (same search
+        result, same ``slope * (x - x[j]) + y[j]``), without numpy's per-call cost."""
+        xs, ys = self._lists
+        last = len(xs) - 1
+        if not xs[0] <= x <= xs[last]:
+            return 0.0
+        j = min(int((x - xs[0]) / (xs[1] - xs[0])), last)  # uniform grid: a guess to refine
+        while xs[j] > x:
+            j -= 1
+        while j < last and xs[j + 1] <= x:
+            j += 1
+        if j == last or xs[j] == x:
+            return ys[j]
+        slope = (ys[j + 1] - ys[j]) / (xs[j + 1] - xs[j])
+        return slope * (x - xs[j]) + ys[j]
 
     @property
     def fwhm_urad(self) -> float:
         """FWHM of the convolved curve (what a rocking scan measures)."""
         return fwhm_of(self._x, self._y)
 
-    def __call__(self, delta_urad: np.ndarray, broadening: float | np.ndarray = 1.0
-                 ) -> np.ndarray:
+    def __call__(self, delta_urad: np.ndarray | float, broadening: float | np.ndarray = 1.0
+                 ) -> np.ndarray | float:
         """Reflectivity at ``delta_urad`` from the peak; ``broadening`` widens the curve.
 
         A broadened curve keeps its integrated reflectivity (the peak drops by
         the same factor), as for a crystal whose mosaic has grown.
         """
+        if isinstance(delta_urad, float):  # one shot: plain floats, np.interp's arithmetic
+            if broadening == 1.0:
+                return self._interp_one(delta_urad)
+            return self._interp_one(delta_urad / broadening) / broadening
         if np.ndim(broadening) == 0 and broadening == 1.0:
             return np.interp(delta_urad, self._x, self._y, left=0.0, right=0.0)
         b = np.asarray(broadening, dtype=np.float64)

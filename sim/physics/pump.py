@@ -35,8 +35,12 @@ class PumpResponse:
     tau_ps: float = 2.0
     jitter_rms_ps: float = 0.1
 
-    def per_shot(self, delay_ps: np.ndarray) -> np.ndarray:
-        """Relative change for shots whose *actual* delay (jitter included) is given."""
+    def per_shot(self, delay_ps: np.ndarray | float) -> np.ndarray | float:
+        """Relative change for shots whose *actual* delay (jitter included) is given
+        (one shot: a float, with the same arithmetic)."""
+        if isinstance(delay_ps, float):
+            dt1 = delay_ps - self.t0_ps
+            return self.amplitude * float(np.exp(-dt1 / self.tau_ps)) if dt1 >= 0 else 0.0
         dt = np.asarray(delay_ps, dtype=np.float64) - self.t0_ps
         out = np.zeros(dt.shape)
         pos = dt >= 0

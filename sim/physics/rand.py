@@ -14,8 +14,8 @@ import math
 
 import numpy as np
 
-__all__ = ["box_muller", "gammas", "normals", "poisson_from", "poissons", "stream_bits",
-           "uniforms"]
+__all__ = ["box_muller", "gammas", "normals", "poisson_from", "poisson_one", "poissons",
+           "stream_bits", "uniforms"]
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -180,6 +180,29 @@ def _count(lam: float, p: float, u: float, terms: int) -> int:
     return k
 
 
+def _draw(lam: float, exp_neg: float, u1: float, z: float) -> int:
+    """One Poisson variate in plain floats (``exp_neg = exp(-lam)``, ``z`` the Box–Muller
+    normal of the two uniforms), with :func:`poisson_from`'s arithmetic."""
+    if lam >= _POISSON_EXACT_BELOW:
+        return max(math.floor(lam + math.sqrt(lam) * z + 0.5), 0)
+    if lam > 0:
+        return _count(lam, exp_neg, u1, int(lam + 12.0 * math.sqrt(lam) + 20.0))
+    return 0
+
+
+def poisson_one(lam: float, u1: float, u2: float) -> int:
+    """One Poisson variate from two uniforms: the value :func:`poisson_from` gives the entry.
+
+    Only what the mean needs is computed (numpy's ``exp``/``log``/``cos`` on one float
+    return the bits its array loops do), so a one-shot read costs a few microseconds.
+    """
+    if lam >= _POISSON_EXACT_BELOW:
+        return _draw(lam, 0.0, u1, float(box_muller(u1, u2)))  # type: ignore[arg-type]
+    if lam > 0:
+        return _draw(lam, float(np.exp(-lam)), u1, 0.0)
+    return 0
+
+
 def poisson_from(u1: np.ndarray, u2: np.ndarray, lam: np.ndarray) -> np.ndarray:
     """Poisson variates (int64) with means ``lam`` from two uniforms per entry.
 
@@ -195,16 +218,9 @@ def poisson_from(u1: np.ndarray, u2: np.ndarray, lam: np.ndarray) -> np.ndarray:
         shape = np.broadcast_shapes(np.shape(u1), np.shape(u2), lam.shape)
         lam, u1, u2 = (np.broadcast_to(x, shape) for x in (lam, u1, u2))
     if lam.size <= _SCALAR_ENTRIES:  # one-shot reads: entry by entry, same arithmetic
-        z = box_muller(u1, u2).ravel().tolist()
-        counts = []
-        for lm, e, ui, zi in zip(lam.ravel().tolist(), np.exp(-lam).ravel().tolist(),
-                                 np.ravel(u1).tolist(), z, strict=True):
-            if lm >= _POISSON_EXACT_BELOW:
-                counts.append(max(math.floor(lm + math.sqrt(lm) * zi + 0.5), 0))
-            elif lm > 0:
-                counts.append(_count(lm, e, ui, int(lm + 12.0 * math.sqrt(lm) + 20.0)))
-            else:
-                counts.append(0)
+        counts = [_draw(lm, e, ui, zi) for lm, e, ui, zi in zip(
+            lam.ravel().tolist(), np.exp(-lam).ravel().tolist(), np.ravel(u1).tolist(),
+            box_muller(u1, u2).ravel().tolist(), strict=True)]
         return np.asarray(counts, dtype=np.int64).reshape(shape)
     out = np.zeros(shape, dtype=np.int64)
     big = lam >= _POISSON_EXACT_BELOW

@@ -139,9 +139,12 @@ class Plate:
     def reflectivity(self, rocking: RockingCurve, delta_urad: np.ndarray,
                      damaged: np.ndarray) -> np.ndarray:
         """Peak-normalised reflectivity of each shot, with damage applied."""
+        dmg = self.damage
+        if damaged is True:  # every shot on a damaged cell (one shot: plain floats)
+            return rocking(delta_urad - dmg.shift_urad, dmg.broadening) * (
+                dmg.intensity_factor * dmg.broadening)
         if damaged is False or not np.any(damaged):
             return rocking(delta_urad)
-        dmg = self.damage
         shift = np.where(damaged, dmg.shift_urad, 0.0)
         broad = np.where(damaged, dmg.broadening, 1.0)
         scale = np.where(damaged, dmg.intensity_factor * dmg.broadening, 1.0)

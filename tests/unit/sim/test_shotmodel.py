@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
 from expctl.devices import wait_all
 from sim.physics.rand import poisson_from, uniforms
+from sim.shotmodel import ShotState
 
 
 def test_noise_bank_rows_equal_direct_draws_however_cut(beamline):
@@ -66,3 +69,30 @@ def test_reads_follow_state_changes(beamline, settle):
     # exp(-400/134) = 0.0505; different shots, so SASE/mono noise of 30-shot means (~11 %)
     assert dim / bright == pytest.approx(np.exp(-400 / 134.0), rel=0.35)
     assert bright == pytest.approx(20.0, rel=0.3)
+
+
+@pytest.mark.parametrize("case", ["bright", "pumped", "dark", "off_peak"])
+def test_one_shot_path_gives_the_bits_of_the_array_path(beamline, case):
+    """Shots one by one (plain floats) equal the same shots in one block, every column,
+    including damage done by earlier pumped shots and the pump response."""
+    world = beamline.world
+    model, tl = world.model, world.timeline
+    theta = model.bragg_angle(10.0) + (0.004 if case == "off_peak" else 0.0)
+    state = ShotState(beam_on=True, shutter_open=case != "dark", pump_on=case == "pumped",
+                      energy_kev=10.0, thickness_um=100.0, full_scale_pc=5.0,
+                      theta_deg=theta, x_mm=1.0, y_mm=2.0, delay_ps=0.6)
+    tags = tl.beam_tags_after(3.0, 40)
+    times = tl.time_of(tags)
+    block = model.shots(tags, times, state, acquired=True,
+                        plate=copy.deepcopy(world.plate)).materialise()
+    plate = copy.deepcopy(world.plate)
+    singles = [model.shots(tags[i:i + 1], times[i:i + 1], state, acquired=True, plate=plate)
+               for i in range(len(tags))]
+    means = [s.mean("mpccd/ROI_0_sum") for s in singles]
+    assert means == block["mpccd/ROI_0_sum"].tolist()
+    if case == "pumped":
+        assert block["_damaged"][0] == 0 and block["_damaged"][1:].all()
+    for key, col in block.items():
+        one = np.concatenate([s.materialise()[key] for s in singles])
+        assert one.dtype == col.dtype, key
+        assert np.array_equal(one, col), key
