@@ -142,8 +142,24 @@ def _emit(cube: Any, args: argparse.Namespace, data_dir: Path) -> None:
     sys.stdout.flush()
 
 
+def _nothing_selected(where: str | None, catalog: Any) -> UserError:
+    """Why nothing was selected: no runs at all, or none the filter keeps."""
+    logged = sum(1 for _ in catalog.rows())
+    if not where:
+        return UserError("no runs selected", hint="Give run numbers (12 20-30) or "
+                         "--where, e.g. --where \"sequence == 'pumpprobe'\".")
+    if not logged:
+        return UserError(f"no runs selected: the catalog in {catalog.data_dir} is empty",
+                         hint="Take some with `expctl run SEQUENCE`, or point --data-dir "
+                              "at the beamtime's data directory.")
+    return UserError(f"no runs selected: none of the {logged} logged runs matches "
+                     f"--where {where!r} and has the bin variable",
+                     hint="`expctl runs --where ...` shows what a filter keeps.")
+
+
 def _run(args: argparse.Namespace) -> int:
-    from expctl.runlog import Catalog, Follower, default_data_dir, parse_where, reduce_runs
+    from expctl.cli.runs import catalog_row, open_catalog
+    from expctl.runlog import Follower, default_data_dir, parse_where, reduce_runs
     from expctl.runlog.follow import binnable
 
     data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
@@ -160,13 +176,13 @@ def _run(args: argparse.Namespace) -> int:
             follower.poll()
             time.sleep(args.interval)
     runs = parse_runs(args.runs)
-    with Catalog(data_dir, readonly=True) as catalog:
+    with open_catalog(data_dir) as catalog:
         if select is not None:  # a selection skips runs without the bin variable
             runs += [r.run for r in catalog.rows()
                      if select(r.values) and binnable(r.values, options) and r.run not in runs]
         if not runs:
-            raise UserError("no runs selected", hint="give run numbers (12 20-30) or --where")
-        paths = [catalog.file_of(run) for run in sorted(set(runs))]
+            raise _nothing_selected(args.where, catalog)
+        paths = [catalog.file_of(catalog_row(catalog, run).run) for run in sorted(set(runs))]
     _emit(reduce_runs(paths, options), args, data_dir)
     return 0
 

@@ -12,10 +12,50 @@ from typing import Any
 from expctl.cli import Command
 from expctl.paths import DATA_DIR_HELP
 
-__all__ = ["COMMAND", "COMMANDS", "SHOW_COMMAND"]
+__all__ = ["COMMAND", "COMMANDS", "SHOW_COMMAND", "catalog_row", "known_names", "local_time",
+           "open_catalog"]
 
 #: Table columns; everything else is in ``expctl show RUN`` and ``--json``.
 _COLUMNS = ("run", "status", "outcome", "label", "shots", "scan", "sequence", "start_time")
+#: The facility's run status codes (dbpy ``read_runstatus``), in words.
+_STATUS = {-1: "missing", 0: "stopped", 1: "paused", 2: "running"}
+
+
+def open_catalog(data_dir: Path) -> Any:
+    """The run catalog of ``data_dir``, read-only; a directory without one is a user error.
+
+    Usually the wrong ``--data-dir`` (or ``EXPCTL_DATA_DIR``), or nothing run yet.
+    """
+    from expctl.errors import UserError
+    from expctl.runlog import Catalog, catalog_path
+
+    if not catalog_path(data_dir).exists():
+        where = "" if data_dir.is_dir() else " (the directory does not exist)"
+        raise UserError(f"no runs logged in {data_dir} yet: it has no run catalog{where}",
+                        hint="Take runs with `expctl run SEQUENCE`, or give --data-dir DIR "
+                             "(or set EXPCTL_DATA_DIR) for another beamtime's data.")
+    return Catalog(data_dir, readonly=True)
+
+
+def catalog_row(catalog: Any, run: int) -> Any:
+    """``catalog.get(run)``; a run number nobody logged is the user's mistake (exit 2)."""
+    from expctl.errors import DataError, UserError
+
+    try:
+        return catalog.get(run)
+    except DataError as err:
+        raise UserError(err.message, allowed=err.allowed,
+                        hint="`expctl runs` lists the logged runs.") from None
+
+
+def local_time(stamp: Any, *, date: bool = True) -> str:
+    """A Unix time as local ISO time (``2026-01-15 09:00:11.867``); other values as text."""
+    if not isinstance(stamp, (int, float)) or isinstance(stamp, bool) or not math.isfinite(stamp):
+        return "" if stamp is None else str(stamp)
+    from datetime import datetime
+
+    moment = datetime.fromtimestamp(stamp)
+    return moment.isoformat(" ", "milliseconds") if date else moment.strftime("%m-%d %H:%M:%S")
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
@@ -65,43 +105,76 @@ def _cell(key: str, value: Any) -> str:
     if key == "scan":
         return " ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
                         for k, v in (value or {}).items())
-    if key == "start_time" and isinstance(value, (int, float)):
-        from datetime import datetime
-
-        return datetime.fromtimestamp(value).strftime("%m-%d %H:%M:%S")
+    if key == "start_time":
+        return local_time(value, date=False)
+    if key == "status" and value in _STATUS:
+        return _STATUS[value]
     return "" if value is None else str(value)
 
 
 def _run_runs(args: argparse.Namespace) -> int:
-    from expctl.runlog import Catalog, parse_where
+    from expctl.runlog import parse_where
 
     select = parse_where(args.where) if args.where else None
-    with Catalog(_data_dir(args), readonly=True) as catalog:
+    with open_catalog(_data_dir(args)) as catalog:
         if args.scans:
-            scans = [s for s in catalog.alignments() if select is None or select(s)]
+            every = catalog.alignments()
+            scans = [s for s in every if select is None or select(s)]
         else:
+            every = [r.values for r in catalog.rows()]
             rows = [r.as_dict() for r in catalog.rows() if select is None or select(r.values)]
-    if args.scans:
-        if args.json:
-            json.dump(_jsonable(scans), sys.stdout, indent=1)
-            sys.stdout.write("\n")
-        else:
-            _console().print(_scan_table(scans))
-        return 0
+    shown = scans if args.scans else rows
+    if select is not None and every and not shown:
+        _print_no_match(args.where, every, "scans" if args.scans else "runs")
     if args.json:
-        json.dump(_jsonable(rows), sys.stdout, indent=1)
+        json.dump(_jsonable(shown), sys.stdout, indent=1)
         sys.stdout.write("\n")
+        return 0
+    if args.scans:
+        _console().print(_scan_table(scans))
         return 0
     from rich.table import Table
 
     table = Table(title=f"{len(rows)} run{'s' if len(rows) != 1 else ''}", box=None)
     for key in _COLUMNS:
         table.add_column("start" if key == "start_time" else key, no_wrap=True,
-                         justify="right" if key in ("run", "shots", "status") else "left")
+                         justify="right" if key in ("run", "shots") else "left")
     for row in rows:
         table.add_row(*(_cell(k, row.get(k)) for k in _COLUMNS))
     _console().print(table)
     return 0
+
+
+def known_names(rows: list[dict[str, Any]]) -> str:
+    """The names a ``--where`` filter can use on these rows, grouped as the lookup finds them."""
+    columns = sorted({k for row in rows for k in row})
+    parts = ["columns: " + ", ".join(columns)]
+    for section in ("scan", "loop", "params"):
+        keys = sorted({k for row in rows if isinstance(row.get(section), dict)
+                       for k in row[section]})
+        if keys:
+            parts.append(f"{section}: " + ", ".join(keys))
+    return "; ".join(parts)
+
+
+def _print_no_match(where: str, every: list[dict[str, Any]], noun: str) -> None:
+    """Zero matches is an answer, not an error; say which words named nothing."""
+    import re
+
+    from expctl.units import UNITS
+
+    names = {k for row in every for k in row} | {
+        k for row in every for section in ("scan", "loop", "params")
+        if isinstance(row.get(section), dict) for k in row[section]}
+    unquoted = re.sub(r"'[^']*'|\"[^\"]*\"", " ", where)
+    words = re.findall(r"[A-Za-z_µ%][\w.\[\]/µ%-]*", unquoted)
+    unknown = [w for w in dict.fromkeys(words) if w not in names and w.split(".")[0] not in names
+               and w not in UNITS and w not in ("and", "or", "not", "in")]
+    text = f"none of the {len(every)} logged {noun} matches --where {where!r}."
+    if unknown:
+        text += (" Not a name here, so compared as text: " + ", ".join(map(repr, unknown))
+                 + f". Names here: {known_names(every)}.")
+    print(text, file=sys.stderr)
 
 
 def _console() -> Any:
@@ -118,11 +191,10 @@ def _configure_show(p: argparse.ArgumentParser) -> None:
 
 
 def _run_show(args: argparse.Namespace) -> int:
-    from expctl.runlog import Catalog, run_summary
+    from expctl.runlog import run_summary
 
-    data_dir = _data_dir(args)
-    with Catalog(data_dir, readonly=True) as catalog:
-        row = catalog.get(args.run).as_dict()
+    with open_catalog(_data_dir(args)) as catalog:
+        row = catalog_row(catalog, args.run).as_dict()
         path = catalog.file_of(args.run) if row["file"] else None
     summary = run_summary(path) if path is not None else None
     if args.json:
@@ -130,17 +202,14 @@ def _run_show(args: argparse.Namespace) -> int:
                   default=str)
         sys.stdout.write("\n")
         return 0
-    from rich.table import Table
-
     console = _console()
-    head = Table(title=f"run {args.run}", box=None, show_header=False)
-    for key, value in row.items():
-        head.add_row(key, json.dumps(value) if isinstance(value, (dict, list)) else str(value))
-    console.print(head)
+    console.print(_key_table(f"run {args.run}", _show_items(row)))
     if summary is None:
         console.print("no run file")
         return 0
-    data = Table(title="per-shot datasets", box=None)
+    from rich.table import Table
+
+    data = Table(title="per-shot datasets", title_justify="left", box=None)
     for col in ("name", "shape", "dtype"):
         data.add_column(col)
     for name, info in summary["datasets"].items():
@@ -148,8 +217,57 @@ def _run_show(args: argparse.Namespace) -> int:
     console.print(data)
     for section in ("UserDataCfg", "epicsOnce", "Sums"):
         if summary[section]:
-            console.print(f"[bold]{section}[/bold] {json.dumps(summary[section], default=str)}")
+            console.print(_key_table(section, _flat(summary[section])))
     return 0
+
+
+def _show_items(row: dict[str, Any]) -> list[tuple[str, str]]:
+    """The catalog row for people: local times, run length, status in words."""
+    items: list[tuple[str, str]] = []
+    for key, value in row.items():
+        if key in ("start_time", "stop_time"):
+            items.append((key, local_time(value)))
+            if key == "stop_time" and isinstance(value, (int, float)) \
+                    and isinstance(row.get("start_time"), (int, float)):
+                items.append(("duration", f"{value - row['start_time']:.3f} s"))
+        elif key == "status" and value in _STATUS:
+            items.append((key, f"{value} ({_STATUS[value]})"))
+        else:
+            items.append((key, _value_text(value)))
+    return items
+
+
+def _flat(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Nested sections as ``a.b.c  value`` lines (8 significant digits, as motors need)."""
+    items: list[tuple[str, str]] = []
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            items += _flat(value, f"{prefix}{key}.")
+        else:
+            items.append((f"{prefix}{key}", _value_text(value)))
+    return items
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.8g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_value_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return json.dumps(value, default=str)
+    return "" if value is None else str(value)
+
+
+def _key_table(title: str, items: list[tuple[str, str]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", title_style="bold", box=None,
+                  show_header=False)
+    table.add_column(no_wrap=True, style="dim")
+    table.add_column(overflow="fold")
+    for key, text in items:
+        table.add_row(key, text)
+    return table
 
 
 COMMAND = Command(name="runs", help="list logged runs from the catalog",

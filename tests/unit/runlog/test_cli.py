@@ -69,19 +69,72 @@ def test_reduce_writes_cube_and_png_and_reports_the_fit(campaign, tmp_path, caps
     (["reduce", "1", "--bins", "x"], "error: --bins 'x' is not understood (allowed: unique,"),
     (["reduce", "1", "--i0-window", "5"], "error: --i0-window '5' is not a window"),
     (["reduce", "999"], "error: run 999 is not in the catalog"),
+    (["reduce"], "error: no runs selected. Give run numbers (12 20-30) or --where, e.g. "
+                 "--where \"sequence == 'pumpprobe'\"."),
+    (["reduce", "--where", "label == dark"], "error: no runs selected: none of the 136 logged "
+                                            "runs matches --where 'label == dark' and has the "
+                                            "bin variable. `expctl runs --where ...`"),
     (["runs", "--where", "label=="], "error: --where 'label==': expected a value"),
     (["show", "4242"], "error: run 4242 is not in the catalog"),
 ])
-def test_user_errors_are_one_paragraph(campaign, capsys, argv, message):
+def test_user_errors_are_one_paragraph_with_exit_2(campaign, capsys, argv, message):
     code = main([*argv, "--data-dir", str(campaign)])
     err = capsys.readouterr().err
     assert err.startswith(message), err
-    assert "Traceback" not in err and code in (1, 2)
+    assert err.count("\n") == 1 and code == 2
 
 
-def test_missing_catalog_is_reported(tmp_path, capsys):
-    assert main(["runs", "--data-dir", str(tmp_path / "empty")]) == 1
-    assert "error: no run catalog at" in capsys.readouterr().err
+def test_unknown_run_names_the_logged_range(campaign, capsys):
+    assert main(["show", "4242", "--data-dir", str(campaign)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: run 4242 is not in the catalog {campaign / 'catalog.sqlite'} "
+        "(allowed: 1 .. 136). `expctl runs` lists the logged runs.\n")
+
+
+@pytest.mark.parametrize("command", [["runs"], ["show", "1"], ["reduce", "1"]])
+def test_missing_catalog_is_a_user_error_naming_the_directory(tmp_path, capsys, command):
+    empty = tmp_path / "empty"
+    assert main([*command, "--data-dir", str(empty)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: no runs logged in {empty} yet: it has no run catalog (the directory does not "
+        "exist). Take runs with `expctl run SEQUENCE`, or give --data-dir DIR (or set "
+        "EXPCTL_DATA_DIR) for another beamtime's data.\n")
+
+
+def test_show_prints_local_iso_times_and_keeps_raw_ones_in_json(campaign, capsys):
+    from datetime import datetime
+
+    assert main(["show", "2", "--json", "--data-dir", str(campaign)]) == 0
+    row = _json(capsys)["catalog"]
+    assert isinstance(row["start_time"], float)
+    assert main(["show", "2", "--data-dir", str(campaign)]) == 0
+    out = capsys.readouterr().out
+    start = datetime.fromtimestamp(row["start_time"]).isoformat(" ", "milliseconds")
+    assert f"start_time     {start}" in out
+    assert f"duration       {row['stop_time'] - row['start_time']:.3f} s" in out
+    assert "status         0 (stopped)" in out
+    assert str(row["start_time"]) not in out
+    assert "epicsOnce" in out and "pd_gain" in out and '{"' not in out.split("epicsOnce")[1]
+
+
+def test_runs_table_shows_status_in_words(campaign, capsys):
+    assert main(["runs", "--data-dir", str(campaign), "--where", "run==1"]) == 0
+    line = capsys.readouterr().out.splitlines()[2]
+    assert line.split()[:3] == ["1", "stopped", "completed"]
+
+
+def test_a_filter_matching_nothing_says_which_words_named_nothing(campaign, capsys):
+    assert main(["runs", "--data-dir", str(campaign), "--where", "dealy > 1 ps"]) == 0
+    captured = capsys.readouterr()
+    assert "0 runs" in captured.out
+    assert captured.err.startswith("none of the 136 logged runs matches --where 'dealy > 1 ps'."
+                                   " Not a name here, so compared as text: 'dealy'. Names here:"
+                                   " columns: beamline,")
+    assert "scan: delay" in captured.err
+    assert main(["runs", "--json", "--data-dir", str(campaign), "--where", "delay > 100"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == []
+    assert captured.err == "none of the 136 logged runs matches --where 'delay > 100'.\n"
 
 
 def test_parsers():
