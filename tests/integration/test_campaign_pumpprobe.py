@@ -6,6 +6,12 @@ concentrated where the response changes (time zero and the recovery), then
 (``sim.truth``): time zero within 100 fs, the time constant within 15 %, each
 within three of its stated standard errors — and every file must be readable,
 NeXus-valid, consistent with the catalog.
+
+The simulator is deterministic: at the profile seed this campaign is one draw,
+the same on every run (its 78 pumped shots drew −28 fs mean jitter, so t0 comes
+out 40–50 fs late, +1.3 to +1.7 σ, with each reduction version so far).  Over
+21 seeds the t0 pull was −0.18 ± 0.24 (rms 1.12): unbiased.  The sim's own time
+zero is pinned shot by shot in tests/unit/sim/test_shots.py.
 """
 
 from __future__ import annotations
