@@ -137,14 +137,15 @@ def dark_frame(archive: FacilityArchive, sensor: str, beamline: int, run: int, *
     tags = _tags(archive, beamline, run, max_shots)
     if len(tags) == 0:
         raise AnalysisError(f"dark run {run} has no shots")
-    total = sq = None
+    total: np.ndarray | float = 0.0
+    sq: np.ndarray | float = 0.0
     for frames in _chunks(archive, sensor, beamline, run, tags, chunk):
         f = frames.astype(np.float64)
-        total = f.sum(axis=0) if total is None else total + f.sum(axis=0)
-        sq = (f * f).sum(axis=0) if sq is None else sq + (f * f).sum(axis=0)
+        total = total + f.sum(axis=0)
+        sq = sq + (f * f).sum(axis=0)
     n = len(tags)
-    mean = total / n  # type: ignore[operator]
-    var = np.maximum(sq / n - mean * mean, 0.0) * (n / max(n - 1, 1))  # type: ignore[operator]
+    mean = np.asarray(total) / n
+    var = np.maximum(np.asarray(sq) / n - mean * mean, 0.0) * (n / max(n - 1, 1))
     return DarkFrame(mean.astype(np.float32), np.sqrt(var).astype(np.float32), n)
 
 
