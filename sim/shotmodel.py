@@ -15,6 +15,7 @@ from the recorded state time line.
 from __future__ import annotations
 
 import math
+import operator
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -101,8 +102,12 @@ class NoiseBank:
     def rows(self, tags: np.ndarray) -> np.ndarray:
         """Variates of ``tags``: a slice of cached blocks for a short run of beam tags."""
         n = len(tags)
-        first, last = int(tags[0]), int(tags[-1])
+        first = int(tags[0])
         div, span = self.divider, self.divider * self.BLOCK
+        if n == 1 and not first % div:  # a one-shot trigger: one row of a cached block
+            i0 = first % span // div
+            return self._block(first // span)[i0:i0 + 1]
+        last = int(tags[-1])
         b0, b1 = first // span, last // span
         if first % div or last - first != div * (n - 1) or b1 - b0 > 1:
             return self.draw(tags)
@@ -456,16 +461,12 @@ class Shots(Mapping[str, np.ndarray]):
 
 
 def _one_shot(state: ShotState) -> ShotState:
-    """The state of one shot in plain numbers (a moving axis samples as a 1-element array)."""
-    if not any(isinstance(getattr(state, f), np.ndarray) for f in _STATE_FIELDS):
+    """The state of one shot in plain numbers (sampled at an array of one time, a moving
+    axis or a beam-loss check gives a 1-element array)."""
+    values = _STATE_VALUES(state)
+    if np.ndarray not in map(type, values):
         return state
-    return ShotState(**{f: _number(getattr(state, f)) for f in _STATE_FIELDS})
+    return ShotState(*(v.item() if isinstance(v, np.ndarray) else v for v in values))
 
 
-def _number(v: Value) -> Value:
-    if isinstance(v, np.ndarray):
-        return v.item()  # bool or float
-    return v
-
-
-_STATE_FIELDS = tuple(ShotState.__dataclass_fields__)
+_STATE_VALUES = operator.attrgetter(*ShotState.__dataclass_fields__)

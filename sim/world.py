@@ -194,9 +194,10 @@ class SimWorld:
             beam_on: Any = True
         else:
             beam_on = self.beam_loss.beam_on(times + offset)
-        # one shot: the devices compare plain floats (a moving axis still gets an array)
-        return self.role_map.state(self.commands(), times.tolist() if len(times) == 1
-                                   else times, beam_on)
+        if len(times) == 1:  # one shot: the devices sample plain floats
+            return self.role_map.state(self.commands(), times.tolist(),
+                                       beam_on if beam_on is True else bool(beam_on[0]))
+        return self.role_map.state(self.commands(), times, beam_on)
 
     def shots(self, times: np.ndarray, tags: np.ndarray, *, acquired: bool) -> Shots:
         """Every per-shot quantity of the shots at clock ``times`` with ``tags``.
@@ -223,8 +224,13 @@ class SimWorld:
         key = (first, shots)
         if self._window is None or self._window.key != key:
             self._expose_window()
-            tags = tl.beam_tags_after(now, shots)
-            self._window = Window(key, tags, tl.time_of(tags), self._version)
+            if shots == 1:
+                tags = np.array([first], dtype=np.int64)
+                times = np.array([tl.time_of_tag(first)])
+            else:
+                tags = tl.beam_tags_after(now, shots)
+                times = tl.time_of(tags)
+            self._window = Window(key, tags, times, self._version)
         window = self._window
         end = tl.time_of_tag(first + tl.divider * (shots - 1))
         if (fault := self.faults.take("timeout", device)) is not None:

@@ -59,7 +59,10 @@ class Trajectory:
         return float(self.at(t))
 
     def sample(self, times: np.ndarray) -> float | np.ndarray:
-        """Positions at increasing ``times``: a float when the axis is still over them."""
+        """Positions at increasing ``times``: a float when the axis is still over them
+        (one shot's time as a list: always a float)."""
+        if isinstance(times, list) and len(times) == 1:
+            return self.value(times[0])
         if times[0] >= self.end:
             return self.x1
         if times[-1] <= self.t0:

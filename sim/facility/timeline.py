@@ -11,7 +11,7 @@ carries a shot (``tag % divider == 0``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -36,9 +36,15 @@ class Timeline:
     tag_rate_hz: float = 60.0
     beam_rate_hz: float = 30.0
 
+    _divider: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_divider", max(1, round(self.tag_rate_hz / self.beam_rate_hz)))
+
     @property
     def divider(self) -> int:
-        return max(1, round(self.tag_rate_hz / self.beam_rate_hz))
+        """Tags per beam shot (2 for a 30 Hz beam on the 60 Hz tag counter)."""
+        return self._divider
 
     def ticks_at(self, t: float) -> int:
         """Facility tick of clock time ``t`` (the last tick not after it)."""
