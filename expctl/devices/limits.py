@@ -40,9 +40,10 @@ class Limits:
         numeric = all(isinstance(c, int | float) and not isinstance(c, bool) for c in choices)
         if not numeric or len(choices) <= 8:
             return ", ".join(
-                format_quantity(c, self.units) if numeric else str(c) for c in choices
+                format_quantity(c, self.units) if numeric and isinstance(c, int | float)
+                else str(c) for c in choices
             )
-        values = sorted(float(c) for c in choices)  # type: ignore[arg-type]
+        values = sorted(float(c) for c in choices if isinstance(c, int | float))
         steps = {round(b - a, 9) for a, b in zip(values, values[1:], strict=False)}
         n = len(values)
         if len(steps) == 1:
