@@ -16,7 +16,7 @@ from typing import Any
 from expctl.cli import Command
 from expctl.paths import DATA_DIR_HELP
 
-__all__ = ["COMMAND", "add_session_args", "open_session"]
+__all__ = ["COMMAND", "add_session_args", "check_sequence_path", "open_session"]
 
 
 def add_session_args(p: argparse.ArgumentParser, *, seeds: bool = True) -> None:
@@ -39,6 +39,26 @@ def open_session(args: argparse.Namespace) -> Any:
 
     return Session.open(args.profile, args.data_dir, getattr(args, "seed", None),
                         speed=getattr(args, "speed", None), access=args.access)
+
+
+def check_sequence_path(text: str) -> None:
+    """A missing sequence file, with the likely intended one, before anything connects."""
+    import difflib
+    from pathlib import Path
+
+    from expctl.errors import Location, UserError
+
+    path = Path(text)
+    if path.exists():
+        return
+    folder = path.parent
+    found = sorted(p.name for p in folder.glob("*.y*ml")) if folder.is_dir() else []
+    close = difflib.get_close_matches(path.name, found, n=1)
+    hint = (f"Did you mean {folder / close[0]}?" if close
+            else f"Sequences in {folder}: {', '.join(found)}." if found
+            else f"There is no directory {folder}." if not folder.is_dir()
+            else f"{folder} holds no .yaml files.")
+    raise UserError("no such sequence file", location=Location(str(path)), hint=hint)
 
 
 def console(stderr: bool = False) -> Any:
@@ -67,6 +87,7 @@ def _run(args: argparse.Namespace) -> int:
     from expctl.ui.report import dry_run_dict, validation_dict
     from expctl.ui.views import print_dry_run, print_errors
 
+    check_sequence_path(args.sequence)
     with open_session(args) as session:
         loaded = session.load(args.sequence, args.overrides)
         if not loaded.ok:

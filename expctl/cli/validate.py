@@ -23,10 +23,11 @@ def _configure(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from expctl.cli.run import _print_json, console, open_session
+    from expctl.cli.run import _print_json, check_sequence_path, console, open_session
     from expctl.ui.report import validation_dict
     from expctl.ui.views import print_errors
 
+    check_sequence_path(args.sequence)
     with open_session(args) as session:
         loaded = session.validate(args.sequence, args.overrides)
     if args.json:

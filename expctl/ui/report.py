@@ -19,11 +19,20 @@ __all__ = ["dry_run_dict", "error_dicts", "format_bytes", "format_duration", "lo
 
 
 def error_dicts(errors: Iterable[ExpctlError]) -> list[dict[str, Any]]:
-    """One dict per error (aggregates flattened): file, line, column, message, device …"""
+    """One dict per error (aggregates flattened), in file order: file, line, column, message …
+
+    Problems without a line (``--set``, the file itself) come first; the rest in
+    the order a reader meets them in the file.
+    """
+    return sorted(_error_dicts(errors),
+                  key=lambda v: (v["file"] or "", v["line"] or 0, v["column"] or 0))
+
+
+def _error_dicts(errors: Iterable[ExpctlError]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for err in errors:
         if isinstance(err, AggregateError):
-            out += error_dicts(err.errors)
+            out += _error_dicts(err.errors)
             continue
         loc = err.location
         body = ExpctlError(err.message, device=err.device, allowed=err.allowed, hint=err.hint)

@@ -27,12 +27,20 @@ def _location(v: dict[str, Any]) -> str:
 
 
 def print_errors(console: Console, errors: list[Any], heading: str) -> None:
-    """Every finding, one paragraph each, under a heading with the count."""
+    """Every finding, one paragraph each, under a heading with the count.
+
+    A single problem of the file named by ``heading`` is one ``error:`` line,
+    like every other error the CLI prints.
+    """
     from rich.markup import escape
 
     items = error_dicts(errors)
+    if len(items) == 1 and items[0]["file"] == heading:  # one paragraph, as the CLI's errors
+        console.print(f"[bold red]error[/]: {escape(_location(items[0]))}: "
+                      f"{escape(items[0]['message'])}", highlight=False, soft_wrap=True)
+        return
     console.print(f"[bold red]{escape(heading)}: {len(items)} problem"
-                  f"{'s' if len(items) != 1 else ''}[/]")
+                  f"{'s' if len(items) != 1 else ''}[/]", soft_wrap=True)
     for v in items:
         console.print(f"  [cyan]{escape(_location(v))}[/]: {escape(v['message'])}",
                       highlight=False, soft_wrap=True)

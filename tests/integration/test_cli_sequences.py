@@ -113,3 +113,41 @@ def test_resume_with_nothing_to_resume_is_a_user_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err == (f"error: nothing to resume: no unfinished campaign in {tmp_path}. "
                    "Start one with `expctl run SEQUENCE`; `--data-dir DIR` looks elsewhere.\n")
+
+
+def test_validation_problems_are_listed_in_file_order(tmp_path, capsys):
+    seq = tmp_path / "bad.yaml"
+    seq.write_text("params:\n  delays: [0 ps, 120 ps]\nsteps:\n  - for: delay\n    in: ${delays}\n"
+                   "    steps:\n      - request: {pump_delay: ${delay}}\n"
+                   "      - move: {thetaa: 11.4 deg}\n      - set: {pump: on}\n",
+                   encoding="utf-8")
+    assert main(["validate", str(seq), "--json"]) == 2
+    assert [v["line"] for v in _json(capsys)["violations"]] == [7, 8, 9]
+    assert main(["validate", str(seq)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == f"{seq}: 3 problems"
+    assert [ln.split(":")[1] for ln in lines[1:]] == ["7", "8", "9"]
+
+
+def test_a_single_problem_is_one_error_line(tmp_path, capsys):
+    seq = tmp_path / "one.yaml"
+    seq.write_text("steps:\n  - set: {pump: on}\n", encoding="utf-8")
+    assert main(["validate", str(seq)]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"error: {seq}:2:17: pump is an accelerator parameter and cannot be set directly.")
+
+
+@pytest.mark.parametrize(("name", "hint"), [
+    ("pumprobe.yaml", "Did you mean {dir}/pumpprobe.yaml?"),
+    ("zzz.yaml", "Sequences in {dir}: dark.yaml, pumpprobe.yaml."),
+    ("nowhere/x.yaml", "There is no directory {dir}/nowhere."),
+])
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_a_misspelled_sequence_path_suggests_the_file(tmp_path, capsys, name, hint, command):
+    for present in ("pumpprobe.yaml", "dark.yaml"):
+        (tmp_path / present).write_text("steps: []\n", encoding="utf-8")
+    assert main([command, str(tmp_path / name), "--json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (f"error: {tmp_path / name}: no such sequence file. "
+                            + hint.format(dir=tmp_path) + "\n")
