@@ -245,7 +245,8 @@ class _Checker:
                 raise SequenceError(f"unknown spot grid {step.grid!r}", location=step.loc,
                                     device=step.grid, allowed=", ".join(grids))
         elif isinstance(step, WaitStep):
-            seconds_value(step.seconds, env)
+            if step.seconds is not None:
+                seconds_value(step.seconds, env)
         elif isinstance(step, CheckpointStep):
             pass
         elif isinstance(step, AnalyzeStep):
@@ -259,17 +260,16 @@ class _Checker:
             if step.result:
                 self.bind(step.result, shape, env)
         elif isinstance(step, RepeatStep):
-            n = count_value(step.count, env, "repeat count", minimum=0)
+            n = count_value(step.count, env, "repeat count", minimum=0) if step.count else 0
             count = 1 if isinstance(n, Unknown) else n
             self.loop(step, node, env, weight, context,
                       [(i, i) for i in range(count)] if step.var else [(i, None)
                                                                        for i in range(count)],
                       step.var)
         elif isinstance(step, ForStep):
-            values = loop_values(step.values, env) if step.values else []
-            if isinstance(values, Unknown):
-                values = [values]
-            self.loop(step, node, env, weight, context, list(enumerate(values)), step.var)
+            found = loop_values(step.values, env) if step.values else []
+            items = [found] if isinstance(found, Unknown) else found
+            self.loop(step, node, env, weight, context, list(enumerate(items)), step.var)
         elif isinstance(step, IfStep):
             cond = step.condition.value(env) if step.condition else True
             branches = [(0, step.then), (1, step.orelse)]
@@ -301,7 +301,7 @@ class _Checker:
             count_value(step.shots, env, "shots_per_point", minimum=1, maximum=100_000)
         if isinstance(step, RockingCurveStep):
             span = step.span.value(env) if step.span else None
-            if span is not None and not isinstance(span, Unknown):
+            if step.span is not None and span is not None and not isinstance(span, Unknown):
                 value = to_device_units(spec, span, step.span.loc)
                 if not isinstance(value, Unknown) and value <= 0:
                     raise SequenceError(f"rocking_curve span must be positive, got "

@@ -10,18 +10,20 @@ can resume inside a loop.  Values are evaluated when the step runs, so
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from expctl.devices.access import AccessLevel
 from expctl.devices.profile import Profile
 from expctl.devices.protocols import RunRecord
+from expctl.errors import SequenceError
 from expctl.plans import stubs
 from expctl.plans.actions import Action, Analyze, FaultPolicy, Move, Plan, Request, Set
 from expctl.sequence.check import count_value, loop_values, resolve_params, seconds_value
 from expctl.sequence.devices import device_spec, target, to_device_units
-from expctl.sequence.expr import describe_value, linspace
+from expctl.sequence.expr import Unknown, describe_value, linspace
 from expctl.sequence.model import (
     AnalyzeStep,
+    Arg,
     CheckpointStep,
     ForStep,
     IfStep,
@@ -50,6 +52,31 @@ def context_value(value: Any) -> Any:
     if isinstance(value, Quantity):
         return value.value
     return value
+
+
+T = TypeVar("T")
+
+
+def _known(value: T | Unknown) -> T:
+    """A value at run time; the checker proved it computable, so Unknown here is a bug."""
+    if isinstance(value, Unknown):
+        raise SequenceError(f"a value of the sequence could not be computed ({value})")
+    return value
+
+
+def _given(arg: Arg | None) -> Arg:
+    """An argument the schema made mandatory."""
+    if arg is None:
+        raise SequenceError("a mandatory argument of a step is missing")
+    return arg
+
+
+def _count(arg: Arg | None, env: dict[str, Any], what: str, *, minimum: int = 0,
+           default: int = 1) -> int:
+    """A whole number (shots, points, repeat count), ``default`` when the step omits it."""
+    if arg is None:
+        return default
+    return int(_known(count_value(arg, env, what, minimum=minimum)))
 
 
 class _Compiler:
@@ -84,10 +111,10 @@ class _Compiler:
             for dev, a in s.targets.items():
                 yield from stubs.request(dev, self.value(dev, a, env, "request"))
         elif isinstance(s, RunStep):
-            shots = count_value(s.shots, env, "shots", minimum=1) if s.shots else 1
+            shots = _count(s.shots, env, "shots", minimum=1)
             label = str(s.run_label.value(env)) if s.run_label is not None else ""
             comment = str(s.comment.value(env)) if s.comment is not None else ""
-            record = yield from stubs.take_run(int(shots), label, comment, s.full_frames)
+            record = yield from stubs.take_run(shots, label, comment, s.full_frames)
             self.bind(s.result, record, env)
         elif isinstance(s, ScanStep):
             yield from self.scan(s, env)
@@ -96,7 +123,7 @@ class _Compiler:
         elif isinstance(s, NextSpotStep):
             yield from stubs.next_spot(s.grid)
         elif isinstance(s, WaitStep):
-            yield from stubs.wait(float(seconds_value(s.seconds, env)))  # type: ignore[arg-type]
+            yield from stubs.wait(float(_known(seconds_value(_given(s.seconds), env))))
         elif isinstance(s, CheckpointStep):
             yield from stubs.checkpoint()
         elif isinstance(s, AnalyzeStep):
@@ -109,11 +136,11 @@ class _Compiler:
                                    facility=analysis.facility)
             self.bind(s.result, result, env)
         elif isinstance(s, RepeatStep):
-            n = int(count_value(s.count, env, "repeat count"))  # type: ignore[arg-type]
+            n = _count(s.count, env, "repeat count", default=0)
             yield from self.loop(s, env, path, context, s.var, [(i, i) for i in range(n)],
                                  s.var or "repeat")
         elif isinstance(s, ForStep):
-            values = loop_values(s.values, env) if s.values else []
+            values = _known(loop_values(s.values, env)) if s.values else []
             yield from self.loop(s, env, path, context, s.var, list(enumerate(values)), s.var)
         elif isinstance(s, IfStep):
             cond = s.condition.value(env) if s.condition else True
@@ -162,30 +189,30 @@ class _Compiler:
 
     def scan(self, s: ScanStep, env: dict[str, Any]) -> Plan:
         spec = device_spec(self.devices, s.axis, s.axis_loc, "axis")
-        start = to_device_units(spec, s.start.value(env), s.start.loc)  # type: ignore[union-attr]
-        stop = to_device_units(spec, s.stop.value(env), s.stop.loc)  # type: ignore[union-attr]
-        n = int(count_value(s.points, env, "points", minimum=1))  # type: ignore[arg-type]
+        start = _known(to_device_units(spec, _given(s.start).value(env), _given(s.start).loc))
+        stop = _known(to_device_units(spec, _given(s.stop).value(env), _given(s.stop).loc))
+        n = _count(s.points, env, "points", minimum=1)
         offset = 0.0
         if s.relative:
             offset = float((yield from stubs.read((s.axis,)))[s.axis])
         positions = [float(p) + offset for p in linspace(start, stop, n)]
         for p in positions:
             target(spec, p, "move", s.axis_loc, self.access)
-        shots = int(count_value(s.shots, env, "shots_per_point", minimum=1)) if s.shots else 1  # type: ignore[arg-type]
+        shots = _count(s.shots, env, "shots_per_point", minimum=1)
         data = yield from stubs.scan(s.axis, positions, s.detectors, shots)
         self.bind(s.result, data, env)
 
     def rocking_curve(self, s: RockingCurveStep, env: dict[str, Any]) -> Plan:
         spec = device_spec(self.devices, s.axis, s.axis_loc, "axis")
-        span = float(to_device_units(spec, s.span.value(env), s.span.loc))  # type: ignore[union-attr]
-        n = int(count_value(s.points, env, "points", minimum=3))  # type: ignore[arg-type]
+        span = float(_known(to_device_units(spec, _given(s.span).value(env), _given(s.span).loc)))
+        n = _count(s.points, env, "points", minimum=3)
         signal, i0 = split_signal(s.signal, s.signal_loc)
         i0 = s.i0 or i0
         read = signal_devices(s.signal, s.signal_loc) + ((s.i0,) if s.i0 else ())
         center = None
         if s.center is not None:
             center = float(target(spec, s.center.value(env), "move", s.center.loc, self.access))
-        shots = int(count_value(s.shots, env, "shots_per_point", minimum=1)) if s.shots else 1  # type: ignore[arg-type]
+        shots = _count(s.shots, env, "shots_per_point", minimum=1)
         peak = yield from stubs.rocking_curve(s.axis, span, n, signal=signal,
                                               read=tuple(dict.fromkeys(read)), i0=i0,
                                               center=center, shots_per_point=shots,
