@@ -128,16 +128,28 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _limits_text(limits: str, units: str) -> str:
+    """Limits without the unit the units column already shows (``-5 .. 5``, not ``-5 .. 5 mm``)."""
+    return limits.replace(f" {units}", "") if units else limits
+
+
 def print_devices(console: Console, table_rows: dict[str, dict[str, Any]]) -> None:
-    """Where-all: every device with its value, units, limits and access."""
+    """Where-all: every device with its value, units, limits and access.
+
+    Only the limits column wraps, so names, values and access levels stay whole
+    on an 80-column terminal.
+    """
     from rich.table import Table
 
-    table = Table(title="devices", title_justify="left")
+    table = Table(title="devices", title_justify="left", title_style="bold", box=None,
+                  header_style="bold underline", pad_edge=False)
     for col in ("device", "kind", "value", "units", "limits", "access"):
-        table.add_column(col, justify="right" if col == "value" else "left")
+        table.add_column(col, justify="right" if col == "value" else "left",
+                         no_wrap=col != "limits")
     for name, row in table_rows.items():
         value = row["value"]
         shown = f"{value:.6g}" if isinstance(value, float) else ("" if value is None
                                                                   else str(value))
-        table.add_row(name, row["kind"], shown, row["units"], row["limits"], row["access"])
+        table.add_row(name, row["kind"], shown, row["units"],
+                      _limits_text(row["limits"], row["units"]), row["access"])
     console.print(table)
