@@ -25,7 +25,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -129,7 +129,7 @@ class Shell:
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._history = FileHistory(str(history_path(self.data_dir)))
-        prompt = PromptSession(
+        prompt: PromptSession[str] = PromptSession(
             history=self._history, completer=make_completer(self.completion_context),
             complete_while_typing=False, bottom_toolbar=self._toolbar,
             refresh_interval=TOOLBAR_REFRESH_S, key_bindings=self._key_bindings(),
@@ -142,7 +142,7 @@ class Shell:
         prompt.app.before_render += lambda _app: self._exit_if_asked()
         self._worker.start()
         # connect once the first prompt is on screen: importing the backend holds the GIL
-        self._jobs.put(_Job("connect", lambda: (drawn.wait(FIRST_DRAW_WAIT_S), self._connect())))
+        self._jobs.put(_Job("connect", lambda: self._connect_after(drawn)))
         owner = patch_stdout(raw=True) if self._stdout is None else contextlib.nullcontext()
         with owner:
             try:
@@ -230,6 +230,10 @@ class Shell:
                         self._poll(read_beam=True)
                 self._invalidate()
 
+    def _connect_after(self, drawn: threading.Event) -> None:
+        drawn.wait(FIRST_DRAW_WAIT_S)
+        self._connect()
+
     def _connect(self) -> None:
         try:
             session = self._open_session()
@@ -278,7 +282,7 @@ class Shell:
         if engine.state is EngineState.FAILED:
             engine.reset()
         if watch:
-            devices = self.session.beamline.devices
+            devices: Mapping[str, Any] = self.session.beamline.devices
             units = {n: self.session.profile.devices[n].units for n in watch}
             self._live = lambda: "  ".join(
                 f"{n} {devices[n].position:.6g}{' ' + units[n] if units[n] else ''}"

@@ -70,7 +70,8 @@ def _move(sh: Shell, args: list[str], *, relative: bool, live: bool) -> None:
         steps = parse_relative(args, specs)
         targets = {n: float(sh.device(n).position) + d for n, d in steps.items()}
     else:
-        targets = parse_targets(args, specs, "move", session.access)
+        targets = {n: float(v) for n, v in parse_targets(args, specs, "move",
+                                                           session.access).items()}
     for name, value in targets.items():
         specs[name].limits.check(name, value)
     factory = (lambda: mvr(steps)) if relative else (lambda: mv(targets))
