@@ -134,7 +134,7 @@ class RunProgress:
         from rich.console import Group
         from rich.text import Text
 
-        lines = [self._progress.make_tasks_table(self._progress.tasks),
+        lines: list[Any] = [self._progress.make_tasks_table(self._progress.tasks),
                  Text(self.step_text(), style="dim", no_wrap=True, overflow="ellipsis")]
         if self.note:
             lines.append(Text(self.note, style="yellow"))
