@@ -29,8 +29,9 @@ class LinearPseudoAxis:
         limits: the pseudo-axis' own limits; the real axes' limits apply too.
     """
 
-    def __init__(self, name: str, units: str, components: Mapping[str, tuple[Movable, float, float]],
-                 clock: Clock, limits: Limits | None = None,
+    def __init__(self, name: str, units: str,
+                 components: Mapping[str, tuple[Movable, float, float]], clock: Clock,
+                 limits: Limits | None = None,
                  access: AccessLevel = AccessLevel.USER) -> None:
         self.name = name
         self.units = units

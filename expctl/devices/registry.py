@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 from expctl.clock import Clock
 from expctl.devices.profile import Profile, load_profile
 from expctl.devices.protocols import Beamline
-from expctl.errors import BackendError
+from expctl.errors import UserError
 
 __all__ = ["Backend", "BackendRegistry"]
 
@@ -66,7 +66,7 @@ class BackendRegistry:
         try:
             return self._backends[name]
         except KeyError:
-            raise BackendError(
+            raise UserError(
                 f"no backend called {name!r}", allowed=", ".join(self.names()) or "none installed"
             ) from None
 
@@ -82,7 +82,7 @@ class BackendRegistry:
                 if candidate.is_file():
                     return load_profile(candidate)
                 known += [p.stem for p in sorted(folder.glob("*.yaml"))]
-        raise BackendError(f"no beamline profile called {name_or_path!r}",
+        raise UserError(f"no beamline profile called {name_or_path!r}",
                            allowed=", ".join(known) or "none")
 
     def connect(self, profile: Profile, clock: Clock, *, data_dir: Path | None,

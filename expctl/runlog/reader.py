@@ -13,9 +13,13 @@ from expctl.errors import DataError
 from expctl.runlog.h5util import open_for_reading
 from expctl.runlog.writer import FILE_FORMAT
 
-__all__ = ["RunData", "read_run", "run_summary"]
+__all__ = ["ColumnMissingError", "RunData", "read_run", "run_summary"]
 
 _JSON_ATTRS = ("detectors", "loop", "params", "scan", "sample_spot", "problems")
+
+
+class ColumnMissingError(DataError):
+    """A run file lacks a per-shot dataset the caller asked for (the file itself is fine)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +77,7 @@ def read_run(path: Path, keys: tuple[str, ...] | None = None, *,
         available = _per_shot_datasets(f)
         missing = [k for k in required if k not in available]
         if missing and available:  # a run stopped before its first shot has no columns
-            raise DataError(f"{path.name} has no per-shot {', '.join(missing)}",
+            raise ColumnMissingError(f"{path.name} has no per-shot {', '.join(missing)}",
                             allowed=", ".join(sorted(available)))
         wanted = {k: ds for k, ds in available.items() if keys is None or k in keys}
         n = min((ds.shape[0] for ds in wanted.values()), default=0)

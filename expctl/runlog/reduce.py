@@ -36,7 +36,7 @@ import numpy as np
 
 from expctl.errors import DataError, UserError
 from expctl.runlog.fit import DEFAULT_JITTER_PS, PumpFitResult, fit_pump_response
-from expctl.runlog.reader import read_run
+from expctl.runlog.reader import ColumnMissingError, read_run
 
 __all__ = ["BinStats", "Cube", "ReduceOptions", "reduce_runs"]
 
@@ -229,7 +229,13 @@ def reduce_runs(paths: Sequence[Path], options: ReduceOptions = ReduceOptions())
     runs: list[int] = []
     empty = 0
     for path in paths:
-        data = read_run(path, required=required, attrs=("run",))
+        try:
+            data = read_run(path, required=required, attrs=("run",))
+        except ColumnMissingError as exc:  # the file is fine; the chosen run or column is not
+            raise UserError(f"cannot reduce {exc.message}", allowed=exc.allowed,
+                            hint="Choose runs taken in a delay loop (e.g. --where "
+                                 "\"sequence == 'pumpprobe'\") or another --bin/--signal/--i0."
+                            ) from None
         if not data.columns:
             empty += 1
             continue

@@ -18,6 +18,7 @@ from expctl.errors import (
     MotorStallError,
     SequenceError,
     UnitError,
+    UserError,
 )
 from expctl.units import convert, parse_quantity
 
@@ -144,6 +145,18 @@ def test_data_dir_rule_env_then_default_and_explicit_wins(monkeypatch, tmp_path)
 def test_long_foil_ladders_are_summarised_as_a_range():
     ladder = Limits(units="um", choices=tuple(25.0 * k for k in range(64)))
     assert ladder.describe() == "0 .. 1575 um in steps of 25 um (64 values)"
-    uneven = Limits(units="um", choices=(0.0, 10.0, 30.0, 70.0, 150.0, 310.0, 630.0, 1270.0, 2550.0))
+    uneven = Limits(units="um",
+                    choices=(0.0, 10.0, 30.0, 70.0, 150.0, 310.0, 630.0, 1270.0, 2550.0))
     assert uneven.describe() == "0, 10, 30, …, 2550 um (9 values)"
     assert Limits(units="um", choices=(0.0, 25.0)).describe() == "0 um, 25 um"
+
+
+def test_unknown_profile_and_backend_are_user_errors():
+    from expctl.devices import BackendRegistry
+
+    registry = BackendRegistry({})
+    with pytest.raises(UserError) as err:
+        registry.find_profile("bl9")
+    assert err.value.exit_code == 2 and "no beamline profile called 'bl9'" in str(err.value)
+    with pytest.raises(UserError, match="no backend called 'epics'"):
+        registry.get("epics")

@@ -184,5 +184,5 @@ def test_selections_skip_runs_without_the_bin_variable(tmp_path, capsys):
     assert 99 not in json.loads(capsys.readouterr().out)["runs"]
     follower = Follower(data_dir, ReduceOptions(fit=False))
     assert 99 not in follower.poll().runs
-    assert main(["reduce", "99", "--data-dir", str(data_dir)]) == 1  # named explicitly: an error
+    assert main(["reduce", "99", "--data-dir", str(data_dir)]) == 2  # named explicitly: user error
     assert "has no per-shot scan/delay" in capsys.readouterr().err

@@ -117,7 +117,7 @@ def test_explicit_and_uniform_bins(campaign):
     assert len(uniform.centers) == 3 and uniform.on.n.sum() == 17 * 8
     with pytest.raises(UserError, match="--bins edges must increase strictly"):
         reduce_runs(paths, ReduceOptions(bins=[1.0, 0.0]))
-    with pytest.raises(DataError, match="has no per-shot scan/nothing"):
+    with pytest.raises(UserError, match="cannot reduce run000001.h5 has no per-shot scan/nothing"):
         reduce_runs(paths[:1], ReduceOptions(bin_var="scan/nothing"))
     with pytest.raises(UserError, match="no runs to reduce"):
         reduce_runs([])
