@@ -26,7 +26,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"profile": session.profile.name, "devices": plain(rows)})
     else:
-        print_devices(console(), rows, compact=True)
+        print_devices(console(), rows)
     return 0
 
 

@@ -133,23 +133,16 @@ def _limits_text(limits: str, units: str) -> str:
     return limits.replace(f" {units}", "") if units else limits
 
 
-def print_devices(console: Console, table_rows: dict[str, dict[str, Any]], *,
-                  compact: bool = False) -> None:
-    """Where-all: every device with its value, units, limits and access.
+def print_devices(console: Console, table_rows: dict[str, dict[str, Any]]) -> None:
+    """Where-all (``expctl devices``, the shell's ``wa``): value, units, limits, access.
 
-    Only the limits column wraps, so names, values and access levels stay whole.
-
-    Args:
-        compact: no box lines and no unit repeated in the limits, which keeps the
-            table readable on an 80-column terminal (``expctl devices``).
+    No box lines and no unit repeated in the limits, and only the limits column wraps,
+    so the table stays readable on an 80-column operator terminal.
     """
     from rich.table import Table
 
-    if compact:
-        table = Table(title="devices", title_justify="left", title_style="bold", box=None,
-                      header_style="bold underline", pad_edge=False)
-    else:
-        table = Table(title="devices", title_justify="left")
+    table = Table(title="devices", title_justify="left", title_style="bold", box=None,
+                  header_style="bold underline", pad_edge=False)
     for col in ("device", "kind", "value", "units", "limits", "access"):
         table.add_column(col, justify="right" if col == "value" else "left",
                          no_wrap=col != "limits")
@@ -157,6 +150,6 @@ def print_devices(console: Console, table_rows: dict[str, dict[str, Any]], *,
         value = row["value"]
         shown = f"{value:.6g}" if isinstance(value, float) else ("" if value is None
                                                                   else str(value))
-        limits = _limits_text(row["limits"], row["units"]) if compact else row["limits"]
+        limits = _limits_text(row["limits"], row["units"])
         table.add_row(name, row["kind"], shown, row["units"], limits, row["access"])
     console.print(table)

@@ -27,7 +27,7 @@ ROWS = {
 
 def test_devices_table_fits_80_columns_and_only_limits_wrap():
     console = _console()
-    print_devices(console, ROWS, compact=True)
+    print_devices(console, ROWS)
     lines = console.export_text().splitlines()
     assert all(len(line) <= 80 for line in lines)
     assert lines[1].split() == ["device", "kind", "value", "units", "limits", "access"]
