@@ -128,6 +128,10 @@ def step(path: str, label: str = "", plan: Plan | None = None,
          location: Location | None = None) -> Plan:
     """Run ``plan`` as the named step ``path`` (journal key, timing unit, run context).
 
+    The step opens with a checkpoint: a deferred pause requested during any
+    step lands before the next one starts, and since the checkpoint is inside
+    the step, resuming after an abort or a crash redoes that step.
+
     Args:
         path: unique step path, ``/``-separated for nesting (``delay[3]/spot[1]``).
         label: a human name for progress displays.
@@ -137,6 +141,7 @@ def step(path: str, label: str = "", plan: Plan | None = None,
         location: where the step was written, for error messages.
     """
     yield StepBegin(path, label, dict(context or {}), on_fault, location)
+    yield Checkpoint()
     value = None
     if plan is not None:
         value = yield from plan

@@ -6,7 +6,6 @@ import pytest
 
 from expctl.engine import BeamSuspender, Engine, EngineState, EventBus
 from expctl.engine.events import (
-    AnalysisDone,
     FaultRaised,
     RunStarted,
     RunStopped,
@@ -70,9 +69,8 @@ def test_pause_resume_anywhere_gives_the_same_runs_and_state(reference, at, imme
 
     engine, summary, events = _run(bl, on_event=on_event, pause_hook=hook)
     assert summary.outcome == "completed"
-    last_rock = max(i for i, e in enumerate(ref_events)
-                    if isinstance(e, AnalysisDone) and e.name == "rock")
-    if not immediate and at > last_rock:  # no checkpoint left: a deferred pause never lands
+    last_step = max(i for i, e in enumerate(ref_events) if isinstance(e, StepStarted))
+    if not immediate and at > last_step + 1:  # no step left to start: nowhere to pause
         assert seen_in_pause == []
         return
     assert len(seen_in_pause) == 1
@@ -89,6 +87,33 @@ def test_pause_resume_anywhere_gives_the_same_runs_and_state(reference, at, imme
             assert ev.snapshot["pump"] == want_pump
             assert ev.snapshot["xray_shutter"] == "open"
             assert ev.snapshot["attenuator"] == (0.0 if want_pump == "on" else 200.0)
+
+
+def test_a_deferred_pause_lands_before_the_next_step_starts(reference) -> None:
+    """Whatever the step, a deferred pause lands at the latest at the next step's start."""
+    ref_events = reference[1]
+    starts = [i for i, e in enumerate(ref_events) if isinstance(e, StepStarted)]
+    for at in range(1, starts[-1] + 1):
+        bl = make_fake_beamline(velocity=1.0)
+        calls = []
+
+        def on_event(engine, ev, events, at=at):
+            if len(events) == at and engine.state is EngineState.RUNNING:
+                engine.pause()
+
+        def hook(engine, calls=calls, bl=bl):
+            calls.append(bl.devices["xray_shutter"].value)
+            engine.resume()
+
+        _, summary, events = _run(bl, on_event=on_event, pause_hook=hook)
+        assert summary.outcome == "completed" and calls == ["closed"], at
+        paused = next(i for i, e in enumerate(events)
+                      if isinstance(e, StateChanged) and e.new == "paused")
+        between = events[at:paused]
+        started = [e for e in between if isinstance(e, StepStarted)]
+        assert len(started) <= 1, (at, [e.path for e in started])
+        if started:  # it landed at that step's opening checkpoint, before any of its actions
+            assert between[-1] is started[0], at
 
 
 def test_immediate_pause_during_a_run_retakes_it(reference) -> None:

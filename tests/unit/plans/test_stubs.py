@@ -77,8 +77,8 @@ def test_step_wraps_and_returns_the_body_value() -> None:
     where = Location("s.yaml", 3, 1)
     rec = record_plan(step("a/b", "B", take_run(5), {"delay": 1.0},
                            on_fault=FaultPolicy("retry", 2), location=where))
-    assert rec.actions[0] == StepBegin("a/b", "B", {"delay": 1.0}, FaultPolicy("retry", 2), where)
-    assert rec.actions[-1] == StepEnd("a/b")
+    assert rec.actions == [StepBegin("a/b", "B", {"delay": 1.0}, FaultPolicy("retry", 2), where),
+                           Checkpoint(), TakeRun(5), StepEnd("a/b")]
     assert rec.value.shots == 5
 
 
@@ -167,6 +167,8 @@ def test_pump_probe_has_the_fourteen_steps_in_order() -> None:
     begin = rec.actions.index(StepBegin("delay[1]/spot[0]", "spot 1",
                                         {"delay": 2.0, "i_delay": 1, "i_spot": 0}))
     body = rec.actions[begin + 1:]
+    assert body[0] == Checkpoint()  # every step is a pause point
+    body = body[1:]
     assert body[0] == NextSpot("sample")
     assert body[1:4] == [Request("pump", "off"), Set("pd_gain", "high"),
                          Set("attenuator", 200.0)]
@@ -177,7 +179,8 @@ def test_pump_probe_has_the_fourteen_steps_in_order() -> None:
         TakeRun(1, "pumped", "", False)]
     delay_begin = rec.actions.index(StepBegin("delay[1]", "delay 2 ps",
                                               {"delay": 2.0, "i_delay": 1}))
-    assert rec.actions[delay_begin + 1] == Request("pump_delay", 2.0)
+    assert rec.actions[delay_begin + 1:delay_begin + 3] == [Checkpoint(),
+                                                             Request("pump_delay", 2.0)]
     assert len(rec.value) == 4 and rec.value[3].pumped.label == "pumped"
 
 
