@@ -13,6 +13,7 @@ from expctl.engine.events import (
     ShotBlockTaken,
     SpotConsumed,
     StateChanged,
+    StateRestored,
     StepFinished,
     StepStarted,
 )
@@ -30,7 +31,7 @@ __all__ = [
     "COMMANDS", "TRANSITIONS", "AnalysisDone", "BandSuspender", "BeamSuspender",
     "CampaignInfo", "Engine", "EngineEvent", "EngineState", "Estimate", "EventBus",
     "FaultRaised", "Journal", "JournalLike", "JournaledRun", "RunContext", "RunStarted",
-    "RunStopped", "RunSummary", "ShotBlockTaken", "SpotConsumed", "StateChanged", "StepFinished",
-    "StepStarted", "StepTime", "Suspender", "estimate", "find_unfinished", "list_campaigns",
-    "mermaid_diagram",
+    "RunStopped", "RunSummary", "ShotBlockTaken", "SpotConsumed", "StateChanged", "StateRestored",
+    "StepFinished", "StepStarted", "StepTime", "Suspender", "estimate", "find_unfinished",
+    "list_campaigns", "mermaid_diagram",
 ]

@@ -24,6 +24,7 @@ __all__ = [
     "ShotBlockTaken",
     "SpotConsumed",
     "StateChanged",
+    "StateRestored",
     "StepFinished",
     "StepStarted",
 ]
@@ -128,9 +129,29 @@ class SpotConsumed:
     time: float
 
 
+@dataclass(frozen=True, slots=True)
+class StateRestored:
+    """On resume, devices were driven back to what the completed (replayed) steps had set.
+
+    ``targets`` holds ``(device, value)`` for each device that differed, in the
+    order they are driven; ``step_path`` is the step about to run live.
+    """
+
+    targets: tuple[tuple[str, Any], ...]
+    time: float
+    step_path: str = ""
+
+    @property
+    def text(self) -> str:
+        """``restoring xray_shutter → open, pump → on`` (what a display shows)."""
+        shown = ", ".join(f"{name} → {value:.7g}" if isinstance(value, float)
+                          else f"{name} → {value}" for name, value in self.targets)
+        return f"restoring {shown}"
+
+
 EngineEvent = (
     StateChanged | StepStarted | StepFinished | RunStarted | ShotBlockTaken | RunStopped
-    | AnalysisDone | FaultRaised | SpotConsumed
+    | AnalysisDone | FaultRaised | SpotConsumed | StateRestored
 )
 
 
