@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import zlib
 
@@ -37,3 +38,11 @@ def _no_leaked_threads():
 def _data_dir(tmp_path, monkeypatch):
     """Point the default data directory into tmp_path so no test writes to the checkout."""
     monkeypatch.setenv("EXPCTL_DATA_DIR", str(tmp_path / "expctl-data"))
+
+
+@pytest.fixture(autouse=True)
+def _sigint_handler_restored():
+    """Tests that run an event loop or a Ctrl-C handler must not leave theirs installed."""
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    signal.signal(signal.SIGINT, before)

@@ -160,6 +160,7 @@ def test_ctrl_c_pauses_then_pauses_now_and_reports_refusals():
     engine = _FakeEngine()
     notes: list[str] = []
     bus = EventBus()
+    before = signal.getsignal(signal.SIGINT)
     with pause_on_interrupt(lambda: engine, notes.append, bus) as flags:
         bus.publish(StateChanged("idle", "running", 0.0))
         signal.raise_signal(signal.SIGINT)
@@ -170,7 +171,7 @@ def test_ctrl_c_pauses_then_pauses_now_and_reports_refusals():
     assert engine.calls == ["pause", "pause now"]
     assert notes == ["pause requested: pausing at the next checkpoint (Ctrl-C again to pause "
                      "now)", "pausing now", "Ctrl-C: cannot pause while the engine is failed"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # the handler it found is back
 
 
 def test_pause_question_repeats_until_answered_and_goes_to_the_given_console():
