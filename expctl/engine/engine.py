@@ -13,6 +13,7 @@ leaves only as events on the :class:`~expctl.engine.events.EventBus`.
 from __future__ import annotations
 
 import difflib
+import math
 import threading
 from collections.abc import Callable, Generator, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
@@ -42,6 +43,7 @@ from expctl.engine.events import (
     ShotBlockTaken,
     SpotConsumed,
     StateChanged,
+    StateRestored,
     StepFinished,
     StepStarted,
 )
@@ -85,6 +87,12 @@ ABORT = FaultPolicy()
 
 #: Action types whose results a journal keeps, so a completed step can be replayed.
 RECORDED: frozenset[type] = frozenset({Read, TakeRun, NextSpot, Analyze})
+
+#: Action types that set a device; replayed steps' targets are restored before going live.
+SETTING: frozenset[type] = frozenset({Move, Set, Request})
+
+#: Step markers: not device actions, so no reason to restore state before them.
+MARKERS: frozenset[type] = frozenset({StepBegin, StepEnd})
 
 
 class JournalLike(Protocol):
@@ -355,6 +363,8 @@ class Engine:
         self._since_checkpoint: list[Action] = []
         self._replaying = False
         self._spot: Mapping[str, Any] | None = None
+        #: device -> (action type, value) last set by steps replayed from the journal
+        self._replayed_targets: dict[str, tuple[type, Any]] = {}
         self._consumed: dict[str, set[int]] = {}
         self._runs: list[RunRecord] = []
         self._cut_runs: list[RunRecord] = []
@@ -381,6 +391,9 @@ class Engine:
     def _execute(self, action: Action) -> Any:
         if self._attention:
             self._service()
+            if self._replayed_targets and not self._replaying_step \
+                    and type(action) not in MARKERS:
+                self._restore_replayed()
         if self._replaying_step:
             return self._replay(action)
         kind = type(action)
@@ -456,7 +469,7 @@ class Engine:
         while True:
             state = self.state
             if state in (S.RUNNING, S.PAUSING, S.SUSPENDED):
-                self._attention = False
+                self._attention = bool(self._replayed_targets)  # restore before going live
                 return
             if state is S.PAUSED:
                 self._paused()
@@ -472,7 +485,7 @@ class Engine:
         with self._cond:
             while self.state is S.PAUSED:
                 self._cond.wait()
-        if self.state is S.RUNNING:
+        if self.state is S.RUNNING or self.state is S.PAUSING:  # resumed (maybe re-paused)
             self._restore(restore)
 
     def _restore(self, restore: list[Action]) -> None:
@@ -760,6 +773,8 @@ class Engine:
                                 "is not complete inside a completed step")
             return self._handlers[kind](action)
         if kind not in RECORDED:
+            if kind in SETTING:
+                self._collect(action)  # type: ignore[arg-type]
             return None
         replay = self._frames[-1].replay
         try:
@@ -776,7 +791,62 @@ class Engine:
         elif kind is NextSpot:
             self._spot = {"grid": action.grid, "index": value[0],  # type: ignore[union-attr]
                           "x": value[1], "y": value[2]}
+            grid = self.beamline.spot_grids.get(action.grid)  # type: ignore[union-attr]
+            if grid is not None:
+                self._collect(Move({grid.x_axis: value[1], grid.y_axis: value[2]}))
         return value
+
+    def _collect(self, action: Move | Set | Request) -> None:
+        """Remember the last target a replayed step gave each device (in last-set order).
+
+        A relative move is followed from the last absolute target of its axis; without
+        one its start is unknown, and the axis is left where it is.
+        """
+        targets = self._replayed_targets
+        if isinstance(action, Move):
+            for name, value in action.targets.items():
+                if action.relative:
+                    base = targets.get(name)
+                    if base is None or base[0] is not Move:
+                        continue
+                    value = base[1] + value
+                targets.pop(name, None)
+                targets[name] = (Move, value)
+        else:
+            targets.pop(action.device, None)
+            targets[action.device] = (type(action), action.value)
+        self._attention = True  # looked at before the next action: is it live yet?
+
+    def _restore_replayed(self) -> None:
+        """Before the first live action after replayed steps, drive back what they set.
+
+        An abort's safe state, a crash (a fresh process starts from defaults) or
+        someone at the hutch may have changed devices since those steps ran;
+        skipping them must not skip the state they set up.  Devices that differ
+        are published (:class:`StateRestored`), then driven like any action
+        (limits, access, fault policy): axes first, in parallel, then the others
+        in the order the plan set them.
+        """
+        wanted, self._replayed_targets = self._replayed_targets, {}
+        moves: dict[str, float] = {}
+        others: list[Action] = []
+        changed: list[tuple[str, Any]] = []
+        for name, (kind, value) in wanted.items():
+            dev, _, readable, _ = self._kind(name)
+            if readable and _same(dev.read().get(name), value):  # type: ignore[attr-defined]
+                continue
+            changed.append((name, value))
+            if kind is Move:
+                moves[name] = value
+            else:
+                others.append(kind(name, value))
+        if not changed:
+            return
+        path = self._frames[-1].begin.path if self._frames else ""
+        self.bus.publish(StateRestored(
+            tuple(sorted(changed, key=lambda c: c[0] not in moves)), self.clock.now(), path))
+        for act in ([Move(moves)] if moves else []) + others:
+            self._attempt(act, self._handlers[type(act)])
 
     # ------------------------------------------------------------------ runs
     def _run_context(self, label: str) -> RunContext:
@@ -850,3 +920,11 @@ class Engine:
         (self._runs if outcome == "completed" else self._cut_runs).append(record)
         self.bus.publish(RunStopped(record, outcome, self.clock.now(), ctx))
         return record
+
+
+def _same(current: Any, target: Any) -> bool:
+    """Whether a device already reads its target (numbers to within rounding)."""
+    if isinstance(current, int | float) and isinstance(target, int | float) \
+            and not isinstance(current, bool) and not isinstance(target, bool):
+        return math.isclose(current, target, rel_tol=1e-9, abs_tol=1e-12)
+    return bool(current == target)
