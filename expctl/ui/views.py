@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 
 __all__ = ["print_devices", "print_dry_run", "print_errors"]
 
-_MAX_RESULT_FIELDS = ("center", "fwhm", "height", "ok", "flags")
+#: the fields of a result worth a line in the dry-run (peaks, run sums, run records)
+_MAX_RESULT_FIELDS = ("center", "fwhm", "height", "roi0_photons", "photons_mean", "shots",
+                      "run", "ok", "flags")
 
 
 def _location(v: dict[str, Any]) -> str:
