@@ -338,6 +338,8 @@ class Engine:
         except BaseException as exc:
             outcome = "failed"
             error = exc if isinstance(exc, ExpctlError) else None
+            if error is not None:
+                self._locate(error)
             self._drive_safe_state()
             if self.state is not S.FAILED and self.state is not S.IDLE:
                 self._fire("fail", reason=str(exc) or type(exc).__name__)
@@ -455,13 +457,21 @@ class Engine:
 
     def _violate(self, err: ExpctlError) -> None:
         """Record a violation (estimation), blaming the innermost step that has a location."""
-        parts = err.errors if isinstance(err, AggregateError) else (err,)
+        self._locate(err)
+        self.violations.extend(err.errors if isinstance(err, AggregateError) else (err,))
+
+    def _locate(self, err: ExpctlError) -> None:
+        """Give ``err`` (or its parts) the location of the innermost located step, if it has none.
+
+        So an analysis or device error inside a YAML step names the step's file:line.
+        """
         where = next((f.begin.location for f in reversed(self._frames)
                       if f.begin.location is not None), None)
-        for part in parts:
-            if part.location is None and where is not None:
+        if where is None:
+            return
+        for part in err.errors if isinstance(err, AggregateError) else (err,):
+            if part.location is None:
                 part.location = where
-            self.violations.append(part)
 
     # ------------------------------------------------------------------ commands seen
     def _service(self) -> None:

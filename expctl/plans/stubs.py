@@ -188,17 +188,36 @@ def scan(axis: str, points: Sequence[float], read: Iterable[str] = (),
     return ScanData(axis, tuple(float(p) for p in points), tuple(readings))
 
 
-def _fit_peak(x: Sequence[float], y: Sequence[float], i0: Sequence[float] | None = None,
-              method: str = "fit") -> Any:
-    """The rocking-curve analysis: the project's peak finder (imported when first used)."""
-    from expctl.analysis import find_peak
+#: what to check and set when a rocking curve's I0 is unusable (YAML and Python spelling)
+_I0_HINT = ("Is the shutter open? To leave out shots with bad I0, give an I0 window: "
+           "`i0_window: [low, high]` in the rocking_curve step "
+           "(`i0_window=(low, high)` from Python).")
 
-    return find_peak(x, y, i0=i0, method=method)
+Window = tuple[float | None, float | None]
+
+
+def _fit_peak(x: Sequence[float], y: Sequence[float], i0: Sequence[float] | None = None,
+              method: str = "fit", i0_window: Window | None = None, name: str = "rock") -> Any:
+    """The rocking-curve analysis: the project's peak finder (imported when first used).
+
+    An analysis error names the rocking curve; one about I0 (no beam: zero
+    or negative charge) also says what to check and how to exclude bad shots.
+    """
+    from expctl.analysis import AnalysisError, find_peak
+
+    try:
+        return find_peak(x, y, i0=i0, i0_window=i0_window, method=method)
+    except AnalysisError as err:
+        about_i0 = err.message.startswith("i0 ")
+        raise AnalysisError(f"rocking_curve {name}: "
+                            + (err.message.split(";")[0] if about_i0 else err.message),
+                            hint=_I0_HINT if about_i0 else err.hint) from None
 
 
 def rocking_curve(axis: str, span: float, points: int, *, signal: Signal,
-                  read: Iterable[str], i0: str | None = None, center: float | None = None,
-                  shots_per_point: int = 1, name: str = "rock", method: str = "fit") -> Plan:
+                  read: Iterable[str], i0: str | None = None, i0_window: Window | None = None,
+                  center: float | None = None, shots_per_point: int = 1, name: str = "rock",
+                  method: str = "fit") -> Plan:
     """Scan ``axis`` over ``span`` around ``center`` (default: where it is) and fit the peak.
 
     The fit (a ``PeakResult``: center, fwhm, flags, ok) is stored as result
@@ -211,6 +230,8 @@ def rocking_curve(axis: str, span: float, points: int, *, signal: Signal,
         signal: a signal name, or a function of each point's reading dict.
         read: devices counted at each point.
         i0: an I0 signal to normalise by (the peak finder divides by it).
+        i0_window: ``(low, high)`` I0 limits (either may be None); shots outside
+            are left out of the fit.
         center: the middle of the scan; the current position when omitted.
         shots_per_point: shots integrated per point.
         name: the result name.
@@ -228,7 +249,8 @@ def rocking_curve(axis: str, span: float, points: int, *, signal: Signal,
     norm = data.column(i0) if i0 is not None else None
     label = signal if isinstance(signal, str) else getattr(signal, "__name__", "signal")
     result = yield Analyze(
-        name, _fit_peak, (data.positions, y), {"i0": norm, "method": method},
+        name, _fit_peak, (data.positions, y),
+        {"i0": norm, "method": method, "i0_window": i0_window, "name": name},
         inputs={"axis": axis, "x": data.positions, "y": tuple(y), "signal": label,
                 "i0": None if norm is None else tuple(norm)},
     )
@@ -254,8 +276,9 @@ def decide_alignment(axis: str, peak: Any, start: float) -> AlignmentDecision:
 
 
 def align_to_peak(axis: str, span: float, points: int, *, signal: Signal,
-                  read: Iterable[str], i0: str | None = None, center: float | None = None,
-                  shots_per_point: int = 1, name: str = "rock", method: str = "fit") -> Plan:
+                  read: Iterable[str], i0: str | None = None, i0_window: Window | None = None,
+                  center: float | None = None, shots_per_point: int = 1, name: str = "rock",
+                  method: str = "fit") -> Plan:
     """Rocking curve, then move ``axis`` to the fitted center — or back where it was.
 
     The decision is stored as result ``<name>_align`` (an AlignmentDecision),
@@ -263,6 +286,7 @@ def align_to_peak(axis: str, span: float, points: int, *, signal: Signal,
     """
     start = float((yield Read((axis,)))[axis])
     peak = yield from rocking_curve(axis, span, points, signal=signal, read=read, i0=i0,
+                                    i0_window=i0_window,
                                     center=start if center is None else center,
                                     shots_per_point=shots_per_point, name=name,
                                     method=method)

@@ -39,10 +39,11 @@ from expctl.sequence.model import (
     Step,
     WaitStep,
 )
-from expctl.sequence.results import result_shape, signal_devices
+from expctl.sequence.results import result_shape, signal_devices, split_signal
 from expctl.units import Quantity
 
-__all__ = ["CheckReport", "OutlineNode", "check", "count_value", "loop_values", "seconds_value"]
+__all__ = ["CheckReport", "OutlineNode", "check", "count_value", "i0_window_value",
+           "loop_values", "seconds_value"]
 
 #: step visits after which loops are sampled (first and last values) instead of unrolled
 VISIT_BUDGET = 50_000
@@ -141,6 +142,46 @@ def seconds_value(arg: Arg, env: Mapping[str, Any]) -> float | Unknown:
         raise SequenceError(f"wait of {describe_value(value)} is outside 0 s .. 7 days",
                             location=arg.loc, device="wait")
     return seconds
+
+
+def i0_window_value(step: RockingCurveStep, env: Mapping[str, Any], devices: Mapping[str, Any]
+                    ) -> tuple[float | None, float | None] | Unknown | None:
+    """A rocking curve's ``i0_window: [low, high]`` in its I0 device's units (None if unset).
+
+    Either end may be null (open); quantities are converted (``50 pC``), plain
+    numbers are taken in the I0 device's units.
+    """
+    arg = step.i0_window
+    if arg is None:
+        return None
+    i0 = step.i0 or split_signal(step.signal, step.signal_loc)[1]
+    if i0 is None:
+        raise SequenceError("i0_window needs an I0 to apply to", location=arg.loc,
+                            device="i0_window", hint="Divide the signal by it "
+                            "(`signal: mpccd.roi0 / pd_i0`) or give `i0: pd_i0`.")
+    spec = device_spec(devices, i0.split(".")[0], arg.loc, "I0 device")
+    value = arg.value(dict(env))
+    if isinstance(value, Unknown):
+        return value
+    shape = f"For example `i0_window: [50, null]` keeps shots with {i0} ≥ 50 {spec.units}"
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise SequenceError(f"i0_window must be [low, high], got {describe_value(value)}",
+                            location=arg.loc, device="i0_window", hint=shape + ".")
+    ends: list[float | None] = []
+    for v in value:
+        end = None if v is None else to_device_units(spec, v, arg.loc)
+        if isinstance(end, Unknown):
+            return end
+        if end is not None and not isinstance(end, float):
+            raise SequenceError(f"i0_window ends must be numbers or null, got "
+                                f"{describe_value(v)}", location=arg.loc, device="i0_window",
+                                hint=shape + ".")
+        ends.append(end)
+    low, high = ends
+    if low is not None and high is not None and low >= high:
+        raise SequenceError(f"i0_window low must be below high, got [{low:g}, {high:g}]",
+                            location=arg.loc, device="i0_window", hint=shape + ".")
+    return low, high
 
 
 def loop_values(arg: Arg, env: Mapping[str, Any]) -> list[Any] | Unknown:
@@ -309,6 +350,10 @@ class _Checker:
                                         device=step.axis)
             for dev in signal_devices(step.signal, step.signal_loc):
                 device_spec(self.devices, dev, step.signal_loc, "signal device")
+            try:
+                i0_window_value(step, env, self.devices)
+            except ExpctlError as exc:  # report it, still name the result: no cascade
+                self.report(exc)
         else:
             for end in (step.start, step.stop):
                 if end is not None:

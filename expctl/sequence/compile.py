@@ -18,7 +18,13 @@ from expctl.devices.protocols import RunRecord
 from expctl.errors import SequenceError
 from expctl.plans import stubs
 from expctl.plans.actions import Action, Analyze, FaultPolicy, Move, Plan, Request, Set
-from expctl.sequence.check import count_value, loop_values, resolve_params, seconds_value
+from expctl.sequence.check import (
+    count_value,
+    i0_window_value,
+    loop_values,
+    resolve_params,
+    seconds_value,
+)
 from expctl.sequence.devices import device_spec, target, to_device_units
 from expctl.sequence.expr import Unknown, describe_value, linspace
 from expctl.sequence.model import (
@@ -213,9 +219,11 @@ class _Compiler:
         if s.center is not None:
             center = float(target(spec, s.center.value(env), "move", s.center.loc, self.access))
         shots = _count(s.shots, env, "shots_per_point", minimum=1)
+        window = _known(i0_window_value(s, env, self.devices))
         peak = yield from stubs.rocking_curve(s.axis, span, n, signal=signal,
                                               read=tuple(dict.fromkeys(read)), i0=i0,
-                                              center=center, shots_per_point=shots,
+                                              i0_window=window, center=center,
+                                              shots_per_point=shots,
                                               name=s.result or "rock",
                                               method=self.peak_method)
         self.bind(s.result, peak, env)

@@ -159,6 +159,8 @@ class RockingCurveStep(StepBase):
     signal: str = ""
     signal_loc: Location = field(default_factory=Location)
     i0: str | None = None
+    #: ``[low, high]`` I0 limits (either may be null): shots outside are left out of the fit
+    i0_window: Arg | None = None
     center: Arg | None = None
     shots: Arg | None = None
     result: str | None = None

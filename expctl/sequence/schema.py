@@ -367,8 +367,8 @@ class _Reader:
         inner = self.mapping(node, "`rocking_curve:`")
         if inner is None:
             return None
-        self.keys(node, {"axis", "span", "points", "signal", "i0", "center", "shots_per_point",
-                         "as"}, "rocking_curve")
+        self.keys(node, {"axis", "span", "points", "signal", "i0", "i0_window", "center",
+                         "shots_per_point", "as"}, "rocking_curve")
         signal = inner.get("signal")
         sig = self.text(signal, "rocking_curve: signal") if signal is not None else ""
         if signal is None:
@@ -382,6 +382,8 @@ class _Reader:
             points=self.arg(inner.get("points"), "rocking_curve: points", node.loc),
             signal=sig, signal_loc=signal.loc if signal is not None else node.loc,
             i0=self.text(inner.get("i0"), "rocking_curve: i0") or None,
+            i0_window=self.arg(inner.get("i0_window"), "rocking_curve: i0_window", node.loc,
+                               required=False),
             center=self.arg(inner.get("center"), "rocking_curve: center", node.loc,
                             required=False),
             shots=self.arg(inner.get("shots_per_point"), "rocking_curve: shots_per_point",
