@@ -12,7 +12,7 @@ the outline the dry-run tree shows.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from expctl.devices.access import AccessLevel
@@ -211,6 +211,29 @@ def _title(step: Step) -> str:
     return step_title(step)
 
 
+def _names_by_location(doc: SequenceDoc) -> dict[Location, set[str]]:
+    """Which names each ``${…}`` of ``doc`` uses, by its location (not into included files)."""
+    out: dict[Location, set[str]] = {}
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, Arg):
+            if obj.names:
+                out.setdefault(obj.loc, set()).update(obj.names)
+        elif isinstance(obj, dict):
+            for v in obj.values():
+                walk(v)
+        elif isinstance(obj, list | tuple):
+            for v in obj:
+                walk(v)
+        elif is_dataclass(obj) and not isinstance(obj, type | SequenceDoc):
+            for f in fields(obj):
+                walk(getattr(obj, f.name))
+
+    walk(doc.steps)
+    walk(doc.safe_state)
+    return out
+
+
 class _Checker:
     def __init__(self, profile: Profile, access: AccessLevel) -> None:
         self.devices = profile.devices
@@ -221,9 +244,16 @@ class _Checker:
         self.visits = 0
         self.sampled = False
         self.results: dict[str, ResultShape] = {}
+        #: where a param's value came from (``--set shots=abc``), and the names at each ``${…}``
+        self.origins: Mapping[str, str] = {}
+        self.names_at: dict[Location, set[str]] = {}
 
     def report(self, exc: ExpctlError) -> None:
         loc = exc.location
+        if loc is not None and self.origins:
+            given = sorted(self.origins[n] for n in self.names_at.get(loc, ()) if n in self.origins)
+            if given:  # the value is used here, but the user typed it on the command line
+                exc.message += f" (from {', '.join(given)})"
         key = (loc.file, loc.line, loc.column, exc.device, type(exc)) if loc else (
             exc.message,)
         if key not in self._seen:
@@ -278,7 +308,11 @@ class _Checker:
             if step.result:
                 self.bind(step.result, result_shape("run", {}, step.loc), env)
         elif isinstance(step, ScanStep | RockingCurveStep):
-            self.scan_like(step, env, context)
+            try:
+                self.scan_like(step, env, context)
+            except ExpctlError as exc:  # report it, still name the result: no cascade
+                self.report(exc)
+                self.bind_scan(step, env)
         elif isinstance(step, NextSpotStep):
             grids = self.profile.raw.get("spot_grids") if isinstance(self.profile.raw, Mapping) \
                 else None
@@ -364,6 +398,9 @@ class _Checker:
                         target(spec, v, "move", end.loc, self.access, context)
             for dev in step.detectors:
                 device_spec(self.devices, dev, step.loc, "detector")
+        self.bind_scan(step, env)
+
+    def bind_scan(self, step: ScanStep | RockingCurveStep, env: dict[str, Any]) -> None:
         if step.result:
             self.bind(step.result, result_shape(
                 "rocking_curve" if isinstance(step, RockingCurveStep) else "scan", {}, step.loc),
@@ -435,7 +472,8 @@ def resolve_params(doc: SequenceDoc, given: Mapping[str, Any], report: Any) -> d
 
 
 def check(doc: SequenceDoc, profile: Profile, params: Mapping[str, Any] | None = None,
-          access: AccessLevel = AccessLevel.USER) -> CheckReport:
+          access: AccessLevel = AccessLevel.USER, origins: Mapping[str, str] | None = None
+          ) -> CheckReport:
     """Check ``doc`` against ``profile``; collects every error, never raises for user errors.
 
     Args:
@@ -443,8 +481,13 @@ def check(doc: SequenceDoc, profile: Profile, params: Mapping[str, Any] | None =
         profile: the beamline profile whose devices it uses.
         params: parameter values overriding the defaults (already parsed).
         access: the session's access level.
+        origins: where overridden params came from (``{"shots": "--set shots=abc"}``);
+            an error where such a param is used says so.
     """
     checker = _Checker(profile, access)
+    if origins:
+        checker.origins = origins
+        checker.names_at = _names_by_location(doc)
     env = resolve_params(doc, params or {}, checker.report)
     root = OutlineNode(CheckpointStep(doc.loc), doc.name)
     root.executions = 1

@@ -126,6 +126,7 @@ def load_sequence(path: Path | str, profile: Profile, overrides: Iterable[str] |
     if isinstance(overrides, Mapping):
         given: dict[str, Any] = dict(overrides)
     else:
+        overrides = tuple(overrides)  # read twice: values, then where each came from
         given, errs = parse_overrides(overrides)
         errors += errs
     loaded = LoadedSequence(path, profile, doc, errors, overrides=given, access=access)
@@ -140,6 +141,9 @@ def load_sequence(path: Path | str, profile: Profile, overrides: Iterable[str] |
     loaded.overrides = known
     if errors:  # structure first: checking a half-read document only adds noise
         return loaded
-    loaded.report = check(doc, profile, known, access)
+    origins = {} if isinstance(overrides, Mapping) else {
+        name.strip(): f"--set {item.strip()}"
+        for item in overrides if (name := item.partition("=")[0]).strip() in known}
+    loaded.report = check(doc, profile, known, access, origins)
     errors += loaded.report.errors
     return loaded
