@@ -178,6 +178,8 @@ class Session:
                 params={k: v.raw for k, v in loaded.overrides.items()},
                 profile=self.profile.name, seed=self.seed,
                 extra={"overrides": _override_texts(loaded)})
+        if self.journal is not None and self.journal is not journal:
+            self.journal.close()
         self.journal = journal
         # one engine per sequence run: its safe state is the sequence's own
         engine = self._engine = Engine(self.beamline, bus=self.bus, journal=journal,

@@ -92,6 +92,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `expctl runs --json | head`: the reader left, not an error
         _silence_stdout()
         return 0
+    except Exception as exc:  # a bug in expctl: still one paragraph; the traceback to a file
+        report = _save_traceback(exc)
+        print(f"internal error: {type(exc).__name__}: {exc}. This is a bug in expctl, not in "
+              f"your input; the traceback is in {report} (please attach it to a bug report).",
+              file=sys.stderr)
+        return 1
+
+
+def _save_traceback(exc: BaseException) -> str:
+    """Write the traceback of ``exc`` to a temporary file and return its path."""
+    import tempfile
+    import traceback
+
+    with tempfile.NamedTemporaryFile("w", prefix="expctl-crash-", suffix=".txt",
+                                     delete=False, encoding="utf-8") as f:
+        traceback.print_exception(exc, file=f)
+    return f.name
 
 
 def _silence_stdout() -> None:

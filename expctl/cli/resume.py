@@ -39,6 +39,7 @@ def check_resumable(data_dir: Path, campaign: str | None) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from expctl.cli.run import _print_json, console, open_session
+    from expctl.engine.events import StateRestored
     from expctl.paths import resolve_data_dir
     from expctl.ui.progress import ask_after_pause, pause_on_interrupt, print_note
     from expctl.ui.report import outcome_text, plain
@@ -47,8 +48,11 @@ def _run(args: argparse.Namespace) -> int:
     con = console()
     with open_session(args) as session:
         notify = print_note(console(stderr=True))
+        say_restored = session.bus.subscribe(
+            lambda e: notify(e.text) if isinstance(e, StateRestored) else None)
         with pause_on_interrupt(lambda: session._engine, notify, session.bus) as flags:
             summary = session.resume(args.campaign, pause_hook=ask_after_pause(con))
+        say_restored()
         journal = session.journal
         if args.json:
             _print_json({"ok": summary.outcome == "completed", "outcome": summary.outcome,

@@ -192,6 +192,7 @@ class Catalog:
             shots, end_tag, checksum = 0, None, None
             if path.exists():
                 shots = recover_file(path)
+            if path.exists():  # an unreadable file was set aside as *.unreadable.h5
                 end_tag = _end_tag(path)
                 checksum = file_checksum(path)
             with self._db:

@@ -296,7 +296,11 @@ def recover_file(path: Path) -> int:
 
     path = Path(path)
     tmp = path.with_suffix(".recovering.h5")
-    with h5py.File(path, "r", swmr=True) as src, h5py.File(tmp, "w", libver="latest") as dst:
+    src = _open_left_behind(path)
+    if src is None:  # killed before the first flush: nothing readable to keep
+        path.replace(path.with_suffix(".unreadable.h5"))
+        return 0
+    with src, h5py.File(tmp, "w", libver="latest") as dst:
         for key, value in src.attrs.items():
             dst.attrs[key] = value
         for name in src:
@@ -310,6 +314,22 @@ def recover_file(path: Path) -> int:
             dst.attrs["end_tag"] = int(dst["tag"][-1])
     os.replace(tmp, path)
     return shots
+
+
+def _open_left_behind(path: Path) -> h5py.File | None:
+    """Open a file a killed writer left: in SWMR mode if it got that far, else plainly.
+
+    A writer killed between creating the file and switching to SWMR leaves a file
+    an SWMR reader refuses; one killed before its first flush may be unreadable.
+    """
+    import h5py
+
+    for swmr in (True, False):
+        try:
+            return h5py.File(path, "r", swmr=swmr)
+        except (OSError, RuntimeError):  # h5py reports a torn superblock as RuntimeError
+            continue
+    return None
 
 
 def _relink_nexus(f: h5py.File) -> None:

@@ -81,7 +81,13 @@ class RunProgress:
         self._live = Live(self, console=console, transient=True, refresh_per_second=8)
 
     def __call__(self, event: Any) -> None:
-        from expctl.engine.events import RunStopped, StateChanged, StepFinished, StepStarted
+        from expctl.engine.events import (
+            RunStopped,
+            StateChanged,
+            StateRestored,
+            StepFinished,
+            StepStarted,
+        )
 
         if isinstance(event, StepStarted):
             self.current = f"{event.path}  {event.label}" if event.label else event.path
@@ -92,6 +98,8 @@ class RunProgress:
             self.runs += 1
         elif isinstance(event, StateChanged):
             self.state = event.new
+        elif isinstance(event, StateRestored):  # resume: say what it puts back, above the bars
+            self.console.print(event.text, markup=False, highlight=False)
         self._progress.update(self._task, completed=min(self.done, self.total),
                               info=self.info_text())
 

@@ -160,3 +160,34 @@ def test_unknown_profile_and_backend_are_user_errors():
     assert err.value.exit_code == 2 and "no beamline profile called 'bl9'" in str(err.value)
     with pytest.raises(UserError, match="no backend called 'epics'"):
         registry.get("epics")
+
+
+def test_cli_reports_a_bug_in_one_paragraph_and_keeps_the_traceback(monkeypatch, capsys):
+    import argparse
+    from pathlib import Path
+
+    import expctl.cli as cli
+
+    def broken(args: argparse.Namespace) -> int:
+        raise ZeroDivisionError("division by zero")
+
+    command = cli.Command("broken", "a command with a bug",
+                          lambda p: None, broken)
+    monkeypatch.setattr(cli, "_parser", lambda: _parser_with(command))
+    assert cli.main(["broken"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("internal error: ZeroDivisionError: division by zero. This is a bug")
+    assert "Traceback" not in err
+    report = Path(err.split("the traceback is in ")[1].split(" (please")[0])
+    assert "ZeroDivisionError" in report.read_text(encoding="utf-8")
+    report.unlink()
+
+
+def _parser_with(command):
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="expctl")
+    sub = parser.add_subparsers(dest="command")
+    p = sub.add_parser(command.name)
+    p.set_defaults(_run=command.run)
+    return parser

@@ -89,3 +89,27 @@ def test_run_numbers_are_never_reused(crashed):
     with pytest.raises(DataError, match="run000002.h5 already exists; run numbers are never"):
         handle(start)
     handle.close()
+
+
+@pytest.mark.parametrize("left_behind", ["never_swmr", "garbage"])
+def test_files_killed_before_swmr_or_first_flush_are_recovered_or_set_aside(crashed,
+                                                                             left_behind):
+    """A kill between creating the file and its first SWMR flush must not stop the next start."""
+    path = run_file_path(crashed, 3, 2)
+    path.unlink()
+    if left_behind == "never_swmr":  # created, attributes written, SWMR not yet switched on
+        with h5py.File(path, "w", libver="latest") as f:
+            f.attrs["run"] = 2
+            f.create_dataset("tag", data=[2000, 2002, 2004])
+    else:
+        path.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64)  # a header and nothing else
+    handle = attach(EventBus(), crashed)
+    row = handle.catalog.get(2).as_dict()
+    handle.close()
+    assert (row["status"], row["outcome"]) == (0, "incomplete")
+    if left_behind == "never_swmr":
+        with h5py.File(path, "r") as f:  # an ordinary file again, marked as such
+            assert row["shots"] == 3 and f.attrs["outcome"] == "incomplete"
+    else:
+        assert row["shots"] == 0 and not path.exists()
+        assert path.with_suffix(".unreadable.h5").exists()

@@ -12,7 +12,13 @@ from rich.console import Console
 
 from expctl.devices.profile import load_profile
 from expctl.engine import EngineState, EventBus
-from expctl.engine.events import RunStopped, StateChanged, StepFinished, StepStarted
+from expctl.engine.events import (
+    RunStopped,
+    StateChanged,
+    StateRestored,
+    StepFinished,
+    StepStarted,
+)
 from expctl.errors import IllegalCommand
 from expctl.sequence.load import load_sequence
 from expctl.ui.progress import RunProgress, ask_after_pause, pause_on_interrupt
@@ -62,6 +68,13 @@ def test_progress_lines_fit_80_columns_and_long_steps_are_cut_not_wrapped(small_
     assert all(len(line) <= 80 for line in lines)
     assert lines[1].endswith("…")
     assert lines[0].startswith("overall ")
+
+
+def test_resume_says_what_it_restores_above_the_bars(small_outline, clock):
+    console = _console()
+    progress = RunProgress(console, small_outline, 10.0, clock)
+    progress(StateRestored((("xray_shutter", "open"), ("theta", 11.40267)), clock.now(), "4"))
+    assert console.export_text() == "restoring xray_shutter → open, theta → 11.40267\n"
 
 
 def test_eta_uses_the_estimate_then_extrapolates_once_it_is_exceeded(small_outline, clock):
