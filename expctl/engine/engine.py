@@ -91,8 +91,9 @@ RECORDED: frozenset[type] = frozenset({Read, TakeRun, NextSpot, Analyze})
 #: Action types that set a device; replayed steps' targets are restored before going live.
 SETTING: frozenset[type] = frozenset({Move, Set, Request})
 
-#: Step markers: not device actions, so no reason to restore state before them.
-MARKERS: frozenset[type] = frozenset({StepBegin, StepEnd})
+#: Step markers and checkpoints: not device actions, so no reason to restore state before
+#: them (a live loop iteration whose first children are replayed must not restore twice).
+MARKERS: frozenset[type] = frozenset({StepBegin, StepEnd, Checkpoint})
 
 
 class JournalLike(Protocol):

@@ -112,3 +112,24 @@ def test_abort_during_the_pumped_run_then_resume_restores_shutter_and_pump(tmp_p
         assert journal is not None
         kept = [(r.step, r.label) for r in journal.campaign_runs()]
     assert kept == [("6", "reference"), ("9", "pumped")]  # the same set as an uninterrupted run
+
+
+def test_resume_inside_nested_loops_restores_once_just_before_going_live(tmp_path) -> None:
+    """Live loop iterations whose first children are replayed must not restore on the way."""
+    data = tmp_path / "data"
+    overrides = ["delays=[0 ps, 1 ps]", "spots_per_delay=1", "reference_shots=5"]
+    with Session.open("bl3", data, seed=1) as s:
+        def abort_at_second_delay(e):
+            if isinstance(e, ShotBlockTaken) and e.context.label == "reference" \
+                    and e.context.scan.get("delay") == 1.0:
+                s._engine.abort()
+        off = s.bus.subscribe(abort_at_second_delay)
+        first = s.run(s.load(SMALL.parent / "pumpprobe.yaml", overrides))
+        off()
+        assert first.outcome == "aborted"
+        resumed, events = _resume(data, same=s)
+    assert resumed.outcome == "completed"
+    (restored,) = [e for e in events if isinstance(e, StateRestored)]
+    # same session: only what the abort's safe state changed differs (pump is off anyway)
+    assert restored.targets == (("xray_shutter", "open"),)
+    assert [r.label for r in resumed.runs] == ["reference", "pumped"]
