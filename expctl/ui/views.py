@@ -48,40 +48,52 @@ def print_errors(console: Console, errors: list[Any], heading: str) -> None:
                       highlight=False, soft_wrap=True)
 
 
-def _node_label(est: Any) -> str:
-    from rich.markup import escape
-
-    node = est.node
-    bits = [f"[dim]{node.path}[/]", escape(node.title)]
-    if node.iterations and node.executions:
-        per = node.iterations / node.executions
-        bits.append(f"[magenta]×{per:g}[/]")
-    if node.executions > 1:
-        bits.append(f"[dim](runs {node.executions:g}×)[/]")
-    if node.runs:
-        bits.append(f"[green]{node.runs:g} runs / {node.shots:g} shots[/]")
-    bits.append(f"[yellow]{format_duration(est.seconds)}[/]")
-    return "  ".join(bits)
+def _tree_rows(children: list[Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Depth-first (glyph prefix, estimate) pairs, drawn like ``tree``: ├── │ └──."""
+    rows: list[tuple[str, Any]] = []
+    for i, est in enumerate(children):
+        last = i == len(children) - 1
+        rows.append((prefix + ("└── " if last else "├── "), est))
+        rows += _tree_rows(est.children, prefix + ("    " if last else "│   "))
+    return rows
 
 
 def print_dry_run(console: Console, dry: Any) -> None:
-    """The procedure as a tree (loops collapsed with counts), totals, findings, results."""
+    """The procedure as a table-tree (loops collapsed with counts), totals, findings, results.
+
+    Counts, runs/shots and durations have columns of their own, so on an 80-column
+    terminal a number is never wrapped away from its unit; long titles are cut instead.
+    """
     from rich.markup import escape
-    from rich.tree import Tree
+    from rich.table import Table
+    from rich.text import Text
 
     loaded = dry.loaded
-    head = (f"[bold]{escape(loaded.name)}[/] [dim]({escape(str(loaded.path))}, profile "
-            f"{escape(loaded.profile.name)})[/]")
-    tree = Tree(head)
-
-    def add(branch: Any, est: Any) -> None:
-        sub = branch.add(_node_label(est))
-        for c in est.children:
-            add(sub, c)
-
-    for child in dry.tree.children:
-        add(tree, child)
-    console.print(tree)
+    console.print(f"[bold]{escape(loaded.name)}[/] [dim]({escape(str(loaded.path))}, profile "
+                  f"{escape(loaded.profile.name)})[/]")
+    rows = []
+    for glyphs, est in _tree_rows(list(dry.tree.children)):
+        node = est.node
+        step = Text(glyphs)
+        step.append(node.path, style="dim")
+        step.append(f"  {node.title}")
+        per = f"{node.iterations / node.executions:g}" if node.iterations and node.executions \
+            else ""
+        runs = f"{node.runs:g} / {node.shots:g}" if node.runs else ""
+        rows.append((step, per, runs, format_duration(est.seconds)))
+    table = Table(box=None, pad_edge=False, show_header=True, header_style="bold underline")
+    # one line per step: a title too long for the terminal ends in "…" (--json has it all);
+    # the number columns keep their full width
+    numbers = (("×", "magenta"), ("runs / shots", "green"), ("time", "yellow"))
+    widths = [max([len(name)] + [len(r[k]) for r in rows])
+              for k, (name, _) in enumerate(numbers, start=1)]
+    room = console.width - sum(widths) - 2 * len(widths)  # one space either side of a column
+    table.add_column("step", no_wrap=True, overflow="ellipsis", max_width=max(24, room))
+    for (name, style), width in zip(numbers, widths, strict=True):
+        table.add_column(name, justify="right", no_wrap=True, style=style, min_width=width)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
     if loaded.params:
         shown = ", ".join(f"{k} = {_short(v)}" for k, v in loaded.params.items())
         console.print(f"[bold]params[/]: {escape(shown)}", soft_wrap=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,16 @@ def test_a_misspelled_sequence_path_suggests_the_file(tmp_path, capsys, name, hi
     assert captured.out == ""
     assert captured.err == (f"error: {tmp_path / name}: no such sequence file. "
                             + hint.format(dir=tmp_path) + "\n")
+
+
+def test_dry_run_tree_is_one_line_per_step_at_80_columns(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["run", str(SEQUENCES / "pumpprobe.yaml"), "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    head = lines.index(next(line for line in lines if line.startswith("step ")))
+    tree = lines[head + 1: head + 1 + 21]  # the 21 steps and branches of pumpprobe.yaml
+    assert all(len(line) <= 80 for line in tree)
+    assert re.search(r"^├── 2  for delay in \$\{delays\} +25 +250 / 37625 +\d+ min \d+ s$",
+                     tree[1])
+    assert re.search(r"run reference: \$\{reference_sh… +125 / 37500 +\d+ min \d+ s$", tree[14])
+    assert tree[-1].startswith("└── 4  close xray_shutter")
