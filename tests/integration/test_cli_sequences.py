@@ -12,7 +12,7 @@ from expctl.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 SEQUENCES = ROOT / "sequences"
-SHIPPED = ["pumpprobe.yaml", "rocking.yaml", "delay_scan.yaml", "dark.yaml", "small.yaml"]
+SHIPPED = sorted(p.name for p in SEQUENCES.glob("*.yaml"))  # every sequence we ship
 
 pytest.importorskip("sim.backend", reason="the simulated backend is needed for dry-runs")
 
