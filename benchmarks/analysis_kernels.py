@@ -13,25 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import time
 
 import numpy as np
+from _timing import best_and_median
 
 from expctl.analysis import AssemblyPlan, Roi, reduce_frames
 from expctl.analysis.synthetic import mpccd_frames, octal_geometry
 
 ROIS = [Roi(368, 432, 218, 282), Roi(600, 664, 218, 282)]  # Bragg spot and background
-
-
-def _times(fn, repeat: int) -> tuple[float, float]:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times), statistics.median(times)
-
 
 def numpy_reference(frames, pedestal, app, threshold=0.5, chunk=8):
     """The same reduction in plain numpy (chunked to bound memory)."""
@@ -62,11 +51,11 @@ def main() -> None:
     app = base.adu_per_photon
 
     reduce_frames(frames[:1], base.pedestal, ROIS, app)  # load / compile
-    fused_min, fused_med = _times(lambda: reduce_frames(frames, base.pedestal, ROIS, app),
+    fused_min, fused_med = best_and_median(lambda: reduce_frames(frames, base.pedestal, ROIS, app),
                                   args.repeat)
     dst = np.empty_like(frames)
-    copy_min, copy_med = _times(lambda: np.copyto(dst, frames), args.repeat)
-    ref_min, _ = _times(lambda: numpy_reference(frames, base.pedestal, app), 3)
+    copy_min, copy_med = best_and_median(lambda: np.copyto(dst, frames), args.repeat)
+    ref_min, _ = best_and_median(lambda: numpy_reference(frames, base.pedestal, app), 3)
     got = reduce_frames(frames, base.pedestal, ROIS, app)
     ref = numpy_reference(frames, base.pedestal, app)
     agree = bool(np.allclose(got.roi_sums, ref[0], rtol=1e-6) and
@@ -76,7 +65,7 @@ def main() -> None:
     octal = base.frames  # 8 frames: one octal set
     out = np.empty(plan.shape, dtype=np.float32)
     plan.assemble(octal, out=out)
-    asm_min, asm_med = _times(lambda: plan.assemble(octal, out=out), args.repeat)
+    asm_min, asm_med = best_and_median(lambda: plan.assemble(octal, out=out), args.repeat)
 
     figures = {
         "reduce_GBps": gb / fused_min,

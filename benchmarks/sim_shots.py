@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,19 +19,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _timing import best_and_median
 
 from expctl.clock import VirtualClock
 from expctl.devices import load_profile, wait_all
 from sim.backend import PROFILE_DIR, SimBackend
-
-
-def _best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times), statistics.median(times)
 
 
 def _per_call(fn, n: int, repeat: int) -> float:
@@ -73,7 +64,7 @@ def _sync_figures(data: Path, figures: dict[str, float]) -> None:
     for name, equip in (("pd", "xfel_bl_3_tc_bm_2_pd/charge"),
                         ("theta", "xfel_bl_3_st_2_motor_1/position")):
         arch.sync_values(equip, 202601, tags)  # warm (profile, rows)
-        best, _ = _best(lambda e=equip: arch.sync_values(e, 202601, tags), 5)
+        best, _ = best_and_median(lambda e=equip: arch.sync_values(e, 202601, tags), 5)
         figures[f"sync_values_10000_tags_{name}_s"] = best
     cold = open_archive(data)
     t = time.perf_counter()
@@ -108,14 +99,14 @@ def main() -> None:
             bl.daq.collect()
             bl.daq.stop_run()
 
-        best, med = _best(run10k, 5)
+        best, med = best_and_median(run10k, 5)
         figures["run_10000_shots_s"] = best
         figures["run_10000_shots_median_s"] = med
 
         world = bl.world
         tags = world.timeline.beam_tags_after(clock.now(), 10_000)
         times = world.timeline.time_of(tags)
-        best, _ = _best(lambda: world.shots(times, tags, acquired=True), 5)
+        best, _ = best_and_median(lambda: world.shots(times, tags, acquired=True), 5)
         figures["shot_model_10000_s"] = best
 
         data = world.shots(times[:1], tags[:1], acquired=True)
@@ -128,11 +119,11 @@ def main() -> None:
         t = time.perf_counter()
         single.render(seed, int(tags[0]), 0, rec1, out=out)
         figures["first_frame_incl_numba_load_s"] = time.perf_counter() - t
-        best, _ = _best(lambda: single.render(seed, int(tags[0]), 0, rec1, out=out), 50)
+        best, _ = best_and_median(lambda: single.render(seed, int(tags[0]), 0, rec1, out=out), 50)
         figures["frame_1024x512_s"] = best
         stack = np.empty((8, 1024, 512), dtype=np.float32)
         octal.render_all(seed, int(tags[0]), rec8, out=stack)
-        best, _ = _best(lambda: octal.render_all(seed, int(tags[0]), rec8, out=stack), 10)
+        best, _ = best_and_median(lambda: octal.render_all(seed, int(tags[0]), rec8, out=stack), 10)
         figures["octal_set_s"] = best
 
         n = 20_000
