@@ -86,6 +86,8 @@ class SimFaults:
 
     def take(self, kind: str, target: str) -> dict[str, Any] | None:
         """Consume the next armed one-shot fault of ``kind`` on ``target``, if any."""
+        if not self._pending:  # the common case: asked at every device action
+            return None
         for i, (k, t, opts) in enumerate(self._pending):
             if k == kind and t == target:
                 del self._pending[i]
@@ -94,6 +96,8 @@ class SimFaults:
 
     def dropout_time(self, detectors: list[str]) -> tuple[str, float] | None:
         """The earliest dropout among ``detectors``: (name, clock time)."""
+        if not self.dropouts:
+            return None
         hits = [(t, n) for n, t in self.dropouts.items() if n in detectors]
         if not hits:
             return None

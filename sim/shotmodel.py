@@ -18,7 +18,7 @@ import math
 import operator
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from sim.physics.sample import Plate
     from sim.world import Physics
 
-__all__ = ["NoiseBank", "PDModel", "RoleMap", "ShotModel", "ShotState", "Shots", "pd_model"]
+__all__ = ["NoiseBank", "PDModel", "RoleMap", "SettledState", "ShotModel", "ShotState", "Shots",
+           "pd_model"]
 
 STREAM_PD = 600
 STREAM_JITTER = 700
@@ -160,6 +161,13 @@ class RoleMap:
     x_axis: str
     y_axis: str
     delays: tuple[tuple[str, float, float], ...]  # (device, scale, offset): delay = (v-off)/scale
+    #: every device the state depends on, in the order :meth:`state_from` takes their values
+    names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", (
+            self.shutter, self.pump, self.energy, self.attenuator, self.gain, self.theta,
+            self.x_axis, self.y_axis, *(d for d, _, _ in self.delays)))
 
     @classmethod
     def from_profile(cls, profile: Any, x_axis: str, y_axis: str) -> RoleMap:
@@ -188,21 +196,92 @@ class RoleMap:
     def state(self, commands: Mapping[str, Any], times: np.ndarray, beam_on: Value
               ) -> ShotState:
         """The state at increasing clock ``times`` from the devices' commands."""
+        return self.state_from([commands[name].sample(times) for name in self.names], beam_on)
+
+    def state_from(self, values: list[Value], beam_on: Value) -> ShotState:
+        """The state from each device's value (in :attr:`names` order; numbers or arrays)."""
+        return self.assemble([self.part(i, v) for i, v in enumerate(values)], beam_on)
+
+    def part(self, index: int, value: Value) -> Value:
+        """What device ``index`` (of :attr:`names`) at ``value`` adds to the state: its
+        field, or for a delay device its term of the delay."""
+        if index >= 8:
+            _, scale, offset = self.delays[index - 8]
+            return value if scale == 1.0 and offset == 0.0 else (value - offset) / scale
+        if index == 0:
+            return value == self.open_index
+        if index == 1:
+            return value == self.on_code
+        if index == 3:
+            return _lookup(self.thickness, value)
+        if index == 4:
+            return _lookup(self.full_scale, value)
+        return value
+
+    @staticmethod
+    def assemble(parts: list[Value], beam_on: Value) -> ShotState:
+        """The state from every device's :meth:`part`."""
         delay: Value = 0.0
-        for name, scale, offset in self.delays:
-            v = commands[name].sample(times)
-            delay = delay + (v if scale == 1.0 and offset == 0.0 else (v - offset) / scale)
-        return ShotState(
-            beam_on=beam_on,
-            shutter_open=commands[self.shutter].sample(times) == self.open_index,
-            pump_on=commands[self.pump].sample(times) == self.on_code,
-            energy_kev=commands[self.energy].sample(times),
-            thickness_um=_lookup(self.thickness, commands[self.attenuator].sample(times)),
-            full_scale_pc=_lookup(self.full_scale, commands[self.gain].sample(times)),
-            theta_deg=commands[self.theta].sample(times),
-            x_mm=commands[self.x_axis].sample(times),
-            y_mm=commands[self.y_axis].sample(times),
-            delay_ps=delay)
+        for term in parts[8:]:
+            delay = delay + term
+        shutter, pump, energy, thickness, full_scale, theta, x, y = parts[:8]
+        return ShotState(beam_on, shutter, pump, energy, thickness, full_scale, theta, x, y,
+                         delay)
+
+
+class SettledState:
+    """The state of one shot after every command has settled, kept between changes.
+
+    A command holds one value from its settle time on (a motor at its target,
+    a switch after its transit), so a shot after every settle time sees just
+    those values.  The world says which device is about to change
+    (:meth:`changing`); only those are asked again, so a step-scan point costs
+    one device, not a sampling of all of them.  :meth:`at` answers ``None``
+    when it cannot (a shot before a settle time, a change announced but not
+    made yet): the caller samples the commands instead.
+
+    Args:
+        role_map: how device values become the state.
+        devices: the devices of ``role_map.names``, in that order.
+    """
+
+    def __init__(self, role_map: RoleMap, devices: list[Any]) -> None:
+        self._role_map = role_map
+        self._devices = devices
+        n = len(devices)
+        self._commands: list[Any] = [None] * n
+        self._times = [math.inf] * n
+        self._parts: list[Any] = [None] * n
+        self._dirty = set(range(n))
+        self._from = math.inf
+        self._state: ShotState | None = None
+
+    def changing(self, index: int) -> None:
+        """Device ``index`` (of ``role_map.names``) is about to get a new command."""
+        self._dirty.add(index)
+
+    def at(self, t: float, beam_on: bool) -> ShotState | None:
+        """The state of a shot at clock time ``t``, or ``None`` if it must be sampled."""
+        if self._dirty and not self._refresh():
+            return None
+        if t < self._from:
+            return None
+        state = self._state
+        return state if beam_on else replace(state, beam_on=False)
+
+    def _refresh(self) -> bool:
+        known = self._commands
+        for i in tuple(self._dirty):
+            command = self._devices[i].command
+            if command is known[i]:  # announced, not made yet
+                return False
+            known[i] = command
+            self._times[i], value = command.settled()
+            self._parts[i] = self._role_map.part(i, value)
+            self._dirty.discard(i)
+        self._from = max(self._times)
+        self._state = self._role_map.assemble(self._parts, True)
+        return True
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from sim.physics.optics import RockingCurve
 from sim.physics.pump import PumpResponse
 from sim.physics.sample import Plate
 from sim.physics.source import BeamLoss, Source
-from sim.shotmodel import RoleMap, ShotModel, Shots, ShotState, pd_model
+from sim.shotmodel import RoleMap, SettledState, ShotModel, Shots, ShotState, pd_model
 
 if TYPE_CHECKING:
     from sim.devices.daq import SimDAQ
@@ -142,6 +142,8 @@ class SimWorld:
         self.model: ShotModel | None = None
         self.role_map: RoleMap | None = None
         self._commands = _Commands(self.devices)
+        self._settled: SettledState | None = None
+        self._role_index: dict[str, int] = {}
 
     def finish_wiring(self) -> None:
         """Once devices and plate exist: build the shot model and the role table."""
@@ -152,6 +154,9 @@ class SimWorld:
         plate = self.plate
         self.role_map = RoleMap.from_profile(self.profile, plate.x_axis, plate.y_axis)
         self._commands = _Commands(self.devices)
+        names = self.role_map.names
+        self._settled = SettledState(self.role_map, [self.devices[n] for n in names])
+        self._role_index = {n: i for i, n in enumerate(names)}
 
     def commands(self) -> Mapping[str, Any]:
         """Every stateful device's current command (trajectory or step), by name."""
@@ -171,10 +176,12 @@ class SimWorld:
         if self.daq is not None:
             self.daq.sync()
         if self.recorder is not None:
-            self.recorder.change(self.clock.now())
+            self.recorder.change(self.clock.now(), device)
         self._expose_window()
         self._version += 1
         self._current = None
+        if (i := self._role_index.get(device)) is not None:
+            self._settled.changing(i)
 
     # -- small queries ------------------------------------------------------------------------
     def probe_energy_kev(self) -> float:
@@ -194,10 +201,12 @@ class SimWorld:
             beam_on: Any = True
         else:
             beam_on = self.beam_loss.beam_on(times + offset)
-        if len(times) == 1:  # one shot: the devices sample plain floats
-            return self.role_map.state(self.commands(), times.tolist(),
-                                       beam_on if beam_on is True else bool(beam_on[0]))
+        if len(times) == 1:  # one shot: the devices give plain floats
+            t, on = float(times[0]), beam_on if beam_on is True else bool(beam_on[0])
+            state = self._settled.at(t, on)
+            return state if state is not None else self.role_map.state(self.commands(), [t], on)
         return self.role_map.state(self.commands(), times, beam_on)
+
 
     def shots(self, times: np.ndarray, tags: np.ndarray, *, acquired: bool) -> Shots:
         """Every per-shot quantity of the shots at clock ``times`` with ``tags``.

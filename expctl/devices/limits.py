@@ -54,6 +54,8 @@ class Limits:
 
     def check(self, device: str, value: object) -> None:
         """Raise :class:`LimitError` naming the device, target and allowed range."""
+        if type(value) is float and self.choices is None and self.low <= value <= self.high:
+            return  # the common case first: a number within range (NaN fails the test)
         if self.choices is not None:
             if value in self.choices:
                 return

@@ -90,11 +90,11 @@ class Status:
 
     def completion_time(self) -> float | None:
         """When the action ends, by success, failure or timeout, if that is known."""
-        ends = [t for t in (self.deadline, self._timeout_at()) if t is not None]
-        return min(ends) if ends else None
-
-    def _timeout_at(self) -> float | None:
-        return None if self.timeout is None else self.started + self.timeout
+        deadline = self.deadline
+        if self.timeout is None:
+            return deadline
+        timeout_at = self.started + self.timeout
+        return deadline if deadline is not None and deadline <= timeout_at else timeout_at
 
     def is_done(self, now: float) -> bool:
         """True once the action has ended (successfully or not) at clock reading ``now``."""
@@ -103,8 +103,8 @@ class Status:
 
     def result(self, now: float) -> None:
         """Raise the action's error, if it ended with one; otherwise return ``None``."""
-        tmo = self._timeout_at()
-        if tmo is not None and now >= tmo and (self.deadline is None or self.deadline > tmo):
+        if self.timeout is not None and now >= (tmo := self.started + self.timeout) and (
+                self.deadline is None or self.deadline > tmo):
             raise DeviceTimeoutError(
                 f"{self.device} did not complete within {self.timeout:g} s", device=self.device
             )

@@ -17,7 +17,7 @@ import math
 import threading
 from collections.abc import Callable, Generator, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from transitions import Machine, MachineError
 
@@ -152,6 +152,10 @@ class _Suspend(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+#: What an action may raise that the engine acts on (the rest ends the plan).
+_RECOVERABLE = (_Suspend, _Interrupted, UserError, AggregateError, DeviceError)
 
 
 @dataclass
@@ -363,6 +367,7 @@ class Engine:
         self._frames: list[_Frame] = []
         self._replaying_step = False
         self._transcribe = False
+        self._in_step = False
         self._since_checkpoint: list[Action] = []
         self._replaying = False
         self._spot: Mapping[str, Any] | None = None
@@ -380,6 +385,7 @@ class Engine:
     def _drive(self, plan: Plan) -> Any:
         """Feed the plan its results until it returns; close it if we leave early."""
         send = plan.send
+        execute = self._execute
         result: Any = None
         try:
             while True:
@@ -387,11 +393,24 @@ class Engine:
                     action = send(result)
                 except StopIteration as done:
                     return done.value
-                result = self._execute(action)
+                result = execute(action)
         finally:
             plan.close()
 
     def _execute(self, action: Action) -> Any:
+        """One action: the common case (no command pending, no step being replayed or
+        transcribed, no failure) is a handler call; everything else goes aside."""
+        if self._attention or self._in_step:  # (set by other threads / by step markers)
+            return self._execute_special(action)
+        handler = self._handlers.get(type(action))
+        if handler is None:
+            raise SequenceError(f"the engine does not know the action {action!r}")
+        try:
+            return handler(action)
+        except _RECOVERABLE as err:
+            return self._recover(action, handler, err)
+
+    def _execute_special(self, action: Action) -> Any:
         if self._attention:
             self._service()
             if self._replayed_targets and not self._replaying_step \
@@ -413,36 +432,47 @@ class Engine:
         top = self._frames[-1] if self._frames else None
         self._replaying_step = top is not None and top.replay is not None
         self._transcribe = top is not None and self.journal is not None
+        self._in_step = self._replaying_step or self._transcribe
 
     def _attempt(self, action: Action, handler: Callable[[Any], Any]) -> Any:
         """Run one action under suspenders, commands and the fault policy."""
+        try:
+            return handler(action)
+        except _RECOVERABLE as err:
+            return self._recover(action, handler, err)
+
+    def _recover(self, action: Action, handler: Callable[[Any], Any], err: Exception) -> Any:
+        """After ``action`` raised ``err``: suspend, obey a command or apply the fault
+        policy, and try again as long as that says to."""
         attempt = 0
         while True:
-            try:
-                return handler(action)
-            except _Suspend as sus:
-                self._suspended(sus.reason)
-            except _Interrupted:
+            if isinstance(err, _Suspend):
+                self._suspended(err.reason)
+            elif isinstance(err, _Interrupted):
                 self._service()
-            except (UserError, AggregateError) as err:
+            elif isinstance(err, UserError | AggregateError):
                 if not self.check_only or err.exit_code != 2:
-                    raise
+                    raise err
                 self._violate(err)
                 return None
-            except DeviceError as err:
-                if isinstance(err, BeamLossError) and self.suspenders:
-                    self._suspended(err.message)
-                    continue
-                attempt += 1
-                policy = self._policy()
-                if policy.action == "retry" and attempt <= policy.retries:
+            else:  # a DeviceError (see _RECOVERABLE)
+                err = cast(DeviceError, err)
+                if not (isinstance(err, BeamLossError) and self.suspenders):
+                    attempt += 1
+                    policy = self._policy()
+                    if policy.action == "skip":
+                        self._fault(action, err, "skip", attempt)
+                        return None
+                    if policy.action != "retry" or attempt > policy.retries:
+                        self._fault(action, err, "abort", attempt)
+                        raise err
                     self._fault(action, err, "retry", attempt)
-                    continue
-                if policy.action == "skip":
-                    self._fault(action, err, "skip", attempt)
-                    return None
-                self._fault(action, err, "abort", attempt)
-                raise
+                else:
+                    self._suspended(err.message)
+            try:
+                return handler(action)
+            except _RECOVERABLE as again:
+                err = again
 
     def _policy(self) -> FaultPolicy:
         for frame in reversed(self._frames):
@@ -623,8 +653,7 @@ class Engine:
                     latest = end
             clock.sleep_until(latest)
             for st in statuses:
-                if st.error is not None or st.timeout is not None:
-                    st.result(latest)
+                st.result(latest)
             return
         while True:
             now = clock.now()
@@ -647,6 +676,21 @@ class Engine:
 
     # ------------------------------------------------------------------ handlers
     def _do_move(self, action: Move) -> None:
+        targets = action.targets
+        if len(targets) == 1 and not action.relative:  # a step-scan point: one axis
+            ((name, target),) = targets.items()
+            dev = self._may_set.get(name)
+            if dev is not None:
+                try:
+                    dev.check_value(target)
+                except UserError:
+                    pass  # reported below, as for several axes
+                else:
+                    status = dev.set(target)
+                    if not self._replaying:
+                        self._since_checkpoint.append(action)
+                    self._wait([status], (dev,))
+                    return
         planned: list[tuple[Device, float]] = []
         errors: list[ExpctlError] = []
         for name, value in action.targets.items():
@@ -710,7 +754,7 @@ class Engine:
 
     def _do_checkpoint(self, action: Checkpoint) -> None:
         self._since_checkpoint.clear()
-        if self.state is S.PAUSING:
+        if self._model.state is S.PAUSING:
             self._fire("halt", reason="checkpoint")
             self._service()
 

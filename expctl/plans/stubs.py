@@ -179,12 +179,14 @@ def scan(axis: str, points: Sequence[float], read: Iterable[str] = (),
     """
     devices = tuple(read)
     readings: list[Mapping[str, Any]] = []
+    checkpoint, read_all = Checkpoint(), Read((*devices, axis))  # frozen: one of each will do
+    trigger = Trigger(devices, shots_per_point) if devices else None
     for p in points:
-        yield Checkpoint()
+        yield checkpoint
         yield Move({axis: float(p)})
-        if devices:
-            yield Trigger(devices, shots_per_point)
-        readings.append((yield Read((*devices, axis))))
+        if trigger is not None:
+            yield trigger
+        readings.append((yield read_all))
     return ScanData(axis, tuple(float(p) for p in points), tuple(readings))
 
 

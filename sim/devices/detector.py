@@ -29,16 +29,16 @@ class SimMPCCD:
         self.access: AccessLevel = spec.access
         self.model = model
         self._world = world
+        n = self.name
+        self._signals = ((f"{n}.roi0", f"{n}/ROI_0_sum"), (f"{n}.roi1", f"{n}/ROI_1_sum"),
+                         (f"{n}.nphot", f"{n}/photon_nPhot"))
 
     def trigger(self, shots: int = 1) -> Status:
         return self._world.trigger(self.name, shots)
 
     def read(self) -> dict[str, float | str]:
-        shots = self._world.latest_shots()
-        n = self.name
-        return {f"{n}.roi0": shots.mean(f"{n}/ROI_0_sum"),
-                f"{n}.roi1": shots.mean(f"{n}/ROI_1_sum"),
-                f"{n}.nphot": shots.mean(f"{n}/photon_nPhot")}
+        mean = self._world.latest_shots().mean
+        return {signal: mean(column) for signal, column in self._signals}
 
     def describe(self) -> dict[str, SignalInfo]:
         n = self.name

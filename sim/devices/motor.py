@@ -58,6 +58,10 @@ class Trajectory:
             return self.x0
         return float(self.at(t))
 
+    def settled(self) -> tuple[float, float]:
+        """(clock time from which the position no longer changes, that position)."""
+        return self.end, self.x1
+
     def sample(self, times: np.ndarray) -> float | np.ndarray:
         """Positions at increasing ``times``: a float when the axis is still over them
         (one shot's time as a list: always a float)."""

@@ -27,6 +27,10 @@ class Step:
     def value(self, t: float) -> float:
         return self.new if t >= self.t else self.old
 
+    def settled(self) -> tuple[float, float]:
+        """(clock time from which the value no longer changes, that value)."""
+        return self.t, self.new
+
     def sample(self, times: np.ndarray) -> float | np.ndarray:
         """Values at increasing ``times``: a float when constant over them, else an array."""
         if times[0] >= self.t:

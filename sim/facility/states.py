@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -73,24 +72,47 @@ class StateRecorder:
                           "mean_duration_s": world.beam_loss.mean_duration_s, "injected": []},
         }
         self._since = 0.0
-        self._rows: list[tuple[float, list[Any]]] = []
+        self._devices = [world.devices[n] for n in self._names]
+        self._index = {n: i for i, n in enumerate(self._names)}
+        self._commands = [d.command for d in self._devices]
+        self._numbers = np.asarray([x for c in self._commands for x in c.row()], dtype=np.float64)
+        self._announced: list[int] = []
+        # rows [since, reached, numbers...] so far, and room for the one a flush adds
+        self._rows = np.empty((_BUFFERED + 1, 2 + len(self._numbers)))
+        self._count = 0
         store.open_states(self.beamline, self.key, self._header, world.profile)
 
-    def _snapshot(self, reached: float) -> tuple[float, float, list[Any]]:
-        devices = self._world.devices
-        return self._since, reached, [devices[n].command for n in self._names]
+    def _refresh(self) -> None:
+        """Ask the devices that announced a change for their command again."""
+        pending = []
+        for i in self._announced:
+            command = self._devices[i].command
+            if command is self._commands[i]:  # announced, not made yet
+                pending.append(i)
+                continue
+            self._commands[i] = command
+            self._numbers[ROW * i:ROW * (i + 1)] = command.row()
+        self._announced = pending
 
-    def change(self, now: float) -> None:
-        """A device is about to change: close the interval of the current commands.
+    def change(self, now: float, device: str = "") -> None:
+        """``device`` is about to change: close the interval of the current commands.
 
-        Commands are immutable, so the snapshot keeps them as they are and turns
-        them into numbers only when flushed.
+        Only devices that announced a change are asked for their command again
+        (a step scan moves one axis per point), and the interval goes straight
+        into a buffer of rows.
         """
         if now > self._since:
-            self._rows.append(self._snapshot(now))
+            if self._announced:
+                self._refresh()
+            row = self._rows[self._count]
+            row[0], row[1] = self._since, now
+            row[2:] = self._numbers
+            self._count += 1
             self._since = now
-            if len(self._rows) >= _BUFFERED:  # long scans without runs: bounded memory
+            if self._count == _BUFFERED:  # long scans without runs: bounded memory
                 self.flush(now, touch=False)
+        if (i := self._index.get(device)) is not None:
+            self._announced.append(i)
 
     def flush(self, now: float, *, touch: bool = True) -> None:
         """Persist the rows so far and that the session has reached clock time ``now``.
@@ -98,10 +120,13 @@ class StateRecorder:
         One append per call; the header is rewritten only when injected beam-loss
         episodes changed, and ``touch`` records facility time for later sessions.
         """
-        rows = [[since, reached, *chain.from_iterable(cmd.row() for cmd in cmds)]
-                for since, reached, cmds in [*self._rows, self._snapshot(now)]]
-        self._rows.clear()
-        self._store.append_states(self.beamline, self.key, np.asarray(rows, dtype=np.float64))
+        if self._announced:
+            self._refresh()
+        rows = self._rows[:self._count + 1].copy()
+        rows[-1, 0], rows[-1, 1] = self._since, now
+        rows[-1, 2:] = self._numbers
+        self._count = 0
+        self._store.append_states(self.beamline, self.key, rows)
         loss = self._header["beam_loss"]
         injected = [list(e) for e in self._world.beam_loss.injected or []]
         if injected != loss["injected"]:

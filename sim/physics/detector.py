@@ -142,6 +142,20 @@ class DetectorModel:
                 float(self.adu_per_photon(1.0, s0)), float(self.adu_per_photon(1.0, s1)))
         return got
 
+    def _keys(self) -> tuple[tuple[Any, ...], list[float]]:
+        """Column names of :meth:`shots_from` (ROI 0, ROI 1, photons, recipe, rest per
+        sensor) and the diffuse photons per uJ of the count columns after the Bragg one."""
+        got = self._cache.get("keys")
+        if got is None:
+            pre = f"_recipe/{self.name}/"
+            names = (f"{self.name}/ROI_0_sum", f"{self.name}/ROI_1_sum",
+                     f"{self.name}/photon_nPhot",
+                     tuple(pre + k for k in ("n_bragg", "n_d0", "n_d1", "noise0", "noise1",
+                                             "energy_kev")),
+                     tuple(f"{pre}rest{k}" for k in range(len(self.sensors))))
+            got = self._cache["keys"] = (names, self._constants()[0].tolist()[1:])
+        return got
+
     # -- per-shot reductions -------------------------------------------------------
     def shots(self, seed: int, tags: np.ndarray, bragg_photons: np.ndarray | float,
               probe_uj: np.ndarray | float, energy_kev: np.ndarray | float
@@ -178,13 +192,14 @@ class DetectorModel:
         per_uj, sd0, sd1, g0, g1 = self._constants()
         dark = not isinstance(probe_uj, np.ndarray) and probe_uj == 0.0  # noise only
         eff = float(self.bragg["efficiency"])
+        keys = self._keys()
         counts: Any
         if isinstance(noise_z, list):  # one shot
             noise0, noise1 = noise_z[0] * sd0, noise_z[1] * sd1
             if dark:
                 counts = [0] * p
             else:
-                lam = [bragg_photons * eff, *(probe_uj * c for c in per_uj.tolist()[1:])]
+                lam = [bragg_photons * eff, *(probe_uj * c for c in keys[1])]
                 counts = [poisson_one(m, a, b) for m, a, b in zip(
                     lam, uniforms[:p], uniforms[p:], strict=True)]
             n_bragg, n_d0, n_d1 = counts[0], counts[1], counts[2]
@@ -205,17 +220,15 @@ class DetectorModel:
             energy = (energy_kev if isinstance(energy_kev, np.ndarray)
                       else np.full(n, energy_kev))
             counts = counts.T
-        pre = f"_recipe/{self.name}/"
+        roi0, roi1, nphot_key, recipe, rest = keys[0]
         out = {
-            f"{self.name}/ROI_0_sum": noise0 + 0.0 if dark
-            else (n_bragg + n_d0) * (energy_kev * g0) + noise0,
-            f"{self.name}/ROI_1_sum": noise1 + 0.0 if dark else n_d1 * (energy_kev * g1) + noise1,
-            f"{self.name}/photon_nPhot": nphot,
-            pre + "n_bragg": n_bragg, pre + "n_d0": n_d0, pre + "n_d1": n_d1,
-            pre + "noise0": noise0, pre + "noise1": noise1, pre + "energy_kev": energy,
+            roi0: noise0 + 0.0 if dark else (n_bragg + n_d0) * (energy_kev * g0) + noise0,
+            roi1: noise1 + 0.0 if dark else n_d1 * (energy_kev * g1) + noise1,
+            nphot_key: nphot,
+            **dict(zip(recipe, (n_bragg, n_d0, n_d1, noise0, noise1, energy), strict=True)),
         }
-        for k in range(len(self.sensors)):
-            out[f"{pre}rest{k}"] = counts[3 + k]
+        for k, key in enumerate(rest):
+            out[key] = counts[3 + k]
         return out
 
     # -- images ------------------------------------------------------------------
