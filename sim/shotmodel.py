@@ -100,14 +100,19 @@ class NoiseBank:
                 self._blocks.popitem(last=False)
         return got
 
+    def one(self, tag: int) -> list[float]:
+        """Variates of one tag as numbers (for a beam tag, a row of a cached block)."""
+        div = self.divider
+        if tag % div:
+            return self.draw(np.asarray([tag], dtype=np.int64))[0].tolist()
+        span = div * self.BLOCK
+        return self._block(tag // span)[tag % span // div].tolist()
+
     def rows(self, tags: np.ndarray) -> np.ndarray:
         """Variates of ``tags``: a slice of cached blocks for a short run of beam tags."""
         n = len(tags)
         first = int(tags[0])
         div, span = self.divider, self.divider * self.BLOCK
-        if n == 1 and not first % div:  # a one-shot trigger: one row of a cached block
-            i0 = first % span // div
-            return self._block(first // span)[i0:i0 + 1]
         last = int(tags[-1])
         b0, b1 = first // span, last // span
         if first % div or last - first != div * (n - 1) or b1 - b0 > 1:
@@ -337,9 +342,11 @@ class ShotModel:
         return got
 
     def shots(self, tags: np.ndarray, times: np.ndarray, state: ShotState, *,
-              acquired: bool, plate: Plate | None) -> Shots:
-        """The shots with ``tags`` at clock ``times`` (see :class:`Shots`)."""
-        return Shots(self, tags, times, state, self.noise.rows(tags), acquired, plate)
+              acquired: bool, plate: Plate | None, plain: bool = False) -> Shots:
+        """The shots with ``tags`` at clock ``times`` (see :class:`Shots`); ``plain``: the
+        state of one shot is in plain numbers already."""
+        noise = self.noise.one(int(tags[0])) if len(tags) == 1 else self.noise.rows(tags)
+        return Shots(self, tags, times, state, noise, acquired, plate, plain)
 
 
 _MONITORS = frozenset({"pd_i0", "beam/pulse_energy", "_pd_saturated"})
@@ -363,13 +370,15 @@ class Shots(Mapping[str, np.ndarray]):
     """
 
     def __init__(self, model: ShotModel, tags: np.ndarray, times: np.ndarray, state: ShotState,
-                 noise: np.ndarray, acquired: bool, plate: Plate | None) -> None:
+                 noise: np.ndarray | list[float], acquired: bool, plate: Plate | None,
+                 plain: bool = False) -> None:
         self.model, self.tags, self.times = model, tags, times
         self.n = len(tags)
         self.scalar = self.n == 1
         if self.scalar:
-            state = _one_shot(state)
-            self._noise: Any = noise[0].tolist()
+            if not plain:
+                state = _one_shot(state)
+            self._noise: Any = noise if isinstance(noise, list) else noise[0].tolist()
         else:
             self._noise = noise.T  # rows are the variate columns: self._noise[k]
         self.state = state

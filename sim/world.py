@@ -218,30 +218,30 @@ class SimWorld:
         times = np.asarray(times, dtype=np.float64)
         tags = np.asarray(tags, dtype=np.int64)
         return self.model.shots(tags, times, self.state(times), acquired=acquired,
-                                plate=self.plate)
+                                plate=self.plate, plain=len(times) == 1)
 
     # -- acquisitions -------------------------------------------------------------------
     def trigger(self, device: str, shots: int) -> Status:
         """Acquire the next ``shots`` beam shots for ``device`` (shared by simultaneous ones)."""
-        if int(shots) < 1:
+        n = int(shots)
+        if n < 1:
             raise LimitError(f"{device} cannot integrate {shots} shots", device=device,
                              allowed="1 or more shots")
         now = self.clock.now()
         tl = self.timeline
-        shots = int(shots)
         first = tl.beam_tag_after(now)
-        key = (first, shots)
-        if self._window is None or self._window.key != key:
-            self._expose_window()
-            if shots == 1:
-                tags = np.array([first], dtype=np.int64)
-                times = np.array([tl.time_of_tag(first)])
-            else:
-                tags = tl.beam_tags_after(now, shots)
-                times = tl.time_of(tags)
-            self._window = Window(key, tags, times, self._version)
+        start = tl.time_of_tag(first)
+        end = start if n == 1 else tl.time_of_tag(first + tl.divider * (n - 1))
         window = self._window
-        end = tl.time_of_tag(first + tl.divider * (shots - 1))
+        if window is None or window.key != (first, n):
+            self._expose_window()
+            if n == 1:
+                tags = np.array([first], dtype=np.int64)
+                times = np.array([start])
+            else:
+                tags = tl.beam_tags_after(now, n)
+                times = tl.time_of(tags)
+            window = self._window = Window((first, n), tags, times, self._version)
         if (fault := self.faults.take("timeout", device)) is not None:
             after = float(fault.get("after", 10.0))
             return Status(device, now, now + after, error=DeviceTimeoutError(
@@ -253,13 +253,13 @@ class SimWorld:
                 hint="Check the detector DAQ; clear the fault to continue."))
         if self.require_beam:
             offset = tl.offset_ticks / tl.tag_rate_hz  # facility_time(t) = t + offset
-            off = self.beam_loss.first_loss(tl.time_of_tag(first) + offset, end + offset)
+            off = self.beam_loss.first_loss(start + offset, end + offset)
             if off is not None:
                 lost = int(np.nonzero(~self.beam_loss.beam_on(
                     tl.facility_time(window.times)))[0][0])
                 when = max(now, float(window.times[lost]))
                 return Status(device, now, when, error=BeamLossError(
-                    f"no X-ray beam during the {device} acquisition (tag {int(tags[lost])})",
+                    f"no X-ray beam during the {device} acquisition (tag {int(window.tags[lost])})",
                     device=device, hint="Wait for the beam to return, then repeat."))
         return Status(device, now, end, timeout=end - now + self.timeout_margin)
 

@@ -162,8 +162,8 @@ class SimMotor:
                 f"{self.name} stalled at {format_quantity(stop, self.units)}, "
                 f"{format_quantity(abs(target - stop), self.units)} short of "
                 f"{format_quantity(target, self.units)}", device=self.name))
-        self._traj = Trajectory(now, here, target, self.velocity, self.acceleration)
-        done = now + self._traj.duration + (self.settle if target != here else 0.0)
+        self._traj = traj = Trajectory(now, here, target, self.velocity, self.acceleration)
+        done = traj.end + (self.settle if target != here else 0.0)  # end = now + duration
         return Status(self.name, now, done, timeout=self.timeout)
 
     def stop(self) -> None:

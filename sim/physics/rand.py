@@ -31,6 +31,7 @@ def _mix(z: np.ndarray) -> np.ndarray:
 
 
 _KEYS: dict[tuple[int, int], np.uint64] = {}
+_FEW_STREAMS = 256  # up to this many stream numbers, keys are looked up one by one
 
 
 def _key(seed: int, stream: int) -> np.uint64:
@@ -52,9 +53,14 @@ def stream_bits(seed: int, tags: np.ndarray, stream: int | np.ndarray) -> np.nda
     t = np.asarray(tags, dtype=np.uint64)
     if np.ndim(stream) == 0:
         return _mix((t * _GOLD) ^ _key(seed, int(stream)))
-    streams, where = np.unique(np.asarray(stream, dtype=np.int64), return_inverse=True)
-    keys = np.array([_key(seed, int(s)) for s in streams],
-                    dtype=np.uint64)[where].reshape(np.shape(stream))
+    stream = np.asarray(stream, dtype=np.int64)
+    if stream.size <= _FEW_STREAMS:  # the usual case (one per column): no sorting
+        keys = np.array([_key(seed, s) for s in stream.ravel().tolist()],
+                        dtype=np.uint64).reshape(stream.shape)
+    else:
+        streams, where = np.unique(stream, return_inverse=True)
+        keys = np.array([_key(seed, int(s)) for s in streams],
+                        dtype=np.uint64)[where].reshape(stream.shape)
     return _mix((t * _GOLD) ^ keys)
 
 

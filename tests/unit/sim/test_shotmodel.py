@@ -22,6 +22,9 @@ def test_noise_bank_rows_equal_direct_draws_however_cut(beamline):
         assert np.array_equal(bank.rows(tags[lo:lo + 7]), direct[lo:lo + 7])
     odd = tags[[3, 1, 30]]  # any tags in any order
     assert np.array_equal(bank.rows(odd), direct[[3, 1, 30]])
+    for k in (0, 19, 20, 39):  # one shot as numbers: the same bits, on either side of the edge
+        assert bank.one(int(tags[k])) == direct[k].tolist()
+    assert bank.one(int(tags[5]) + 1) == bank.draw(tags[5:6] + 1)[0].tolist()  # not a beam tag
 
 
 @pytest.mark.parametrize("lam", [0.0, 0.3, 5.0, 40.0, 63.99, 64.0, 900.0])
