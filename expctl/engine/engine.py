@@ -731,8 +731,9 @@ class Engine:
         if self.suspenders:
             self._check_suspenders()
         statuses = []
+        kinds = self._kinds
         for name in action.devices:
-            dev, triggerable, _, _ = self._kind(name)
+            dev, triggerable, _, _ = kinds.get(name) or self._kind(name)
             if triggerable:
                 statuses.append(dev.trigger(action.shots))  # type: ignore[attr-defined]
         self._wait(statuses)
@@ -741,8 +742,9 @@ class Engine:
 
     def _do_read(self, action: Read) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        kinds = self._kinds
         for name in action.devices:
-            dev, _, readable, _ = self._kind(name)
+            dev, _, readable, _ = kinds.get(name) or self._kind(name)
             if not readable:
                 raise SequenceError(f"{name} cannot be read", device=name)
             out.update(dev.read())  # type: ignore[attr-defined]

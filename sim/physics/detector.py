@@ -225,10 +225,9 @@ class DetectorModel:
             roi0: noise0 + 0.0 if dark else (n_bragg + n_d0) * (energy_kev * g0) + noise0,
             roi1: noise1 + 0.0 if dark else n_d1 * (energy_kev * g1) + noise1,
             nphot_key: nphot,
-            **dict(zip(recipe, (n_bragg, n_d0, n_d1, noise0, noise1, energy), strict=True)),
         }
-        for k, key in enumerate(rest):
-            out[key] = counts[3 + k]
+        out.update(zip(recipe, (n_bragg, n_d0, n_d1, noise0, noise1, energy), strict=True))
+        out.update(zip(rest, counts[3:], strict=True))  # the rest of each sensor
         return out
 
     # -- images ------------------------------------------------------------------
