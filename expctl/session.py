@@ -130,6 +130,15 @@ class Session:
                                   results=self.results)
         return self._engine
 
+    @property
+    def current_engine(self) -> Engine | None:
+        """The engine already built (the one running a sequence), without building one.
+
+        Ctrl-C handlers and the shell's pause/abort ask this: they must reach the
+        engine ``run()`` made for the sequence, and must not create one while idle.
+        """
+        return self._engine
+
     def attach_runlog(self) -> RunLogHandle:
         """Subscribe the run writer, catalog and alignment log (once)."""
         if self._runlog is None:

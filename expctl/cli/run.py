@@ -125,7 +125,7 @@ def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
     unsubscribe = session.bus.subscribe(progress) if not as_json else None
     try:
         notify = print_note(console(stderr=True)) if as_json else progress.notify
-        with pause_on_interrupt(lambda: session._engine, notify, session.bus) as flags:
+        with pause_on_interrupt(lambda: session.current_engine, notify, session.bus) as flags:
             if as_json:
                 summary = session.run(loaded, pause_hook=hook)
             else:

@@ -268,7 +268,7 @@ class Shell:
     def active_engine(self) -> Engine | None:
         """The engine a pause/resume/stop/abort is for: the sequence's, else the shell's."""
         if self._sequence_running and self._session is not None:
-            return self._session._engine  # the engine Session.run built for this sequence
+            return self._session.current_engine  # the engine Session.run built for it
         return self._engine
 
     def run_plan(self, factory: Callable[[], Any], watch: tuple[str, ...] = ()
