@@ -31,7 +31,7 @@ from expctl.analysis.detector import (
     roi_stats,
     subtract_pedestal,
 )
-from expctl.analysis.errors import AnalysisError
+from expctl.analysis.errors import AnalysisError, I0Error
 from expctl.analysis.peaks import (
     FLAGS_UNUSABLE,
     PeakResult,
@@ -57,6 +57,7 @@ __all__ = [
     "FLAGS_UNUSABLE",
     "FLAGS_UNUSABLE_SUMS",
     "AnalysisError",
+    "I0Error",
     "AssemblyPlan",
     "AzimuthalBins",
     "AzimuthalResult",

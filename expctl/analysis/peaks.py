@@ -35,7 +35,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from expctl.analysis.binning import window_mask
-from expctl.analysis.errors import AnalysisError
+from expctl.analysis.errors import AnalysisError, I0Error
 
 __all__ = [
     "FLAGS_UNUSABLE",
@@ -142,11 +142,11 @@ def _as_float_array(name: str, values: Any) -> np.ndarray:
 def _check_i0(i0: np.ndarray, *, positive: bool = True) -> None:
     """Raise for NaN, then (if ``positive``) for non-positive or infinite I0."""
     if np.isnan(i0).any():
-        raise AnalysisError(f"i0 contains {np.count_nonzero(np.isnan(i0))} NaN values")
+        raise I0Error(f"i0 contains {np.count_nonzero(np.isnan(i0))} NaN values")
     bad = np.count_nonzero(~((i0 > 0) & (i0 < np.inf))) if positive else 0
     if bad:
-        raise AnalysisError(f"i0 has {bad} non-positive or infinite values; "
-                            "exclude them with i0_window=(low, high)")
+        raise I0Error(f"i0 has {bad} non-positive or infinite values",
+                      "exclude them with i0_window=(low, high)")
 
 
 def normalize_by_i0(

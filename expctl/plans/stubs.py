@@ -205,15 +205,14 @@ def _fit_peak(x: Sequence[float], y: Sequence[float], i0: Sequence[float] | None
     An analysis error names the rocking curve; one about I0 (no beam: zero
     or negative charge) also says what to check and how to exclude bad shots.
     """
-    from expctl.analysis import AnalysisError, find_peak
+    from expctl.analysis import AnalysisError, I0Error, find_peak
 
     try:
         return find_peak(x, y, i0=i0, i0_window=i0_window, method=method)
+    except I0Error as err:
+        raise AnalysisError(f"rocking_curve {name}: {err.problem}", hint=_I0_HINT) from None
     except AnalysisError as err:
-        about_i0 = err.message.startswith("i0 ")
-        raise AnalysisError(f"rocking_curve {name}: "
-                            + (err.message.split(";")[0] if about_i0 else err.message),
-                            hint=_I0_HINT if about_i0 else err.hint) from None
+        raise AnalysisError(f"rocking_curve {name}: {err.message}", hint=err.hint) from None
 
 
 def rocking_curve(axis: str, span: float, points: int, *, signal: Signal,

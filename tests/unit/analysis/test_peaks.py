@@ -304,3 +304,14 @@ def test_find_edge_gives_edge_position_and_beam_size(falling):
     assert r.ok and r.model == "gaussian"
     assert abs(r.center - 3.3) < 4 * r.center_err and abs(r.center - 3.3) < 0.3
     assert r.fwhm == pytest.approx(12.0, rel=0.05)
+
+
+def test_i0_without_beam_is_an_i0_error_with_the_finding_apart_from_the_remedy():
+    from expctl.analysis import I0Error
+
+    with pytest.raises(I0Error) as err:
+        find_peak(X, np.ones(41), i0=np.r_[np.ones(40), 0.0])
+    assert err.value.problem == "i0 has 1 non-positive or infinite values"
+    with pytest.raises(AnalysisError) as shape:  # a shape mismatch is a caller bug, not no beam
+        find_peak(X, np.ones(41), i0=np.ones(40))
+    assert not isinstance(shape.value, I0Error)
