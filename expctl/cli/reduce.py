@@ -11,7 +11,7 @@ from typing import Any
 
 from expctl.cli import Command
 from expctl.errors import UserError
-from expctl.paths import DATA_DIR_HELP
+from expctl.paths import DATA_DIR_HELP, resolve_data_dir
 
 __all__ = ["COMMAND", "parse_bins", "parse_runs"]
 
@@ -159,10 +159,10 @@ def _nothing_selected(where: str | None, catalog: Any) -> UserError:
 
 def _run(args: argparse.Namespace) -> int:
     from expctl.cli.runs import catalog_row, open_catalog
-    from expctl.runlog import Follower, default_data_dir, parse_where, reduce_runs
+    from expctl.runlog import Follower, parse_where, reduce_runs
     from expctl.runlog.follow import binnable
 
-    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
+    data_dir = resolve_data_dir(args.data_dir)
     select = parse_where(args.where) if args.where else None
     options = _options(args)
     if args.follow:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from expctl.cli import Command
-from expctl.paths import DATA_DIR_HELP
+from expctl.paths import DATA_DIR_HELP, resolve_data_dir
 
 __all__ = ["COMMAND", "COMMANDS", "SHOW_COMMAND", "catalog_row", "known_names", "local_time",
            "open_catalog"]
@@ -56,12 +56,6 @@ def local_time(stamp: Any, *, date: bool = True) -> str:
 
     moment = datetime.fromtimestamp(stamp)
     return moment.isoformat(" ", "milliseconds") if date else moment.strftime("%m-%d %H:%M:%S")
-
-
-def _data_dir(args: argparse.Namespace) -> Path:
-    from expctl.runlog import default_data_dir
-
-    return Path(args.data_dir) if args.data_dir else default_data_dir()
 
 
 def _jsonable(value: Any) -> Any:
@@ -116,7 +110,7 @@ def _run_runs(args: argparse.Namespace) -> int:
     from expctl.runlog import parse_where
 
     select = parse_where(args.where) if args.where else None
-    with open_catalog(_data_dir(args)) as catalog:
+    with open_catalog(resolve_data_dir(args.data_dir)) as catalog:
         if args.scans:
             every = catalog.alignments()
             scans = [s for s in every if select is None or select(s)]
@@ -193,7 +187,7 @@ def _configure_show(p: argparse.ArgumentParser) -> None:
 def _run_show(args: argparse.Namespace) -> int:
     from expctl.runlog import run_summary
 
-    with open_catalog(_data_dir(args)) as catalog:
+    with open_catalog(resolve_data_dir(args.data_dir)) as catalog:
         row = catalog_row(catalog, args.run).as_dict()
         path = catalog.file_of(args.run) if row["file"] else None
     summary = run_summary(path) if path is not None else None

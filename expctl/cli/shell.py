@@ -16,12 +16,7 @@ from expctl.paths import resolve_data_dir
 if TYPE_CHECKING:
     from expctl.session import Session
 
-__all__ = ["COMMAND", "data_dir_of", "run_cli_command"]
-
-
-def data_dir_of(args: argparse.Namespace) -> Path:
-    """``--data-dir``, else the default rule of :mod:`expctl.paths`."""
-    return resolve_data_dir(args.data_dir)
+__all__ = ["COMMAND", "run_cli_command"]
 
 
 class _ShellArgumentParser(argparse.ArgumentParser):
@@ -67,7 +62,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> int:
     from expctl.shell.app import Shell
 
-    data_dir = data_dir_of(args)
+    data_dir = resolve_data_dir(args.data_dir)
 
     def open_session() -> Session:
         from expctl.session import Session
