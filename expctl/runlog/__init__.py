@@ -13,7 +13,6 @@ from expctl.runlog.follow import Follower
 from expctl.runlog.paths import (
     alignment_dir,
     catalog_path,
-    default_data_dir,
     reduced_dir,
     run_file_path,
 )
@@ -41,7 +40,6 @@ __all__ = [
     "alignment_dir",
     "attach",
     "catalog_path",
-    "default_data_dir",
     "emg_response",
     "file_checksum",
     "fit_pump_response",

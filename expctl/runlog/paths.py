@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from expctl.paths import default_data_dir
-
 __all__ = [
     "alignment_dir",
     "catalog_path",
-    "default_data_dir",
     "reduced_dir",
     "run_file_path",
 ]
