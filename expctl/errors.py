@@ -18,10 +18,12 @@ __all__ = [
     "AggregateError",
     "BackendError",
     "BeamLossError",
+    "ConditionLostError",
     "DataError",
     "DetectorDropoutError",
     "DeviceError",
     "DeviceTimeoutError",
+    "DisconnectedError",
     "ExpctlError",
     "IllegalCommand",
     "LimitError",
@@ -153,8 +155,20 @@ class DetectorDropoutError(DeviceError):
     """A detector stopped delivering frames."""
 
 
-class BeamLossError(DeviceError):
+class ConditionLostError(DeviceError):
+    """A condition data taking needs is gone for a while (beam, a control-system link).
+
+    With suspenders installed the engine suspends on it (a cut run is retaken once
+    the condition is back) instead of applying the step's fault policy.
+    """
+
+
+class BeamLossError(ConditionLostError):
     """The X-ray beam was lost while it was needed."""
+
+
+class DisconnectedError(ConditionLostError):
+    """A device's control-system connection dropped (an IOC restart, a network cut)."""
 
 
 class RequestRefusedError(DeviceError):

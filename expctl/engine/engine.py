@@ -52,6 +52,7 @@ from expctl.engine.suspenders import Suspender
 from expctl.errors import (
     AggregateError,
     BeamLossError,
+    ConditionLostError,
     DataError,
     DeviceError,
     ExpctlError,
@@ -457,7 +458,7 @@ class Engine:
                 return None
             else:  # a DeviceError (see _RECOVERABLE)
                 err = cast(DeviceError, err)
-                if not (isinstance(err, BeamLossError) and self.suspenders):
+                if not (isinstance(err, ConditionLostError) and self.suspenders):
                     attempt += 1
                     policy = self._policy()
                     if policy.action == "skip":
