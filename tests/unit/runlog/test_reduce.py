@@ -14,7 +14,6 @@ from expctl.runlog import (
     Catalog,
     ReduceOptions,
     emg_response,
-    fit_pump_response,
     reduce_runs,
     write_cube,
 )
