@@ -119,6 +119,13 @@ def test_cube_file_is_nexus_and_self_describing(campaign, tmp_path):
                                       cube.off.sums["pd_i0"])
         assert f["entry/fit/t0"][()] == cube.fit.t0
         assert f["entry/fit/t0"].attrs["units"] == "ps"
+        assert f["entry/fit"].attrs["sigma_source"] == cube.fit.sigma_source
+        assert json.loads(f["entry/fit"].attrs["undetermined"]) == {}
+        np.testing.assert_array_equal(f["entry/data/relative_errors"][:], cube.model_errors())
+        assert f["entry/data/relative_errors"].attrs["source"] == (
+            "noise model of the pump-response fit")
+        np.testing.assert_array_equal(f["entry/data/relative_errors_scatter"][:],
+                                      cube.relative_err)
         assert f["entry/fit/curve"].shape == (400,)
     root = nxload(str(path))
     assert root.entry.data.nxsignal.nxname == "relative"
