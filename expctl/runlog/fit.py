@@ -276,17 +276,16 @@ def diagnose(fit: PumpFitResult, delays: np.ndarray, jitter: Jitter) -> dict[str
 
     * no significant response (the fit beats A = 0 by less than
       :data:`RESPONSE_MIN` in −2 log L): nothing else means anything;
-    * t0 outside the scanned delays, or no delay within 2σ of the edge (then the
-      data only place t0 between two delays) — for a fitted σ, the widest σ its
-      one-sigma range allows, so a σ the data hardly fix does not condemn t0;
+    * t0 outside the scanned delays, no delay within 2σ of the edge (for a fitted
+      σ the widest its one-sigma range allows), or — for an edge narrower than the
+      gap between the delays around it — an error no smaller than that of
+      "somewhere in the gap" (gap/√12): then the data only bracket t0;
     * τ longer than twice the delays scanned after t0, fewer than two delays in
       ``(t0, t0 + 2τ]``, or τ known to no better than 100 %;
     * the baseline without a delay before ``t0 − 2σ``;
     * a jitter asked for (``of_interest``) known no better than ×/÷ 1.65;
-    * otherwise any error that is NaN (the likelihood is flat in that direction)
-      or, for t0, wider than the scan.
+    * otherwise any error that is NaN (the likelihood is flat in that direction).
     """
-    u = fit.units
     names = ["t0", "amplitude", "tau"] + (["sigma"] if fit.sigma_fitted else []) + (
         ["baseline"] if fit.baseline_fitted else [])
     if not fit.response >= RESPONSE_MIN:
@@ -301,13 +300,11 @@ def diagnose(fit: PumpFitResult, delays: np.ndarray, jitter: Jitter) -> dict[str
         out["amplitude"] = (f"the amplitude A is not constrained: A = {fit.amplitude:.3g} ± "
                             f"{fit.amplitude_err:.2g} is the change at time zero, which the "
                             f"data do not fix well enough")
-    span = float(delays[-1] - delays[0]) if len(delays) > 1 else math.inf
     for name in names:
         err = getattr(fit, f"{name}_err")
-        if name not in out and (not math.isfinite(err) or (name == "t0" and err > span)):
-            size = f"{err:.2g} {u}, wider than the scan" if math.isfinite(err) else "undefined"
+        if name not in out and not math.isfinite(err):
             out[name] = (f"{_LABEL[name]} is not constrained: the likelihood is flat in it "
-                         f"(its uncertainty is {size})")
+                         f"(its uncertainty is undefined)")
     return {name: out[name] for name in names if name in out}
 
 
@@ -324,12 +321,18 @@ def _t0_reason(fit: PumpFitResult, delays: np.ndarray) -> str | None:
     if not lo <= t0 <= hi:
         return (f"t0 is not constrained: the edge at {t0:.3f} {u} lies outside the scanned "
                 f"delays {lo:g}…{hi:g} {u}; extend the scan across it")
+    before = float(delays[delays <= t0].max())
+    after = float(delays[delays > t0].min()) if np.any(delays > t0) else hi
+    where = (f"the data only place it between {before:g} and {after:g} {u}; sample finer "
+             f"around {t0:.2f} {u}")
     if float(np.min(np.abs(delays - t0))) > 2.0 * sig:
-        before = float(delays[delays <= t0].max())
-        after = float(delays[delays > t0].min()) if np.any(delays > t0) else hi
         return (f"t0 is not constrained: no delay within 2σ ({2.0 * sig:.3f} {u}) of the edge "
-                f"at {t0:.3f} {u}, which the data only place between {before:g} and "
-                f"{after:g} {u}; sample finer around {t0:.2f} {u}")
+                f"at {t0:.3f} {u}; {where}")
+    gap = after - before
+    if 2.0 * sig < gap and not fit.t0_err < gap / math.sqrt(12.0):  # a sharp edge, only
+        # located as well as "somewhere in the gap" (a uniform spread has sd gap/√12)
+        return (f"t0 is not constrained: t0 = {t0:.3f} ± {fit.t0_err:.2g} {u} says no more "
+                f"than that the edge lies between two delays; {where}")
     return None
 
 

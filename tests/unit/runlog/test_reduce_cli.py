@@ -60,7 +60,7 @@ def test_a_bracketed_t0_fails_naming_what_to_measure(coarse, capsys):
     err = captured.err
     assert err.startswith("error: the pump-response fit leaves t0")
     assert "t0 is not constrained: no delay within 2σ (0.020 ps) of the edge at" in err
-    assert "which the data only place between 0 and 1 ps; sample finer around" in err
+    assert "; the data only place it between 0 and 1 ps; sample finer around" in err
     assert err.endswith("The cube and plot are written; --allow-partial accepts a partial "
                         "result (exit 0).\n") and err.count("\n") == 1
     assert "t0 not constrained" in captured.out and "undetermined: t0 is not" in captured.out
