@@ -1,4 +1,4 @@
-"""Every shipped sequence compiles to the same actions and dry-runs to the same JSON as pinned.
+"""Every shipped sequence checks, compiles and dry-runs exactly as pinned.
 
 Refactorings of the sequence package (the verb registry, the unit lexer) must
 not change what a sequence does.  The pins in ``tests/data/pins/`` hold, per
@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SEQUENCES = ROOT / "sequences"
 PINS = ROOT / "tests" / "data" / "pins"
 SHIPPED = sorted(p.stem for p in SEQUENCES.glob("*.yaml"))
+#: the shipped sequences and one that uses every step kind (compiled, not dry-run)
+COMPILED = [*SHIPPED, "every_verb"]
 
 #: what an analysis answers while the plan is recorded (fields later steps read)
 _ANALYSIS = {"center": 11.4025, "ok": True, "roi0_photons": 1000.0, "photons": 1000.0}
@@ -45,16 +47,29 @@ def _canonical(value: Any) -> str:
     return repr(value).replace(str(ROOT), "<repo>")
 
 
+def _source(name: str) -> Path:
+    shipped = SEQUENCES / f"{name}.yaml"
+    return shipped if shipped.exists() else PINS / f"{name}.yaml"
+
+
+def _outline(node: Any) -> Iterator[str]:
+    yield (f"{node.path or '-'} {node.title} x{node.executions:g} runs={node.runs:g} "
+           f"shots={node.shots:g} iterations={node.iterations:g}")
+    for child in node.children:
+        yield from _outline(child)
+
+
 def action_lines(name: str) -> Iterator[str]:
-    """The compiled plan of ``sequences/NAME.yaml`` on profile bl3, one line per action."""
+    """The checked outline and compiled plan of sequence NAME on profile bl3, a line each."""
     from expctl.devices.registry import BackendRegistry
     from expctl.plans.actions import Analyze, Read
     from expctl.sequence.load import load_sequence
     from expctl.testing import record_plan
 
     profile = BackendRegistry().find_profile("bl3")
-    loaded = load_sequence(SEQUENCES / f"{name}.yaml", profile)
+    loaded = load_sequence(_source(name), profile)
     loaded.raise_errors()
+    yield from _outline(loaded.report.outline)
     responses: dict[type, Callable[[Any], Any]] = {
         Analyze: lambda a: dict(_ANALYSIS),
         Read: lambda a: {k: 1.0 for d in a.devices for k in (d, f"{d}.roi0")}}
@@ -68,8 +83,8 @@ def action_lines(name: str) -> Iterator[str]:
 def action_digest(name: str) -> dict[str, Any]:
     lines = list(action_lines(name))
     text = "\n".join(lines).encode()
-    return {"actions": len(lines), "sha256": hashlib.sha256(text).hexdigest(),
-            "first": lines[:40]}
+    return {"lines": len(lines), "sha256": hashlib.sha256(text).hexdigest(),
+            "first": lines if len(lines) <= 1000 else lines[:60]}
 
 
 def dry_run_json(name: str, data_dir: Path) -> dict[str, Any]:
@@ -93,12 +108,12 @@ def _pin(name: str, kind: str) -> Path:
     return PINS / f"{name}.{kind}.json"
 
 
-@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("name", COMPILED)
 def test_compiled_actions_are_pinned(name: str) -> None:
     expected = json.loads(_pin(name, "actions").read_text())
     found = action_digest(name)
     assert found["first"] == expected["first"]
-    assert (found["actions"], found["sha256"]) == (expected["actions"], expected["sha256"]), (
+    assert (found["lines"], found["sha256"]) == (expected["lines"], expected["sha256"]), (
         "the compiled action stream changed; if on purpose, regenerate the pins with "
         "`python -m tests.integration.test_sequence_pins`")
 
@@ -114,10 +129,12 @@ def _update() -> None:
     import tempfile
 
     PINS.mkdir(parents=True, exist_ok=True)
-    for name in SHIPPED:
-        with tempfile.TemporaryDirectory() as tmp:
-            dry = dry_run_json(name, Path(tmp))
-        _pin(name, "dryrun").write_text(json.dumps(dry, indent=1, ensure_ascii=False) + "\n")
+    for name in COMPILED:
+        if name in SHIPPED:
+            with tempfile.TemporaryDirectory() as tmp:
+                dry = dry_run_json(name, Path(tmp))
+            _pin(name, "dryrun").write_text(json.dumps(dry, indent=1, ensure_ascii=False)
+                                            + "\n")
         _pin(name, "actions").write_text(json.dumps(action_digest(name), indent=1,
                                                     ensure_ascii=False) + "\n")
         print(f"pinned {name}", file=sys.stderr)
