@@ -1,4 +1,4 @@
-"""The parsed form of a sequence: one frozen dataclass per step kind.
+"""The parsed form of a sequence: arguments, the step base, parameters, the document.
 
 Every step remembers where it was written (``loc``) and every argument keeps
 its own node, so checks and run-time errors can point at the exact line.
@@ -9,7 +9,7 @@ loop variables and results is at hand.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +18,7 @@ from expctl.sequence.expr import ExprError, Expression, is_expression, parse_exp
 from expctl.sequence.suggest import did_you_mean
 from expctl.units import UNITS, Quantity, parse_quantity
 
-__all__ = [
-    "AnalyzeStep", "Arg", "CheckpointStep", "FaultSpec", "ForStep", "IfStep", "IncludeStep",
-    "MoveStep", "NextSpotStep", "ParamSpec", "RepeatStep", "RequestStep", "RockingCurveStep",
-    "RunStep", "ScanStep", "SequenceDoc", "SetStep", "Step", "WaitStep", "expr_error",
-]
+__all__ = ["Arg", "FaultSpec", "ParamSpec", "SequenceDoc", "Step", "expr_error"]
 
 
 _NUMBER_WORD = re.compile(r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*[^\W\d]*\s*$")
@@ -103,121 +99,17 @@ class FaultSpec:
 
 
 @dataclass(frozen=True)
-class StepBase:
+class Step:
+    """What every step has: where it was written, its label and its fault policy.
+
+    Each step kind adds its own fields in its verb module
+    (:mod:`expctl.sequence.verbs`), beside the code that reads, checks and
+    compiles it.
+    """
+
     loc: Location
     label: str = ""
     on_fault: FaultSpec | None = None
-
-
-@dataclass(frozen=True)
-class MoveStep(StepBase):
-    targets: dict[str, Arg] = field(default_factory=dict)
-    relative: bool = False
-
-
-@dataclass(frozen=True)
-class SetStep(StepBase):
-    """``set``, ``open`` and ``close`` (the last two become ``set`` to open/closed)."""
-
-    targets: dict[str, Arg] = field(default_factory=dict)
-    verb: str = "set"
-
-
-@dataclass(frozen=True)
-class RequestStep(StepBase):
-    targets: dict[str, Arg] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RunStep(StepBase):
-    shots: Arg | None = None
-    run_label: Arg | None = None
-    comment: Arg | None = None
-    full_frames: bool = False
-    result: str | None = None
-
-
-@dataclass(frozen=True)
-class ScanStep(StepBase):
-    axis: str = ""
-    axis_loc: Location = field(default_factory=Location)
-    start: Arg | None = None
-    stop: Arg | None = None
-    points: Arg | None = None
-    detectors: tuple[str, ...] = ()
-    shots: Arg | None = None
-    relative: bool = False
-    result: str | None = None
-
-
-@dataclass(frozen=True)
-class RockingCurveStep(StepBase):
-    axis: str = ""
-    axis_loc: Location = field(default_factory=Location)
-    span: Arg | None = None
-    points: Arg | None = None
-    signal: str = ""
-    signal_loc: Location = field(default_factory=Location)
-    i0: str | None = None
-    #: ``[low, high]`` I0 limits (either may be null): shots outside are left out of the fit
-    i0_window: Arg | None = None
-    center: Arg | None = None
-    shots: Arg | None = None
-    result: str | None = None
-
-
-@dataclass(frozen=True)
-class NextSpotStep(StepBase):
-    grid: str = "sample"
-
-
-@dataclass(frozen=True)
-class WaitStep(StepBase):
-    seconds: Arg | None = None
-
-
-@dataclass(frozen=True)
-class CheckpointStep(StepBase):
-    pass
-
-
-@dataclass(frozen=True)
-class AnalyzeStep(StepBase):
-    fn: str = ""
-    args: dict[str, Arg] = field(default_factory=dict)
-    result: str | None = None
-
-
-@dataclass(frozen=True)
-class RepeatStep(StepBase):
-    count: Arg | None = None
-    var: str | None = None
-    steps: tuple[Step, ...] = ()
-
-
-@dataclass(frozen=True)
-class ForStep(StepBase):
-    var: str = ""
-    values: Arg | None = None
-    steps: tuple[Step, ...] = ()
-
-
-@dataclass(frozen=True)
-class IfStep(StepBase):
-    condition: Arg | None = None
-    then: tuple[Step, ...] = ()
-    orelse: tuple[Step, ...] = ()
-
-
-@dataclass(frozen=True)
-class IncludeStep(StepBase):
-    path: Path = Path()
-    params: dict[str, Arg] = field(default_factory=dict)
-    doc: SequenceDoc | None = None
-
-
-Step = (MoveStep | SetStep | RequestStep | RunStep | ScanStep | RockingCurveStep | NextSpotStep
-        | WaitStep | CheckpointStep | AnalyzeStep | RepeatStep | ForStep | IfStep | IncludeStep)
 
 
 @dataclass(frozen=True)
