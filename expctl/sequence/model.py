@@ -8,7 +8,6 @@ loop variables and results is at hand.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,25 +15,26 @@ from typing import Any
 from expctl.errors import Location, SequenceError, UnitError
 from expctl.sequence.expr import ExprError, Expression, is_expression, parse_expression, render
 from expctl.sequence.suggest import did_you_mean
-from expctl.units import UNITS, Quantity, parse_quantity
+from expctl.units import UNITS, Quantity, lex_quantity
 
 __all__ = ["Arg", "FaultSpec", "ParamSpec", "SequenceDoc", "Step", "expr_error"]
 
 
-_NUMBER_WORD = re.compile(r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*[^\W\d]*\s*$")
+def _quantity(text: str, loc: Location) -> Quantity | float | None:
+    """``"10 ps"`` -> Quantity, ``"1e5"`` -> float, other text -> None.
 
-
-def _quantity(text: str, loc: Location) -> Quantity | float:
-    """``"10 ps"`` -> Quantity, ``"1e5"`` -> float; an unknown unit gets a did-you-mean."""
-    try:
-        q = parse_quantity(text)
-    except UnitError:
-        unit = text.strip().lstrip("+-.0123456789eE").strip()
+    A number followed by a word that is no unit is an error with a did-you-mean.
+    """
+    stripped = text.strip()
+    tok = lex_quantity(stripped)
+    if tok is None or tok.end != len(stripped):
+        return None
+    if tok.unit not in UNITS:
         known = [u for u in UNITS if u]
-        raise UnitError(f"unknown unit {unit!r} in {text.strip()!r}", location=loc,
-                        hint=did_you_mean(unit, known)
-                        or f"Known units: {', '.join(known)}.") from None
-    return q if q.unit else q.value
+        raise UnitError(f"unknown unit {tok.unit!r} in {stripped!r}", location=loc,
+                        hint=did_you_mean(tok.unit, known)
+                        or f"Known units: {', '.join(known)}.")
+    return Quantity(tok.value, tok.unit) if tok.unit else tok.value
 
 
 def expr_error(exc: ExprError, loc: Location, device: str | None = None) -> SequenceError:
@@ -76,8 +76,9 @@ class Arg:
                     return render(raw, env)
                 except ExprError as exc:
                     raise expr_error(exc, self.loc) from None
-            if _NUMBER_WORD.match(raw):
-                return _quantity(raw, self.loc)
+            quantity = _quantity(raw, self.loc)
+            if quantity is not None:
+                return quantity
         return raw
 
     @property
