@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -58,6 +59,8 @@ _WHOLE = re.compile(r"^\s*\$\{(?P<body>.*)\}\s*$", re.S)
 _PART = re.compile(r"\$\{(?P<body>[^{}]*)\}")
 _PRIVATE = re.compile(r"(?<![\w.])_\w*")
 _MAX_LEN = 500
+_FINITE_HINT = ("A value that is not a finite number (.nan, .inf, beyond ±1.8e308) cannot "
+                "drive a device, count shots or time a wait.")
 
 
 def is_expression(text: object) -> bool:
@@ -120,6 +123,9 @@ class Expression:
         """The text with each quantity literal (``0.5 ps``) swapped for a name ``_qN_``."""
         parts, pos = [], 0
         for tok in quantity_literals(self.text):
+            if not math.isfinite(tok.value):
+                raise ExprError(f"{tok.number} {tok.unit} is not a finite number",
+                                hint=_FINITE_HINT)
             self._literals.append(Quantity(tok.value, tok.unit))
             parts += [self.text[pos:tok.start], f"_q{len(self._literals) - 1}_"]
             pos = tok.end
@@ -150,6 +156,9 @@ class Expression:
                 raise ExprError(f"{node.func.id}() takes no keyword arguments")
         if isinstance(node, ast.Constant) and not isinstance(node.value, int | float | str):
             raise ExprError(f"constant {node.value!r} is not allowed")
+        if isinstance(node, ast.Constant) and isinstance(node.value, float) and not math.isfinite(
+                node.value):
+            raise ExprError(f"a number in ${{{self.text}}} is not finite", hint=_FINITE_HINT)
         for child in ast.iter_child_nodes(node):
             self._check(child, depth + 1)
 

@@ -8,6 +8,7 @@ loop variables and results is at hand.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,9 @@ from expctl.sequence.expr import ExprError, Expression, is_expression, parse_exp
 from expctl.sequence.suggest import did_you_mean
 from expctl.units import UNITS, Quantity, lex_quantity
 
-__all__ = ["Arg", "FaultSpec", "ParamSpec", "SequenceDoc", "Step", "expr_error"]
+__all__ = ["Arg", "FaultSpec", "ParamSpec", "SequenceDoc", "Step", "expr_error", "non_finite"]
+
+_NON_FINITE_WORDS = frozenset({"nan", "inf", "infinity"})
 
 
 def _quantity(text: str, loc: Location) -> Quantity | float | None:
@@ -35,6 +38,26 @@ def _quantity(text: str, loc: Location) -> Quantity | float | None:
                         hint=did_you_mean(tok.unit, known)
                         or f"Known units: {', '.join(known)}.")
     return Quantity(tok.value, tok.unit) if tok.unit else tok.value
+
+
+def non_finite(raw: Any, *, words: bool = False) -> str | None:
+    """How a written value that is no finite number reads (``.nan``, ``'1e400 deg'``), or None.
+
+    YAML reads ``.nan``, ``.inf`` and numbers beyond ±1.8e308 as non-finite
+    floats, and a quantity such as ``1e400 deg`` overflows the same way.
+    ``words`` also counts the bare words ``nan`` and ``inf`` (typed for a
+    parameter, as in ``--set delay=nan``).
+    """
+    if isinstance(raw, float) and not math.isfinite(raw):
+        return ".nan" if math.isnan(raw) else ".inf" if raw > 0 else "-.inf"
+    if isinstance(raw, str):
+        text = raw.strip()
+        tok = lex_quantity(text)
+        if tok is not None and tok.end == len(text) and not math.isfinite(tok.value):
+            return repr(text)
+        if words and text.lower().lstrip("+-") in _NON_FINITE_WORDS:
+            return repr(text)
+    return None
 
 
 def expr_error(exc: ExprError, loc: Location, device: str | None = None) -> SequenceError:

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from expctl.errors import AggregateError, ExpctlError, Location, SequenceError
-from expctl.sequence.model import Arg, FaultSpec, ParamSpec, SequenceDoc, Step
+from expctl.sequence.model import Arg, FaultSpec, ParamSpec, SequenceDoc, Step, non_finite
 from expctl.sequence.registry import RESERVED, VerbRegistry
 from expctl.sequence.source import Node, load_source
 from expctl.sequence.suggest import did_you_mean
@@ -21,6 +21,8 @@ __all__ = ["Reader", "load_doc", "param_arg"]
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _COMMON = {"label", "on_fault", "as"}
 _TOP = {"name", "description", "beamline", "params", "safe_state", "steps"}
+_FINITE_HINT = ("A value that is not a finite number (.nan, .inf, beyond ±1.8e308) cannot "
+                "drive a device, count shots or time a wait.")
 
 
 class Reader:
@@ -74,12 +76,24 @@ class Reader:
         if not node.is_scalar and not (node.is_seq and all(n.is_scalar for n in node.value)):
             self.err(f"{what} must be a single value, got {describe(node)}", node.loc)
             return None
+        if not self.finite(node, what):
+            return None
         try:
             raw = node.plain() if node.is_seq else node.value
             return Arg.of(raw, node.loc)
         except ExpctlError as exc:
             self.errors.append(exc)
             return None
+
+    def finite(self, node: Node, what: str, *, words: bool = False) -> bool:
+        """False, with an error at the value, if ``node`` holds a number that is not finite."""
+        for item in node.value if node.is_seq else [node]:
+            shown = non_finite(item.value, words=words)
+            if shown is not None:
+                self.err(f"{what} must be a finite number, got {shown}", item.loc,
+                         hint=_FINITE_HINT)
+                return False
+        return True
 
     def flag(self, node: Node | None, what: str) -> bool:
         if node is None:
@@ -155,6 +169,8 @@ class Reader:
                          node.loc)
                 return None
             return self.generator_arg(node, gen, f"parameter {pname}")
+        if not self.finite(node, f"parameter {pname}", words=True):
+            return None
         return self.arg(node, f"parameter {pname}", node.loc)
 
     def generator_arg(self, node: Node, gen: str, what: str) -> Arg | None:
@@ -166,6 +182,8 @@ class Reader:
             return None
         parts = []
         for a in args.value:
+            if not self.finite(a, what, words=True):
+                return None
             v = a.value
             if isinstance(v, str) and v.startswith("${") and v.endswith("}"):
                 parts.append(f"({v[2:-1]})")
