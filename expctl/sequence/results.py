@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from expctl.devices.profile import Profile
-from expctl.errors import Location, SequenceError
+from expctl.errors import ExpctlError, Location, SequenceError
 from expctl.sequence.expr import ResultShape, Unknown, describe_value
 from expctl.sequence.suggest import did_you_mean
 
@@ -85,7 +85,7 @@ def _fields(kind: str) -> dict[str, str | None]:
         from expctl.analysis.runsums import RunSumResult
 
         return {n: None for n in [f.name for f in dataclasses.fields(RunSumResult)] + ["ok"]}
-    raise KeyError(kind)
+    raise ExpctlError(f"no result shape is known for {kind!r} steps")
 
 
 #: device kinds that are detectors when a profile does not list ``daq: detectors``

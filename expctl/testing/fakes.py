@@ -24,7 +24,13 @@ from expctl.devices.limits import Limits
 from expctl.devices.profile import DeviceSpec, Profile
 from expctl.devices.protocols import RunRecord, ShotBlock, SignalInfo, SpotGrid
 from expctl.devices.status import Status
-from expctl.errors import ExpctlError, LimitError, MotorStallError, RequestRefusedError
+from expctl.errors import (
+    ArgumentError,
+    ExpctlError,
+    LimitError,
+    MotorStallError,
+    RequestRefusedError,
+)
 
 __all__ = [
     "FakeAccelParam",
@@ -362,7 +368,8 @@ class FakeFaults:
             start = float(options.get("start", self.beamline.clock.now()))
             self.beamline.beam.outages.append((start, start + float(options["duration"])))
         else:
-            raise ValueError(f"fake beamline cannot inject {kind!r} on {target!r}")
+            raise ArgumentError(f"fake beamline cannot inject {kind!r} on {target!r}",
+                                allowed="stall, refuse, dropout, beam_loss")
         self.injected.append((kind, target))
 
     def clear(self) -> None:
