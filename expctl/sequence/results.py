@@ -96,10 +96,8 @@ def profile_detectors(profile: Profile | None) -> tuple[str, ...]:
     """The detectors the DAQ reads: ``daq: detectors:`` of the profile, else by device kind."""
     if profile is None:
         return ()
-    daq = profile.raw.get("daq") if isinstance(profile.raw, Mapping) else None
-    listed = daq.get("detectors") if isinstance(daq, Mapping) else None
-    if isinstance(listed, list) and listed:
-        return tuple(str(d) for d in listed)
+    if profile.daq.detectors:
+        return profile.daq.detectors
     return tuple(n for n, spec in profile.devices.items() if spec.kind in DETECTOR_KINDS)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,8 +35,8 @@ class NextSpotVerb(Verb[NextSpotStep]):
 
     def check(self, c: CheckContext, step: NextSpotStep, env: dict[str, Any],
               node: OutlineNode, weight: float, context: str) -> None:
-        grids = c.profile.raw.get("spot_grids") if isinstance(c.profile.raw, Mapping) else None
-        if isinstance(grids, Mapping) and grids and step.grid not in grids:
+        grids = c.profile.spot_grids
+        if grids and step.grid not in grids:
             raise SequenceError(f"unknown spot grid {step.grid!r}", location=step.loc,
                                 device=step.grid, allowed=", ".join(grids))
 
