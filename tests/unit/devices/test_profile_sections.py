@@ -1,4 +1,4 @@
-"""Typed profile sections: roles, daq and spot_grids are read and checked once, with clear errors."""
+"""Typed profile sections: roles, daq and spot_grids are read and checked once, clearly."""
 
 from __future__ import annotations
 
