@@ -54,7 +54,7 @@ class Compiler:
               context: dict[str, Any]) -> Plan:
         for i, s in enumerate(steps):
             path = f"{prefix}/{i + 1}" if prefix else str(i + 1)
-            policy = FaultPolicy(s.on_fault.action, s.on_fault.retries) if s.on_fault else None  # type: ignore[arg-type]
+            policy = FaultPolicy(s.on_fault.action, s.on_fault.retries) if s.on_fault else None
             body = self.verbs.of(s).compile(self, s, env, path, context)
             yield from stubs.step(path, self.verbs.title(s), body, context, on_fault=policy,
                                   location=s.loc)

@@ -242,7 +242,7 @@ class Expression:
             return body if truth(test) else orelse
         if isinstance(node, ast.Call):
             args = [self._eval(a, env) for a in node.args]
-            fn_name = node.func.id  # type: ignore[attr-defined]
+            fn_name = node.func.id if isinstance(node.func, ast.Name) else ""
             try:
                 return FUNCTIONS[fn_name](*args)
             except TypeError:

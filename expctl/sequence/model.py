@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from expctl.errors import Location, SequenceError, UnitError
 from expctl.sequence.expr import ExprError, Expression, is_expression, parse_expression, render
@@ -118,7 +118,7 @@ class Arg:
 class FaultSpec:
     """``on_fault:`` of a step: ``retry`` (with a count), ``skip`` or ``abort``."""
 
-    action: str = "abort"
+    action: Literal["retry", "skip", "abort"] = "abort"
     retries: int = 0
 
 

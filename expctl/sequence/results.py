@@ -122,9 +122,9 @@ def _check_run_sum(kind: str, args: Mapping[str, Any], locs: Mapping[str, Locati
     detector = args.get("detector")
     loc_det = locs.get("detector", loc)
     known = profile_detectors(profile)
-    if isinstance(detector, str) and known and detector not in known:
+    if profile is not None and isinstance(detector, str) and known and detector not in known:
         raise SequenceError(f"analyze {kind}: {detector!r} is not a detector of profile "
-                            f"{profile.name}", location=loc_det, device="detector",  # type: ignore[union-attr]
+                            f"{profile.name}", location=loc_det, device="detector",
                             allowed=", ".join(known), hint=did_you_mean(detector, known))
     if detector is not None and not isinstance(detector, str | Unknown):
         raise SequenceError(f"analyze {kind}: detector must be a detector name, got "

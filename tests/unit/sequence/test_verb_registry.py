@@ -26,6 +26,8 @@ from expctl.sequence.verbs import standard_verbs
 from expctl.sequence.verbs.wait import seconds_value
 from expctl.testing import make_fake_beamline, record_plan
 
+from .conftest import DATA
+
 
 @dataclass(frozen=True)
 class FlashStep(Step):
@@ -170,3 +172,13 @@ def test_safe_state_takes_only_safe_verbs(tmp_path, profile) -> None:
         "`checkpoint` cannot be part of safe_state (allowed: close, move, open, request, set)",
         "`flash` cannot be part of safe_state (allowed: close, move, open, request, set)",
     ]
+
+
+def test_a_session_reads_its_sequences_with_its_verbs(tmp_path) -> None:
+    from expctl.session import Session
+
+    with Session.open(DATA / "profiles" / "bl3-mini.yaml", tmp_path / "data",
+                      beamline=make_fake_beamline()) as session:
+        assert not session.load(_write(tmp_path, FLASHES)).ok  # the shipped verbs only
+        session.verbs = VERBS
+        assert session.load(_write(tmp_path, FLASHES)).ok
