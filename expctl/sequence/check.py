@@ -26,7 +26,7 @@ from expctl.sequence.outline import OutlineNode
 from expctl.sequence.registry import VerbRegistry
 from expctl.sequence.values import resolve_params
 
-__all__ = ["CheckReport", "OutlineNode", "check"]
+__all__ = ["CheckReport", "check"]
 
 #: step visits after which loops are sampled (first and last values) instead of unrolled
 VISIT_BUDGET = 50_000
