@@ -289,7 +289,7 @@ class Reader:
             return None
         return name
 
-
+    # -- more shapes verbs read ---------------------------------------------------
     def names(self, node: Node | None, what: str, loc: Location) -> tuple[str, ...]:
         if node is None:
             self.err(f"{what} is missing", loc)
