@@ -148,5 +148,3 @@ def test_a_run_without_shots_is_skipped_and_counted(campaign, tmp_path):
     assert cube.rejected["empty_runs"] == 1 and 500 not in cube.runs
     with pytest.raises(DataError, match="none of the 1 runs holds a shot"):
         reduce_runs([empty])
-
-

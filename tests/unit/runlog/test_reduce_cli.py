@@ -10,7 +10,7 @@ import pytest
 
 from expctl.cli import main
 from expctl.engine.events import ShotBlockTaken
-from expctl.runlog.synthetic import synthetic_campaign
+from expctl.testing.synthetic_events import synthetic_campaign
 
 from .conftest import TRUTH, log_events
 
