@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from expctl.cli import Command
-from expctl.errors import UserError
+from expctl.errors import DataError, UserError
 from expctl.paths import DATA_DIR_HELP, resolve_data_dir
 
-__all__ = ["COMMAND", "parse_bins", "parse_runs"]
+__all__ = ["COMMAND", "fit_lines", "parse_bins", "parse_runs"]
 
 
 def parse_runs(specs: list[str]) -> list[int]:
@@ -84,8 +84,18 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep-xray-off", action="store_true",
                    help="keep shots with lightStatus/xray == 0")
     p.add_argument("--jitter", type=float, default=None,
-                   help="timing jitter σ in ps for the fit (default 0.1, fixed)")
-    p.add_argument("--fit-jitter", action="store_true", help="fit σ too")
+                   help="known timing jitter σ in ps, fixed in the fit (default: the rms of "
+                        "a timing tool's tt/ column if the runs have one, else fitted under "
+                        "a log-normal prior, median 0.05 ps ×/÷ 10)")
+    p.add_argument("--fit-jitter", action="store_true",
+                   help="report σ as a result: fail unless the delay grid resolves it")
+    p.add_argument("--timing-tool", default="auto", metavar="COLUMN",
+                   help="timing-tool column whose rms is the jitter (auto: tt/ttCorr or "
+                        "tt/FLTPOS_PS; none: ignore)")
+    p.add_argument("--baseline", action="store_true",
+                   help="fit a constant ΔI/I offset too (absorbs on/off calibration offsets)")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="exit 0 even if the data leave some fit parameter undetermined")
     p.add_argument("--no-fit", action="store_true", help="skip the pump-response fit")
     p.add_argument("--out", help="cube HDF5 path (default <data>/reduced/cube_<runs>.h5)")
     p.add_argument("--plot", help="PNG path (default: next to the cube)")
@@ -98,14 +108,18 @@ def _configure(p: argparse.ArgumentParser) -> None:
 
 def _options(args: argparse.Namespace) -> Any:
     from expctl.runlog import ReduceOptions
-    from expctl.runlog.fit import DEFAULT_JITTER_PS
 
+    if args.jitter is not None and args.fit_jitter:
+        raise UserError("--jitter fixes the jitter and --fit-jitter fits it; give one")
+    if args.jitter is not None and not (math.isfinite(args.jitter) and args.jitter > 0):
+        raise UserError(f"--jitter {args.jitter} is not a jitter", allowed="> 0 ps")
     return ReduceOptions(
         bin_var=args.bin_var, bins=parse_bins(args.bins), signal=args.signal, i0=args.i0,
         i0_window=_window(args.i0_window, "--i0-window"),
         i0_relative=_window(args.i0_rel, "--i0-rel"), require_xray=not args.keep_xray_off,
-        fit=not args.no_fit, jitter=DEFAULT_JITTER_PS if args.jitter is None else args.jitter,
-        fit_jitter=args.fit_jitter)
+        fit=not args.no_fit, jitter=args.jitter, fit_jitter=args.fit_jitter,
+        timing_tool=None if args.timing_tool.lower() == "none" else args.timing_tool,
+        baseline=args.baseline)
 
 
 def _outputs(args: argparse.Namespace, data_dir: Path, runs: tuple[int, ...]) -> tuple[Path, Path]:
@@ -130,16 +144,49 @@ def _emit(cube: Any, args: argparse.Namespace, data_dir: Path) -> None:
         json.dump(summary, sys.stdout)
         sys.stdout.write("\n")
     else:
-        fit = cube.fit
-        line = (f"{len(cube.runs)} runs, {cube.shots_total} shots, {len(cube.centers)} bins "
-                f"-> {cube_path} , {png}")
-        if fit is not None and math.isfinite(fit.t0):
-            line += (f"\n  t0 = {fit.t0:.3f} ± {fit.t0_err:.3f} {fit.units}, "
-                     f"A = {fit.amplitude:.4f} ± {fit.amplitude_err:.4f}, "
-                     f"tau = {fit.tau:.3f} ± {fit.tau_err:.3f} {fit.units}, "
-                     f"chi2/dof = {fit.chi2:.1f}/{fit.dof}")
-        print(line)
+        print("\n".join([f"{len(cube.runs)} runs, {cube.shots_total} shots, "
+                         f"{len(cube.centers)} bins -> {cube_path} , {png}",
+                         *fit_lines(cube.fit)]))
     sys.stdout.flush()
+
+
+def fit_lines(fit: Any) -> list[str]:
+    """The fit in a few indented lines: values ± errors, how the jitter was set, what is
+    undetermined."""
+    if fit is None:
+        return []
+    u = fit.units
+
+    def value(name: str, label: str, unit: str = "") -> str:
+        if name in fit.undetermined:
+            return f"{label} not constrained"
+        v, e = getattr(fit, name), getattr(fit, f"{name}_err")
+        return f"{label} = {v:.4g} ± {e:.2g}{' ' + unit if unit else ''}"
+
+    names = [("t0", "t0", u), ("amplitude", "A", ""), ("tau", "tau", u)]
+    if fit.baseline_fitted:
+        names.append(("baseline", "baseline", ""))
+    lines = ["  " + ", ".join(value(*n) for n in names)]
+    if fit.sigma_fitted and "sigma" not in fit.undetermined and math.isfinite(fit.sigma_err):
+        jitter = f"jitter sigma = {fit.sigma:.3g} ± {fit.sigma_err:.2g} {u} ({fit.sigma_source})"
+    else:
+        jitter = f"jitter sigma: {fit.sigma_source} {u}".rstrip()
+    lines.append(f"  {jitter}; noise {100 * fit.noise:.3g} % per pumped shot at mean I0; "
+                 f"chi2/dof = {fit.chi2:.1f}/{fit.dof}")
+    lines += [f"  undetermined: {why}" for why in dict.fromkeys(fit.undetermined.values())]
+    return lines
+
+
+def _check_complete(cube: Any, allow_partial: bool) -> None:
+    """Exit 1 with what to measure when the fit leaves a parameter undetermined."""
+    fit = cube.fit
+    if fit is None or fit.complete or allow_partial:
+        return
+    names = ", ".join(fit.undetermined)
+    reasons = "; ".join(dict.fromkeys(fit.undetermined.values()))
+    raise DataError(f"the pump-response fit leaves {names} undetermined: {reasons}",
+                    hint="The cube and plot are written; --allow-partial accepts a partial "
+                         "result (exit 0).")
 
 
 def _nothing_selected(where: str | None, catalog: Any) -> UserError:
@@ -183,7 +230,9 @@ def _run(args: argparse.Namespace) -> int:
         if not runs:
             raise _nothing_selected(args.where, catalog)
         paths = [catalog.file_of(catalog_row(catalog, run).run) for run in sorted(set(runs))]
-    _emit(reduce_runs(paths, options), args, data_dir)
+    cube = reduce_runs(paths, options)
+    _emit(cube, args, data_dir)
+    _check_complete(cube, args.allow_partial)
     return 0
 
 

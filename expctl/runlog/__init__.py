@@ -8,7 +8,13 @@ from expctl.runlog.alignment import AlignmentLogger, AlignmentScan, read_alignme
 from expctl.runlog.attach import RunLogHandle, attach
 from expctl.runlog.catalog import Catalog, CatalogRow, file_checksum
 from expctl.runlog.cube import CUBE_FORMAT, write_cube
-from expctl.runlog.fit import PumpFitResult, emg_response, fit_pump_response
+from expctl.runlog.fit import (
+    Jitter,
+    PumpedShots,
+    PumpFitResult,
+    emg_response,
+    fit_pump_response,
+)
 from expctl.runlog.follow import Follower
 from expctl.runlog.paths import (
     alignment_dir,
@@ -32,7 +38,9 @@ __all__ = [
     "Cube",
     "Filter",
     "Follower",
+    "Jitter",
     "PumpFitResult",
+    "PumpedShots",
     "ReduceOptions",
     "RunData",
     "RunFileWriter",
