@@ -13,6 +13,7 @@ from expctl.devices.profile import DeviceSpec, Profile
 from expctl.devices.protocols import Device, SpotGrid
 from expctl.devices.pseudo import LinearPseudoAxis
 from expctl.errors import BackendError
+from expctl.paths import DataDir
 from sim.devices.accelerator import SimAcceleratorParameter
 from sim.devices.daq import SimDAQ
 from sim.devices.detector import SimMPCCD
@@ -62,7 +63,7 @@ class SimBeamline:
         raw = profile.raw
         fac = dict(profile.facility)
         daq_opts = dict(raw.get("daq", {}) or {})
-        self._store = FacilityStore(None if data_dir is None else Path(data_dir) / "facility")
+        self._store = FacilityStore(None if data_dir is None else DataDir(data_dir).facility)
         tag_rate = float(fac.get("tag_rate_hz", 60.0))
         tag0, start_tick, origin = self._store.open_session(clock.epoch + clock.now(), tag_rate)
         timeline = Timeline(tag0, start_tick - math.floor(clock.now() * tag_rate + 1e-6),

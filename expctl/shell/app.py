@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from expctl.errors import BackendError, ExpctlError, IllegalCommand
+from expctl.paths import DataDir
 from expctl.shell.commands import build_registry, describe_error, format_peak
 from expctl.shell.complete import CompletionContext, make_completer
 from expctl.shell.parse import Invocation, parse_line
@@ -48,7 +49,6 @@ __all__ = ["CommandEnded", "Delegate", "Shell", "history_path", "list_sequence_f
 #: ``delegate(name, argv, data_dir)`` runs a command the shell borrows from the CLI
 Delegate = Callable[[str, list[str], Path], None]
 
-HISTORY_FILE = "shell_history"
 TOOLBAR_REFRESH_S = 0.25
 BEAM_POLL_S = 1.0
 FIRST_DRAW_WAIT_S = 2.0
@@ -56,7 +56,7 @@ FIRST_DRAW_WAIT_S = 2.0
 
 def history_path(data_dir: Path) -> Path:
     """Where the shell keeps its persistent history: ``<data_dir>/shell_history``."""
-    return Path(data_dir) / HISTORY_FILE
+    return DataDir(data_dir).shell_history
 
 
 class CommandEnded(ExpctlError):
