@@ -291,6 +291,12 @@ class Catalog:
             return [_decode(row, self.path) for row in rows]
 
     # -- queries ----------------------------------------------------------------------
+    def quick_check(self) -> str:
+        """SQLite's own structural check of the database: ``""`` when it is sound."""
+        with self._reading("check"):
+            found = [str(r[0]) for r in self._db.execute("PRAGMA quick_check(20)")]
+        return "" if found == ["ok"] else "; ".join(found)
+
     def rows(self) -> Iterator[CatalogRow]:
         """Every run, in run order."""
         with self._reading("read the runs of"):
