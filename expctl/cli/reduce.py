@@ -15,6 +15,10 @@ from expctl.paths import DATA_DIR_HELP, resolve_data_dir
 
 __all__ = ["COMMAND", "parse_bins", "parse_runs"]
 
+#: Runs one reduction may name, and bins it may make (bounds on what a typo can cost).
+MAX_RUNS = 100_000
+MAX_BINS = 100_000
+
 
 def parse_runs(specs: list[str]) -> list[int]:
     """Run numbers from ``12 14 20-30`` style arguments."""
@@ -28,6 +32,9 @@ def parse_runs(specs: list[str]) -> list[int]:
                     a, b = int(lo), int(hi)
                     if b < a:
                         raise ValueError
+                    if b - a >= MAX_RUNS:
+                        raise UserError(f"run range {part} spans {b - a + 1} runs",
+                                        allowed=f"at most {MAX_RUNS} runs")
                     runs.extend(range(a, b + 1))
                 elif part:
                     runs.append(int(part))
@@ -47,15 +54,25 @@ def parse_bins(text: str | None) -> int | list[float] | None:
             start, stop, step = (float(v) for v in text.split(":"))
             if step <= 0 or stop <= start:
                 raise ValueError
-            n = int(math.floor((stop - start) / step + 1e-9))
-            return [start + k * step for k in range(n + 1)]
+            n = (stop - start) / step
+            if not n < MAX_BINS:  # (also catches nan and inf)
+                raise _too_many(text)
+            return [start + k * step for k in range(int(math.floor(n + 1e-9)) + 1)]
         if "," in text:
             return [float(v) for v in text.split(",")]
-        return int(text)
+        count = int(text)
+        if not 0 < count <= MAX_BINS:
+            raise _too_many(text)
+        return count
     except ValueError:
         raise UserError(f"--bins {text!r} is not understood",
                         allowed="unique, a count (40), edges (-1,0,0.5,1) or "
                                 "start:stop:step (-2:10:0.25)") from None
+
+
+def _too_many(text: str) -> UserError:
+    return UserError(f"--bins {text!r} asks for more bins than a reduction makes",
+                     allowed=f"1 to {MAX_BINS} bins")
 
 
 def _window(text: str | None, name: str) -> tuple[float | None, float | None]:
@@ -138,7 +155,9 @@ def _emit(cube: Any, args: argparse.Namespace, data_dir: Path) -> None:
                      f"A = {fit.amplitude:.4f} ± {fit.amplitude_err:.4f}, "
                      f"tau = {fit.tau:.3f} ± {fit.tau_err:.3f} {fit.units}, "
                      f"chi2/dof = {fit.chi2:.1f}/{fit.dof}")
-        print(line)
+        from expctl.ui.report import inert
+
+        print(inert(line, newlines=True))
     sys.stdout.flush()
 
 

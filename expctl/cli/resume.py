@@ -43,13 +43,15 @@ def _run(args: argparse.Namespace) -> int:
     from expctl.paths import resolve_data_dir
     from expctl.ui.progress import ask_after_pause, pause_on_interrupt, print_note
     from expctl.ui.report import outcome_text, plain
+    from expctl.ui.views import print_warnings
 
     check_resumable(resolve_data_dir(args.data_dir), args.campaign)
     con = console()
     with open_session(args) as session:
         notify = print_note(console(stderr=True))
         say_restored = session.bus.subscribe(
-            lambda e: notify(e.text) if isinstance(e, StateRestored) else None)
+            lambda e: notify(e.text) if isinstance(e, StateRestored) else None,
+            critical=False, name="resume notes")
         with pause_on_interrupt(lambda: session.current_engine, notify, session.bus) as flags:
             summary = session.resume(args.campaign, pause_hook=ask_after_pause(con))
         say_restored()
@@ -59,12 +61,14 @@ def _run(args: argparse.Namespace) -> int:
                          "campaign": journal.info.id if journal else None,
                          "runs": [r.run for r in summary.runs],
                          "steps_skipped": summary.steps_skipped,
-                         "results": plain(session.results)})
+                         "results": plain(session.results),
+                         "warnings": [w.text for w in session.bus.warnings]})
         else:
             con.print(f"resumed campaign {journal.info.id if journal else '?'} "
                       f"(skipped {summary.steps_skipped} completed steps); "
                       + outcome_text(summary, interrupted=flags["interrupted"]),
                       highlight=False)
+            print_warnings(console(stderr=True), session.bus.warnings)
     if summary.outcome == "completed":
         return 0
     return 130 if flags["interrupted"] else 1

@@ -35,7 +35,7 @@ from expctl.sequence.model import (
     WaitStep,
 )
 from expctl.sequence.results import ANALYSES
-from expctl.sequence.source import Node, load_source
+from expctl.sequence.source import Node, SourceBudget, load_source
 from expctl.sequence.suggest import did_you_mean
 
 __all__ = ["STEP_KEYS", "load_doc", "param_arg"]
@@ -59,10 +59,12 @@ _MAX_INCLUDE_DEPTH = 16
 class _Reader:
     """Walks one file's tree; errors accumulate in ``errors`` instead of stopping."""
 
-    def __init__(self, path: Path, stack: tuple[Path, ...], errors: list[ExpctlError]) -> None:
+    def __init__(self, path: Path, stack: tuple[Path, ...], errors: list[ExpctlError],
+                 budget: SourceBudget | None = None) -> None:
         self.path = path
         self.stack = stack
         self.errors = errors
+        self.budget = budget if budget is not None else SourceBudget()
 
     def err(self, message: str, loc: Location, *, field: str | None = None,
             allowed: str | None = None, hint: str | None = None) -> None:
@@ -494,7 +496,7 @@ class _Reader:
             self.err(f"included file {node.value!r} does not exist", node.loc,
                      hint=f"Looked for {target}.")
             return None
-        doc = _read(target, (*self.stack, target), self.errors)
+        doc = _read(target, (*self.stack, target), self.errors, self.budget)
         if doc is not None:
             for k in params:
                 if k not in doc.params:
@@ -526,23 +528,24 @@ def _shape(node: Node) -> str:
     return f"{text[:40]!r}" + ("…" if len(text) > 40 else "")
 
 
-def _read(path: Path, stack: tuple[Path, ...], errors: list[ExpctlError]) -> SequenceDoc | None:
+def _read(path: Path, stack: tuple[Path, ...], errors: list[ExpctlError],
+          budget: SourceBudget) -> SequenceDoc | None:
     try:
-        root, _ = load_source(path)
+        root, _ = load_source(path, budget)
     except AggregateError as exc:
         errors.extend(exc.errors)
         return None
     except ExpctlError as exc:
         errors.append(exc)
         return None
-    return _Reader(path, stack, errors).document(root)
+    return _Reader(path, stack, errors, budget).document(root)
 
 
 def load_doc(path: Path) -> tuple[SequenceDoc | None, list[ExpctlError]]:
     """Parse ``path`` and its includes; returns the document and every error found."""
     errors: list[ExpctlError] = []
     resolved = path.resolve() if path.exists() else path
-    doc = _read(path, (resolved,), errors)
+    doc = _read(path, (resolved,), errors, SourceBudget())
     return doc, errors
 
 

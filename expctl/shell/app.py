@@ -245,8 +245,8 @@ class Shell:
             return
         from expctl.engine import Engine
 
-        session.bus.subscribe(self.board)
-        session.bus.subscribe(self._on_event)
+        session.bus.subscribe(self.board, critical=False, name="toolbar")
+        session.bus.subscribe(self._on_event, critical=False, name="shell display")
         self._engine = Engine(beamline, bus=session.bus, access=session.access,
                               results=session.results)
         self._session = session
@@ -296,12 +296,16 @@ class Shell:
         """Run a checked sequence through the session (journal, run log, safe state)."""
         session = self.session
         self._sequence_running = True
-        unsubscribe = session.bus.subscribe(self._on_sequence_event)
+        unsubscribe = session.bus.subscribe(self._on_sequence_event, critical=False,
+                                            name="shell display")
+        seen = len(session.bus.warnings)
         try:
             return session.run(loaded)
         finally:
             unsubscribe()
             self._sequence_running = False
+            for warning in session.bus.warnings[seen:]:  # a display or plot that failed
+                self.write(f"warning: {warning.text}")
 
     # ------------------------------------------------------------------ events
     def _on_event(self, event: Any) -> None:
@@ -399,9 +403,12 @@ class Shell:
             app.invalidate()
 
     def write(self, text: str) -> None:
-        """Print a line (above the prompt on a terminal)."""
+        """Print a line (above the prompt on a terminal); terminal controls in it (from a
+        label, a file, an error) are shown as escapes, never obeyed."""
+        from expctl.ui.report import inert
+
         stream = self._stdout or sys.stdout
-        stream.write(text + "\n")
+        stream.write(inert(text, newlines=True) + "\n")
         stream.flush()
 
     def console(self) -> Any:
