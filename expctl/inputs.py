@@ -19,11 +19,29 @@ from typing import Any
 
 from expctl.errors import Location, UserError
 
-__all__ = ["InputLimitError", "expanded_size", "read_limited"]
+__all__ = ["InputLimitError", "ValueCap", "ValueCapReached", "expanded_size", "read_limited"]
 
 
 class InputLimitError(UserError):
     """An input exceeds a limit expctl sets so that no input can hang it or exhaust memory."""
+
+
+class ValueCap:
+    """Mix into a PyYAML loader (before the loader class) to stop composing at ``limit``
+    values: PyYAML needs ~50 µs a value, so a megabyte of ``[1,1,1,…]`` would cost
+    seconds before any other check could run.  Raises :class:`ValueCapReached`."""
+
+    limit = 20_000
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self.limit -= 1
+        if self.limit < 0:
+            raise ValueCapReached()
+        return super().compose_node(parent, index)  # type: ignore[misc]
+
+
+class ValueCapReached(Exception):
+    """A :class:`ValueCap` loader met its limit (callers report it in their own words)."""
 
 
 def read_limited(path: Path, limit: int, what: str = "file") -> bytes:

@@ -126,21 +126,42 @@ def _options(args: argparse.Namespace) -> Any:
 
 
 def _outputs(args: argparse.Namespace, data_dir: Path, runs: tuple[int, ...]) -> tuple[Path, Path]:
+    """Where the cube and plot go: ``--out``/``--plot``, else the data directory's
+    ``reduced/`` — or, for an archive this user cannot write, ``./expctl-reduced/``."""
     from expctl.runlog import reduced_dir
 
     tag = f"{min(runs)}-{max(runs)}" if runs else "none"
-    cube = Path(args.out) if args.out else reduced_dir(data_dir) / f"cube_{tag}.h5"
+    folder = reduced_dir(data_dir)
+    if not args.out and not _writable(folder):
+        fallback = Path("expctl-reduced")
+        print(f"note: {folder} cannot be written here (a read-only archive?); writing to "
+              f"{fallback}/ instead (--out chooses)", file=sys.stderr)
+        folder = fallback
+    cube = Path(args.out) if args.out else folder / f"cube_{tag}.h5"
     plot = Path(args.plot) if args.plot else cube.with_suffix(".png")
     return cube, plot
 
 
+def _writable(folder: Path) -> bool:
+    """Whether files can be made in ``folder`` (or, if missing, in its nearest ancestor)."""
+    import os
+
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
 def _emit(cube: Any, args: argparse.Namespace, data_dir: Path) -> None:
+    from expctl.errors import storage_error
     from expctl.runlog import write_cube
     from expctl.ui.plots import plot_cube
 
     cube_path, png = _outputs(args, data_dir, cube.runs)
-    write_cube(cube, cube_path)
-    plot_cube(cube, png)
+    try:
+        write_cube(cube, cube_path)
+        plot_cube(cube, png)
+    except OSError as exc:
+        raise storage_error(exc, "write the reduction", exc.filename or cube_path) from None
     summary = cube.as_dict()
     summary.update({"cube": str(cube_path), "plot": str(png)})
     if args.json:
@@ -201,7 +222,9 @@ def _run(args: argparse.Namespace) -> int:
                      if select(r.values) and binnable(r.values, options) and r.run not in runs]
         if not runs:
             raise _nothing_selected(args.where, catalog)
-        paths = [catalog.file_of(catalog_row(catalog, run).run) for run in sorted(set(runs))]
+        # checked against the SHA-256 recorded at each run's stop: a damaged copy says so
+        paths = [catalog.verified_file(catalog_row(catalog, run).run)
+                 for run in sorted(set(runs))]
     _emit(reduce_runs(paths, options), args, data_dir)
     return 0
 

@@ -65,7 +65,7 @@ def console(stderr: bool = False) -> Any:
     """A rich console (imported only when something is printed)."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, emoji=False)  # ":x:" in a file stays text
 
 
 def _configure(p: argparse.ArgumentParser) -> None:

@@ -192,7 +192,8 @@ def _console() -> Any:
     """A rich console; piped output gets a wide page instead of 80 truncated columns."""
     from rich.console import Console
 
-    return Console() if sys.stdout.isatty() else Console(width=160)
+    # emoji off: ":x:" in a label or file is text, not a picture
+    return Console(emoji=False) if sys.stdout.isatty() else Console(width=160, emoji=False)
 
 
 def _configure_show(p: argparse.ArgumentParser) -> None:

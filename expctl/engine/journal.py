@@ -286,7 +286,9 @@ class Journal:
                 "sequence_file": sequence_file, "params": encode(dict(params or {})),
                 "profile": profile, "seed": seed, "started": started,
                 "extra": encode(dict(extra or {}))}
-        path.write_text(json.dumps(head) + "\n", encoding="utf-8")
+        tmp = path.with_name(f".{path.name}.tmp")  # a kill never leaves half a header
+        tmp.write_text(json.dumps(head) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
         journal = cls(path, _info([head], path), [], fsync=fsync)
         journal._sync()
         return journal

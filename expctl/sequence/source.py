@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from expctl.errors import Location, SequenceError
-from expctl.inputs import InputLimitError, expanded_size, read_limited
+from expctl.inputs import InputLimitError, ValueCap, ValueCapReached, expanded_size, read_limited
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_DIGITS", "MAX_FILES", "MAX_NODES", "Node",
            "SourceBudget", "load_source", "parse_text"]
@@ -37,7 +37,7 @@ MAX_BYTES = 1_000_000
 #: Nesting deeper than this is refused (guards the recursive walkers).
 MAX_DEPTH = 60
 #: Values (after aliases are expanded) in a sequence and all its includes together.
-MAX_NODES = 100_000
+MAX_NODES = 20_000
 #: Files a sequence may read, itself and its includes counted as often as included.
 MAX_FILES = 200
 #: Characters of a number written in YAML (a delay list needs ~10).
@@ -89,10 +89,11 @@ class Node:
         return self.value
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(ValueCap, yaml.SafeLoader):
     """SafeLoader with YAML 1.2 booleans: ``on``/``off``/``yes``/``no`` stay words.
 
-    ``request: {pump: off}`` must mean the state "off", not ``False``.
+    ``request: {pump: off}`` must mean the state "off", not ``False``.  It stops
+    composing at the node budget (:class:`~expctl.inputs.ValueCap`).
     """
 
 
@@ -218,10 +219,14 @@ def _spend(budget: SourceBudget, root: yaml.Node, file: str) -> None:
                             "own anchor)", location=Location(file))
     budget.nodes -= values
     if budget.nodes < 0:
-        raise SequenceError(
-            f"more than {MAX_NODES} values (anchors and aliases expanded, includes counted)",
-            location=Location(file), hint="A sequence is a page of steps; write long lists "
-            "as {linspace: …} or {range: …} instead of repeating them.")
+        raise _too_many(file)
+
+
+def _too_many(file: str) -> SequenceError:
+    return SequenceError(
+        f"more than {MAX_NODES} values (anchors and aliases expanded, includes counted)",
+        location=Location(file), hint="A sequence is a page of steps; write long lists "
+        "as {linspace: …} or {range: …} instead of repeating them.")
 
 
 def parse_text(text: str, file: str = "<input>", budget: SourceBudget | None = None) -> Node:
@@ -240,7 +245,12 @@ def parse_text(text: str, file: str = "<input>", budget: SourceBudget | None = N
         raise SequenceError(f"nesting deeper than {MAX_DEPTH} levels ([ and {{ more than "
                             f"{_MAX_BRACKETS} deep)", location=Location(file))
     protected, table = _protect(text)
-    loader = _Loader(protected)
+    try:
+        loader = _Loader(protected)  # (the reader refuses control characters here already)
+        loader.limit = budget.nodes
+    except yaml.YAMLError as exc:
+        raise SequenceError(f"YAML error: {exc}".replace("\n", " "),
+                            location=Location(file)) from None
     try:
         root = loader.get_single_node()
         if root is None:
@@ -257,6 +267,8 @@ def parse_text(text: str, file: str = "<input>", budget: SourceBudget | None = N
                             location=_loc(file, mark)) from None
     except yaml.YAMLError as exc:
         raise SequenceError(f"YAML error: {exc}", location=Location(file)) from None
+    except ValueCapReached:
+        raise _too_many(file) from None
     except RecursionError:  # the YAML composer recurses: a few thousand [[[ … ]]]
         raise SequenceError(f"nesting deeper than {MAX_DEPTH} levels",
                             location=Location(file)) from None

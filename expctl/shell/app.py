@@ -418,7 +418,8 @@ class Shell:
         stream = self._stdout or sys.stdout
         tty = self._stdout is None and sys.__stdout__ is not None and sys.__stdout__.isatty()
         width = os.get_terminal_size().columns if tty else 100
-        return Console(file=stream, highlight=False, force_terminal=tty, width=width)
+        return Console(file=stream, highlight=False, force_terminal=tty, width=width,
+                       emoji=False)  # ":x:" in a label or file stays text
 
     def history_entries(self) -> list[str]:
         """Every command in the persistent history, oldest first."""
