@@ -18,6 +18,7 @@ from dataclasses import dataclass
 __all__ = [
     "AccessError",
     "AggregateError",
+    "ArgumentError",
     "BackendError",
     "BeamLossError",
     "ConditionLostError",
@@ -37,6 +38,7 @@ __all__ = [
     "ReadOnlyStorageError",
     "RequestRefusedError",
     "SequenceError",
+    "SignalError",
     "StorageError",
     "StorageLockedError",
     "StoragePermissionError",
@@ -133,6 +135,14 @@ class UnitError(UserError, ValueError):
 
 class LimitError(UserError, ValueError):
     """A target lies outside a device's limits."""
+
+
+class ArgumentError(UserError, ValueError):
+    """A function or plan was given an argument it cannot work with (from Python code)."""
+
+
+class SignalError(UserError, KeyError):
+    """A signal that was asked for is not among those read."""
 
 
 class AccessError(UserError, PermissionError):
