@@ -43,6 +43,12 @@ class RunLogHandle:
             self.writer(event)
             self.catalog(event)
 
+    def supersede(self, runs: list[int]) -> list[int]:
+        """Mark completed runs a resumed campaign redoes as ``superseded`` (see recovery)."""
+        from expctl.runlog.recovery import supersede
+
+        return supersede(self.catalog, runs)
+
     def close(self) -> None:
         for unsubscribe in self._unsubscribe:
             unsubscribe()

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from expctl.engine.events import RunStarted, RunStopped, ShotBlockTaken
-from expctl.errors import CorruptFileError, DataError, storage_error
+from expctl.errors import CorruptFileError, DataError, StorageError, storage_error
 from expctl.paths import DataDir, check_layout
 from expctl.runlog.dbfile import (
     LOCK_TIMEOUT_S,
@@ -235,11 +235,13 @@ class Catalog:
         path = self.layout.run_file(r.beamline, r.run)
         exists = path.exists()
         checksum = file_checksum(path) if exists else None
+        # the shots the file holds: fewer than the DAQ took if logging failed mid-run
+        shots = _file_shots(path, r.shots) if exists else r.shots
         with self._writing(f"record the end of run {r.run} in"):
             cur = self._db.execute(
                 "UPDATE runs SET status = ?, outcome = ?, stop_time = ?, end_tag = ?,"
                 " shots = ?, checksum = ?, file = ? WHERE run = ?",
-                (r.status, event.outcome, r.stop_time, r.end_tag, r.shots, checksum,
+                (r.status, event.outcome, r.stop_time, r.end_tag, shots, checksum,
                  self.relative(path) if exists else None, r.run))
         lease = self._leases.pop(r.run, None)
         if lease is not None:
@@ -348,6 +350,16 @@ class Catalog:
 
 #: SQLite stores 64-bit integers; a larger run number cannot be in the catalog.
 _SQL_INT_MIN, _SQL_INT_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def _file_shots(path: Path, default: int) -> int:
+    """The ``shots`` attribute the writer left in a run file (``default`` if it has none)."""
+    from expctl.runlog.reader import read_attributes
+
+    try:
+        return int(read_attributes(path).get("shots", default))
+    except (StorageError, DataError, TypeError, ValueError):
+        return default
 
 
 def _dump(value: Any) -> str:

@@ -161,11 +161,11 @@ def _access_error(where: str, text: str, path: Path) -> StorageError:
 
 def _io_error(where: str, text: str, path: Path) -> StorageError:
     soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
-    sizes = [p.stat().st_size for p in (path, _sidecar(path, "-wal")) if p.exists()]
-    if soft != resource.RLIM_INFINITY and sizes and max(sizes) >= soft * 0.9:
+    if soft != resource.RLIM_INFINITY:  # the usual cause of a write error under a limit
         return FileTooLargeError(
-            f"{where}: the file reached this process's file-size limit ({soft} bytes)",
-            path=path, hint="Raise the limit (`ulimit -f`) or run where it is larger.")
+            f"{where}: a write failed ({text}) and this process may write files of at most "
+            f"{soft} bytes", path=path,
+            hint="Raise the limit (`ulimit -f`) or run where it is larger.")
     try:
         free = os.statvfs(path.parent).f_bavail
     except OSError:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from expctl.errors import StorageError, storage_error
+from expctl.errors import DataError, StorageError, storage_error
 from expctl.paths import DataDir
 from expctl.runlog.h5util import json_attr, open_for_reading, reading
 from expctl.runlog.lease import clear_stale_lease, lease_holder
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from expctl.runlog.catalog import Catalog
 
-__all__ = ["Recovered", "recover", "recover_file", "row_from_file"]
+__all__ = ["Recovered", "recover", "recover_file", "row_from_file", "supersede"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +185,39 @@ def _relink_nexus(f: h5py.File) -> None:
         if target and target in f:
             del data[name]
             data[name] = f[target]
+
+
+def supersede(catalog: Catalog, runs: list[int]) -> list[int]:
+    """Mark completed runs a resumed campaign does not keep (their step is redone).
+
+    The journal knows them: completed inside a step attempt a crash or a storage fault
+    cut.  Their files and rows say ``superseded``, so nothing counts them twice (and a
+    catalog rebuilt from the files keeps saying so).  Returns the runs marked.
+    """
+    import h5py
+
+    from expctl.runlog.catalog import file_checksum
+
+    marked = []
+    for run in runs:
+        try:
+            row = catalog.get(run)
+        except DataError:  # not logged (the catalog never saw it start): nothing to mark
+            continue
+        if row["outcome"] != "completed" or not row["file"]:
+            continue
+        path = catalog.data_dir / row["file"]
+        try:
+            with h5py.File(path, "r+", libver="latest") as f:
+                f.attrs["outcome"] = "superseded"
+                problems = _json_list(f.attrs.get("problems", "[]"))
+                problems.append("superseded: its step was cut and redone on resume")
+                f.attrs["problems"] = json_attr(problems)
+        except OSError as exc:
+            raise storage_error(exc, f"mark run {run} superseded in", path) from None
+        catalog.update_run(run, {"outcome": "superseded", "checksum": file_checksum(path)})
+        marked.append(run)
+    return marked
 
 
 # -- files without a row ----------------------------------------------------------------

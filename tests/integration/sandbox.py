@@ -32,6 +32,8 @@ class Case:
     cwd: Path
     shell: list[str] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    #: Python run in the child first (e.g. arming a fault)
+    prelude: str = ""
 
 
 @dataclass
@@ -63,6 +65,7 @@ _WORKER = textwrap.dedent("""
         os.environ.update(case["env"])
         resource.setrlimit(resource.RLIMIT_AS, (LIMIT, LIMIT))
         try:
+            exec(case["prelude"], {})
             if case["shell"] is None:
                 code = expctl.cli.main(case["argv"])
             else:
@@ -127,7 +130,8 @@ def run_cases(cases: list[Case], scratch: Path) -> dict[str, Outcome]:
         for case in cases:
             out, err = scratch / f"{case.name}.out", scratch / f"{case.name}.err"
             request = {"argv": case.argv, "cwd": str(case.cwd), "shell": case.shell,
-                       "env": case.env, "out": str(out), "err": str(err)}
+                       "env": case.env, "out": str(out), "err": str(err),
+                       "prelude": case.prelude}
             assert worker.stdin is not None and worker.stdout is not None
             worker.stdin.write(json.dumps(request) + "\n")
             worker.stdin.flush()
