@@ -25,13 +25,19 @@ def _configure(p: argparse.ArgumentParser) -> None:
 
 def check_resumable(data_dir: Path, campaign: str | None) -> None:
     """A user error (exit 2) before anything connects when there is nothing to resume."""
-    from expctl.engine.journal import find_unfinished, list_campaigns
+    from expctl.engine.journal import scan_journals
 
-    if campaign is not None or find_unfinished(data_dir) is not None:
+    if campaign is not None:
         return
-    done = list_campaigns(data_dir)
+    done, unreadable = scan_journals(data_dir)
+    if any(not c.finished for c in done):
+        return
     latest = (f" The newest, {done[-1].id} ({done[-1].sequence}), ran to completion."
               if done else "")
+    if unreadable:  # a damaged journal is set aside, never silently: say so
+        names = ", ".join(str(e.path and Path(e.path).stem) for e in unreadable)
+        latest += (f" {len(unreadable)} journal{'s' if len(unreadable) != 1 else ''} could "
+                   f"not be read ({names}); `expctl check` says why.")
     raise UserError(f"nothing to resume: no unfinished campaign in {data_dir}.{latest}",
                     hint="Start one with `expctl run SEQUENCE`; `--data-dir DIR` looks "
                          "elsewhere.")
