@@ -262,6 +262,7 @@ class CorruptFileError(StorageError):
     """A file exists but cannot be read as what it should be (HDF5, SQLite, journal)."""
 
 
+_PERMISSIONS = "Check the permissions of {dir} (`ls -ld {dir}`) or choose another --data-dir."
 #: errno -> (error class, remedy); the remedy's ``{dir}`` is the directory concerned.
 _ERRNO_KINDS: dict[int, tuple[type[StorageError], str]] = {
     _errno.ENOSPC: (DiskFullError, "Free space on the file system holding {dir} "
@@ -270,10 +271,8 @@ _ERRNO_KINDS: dict[int, tuple[type[StorageError], str]] = {
                                    "free space or ask for more."),
     _errno.EFBIG: (FileTooLargeError, "The file reached the file-size limit of this process "
                                       "or file system (`ulimit -f` shows the process limit)."),
-    _errno.EACCES: (StoragePermissionError, "Check the permissions of {dir} (`ls -ld {dir}`) "
-                                            "or choose another --data-dir."),
-    _errno.EPERM: (StoragePermissionError, "Check the permissions of {dir} (`ls -ld {dir}`) "
-                                           "or choose another --data-dir."),
+    _errno.EACCES: (StoragePermissionError, _PERMISSIONS),
+    _errno.EPERM: (StoragePermissionError, _PERMISSIONS),
     _errno.EROFS: (ReadOnlyStorageError, "The file system is mounted read-only; choose a "
                                          "writable --data-dir."),
     _errno.ELOOP: (StoragePermissionError, "A symbolic link stands where expctl writes; "

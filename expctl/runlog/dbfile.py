@@ -126,7 +126,7 @@ def sqlite_error(exc: sqlite3.Error, doing: str, path: Path, *,
         who = f" by {holders}" if holders else " by another process"
         return StorageLockedError(
             f"{where}: it stayed locked{who} for {timeout:g} s", path=path,
-            hint="Let that process finish or stop it, then try again.")
+            hint="Let that process finish, or stop it.")
     if primary in (11, 26):  # SQLITE_CORRUPT, SQLITE_NOTADB
         return CorruptFileError(f"{where}: {text}", path=path, hint=_REBUILD)
     if primary == 1 and ("no such table" in text or "no such column" in text):

@@ -81,22 +81,27 @@ def install(boundary: str, fault: str) -> None:
     arm(fault)
 
 
+def _around(call: Any, fault: str, hit: Any) -> Any:
+    """``call``, except that when ``hit(*args)`` names a path (the target run's) it raises
+    the OS error there instead, or kills the process right after the call."""
+    def faulty(*args: Any) -> Any:
+        path = hit(*args)
+        if path is not None and fault in OS_ERRORS:
+            raise _os_error(fault, path)
+        result = call(*args)
+        if path is not None and fault == "kill":
+            _kill()
+        return result
+
+    return faulty
+
+
 def _file_created(fault: str) -> None:
     from expctl.runlog import writer
 
-    create = writer._create_exclusive
-
-    def faulty(path: Path) -> Any:
-        if f"run{TARGET:06d}" not in path.name:
-            return create(path)
-        if fault in OS_ERRORS:
-            raise _os_error(fault, path)
-        f = create(path)
-        if fault == "kill":
-            _kill()
-        return f
-
-    writer._create_exclusive = faulty
+    writer._create_exclusive = _around(
+        writer._create_exclusive, fault,
+        lambda path: path if f"run{TARGET:06d}" in path.name else None)
     if fault == "lock":  # a viewer opens the new file at once: the first block must wait
         start = writer.RunFileWriter.start
 
@@ -112,17 +117,10 @@ def _file_created(fault: str) -> None:
 def _first_block(fault: str) -> None:
     from expctl.runlog import writer
 
-    append = writer._append
-
-    def faulty(state: Any, f: Any, event: Any) -> None:
-        first = event.block.run == TARGET and state.shots == 0
-        if first and fault in OS_ERRORS:
-            raise _os_error(fault, state.path)
-        append(state, f, event)
-        if first and fault == "kill":
-            _kill()
-
-    writer._append = faulty
+    writer._append = _around(
+        writer._append, fault,
+        lambda state, f, event: state.path if event.block.run == TARGET and state.shots == 0
+        else None)
     if fault == "lock":
         _file_created("lock")
 
@@ -130,17 +128,9 @@ def _first_block(fault: str) -> None:
 def _stopped(fault: str) -> None:
     from expctl.runlog import writer
 
-    write_stop = writer._write_stop
-
-    def faulty(f: Any, state: Any, event: Any) -> None:
-        target = event.record.run == TARGET
-        if target and fault in OS_ERRORS:
-            raise _os_error(fault, state.path)
-        write_stop(f, state, event)
-        if target and fault == "kill":
-            _kill()
-
-    writer._write_stop = faulty
+    writer._write_stop = _around(
+        writer._write_stop, fault,
+        lambda f, state, event: state.path if event.record.run == TARGET else None)
     if fault == "lock":  # a viewer opens the file while the run is taken: the stop must wait
         append = writer._append
 
