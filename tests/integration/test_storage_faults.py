@@ -66,6 +66,10 @@ def matrix(tmp_path_factory, request) -> dict[tuple[str, str], dict[str, Outcome
                   Case(f"{_name(boundary, fault)}-resume", ["resume", *args], root),
                   Case(f"{_name(boundary, fault)}-check", ["check", "--json", *args], root)]
     got = run_cases(cases, root / "out")
+    steps = [o for name, o in got.items() if name != "warm-up"]
+    print(f"\n{len(cells)} fault cells ({len(steps)} commands): max wall "
+          f"{max(o.wall_s for o in steps):.2f} s, max CPU {max(o.cpu_s for o in steps):.2f} s, "
+          f"max RSS {max(o.maxrss_mb for o in steps):.0f} MB")
     return {(b, f): {"run": got[f"{_name(b, f)}-run"], "resume": got[f"{_name(b, f)}-resume"],
                      "check": got[f"{_name(b, f)}-check"], "data": root / _name(b, f)}
             for b, f in cells}
