@@ -185,13 +185,15 @@ class Session:
 
         loaded = seq if not isinstance(seq, Path | str) else self.load(seq, overrides)
         loaded.raise_errors()
-        self.attach_runlog()
+        runlog = self.attach_runlog()
         if journal is None:
             journal = Journal.create(
                 self.data_dir, sequence=loaded.name, sequence_file=str(loaded.path.resolve()),
                 params={k: v.raw for k, v in loaded.overrides.items()},
                 profile=self.profile.name, seed=self.seed,
                 extra={"overrides": _override_texts(loaded)})
+        else:  # resuming: a cut step is redone, so the runs it completed are not kept
+            runlog.supersede([r.run for r in journal.superseded_runs()])
         if self.journal is not None and self.journal is not journal:
             self.journal.close()
         self.journal = journal

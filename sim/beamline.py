@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import errno
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,6 +14,7 @@ from expctl.devices.profile import DeviceSpec, Profile
 from expctl.devices.protocols import Device, SpotGrid
 from expctl.devices.pseudo import LinearPseudoAxis
 from expctl.errors import BackendError
+from expctl.paths import DataDir
 from sim.devices.accelerator import SimAcceleratorParameter
 from sim.devices.daq import SimDAQ
 from sim.devices.detector import SimMPCCD
@@ -60,9 +62,9 @@ class SimBeamline:
         self.clock = clock
         self.data_dir = data_dir
         fac = dict(profile.facility)
-        self._store = FacilityStore(None if data_dir is None else Path(data_dir) / "facility")
         tag_rate = float(fac.get("tag_rate_hz", 60.0))
-        tag0, start_tick, origin = self._store.open_session(clock.epoch + clock.now(), tag_rate)
+        self._store, (tag0, start_tick, origin) = _open_facility(
+            data_dir, clock.epoch + clock.now(), tag_rate)
         timeline = Timeline(tag0, start_tick - math.floor(clock.now() * tag_rate + 1e-6),
                             origin, tag_rate, profile.daq.rate_hz)
         world = SimWorld(profile, clock, timeline, profile.seed)
@@ -174,3 +176,25 @@ class SimBeamline:
 
     def __repr__(self) -> str:
         return f"SimBeamline({self.profile.name!r}, {len(self.devices)} devices)"
+
+
+def _open_facility(data_dir: Path | None, now_unix: float, tag_rate: float
+                   ) -> tuple[FacilityStore, tuple[int, int, float]]:
+    """The data directory's facility store, with a session opened on it.
+
+    An archive this process may not write (another account's, a read-only mount)
+    is simulated on from a memory twin: where-all and rehearsals work and nothing
+    is written; taking runs fails where expctl logs them, with a clear message.
+    """
+    if data_dir is None:
+        store = FacilityStore(None)
+        return store, store.open_session(now_unix, tag_rate)
+    root = DataDir(data_dir).facility
+    try:
+        store = FacilityStore(root)
+        return store, store.open_session(now_unix, tag_rate)
+    except OSError as exc:
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+    twin = FacilityStore(root, create=False).memory_twin()
+    return twin, twin.open_session(now_unix, tag_rate)

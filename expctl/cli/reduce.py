@@ -15,6 +15,10 @@ from expctl.paths import DATA_DIR_HELP, resolve_data_dir
 
 __all__ = ["COMMAND", "fit_lines", "parse_bins", "parse_runs"]
 
+#: Runs one reduction may name, and bins it may make (bounds on what a typo can cost).
+MAX_RUNS = 100_000
+MAX_BINS = 100_000
+
 
 def parse_runs(specs: list[str]) -> list[int]:
     """Run numbers from ``12 14 20-30`` style arguments."""
@@ -28,6 +32,9 @@ def parse_runs(specs: list[str]) -> list[int]:
                     a, b = int(lo), int(hi)
                     if b < a:
                         raise ValueError
+                    if b - a >= MAX_RUNS:
+                        raise UserError(f"run range {part} spans {b - a + 1} runs",
+                                        allowed=f"at most {MAX_RUNS} runs")
                     runs.extend(range(a, b + 1))
                 elif part:
                     runs.append(int(part))
@@ -47,15 +54,25 @@ def parse_bins(text: str | None) -> int | list[float] | None:
             start, stop, step = (float(v) for v in text.split(":"))
             if step <= 0 or stop <= start:
                 raise ValueError
-            n = int(math.floor((stop - start) / step + 1e-9))
-            return [start + k * step for k in range(n + 1)]
+            n = (stop - start) / step
+            if not n < MAX_BINS:  # (also catches nan and inf)
+                raise _too_many(text)
+            return [start + k * step for k in range(int(math.floor(n + 1e-9)) + 1)]
         if "," in text:
             return [float(v) for v in text.split(",")]
-        return int(text)
+        count = int(text)
+        if not 0 < count <= MAX_BINS:
+            raise _too_many(text)
+        return count
     except ValueError:
         raise UserError(f"--bins {text!r} is not understood",
                         allowed="unique, a count (40), edges (-1,0,0.5,1) or "
                                 "start:stop:step (-2:10:0.25)") from None
+
+
+def _too_many(text: str) -> UserError:
+    return UserError(f"--bins {text!r} asks for more bins than a reduction makes",
+                     allowed=f"1 to {MAX_BINS} bins")
 
 
 def _window(text: str | None, name: str) -> tuple[float | None, float | None]:
@@ -123,30 +140,53 @@ def _options(args: argparse.Namespace) -> Any:
 
 
 def _outputs(args: argparse.Namespace, data_dir: Path, runs: tuple[int, ...]) -> tuple[Path, Path]:
+    """Where the cube and plot go: ``--out``/``--plot``, else the data directory's
+    ``reduced/`` — or, for an archive this user cannot write, ``./expctl-reduced/``."""
     from expctl.runlog import reduced_dir
 
     tag = f"{min(runs)}-{max(runs)}" if runs else "none"
-    cube = Path(args.out) if args.out else reduced_dir(data_dir) / f"cube_{tag}.h5"
+    folder = reduced_dir(data_dir)
+    if not args.out and not _writable(folder):
+        fallback = Path("expctl-reduced")
+        print(f"note: {folder} cannot be written here (a read-only archive?); writing to "
+              f"{fallback}/ instead (--out chooses)", file=sys.stderr)
+        folder = fallback
+    cube = Path(args.out) if args.out else folder / f"cube_{tag}.h5"
     plot = Path(args.plot) if args.plot else cube.with_suffix(".png")
     return cube, plot
 
 
+def _writable(folder: Path) -> bool:
+    """Whether files can be made in ``folder`` (or, if missing, in its nearest ancestor)."""
+    import os
+
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
 def _emit(cube: Any, args: argparse.Namespace, data_dir: Path) -> None:
+    from expctl.errors import storage_error
     from expctl.runlog import write_cube
     from expctl.ui.plots import plot_cube
 
     cube_path, png = _outputs(args, data_dir, cube.runs)
-    write_cube(cube, cube_path)
-    plot_cube(cube, png)
+    try:
+        write_cube(cube, cube_path)
+        plot_cube(cube, png)
+    except OSError as exc:
+        raise storage_error(exc, "write the reduction", exc.filename or cube_path) from None
     summary = cube.as_dict()
     summary.update({"cube": str(cube_path), "plot": str(png)})
     if args.json:
         json.dump(summary, sys.stdout)
         sys.stdout.write("\n")
     else:
-        print("\n".join([f"{len(cube.runs)} runs, {cube.shots_total} shots, "
-                         f"{len(cube.centers)} bins -> {cube_path} , {png}",
-                         *fit_lines(cube.fit)]))
+        from expctl.ui.report import inert
+
+        print(inert("\n".join([f"{len(cube.runs)} runs, {cube.shots_total} shots, "
+                                f"{len(cube.centers)} bins -> {cube_path} , {png}",
+                                *fit_lines(cube.fit)]), newlines=True))
     sys.stdout.flush()
 
 
@@ -229,7 +269,9 @@ def _run(args: argparse.Namespace) -> int:
                      if select(r.values) and binnable(r.values, options) and r.run not in runs]
         if not runs:
             raise _nothing_selected(args.where, catalog)
-        paths = [catalog.file_of(catalog_row(catalog, run).run) for run in sorted(set(runs))]
+        # checked against the SHA-256 recorded at each run's stop: a damaged copy says so
+        paths = [catalog.verified_file(catalog_row(catalog, run).run)
+                 for run in sorted(set(runs))]
     cube = reduce_runs(paths, options)
     _emit(cube, args, data_dir)
     _check_complete(cube, args.allow_partial)

@@ -25,13 +25,19 @@ def _configure(p: argparse.ArgumentParser) -> None:
 
 def check_resumable(data_dir: Path, campaign: str | None) -> None:
     """A user error (exit 2) before anything connects when there is nothing to resume."""
-    from expctl.engine.journal import find_unfinished, list_campaigns
+    from expctl.engine.journal import scan_journals
 
-    if campaign is not None or find_unfinished(data_dir) is not None:
+    if campaign is not None:
         return
-    done = list_campaigns(data_dir)
+    done, unreadable = scan_journals(data_dir)
+    if any(not c.finished for c in done):
+        return
     latest = (f" The newest, {done[-1].id} ({done[-1].sequence}), ran to completion."
               if done else "")
+    if unreadable:  # a damaged journal is set aside, never silently: say so
+        names = ", ".join(str(e.path and Path(e.path).stem) for e in unreadable)
+        latest += (f" {len(unreadable)} journal{'s' if len(unreadable) != 1 else ''} could "
+                   f"not be read ({names}); `expctl check` says why.")
     raise UserError(f"nothing to resume: no unfinished campaign in {data_dir}.{latest}",
                     hint="Start one with `expctl run SEQUENCE`; `--data-dir DIR` looks "
                          "elsewhere.")
@@ -43,13 +49,15 @@ def _run(args: argparse.Namespace) -> int:
     from expctl.paths import resolve_data_dir
     from expctl.ui.progress import ask_after_pause, pause_on_interrupt, print_note
     from expctl.ui.report import outcome_text, plain
+    from expctl.ui.views import print_warnings
 
     check_resumable(resolve_data_dir(args.data_dir), args.campaign)
     con = console()
     with open_session(args) as session:
         notify = print_note(console(stderr=True))
         say_restored = session.bus.subscribe(
-            lambda e: notify(e.text) if isinstance(e, StateRestored) else None)
+            lambda e: notify(e.text) if isinstance(e, StateRestored) else None,
+            critical=False, name="resume notes")
         with pause_on_interrupt(lambda: session.current_engine, notify, session.bus) as flags:
             summary = session.resume(args.campaign, pause_hook=ask_after_pause(con))
         say_restored()
@@ -59,12 +67,14 @@ def _run(args: argparse.Namespace) -> int:
                          "campaign": journal.info.id if journal else None,
                          "runs": [r.run for r in summary.runs],
                          "steps_skipped": summary.steps_skipped,
-                         "results": plain(session.results)})
+                         "results": plain(session.results),
+                         "warnings": [w.text for w in session.bus.warnings]})
         else:
             con.print(f"resumed campaign {journal.info.id if journal else '?'} "
                       f"(skipped {summary.steps_skipped} completed steps); "
                       + outcome_text(summary, interrupted=flags["interrupted"]),
                       highlight=False)
+            print_warnings(console(stderr=True), session.bus.warnings)
     if summary.outcome == "completed":
         return 0
     return 130 if flags["interrupted"] else 1

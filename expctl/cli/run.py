@@ -65,7 +65,7 @@ def console(stderr: bool = False) -> Any:
     """A rich console (imported only when something is printed)."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, emoji=False)  # ":x:" in a file stays text
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
@@ -117,12 +117,14 @@ def _run(args: argparse.Namespace) -> int:
 def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
     from expctl.ui.progress import RunProgress, ask_after_pause, pause_on_interrupt, print_note
     from expctl.ui.report import outcome_text, plain
+    from expctl.ui.views import print_warnings
 
     con = console()
     progress = RunProgress(con, loaded.report.outline, dry.total_s, session.clock)
     asker = console(stderr=True) if as_json else con  # --json keeps stdout for the object
     hook = ask_after_pause(asker, None if as_json else progress)
-    unsubscribe = session.bus.subscribe(progress) if not as_json else None
+    unsubscribe = (session.bus.subscribe(progress, critical=False, name="progress display")
+                   if not as_json else None)
     try:
         notify = print_note(console(stderr=True)) if as_json else progress.notify
         with pause_on_interrupt(lambda: session.current_engine, notify, session.bus) as flags:
@@ -140,9 +142,11 @@ def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
                      "cut_runs": [r.run for r in summary.cut_runs],
                      "duration_s": round(summary.duration, 3),
                      "results": plain(session.results),
-                     "journal": str(session.journal.path) if session.journal else None})
+                     "journal": str(session.journal.path) if session.journal else None,
+                     "warnings": [w.text for w in session.bus.warnings]})
     else:
         con.print(outcome_text(summary, interrupted=flags["interrupted"]), highlight=False)
+        print_warnings(console(stderr=True), session.bus.warnings)
     if summary.outcome == "completed":
         return 0
     return 130 if flags["interrupted"] else 1

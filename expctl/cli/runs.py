@@ -1,4 +1,9 @@
-"""``expctl runs`` (the catalog as a table) and ``expctl show RUN`` (one run in full)."""
+"""``expctl runs`` (the catalog as a table) and ``expctl show RUN`` (one run in full).
+
+Both only read (archives the user cannot write work too); every value from the
+catalog or a file is shown inert (no rich markup, no terminal escapes), and
+``show`` verifies the run file against the SHA-256 the catalog recorded.
+"""
 
 from __future__ import annotations
 
@@ -88,11 +93,21 @@ def _scan_table(scans: list[dict[str, Any]]) -> Any:
         moved = scan.get("moved_to") or {}
         moved_txt = (f"→ {moved['target']:.6g}" if moved.get("moved")
                      else ("stayed" if moved else ""))
-        table.add_row(str(scan["id"]), scan["name"], scan["axis"], str(scan["points"]),
-                      "" if scan["center"] is None else f"{scan['center']:.6g}",
-                      "" if scan["fwhm"] is None else f"{scan['fwhm']:.3g}",
-                      ",".join(scan["flags"]) or "ok", moved_txt, scan.get("png") or "")
+        table.add_row(*_cells(str(scan["id"]), scan["name"], scan["axis"], str(scan["points"]),
+                              "" if scan["center"] is None else f"{scan['center']:.6g}",
+                              "" if scan["fwhm"] is None else f"{scan['fwhm']:.3g}",
+                              ",".join(map(str, scan["flags"])) or "ok", moved_txt,
+                              scan.get("png") or ""))
     return table
+
+
+def _cells(*texts: object) -> list[Any]:
+    """Table cells that show catalog text as it is (no markup, terminal controls inert)."""
+    from rich.text import Text
+
+    from expctl.ui.report import inert
+
+    return [Text(inert(t)) for t in texts]
 
 
 def _cell(key: str, value: Any) -> str:
@@ -134,7 +149,7 @@ def _run_runs(args: argparse.Namespace) -> int:
         table.add_column("start" if key == "start_time" else key, no_wrap=True,
                          justify="right" if key in ("run", "shots") else "left")
     for row in rows:
-        table.add_row(*(_cell(k, row.get(k)) for k in _COLUMNS))
+        table.add_row(*_cells(*(_cell(k, row.get(k)) for k in _COLUMNS)))
     _console().print(table)
     return 0
 
@@ -168,14 +183,17 @@ def _print_no_match(where: str, every: list[dict[str, Any]], noun: str) -> None:
     if unknown:
         text += (" Not a name here, so compared as text: " + ", ".join(map(repr, unknown))
                  + f". Names here: {known_names(every)}.")
-    print(text, file=sys.stderr)
+    from expctl.ui.report import inert
+
+    print(inert(text), file=sys.stderr)
 
 
 def _console() -> Any:
     """A rich console; piped output gets a wide page instead of 80 truncated columns."""
     from rich.console import Console
 
-    return Console() if sys.stdout.isatty() else Console(width=160)
+    # emoji off: ":x:" in a label or file is text, not a picture
+    return Console(emoji=False) if sys.stdout.isatty() else Console(width=160, emoji=False)
 
 
 def _configure_show(p: argparse.ArgumentParser) -> None:
@@ -189,7 +207,7 @@ def _run_show(args: argparse.Namespace) -> int:
 
     with open_catalog(resolve_data_dir(args.data_dir)) as catalog:
         row = catalog_row(catalog, args.run).as_dict()
-        path = catalog.file_of(args.run) if row["file"] else None
+        path = catalog.verified_file(args.run) if row["file"] else None
     summary = run_summary(path) if path is not None else None
     if args.json:
         json.dump(_jsonable({"catalog": row, "file": summary}), sys.stdout, indent=1,
@@ -207,7 +225,7 @@ def _run_show(args: argparse.Namespace) -> int:
     for col in ("name", "shape", "dtype"):
         data.add_column(col)
     for name, info in summary["datasets"].items():
-        data.add_row(name, "×".join(map(str, info["shape"])), info["dtype"])
+        data.add_row(*_cells(name, "×".join(map(str, info["shape"])), info["dtype"]))
     console.print(data)
     for section in ("UserDataCfg", "epicsOnce", "Sums"):
         if summary[section]:
@@ -260,7 +278,7 @@ def _key_table(title: str, items: list[tuple[str, str]]) -> Any:
     table.add_column(no_wrap=True, style="dim")
     table.add_column(overflow="fold")
     for key, text in items:
-        table.add_row(key, text)
+        table.add_row(*_cells(key, text))
     return table
 
 

@@ -21,6 +21,7 @@ import yaml
 from expctl.devices.access import AccessLevel
 from expctl.devices.limits import Limits
 from expctl.errors import BackendError
+from expctl.inputs import InputLimitError, ValueCap, ValueCapReached, expanded_size, read_limited
 
 __all__ = ["DaqSpec", "DeviceSpec", "Profile", "Roles", "SpotGridSpec", "load_profile"]
 
@@ -160,14 +161,46 @@ def _device_spec(name: str, body: Mapping[str, Any], source: str) -> DeviceSpec:
     )
 
 
+#: A profile is a page of device definitions; anything far larger is refused unread.
+MAX_PROFILE_BYTES = 1_000_000
+#: Values in a profile (anchors and aliases expanded), and its nesting depth.
+MAX_PROFILE_VALUES = 20_000
+MAX_PROFILE_DEPTH = 64
+
+
+class _Loader(ValueCap, yaml.SafeLoader):
+    limit = MAX_PROFILE_VALUES
+
+
+def _read_yaml(path: Path) -> Any:
+    """The profile's YAML, bounded in size, values and depth before it is built."""
+    too_many = InputLimitError(f"more than {MAX_PROFILE_VALUES} values or {MAX_PROFILE_DEPTH} "
+                               "levels (anchors and aliases expanded)")
+    loader = _Loader(read_limited(path, MAX_PROFILE_BYTES, "profile file").decode("utf-8"))
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        values, depth = expanded_size(node)
+        if values > MAX_PROFILE_VALUES or depth > MAX_PROFILE_DEPTH:
+            raise too_many
+        return loader.construct_document(node)
+    except ValueCapReached:
+        raise too_many from None
+    finally:
+        loader.dispose()
+
+
 def load_profile(path: Path) -> Profile:
     """Read and check a profile file; problems raise :class:`BackendError` naming the file."""
     source = str(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = _read_yaml(path)
+    except InputLimitError as exc:
+        raise BackendError(f"beamline profile {source}: {exc.message}", hint=exc.hint) from None
     except OSError as exc:
         raise BackendError(f"cannot read beamline profile {source}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # incl. UnicodeDecodeError
         raise BackendError(f"beamline profile {source} is not valid YAML: {exc}") from None
     if not isinstance(raw, Mapping):
         raise BackendError(f"beamline profile {source} must be a mapping")

@@ -12,6 +12,7 @@ leaves only as events on the :class:`~expctl.engine.events.EventBus`.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import math
 import threading
@@ -59,6 +60,7 @@ from expctl.errors import (
     IllegalCommand,
     LimitError,
     SequenceError,
+    StorageError,
     UserError,
 )
 from expctl.plans.actions import (
@@ -327,7 +329,10 @@ class Engine:
             generator = plan()
         self._fire("start", reason="run")
         self._reset_run_state(context or RunContext())
-        unsubscribe = self.bus.subscribe(self.journal.handle) if self.journal else None
+        # first: a run's end is journaled before the catalog marks it completed, so a
+        # journal that cannot write never leaves a kept run it does not know about
+        unsubscribe = (self.bus.subscribe(self.journal.handle, name="journal", first=True)
+                       if self.journal else None)
         started = self.clock.now()
         outcome, value, error = "completed", None, None
         try:
@@ -347,21 +352,31 @@ class Engine:
             if error is not None:
                 self._locate(error)
             self._drive_safe_state()
+            if isinstance(error, StorageError):
+                error.consequence = self._storage_consequence()
             if self.state is not S.FAILED and self.state is not S.IDLE:
                 self._fire("fail", reason=str(exc) or type(exc).__name__)
             if error is None:
                 raise
         finally:
-            if self.journal is not None:
-                self.journal.finish(outcome)
             if unsubscribe is not None:
                 unsubscribe()
+            if self.journal is not None:
+                _finish_journal(self.journal, outcome, failing=outcome == "failed")
         self.last_summary = RunSummary(
             outcome, value, tuple(self._runs), tuple(self._cut_runs), self._steps_done,
             self._steps_skipped, tuple(self._faults), started, self.clock.now(), error)
         if error is not None:
             raise error
         return self.last_summary
+
+    def _storage_consequence(self) -> str:
+        """What a user reads after a storage fault stopped the plan: what is safe, what next."""
+        then = ("Once that is fixed, `expctl resume` continues the campaign from the step "
+                "that was cut" if self.journal is not None else "Once that is fixed, repeat "
+                "the command")
+        return ("Data taking stopped and the beamline was driven to its safe state; runs "
+                f"completed before are kept. {then}.")
 
     def _reset_run_state(self, context: RunContext) -> None:
         self._context = context
@@ -932,9 +947,9 @@ class Engine:
         ctx = self._run_context(action.label)
         record, status = daq.start_run(action.shots, label=action.label,
                                        comment=action.comment, full_frames=action.full_frames)
-        self.bus.publish(RunStarted(record, ctx, self.clock.now(), self._snapshot(),
-                                    daq.config()))
         try:
+            self.bus.publish(RunStarted(record, ctx, self.clock.now(), self._snapshot(),
+                                        daq.config()))
             self._follow_run(status, ctx)
         except _Suspend:
             self._end_run(ctx, "beamloss", aborted=True)
@@ -946,6 +961,9 @@ class Engine:
             raise
         except DeviceError:
             self._end_run(ctx, "failed", aborted=True)
+            raise
+        except Exception:  # logging failed (a critical subscriber): the DAQ must still stop
+            self._abandon_run(ctx)
             raise
         return self._end_run(ctx, "completed", aborted=False)
 
@@ -972,12 +990,38 @@ class Engine:
     def _end_run(self, ctx: RunContext, outcome: str, *, aborted: bool) -> RunRecord:
         daq = self.beamline.daq
         block = daq.collect()
-        if block is not None and len(block):
-            self.bus.publish(ShotBlockTaken(block, ctx, self.clock.now()))
-        record = daq.stop_run(aborted=aborted)
+        record = daq.stop_run(aborted=aborted)  # before publishing: logging may fail
+        try:
+            if block is not None and len(block):
+                self.bus.publish(ShotBlockTaken(block, ctx, self.clock.now()))
+            self.bus.publish(RunStopped(record, outcome, self.clock.now(), ctx))
+        except BaseException:
+            self._cut_runs.append(record)
+            raise
         (self._runs if outcome == "completed" else self._cut_runs).append(record)
-        self.bus.publish(RunStopped(record, outcome, self.clock.now(), ctx))
         return record
+
+    def _abandon_run(self, ctx: RunContext) -> None:
+        """Stop a run whose logging failed: the DAQ closes it (the facility's status 0)
+        and the subscribers that still work close their records.  A second failure of
+        the broken one (or the catalog that never saw the start) is not reported over
+        the first, which is on its way up."""
+        daq = self.beamline.daq
+        record = daq.stop_run(aborted=True)
+        daq.collect()  # shots the DAQ took after the failure cannot be logged either
+        self._cut_runs.append(record)
+        with contextlib.suppress(Exception):
+            self.bus.publish(RunStopped(record, "failed", self.clock.now(), ctx))
+
+
+def _finish_journal(journal: JournalLike, outcome: str, *, failing: bool) -> None:
+    """Journal how the plan ended; a journal that fails then is reported only if nothing
+    else is (a campaign not marked ended stays resumable, which is safe)."""
+    try:
+        journal.finish(outcome)
+    except ExpctlError:
+        if not failing:
+            raise
 
 
 def _same(current: Any, target: Any) -> bool:

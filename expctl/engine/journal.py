@@ -23,6 +23,7 @@ run are only flushed: losing them to a power cut redoes work, never a run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -41,11 +42,15 @@ from expctl.engine.events import (
     StepFinished,
     StepStarted,
 )
-from expctl.errors import DataError
+from expctl.errors import CorruptFileError, DataError, ExpctlError, storage_error
+from expctl.paths import DataDir
 
-__all__ = ["CampaignInfo", "Journal", "JournaledRun", "find_unfinished", "list_campaigns"]
+__all__ = ["CampaignInfo", "Journal", "JournaledRun", "find_unfinished", "journal_problems",
+           "list_campaigns", "scan_journals"]
 
 FORMAT = 1
+#: A journal larger than this is refused before it is read (a long campaign writes a few MB).
+MAX_JOURNAL_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -82,25 +87,96 @@ class JournaledRun:
 
 
 def _journal_dir(data_dir: Path) -> Path:
-    return Path(data_dir) / "journal"
+    return DataDir(data_dir).journal
+
+
+#: Fields each record kind must carry, with their types (extra fields are allowed, and
+#: record kinds this version does not know are kept but not applied).
+_SHAPES: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "campaign": {"id": str},
+    "begin": {"path": str, "attempt": int},
+    "step": {"path": str, "attempt": int, "results": list},
+    "spot": {"grid": str, "index": int},
+    "run": {"run": int, "label": str, "step": str, "attempt": int, "outcome": str,
+            "shots": int},
+    "result": {"name": str},
+    "end": {"outcome": str},
+}
+_OPTIONAL: dict[str, type | tuple[type, ...]] = {
+    "sequence": str, "sequence_file": str, "profile": str, "seed": (int, type(None)),
+    "started": (int, float), "params": dict, "extra": dict}
 
 
 def _read_records(path: Path) -> list[dict[str, Any]]:
-    """All complete records; a torn final line (crash mid-write) is dropped."""
-    lines = path.read_text(encoding="utf-8").split("\n")
-    records = []
-    for n, line in enumerate(lines):
-        if not line.strip():
+    """All complete records; a torn final line (crash mid-write) is dropped.
+
+    Anything else that is not a well-formed record (bad bytes, a line that is not
+    JSON, a record of the wrong shape) is a :class:`CorruptFileError` naming the
+    journal and the line: the caller isolates that campaign, never the others.
+    """
+    try:
+        size = path.stat().st_size
+        if size > MAX_JOURNAL_BYTES:
+            raise _corrupt(path, None, f"it is larger than {MAX_JOURNAL_BYTES} bytes")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise storage_error(exc, "read campaign journal", path) from None
+    lines = data.split(b"\n")
+    records: list[dict[str, Any]] = []
+    for n, raw in enumerate(lines):
+        if not raw.strip():
             continue
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
+            rec = json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError):  # not UTF-8, not JSON, absurdly deep
             if n >= len(lines) - 2:  # only the last line may be torn
                 break
-            raise DataError(f"journal {path} is corrupt at line {n + 1}") from None
-    if not records or records[0].get("t") != "campaign":
-        raise DataError(f"{path} is not an expctl journal")
+            raise _corrupt(path, n + 1, "it is not a journal record") from None
+        problem = _shape_problem(rec, first=not records)
+        if problem:
+            raise _corrupt(path, n + 1, problem, not_journal=not records)
+        records.append(rec)
+    if not records:
+        raise _corrupt(path, None, "it holds no campaign record", not_journal=True)
     return records
+
+
+def _shape_problem(rec: Any, *, first: bool) -> str | None:
+    """What is wrong with a decoded record, or None if it is well formed."""
+    if not isinstance(rec, dict):
+        return f"a record is a JSON {type(rec).__name__}, not an object"
+    kind = rec.get("t")
+    if first and kind != "campaign":
+        return "its first record is not a campaign record"
+    if not first and kind == "campaign":
+        return "a second campaign record"
+    fields = dict(_SHAPES.get(kind, {})) if isinstance(kind, str) else {}
+    if kind == "campaign":
+        fields.update({k: v for k, v in _OPTIONAL.items() if k in rec})
+    for name, kinds in fields.items():
+        value = rec.get(name)
+        ok = isinstance(value, kinds) and not (isinstance(value, bool) and kinds is int)
+        if not ok:
+            return f"record {kind!r} has {'no' if name not in rec else 'a malformed'} {name!r}"
+    return None
+
+
+def _decoded(value: Any, path: Path, what: str) -> Any:
+    """:func:`decode` of a journaled value; a malformed one is the journal's corruption."""
+    try:
+        return decode(value)
+    except (ExpctlError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        raise _corrupt(path, None, f"{what} cannot be decoded") from None
+
+
+def _corrupt(path: Path, line: int | None, why: str, *, not_journal: bool = False
+             ) -> CorruptFileError:
+    where = f"{path}" + (f" line {line}" if line is not None else "")
+    what = "is not an expctl journal" if not_journal else "is corrupt"
+    return CorruptFileError(
+        f"campaign journal {where} {what}: {why}", path=path,
+        hint="Other campaigns are not affected. Keep the file for inspection (a copy may be "
+             "intact); this campaign cannot be resumed from it.")
 
 
 def _info(records: list[dict[str, Any]], path: Path) -> CampaignInfo:
@@ -111,10 +187,11 @@ def _info(records: list[dict[str, Any]], path: Path) -> CampaignInfo:
             outcome = rec["outcome"]
         elif rec.get("t") == "resumed":
             outcome = None
+    params = _decoded(head.get("params", {"__map__": {}}), path, "its campaign parameters")
+    extra = _decoded(head.get("extra", {"__map__": {}}), path, "its campaign record")
     return CampaignInfo(head["id"], head.get("sequence", ""), head.get("sequence_file", ""),
-                        decode(head.get("params", {"__map__": {}})), head.get("profile", ""),
-                        head.get("seed"), head.get("started", 0.0), path, outcome,
-                        decode(head.get("extra", {"__map__": {}})))
+                        params, head.get("profile", ""), head.get("seed"),
+                        head.get("started", 0.0), path, outcome, extra)
 
 
 def _truncate_torn_tail(path: Path) -> None:
@@ -125,19 +202,47 @@ def _truncate_torn_tail(path: Path) -> None:
             fh.truncate(data.rfind(b"\n") + 1)
 
 
-def list_campaigns(data_dir: Path) -> list[CampaignInfo]:
-    """Every campaign journaled in ``data_dir``, oldest first."""
+def scan_journals(data_dir: Path) -> tuple[list[CampaignInfo], list[CorruptFileError]]:
+    """Every readable campaign in ``data_dir`` (oldest first), and what is wrong with the
+    journals that cannot be read: one bad journal never hides the others."""
     folder = _journal_dir(data_dir)
     if not folder.is_dir():
-        return []
-    found = [_info(_read_records(p), p) for p in folder.glob("*.jsonl")]
-    return sorted(found, key=lambda c: (c.started, c.id))
+        return [], []
+    found: list[CampaignInfo] = []
+    problems: list[CorruptFileError] = []
+    for path in sorted(folder.glob("*.jsonl")):
+        try:
+            found.append(_info(_read_records(path), path))
+        except CorruptFileError as exc:
+            problems.append(exc)
+        except (ExpctlError, OSError) as exc:  # unreadable (permissions, a directory …)
+            text = exc.paragraph() if isinstance(exc, ExpctlError) else str(exc)
+            problems.append(CorruptFileError(f"campaign journal {path} cannot be read: {text}",
+                                             path=path))
+    return sorted(found, key=lambda c: (c.started, c.id)), problems
+
+
+def list_campaigns(data_dir: Path) -> list[CampaignInfo]:
+    """Every readable campaign journaled in ``data_dir``, oldest first."""
+    return scan_journals(data_dir)[0]
+
+
+def journal_problems(data_dir: Path) -> list[CorruptFileError]:
+    """The journals in ``data_dir`` that cannot be read (``expctl check`` lists them)."""
+    return scan_journals(data_dir)[1]
 
 
 def find_unfinished(data_dir: Path) -> CampaignInfo | None:
     """The newest campaign that did not run to completion, if any (what ``resume`` picks)."""
     open_ones = [c for c in list_campaigns(data_dir) if not c.finished]
     return open_ones[-1] if open_ones else None
+
+
+def _pairs(results: list[Any], path: Path) -> list[tuple[Any, Any]]:
+    """A step record's ``results`` as (action, value) pairs; anything else is corruption."""
+    if not all(isinstance(r, list) and len(r) == 2 for r in results):
+        raise _corrupt(path, None, "a step record's results are not (action, value) pairs")
+    return [(r[0], r[1]) for r in results]
 
 
 class Journal:
@@ -161,7 +266,9 @@ class Journal:
         self.results: dict[str, Any] = {}
         for rec in records:
             self._apply(rec)
-        self._fh: IO[str] | None = open(path, "a", encoding="utf-8")  # noqa: SIM115
+        # unbuffered: a record that cannot be written is cut off at once (see _write)
+        self._fh: IO[bytes] | None = open(path, "ab", buffering=0)  # noqa: SIM115
+        self._broken: ExpctlError | None = None
 
     # ------------------------------------------------------------------ creation
     @classmethod
@@ -179,7 +286,9 @@ class Journal:
                 "sequence_file": sequence_file, "params": encode(dict(params or {})),
                 "profile": profile, "seed": seed, "started": started,
                 "extra": encode(dict(extra or {}))}
-        path.write_text(json.dumps(head) + "\n", encoding="utf-8")
+        tmp = path.with_name(f".{path.name}.tmp")  # a kill never leaves half a header
+        tmp.write_text(json.dumps(head) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
         journal = cls(path, _info([head], path), [], fsync=fsync)
         journal._sync()
         return journal
@@ -220,13 +329,15 @@ class Journal:
             self._runs.append(JournaledRun(rec["run"], rec["label"], rec["step"],
                                            rec["attempt"], rec["outcome"], rec["shots"]))
         elif kind == "result":
-            self.results[rec["name"]] = decode(rec["value"])
+            self.results[rec["name"]] = _decoded(rec.get("value"), self.path,
+                                                 f"result {rec['name']!r}")
 
     def completed_step(self, path: str) -> list[tuple[str, Any]] | None:
         """The result transcript of ``path`` if it completed, else ``None``."""
         cached = self._steps.get(path)
         if cached is None and path in self._raw_steps:
-            cached = [(name, decode(value)) for name, value in self._raw_steps[path]]
+            cached = [(name, _decoded(value, self.path, f"step {path!r}"))
+                      for name, value in _pairs(self._raw_steps[path], self.path)]
             self._steps[path] = cached
         return cached
 
@@ -254,12 +365,24 @@ class Journal:
 
     # ------------------------------------------------------------------ writing
     def _write(self, rec: dict[str, Any], *, sync: bool = False) -> None:
+        if self._broken is not None:  # one failed record: nothing after it may follow
+            raise self._broken
         if self._fh is None:
             raise DataError(f"journal {self.path} is closed")
-        self._fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
-        self._fh.flush()
-        if sync:
-            self._sync()
+        line = (json.dumps(rec, separators=(",", ":")) + "\n").encode()
+        fd = self._fh.fileno()
+        start = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(fd, view):]
+            if sync:
+                self._sync()
+        except OSError as exc:
+            self._broken = storage_error(exc, "write campaign journal", self.path)
+            with contextlib.suppress(OSError):  # no torn record in the middle of the file
+                os.ftruncate(fd, start)
+            raise self._broken from None
 
     def _sync(self) -> None:
         if self.fsync and self._fh is not None:

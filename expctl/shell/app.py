@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from expctl.errors import BackendError, ExpctlError, IllegalCommand
+from expctl.paths import DataDir
 from expctl.shell.commands import build_registry, describe_error, format_peak
 from expctl.shell.complete import CompletionContext, make_completer
 from expctl.shell.parse import Invocation, parse_line
@@ -48,7 +49,6 @@ __all__ = ["CommandEnded", "Delegate", "Shell", "history_path", "list_sequence_f
 #: ``delegate(name, argv, data_dir)`` runs a command the shell borrows from the CLI
 Delegate = Callable[[str, list[str], Path], None]
 
-HISTORY_FILE = "shell_history"
 TOOLBAR_REFRESH_S = 0.25
 BEAM_POLL_S = 1.0
 FIRST_DRAW_WAIT_S = 2.0
@@ -56,7 +56,7 @@ FIRST_DRAW_WAIT_S = 2.0
 
 def history_path(data_dir: Path) -> Path:
     """Where the shell keeps its persistent history: ``<data_dir>/shell_history``."""
-    return Path(data_dir) / HISTORY_FILE
+    return DataDir(data_dir).shell_history
 
 
 class CommandEnded(ExpctlError):
@@ -245,8 +245,8 @@ class Shell:
             return
         from expctl.engine import Engine
 
-        session.bus.subscribe(self.board)
-        session.bus.subscribe(self._on_event)
+        session.bus.subscribe(self.board, critical=False, name="toolbar")
+        session.bus.subscribe(self._on_event, critical=False, name="shell display")
         self._engine = Engine(beamline, bus=session.bus, access=session.access,
                               results=session.results)
         self._session = session
@@ -306,12 +306,16 @@ class Shell:
         """Run a checked sequence through the session (journal, run log, safe state)."""
         session = self.session
         self._sequence_running = True
-        unsubscribe = session.bus.subscribe(self._on_sequence_event)
+        unsubscribe = session.bus.subscribe(self._on_sequence_event, critical=False,
+                                            name="shell display")
+        seen = len(session.bus.warnings)
         try:
             return session.run(loaded)
         finally:
             unsubscribe()
             self._sequence_running = False
+            for warning in session.bus.warnings[seen:]:  # a display or plot that failed
+                self.write(f"warning: {warning.text}")
 
     # ------------------------------------------------------------------ events
     def _on_event(self, event: Any) -> None:
@@ -409,9 +413,12 @@ class Shell:
             app.invalidate()
 
     def write(self, text: str) -> None:
-        """Print a line (above the prompt on a terminal)."""
+        """Print a line (above the prompt on a terminal); terminal controls in it (from a
+        label, a file, an error) are shown as escapes, never obeyed."""
+        from expctl.ui.report import inert
+
         stream = self._stdout or sys.stdout
-        stream.write(text + "\n")
+        stream.write(inert(text, newlines=True) + "\n")
         stream.flush()
 
     def console(self) -> Any:
@@ -421,7 +428,8 @@ class Shell:
         stream = self._stdout or sys.stdout
         tty = self._stdout is None and sys.__stdout__ is not None and sys.__stdout__.isatty()
         width = os.get_terminal_size().columns if tty else 100
-        return Console(file=stream, highlight=False, force_terminal=tty, width=width)
+        return Console(file=stream, highlight=False, force_terminal=tty, width=width,
+                       emoji=False)  # ":x:" in a label or file stays text
 
     def history_entries(self) -> list[str]:
         """Every command in the persistent history, oldest first."""

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from expctl.errors import IllegalCommand
-from expctl.ui.report import format_duration
+from expctl.ui.report import format_duration, inert, markup_safe
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -90,7 +90,8 @@ class RunProgress:
         )
 
         if isinstance(event, StepStarted):
-            self.current = f"{event.path}  {event.label}" if event.label else event.path
+            text = f"{event.path}  {event.label}" if event.label else event.path
+            self.current = inert(text)  # a label from a file must not drive the terminal
         elif isinstance(event, StepFinished):
             if self._written(event.path) in self.totals:
                 self.done += 1
@@ -99,7 +100,7 @@ class RunProgress:
         elif isinstance(event, StateChanged):
             self.state = event.new
         elif isinstance(event, StateRestored):  # resume: say what it puts back, above the bars
-            self.console.print(event.text, markup=False, highlight=False)
+            self.console.print(inert(event.text), markup=False, highlight=False)
         self._progress.update(self._task, completed=min(self.done, self.total),
                               info=self.info_text())
 
@@ -136,7 +137,7 @@ class RunProgress:
 
     def notify(self, message: str) -> None:
         """Show ``message`` under the step line (drawn by the display, not printed over it)."""
-        self.note = message
+        self.note = inert(message)
 
     def __rich__(self) -> Any:
         from rich.console import Group
@@ -200,9 +201,7 @@ def print_note(console: Console) -> Callable[[str], None]:
     """A ``notify`` for :func:`pause_on_interrupt` when no live display is drawing."""
 
     def note(message: str) -> None:
-        from rich.markup import escape
-
-        console.print(f"[yellow]{escape(message)}[/]", highlight=False)
+        console.print(f"[yellow]{markup_safe(message)}[/]", highlight=False)
 
     return note
 
@@ -245,7 +244,8 @@ def pause_on_interrupt(engine_of: Callable[[], Engine | None], notify: Callable[
         notify("pause requested: pausing at the next checkpoint (Ctrl-C again to pause now)"
                if first else "pausing now")
 
-    unsubscribe = bus.subscribe(watch) if bus is not None else None
+    unsubscribe = (bus.subscribe(watch, critical=False, name="Ctrl-C watch")
+                   if bus is not None else None)
     previous = signal.signal(signal.SIGINT, handler)
     try:
         yield flags
