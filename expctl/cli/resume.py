@@ -50,8 +50,10 @@ def _run(args: argparse.Namespace) -> int:
         notify = print_note(console(stderr=True))
         say_restored = session.bus.subscribe(
             lambda e: notify(e.text) if isinstance(e, StateRestored) else None)
-        with pause_on_interrupt(lambda: session.current_engine, notify, session.bus) as flags:
-            summary = session.resume(args.campaign, pause_hook=ask_after_pause(con))
+        hook = ask_after_pause(con)
+        with pause_on_interrupt(lambda: session.current_engine, notify, session.bus,
+                                hook) as flags:
+            summary = session.resume(args.campaign, pause_hook=hook)
         say_restored()
         journal = session.journal
         if args.json:

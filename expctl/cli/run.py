@@ -119,13 +119,15 @@ def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
     from expctl.ui.report import outcome_text, plain
 
     con = console()
-    progress = RunProgress(con, loaded.report.outline, dry.total_s, session.clock)
+    units = {name: spec.units for name, spec in session.profile.devices.items()}
+    progress = RunProgress(con, loaded.report.outline, dry.total_s, session.clock, units)
     asker = console(stderr=True) if as_json else con  # --json keeps stdout for the object
     hook = ask_after_pause(asker, None if as_json else progress)
     unsubscribe = session.bus.subscribe(progress) if not as_json else None
     try:
         notify = print_note(console(stderr=True)) if as_json else progress.notify
-        with pause_on_interrupt(lambda: session.current_engine, notify, session.bus) as flags:
+        with pause_on_interrupt(lambda: session.current_engine, notify, session.bus,
+                                hook) as flags:
             if as_json:
                 summary = session.run(loaded, pause_hook=hook)
             else:
@@ -140,12 +142,20 @@ def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
                      "cut_runs": [r.run for r in summary.cut_runs],
                      "duration_s": round(summary.duration, 3),
                      "results": plain(session.results),
+                     "safe_state": _safe_state_text(session, units),
                      "journal": str(session.journal.path) if session.journal else None})
     else:
         con.print(outcome_text(summary, interrupted=flags["interrupted"]), highlight=False)
     if summary.outcome == "completed":
         return 0
     return 130 if flags["interrupted"] else 1
+
+
+def _safe_state_text(session: Any, units: dict[str, str]) -> str | None:
+    """What the last safe-state drive did (``None`` if the engine never drove it)."""
+    engine = session.current_engine
+    reached = engine.last_safe_state if engine is not None else None
+    return reached.describe(units) if reached is not None else None
 
 
 COMMAND = Command("run", "run a YAML sequence (--dry-run: check and estimate only)",

@@ -40,6 +40,7 @@ from expctl.engine.events import (
     RunContext,
     RunStarted,
     RunStopped,
+    SafeStateReached,
     ShotBlockTaken,
     SpotConsumed,
     StateChanged,
@@ -249,6 +250,10 @@ class Engine:
         self._kinds: dict[str, tuple[Device, bool, bool, bool]] = {}
         self._may_set: dict[str, Any] = {}
         self._virtual = self.clock.is_virtual
+        #: True while the safe state is driven: no command may cut its waits short
+        self._shielded = False
+        self.last_safe_state: SafeStateReached | None = None
+        self.last_summary: RunSummary | None = None
         self._reset_run_state(RunContext())
 
     # ------------------------------------------------------------------ commands
@@ -257,6 +262,16 @@ class Engine:
         """The lifecycle state now."""
         return self._model.state
 
+    @property
+    def driving_safe_state(self) -> bool:
+        """True while the safe state is being driven (nothing can interrupt it)."""
+        return self._shielded
+
+    def where(self) -> tuple[str, str]:
+        """(path, label) of the innermost step running now (empty outside steps)."""
+        frames = self._frames
+        return (frames[-1].begin.path, frames[-1].begin.label) if frames else ("", "")
+
     def allowed_commands(self) -> list[str]:
         """User commands the current state accepts."""
         return sorted(t for t in self._machine.get_triggers(self.state) if t in COMMANDS)
@@ -264,9 +279,10 @@ class Engine:
     def pause(self, immediate: bool = False) -> None:
         """Pause at the next checkpoint, or now (stop motion) when ``immediate``.
 
-        A second deferred pause while already pausing means "now".
+        A second deferred pause while already pausing means "now"; so does any
+        pause while suspended (there is no checkpoint to wait for).
         """
-        now = immediate or self.state is S.PAUSING
+        now = immediate or self.state in (S.PAUSING, S.SUSPENDED)
         self._command("pause_now" if now else "pause")
 
     def resume(self) -> None:
@@ -282,8 +298,11 @@ class Engine:
         self._command("abort")
 
     def reset(self) -> None:
-        """Leave the failed state."""
-        self._command("reset")
+        """Leave the failed state (kept for compatibility: a failed plan now returns the
+        engine to idle by itself, its error kept in ``last_summary``; when idle this
+        does nothing)."""
+        if self.state is not S.IDLE:
+            self._command("reset")
 
     def _command(self, trigger: str) -> None:
         self._fire(trigger, reason="command", public=True)
@@ -339,28 +358,39 @@ class Engine:
             outcome = "stopped"
         except _Abort:
             outcome = "aborted"
-            self._drive_safe_state()
+            self._drive_safe_state("abort")
             self._fire("safe", reason="aborted")
         except BaseException as exc:
             outcome = "failed"
             error = exc if isinstance(exc, ExpctlError) else None
             if error is not None:
                 self._locate(error)
-            self._drive_safe_state()
-            if self.state is not S.FAILED and self.state is not S.IDLE:
-                self._fire("fail", reason=str(exc) or type(exc).__name__)
+            try:
+                self._drive_safe_state("failure")
+            finally:
+                if self.state is not S.FAILED and self.state is not S.IDLE:
+                    self._fire("fail", reason=str(exc) or type(exc).__name__)
+                if self.state is S.FAILED:  # back to idle; the error stays in last_summary
+                    self._fire("reset", reason="failure recorded")
+                    self._attention = False
             if error is None:
+                self._summarise(outcome, value, started, None)
                 raise
         finally:
             if self.journal is not None:
                 self.journal.finish(outcome)
             if unsubscribe is not None:
                 unsubscribe()
+        summary = self._summarise(outcome, value, started, error)
+        if error is not None:
+            raise error
+        return summary
+
+    def _summarise(self, outcome: str, value: Any, started: float,
+                   error: ExpctlError | None) -> RunSummary:
         self.last_summary = RunSummary(
             outcome, value, tuple(self._runs), tuple(self._cut_runs), self._steps_done,
             self._steps_skipped, tuple(self._faults), started, self.clock.now(), error)
-        if error is not None:
-            raise error
         return self.last_summary
 
     def _reset_run_state(self, context: RunContext) -> None:
@@ -370,6 +400,8 @@ class Engine:
         self._transcribe = False
         self._in_step = False
         self._since_checkpoint: list[Action] = []
+        #: how to undo the safe state of the pause(s) since the last resume
+        self._undo: list[Set | Request] = []
         self._replaying = False
         self._spot: Mapping[str, Any] | None = None
         #: device -> (action type, value) last set by steps replayed from the journal
@@ -521,16 +553,27 @@ class Engine:
             raise _Stop()
 
     def _paused(self) -> None:
-        restore = self._drive_safe_state()
-        if self.pause_hook is not None:
+        """Drive the safe state, ask (pause hook), wait for a command; on resume undo it.
+
+        A resume cut short by another immediate pause keeps what is still to be
+        undone, so the next resume restores the state from before the first pause.
+        """
+        undo = self._drive_safe_state("pause")
+        known = {a.device for a in self._undo}
+        self._undo += [a for a in undo if a.device not in known]
+        if self.state is S.PAUSED and self.pause_hook is not None:
             self.pause_hook(self)
         with self._cond:
             while self.state is S.PAUSED:
                 self._cond.wait()
         if self.state is S.RUNNING or self.state is S.PAUSING:  # resumed (maybe re-paused)
-            self._restore(restore)
+            try:
+                self._restore(self._undo)
+            except _Interrupted:
+                return  # paused, stopped or aborted again while restoring: _service decides
+            self._undo = []
 
-    def _restore(self, restore: list[Action]) -> None:
+    def _restore(self, restore: Iterable[Action]) -> None:
         """Undo the safe state, then re-establish device state since the last checkpoint."""
         self._replaying = True
         try:
@@ -565,7 +608,10 @@ class Engine:
                 break
             self.clock.sleep(self.poll_seconds)
         self._fire("recover", reason="condition good again")
-        self._restore([])
+        try:
+            self._restore([])
+        except _Interrupted:
+            self._service()  # a command came while restoring; resuming restores again
 
     def _check_suspenders(self) -> None:
         devices = self.beamline.devices
@@ -588,27 +634,59 @@ class Engine:
             extra.append(Request(name, value) if isinstance(dev, Requestable) else Set(name, value))
         return tuple(extra)
 
-    def _drive_safe_state(self) -> list[Action]:
-        """Put the safe-state devices to their safe values; return how to undo it."""
-        undo: list[Action] = []
-        self._replaying = True
+    def _drive_safe_state(self, reason: str) -> list[Set | Request]:
+        """Put the safe-state devices to their safe values; return how to undo it.
+
+        Nothing interrupts it once started: commands (pause, stop, abort) take
+        effect only after it (waits are shielded), and a KeyboardInterrupt that
+        arrives meanwhile redoes the device it cut and is re-raised once every
+        device has been driven.  What it did is published as
+        :class:`SafeStateReached` (and kept in ``last_safe_state``).
+        """
+        undo: list[Set | Request] = []
+        changes: list[tuple[str, Any, Any]] = []
+        failed: list[str] = []
+        held: BaseException | None = None
+        self._shielded = self._replaying = True
         try:
             for act in self.safe_state:
-                name = getattr(act, "device", "")
+                name, value = getattr(act, "device", ""), getattr(act, "value", None)
                 try:
                     dev = self._device(name)
                     before = dev.read()[name] if isinstance(dev, Readable) else None
-                    if before == getattr(act, "value", None):
+                    if before == value:
                         continue
-                    self._handlers[type(act)](act)
-                    if before is not None:
-                        undo.append(Request(name, before) if isinstance(act, Request)
-                                    else Set(name, before))
+                    while True:
+                        try:
+                            self._handlers[type(act)](act)
+                            break
+                        except KeyboardInterrupt as exc:  # drive it again, raise afterwards
+                            held = exc
                 except ExpctlError as err:
                     self._fault(act, err, "safe-state", 1)
+                    failed.append(err.paragraph())
+                    continue
+                if before is not None:
+                    changes.append((name, before, value))
+                    undo.append(Request(name, before) if isinstance(act, Request)
+                                else Set(name, before))
         finally:
-            self._replaying = False
+            self._shielded = self._replaying = False
+        if reason != "pause":  # an abort after a pause: say what the pause made safe, too
+            changed = {c[0] for c in changes}
+            changes[:0] = [(a.device, a.value, self._safe_value(a.device))
+                           for a in self._undo if a.device not in changed]
+        path, label = self.where()
+        self.last_safe_state = SafeStateReached(reason, tuple(changes), self.clock.now(), path,
+                                                label, tuple(failed))
+        self.bus.publish(self.last_safe_state)
+        if held is not None:
+            raise held
         return undo
+
+    def _safe_value(self, name: str) -> Any:
+        return next((getattr(a, "value", None) for a in self.safe_state
+                     if getattr(a, "device", None) == name), None)
 
     # ------------------------------------------------------------------ devices
     def _device(self, name: str) -> Device:
@@ -660,7 +738,8 @@ class Engine:
             now = clock.now()
             if all(st.is_done(now) for st in statuses):
                 break
-            if self._attention and self.state not in (S.RUNNING, S.PAUSING):
+            if self._attention and not self._shielded \
+                    and self.state not in (S.RUNNING, S.PAUSING):
                 for dev in devices:
                     if isinstance(dev, Stoppable):
                         dev.stop()

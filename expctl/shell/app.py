@@ -305,12 +305,19 @@ class Shell:
 
     # ------------------------------------------------------------------ events
     def _on_event(self, event: Any) -> None:
-        from expctl.engine.events import FaultRaised, StateChanged
+        from expctl.engine.events import FaultRaised, SafeStateReached, StateChanged
+        from expctl.ui.progress import pause_report, safe_state_line
 
-        if isinstance(event, StateChanged):
-            if event.new == "paused":
-                self.write("paused — type resume, stop or abort")
-            elif event.new == "suspended":
+        if isinstance(event, SafeStateReached):
+            units = {n: spec.units for n, spec in self.session.profile.devices.items()}
+            if event.reason == "pause":
+                engine = self.active_engine()
+                self.write((pause_report(engine) if engine is not None else "paused")
+                           + "\npaused — type resume, stop or abort")
+            else:
+                self.write(safe_state_line(event, units))
+        elif isinstance(event, StateChanged):
+            if event.new == "suspended":
                 self.write(f"suspended: {event.reason} (resumes by itself; abort to give up)")
         elif isinstance(event, FaultRaised):
             self.write(f"fault in {event.step_path or event.action}: "
@@ -342,7 +349,10 @@ class Shell:
                 self.write("pause requested at the next checkpoint (Ctrl-C again: pause now)")
             elif state in (S.PAUSING, S.SUSPENDED):
                 engine.pause(immediate=True)
-                self.write("pausing now")
+                self.write("pausing now: driving the safe state (Ctrl-C again to abort)")
+            elif state is S.PAUSED:
+                engine.abort()
+                self.write("aborting once the safe state is reached")
             else:
                 self.write(f"engine is {state.value}: type resume, stop or abort")
         except IllegalCommand as exc:

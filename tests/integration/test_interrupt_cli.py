@@ -1,0 +1,65 @@
+"""Ctrl-C twice (and three times) on ``expctl run --speed``: a real process on a wall clock.
+
+The pump is on when the keys are pressed, so the safe state must close the shutter
+and switch the pump off; the process exits 130 and says what the safe state did.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pexpect
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LAUNCH = "import sys; from expctl.cli import main; sys.exit(main())"
+
+
+def _spawn(tmp_path: Path) -> pexpect.spawn:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "EXPCTL_DATA_DIR": str(tmp_path / "data"),
+           "COLUMNS": "120"}
+    return pexpect.spawn(sys.executable, ["-c", LAUNCH, "run", "sequences/small.yaml",
+                                          "--speed", "2"],
+                         env=env, cwd=str(ROOT), encoding="utf-8", timeout=90,
+                         dimensions=(30, 120))
+
+
+def _after_pump_on(child: pexpect.spawn) -> None:
+    child.expect("step 8")  # `set pd_gain low, attenuator 0 um`: the pump was requested on
+
+
+def test_ctrl_c_twice_pauses_in_the_safe_state_and_abort_exits_130(tmp_path) -> None:
+    child = _spawn(tmp_path)
+    _after_pump_on(child)
+    child.sendintr()
+    time.sleep(0.05)
+    child.sendintr()
+    child.expect(r"\[a\]bort\? ")
+    said = child.before
+    assert "paused in step 8 (set pd_gain = low, attenuator = 0 um)" in said
+    assert "safe state: xray_shutter open → closed, pump on → off (undone on resume)" in said
+    child.sendline("a")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert "aborted: 1 run" in child.before
+    assert "internal error" not in child.before
+    assert child.exitstatus == 130
+
+
+@pytest.mark.parametrize("presses", [3, 5])
+def test_ctrl_c_during_the_safe_state_aborts_once_it_is_reached(tmp_path, presses) -> None:
+    child = _spawn(tmp_path)
+    _after_pump_on(child)
+    for _ in range(presses):  # the pump-off request takes 0.5 s wall: these land inside it
+        child.sendintr()
+        time.sleep(0.03)
+    child.expect(pexpect.EOF)
+    child.close()
+    out = child.before
+    assert "internal error" not in out and "[a]bort?" not in out
+    assert "safe state after abort: xray_shutter open → closed, pump on → off" in out
+    assert "aborted: 1 run" in out
+    assert child.exitstatus == 130
