@@ -24,8 +24,9 @@ from expctl.errors import BackendError, ExpctlError
 from expctl.paths import default_data_dir
 
 if TYPE_CHECKING:
+    from expctl.beamtime.faults import FaultSpec
     from expctl.devices.protocols import Beamline
-    from expctl.engine import Engine, EventBus, Journal, RunSummary
+    from expctl.engine import Engine, EventBus, Journal, RunSummary, Suspender
     from expctl.runlog.attach import RunLogHandle
     from expctl.sequence.dryrun import DryRun
     from expctl.sequence.load import LoadedSequence
@@ -48,11 +49,15 @@ class Session:
         access: the requester's access level.
         seed: simulator seed override.
         beamline: an already connected beamline (tests, embedding); else connected on demand.
+        suspenders: install the profile's suspenders (``suspenders:``) in every engine.
+        faults: a fault schedule to rehearse (simulators; see :mod:`expctl.beamtime.faults`),
+            armed when the session's first plan starts.
     """
 
     def __init__(self, profile: Profile, registry: BackendRegistry, clock: Clock,
                  data_dir: Path, *, access: AccessLevel = AccessLevel.USER,
-                 seed: int | None = None, beamline: Beamline | None = None) -> None:
+                 seed: int | None = None, beamline: Beamline | None = None,
+                 suspenders: bool = True, faults: Iterable[FaultSpec] = ()) -> None:
         self.profile = profile
         self.registry = registry
         self.clock = clock
@@ -65,13 +70,17 @@ class Session:
         self._bus: EventBus | None = None
         self._engine: Engine | None = None
         self._runlog: RunLogHandle | None = None
+        self.use_suspenders = suspenders
+        self._suspenders: list[Suspender] | None = None
+        self.faults = tuple(faults)
 
     @classmethod
     def open(cls, profile: str | Path = "bl3", data_dir: Path | str | None = None,
              seed: int | None = None, *, speed: float | None = None,
              access: AccessLevel | str = AccessLevel.USER,
              registry: BackendRegistry | None = None,
-             beamline: Beamline | None = None) -> Session:
+             beamline: Beamline | None = None, suspenders: bool = True,
+             faults: Iterable[str] = ()) -> Session:
         """Open a session on a profile (name or YAML path).
 
         Args:
@@ -83,7 +92,13 @@ class Session:
             access: ``user``, ``staff`` (or an AccessLevel).
             registry: backends to use; entry points by default.
             beamline: a connected beamline to use instead of connecting (tests).
+            suspenders: install the profile's suspenders (beam, signal bands).
+            faults: ``--fault`` schedules to rehearse on a simulator, e.g.
+                ``"beam_loss@120s+30s"`` (bad ones are user errors before anything connects).
         """
+        from expctl.beamtime.faults import parse_fault
+
+        specs = [parse_fault(text) for text in faults]
         registry = registry or BackendRegistry()
         prof = registry.find_profile(profile)
         if seed is not None:
@@ -100,16 +115,37 @@ class Session:
             clock = WallClock()
         level = AccessLevel.parse(access) if isinstance(access, str) else access
         return cls(prof, registry, clock, Path(data_dir) if data_dir else default_data_dir(),
-                   access=level, seed=seed, beamline=beamline)
+                   access=level, seed=seed, beamline=beamline, suspenders=suspenders,
+                   faults=specs)
 
     # -- lazily built parts ------------------------------------------------------------
     @property
     def beamline(self) -> Beamline:
         """The connected beamline (connected on first use)."""
         if self._beamline is None:
-            self._beamline = self.registry.connect(self.profile, self.clock,
-                                                   data_dir=self.data_dir, seed=self.seed)
+            from expctl.beamtime.faults import check_faults
+
+            beamline = self.registry.connect(self.profile, self.clock, data_dir=self.data_dir,
+                                             seed=self.seed)
+            try:
+                check_faults(self.faults, beamline)
+            except ExpctlError:
+                beamline.close()
+                raise
+            self._beamline = beamline
         return self._beamline
+
+    @property
+    def suspenders(self) -> list[Suspender]:
+        """The profile's suspenders (empty when the session was opened without them)."""
+        if not self.use_suspenders:
+            return []
+        if self._suspenders is None:
+            from expctl.engine.suspenders import suspenders_from_profile
+
+            self._suspenders = suspenders_from_profile(self.profile.suspenders,
+                                                       self.beamline.devices)
+        return self._suspenders
 
     @property
     def bus(self) -> EventBus:
@@ -118,7 +154,23 @@ class Session:
             from expctl.engine import EventBus
 
             self._bus = EventBus()
+            if self.faults:
+                self._arm_when_started(self._bus)
         return self._bus
+
+    def _arm_when_started(self, bus: EventBus) -> None:
+        """Arm the fault schedule when the first plan starts (its times count from then)."""
+        from expctl.beamtime.faults import arm_faults
+        from expctl.engine.events import StateChanged
+
+        armed: list[bool] = []
+
+        def arm(event: object) -> None:
+            if not armed and isinstance(event, StateChanged) and event.new == "running":
+                armed.append(True)
+                arm_faults(self.faults, self.beamline, self.clock.now())
+
+        bus.subscribe(arm)
 
     @property
     def engine(self) -> Engine:
@@ -127,7 +179,7 @@ class Session:
             from expctl.engine import Engine
 
             self._engine = Engine(self.beamline, bus=self.bus, access=self.access,
-                                  results=self.results)
+                                  results=self.results, suspenders=self.suspenders)
         return self._engine
 
     @property
@@ -193,7 +245,8 @@ class Session:
         # one engine per sequence run: its safe state is the sequence's own
         engine = self._engine = Engine(self.beamline, bus=self.bus, journal=journal,
                                        access=self.access, safe_state=loaded.safe_actions(),
-                                       results=self.results, pause_hook=pause_hook)
+                                       results=self.results, pause_hook=pause_hook,
+                                       suspenders=self.suspenders)
         context = RunContext(sequence=loaded.name, sequence_file=str(loaded.path),
                              params={k: _plain(v) for k, v in loaded.params.items()})
         return engine.run(loaded.plan_factory(self.results), context)

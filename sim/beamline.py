@@ -165,6 +165,7 @@ class SimBeamline:
         twin = copy.deepcopy(self, memo)
         twin.data_dir = None
         twin.world.recorder.reopen(twin._store)
+        twin.faults.clear()  # a rehearsal predicts the nominal case, not a rehearsed fault
         return twin
 
     def close(self) -> None:

@@ -20,7 +20,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--campaign", default=None, help="campaign id (default: newest unfinished)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    add_session_args(p)
+    add_session_args(p, control=True)
 
 
 def check_resumable(data_dir: Path, campaign: str | None) -> None:

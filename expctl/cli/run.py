@@ -19,10 +19,13 @@ from expctl.paths import DATA_DIR_HELP
 __all__ = ["COMMAND", "add_session_args", "check_sequence_path", "open_session"]
 
 
-def add_session_args(p: argparse.ArgumentParser, *, seeds: bool = True) -> None:
-    """The options every session-opening command shares."""
-    p.add_argument("--profile", default="bl3", metavar="NAME",
-                   help="beamline profile name or YAML file (default: bl3)")
+def add_session_args(p: argparse.ArgumentParser, *, seeds: bool = True,
+                     control: bool = False, profile_default: str | None = "bl3") -> None:
+    """The options every session-opening command shares (``control``: the options of
+    commands that drive the beamline: suspenders and rehearsed faults)."""
+    p.add_argument("--profile", default=profile_default, metavar="NAME",
+                   help="beamline profile name or YAML file (default: "
+                        f"{profile_default or 'the one the campaign was started with'})")
     p.add_argument("--data-dir", default=None, metavar="DIR", help=DATA_DIR_HELP)
     p.add_argument("--access", choices=("user", "staff"), default="user",
                    help="access level of this session (default: user)")
@@ -31,6 +34,15 @@ def add_session_args(p: argparse.ArgumentParser, *, seeds: bool = True) -> None:
         p.add_argument("--speed", type=float, default=None, metavar="X",
                        help="run the simulator on a wall clock sped up X times "
                             "(default: virtual clock, time jumps)")
+    if control:
+        p.add_argument("--no-suspenders", dest="suspenders", action="store_false",
+                       help="do not install the profile's suspenders (beam loss then fails "
+                            "a run instead of suspending and retaking it)")
+        p.add_argument("--fault", dest="faults", action="append", default=[],
+                       metavar="KIND@TIME[+DUR][:DEVICE]",
+                       help="rehearse a fault on the simulator, counted from the start, e.g. "
+                            "beam_loss@120s+30s, stall@300s:theta, timeout@5min:mpccd, "
+                            "dropout@60s:mpccd, refuse@0:pump_delay (repeatable)")
 
 
 def open_session(args: argparse.Namespace) -> Any:
@@ -38,7 +50,9 @@ def open_session(args: argparse.Namespace) -> Any:
     from expctl.session import Session
 
     return Session.open(args.profile, args.data_dir, getattr(args, "seed", None),
-                        speed=getattr(args, "speed", None), access=args.access)
+                        speed=getattr(args, "speed", None), access=args.access,
+                        suspenders=getattr(args, "suspenders", True),
+                        faults=getattr(args, "faults", ()))
 
 
 def check_sequence_path(text: str) -> None:
@@ -75,7 +89,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="NAME=VALUE", help="override a parameter (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    add_session_args(p)
+    add_session_args(p, control=True)
 
 
 def _print_json(data: dict[str, Any]) -> None:

@@ -245,10 +245,11 @@ class Shell:
             return
         from expctl.engine import Engine
 
+        self.board.epoch = session.clock.epoch
         session.bus.subscribe(self.board)
         session.bus.subscribe(self._on_event)
         self._engine = Engine(beamline, bus=session.bus, access=session.access,
-                              results=session.results)
+                              results=session.results, suspenders=session.suspenders)
         self._session = session
         self.board.update(connected=True)
         self._poll(read_beam=True)
@@ -318,7 +319,10 @@ class Shell:
                 self.write(safe_state_line(event, units))
         elif isinstance(event, StateChanged):
             if event.new == "suspended":
-                self.write(f"suspended: {event.reason} (resumes by itself; abort to give up)")
+                from expctl.ui.report import suspended_text
+
+                self.write(suspended_text(event.reason, self.board.epoch, event.time)
+                           + " (resumes by itself; abort to give up)")
         elif isinstance(event, FaultRaised):
             self.write(f"fault in {event.step_path or event.action}: "
                        f"{event.error.paragraph()} → {event.policy}")

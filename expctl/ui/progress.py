@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from expctl.engine import Engine
-    from expctl.engine.events import SafeStateReached
+    from expctl.engine.events import SafeStateReached, StateChanged
 
 __all__ = ["PauseQuestion", "RunProgress", "ask_after_pause", "pause_on_interrupt",
            "pause_report", "print_note", "safe_state_line"]
@@ -76,6 +76,7 @@ class RunProgress:
         self.note = ""
         self.runs = 0
         self.state = "running"
+        self._suspended: tuple[str, float] | None = None
         self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
                                   TextColumn("{task.percentage:>5.1f}%"),
                                   TextColumn("{task.fields[info]}", markup=False),
@@ -98,10 +99,17 @@ class RunProgress:
         elif isinstance(event, StepFinished):
             if self._written(event.path) in self.totals:
                 self.done += 1
-        elif isinstance(event, RunStopped) and event.outcome == "completed":
-            self.runs += 1
+        elif isinstance(event, RunStopped):
+            if event.outcome == "completed":
+                self.runs += 1
+            elif event.outcome == "beamloss":  # stays on screen (and in a `| tee` log)
+                rec = event.record
+                self.console.print(f"run {rec.run}{' ' + rec.label if rec.label else ''} cut "
+                                   f"after {rec.shots} shots (retaken)", markup=False,
+                                   highlight=False)
         elif isinstance(event, StateChanged):
             self.state = event.new
+            self._suspension(event)
         elif isinstance(event, StateRestored):  # resume: say what it puts back, above the bars
             self.console.print(event.text, markup=False, highlight=False)
         elif isinstance(event, SafeStateReached) and event.reason != "pause":
@@ -109,6 +117,23 @@ class RunProgress:
                                highlight=False)  # (a pause says it in its question)
         self._progress.update(self._task, completed=min(self.done, self.total),
                               info=self.info_text())
+
+    def _suspension(self, event: StateChanged) -> None:
+        """While suspended the note says why and since when; on recovery a line stays."""
+        from expctl.ui.report import suspended_text
+
+        if event.new == "suspended":
+            self._suspended = (event.reason, event.time)
+            self.note = (suspended_text(event.reason, self.clock.epoch, event.time)
+                         + " (resumes by itself; Ctrl-C pauses)")
+        elif self._suspended is not None and event.old == "suspended":
+            reason, since = self._suspended
+            self._suspended = None
+            self.note = ""
+            if event.new == "running":
+                self.console.print(f"{suspended_text(reason, self.clock.epoch, since)}: resumed "
+                                   f"after {format_duration(event.time - since)}",
+                                   markup=False, highlight=False)
 
     def info_text(self) -> str:
         """Runs so far, ETA and engine state: the text right of the bar."""

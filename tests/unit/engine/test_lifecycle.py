@@ -208,7 +208,7 @@ def test_suspension_gives_up_after_the_timeout(clock) -> None:
     from expctl.errors import BeamLossError
     from expctl.plans import take_run
 
-    with pytest.raises(BeamLossError, match=r"suspended for 6\d s \(beam lost\); giving up"):
+    with pytest.raises(BeamLossError, match=r"suspended for 6\d s \(no beam\); giving up"):
         engine.run(take_run(10))
     assert engine.state is EngineState.IDLE and engine.last_summary.outcome == "failed"
 

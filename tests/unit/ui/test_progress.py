@@ -83,6 +83,26 @@ def test_resume_says_what_it_restores_above_the_bars(small_outline, clock):
     assert console.export_text() == "restoring xray_shutter → open, theta → 11.40267\n"
 
 
+def test_suspension_is_shown_with_its_reason_and_start_then_a_line_stays(small_outline):
+    import time
+
+    from expctl.clock import VirtualClock
+
+    clock = VirtualClock(epoch=time.mktime((2026, 12, 3, 14, 0, 0, 0, 0, -1)))
+    console = _console()
+    progress = RunProgress(console, small_outline, 10.0, clock)
+    progress(StateChanged("running", "suspended", 192.0, "no beam"))
+    assert progress.note == ("suspended: no beam since 14:03:12 (resumes by itself; "
+                             "Ctrl-C pauses)")
+    rec = type("R", (), {"run": 7, "label": "reference", "shots": 12})()
+    progress(RunStopped(rec, "beamloss", 192.5))
+    progress(StateChanged("suspended", "running", 232.0, "condition good again"))
+    assert progress.note == ""
+    assert console.export_text().splitlines() == [
+        "run 7 reference cut after 12 shots (retaken)",
+        "suspended: no beam since 14:03:12: resumed after 40.0 s"]
+
+
 def test_eta_uses_the_estimate_then_extrapolates_once_it_is_exceeded(small_outline, clock):
     progress = RunProgress(_console(), small_outline, 10.0, clock)
     clock.sleep(4.0)
