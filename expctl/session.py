@@ -2,7 +2,10 @@
 
 The CLI, the shell and Python users all work through a Session; there is no
 module-level state anywhere else.  The beamline is connected lazily, so
-validating a sequence needs only the profile (fast, no backend)::
+validating a sequence needs only the profile (fast, no backend).  What a session
+shares with every other one on the same data directory — control of the beamline
+(one controller at a time), the sample registry, campaigns to resume — lives in
+:mod:`expctl.beamtime`::
 
     from expctl.session import Session
     with Session.open("bl3") as s:
@@ -12,7 +15,8 @@ validating a sequence needs only the profile (fast, no backend)::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +28,10 @@ from expctl.errors import BackendError, ExpctlError
 from expctl.paths import default_data_dir
 
 if TYPE_CHECKING:
+    from expctl.beamtime.campaign import ResumePlan
     from expctl.beamtime.faults import FaultSpec
+    from expctl.beamtime.lock import BeamlineLock, LockHolder
+    from expctl.beamtime.samples import SampleInfo, SampleRegistry
     from expctl.devices.protocols import Beamline
     from expctl.engine import Engine, EventBus, Journal, RunSummary, Suspender
     from expctl.runlog.attach import RunLogHandle
@@ -73,6 +80,11 @@ class Session:
         self.use_suspenders = suspenders
         self._suspenders: list[Suspender] | None = None
         self.faults = tuple(faults)
+        self._lock: BeamlineLock | None = None
+        self._hold_control = False
+        self._samples: SampleRegistry | None = None
+        #: things the user should hear about (a sample registered for them, a stale lock)
+        self.notes: list[str] = []
 
     @classmethod
     def open(cls, profile: str | Path = "bl3", data_dir: Path | str | None = None,
@@ -133,6 +145,7 @@ class Session:
                 beamline.close()
                 raise
             self._beamline = beamline
+            self._tell_mounted_samples(beamline)
         return self._beamline
 
     @property
@@ -200,6 +213,116 @@ class Session:
             self._runlog = attach(self.bus, self.data_dir, alignment_plotter=plot_alignment)
         return self._runlog
 
+    # -- control: one controller per beamline ---------------------------------------------
+    @contextmanager
+    def control(self, purpose: str) -> Iterator[None]:
+        """Hold the beamline's control lock while the block runs (reentrant); the run log is
+        attached under it, so recovering a crashed session's runs never races a live one.
+
+        Raises:
+            ControllerBusyError: another process controls the beamline (exit code 2).
+        """
+        from expctl.beamtime.lock import BeamlineLock
+
+        if self._lock is None:
+            self._lock = BeamlineLock(self.data_dir, self.profile.beamline, self.profile.name)
+        taken_here = not self._lock.held
+        if taken_here:
+            stale = self._lock.acquire(purpose)
+            if stale is not None:
+                self.notes.append(f"took over control of beamline {self.profile.beamline}: "
+                                  f"{stale.describe()} ended without giving it back")
+        try:
+            self.attach_runlog()
+            yield
+        finally:
+            if taken_here and not self._hold_control:
+                self._lock.release()
+
+    def take_control(self, purpose: str) -> None:
+        """Hold the control lock until the session closes (``expctl run``, ``resume``)."""
+        with self.control(purpose):
+            self._hold_control = True
+
+    @property
+    def controller(self) -> LockHolder | None:
+        """Who controls this beamline now (this session or another process), if anyone."""
+        from expctl.beamtime.lock import BeamlineLock
+
+        lock = self._lock or BeamlineLock(self.data_dir, self.profile.beamline)
+        return lock.holder()
+
+    # -- samples ---------------------------------------------------------------------------
+    @property
+    def samples(self) -> SampleRegistry:
+        """The data directory's sample registry (shared with every other session)."""
+        if self._samples is None:
+            from expctl.beamtime.samples import SampleRegistry
+
+            self._samples = SampleRegistry(self.data_dir)
+        return self._samples
+
+    def _registry_view(self) -> SampleRegistry:
+        """The registry for reading (works on a read-only data directory)."""
+        from expctl.beamtime.samples import SampleRegistry
+
+        return self._samples or SampleRegistry(self.data_dir, readonly=True)
+
+    def mounted_sample(self, grid: str, *, create: bool = False) -> str | None:
+        """The sample on ``grid`` now; with ``create``, one is registered if none is."""
+        view = self._registry_view()
+        name = view.mounted(self.profile.beamline, grid)
+        if name is None and create:
+            name = self.samples.unique_name(grid)
+            self.mount(name, grid=grid, new=True,
+                       comment="registered automatically: no sample was mounted")
+            self.notes.append(f"no sample was mounted on grid {grid!r}: registered {name!r} "
+                              "(`expctl sample new NAME` names the next one)")
+        return name
+
+    def mount(self, name: str, *, grid: str | None = None, new: bool = False,
+              comment: str = "") -> SampleInfo:
+        """Mount sample ``name`` (registering it first if ``new``) on ``grid`` (the only
+        spot grid by default); the beamline is told, so a simulator restores its damage."""
+        from expctl.errors import UserError
+
+        grids = self.beamline.spot_grids
+        grid = grid or next(iter(grids), "")
+        if grid not in grids:
+            raise UserError(f"no spot grid {grid!r} on {self.profile.name}",
+                            allowed=", ".join(grids) or "none")
+        if new:
+            self.samples.new(name, grid, len(grids[grid]), comment)
+        else:
+            self.samples.set_size(name, len(grids[grid]))
+        info = self.samples.mount(self.profile.beamline, grid, name)
+        self.beamline.mount_sample(grid, name)
+        return info
+
+    def _tell_mounted_samples(self, beamline: Beamline) -> None:
+        view = self._registry_view()
+        for grid in beamline.spot_grids:
+            name = view.mounted(self.profile.beamline, grid)
+            if name is not None:
+                beamline.mount_sample(grid, name)
+
+    def _spot_book(self, campaign: str) -> Any:
+        from expctl.beamtime.spots import RegistrySpots
+
+        def sample_of(grid: str) -> str:
+            return self.mounted_sample(grid, create=True) or ""
+
+        return RegistrySpots(self.samples, sample_of, campaign)
+
+    def fresh_spots(self) -> dict[str, tuple[str | None, int]]:
+        """grid -> (mounted sample, its never-exposed spots) (a whole grid if none is mounted)."""
+        view = self._registry_view()
+        out: dict[str, tuple[str | None, int]] = {}
+        for grid, spots in self.beamline.spot_grids.items():
+            name = view.mounted(self.profile.beamline, grid)
+            out[grid] = (name, len(spots) - (len(view.used(name)) if name else 0))
+        return out
+
     # -- sequences --------------------------------------------------------------------
     def load(self, path: Path | str, overrides: Iterable[str] | Mapping[str, Any] = ()
              ) -> LoadedSequence:
@@ -208,65 +331,157 @@ class Session:
 
         return load_sequence(path, self.profile, overrides, access=self.access)
 
-    validate = load
+    def validate(self, path: Path | str, overrides: Iterable[str] | Mapping[str, Any] = ()
+                 ) -> LoadedSequence:
+        """:meth:`load`, plus: does the mounted sample have the spots it needs?  (Without
+        connecting: only a sample whose size the registry knows is checked.)"""
+        from expctl.beamtime.spots import spot_shortages, spots_needed
+
+        loaded = self.load(path, overrides)
+        if loaded.ok and loaded.report is not None:
+            view = self._registry_view()
+            fresh = {}
+            for grid in spots_needed(loaded.report.outline):
+                name = view.mounted(self.profile.beamline, grid)
+                info = view.get(name) if name else None
+                if info is not None and info.fresh is not None:
+                    fresh[grid] = (name, info.fresh)
+            loaded.errors += spot_shortages(spots_needed(loaded.report.outline), fresh)
+        return loaded
 
     def dry_run(self, seq: LoadedSequence | Path | str,
                 overrides: Iterable[str] | Mapping[str, Any] = ()) -> DryRun:
         """Rehearse a sequence on the beamline's simulated twin; nothing real moves."""
+        from expctl.beamtime.spots import spot_shortages, spots_needed
         from expctl.sequence.dryrun import dry_run
 
         loaded = seq if not isinstance(seq, Path | str) else self.load(seq, overrides)
-        return dry_run(loaded, self.beamline)
+        dry = dry_run(loaded, self.beamline)
+        if loaded.report is not None:
+            dry.violations += spot_shortages(spots_needed(loaded.report.outline),
+                                             self.fresh_spots())
+        return dry
 
     def run(self, seq: LoadedSequence | Path | str,
             overrides: Iterable[str] | Mapping[str, Any] = (), *,
             pause_hook: Callable[[Engine], None] | None = None,
-            journal: Journal | None = None) -> RunSummary:
-        """Run a sequence for real: checked first, journaled, logged, safe state declared.
+            journal: Journal | None = None, source_file: str | None = None) -> RunSummary:
+        """Run a sequence for real: checked first, under control of the beamline, journaled
+        (from its first device action on), logged, safe state declared, spots taken from
+        the sample registry.
+
+        Args:
+            seq: a checked sequence or its file.
+            overrides: ``NAME=VALUE`` strings for a file.
+            pause_hook: called when the engine has paused (asks what next).
+            journal: the campaign journal to continue (resume); a new campaign otherwise.
+            source_file: the sequence file to name in run contexts (resume loads a copy).
 
         Raises:
-            ExpctlError: the sequence has errors (nothing moves), or it failed.
+            ExpctlError: the sequence has errors (nothing moves), another process controls
+                the beamline, or the run failed.
         """
+        from expctl.beamtime.campaign import sequence_sources
+        from expctl.beamtime.spots import SpotRunRecorder, spots_needed
         from expctl.engine import Engine, Journal
         from expctl.engine.events import RunContext
 
         loaded = seq if not isinstance(seq, Path | str) else self.load(seq, overrides)
         loaded.raise_errors()
-        self.attach_runlog()
-        if journal is None:
-            journal = Journal.create(
-                self.data_dir, sequence=loaded.name, sequence_file=str(loaded.path.resolve()),
-                params={k: v.raw for k, v in loaded.overrides.items()},
-                profile=self.profile.name, seed=self.seed,
-                extra={"overrides": _override_texts(loaded)})
-        if self.journal is not None and self.journal is not journal:
-            self.journal.close()
-        self.journal = journal
-        # one engine per sequence run: its safe state is the sequence's own
-        engine = self._engine = Engine(self.beamline, bus=self.bus, journal=journal,
-                                       access=self.access, safe_state=loaded.safe_actions(),
-                                       results=self.results, pause_hook=pause_hook,
-                                       suspenders=self.suspenders)
-        context = RunContext(sequence=loaded.name, sequence_file=str(loaded.path),
-                             params={k: _plain(v) for k, v in loaded.params.items()})
-        return engine.run(loaded.plan_factory(self.results), context)
+        source = source_file or str(loaded.path.resolve())
+        with self.control(f"Session.run {source}"):
+            for grid in spots_needed(loaded.report.outline) if loaded.report else {}:
+                self.mounted_sample(grid, create=True)  # (recorded in the journal header)
+            if journal is None:
+                journal = Journal.create(
+                    self.data_dir, sequence=loaded.name, sequence_file=source,
+                    params={k: v.raw for k, v in loaded.overrides.items()},
+                    profile=self.profile.name, seed=self.profile.seed,
+                    sources=sequence_sources(loaded.path, loaded._doc()),
+                    overrides=tuple(_override_texts(loaded)), deferred=True,
+                    samples={g: n for g in self.beamline.spot_grids
+                             if (n := self.mounted_sample(g)) is not None})
+            if self.journal is not None and self.journal is not journal:
+                self.journal.close()
+            self.journal = journal
+            if self._lock is not None:
+                self._lock.update(campaign=journal.info.id)
+            # one engine per sequence run: its safe state is the sequence's own
+            engine = self._engine = Engine(
+                self.beamline, bus=self.bus, journal=journal, access=self.access,
+                spots=self._spot_book(journal.info.id), safe_state=loaded.safe_actions(),
+                results=self.results, pause_hook=pause_hook, suspenders=self.suspenders)
+            context = RunContext(sequence=loaded.name, sequence_file=source,
+                                 params={k: _plain(v) for k, v in loaded.params.items()})
+            recorder = self.bus.subscribe(SpotRunRecorder(self.samples, self._pump()))
+            try:
+                return engine.run(loaded.plan_factory(self.results), context)
+            finally:
+                recorder()
 
-    def resume(self, campaign_id: str | None = None, *,
-               pause_hook: Callable[[Engine], None] | None = None) -> RunSummary:
-        """Continue the newest unfinished campaign (or ``campaign_id``) after a crash.
+    def _pump(self) -> tuple[str, Any] | None:
+        """The pump device (profile role ``pump``) and its safe value: a run taken with it
+        anywhere else destroys its spot."""
+        name = dict(self.profile.raw.get("roles") or {}).get("pump")
+        spec = self.profile.devices.get(str(name)) if name else None
+        return (spec.name, spec.safe) if spec is not None else None
 
-        Completed steps are skipped (their results replayed from the journal)
-        and exposed sample spots are never reused.
+    def prepare_resume(self, campaign_id: str | None = None, *,
+                       use_current: bool = False) -> ResumePlan:
+        """Work out what resuming a campaign will do, before anything moves (see
+        :func:`expctl.beamtime.campaign.plan_resume`); nothing is written.
+
+        Raises:
+            UserError: nothing to resume, another profile or seed than the campaign's,
+                the sequence changed on disk (without ``use_current``), or it does not
+                match what was done.
         """
+        from expctl.beamtime.campaign import plan_resume
         from expctl.engine import Journal
+        from expctl.errors import UserError
 
-        journal = Journal.resume(self.data_dir, campaign_id)
+        journal = Journal.read(self.data_dir, campaign_id)
         info = journal.info
-        overrides = list(info.extra.get("overrides", []))
         if not info.sequence_file:
             raise ExpctlError(f"campaign {info.id} was not started from a sequence file")
-        return self.run(Path(info.sequence_file), overrides, pause_hook=pause_hook,
-                        journal=journal)
+        if info.profile and info.profile != self.profile.name:
+            raise UserError(f"campaign {info.id} ran on profile {info.profile!r}, this session "
+                            f"is on {self.profile.name!r}", hint=f"Use --profile {info.profile}.")
+        if info.seed is not None and info.seed != self.profile.seed:
+            if self.seed is None and self._beamline is None:  # honour the campaign's seed
+                self.profile = self.profile.with_seed(info.seed)
+                return self.prepare_resume(info.id, use_current=use_current)
+            raise UserError(f"campaign {info.id} ran with seed {info.seed}, this session has "
+                            f"seed {self.profile.seed}", hint=f"Leave --seed out (or give "
+                                                              f"--seed {info.seed}).")
+        return plan_resume(info, journal, self.load, self.beamline, use_current=use_current)
+
+    def resume(self, campaign_id: str | None = None, *, use_current: bool = False,
+               pause_hook: Callable[[Engine], None] | None = None,
+               plan: ResumePlan | None = None) -> RunSummary:
+        """Continue the newest unfinished campaign (or ``campaign_id``) as it was started.
+
+        Completed steps are skipped (their results replayed from the journal), exposed
+        sample spots are never reused, and runs of a step that is redone are marked
+        ``superseded`` in the catalog.
+
+        Args:
+            campaign_id: the campaign (the newest unfinished one by default).
+            use_current: continue with the sequence file as it is on disk now.
+            pause_hook: as for :meth:`run`.
+            plan: a :meth:`prepare_resume` result already shown to the user.
+        """
+        from expctl.engine import Journal
+        from expctl.engine.events import RunSuperseded
+
+        plan = plan or self.prepare_resume(campaign_id, use_current=use_current)
+        info = plan.info
+        with self.control(f"resume {info.id}"):
+            journal = Journal.resume(self.data_dir, info.id)
+            for old in journal.superseded_runs():
+                self.bus.publish(RunSuperseded(old.run, self.clock.now(), old.step, info.id))
+            return self.run(plan.loaded, pause_hook=pause_hook, journal=journal,
+                            source_file=plan.source_file)
 
     # -- devices ---------------------------------------------------------------------
     def where(self) -> dict[str, dict[str, Any]]:
@@ -288,10 +503,13 @@ class Session:
         return out
 
     def close(self) -> None:
-        """Close the run log, the journal and the beamline."""
+        """Close the run log, the journal, the registry and the beamline; give back control."""
         if self.journal is not None:
             self.journal.close()
             self.journal = None
+        if self._samples is not None:
+            self._samples.close()
+            self._samples = None
         if self._runlog is not None:
             self._runlog.close()
             self._runlog = None
@@ -299,6 +517,9 @@ class Session:
             self._beamline.close()
             self._beamline = None
         self._engine = None
+        if self._lock is not None:
+            self._lock.release()
+            self._hold_control = False
 
     def __enter__(self) -> Session:
         return self

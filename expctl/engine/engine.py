@@ -37,6 +37,7 @@ from expctl.engine.events import (
     EngineEvent,
     EventBus,
     FaultRaised,
+    GoingLive,
     RunContext,
     RunStarted,
     RunStopped,
@@ -80,7 +81,7 @@ from expctl.plans.actions import (
     Trigger,
 )
 
-__all__ = ["Engine", "JournalLike", "RunSummary"]
+__all__ = ["Engine", "JournalLike", "RunSummary", "SpotBook", "same_value"]
 
 S = EngineState
 
@@ -108,6 +109,20 @@ class JournalLike(Protocol):
     def handle(self, event: EngineEvent) -> None: ...
 
     def finish(self, outcome: str) -> None: ...
+
+
+class SpotBook(Protocol):
+    """Where exposed sample spots are kept beyond one campaign (the sample registry).
+
+    ``claim`` records a spot as exposed *before* the stage moves there and says
+    False if someone else already has it; ``sample`` names what is mounted.
+    """
+
+    def exposed(self, grid: str) -> set[int]: ...
+
+    def claim(self, grid: str, index: int, step: str) -> bool: ...
+
+    def sample(self, grid: str) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -183,6 +198,7 @@ class Engine:
         beamline: the connected beamline whose devices the plans name.
         bus: where events go (a new bus when omitted).
         journal: crash-safe record; completed steps in it are skipped on resume.
+        spots: the sample registry: spots exposed by anything are never handed out again.
         access: the requester's access level for sets, moves and requests.
         safe_state: actions that make the beamline safe (besides device safe values).
         suspenders: conditions that suspend data taking (beam loss, signals out of band).
@@ -202,6 +218,7 @@ class Engine:
         *,
         bus: EventBus | None = None,
         journal: JournalLike | None = None,
+        spots: SpotBook | None = None,
         access: AccessLevel = AccessLevel.USER,
         safe_state: Iterable[Action] = (),
         suspenders: Iterable[Suspender] | None = None,
@@ -217,6 +234,7 @@ class Engine:
         self.clock = beamline.clock
         self.bus = bus if bus is not None else EventBus()
         self.journal = journal
+        self.spots = spots
         self.access = access
         self.safe_state: tuple[Action, ...] = tuple(safe_state) + self._device_safe_actions(
             tuple(safe_state))
@@ -346,6 +364,7 @@ class Engine:
             generator = plan()
         self._fire("start", reason="run")
         self._reset_run_state(context or RunContext())
+        self._attention = True  # the first action goes aside: it is where the plan goes live
         unsubscribe = self.bus.subscribe(self.journal.handle) if self.journal else None
         started = self.clock.now()
         outcome, value, error = "completed", None, None
@@ -413,6 +432,7 @@ class Engine:
         self._steps_done = 0
         self._steps_skipped = 0
         self._run_open = False
+        self._live = False
         self.violations = []
 
     def _drive(self, plan: Plan) -> Any:
@@ -444,14 +464,17 @@ class Engine:
             return self._recover(action, handler, err)
 
     def _execute_special(self, action: Action) -> Any:
+        kind = type(action)
         if self._attention:
             self._service()
-            if self._replayed_targets and not self._replaying_step \
-                    and type(action) not in MARKERS:
-                self._restore_replayed()
+            if not self._replaying_step and kind not in MARKERS:
+                if not self._live:
+                    self._live = True
+                    self.bus.publish(GoingLive(self.clock.now()))
+                if self._replayed_targets:
+                    self._restore_replayed()
         if self._replaying_step:
             return self._replay(action)
-        kind = type(action)
         handler = self._handlers.get(kind)
         if handler is None:
             raise SequenceError(f"the engine does not know the action {action!r}")
@@ -543,7 +566,8 @@ class Engine:
         while True:
             state = self.state
             if state in (S.RUNNING, S.PAUSING, S.SUSPENDED):
-                self._attention = bool(self._replayed_targets)  # restore before going live
+                # restore replayed state / announce going live before the next live action
+                self._attention = bool(self._replayed_targets) or not self._live
                 return
             if state is S.PAUSED:
                 self._paused()
@@ -849,16 +873,28 @@ class Engine:
         used = self._consumed.get(action.grid)
         if used is None:
             used = set(self.journal.consumed_spots(action.grid)) if self.journal else set()
+            if self.spots is not None:
+                used |= self.spots.exposed(action.grid)
             self._consumed[action.grid] = used
-        index = next((i for i in range(len(grid)) if i not in used), None)
-        if index is None:
-            raise LimitError(f"no never-exposed spot left on {action.grid} "
-                             f"(all {len(grid)} used)", device=action.grid,
-                             hint="Mount a fresh sample and start a new campaign.")
+        sample = self.spots.sample(action.grid) if self.spots is not None else None
+        path = self._frames[-1].begin.path if self._frames else ""
+        while True:  # the registry has the last word: another session may have taken it
+            index = next((i for i in range(len(grid)) if i not in used), None)
+            if index is None:
+                on = f"sample {sample!r} on {action.grid}" if sample else action.grid
+                raise LimitError(f"no never-exposed spot left on {on} (all {len(grid)} used)",
+                                 device=action.grid,
+                                 hint="Mount a fresh sample (`expctl sample new NAME`) and "
+                                      "resume or start again.")
+            used.add(index)
+            if self.spots is None or self.spots.claim(action.grid, index, path):
+                break
         x, y = grid.position(index)
-        used.add(index)
         self.bus.publish(SpotConsumed(action.grid, index, (x, y), self.clock.now()))
-        self._spot = {"grid": action.grid, "index": index, "x": x, "y": y}
+        spot: dict[str, Any] = {"grid": action.grid, "index": index, "x": x, "y": y}
+        if sample is not None:
+            spot["sample"] = sample
+        self._spot = spot
         self._do_move(Move({grid.x_axis: x, grid.y_axis: y}))
         return index, x, y
 
@@ -970,7 +1006,7 @@ class Engine:
         changed: list[tuple[str, Any]] = []
         for name, (kind, value) in wanted.items():
             dev, _, readable, _ = self._kind(name)
-            if readable and _same(dev.read().get(name), value):  # type: ignore[attr-defined]
+            if readable and same_value(dev.read().get(name), value):  # type: ignore[attr-defined]
                 continue
             changed.append((name, value))
             if kind is Move:
@@ -1059,7 +1095,7 @@ class Engine:
         return record
 
 
-def _same(current: Any, target: Any) -> bool:
+def same_value(current: Any, target: Any) -> bool:
     """Whether a device already reads its target (numbers to within rounding)."""
     if isinstance(current, int | float) and isinstance(target, int | float) \
             and not isinstance(current, bool) and not isinstance(target, bool):

@@ -18,6 +18,7 @@ __all__ = [
     "EngineEvent",
     "EventBus",
     "FaultRaised",
+    "GoingLive",
     "RunContext",
     "RunStarted",
     "RunStopped",
@@ -152,6 +153,16 @@ class StateRestored:
 
 
 @dataclass(frozen=True, slots=True)
+class GoingLive:
+    """Published once per plan, just before its first device action (replayed steps do
+    not count): from here on the beamline has been touched.  A journal creates its
+    file only then, so a plan interrupted during its rehearsal or before it moved
+    anything leaves no campaign to resume."""
+
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
 class SafeStateReached:
     """The engine drove the safe state (``reason``: ``pause``, ``abort`` or ``failure``).
 
@@ -193,7 +204,7 @@ class RunSuperseded:
 EngineEvent = (
     StateChanged | StepStarted | StepFinished | RunStarted | ShotBlockTaken | RunStopped
     | AnalysisDone | FaultRaised | SpotConsumed | StateRestored | SafeStateReached
-    | RunSuperseded
+    | RunSuperseded | GoingLive
 )
 
 

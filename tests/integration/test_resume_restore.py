@@ -50,9 +50,10 @@ def _resume(data: Path, *, same: Session | None = None) -> tuple[object, list]:
         summary = same.resume()
         off()
         return summary, events
-    with Session.open("bl3", data, seed=2) as s:  # a new process: devices at their defaults
+    with Session.open("bl3", data) as s:  # a new process: devices at their defaults
         s.bus.subscribe(events.append)
         summary = s.resume()
+        assert s.profile.seed == 1  # the campaign's seed, not the profile's
     return summary, events
 
 
