@@ -16,7 +16,8 @@ from typing import Any
 from expctl.cli import Command
 from expctl.paths import DATA_DIR_HELP
 
-__all__ = ["COMMAND", "add_session_args", "check_sequence_path", "open_session"]
+__all__ = ["COMMAND", "add_session_args", "check_sequence_path", "open_session",
+           "show_notes"]
 
 
 def add_session_args(p: argparse.ArgumentParser, *, seeds: bool = True,
@@ -111,6 +112,8 @@ def _run(args: argparse.Namespace) -> int:
             else:
                 print_errors(console(stderr=True), loaded.errors, str(loaded.path))
             return 2
+        if not args.dry_run:  # refused at once if another process controls the beamline
+            session.take_control(f"expctl run {args.sequence}")
         dry = session.dry_run(loaded)
         if args.dry_run:
             if args.json:
@@ -133,6 +136,7 @@ def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
     from expctl.ui.report import outcome_text, plain
 
     con = console()
+    show_notes(session)
     units = {name: spec.units for name, spec in session.profile.devices.items()}
     progress = RunProgress(con, loaded.report.outline, dry.total_s, session.clock, units)
     asker = console(stderr=True) if as_json else con  # --json keeps stdout for the object
@@ -150,6 +154,8 @@ def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
     finally:
         if unsubscribe is not None:
             unsubscribe()
+    show_notes(session)
+    started = session.journal is not None and session.journal.live
     if as_json:
         _print_json({"ok": summary.outcome == "completed", "outcome": summary.outcome,
                      "runs": [r.run for r in summary.runs],
@@ -157,12 +163,22 @@ def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
                      "duration_s": round(summary.duration, 3),
                      "results": plain(session.results),
                      "safe_state": _safe_state_text(session, units),
-                     "journal": str(session.journal.path) if session.journal else None})
+                     "journal": str(session.journal.path) if started else None})
     else:
         con.print(outcome_text(summary, interrupted=flags["interrupted"]), highlight=False)
+        if not started:
+            con.print("nothing had moved yet: no campaign was started (nothing to resume)")
     if summary.outcome == "completed":
         return 0
     return 130 if flags["interrupted"] else 1
+
+
+def show_notes(session: Any) -> None:
+    """Print (on stderr) what the session wants the user to know, once."""
+    err = console(stderr=True)
+    for note in session.notes:
+        err.print(f"note: {note}", markup=False, highlight=False)
+    session.notes.clear()
 
 
 def _safe_state_text(session: Any, units: dict[str, str]) -> str | None:

@@ -290,6 +290,14 @@ class Journal:
             self._steps[path] = cached
         return cached
 
+    def completed_paths(self) -> list[str]:
+        """Every step completed so far (in completion order)."""
+        return list(self._raw_steps)
+
+    def grids(self) -> list[str]:
+        """The spot grids this campaign took spots from."""
+        return list(self._spots)
+
     def consumed_spots(self, grid: str) -> set[int]:
         """Indices of every spot of ``grid`` ever moved to for exposure."""
         return set(self._spots.get(grid, ()))

@@ -4,7 +4,8 @@ SQLite in WAL mode lets ``expctl runs`` and ``expctl reduce --follow`` read
 while a sequence writes, and survives ``kill -9`` (the last committed row is
 there).  Rows are written at run start (status 2, ``running``) and updated at
 stop; a row still ``running`` when the next logger attaches belongs to a
-crashed session and is marked ``incomplete`` (its file recovered).
+crashed session and is marked ``incomplete`` (its file recovered).  A run
+whose step a resumed campaign redid is marked ``superseded``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from expctl.engine.events import RunStarted, RunStopped, ShotBlockTaken
+from expctl.engine.events import RunStarted, RunStopped, RunSuperseded, ShotBlockTaken
 from expctl.errors import DataError
 from expctl.runlog.paths import catalog_path, run_file_path
 
@@ -143,6 +144,8 @@ class Catalog:
             self._db.execute("UPDATE runs SET shots = shots + ? WHERE run = ?",
                              (len(event.block), event.block.run))
             self._db.commit()
+        elif isinstance(event, RunSuperseded):
+            self.run_superseded(event.run)
 
     def run_started(self, event: RunStarted) -> None:
         """Insert the run as ``running`` (status 2) with its context."""
@@ -173,6 +176,16 @@ class Catalog:
             if cur.rowcount == 0:
                 raise DataError(f"run {r.run} stopped but the catalog never saw it start",
                                 hint="attach the run logger before the first run starts")
+
+    def run_superseded(self, run: int) -> None:
+        """Mark a run ``superseded`` (its step was redone on resume): it no longer counts.
+
+        Only a run that looks kept (``completed``) or cut by the crash (``incomplete``)
+        is changed; runs cut for a reason (beam loss, abort) keep their outcome.
+        """
+        with self._db:
+            self._db.execute("UPDATE runs SET outcome = 'superseded' WHERE run = ? AND "
+                             "outcome IN ('completed', 'incomplete')", (run,))
 
     def recover(self) -> list[int]:
         """Mark runs left ``running`` by a crashed session as ``incomplete``.
