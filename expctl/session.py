@@ -426,8 +426,8 @@ class Session:
         spec = self.profile.devices.get(str(name)) if name else None
         return (spec.name, spec.safe) if spec is not None else None
 
-    def prepare_resume(self, campaign_id: str | None = None, *,
-                       use_current: bool = False) -> ResumePlan:
+    def prepare_resume(self, campaign_id: str | None = None, *, use_current: bool = False,
+                       as_started: bool = False) -> ResumePlan:
         """Work out what resuming a campaign will do, before anything moves (see
         :func:`expctl.beamtime.campaign.plan_resume`); nothing is written.
 
@@ -450,14 +450,16 @@ class Session:
         if info.seed is not None and info.seed != self.profile.seed:
             if self.seed is None and self._beamline is None:  # honour the campaign's seed
                 self.profile = self.profile.with_seed(info.seed)
-                return self.prepare_resume(info.id, use_current=use_current)
+                return self.prepare_resume(info.id, use_current=use_current,
+                                           as_started=as_started)
             raise UserError(f"campaign {info.id} ran with seed {info.seed}, this session has "
                             f"seed {self.profile.seed}", hint=f"Leave --seed out (or give "
                                                               f"--seed {info.seed}).")
-        return plan_resume(info, journal, self.load, self.beamline, use_current=use_current)
+        return plan_resume(info, journal, self.load, self.beamline, use_current=use_current,
+                           as_started=as_started)
 
     def resume(self, campaign_id: str | None = None, *, use_current: bool = False,
-               pause_hook: Callable[[Engine], None] | None = None,
+               as_started: bool = False, pause_hook: Callable[[Engine], None] | None = None,
                plan: ResumePlan | None = None) -> RunSummary:
         """Continue the newest unfinished campaign (or ``campaign_id``) as it was started.
 
@@ -468,13 +470,15 @@ class Session:
         Args:
             campaign_id: the campaign (the newest unfinished one by default).
             use_current: continue with the sequence file as it is on disk now.
+            as_started: continue from the journal's copy even if the file was edited.
             pause_hook: as for :meth:`run`.
             plan: a :meth:`prepare_resume` result already shown to the user.
         """
         from expctl.engine import Journal
         from expctl.engine.events import RunSuperseded
 
-        plan = plan or self.prepare_resume(campaign_id, use_current=use_current)
+        plan = plan or self.prepare_resume(campaign_id, use_current=use_current,
+                                           as_started=as_started)
         info = plan.info
         with self.control(f"resume {info.id}"):
             journal = Journal.resume(self.data_dir, info.id)

@@ -147,7 +147,7 @@ def walk_completed(factory: Callable[[], Plan], journal: Any, grids: Mapping[str
             elif kind in SETTING:
                 _collect(walk.targets, action)
             elif kind in RECORDED:
-                result = _next_result(action, frames[-1][0], replay, results, grids,
+                result = _next_result(action, frames[-1][:2], replay, results, grids,
                                       walk.targets)
         raise DataError(f"replaying the completed steps took over {MAX_ACTIONS} actions")
     finally:
@@ -172,17 +172,19 @@ def _begin(action: StepBegin, journal: Any, inside_replay: bool
     return action.path, action.label, iter(done)
 
 
-def _next_result(action: Any, path: str, replay: Iterator[tuple[str, Any]],
+def _next_result(action: Any, step: tuple[str, str], replay: Iterator[tuple[str, Any]],
                  results: dict[str, Any], grids: Mapping[str, Any],
                  targets: dict[str, Any]) -> Any:
     kind = type(action)
+    where = f"completed step {step[0]}" + (f" ({step[1]})" if step[1] else "")
     try:
         name, value = next(replay)
     except StopIteration:
-        raise _mismatch(f"step {path} now asks for more results than it produced") from None
+        raise _mismatch(f"{where} now asks for more results ({kind.__name__}) than it "
+                        "produced — more scan points or loop iterations?") from None
     if name != kind.__name__:
-        raise _mismatch(f"step {path} produced a {name} where the sequence now has a "
-                        f"{kind.__name__}")
+        raise _mismatch(f"{where} produced a {name} result where the sequence now asks for "
+                        f"a {kind.__name__} — other scan points or steps?")
     if kind is Analyze:
         results[action.name] = value
     elif kind is NextSpot and action.grid in grids:
@@ -208,8 +210,8 @@ def _collect(targets: dict[str, Any], action: Any) -> None:
 
 def _mismatch(detail: str) -> UserError:
     return UserError(f"the sequence does not match what the campaign did: {detail}",
-                     hint="Resume without --use-current to finish the campaign as it was "
-                          "started, or start a new campaign with `expctl run`.")
+                     hint="Resume with --as-started to finish the campaign as it was started, "
+                          "or start a new campaign with `expctl run`.")
 
 
 def _show(value: Any) -> str:
@@ -243,7 +245,8 @@ class ResumePlan:
 
 
 def plan_resume(info: Any, journal: Any, load: Callable[[Path, list[str]], Any],
-                beamline: Any, *, use_current: bool = False) -> ResumePlan:
+                beamline: Any, *, use_current: bool = False,
+                as_started: bool = False) -> ResumePlan:
     """Load the campaign's sequence, check it against what was done, and say what resume
     will skip, where it goes live and what it restores.
 
@@ -253,6 +256,7 @@ def plan_resume(info: Any, journal: Any, load: Callable[[Path, list[str]], Any],
         load: ``load(path, overrides)`` -> a checked sequence (the session's ``load``).
         beamline: the connected beamline (current device values, spot grids).
         use_current: continue with the sequence file as it is on disk now.
+        as_started: continue with the journal's copy even though the file was edited.
 
     Raises:
         UserError: the file on disk changed (without ``use_current``), or the sequence
@@ -262,13 +266,15 @@ def plan_resume(info: Any, journal: Any, load: Callable[[Path, list[str]], Any],
 
     overrides = list(info.overrides)
     changes = source_changes(info.sources) if info.sources else []
-    if changes and not use_current:
+    if use_current and as_started:
+        raise UserError("--use-current and --as-started exclude each other")
+    if changes and not (use_current or as_started):
         raise UserError(
-            f"the sequence of campaign {info.id} changed on disk since it started:\n"
-            + "\n".join(f"    {line}" for line in changes),
-            hint="`expctl resume` continues the campaign as it was started from the copy in "
-                 "its journal once the file is as it was; --use-current continues with the "
-                 "file as it is now (checked against what was done).")
+            f"the sequence of campaign {info.id} was edited since the campaign started. "
+            "Resume with --as-started to finish it as it was started (from the copy kept in "
+            "its journal), or with --use-current to continue with the edited file (checked "
+            "against what was done). The changes:\n"
+            + "\n".join(f"    {line}" for line in changes))
     if use_current or not info.sources:  # (campaigns journaled before sources were kept)
         loaded = load(Path(info.sequence_file), overrides)
     else:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from expctl.beamtime.samples import SampleRegistry
-from expctl.errors import LimitError
+from expctl.errors import LimitError, Location
 
 __all__ = ["RegistrySpots", "SpotRunRecorder", "spot_shortages", "spots_needed"]
 
@@ -60,6 +60,10 @@ class SpotRunRecorder:
             pumped = self.pump is not None and event.snapshot.get(self.pump[0]) not in (
                 None, self.pump[1])
             self._pumped[event.record.run] = pumped
+            spot = event.context.sample_spot
+            if pumped and spot and "sample" in spot:  # destroyed from its first shot on
+                self.registry.mark(spot["sample"], [int(spot["index"])], "destroyed",
+                                   f"pumped in run {event.record.run}")
         elif isinstance(event, RunStopped):
             pumped = self._pumped.pop(event.record.run, False)
             spot = event.context.sample_spot
@@ -70,43 +74,45 @@ class SpotRunRecorder:
                                   destroyed=pumped and event.record.shots > 0)
 
 
-def spot_shortages(needed: Mapping[str, int], fresh: Mapping[str, tuple[str | None, int]]
-                   ) -> list[LimitError]:
+def spot_shortages(needed: Mapping[str, tuple[int, Location | None]],
+                   fresh: Mapping[str, tuple[str | None, int]]) -> list[LimitError]:
     """A limit error for each grid where the sequence needs more never-exposed spots than
     the mounted sample has left.
 
     Args:
-        needed: grid -> spots the sequence takes (``next_spot`` executions).
+        needed: grid -> (spots the sequence takes, where its first ``next_spot`` is).
         fresh: grid -> (mounted sample or None, its never-exposed spots).
     """
     out = []
-    for grid, count in needed.items():
+    for grid, (count, where) in needed.items():
         if grid not in fresh or count <= 0:
             continue
         sample, left = fresh[grid]
         if count <= left:
             continue
-        on = f"sample {sample!r}" if sample else f"a fresh sample on grid {grid!r}"
+        on = f"sample {sample!r}" if sample else "a fresh sample"
         out.append(LimitError(
-            f"the sequence needs {count} never-exposed spots and {on} has {left} left",
-            device=grid, allowed=f"at most {left} spots",
+            f"the sequence needs {count} never-exposed spots on grid {grid!r} and {on} "
+            f"has {left} left", location=where, allowed=f"at most {left} spots",
             hint="Mount a fresh sample (`expctl sample new NAME`) or take fewer spots "
                  "(e.g. --set spots_per_delay=...)."))
     return out
 
 
-def spots_needed(outline: Any) -> dict[str, int]:
-    """grid -> how many spots a checked sequence's ``next_spot`` steps take, in all."""
+def spots_needed(outline: Any) -> dict[str, tuple[int, Location | None]]:
+    """grid -> (how many spots a checked sequence's ``next_spot`` steps take in all, where
+    the first of them is written)."""
     from expctl.sequence.model import NextSpotStep
 
-    out: dict[str, int] = {}
+    out: dict[str, tuple[int, Location | None]] = {}
 
     def walk(node: Any) -> None:
-        if isinstance(node.step, NextSpotStep):
-            out[node.step.grid] = out.get(node.step.grid, 0) + math.ceil(node.executions)
+        step = node.step
+        if isinstance(step, NextSpotStep):
+            count, where = out.get(step.grid, (0, step.loc))
+            out[step.grid] = (count + math.ceil(node.executions), where)
         for child in node.children:
             walk(child)
 
     walk(outline)
     return out
-

@@ -33,7 +33,7 @@ def campaign_rows(data_dir: Any, *, everything: bool = False) -> list[dict[str, 
         done = sum(1 for _ in journal.completed_paths())
         rows.append({
             "id": info.id, "sequence": info.sequence, "file": info.sequence_file,
-            "started": info.started, "state": info.outcome or "interrupted (crash)",
+            "started": info.started, "state": info.outcome or "crashed",
             "profile": info.profile, "seed": info.seed, "overrides": list(info.overrides),
             "steps_done": done, "runs_kept": len(journal.campaign_runs()),
             "spots_used": sum(len(journal.consumed_spots(g)) for g in journal.grids()),
@@ -63,17 +63,17 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     table = Table(title=f"{len(rows)} {'' if args.all else 'unfinished '}campaign"
                         f"{'s' if len(rows) != 1 else ''} in {data_dir}")
-    edited = any(r["edited"] for r in rows)
-    columns = ["campaign", "sequence", "started", "state", "steps", "runs", "spots"]
-    for col in columns + (["note"] if edited else []):
+    for col in ("campaign", "sequence", "started", "state", "steps", "runs", "spots"):
         table.add_column(col, justify="right" if col in ("steps", "runs", "spots") else "left",
                          no_wrap=col in ("campaign", "started", "state"))
     for r in rows:
-        cells = [r["id"], r["sequence"],
-                 time.strftime("%m-%d %H:%M", time.localtime(r["started"])), r["state"],
-                 str(r["steps_done"]), str(r["runs_kept"]), str(r["spots_used"])]
-        table.add_row(*cells, *(["file edited since"] if r["edited"] else [""]) * edited)
+        table.add_row(r["id"], r["sequence"] + ("*" if r["edited"] else ""),
+                      time.strftime("%m-%d %H:%M", time.localtime(r["started"])), r["state"],
+                      str(r["steps_done"]), str(r["runs_kept"]), str(r["spots_used"]))
     con.print(table)
+    if any(r["edited"] for r in rows):
+        con.print("* its sequence file was edited since it started (resume says how)",
+                  highlight=False)
     if not args.all:
         con.print("`expctl resume` continues the newest; `--campaign ID` another.",
                   highlight=False)

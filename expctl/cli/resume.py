@@ -27,6 +27,9 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--use-current", action="store_true",
                    help="continue with the sequence file as it is on disk now, when it was "
                         "edited since the campaign started (checked against what was done)")
+    p.add_argument("--as-started", action="store_true",
+                   help="finish the campaign from the copy of its sequence kept in its "
+                        "journal, although the file on disk was edited since")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_session_args(p, control=True, profile_default=None)
 
@@ -49,11 +52,6 @@ def resume_summary(plan: Any, units: dict[str, str]) -> list[str]:
     """What resume will do, in a few lines (values with units)."""
     info, walk = plan.info, plan.walk
 
-    def value(name: str, v: Any) -> str:
-        text = f"{v:.7g}" if isinstance(v, float) else str(v)
-        return f"{text} {units[name]}" if units.get(name) and isinstance(v, int | float) \
-            else text
-
     source = ("the file on disk now (--use-current)" if plan.use_current
               else "as started (the copy in its journal)")
     lines = [f"resuming campaign {info.id}: {info.sequence} from {info.sequence_file}, "
@@ -73,8 +71,14 @@ def resume_summary(plan: Any, units: dict[str, str]) -> list[str]:
         lines.append(f"  next: step {walk.next_path or '?'}{label}")
     if plan.restore:
         lines.append("  restores first: " + ", ".join(
-            f"{n} {value(n, now)} → {value(n, then)}" for n, now, then in plan.restore))
+            f"{n} {_value(now, units.get(n))} → {_value(then, units.get(n))}"
+            for n, now, then in plan.restore))
     return lines
+
+
+def _value(v: Any, unit: str | None) -> str:
+    text = f"{v:.7g}" if isinstance(v, float) else str(v)
+    return f"{text} {unit}" if unit and isinstance(v, int | float) else text
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -98,7 +102,8 @@ def _run(args: argparse.Namespace) -> int:
     out = console(stderr=True) if args.json else con
     with open_session(args) as session:
         session.take_control(f"expctl resume {info.id}")
-        plan = session.prepare_resume(info.id, use_current=args.use_current)
+        plan = session.prepare_resume(info.id, use_current=args.use_current,
+                                      as_started=args.as_started)
         units = {name: spec.units for name, spec in session.profile.devices.items()}
         for line in resume_summary(plan, units):
             out.print(line, markup=False, highlight=False)
@@ -106,7 +111,8 @@ def _run(args: argparse.Namespace) -> int:
 
         def say(event: Any) -> None:
             if isinstance(event, StateRestored):
-                notify(event.text)
+                notify("restoring " + ", ".join(f"{n} → {_value(v, units.get(n))}"
+                                                for n, v in event.targets))
             elif isinstance(event, SafeStateReached) and event.reason != "pause":
                 notify(safe_state_line(event, units))
 

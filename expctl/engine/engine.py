@@ -41,6 +41,7 @@ from expctl.engine.events import (
     RunContext,
     RunStarted,
     RunStopped,
+    RunSuperseded,
     SafeStateReached,
     ShotBlockTaken,
     SpotConsumed,
@@ -105,6 +106,10 @@ class JournalLike(Protocol):
     def completed_step(self, path: str) -> list[tuple[str, Any]] | None: ...
 
     def consumed_spots(self, grid: str) -> set[int]: ...
+
+    def spot_cut(self, path: str, index: int) -> bool: ...
+
+    def redo(self, path: str) -> list[int]: ...
 
     def handle(self, event: EngineEvent) -> None: ...
 
@@ -183,6 +188,8 @@ class _Frame:
     started: float
     transcript: list[tuple[str, Any]] = field(default_factory=list)
     replay: Iterable[tuple[str, Any]] | None = None
+    #: its remaining children are done again live, completed or not (see _do_step_begin)
+    redo: bool = False
 
 
 class _Model:
@@ -433,6 +440,7 @@ class Engine:
         self._steps_skipped = 0
         self._run_open = False
         self._live = False
+        self._redo_top = False  # the plan's top level is being done again live
         self.violations = []
 
     def _drive(self, plan: Plan) -> Any:
@@ -915,11 +923,39 @@ class Engine:
         frame = _Frame(action, self.clock.now())
         if self.journal is not None:
             done = self.journal.completed_step(action.path)
+            if done is not None and not self._replaying_step and self._must_redo(action, done):
+                done = None
             if done is not None:
                 frame.replay = iter(done)
         self._frames.append(frame)
         self._frames_changed()
         self.bus.publish(StepStarted(action.path, action.label, frame.started, action.context))
+
+    def _must_redo(self, action: StepBegin, done: list[tuple[str, Any]]) -> bool:
+        """Whether a completed step met live (resuming inside an unfinished step) must be
+        done again rather than replayed.
+
+        A completed step that took a sample spot, where a run was then started by a
+        later step that did not complete (a crash or abort came between a shot and its
+        step record), must not leave the resumed plan on that spot: the shot may have
+        destroyed it.  So that step and every later one of its unfinished parent are
+        done again live on a fresh spot, and the runs they had kept are superseded.
+        (A crash with no run cut on the spot — e.g. in a rocking curve — continues there.)
+        """
+        journal = self.journal
+        if journal is None:
+            return False
+        if not (self._redo_top or any(f.redo for f in self._frames)):
+            spots = [value[0] for name, value in done if name == "NextSpot"]
+            if not any(journal.spot_cut(action.path, i) for i in spots):
+                return False
+            if self._frames:
+                self._frames[-1].redo = True
+            else:
+                self._redo_top = True
+        for run in journal.redo(action.path):
+            self.bus.publish(RunSuperseded(run, self.clock.now(), action.path))
+        return True
 
     def _do_step_end(self, action: StepEnd) -> None:
         if not self._frames or self._frames[-1].begin.path != action.path:

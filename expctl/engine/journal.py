@@ -276,6 +276,14 @@ class Journal:
             self._spots.setdefault(rec["grid"], set()).add(rec["index"])
         elif kind == "runstart":
             self._started[rec["run"]] = rec
+        elif kind == "redo":
+            path = rec["path"]
+            inside = [p for p in self._raw_steps if p == path or p.startswith(path + "/")]
+            for p in inside:
+                del self._raw_steps[p]
+                self._steps.pop(p, None)
+            self._completed_attempts = {(p, a) for p, a in self._completed_attempts
+                                        if p not in inside}
         elif kind == "run":
             self._runs.append(JournaledRun(rec["run"], rec["label"], rec["step"],
                                            rec["attempt"], rec["outcome"], rec["shots"]))
@@ -327,6 +335,28 @@ class Journal:
         return sorted([r for r in self._runs if r.outcome == "completed" and r.run not in kept]
                       + lost, key=lambda r: r.run)
 
+    def spot_cut(self, path: str, index: int) -> bool:
+        """Whether a run was started at spot ``index``, outside step ``path``, in a step
+        attempt that never completed: a shot the campaign does not keep may have hit (and
+        destroyed) that spot, so it must not be worked on again."""
+        for rec in self._started.values():
+            step = str(rec.get("step", ""))
+            if rec.get("spot") != index or not step or step == path \
+                    or step.startswith(path + "/"):
+                continue
+            if (step, rec.get("attempt", 0)) not in self._completed_attempts:
+                return True
+        return False
+
+    def redo(self, path: str) -> list[int]:
+        """Step ``path`` (and everything in it) will be done again, live: forget that it
+        completed.  Returns the runs it had kept, which no longer count (superseded)."""
+        before = {r.run for r in self.campaign_runs()}
+        rec = {"t": "redo", "path": path}
+        self._write(rec)
+        self._apply(rec)
+        return sorted(before - {r.run for r in self.campaign_runs()})
+
     def step_context(self, path: str) -> Any:
         """The loop values step ``path`` last began with (as journaled), or ``None``."""
         return self._contexts.get(path)
@@ -363,8 +393,10 @@ class Journal:
             self._go_live()
         elif isinstance(event, RunStarted):
             step = event.context.step_path
+            spot = event.context.sample_spot
             rec = {"t": "runstart", "run": event.record.run, "label": event.record.label,
-                   "step": step, "attempt": self._attempts.get(step, 0)}
+                   "step": step, "attempt": self._attempts.get(step, 0),
+                   "spot": spot.get("index") if spot else None}
             self._write(rec)
             self._apply(rec)
         elif isinstance(event, StepFinished):

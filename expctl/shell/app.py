@@ -6,6 +6,10 @@ through ``patch_stdout`` and appears above the prompt; live progress (motion
 readback, run shots, engine state) lives in the bottom toolbar, which
 refreshes four times a second.  No rich ``Live`` display runs inside the shell.
 
+Commands that move devices take control of the beamline (the data directory's
+lock) for as long as they run, so they are refused while another process — an
+``expctl run`` in another terminal — controls it; reading commands never are.
+
 Threads: the main thread runs the prompt and the IMMEDIATE commands (pause,
 resume, stop, abort, help, history).  Every command that touches the beamline
 runs on the single worker thread, in the order typed — a command typed while
@@ -185,6 +189,10 @@ class Shell:
             self.write(ended.message)
         except Exception as exc:  # the loop never dies: every error is one paragraph
             self.write(describe_error(exc))
+        finally:
+            session = self._session
+            while session is not None and session.notes:
+                self.write(f"note: {session.notes.pop(0)}")
 
     def _shutdown(self) -> None:
         """Let queued commands finish (Ctrl-C pauses as at the prompt), then stop the worker."""
@@ -238,7 +246,6 @@ class Shell:
         try:
             session = self._open_session()
             beamline = session.beamline
-            session.attach_runlog()
         except ExpctlError as exc:
             self._connect_error = exc
             self.write(describe_error(exc))
@@ -288,7 +295,8 @@ class Shell:
             self._live = lambda: "  ".join(
                 f"{n} {devices[n].position:.6g}{' ' + units[n] if units[n] else ''}"
                 for n in watch)
-        summary = engine.run(factory)
+        with self.session.control(f"expctl shell: {self._busy or 'command'}"):
+            summary = engine.run(factory)
         if summary.outcome != "completed":
             raise CommandEnded(f"{self._busy or 'command'}: {summary.outcome}")
         return summary
@@ -299,7 +307,8 @@ class Shell:
         self._sequence_running = True
         unsubscribe = session.bus.subscribe(self._on_sequence_event)
         try:
-            return session.run(loaded)
+            with session.control(f"expctl shell: {self._busy or 'seq run'}"):
+                return session.run(loaded)
         finally:
             unsubscribe()
             self._sequence_running = False
