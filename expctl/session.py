@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from expctl.runlog.attach import RunLogHandle
     from expctl.sequence.dryrun import DryRun
     from expctl.sequence.load import LoadedSequence
+    from expctl.sequence.registry import VerbRegistry
 
 __all__ = ["Session", "default_data_dir"]
 
@@ -46,7 +47,8 @@ class Session:
 
     Build with :meth:`open`.  Attributes other code may use: ``profile``,
     ``registry``, ``clock``, ``data_dir``, ``access``, ``results`` (named
-    analysis results), and lazily ``beamline``, ``bus``, ``engine``.
+    analysis results), ``verbs`` (sequence verbs), and lazily ``beamline``, ``bus``,
+    ``engine``.
 
     Args:
         profile: the beamline profile.
@@ -72,6 +74,8 @@ class Session:
         self.access = access
         self.seed = seed
         self.results: dict[str, Any] = {}
+        #: the step kinds this session's sequences may use (None: the shipped verbs)
+        self.verbs: VerbRegistry | None = None
         self.journal: Journal | None = None
         self._beamline = beamline
         self._bus: EventBus | None = None
@@ -329,7 +333,8 @@ class Session:
         """Read and check a sequence against this session's profile (no backend needed)."""
         from expctl.sequence.load import load_sequence
 
-        return load_sequence(path, self.profile, overrides, access=self.access)
+        return load_sequence(path, self.profile, overrides, access=self.access,
+                             verbs=self.verbs)
 
     def validate(self, path: Path | str, overrides: Iterable[str] | Mapping[str, Any] = ()
                  ) -> LoadedSequence:
@@ -422,8 +427,8 @@ class Session:
     def _pump(self) -> tuple[str, Any] | None:
         """The pump device (profile role ``pump``) and its safe value: a run taken with it
         anywhere else destroys its spot."""
-        name = dict(self.profile.raw.get("roles") or {}).get("pump")
-        spec = self.profile.devices.get(str(name)) if name else None
+        name = self.profile.roles.pump
+        spec = self.profile.devices.get(name) if name else None
         return (spec.name, spec.safe) if spec is not None else None
 
     def prepare_resume(self, campaign_id: str | None = None, *, use_current: bool = False,

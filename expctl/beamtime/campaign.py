@@ -36,32 +36,33 @@ MAX_ACTIONS = 5_000_000
 
 
 def sequence_sources(path: Path, doc: Any) -> dict[str, str]:
-    """Absolute path -> text of a sequence file and every file it includes (recursively)."""
-    from expctl.sequence.model import ForStep, IfStep, IncludeStep, RepeatStep
+    """Absolute path -> text of a sequence file and every file it includes (recursively).
+
+    Any step may hold steps or an included document (``include``, loops, ``if``, verbs
+    yet to come), so the parsed document is walked generically for documents.
+    """
+    import dataclasses
+
+    from expctl.sequence.model import SequenceDoc, Step
 
     out: dict[str, str] = {}
 
-    def read(p: Path) -> None:
-        key = str(p.resolve())
-        if key not in out:
-            out[key] = p.read_text(encoding="utf-8")
+    def visit(obj: Any) -> None:
+        if isinstance(obj, SequenceDoc):
+            key = str(Path(obj.path).resolve())
+            if key not in out:
+                out[key] = Path(obj.path).read_text(encoding="utf-8")
+            visit(obj.steps)
+            visit(obj.safe_state)
+        elif isinstance(obj, Step):
+            for f in dataclasses.fields(obj):
+                visit(getattr(obj, f.name))
+        elif isinstance(obj, tuple | list):
+            for item in obj:
+                visit(item)
 
-    def walk(steps: Any) -> None:
-        for step in steps:
-            if isinstance(step, IncludeStep):
-                read(step.path)
-                if step.doc is not None:
-                    walk(step.doc.steps)
-                    walk(step.doc.safe_state)
-            elif isinstance(step, ForStep | RepeatStep):
-                walk(step.steps)
-            elif isinstance(step, IfStep):
-                walk(step.then)
-                walk(step.orelse)
-
-    read(path)
-    walk(doc.steps)
-    walk(doc.safe_state)
+    out[str(Path(path).resolve())] = Path(path).read_text(encoding="utf-8")
+    visit(doc)
     return out
 
 

@@ -249,6 +249,11 @@ class SampleRegistry:
         return {int(r["spot"]) for r in self._rows("SELECT spot FROM spots WHERE sample = ?",
                                                    (name,))}
 
+    def state(self, name: str, spot: int) -> str | None:
+        """``exposed``, ``destroyed``, or ``None`` for a spot never used."""
+        rows = self._rows("SELECT state FROM spots WHERE sample = ? AND spot = ?", (name, spot))
+        return str(rows[0]["state"]) if rows else None
+
     def claim(self, name: str, spot: int, *, campaign: str = "", step: str = "") -> bool:
         """Record ``spot`` as exposed before anything moves there; False if already used."""
         try:

@@ -34,6 +34,9 @@ class RegistrySpots:
     def exposed(self, grid: str) -> set[int]:
         return self.registry.used(self._sample_of(grid))
 
+    def destroyed(self, grid: str, index: int) -> bool:
+        return self.registry.state(self._sample_of(grid), index) == "destroyed"
+
     def claim(self, grid: str, index: int, step: str) -> bool:
         return self.registry.claim(self._sample_of(grid), index, campaign=self.campaign,
                                    step=step)
@@ -102,7 +105,7 @@ def spot_shortages(needed: Mapping[str, tuple[int, Location | None]],
 def spots_needed(outline: Any) -> dict[str, tuple[int, Location | None]]:
     """grid -> (how many spots a checked sequence's ``next_spot`` steps take in all, where
     the first of them is written)."""
-    from expctl.sequence.model import NextSpotStep
+    from expctl.sequence.verbs.next_spot import NextSpotStep
 
     out: dict[str, tuple[int, Location | None]] = {}
 

@@ -120,12 +120,15 @@ class SpotBook(Protocol):
     """Where exposed sample spots are kept beyond one campaign (the sample registry).
 
     ``claim`` records a spot as exposed *before* the stage moves there and says
-    False if someone else already has it; ``sample`` names what is mounted.
+    False if someone else already has it; ``destroyed`` says whether a destructive
+    (pumped) shot may have hit it; ``sample`` names what is mounted.
     """
 
     def exposed(self, grid: str) -> set[int]: ...
 
     def claim(self, grid: str, index: int, step: str) -> bool: ...
+
+    def destroyed(self, grid: str, index: int) -> bool: ...
 
     def sample(self, grid: str) -> str | None: ...
 
@@ -937,17 +940,19 @@ class Engine:
 
         A completed step that took a sample spot, where a run was then started by a
         later step that did not complete (a crash or abort came between a shot and its
-        step record), must not leave the resumed plan on that spot: the shot may have
-        destroyed it.  So that step and every later one of its unfinished parent are
-        done again live on a fresh spot, and the runs they had kept are superseded.
-        (A crash with no run cut on the spot — e.g. in a rocking curve — continues there.)
+        step record), must not leave the resumed plan on that spot if that shot may have
+        destroyed it (the spot book says so; without one, any cut run counts).  So that
+        step and every later one of its unfinished parent are done again live on a
+        fresh spot, and the runs they had kept are superseded.  (A crash with no
+        destructive shot on the spot — a rocking curve, a reference run — continues there.)
         """
         journal = self.journal
         if journal is None:
             return False
         if not (self._redo_top or any(f.redo for f in self._frames)):
             spots = [value[0] for name, value in done if name == "NextSpot"]
-            if not any(journal.spot_cut(action.path, i) for i in spots):
+            if not any(journal.spot_cut(action.path, i) and self._may_be_destroyed(i)
+                       for i in spots):
                 return False
             if self._frames:
                 self._frames[-1].redo = True
@@ -956,6 +961,11 @@ class Engine:
         for run in journal.redo(action.path):
             self.bus.publish(RunSuperseded(run, self.clock.now(), action.path))
         return True
+
+    def _may_be_destroyed(self, index: int) -> bool:
+        book = self.spots
+        return book is None or any(book.destroyed(grid, index)
+                                   for grid in self.beamline.spot_grids)
 
     def _do_step_end(self, action: StepEnd) -> None:
         if not self._frames or self._frames[-1].begin.path != action.path:
