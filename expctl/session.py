@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from expctl.beamtime.spots import SampleDesk
 from expctl.clock import Clock, VirtualClock, WallClock
 from expctl.devices.access import AccessLevel
 from expctl.devices.profile import Profile
@@ -86,9 +87,10 @@ class Session:
         self.faults = tuple(faults)
         self._lock: BeamlineLock | None = None
         self._hold_control = False
-        self._samples: SampleRegistry | None = None
         #: things the user should hear about (a sample registered for them, a stale lock)
         self.notes: list[str] = []
+        self.desk = SampleDesk(self.data_dir, profile.beamline, lambda: self.beamline,
+                               self.notes)
 
     @classmethod
     def open(cls, profile: str | Path = "bl3", data_dir: Path | str | None = None,
@@ -149,7 +151,7 @@ class Session:
                 beamline.close()
                 raise
             self._beamline = beamline
-            self._tell_mounted_samples(beamline)
+            self.desk.tell(beamline)
         return self._beamline
 
     @property
@@ -260,72 +262,21 @@ class Session:
     @property
     def samples(self) -> SampleRegistry:
         """The data directory's sample registry (shared with every other session)."""
-        if self._samples is None:
-            from expctl.beamtime.samples import SampleRegistry
-
-            self._samples = SampleRegistry(self.data_dir)
-        return self._samples
-
-    def _registry_view(self) -> SampleRegistry:
-        """The registry for reading (works on a read-only data directory)."""
-        from expctl.beamtime.samples import SampleRegistry
-
-        return self._samples or SampleRegistry(self.data_dir, readonly=True)
+        return self.desk.registry
 
     def mounted_sample(self, grid: str, *, create: bool = False) -> str | None:
         """The sample on ``grid`` now; with ``create``, one is registered if none is."""
-        view = self._registry_view()
-        name = view.mounted(self.profile.beamline, grid)
-        if name is None and create:
-            name = self.samples.unique_name(grid)
-            self.mount(name, grid=grid, new=True,
-                       comment="registered automatically: no sample was mounted")
-            self.notes.append(f"no sample was mounted on grid {grid!r}: registered {name!r} "
-                              "(`expctl sample new NAME` names the next one)")
-        return name
+        return self.desk.mounted(grid, create=create)
 
     def mount(self, name: str, *, grid: str | None = None, new: bool = False,
               comment: str = "") -> SampleInfo:
         """Mount sample ``name`` (registering it first if ``new``) on ``grid`` (the only
         spot grid by default); the beamline is told, so a simulator restores its damage."""
-        from expctl.errors import UserError
-
-        grids = self.beamline.spot_grids
-        grid = grid or next(iter(grids), "")
-        if grid not in grids:
-            raise UserError(f"no spot grid {grid!r} on {self.profile.name}",
-                            allowed=", ".join(grids) or "none")
-        if new:
-            self.samples.new(name, grid, len(grids[grid]), comment)
-        else:
-            self.samples.set_size(name, len(grids[grid]))
-        info = self.samples.mount(self.profile.beamline, grid, name)
-        self.beamline.mount_sample(grid, name)
-        return info
-
-    def _tell_mounted_samples(self, beamline: Beamline) -> None:
-        view = self._registry_view()
-        for grid in beamline.spot_grids:
-            name = view.mounted(self.profile.beamline, grid)
-            if name is not None:
-                beamline.mount_sample(grid, name)
-
-    def _spot_book(self, campaign: str) -> Any:
-        from expctl.beamtime.spots import RegistrySpots
-
-        def sample_of(grid: str) -> str:
-            return self.mounted_sample(grid, create=True) or ""
-
-        return RegistrySpots(self.samples, sample_of, campaign)
+        return self.desk.mount(name, grid=grid, new=new, comment=comment)
 
     def fresh_spots(self) -> dict[str, tuple[str | None, int]]:
         """grid -> (mounted sample, its never-exposed spots) (a whole grid if none is mounted)."""
-        view = self._registry_view()
-        out: dict[str, tuple[str | None, int]] = {}
-        for grid, spots in self.beamline.spot_grids.items():
-            name = view.mounted(self.profile.beamline, grid)
-            out[grid] = (name, len(spots) - (len(view.used(name)) if name else 0))
-        return out
+        return self.desk.fresh()
 
     # -- sequences --------------------------------------------------------------------
     def load(self, path: Path | str, overrides: Iterable[str] | Mapping[str, Any] = ()
@@ -344,14 +295,8 @@ class Session:
 
         loaded = self.load(path, overrides)
         if loaded.ok and loaded.report is not None:
-            view = self._registry_view()
-            fresh = {}
-            for grid in spots_needed(loaded.report.outline):
-                name = view.mounted(self.profile.beamline, grid)
-                info = view.get(name) if name else None
-                if info is not None and info.fresh is not None:
-                    fresh[grid] = (name, info.fresh)
-            loaded.errors += spot_shortages(spots_needed(loaded.report.outline), fresh)
+            needed = spots_needed(loaded.report.outline)
+            loaded.errors += spot_shortages(needed, self.desk.known_fresh(needed))
         return loaded
 
     def dry_run(self, seq: LoadedSequence | Path | str,
@@ -414,7 +359,7 @@ class Session:
             # one engine per sequence run: its safe state is the sequence's own
             engine = self._engine = Engine(
                 self.beamline, bus=self.bus, journal=journal, access=self.access,
-                spots=self._spot_book(journal.info.id), safe_state=loaded.safe_actions(),
+                spots=self.desk.spot_book(journal.info.id), safe_state=loaded.safe_actions(),
                 results=self.results, pause_hook=pause_hook, suspenders=self.suspenders)
             context = RunContext(sequence=loaded.name, sequence_file=source,
                                  params={k: _plain(v) for k, v in loaded.params.items()})
@@ -441,25 +386,15 @@ class Session:
                 the sequence changed on disk (without ``use_current``), or it does not
                 match what was done.
         """
-        from expctl.beamtime.campaign import plan_resume
+        from expctl.beamtime.campaign import check_campaign, plan_resume
         from expctl.engine import Journal
-        from expctl.errors import UserError
 
         journal = Journal.read(self.data_dir, campaign_id)
         info = journal.info
-        if not info.sequence_file:
-            raise ExpctlError(f"campaign {info.id} was not started from a sequence file")
-        if info.profile and info.profile != self.profile.name:
-            raise UserError(f"campaign {info.id} ran on profile {info.profile!r}, this session "
-                            f"is on {self.profile.name!r}", hint=f"Use --profile {info.profile}.")
-        if info.seed is not None and info.seed != self.profile.seed:
-            if self.seed is None and self._beamline is None:  # honour the campaign's seed
-                self.profile = self.profile.with_seed(info.seed)
-                return self.prepare_resume(info.id, use_current=use_current,
-                                           as_started=as_started)
-            raise UserError(f"campaign {info.id} ran with seed {info.seed}, this session has "
-                            f"seed {self.profile.seed}", hint=f"Leave --seed out (or give "
-                                                              f"--seed {info.seed}).")
+        if info.seed is not None and info.seed != self.profile.seed and self.seed is None \
+                and self._beamline is None:  # honour the campaign's seed
+            self.profile = self.profile.with_seed(info.seed)
+        check_campaign(info, self.profile)
         return plan_resume(info, journal, self.load, self.beamline, use_current=use_current,
                            as_started=as_started)
 
@@ -516,9 +451,7 @@ class Session:
         if self.journal is not None:
             self.journal.close()
             self.journal = None
-        if self._samples is not None:
-            self._samples.close()
-            self._samples = None
+        self.desk.close()
         if self._runlog is not None:
             self._runlog.close()
             self._runlog = None

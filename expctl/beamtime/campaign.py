@@ -26,8 +26,8 @@ from expctl.engine.engine import MARKERS, RECORDED, SETTING, same_value
 from expctl.errors import DataError, UserError
 from expctl.plans.actions import Analyze, Move, NextSpot, Plan, StepBegin, StepEnd
 
-__all__ = ["ResumePlan", "ResumeWalk", "materialise", "plan_resume", "sequence_sources",
-           "source_changes", "walk_completed"]
+__all__ = ["ResumePlan", "ResumeWalk", "check_campaign", "materialise", "plan_resume",
+           "sequence_sources", "source_changes", "walk_completed"]
 
 #: lines of diff shown when the sequence on disk changed since the campaign started
 DIFF_LINES = 24
@@ -243,6 +243,19 @@ class ResumePlan:
     def source_file(self) -> str:
         """The sequence file as the campaign named it (not the materialised copy)."""
         return str(self.info.sequence_file)
+
+
+def check_campaign(info: Any, profile: Any) -> None:
+    """A user error unless ``profile`` (with its seed) is what the campaign ran with."""
+    if not info.sequence_file:
+        raise UserError(f"campaign {info.id} was not started from a sequence file",
+                        hint="Only `expctl run` campaigns can be resumed.")
+    if info.profile and info.profile != profile.name:
+        raise UserError(f"campaign {info.id} ran on profile {info.profile!r}, this session is "
+                        f"on {profile.name!r}", hint=f"Use --profile {info.profile}.")
+    if info.seed is not None and info.seed != profile.seed:
+        raise UserError(f"campaign {info.id} ran with seed {info.seed}, this session has seed "
+                        f"{profile.seed}", hint=f"Leave --seed out (or give --seed {info.seed}).")
 
 
 def plan_resume(info: Any, journal: Any, load: Callable[[Path, list[str]], Any],

@@ -902,12 +902,17 @@ class Engine:
                 break
         x, y = grid.position(index)
         self.bus.publish(SpotConsumed(action.grid, index, (x, y), self.clock.now()))
-        spot: dict[str, Any] = {"grid": action.grid, "index": index, "x": x, "y": y}
-        if sample is not None:
-            spot["sample"] = sample
-        self._spot = spot
+        self._spot = self._spot_context(action.grid, index, x, y)
         self._do_move(Move({grid.x_axis: x, grid.y_axis: y}))
         return index, x, y
+
+    def _spot_context(self, grid: str, index: int, x: float, y: float) -> dict[str, Any]:
+        """What runs at this spot record of it (``sample`` when the registry names one)."""
+        spot: dict[str, Any] = {"grid": grid, "index": index, "x": x, "y": y}
+        sample = self.spots.sample(grid) if self.spots is not None else None
+        if sample is not None:
+            spot["sample"] = sample
+        return spot
 
     def _do_analyze(self, action: Analyze) -> Any:
         kwargs = dict(action.kwargs)
@@ -1008,8 +1013,7 @@ class Engine:
         if kind is Analyze:
             self.results[action.name] = value  # type: ignore[union-attr]
         elif kind is NextSpot:
-            self._spot = {"grid": action.grid, "index": value[0],  # type: ignore[union-attr]
-                          "x": value[1], "y": value[2]}
+            self._spot = self._spot_context(action.grid, *value)  # type: ignore[union-attr]
             grid = self.beamline.spot_grids.get(action.grid)  # type: ignore[union-attr]
             if grid is not None:
                 self._collect(Move({grid.x_axis: value[1], grid.y_axis: value[2]}))
