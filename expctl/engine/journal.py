@@ -49,7 +49,7 @@ from expctl.engine.events import (
     StepFinished,
     StepStarted,
 )
-from expctl.errors import DataError
+from expctl.errors import DataError, UserError
 
 __all__ = ["CampaignInfo", "Journal", "JournaledRun", "find_unfinished", "list_campaigns"]
 
@@ -258,8 +258,9 @@ class Journal:
         path = _journal_dir(data_dir) / f"{campaign_id}.jsonl"
         if not path.is_file():
             known = [c.id for c in list_campaigns(data_dir)]
-            raise DataError(f"no campaign {campaign_id!r} in {data_dir}",
-                            allowed=", ".join(known) or "none")
+            raise UserError(f"no campaign {campaign_id!r} in {data_dir}",
+                            allowed=", ".join(known) or "none",
+                            hint="`expctl campaigns --all` lists them.")
         return path
 
     # ------------------------------------------------------------------ state

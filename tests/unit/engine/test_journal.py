@@ -11,7 +11,7 @@ import pytest
 from expctl.devices.protocols import RunRecord
 from expctl.engine import Engine, Journal, find_unfinished, list_campaigns
 from expctl.engine.codec import decode, encode
-from expctl.errors import DataError
+from expctl.errors import DataError, UserError
 from expctl.plans import PumpProbeSettings, pump_probe
 from expctl.plans.stubs import AlignmentDecision
 from expctl.testing import make_fake_beamline
@@ -122,10 +122,11 @@ def test_replay_detects_a_changed_plan(tmp_path) -> None:
 def test_resume_unknown_campaign_lists_known(tmp_path) -> None:
     j = Journal.create(tmp_path)
     j.close()
-    with pytest.raises(DataError) as info:
+    with pytest.raises(UserError) as info:
         Journal.resume(tmp_path, "nope")
     assert info.value.paragraph() == (
-        f"no campaign 'nope' in {tmp_path} (allowed: {j.info.id})")
+        f"no campaign 'nope' in {tmp_path} (allowed: {j.info.id}). "
+        "`expctl campaigns --all` lists them.")
 
 
 def test_not_a_journal_is_reported(tmp_path) -> None:
