@@ -124,3 +124,30 @@ def test_crash_at_a_write_boundary_of_a_pumped_step_then_resume(tmp_path, bounda
     assert set(records) >= crashed_spots  # nothing was forgotten
     assert all(records[s].state == "destroyed" for s in retaken if s in records
                and any(lab == "pumped" for _, lab, _ in records[s].runs))
+
+
+def test_reduce_leaves_superseded_runs_out(tmp_path, capsys) -> None:
+    from expctl.cli import main
+
+    data = tmp_path / "data"
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    proc = subprocess.run([sys.executable, str(script), str(data), "catalog",
+                           str(ROOT / "sequences" / "pumpprobe.yaml"), *OVERRIDES],
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 9, proc.stderr
+    with Session.open("bl3", data) as session:
+        assert session.resume().outcome == "completed"
+    with Catalog(data, readonly=True) as cat:
+        superseded = [r.run for r in cat.rows() if r["outcome"] == "superseded"]
+        completed = {r.run for r in cat.rows() if r["outcome"] == "completed"}
+    assert len(superseded) == 2 and len(completed) == 4  # the cut step's reference + pumped
+    args = ["reduce", "--data-dir", str(data), "--where", "sequence == 'pumpprobe'", "--json"]
+    assert main(args) == 0
+    import json
+
+    cube = json.loads(capsys.readouterr().out)
+    assert set(cube["runs"]) == completed
+    assert main(["reduce", str(superseded[0]), "--data-dir", str(data)]) == 2
+    assert f"run {superseded[0]} is superseded" in capsys.readouterr().err

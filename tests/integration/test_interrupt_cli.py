@@ -94,3 +94,29 @@ def test_two_sigint_without_a_terminal_abort_through_the_safe_state(tmp_path) ->
     assert "paused with no terminal to ask: aborting" in out
     assert "safe state: xray_shutter open → closed" in out
     assert "aborted: 1 run (1)" in out
+
+
+def test_ctrl_c_during_the_rehearsal_leaves_no_campaign(tmp_path) -> None:
+    import signal
+    import subprocess
+
+    from expctl.beamtime.lock import lock_path
+    from expctl.engine.journal import list_campaigns
+
+    data = tmp_path / "data"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "EXPCTL_DATA_DIR": str(data)}
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCH, "run", "sequences/pumpprobe.yaml"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # control is taken just before the rehearsal
+        path = lock_path(data, 3)
+        if path.exists() and path.read_text():
+            break
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert list_campaigns(data) == []
+    assert not lock_path(data, 3).read_text()  # control given back
