@@ -31,7 +31,9 @@ def add_session_args(p: argparse.ArgumentParser, *, seeds: bool = True,
     p.add_argument("--access", choices=("user", "staff"), default="user",
                    help="access level of this session (default: user)")
     if seeds:
-        p.add_argument("--seed", type=int, default=None, metavar="N", help="simulator seed")
+        p.add_argument("--seed", type=int, default=None, metavar="N",
+                       help="simulator seed" + ("" if profile_default else
+                                                " (default: the campaign's)"))
         p.add_argument("--speed", type=float, default=None, metavar="X",
                        help="run the simulator on a wall clock sped up X times "
                             "(default: virtual clock, time jumps)")
