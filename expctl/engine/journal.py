@@ -223,10 +223,14 @@ class Journal:
         if pending is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "x", encoding="utf-8") as fh:
+        part = self.path.with_name(self.path.name + ".part")  # a kill leaves no torn header
+        with open(part, "x", encoding="utf-8") as fh:
             fh.write("".join(json.dumps(rec, separators=(",", ":")) + "\n" for rec in pending))
+            fh.flush()
+            if self.fsync:
+                os.fsync(fh.fileno())
+        os.replace(part, self.path)
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
-        self._sync()
 
     @classmethod
     def read(cls, data_dir: Path, campaign_id: str | None = None) -> Journal:
