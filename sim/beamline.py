@@ -22,6 +22,7 @@ from sim.devices.discrete import SimAttenuator, SimSwitch
 from sim.devices.monitors import SimBeamMonitor, SimPhotodiode
 from sim.devices.motor import SimMotor
 from sim.facility.archive import SimArchive
+from sim.facility.samples import DamageStore
 from sim.facility.states import StateRecorder
 from sim.facility.store import FacilityStore
 from sim.facility.timeline import Timeline
@@ -97,6 +98,8 @@ class SimBeamline:
         world.daq = self.daq
         world.faults.listeners.append(self.daq.fault_injected)
         self.archive = SimArchive(self._store)
+        self._damage = DamageStore(None if data_dir is None else Path(data_dir) / "facility")
+        self.sample: str | None = None
 
     # -- construction -------------------------------------------------------------------
     def _build(self, spec: DeviceSpec, world: SimWorld) -> Any:
@@ -154,6 +157,21 @@ class SimBeamline:
         """The shared physical state (for tests and the truth module)."""
         return self._world
 
+    def mount_sample(self, grid: str, name: str) -> None:
+        """Sample ``name`` is on the plate now: its damage from earlier sessions is back,
+        and new damage is kept for the next one."""
+        if grid not in self.spot_grids:
+            raise BackendError(f"no spot grid {grid!r} on {self.profile.name}",
+                               allowed=", ".join(self.spot_grids))
+        plate = self._world.plate
+        plate.damaged_at = dict.fromkeys(self._damage.load(name), -math.inf)
+        plate.on_damage = self._keep_damage
+        self.sample = name
+
+    def _keep_damage(self) -> None:
+        if self.sample is not None:
+            self._damage.save(self.sample, self._world.plate.damaged_at)
+
     def estimator_copy(self) -> SimBeamline:
         """A twin in the same state on a VirtualClock at the same reading, persisting nothing."""
         memo: dict[int, Any] = {
@@ -166,6 +184,8 @@ class SimBeamline:
         twin = copy.deepcopy(self, memo)
         twin.data_dir = None
         twin.world.recorder.reopen(twin._store)
+        twin.faults.clear()  # a rehearsal predicts the nominal case, not a rehearsed fault
+        twin.world.plate.on_damage = None  # and leaves the sample's record alone
         return twin
 
     def close(self) -> None:

@@ -35,9 +35,9 @@ class Command:
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
-    "expctl.cli.run", "expctl.cli.validate", "expctl.cli.resume", "expctl.cli.devices",
-    "expctl.cli.runs", "expctl.cli.reduce", "expctl.cli.geometry", "expctl.cli.check",
-    "expctl.cli.catalog", "expctl.cli.shell",
+    "expctl.cli.run", "expctl.cli.validate", "expctl.cli.resume", "expctl.cli.campaigns",
+    "expctl.cli.devices", "expctl.cli.runs", "expctl.cli.reduce", "expctl.cli.geometry",
+    "expctl.cli.check", "expctl.cli.catalog", "expctl.cli.sample", "expctl.cli.shell",
 )
 
 

@@ -264,9 +264,15 @@ def _run(args: argparse.Namespace) -> int:
             time.sleep(args.interval)
     runs = parse_runs(args.runs)
     with open_catalog(data_dir) as catalog:
-        if select is not None:  # a selection skips runs without the bin variable
+        for run in runs:
+            if catalog_row(catalog, run)["outcome"] == "superseded":
+                raise UserError(f"run {run} is superseded: a resumed campaign redid its step "
+                                "on a fresh spot, so it does not count",
+                                hint="Leave it out; `expctl runs` lists the runs that count.")
+        if select is not None:  # a selection skips superseded runs and runs without the bin
             runs += [r.run for r in catalog.rows()
-                     if select(r.values) and binnable(r.values, options) and r.run not in runs]
+                     if select(r.values) and binnable(r.values, options) and r.run not in runs
+                     and r["outcome"] != "superseded"]
         if not runs:
             raise _nothing_selected(args.where, catalog)
         # checked against the SHA-256 recorded at each run's stop: a damaged copy says so

@@ -20,10 +20,15 @@ import yaml
 
 from expctl.devices.access import AccessLevel
 from expctl.devices.limits import Limits
-from expctl.errors import BackendError
+from expctl.errors import BackendError, UnitError
 from expctl.inputs import InputLimitError, ValueCap, ValueCapReached, expanded_size, read_limited
+from expctl.units import convert, parse_quantity
 
-__all__ = ["DaqSpec", "DeviceSpec", "Profile", "Roles", "SpotGridSpec", "load_profile"]
+__all__ = ["DaqSpec", "DeviceSpec", "Profile", "Roles", "SpotGridSpec", "SuspenderSpec",
+           "load_profile"]
+
+#: What a ``suspenders:`` entry may check (see :class:`SuspenderSpec`).
+SUSPENDER_KINDS = ("beam", "band")
 
 _GENERIC_KEYS = {"kind", "units", "limits", "choices", "access", "safe", "velocity",
                  "acceleration", "equipment", "description"}
@@ -113,6 +118,26 @@ class SpotGridSpec:
 
 
 @dataclass(frozen=True)
+class SuspenderSpec:
+    """One condition the profile says data needs (``suspenders:``); the engine suspends
+    data taking while it does not hold and retakes what was cut.
+
+    ``kind`` ``beam``: the beam status ``device`` reads on (>= 0.5); ``band``:
+    ``signal`` of ``device`` within ``low .. high`` (in ``units``).  ``settle``:
+    seconds it must hold again before data taking resumes.
+    """
+
+    name: str
+    kind: str
+    device: str
+    signal: str | None = None
+    low: float = -math.inf
+    high: float = math.inf
+    units: str = ""
+    settle: float = 5.0
+
+
+@dataclass(frozen=True)
 class Profile:
     """A beamline profile: identity, seed, devices, typed sections and backend physics."""
 
@@ -128,6 +153,7 @@ class Profile:
     roles: Roles = field(default_factory=Roles)
     daq: DaqSpec = field(default_factory=DaqSpec)
     spot_grids: Mapping[str, SpotGridSpec] = field(default_factory=dict)
+    suspenders: tuple[SuspenderSpec, ...] = ()
 
     def device(self, name: str) -> DeviceSpec:
         """The spec of ``name`` (raises KeyError for unknown names)."""
@@ -222,6 +248,7 @@ def load_profile(path: Path) -> Profile:
         roles=section.roles(raw.get("roles")),
         daq=section.daq(raw.get("daq")),
         spot_grids=section.spot_grids(raw.get("spot_grids")),
+        suspenders=section.suspenders(raw.get("suspenders")),
     )
 
 
@@ -290,6 +317,39 @@ class _Section:
                             f"number, got {value!r}")
         return float(value)
 
+    def suspenders(self, body: Any) -> tuple[SuspenderSpec, ...]:
+        return tuple(self.suspender(str(name), spec)
+                     for name, spec in self.mapping(body, "suspenders").items())
+
+    def suspender(self, name: str, body: Any) -> SuspenderSpec:
+        where = f"suspenders: {name}"
+        given = self.mapping(body, where)
+        kind = str(given.get("kind", ""))
+        if kind not in SUSPENDER_KINDS:
+            raise self.fail(where, f"unknown kind {kind!r}", allowed=", ".join(SUSPENDER_KINDS))
+        device = self.device(given.get("device"), f"{where}: device")
+        keys = ("kind", "device", "signal", "low", "high", "units", "settle")
+        unknown = sorted(set(given) - set(keys))
+        if unknown:
+            raise self.fail(where, f"unknown key(s) {', '.join(unknown)}", allowed=", ".join(keys))
+        try:
+            settle = _amount(given.get("settle", 5.0), "s")
+            units = str(given.get("units", ""))
+            bounds = {}
+            for key in ("low", "high"):
+                if key in given:
+                    q = parse_quantity(given[key])
+                    units = units or q.unit
+                    bounds[key] = convert(q.value, q.unit, units) if q.unit else q.value
+        except UnitError as exc:
+            raise self.fail(where, exc.message, allowed=exc.allowed) from None
+        if settle < 0:
+            raise self.fail(f"{where}: settle", "must not be negative", allowed="0 s or more")
+        signal = given.get("signal")
+        return SuspenderSpec(name, kind, device, None if signal is None else str(signal),
+                             bounds.get("low", -math.inf), bounds.get("high", math.inf), units,
+                             settle)
+
     def spot_grids(self, body: Any) -> dict[str, SpotGridSpec]:
         out: dict[str, SpotGridSpec] = {}
         for name, grid in self.mapping(body, "spot_grids").items():
@@ -303,3 +363,9 @@ class _Section:
                 self.device(spec["y_axis"], f"{where}: y_axis"),
                 {k: v for k, v in spec.items() if k not in ("x_axis", "y_axis")})
         return out
+
+
+def _amount(value: Any, unit: str) -> float:
+    """A number in ``unit``: a quantity converted, a plain number taken as is."""
+    q = parse_quantity(value)
+    return convert(q.value, q.unit, unit) if q.unit else q.value

@@ -18,9 +18,12 @@ __all__ = [
     "EngineEvent",
     "EventBus",
     "FaultRaised",
+    "GoingLive",
     "RunContext",
     "RunStarted",
     "RunStopped",
+    "RunSuperseded",
+    "SafeStateReached",
     "ShotBlockTaken",
     "SpotConsumed",
     "StateChanged",
@@ -150,9 +153,59 @@ class StateRestored:
         return f"restoring {shown}"
 
 
+@dataclass(frozen=True, slots=True)
+class GoingLive:
+    """Published once per plan, just before its first device action (replayed steps do
+    not count): from here on the beamline has been touched.  A journal creates its
+    file only then, so a plan interrupted during its rehearsal or before it moved
+    anything leaves no campaign to resume."""
+
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class SafeStateReached:
+    """The engine drove the safe state (``reason``: ``pause``, ``abort`` or ``failure``).
+
+    ``changes`` holds ``(device, before, after)`` for each device it changed, in
+    order; ``failed`` one line per device that could not be made safe.
+    ``step_path``/``step_label`` say where the plan was when it happened.
+    """
+
+    reason: str
+    changes: tuple[tuple[str, Any, Any], ...]
+    time: float
+    step_path: str = ""
+    step_label: str = ""
+    failed: tuple[str, ...] = ()
+
+    def describe(self, units: Mapping[str, str] | None = None) -> str:
+        """``xray_shutter open → closed, pump on → off`` (what a display shows)."""
+        def shown(name: str, value: Any) -> str:
+            text = f"{value:.7g}" if isinstance(value, float) else str(value)
+            unit = (units or {}).get(name, "")
+            return f"{text} {unit}" if unit and isinstance(value, int | float) else text
+
+        parts = [f"{n} {shown(n, b)} → {shown(n, a)}" for n, b, a in self.changes]
+        parts += [f"NOT SAFE: {why}" for why in self.failed]
+        return ", ".join(parts) if parts else "nothing to change (already safe)"
+
+
+@dataclass(frozen=True, slots=True)
+class RunSuperseded:
+    """A finished run no longer counts: its step was redone on resume (a crash or an
+    abort came before the step completed), so the catalog marks it ``superseded``."""
+
+    run: int
+    time: float
+    step_path: str = ""
+    campaign: str = ""
+
+
 EngineEvent = (
     StateChanged | StepStarted | StepFinished | RunStarted | ShotBlockTaken | RunStopped
-    | AnalysisDone | FaultRaised | SpotConsumed | StateRestored
+    | AnalysisDone | FaultRaised | SpotConsumed | StateRestored | SafeStateReached
+    | RunSuperseded | GoingLive
 )
 
 

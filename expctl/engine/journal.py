@@ -19,6 +19,12 @@ record too) is paid only where such a loss would repeat a run or reuse a spot:
 
 Step starts, results, runs inside a step and completions of steps that took no
 run are only flushed: losing them to a power cut redoes work, never a run.
+
+The campaign header keeps what resume needs to continue *that* campaign: the exact
+text of the sequence and of every file it includes, the ``--set`` overrides, the
+profile, the seed and the samples mounted.  A journal created ``deferred`` writes
+its file only when the plan goes live (its first device action), so a plan stopped
+during its rehearsal or before it touched the beamline leaves nothing to resume.
 """
 
 from __future__ import annotations
@@ -37,18 +43,20 @@ from expctl.engine.codec import decode, encode
 from expctl.engine.events import (
     AnalysisDone,
     EngineEvent,
+    GoingLive,
+    RunStarted,
     RunStopped,
     SpotConsumed,
     StepFinished,
     StepStarted,
 )
-from expctl.errors import CorruptFileError, DataError, ExpctlError, storage_error
+from expctl.errors import CorruptFileError, DataError, ExpctlError, UserError, storage_error
 from expctl.paths import DataDir
 
 __all__ = ["CampaignInfo", "Journal", "JournaledRun", "find_unfinished", "journal_problems",
            "list_campaigns", "scan_journals"]
 
-FORMAT = 1
+FORMAT = 2  # 2: sources, overrides and samples in the header; begin ctx; runstart records
 #: A journal larger than this is refused before it is read (a long campaign writes a few MB).
 MAX_JOURNAL_BYTES = 256 * 1024 * 1024
 
@@ -67,6 +75,12 @@ class CampaignInfo:
     path: Path
     outcome: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: absolute path -> exact text of the sequence file and every file it includes
+    sources: Mapping[str, str] = field(default_factory=dict)
+    #: the ``--set NAME=VALUE`` overrides as typed
+    overrides: tuple[str, ...] = ()
+    #: spot grid -> sample mounted when the campaign started
+    samples: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -97,6 +111,8 @@ _SHAPES: dict[str, dict[str, type | tuple[type, ...]]] = {
     "begin": {"path": str, "attempt": int},
     "step": {"path": str, "attempt": int, "results": list},
     "spot": {"grid": str, "index": int},
+    "runstart": {"run": int},
+    "redo": {"path": str},
     "run": {"run": int, "label": str, "step": str, "attempt": int, "outcome": str,
             "shots": int},
     "result": {"name": str},
@@ -104,7 +120,8 @@ _SHAPES: dict[str, dict[str, type | tuple[type, ...]]] = {
 }
 _OPTIONAL: dict[str, type | tuple[type, ...]] = {
     "sequence": str, "sequence_file": str, "profile": str, "seed": (int, type(None)),
-    "started": (int, float), "params": dict, "extra": dict}
+    "started": (int, float), "params": dict, "extra": dict, "sources": dict,
+    "overrides": list, "samples": dict}
 
 
 def _read_records(path: Path) -> list[dict[str, Any]]:
@@ -189,9 +206,12 @@ def _info(records: list[dict[str, Any]], path: Path) -> CampaignInfo:
             outcome = None
     params = _decoded(head.get("params", {"__map__": {}}), path, "its campaign parameters")
     extra = _decoded(head.get("extra", {"__map__": {}}), path, "its campaign record")
+    overrides = head.get("overrides", extra.get("overrides", []))  # format 1 kept them in extra
     return CampaignInfo(head["id"], head.get("sequence", ""), head.get("sequence_file", ""),
                         params, head.get("profile", ""), head.get("seed"),
-                        head.get("started", 0.0), path, outcome, extra)
+                        head.get("started", 0.0), path, outcome, extra,
+                        dict(head.get("sources", {})), tuple(overrides),
+                        dict(head.get("samples", {})))
 
 
 def _truncate_torn_tail(path: Path) -> None:
@@ -248,11 +268,13 @@ def _pairs(results: list[Any], path: Path) -> list[tuple[Any, Any]]:
 class Journal:
     """Append-only record of one campaign; an EventBus subscriber the engine consults.
 
-    Build with :meth:`create` (new campaign) or :meth:`resume` (after a crash).
+    Build with :meth:`create` (new campaign), :meth:`resume` (after a crash) or
+    :meth:`read` (to look at one).
     """
 
     def __init__(self, path: Path, info: CampaignInfo, records: list[dict[str, Any]],
-                 *, fsync: bool = True) -> None:
+                 *, fsync: bool = True, deferred: list[dict[str, Any]] | None = None,
+                 readonly: bool = False) -> None:
         self.path = path
         self.info = info
         self.fsync = fsync
@@ -263,68 +285,126 @@ class Journal:
         self._spots: dict[str, set[int]] = {}
         self._runs: list[JournaledRun] = []
         self._unsynced_runs: set[tuple[str, int]] = set()  # step attempts with a new run
+        self._started: dict[int, dict[str, Any]] = {}  # run -> its runstart record
+        self._contexts: dict[str, Any] = {}  # step path -> encoded loop values it began with
         self.results: dict[str, Any] = {}
         for rec in records:
             self._apply(rec)
+        #: records waiting for the plan to go live (a deferred journal has no file yet)
+        self._deferred = deferred
         # unbuffered: a record that cannot be written is cut off at once (see _write)
-        self._fh: IO[bytes] | None = open(path, "ab", buffering=0)  # noqa: SIM115
+        self._fh: IO[bytes] | None = None if deferred is not None or readonly else open(  # noqa: SIM115
+            path, "ab", buffering=0)
         self._broken: ExpctlError | None = None
+
+    @property
+    def live(self) -> bool:
+        """True once the journal has a file (always, unless created deferred and the plan
+        has not touched the beamline yet)."""
+        return self._deferred is None
 
     # ------------------------------------------------------------------ creation
     @classmethod
     def create(cls, data_dir: Path, *, sequence: str = "", sequence_file: str = "",
                params: Mapping[str, Any] | None = None, profile: str = "",
                seed: int | None = None, extra: Mapping[str, Any] | None = None,
-               fsync: bool = True) -> Journal:
-        """Start a new campaign journal in ``data_dir``."""
+               sources: Mapping[str, str] | None = None, overrides: tuple[str, ...] = (),
+               samples: Mapping[str, str] | None = None, fsync: bool = True,
+               deferred: bool = False) -> Journal:
+        """Start a new campaign journal in ``data_dir`` (its file at once, or when the plan
+        goes live if ``deferred``)."""
         folder = _journal_dir(data_dir)
-        folder.mkdir(parents=True, exist_ok=True)
         started = time.time()
         cid = time.strftime("%Y%m%d-%H%M%S", time.gmtime(started)) + "-" + secrets.token_hex(3)
         path = folder / f"{cid}.jsonl"
         head = {"t": "campaign", "format": FORMAT, "id": cid, "sequence": sequence,
                 "sequence_file": sequence_file, "params": encode(dict(params or {})),
                 "profile": profile, "seed": seed, "started": started,
-                "extra": encode(dict(extra or {}))}
-        tmp = path.with_name(f".{path.name}.tmp")  # a kill never leaves half a header
-        tmp.write_text(json.dumps(head) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-        journal = cls(path, _info([head], path), [], fsync=fsync)
-        journal._sync()
+                "sources": dict(sources or {}), "overrides": list(overrides),
+                "samples": dict(samples or {}), "extra": encode(dict(extra or {}))}
+        journal = cls(path, _info([head], path), [], fsync=fsync, deferred=[head])
+        if not deferred:
+            journal._go_live()
         return journal
+
+    def _go_live(self) -> None:
+        """Create the file with the header and every record kept until now (fsynced)."""
+        pending, self._deferred = self._deferred, None
+        if pending is None:
+            return
+        part = self.path.with_name(self.path.name + ".part")  # a kill leaves no torn header
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(part, "x", encoding="utf-8") as fh:
+                fh.write("".join(json.dumps(rec, separators=(",", ":")) + "\n"
+                                 for rec in pending))
+                fh.flush()
+                if self.fsync:
+                    os.fsync(fh.fileno())
+            os.replace(part, self.path)
+            self._fh = open(self.path, "ab", buffering=0)  # noqa: SIM115
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                part.unlink()
+            raise storage_error(exc, "create campaign journal", self.path) from None
+
+    @classmethod
+    def read(cls, data_dir: Path, campaign_id: str | None = None) -> Journal:
+        """A campaign's journal to look at (the newest unfinished one by default); it
+        cannot be written (``handle`` raises) and works on a read-only directory."""
+        path = cls._find(data_dir, campaign_id)
+        records = _read_records(path)
+        return cls(path, _info(records, path), records, readonly=True)
 
     @classmethod
     def resume(cls, data_dir: Path, campaign_id: str | None = None, *,
                fsync: bool = True) -> Journal:
         """Reopen a campaign (the newest unfinished one by default) to continue it."""
-        if campaign_id is None:
-            info = find_unfinished(data_dir)
-            if info is None:
-                raise DataError(f"no unfinished campaign in {data_dir}",
-                                hint="Start one with `expctl run SEQUENCE`.")
-            path = info.path
-        else:
-            path = _journal_dir(data_dir) / f"{campaign_id}.jsonl"
-            if not path.is_file():
-                known = [c.id for c in list_campaigns(data_dir)]
-                raise DataError(f"no campaign {campaign_id!r} in {data_dir}",
-                                allowed=", ".join(known) or "none")
+        path = cls._find(data_dir, campaign_id)
         records = _read_records(path)
         _truncate_torn_tail(path)
         journal = cls(path, _info(records, path), records, fsync=fsync)
         journal._write({"t": "resumed", "time": time.time()}, sync=True)
         return journal
 
+    @staticmethod
+    def _find(data_dir: Path, campaign_id: str | None) -> Path:
+        if campaign_id is None:
+            info = find_unfinished(data_dir)
+            if info is None:
+                raise DataError(f"no unfinished campaign in {data_dir}",
+                                hint="Start one with `expctl run SEQUENCE`.")
+            return info.path
+        path = _journal_dir(data_dir) / f"{campaign_id}.jsonl"
+        if not path.is_file():
+            known = [c.id for c in list_campaigns(data_dir)]
+            raise UserError(f"no campaign {campaign_id!r} in {data_dir}",
+                            allowed=", ".join(known) or "none",
+                            hint="`expctl campaigns --all` lists them.")
+        return path
+
     # ------------------------------------------------------------------ state
     def _apply(self, rec: dict[str, Any]) -> None:
         kind = rec.get("t")
         if kind == "begin":
             self._attempts[rec["path"]] = rec["attempt"]
+            if "ctx" in rec:
+                self._contexts[rec["path"]] = rec["ctx"]
         elif kind == "step":
             self._raw_steps[rec["path"]] = rec["results"]
             self._completed_attempts.add((rec["path"], rec["attempt"]))
         elif kind == "spot":
             self._spots.setdefault(rec["grid"], set()).add(rec["index"])
+        elif kind == "runstart":
+            self._started[rec["run"]] = rec
+        elif kind == "redo":
+            path = rec["path"]
+            inside = [p for p in self._raw_steps if p == path or p.startswith(path + "/")]
+            for p in inside:
+                del self._raw_steps[p]
+                self._steps.pop(p, None)
+            self._completed_attempts = {(p, a) for p, a in self._completed_attempts
+                                        if p not in inside}
         elif kind == "run":
             self._runs.append(JournaledRun(rec["run"], rec["label"], rec["step"],
                                            rec["attempt"], rec["outcome"], rec["shots"]))
@@ -340,6 +420,14 @@ class Journal:
                       for name, value in _pairs(self._raw_steps[path], self.path)]
             self._steps[path] = cached
         return cached
+
+    def completed_paths(self) -> list[str]:
+        """Every step completed so far (in completion order)."""
+        return list(self._raw_steps)
+
+    def grids(self) -> list[str]:
+        """The spot grids this campaign took spots from."""
+        return list(self._spots)
 
     def consumed_spots(self, grid: str) -> set[int]:
         """Indices of every spot of ``grid`` ever moved to for exposure."""
@@ -359,12 +447,48 @@ class Journal:
                 and (not r.step or (r.step, r.attempt) in self._completed_attempts)]
 
     def superseded_runs(self) -> list[JournaledRun]:
-        """Completed runs whose step attempt never completed (crash in between)."""
+        """Runs that no longer count because their step is redone: completed runs whose
+        step attempt never completed, and runs started but never seen to end (the crash
+        came first; the catalog may say ``completed`` or ``incomplete``)."""
         kept = {r.run for r in self.campaign_runs()}
-        return [r for r in self._runs if r.outcome == "completed" and r.run not in kept]
+        ended = {r.run for r in self._runs}
+        lost = [JournaledRun(run, rec.get("label", ""), rec.get("step", ""),
+                             rec.get("attempt", 0), "unknown", 0)
+                for run, rec in self._started.items() if run not in ended]
+        return sorted([r for r in self._runs if r.outcome == "completed" and r.run not in kept]
+                      + lost, key=lambda r: r.run)
+
+    def spot_cut(self, path: str, index: int) -> bool:
+        """Whether a run was started at spot ``index``, outside step ``path``, in a step
+        attempt that never completed: a shot the campaign does not keep may have hit (and
+        destroyed) that spot, so it must not be worked on again."""
+        for rec in self._started.values():
+            step = str(rec.get("step", ""))
+            if rec.get("spot") != index or not step or step == path \
+                    or step.startswith(path + "/"):
+                continue
+            if (step, rec.get("attempt", 0)) not in self._completed_attempts:
+                return True
+        return False
+
+    def redo(self, path: str) -> list[int]:
+        """Step ``path`` (and everything in it) will be done again, live: forget that it
+        completed.  Returns the runs it had kept, which no longer count (superseded)."""
+        before = {r.run for r in self.campaign_runs()}
+        rec = {"t": "redo", "path": path}
+        self._write(rec)
+        self._apply(rec)
+        return sorted(before - {r.run for r in self.campaign_runs()})
+
+    def step_context(self, path: str) -> Any:
+        """The loop values step ``path`` last began with (as journaled), or ``None``."""
+        return self._contexts.get(path)
 
     # ------------------------------------------------------------------ writing
     def _write(self, rec: dict[str, Any], *, sync: bool = False) -> None:
+        if self._deferred is not None:  # not live yet: kept until the plan touches anything
+            self._deferred.append(rec)
+            return
         if self._broken is not None:  # one failed record: nothing after it may follow
             raise self._broken
         if self._fh is None:
@@ -393,8 +517,23 @@ class Journal:
         if isinstance(event, StepStarted):
             if self.completed_step(event.path) is None:
                 attempt = self._attempts.get(event.path, 0) + 1
-                self._attempts[event.path] = attempt
-                self._write({"t": "begin", "path": event.path, "attempt": attempt})
+                rec = {"t": "begin", "path": event.path, "attempt": attempt}
+                try:  # the loop values, to check an edited sequence against on resume
+                    rec["ctx"] = encode(dict(event.context))
+                except DataError:
+                    pass  # a Python plan's own context object: nothing to compare later
+                self._write(rec)
+                self._apply(rec)
+        elif isinstance(event, GoingLive):
+            self._go_live()
+        elif isinstance(event, RunStarted):
+            step = event.context.step_path
+            spot = event.context.sample_spot
+            rec = {"t": "runstart", "run": event.record.run, "label": event.record.label,
+                   "step": step, "attempt": self._attempts.get(step, 0),
+                   "spot": spot.get("index") if spot else None}
+            self._write(rec)
+            self._apply(rec)
         elif isinstance(event, StepFinished):
             if not event.skipped:
                 attempt = self._attempts.get(event.path, 1)
@@ -425,8 +564,12 @@ class Journal:
             self.results[event.name] = event.result
 
     def finish(self, outcome: str) -> None:
-        """Record how the engine ended this attempt (``completed`` closes the campaign)."""
-        self._write({"t": "end", "outcome": outcome, "time": time.time()}, sync=True)
+        """Record how the engine ended this attempt (``completed`` closes the campaign).
+
+        A deferred journal that never went live writes nothing: there is no campaign.
+        """
+        if self._deferred is None:
+            self._write({"t": "end", "outcome": outcome, "time": time.time()}, sync=True)
         self.info = CampaignInfo(**{**self.info.__dict__, "outcome": outcome})
 
     def close(self) -> None:

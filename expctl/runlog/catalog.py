@@ -7,6 +7,7 @@ its file exists, and updated at its stop; a row still ``running`` when the next
 logger attaches belongs to a crashed session (see :mod:`expctl.runlog.recovery`).
 Every failure is a :class:`~expctl.errors.StorageError` naming the file and
 the reason (locked by whom, disk full, corrupt), never a bare SQLite error.
+A run whose step a resumed campaign redid is marked ``superseded``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from expctl.engine.events import RunStarted, RunStopped, ShotBlockTaken
+from expctl.engine.events import RunStarted, RunStopped, RunSuperseded, ShotBlockTaken
 from expctl.errors import CorruptFileError, DataError, StorageError, storage_error
 from expctl.paths import DataDir, check_layout
 from expctl.runlog.dbfile import (
@@ -196,6 +197,10 @@ class Catalog:
             with self._writing(f"count the shots of run {event.block.run} in"):
                 self._db.execute("UPDATE runs SET shots = shots + ? WHERE run = ?",
                                  (len(event.block), event.block.run))
+        elif isinstance(event, RunSuperseded):
+            from expctl.runlog.recovery import supersede
+
+            supersede(self, [event.run])
 
     def run_started(self, event: RunStarted) -> None:
         """Insert the run as ``running`` (status 2) with its context, before its file exists."""

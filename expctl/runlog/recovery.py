@@ -188,7 +188,9 @@ def _relink_nexus(f: h5py.File) -> None:
 
 
 def supersede(catalog: Catalog, runs: list[int]) -> list[int]:
-    """Mark completed runs a resumed campaign does not keep (their step is redone).
+    """Mark runs a resumed campaign does not keep (their step is redone).
+
+    Completed runs, and runs a crash left ``incomplete``, become ``superseded``.
 
     The journal knows them: completed inside a step attempt a crash or a storage fault
     cut.  Their files and rows say ``superseded``, so nothing counts them twice (and a
@@ -204,9 +206,14 @@ def supersede(catalog: Catalog, runs: list[int]) -> list[int]:
             row = catalog.get(run)
         except DataError:  # not logged (the catalog never saw it start): nothing to mark
             continue
-        if row["outcome"] != "completed" or not row["file"]:
+        # runs cut for a reason (beam loss, abort) keep their outcome
+        if row["outcome"] not in ("completed", "incomplete"):
             continue
-        path = catalog.data_dir / row["file"]
+        path = catalog.data_dir / row["file"] if row["file"] else None
+        if path is None or not path.is_file():  # cut before its file existed, or set aside
+            catalog.update_run(run, {"outcome": "superseded"})
+            marked.append(run)
+            continue
         try:
             with h5py.File(path, "r+", libver="latest") as f:
                 f.attrs["outcome"] = "superseded"

@@ -6,6 +6,10 @@ through ``patch_stdout`` and appears above the prompt; live progress (motion
 readback, run shots, engine state) lives in the bottom toolbar, which
 refreshes four times a second.  No rich ``Live`` display runs inside the shell.
 
+Commands that move devices take control of the beamline (the data directory's
+lock) for as long as they run, so they are refused while another process — an
+``expctl run`` in another terminal — controls it; reading commands never are.
+
 Threads: the main thread runs the prompt and the IMMEDIATE commands (pause,
 resume, stop, abort, help, history).  Every command that touches the beamline
 runs on the single worker thread, in the order typed — a command typed while
@@ -185,6 +189,10 @@ class Shell:
             self.write(ended.message)
         except Exception as exc:  # the loop never dies: every error is one paragraph
             self.write(describe_error(exc))
+        finally:
+            session = self._session
+            while session is not None and session.notes:
+                self.write(f"note: {session.notes.pop(0)}")
 
     def _shutdown(self) -> None:
         """Let queued commands finish (Ctrl-C pauses as at the prompt), then stop the worker."""
@@ -238,17 +246,17 @@ class Shell:
         try:
             session = self._open_session()
             beamline = session.beamline
-            session.attach_runlog()
         except ExpctlError as exc:
             self._connect_error = exc
             self.write(describe_error(exc))
             return
         from expctl.engine import Engine
 
+        self.board.epoch = session.clock.epoch
         session.bus.subscribe(self.board, critical=False, name="toolbar")
         session.bus.subscribe(self._on_event, critical=False, name="shell display")
         self._engine = Engine(beamline, bus=session.bus, access=session.access,
-                              results=session.results)
+                              results=session.results, suspenders=session.suspenders)
         self._session = session
         self._settings_from(session)
         self.board.update(connected=True)
@@ -297,7 +305,8 @@ class Shell:
             self._live = lambda: "  ".join(
                 f"{n} {devices[n].position:.6g}{' ' + units[n] if units[n] else ''}"
                 for n in watch)
-        summary = engine.run(factory)
+        with self.session.control(f"expctl shell: {self._busy or 'command'}"):
+            summary = engine.run(factory)
         if summary.outcome != "completed":
             raise CommandEnded(f"{self._busy or 'command'}: {summary.outcome}")
         return summary
@@ -310,7 +319,8 @@ class Shell:
                                             name="shell display")
         seen = len(session.bus.warnings)
         try:
-            return session.run(loaded)
+            with session.control(f"expctl shell: {self._busy or 'seq run'}"):
+                return session.run(loaded)
         finally:
             unsubscribe()
             self._sequence_running = False
@@ -319,13 +329,23 @@ class Shell:
 
     # ------------------------------------------------------------------ events
     def _on_event(self, event: Any) -> None:
-        from expctl.engine.events import FaultRaised, StateChanged
+        from expctl.engine.events import FaultRaised, SafeStateReached, StateChanged
+        from expctl.ui.progress import pause_report, safe_state_line
 
-        if isinstance(event, StateChanged):
-            if event.new == "paused":
-                self.write("paused — type resume, stop or abort")
-            elif event.new == "suspended":
-                self.write(f"suspended: {event.reason} (resumes by itself; abort to give up)")
+        if isinstance(event, SafeStateReached):
+            units = {n: spec.units for n, spec in self.session.profile.devices.items()}
+            if event.reason == "pause":
+                engine = self.active_engine()
+                self.write((pause_report(engine) if engine is not None else "paused")
+                           + "\npaused — type resume, stop or abort")
+            else:
+                self.write(safe_state_line(event, units))
+        elif isinstance(event, StateChanged):
+            if event.new == "suspended":
+                from expctl.ui.report import suspended_text
+
+                self.write(suspended_text(event.reason, self.board.epoch, event.time)
+                           + " (resumes by itself; abort to give up)")
         elif isinstance(event, FaultRaised):
             self.write(f"fault in {event.step_path or event.action}: "
                        f"{event.error.paragraph()} → {event.policy}")
@@ -356,7 +376,10 @@ class Shell:
                 self.write("pause requested at the next checkpoint (Ctrl-C again: pause now)")
             elif state in (S.PAUSING, S.SUSPENDED):
                 engine.pause(immediate=True)
-                self.write("pausing now")
+                self.write("pausing now: driving the safe state (Ctrl-C again to abort)")
+            elif state is S.PAUSED:
+                engine.abort()
+                self.write("aborting once the safe state is reached")
             else:
                 self.write(f"engine is {state.value}: type resume, stop or abort")
         except IllegalCommand as exc:

@@ -253,9 +253,22 @@ def _take_run(sh: Shell, args: list[str]) -> None:
     shots = parse_count(args[0], "SHOTS")
     label = args[1] if len(args) > 1 else ""
     comment = " ".join(args[2:])
-    sh.session.attach_runlog()
     record = sh.run_plan(lambda: take_run(shots, label, comment)).value
     sh.write(f"run {record.run}{' ' + label if label else ''}: {record.shots} shots")
+
+
+# ---------------------------------------------------------------- samples
+def _mount(sh: Shell, args: list[str]) -> None:
+    """``mount NAME`` (registered before) or ``mount new NAME [COMMENT…]``."""
+    new = args[0] == "new"
+    if new and len(args) < 2:
+        raise UserError("mount new needs a NAME", hint="mount new xtal-7 Si(111) batch 3")
+    name = args[1] if new else args[0]
+    session = sh.session
+    with session.control(f"expctl shell: mount {' '.join(args)}"):
+        info = session.mount(name, new=new, comment=" ".join(args[2:]) if new else "")
+    sh.write(f"{'registered and mounted' if new else 'mounted'} {info.name} on grid "
+             f"{info.grid}: {info.fresh} of {info.spots} spots never exposed")
 
 
 # ---------------------------------------------------------------- sequences
@@ -378,6 +391,11 @@ def build_registry() -> CommandRegistry:
         ShellCommand("take_run", "take a DAQ run: take_run SHOTS [LABEL [COMMENT…]]",
                      (A("SHOTS", K.INTEGER), A("LABEL", K.TEXT, optional=True),
                       A("COMMENT", K.TEXT, optional=True)), _take_run, repeat_from=2),
+        ShellCommand("mount", "the sample now on the plate: mount NAME, or mount new NAME "
+                     "[COMMENT…] for one never registered",
+                     (A("NAME", K.TEXT), A("COMMENT", K.TEXT, optional=True)), _mount,
+                     repeat_from=1, details="Spots exposed on a sample are never handed out "
+                                            "again (`expctl sample show NAME`)."),
         ShellCommand("seq", "sequences: seq run|dry-run|validate FILE [NAME=VALUE…]",
                      seq_args, _seq, repeat_from=2),
         ShellCommand("runs", "list logged runs (runs --where 'label==pumped')",

@@ -37,6 +37,7 @@ class ToolbarStatus:
     requests: tuple[str, ...] = ()
     activity: str = ""
     queued: int = 0
+    suspended: str = ""
 
 
 def toolbar_fragments(st: ToolbarStatus) -> list[tuple[str, str]]:
@@ -44,8 +45,9 @@ def toolbar_fragments(st: ToolbarStatus) -> list[tuple[str, str]]:
     if not st.connected:
         return [("class:tb.warn", f" {st.profile}: connecting… "),
                 ("", " commands typed now run once the beamline is connected ")]
+    engine = st.suspended if st.engine == "suspended" and st.suspended else st.engine
     out: list[tuple[str, str]] = [("class:tb.name", f" {st.profile} "), ("", " engine "),
-                                  (_STATE_STYLE.get(st.engine, ""), st.engine)]
+                                  (_STATE_STYLE.get(st.engine, ""), engine)]
     beam_style = "class:tb.ok" if st.beam.startswith("on") else "class:tb.bad"
     out += [("", " │ beam "), (beam_style, st.beam)]
     shutter_style = "class:tb.busy" if st.shutter.endswith("open") else ""
@@ -65,9 +67,11 @@ class StatusBoard:
 
     Args:
         profile: the profile name shown first.
+        epoch: Unix time of the session clock's zero (to say since when it is suspended).
     """
 
-    def __init__(self, profile: str) -> None:
+    def __init__(self, profile: str, epoch: float = 0.0) -> None:
+        self.epoch = epoch
         self._lock = threading.Lock()
         self._status = ToolbarStatus(profile)
         self._shots = 0
@@ -88,7 +92,10 @@ class StatusBoard:
         from expctl.engine.events import RunStarted, RunStopped, ShotBlockTaken, StateChanged
 
         if isinstance(event, StateChanged):
-            self.update(engine=event.new)
+            from expctl.ui.report import suspended_text
+
+            self.update(engine=event.new, suspended=suspended_text(
+                event.reason, self.epoch, event.time) if event.new == "suspended" else "")
         elif isinstance(event, RunStarted):
             rec = event.record
             self._run, self._shots = (rec.run, rec.label, rec.shots or None), 0

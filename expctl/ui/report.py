@@ -116,6 +116,18 @@ def format_duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+def clock_time(epoch: float, t: float) -> str:
+    """``14:03:12``: the local time of clock reading ``t`` (a clock's epoch + reading)."""
+    import time
+
+    return time.strftime("%H:%M:%S", time.localtime(epoch + t))
+
+
+def suspended_text(reason: str, epoch: float, since: float) -> str:
+    """``suspended: no beam since 14:03:12``: what progress and the toolbar show."""
+    return f"suspended: {reason} since {clock_time(epoch, since)}"
+
+
 def _run_span(runs: list[int]) -> str:
     """``no runs``, ``1 run (7)``, ``3 runs (4–6)``, ``2 runs (4, 9)``."""
     if not runs:

@@ -12,7 +12,7 @@ from expctl.devices.protocols import RunRecord
 from expctl.engine import Engine, Journal, find_unfinished, list_campaigns
 from expctl.engine.codec import decode, encode
 from expctl.engine.journal import journal_problems
-from expctl.errors import CorruptFileError, DataError
+from expctl.errors import CorruptFileError, DataError, UserError
 from expctl.plans import PumpProbeSettings, pump_probe
 from expctl.plans.stubs import AlignmentDecision
 from expctl.testing import make_fake_beamline
@@ -123,10 +123,11 @@ def test_replay_detects_a_changed_plan(tmp_path) -> None:
 def test_resume_unknown_campaign_lists_known(tmp_path) -> None:
     j = Journal.create(tmp_path)
     j.close()
-    with pytest.raises(DataError) as info:
+    with pytest.raises(UserError) as info:
         Journal.resume(tmp_path, "nope")
     assert info.value.paragraph() == (
-        f"no campaign 'nope' in {tmp_path} (allowed: {j.info.id})")
+        f"no campaign 'nope' in {tmp_path} (allowed: {j.info.id}). "
+        "`expctl campaigns --all` lists them.")
 
 
 def test_a_journal_that_is_not_one_is_reported_and_isolated(tmp_path) -> None:

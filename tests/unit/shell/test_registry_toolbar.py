@@ -87,6 +87,20 @@ def test_status_board_follows_engine_events_and_polls_devices():
     assert board.status.beam == "on 499 µJ"
 
 
+def test_toolbar_says_since_when_it_is_suspended_and_why():
+    import time
+
+    epoch = time.mktime((2026, 12, 3, 14, 0, 0, 0, 0, -1))  # local 14:00:00
+    board = StatusBoard("bl3", epoch=epoch)
+    board(StateChanged("running", "suspended", 192.0, "no beam"))
+    board.update(connected=True)
+    text = "".join(t for _, t in toolbar_fragments(board.status))
+    assert "engine suspended: no beam since 14:03:12 │" in text
+    board(StateChanged("suspended", "running", 250.0, "condition good again"))
+    assert board.status.suspended == ""
+    assert "engine running │" in "".join(t for _, t in toolbar_fragments(board.status))
+
+
 def test_describe_error_is_one_paragraph_for_anything():
     assert describe_error(UserError("bad", hint="Do this.")) == "error: bad. Do this."
     text = describe_error(ZeroDivisionError("division\nby zero"))
