@@ -29,7 +29,7 @@ from expctl.devices.profile import Profile
 from sim.devices.motor import positions
 from sim.facility.timeline import Timeline
 from sim.physics.source import BeamLoss
-from sim.shotmodel import RoleMap, ShotModel, pd_model
+from sim.shotmodel import RoleMap, ShotModel, photodiode
 
 if TYPE_CHECKING:
     from sim.facility.store import FacilityStore
@@ -168,7 +168,7 @@ class StateReplay:
 
         physics = Physics.from_profile(profile)
         raw_daq = dict(profile.raw.get("daq", {}) or {})
-        self.model = ShotModel(physics, pd_model(profile), [], profile.seed,
+        self.model = ShotModel(physics, photodiode(profile, physics), [], profile.seed,
                                self.timeline.divider, bool(raw_daq.get("gate_shutter", True)))
         grid = next(iter(dict(profile.raw.get("spot_grids", {}) or {}).values()))
         self.roles = RoleMap.from_profile(profile, str(grid["x_axis"]), str(grid["y_axis"]))
