@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from expctl.errors import DataError, UserError
+from expctl.runlog.calibration import I0Calibration
 from expctl.runlog.fit import DEFAULT_JITTER_PS, PumpFitResult, fit_pump_response
 from expctl.runlog.reader import ColumnMissingError, read_run
 
@@ -65,6 +66,8 @@ class ReduceOptions:
         fit: fit the pump response.
         jitter: timing jitter σ used by the fit (fixed unless ``fit_jitter``).
         fit_jitter: fit σ as well.
+        i0_calibration: puts each run's I0 on one gain range's scale
+            (:mod:`expctl.runlog.calibration`); None leaves I0 as read.
     """
 
     bin_var: str = "scan/delay"
@@ -79,6 +82,7 @@ class ReduceOptions:
     fit: bool = True
     jitter: float = DEFAULT_JITTER_PS
     fit_jitter: bool = False
+    i0_calibration: I0Calibration | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +136,8 @@ class Cube:
             "shots_total": self.shots_total,
             "rejected": dict(self.rejected),
             "fit": None if self.fit is None else self.fit.as_dict(),
+            "i0_calibration": None if self.options.i0_calibration is None
+            else self.options.i0_calibration.as_dict(),
         }
 
 
@@ -239,6 +245,8 @@ def reduce_runs(paths: Sequence[Path], options: ReduceOptions = ReduceOptions())
         if not data.columns:
             empty += 1
             continue
+        if o.i0_calibration is not None:
+            data = replace(data, columns=o.i0_calibration.applied(path, data.columns))
         runs.append(int(data.attrs.get("run", -1)))
         parts.append({k: v for k, v in data.columns.items()
                       if v.dtype.kind in "iufb" and k != "tag"})

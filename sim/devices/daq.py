@@ -37,7 +37,7 @@ __all__ = ["PUBLIC_KEYS", "SimDAQ"]
 
 PUBLIC_KEYS = ("tag", "event_time", "lightStatus/xray", "lightStatus/laser", "pd_i0",
                "beam/pulse_energy")
-DET_KEYS = ("ROI_0_sum", "ROI_1_sum", "photon_nPhot", "ROI_0_max")
+DET_KEYS = ("ROI_0_sum", "ROI_1_sum", "photon_nPhot", "ROI_0_max", "ROI_0_nsat")
 #: per-shot timing-tool columns (smalldata names), logged when the profile has one
 TT_KEYS = ("tt/FLTPOS", "tt/FLTPOS_PS", "tt/AMPL", "tt/FLTPOSFWHM", "tt/ttCorr")
 

@@ -229,6 +229,7 @@ class DetectorModel:
             pre = f"_recipe/{self.name}/"
             names = (f"{self.name}/ROI_0_sum", f"{self.name}/ROI_1_sum",
                      f"{self.name}/photon_nPhot", f"{self.name}/ROI_0_max",
+                     f"{self.name}/ROI_0_nsat",
                      tuple(pre + k for k in RECIPE_KEYS),
                      tuple(f"{pre}rest{k}" for k in range(len(self.sensors))))
             got = self._cache["keys"] = (names, self._constants()[0].tolist()[1:])
@@ -267,7 +268,7 @@ class DetectorModel:
 
         Returns:
             ``ROI_0_sum``, ``ROI_1_sum`` (ADU, pedestal-subtracted with the fixed map),
-            ``photon_nPhot``, ``ROI_0_max`` and the ``_recipe/...`` columns :meth:`render`
+            ``photon_nPhot``, ``ROI_0_max``, ``ROI_0_nsat`` (saturated pixels) and the ``_recipe/...`` columns :meth:`render`
             needs to redraw the images: per-shot arrays, or numbers for one shot.
         """
         p = self.n_counts
@@ -309,10 +310,11 @@ class DetectorModel:
             energy = (energy_kev if isinstance(energy_kev, np.ndarray)
                       else np.full(n, energy_kev))
             counts = counts.T
-        roi0, roi1, nphot_key, max0, recipe, rest = keys[0]
+        roi0, roi1, nphot_key, max0, nsat0, recipe, rest = keys[0]
         base0, base1 = noise0 + npix0 * off0, noise1 + npix1 * off1
         if dark:
-            out = {roi0: base0 + 0.0, roi1: base1 + 0.0, nphot_key: nphot, max0: off0 + 0.0}
+            out = {roi0: base0 + 0.0, roi1: base1 + 0.0, nphot_key: nphot, max0: off0 + 0.0,
+                   nsat0: nphot * 0.0}
         else:
             spot = self.spot(float(e_one))
             a0 = energy_kev * g0
@@ -321,6 +323,7 @@ class DetectorModel:
                 roi1: n_d1 * (energy_kev * g1) + base1,
                 nphot_key: nphot,
                 max0: spot.brightest(n_bragg) * a0 + off0,
+                nsat0: spot.saturated_pixels(n_bragg),
             }
         out.update(zip(recipe, (n_bragg, n_d0, n_d1, noise0, noise1, energy, off0, off1, drift),
                        strict=True))

@@ -82,6 +82,16 @@ class SpotProfile:
             m = np.searchsorted(-self._p, -cap / arr, side="right")
         return np.where(arr * self._p[0] > cap, cap * m + arr * self._tail[m], arr)
 
+    def saturated_pixels(self, n: np.ndarray | float) -> np.ndarray | float:
+        """Expected number of pixels at their cap with ``n`` spot photons."""
+        if isinstance(n, np.ndarray):
+            with np.errstate(divide="ignore"):
+                return np.searchsorted(-self._p, -self.cap_photons / n, side="right"
+                                       ).astype(np.float64)
+        if float(n) * self._p[0] <= self.cap_photons:
+            return 0.0
+        return float(np.searchsorted(-self._p, -self.cap_photons / float(n), side="right"))
+
     def brightest(self, n: np.ndarray | float) -> np.ndarray | float:
         """Expected photons in the brightest pixel (clipped at ``cap``)."""
         if isinstance(n, np.ndarray):
