@@ -309,6 +309,8 @@ class DetectorModel:
             nphot = np.zeros(n) if dark else counts.sum(axis=1).astype(np.float64)
             energy = (energy_kev if isinstance(energy_kev, np.ndarray)
                       else np.full(n, energy_kev))
+            if not isinstance(drift, np.ndarray):
+                drift = np.full(n, drift)
             counts = counts.T
         roi0, roi1, nphot_key, max0, nsat0, recipe, rest = keys[0]
         base0, base1 = noise0 + npix0 * off0, noise1 + npix1 * off1
