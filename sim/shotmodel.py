@@ -3,8 +3,9 @@
 Randomness does not depend on the beamline state, so :class:`NoiseBank` draws
 all of a shot's variates (SASE/mono/pump/electron-beam gamma factors, pointing,
 PD noise, timing jitter, timing-tool noise, detector count uniforms, read-noise
-and common-mode normals) as one row of a matrix, for aligned blocks of beam tags at a time, and keeps the recent
-blocks: a one-shot trigger in a step scan then costs a row slice.  The state
+and common-mode normals) as one row of a matrix, for aligned blocks of beam
+tags at a time, and keeps the recent blocks: a one-shot trigger in a step scan
+then costs a row slice.  The state
 (:class:`ShotState`) holds plain numbers whenever a device is constant over
 the shots, so the per-shot arithmetic is a few whole-array operations.
 :class:`Shots` computes monitors at once and each detector only when one of

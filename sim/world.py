@@ -25,9 +25,9 @@ from expctl.errors import (
     DeviceTimeoutError,
     LimitError,
 )
+from expctl.pump_response import PumpResponse
 from sim.facility.timeline import Timeline
 from sim.faults import SimFaults
-from expctl.pump_response import PumpResponse
 from sim.physics.attenuation import Attenuation
 from sim.physics.optics import RockingCurve
 from sim.physics.sample import Plate

@@ -435,16 +435,16 @@ def _fit_estimated_noise(x: np.ndarray, y: np.ndarray, weight_i0: np.ndarray, p:
     n = x.size
     f = np.empty(n)
     jac = np.empty((n, 5))
-    var: np.ndarray | None = None
+    peakfit.evaluate(x, p, f, jac)
+    first = variance_basis(f, -jac[:, 0], weight_i0, float(p[2]), POISSON_FLOOR)[:, 0]
+    # start from photon statistics, at the scale of the residuals
+    var = first * float(np.mean((y - f) ** 2) / np.mean(first))
     status = peakfit.CONVERGED
-    cov = np.zeros((5, 5))
     chi2 = math.nan
     for _ in range(_NOISE_PASSES):
         peakfit.evaluate(x, p, f, jac)
         basis = variance_basis(f, -jac[:, 0], weight_i0, float(p[2]), POISSON_FLOOR)
         resid = y - f
-        if var is None:  # start from photon statistics, at the scale of the residuals
-            var = basis[:, 0] * float(np.mean(resid * resid) / np.mean(basis[:, 0]))
         j = jac[:, free]
         wt = 1.0 / var
         normal = j.T @ (j * wt[:, None])
@@ -459,7 +459,7 @@ def _fit_estimated_noise(x: np.ndarray, y: np.ndarray, weight_i0: np.ndarray, p:
             break
         var = np.maximum(new, 1e-6 * float(new.max()))
         wt = (1.0 / var) / float(np.mean(1.0 / var))
-        p, cov, chi2, status, _ = peakfit.fit_peak(x, y, wt, p, free, _MAX_ITER)
+        p, _, chi2, status, _ = peakfit.fit_peak(x, y, wt, p, free, _MAX_ITER)
         if status == peakfit.SINGULAR:
             break
     reduced = chi2 / max(n - int(free.sum()), 1)

@@ -177,6 +177,8 @@ def measure_i0_calibration(paths: Sequence[Path], *, i0: str = "pd_i0",
     # k_r per condition: I0 above offset per unit transfer signal
     ks: dict[tuple[Any, ...], dict[str, tuple[float, float]]] = {}
     for s in beam:
+        if s.signal is None:
+            continue
         q = s.i0 - offset[s.gain_range]
         sig = s.signal
         good = np.isfinite(q) & np.isfinite(sig) & (sig > 0)

@@ -268,8 +268,9 @@ class DetectorModel:
 
         Returns:
             ``ROI_0_sum``, ``ROI_1_sum`` (ADU, pedestal-subtracted with the fixed map),
-            ``photon_nPhot``, ``ROI_0_max``, ``ROI_0_nsat`` (saturated pixels) and the ``_recipe/...`` columns :meth:`render`
-            needs to redraw the images: per-shot arrays, or numbers for one shot.
+            ``photon_nPhot``, ``ROI_0_max``, ``ROI_0_nsat`` (saturated pixels) and the
+            ``_recipe/...`` columns :meth:`render` needs to redraw the images: per-shot
+            arrays, or numbers for one shot.
         """
         p = self.n_counts
         per_uj, sd0, sd1, g0, g1, npix0, npix1, shared = self._constants()

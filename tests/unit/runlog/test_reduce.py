@@ -67,9 +67,9 @@ def test_campaign_reduces_to_the_ground_truth(campaign):
     assert cube.on.n.tolist() == [8] * 17 and cube.off.n.tolist() == [800] * 17
     fit = cube.fit
     assert fit is not None and fit.converged
-    assert abs(fit.t0 - TRUTH.t0) < 0.1 and abs(fit.t0 - TRUTH.t0) < 3 * fit.t0_err
-    assert abs(fit.tau - TRUTH.tau) < 0.15 * TRUTH.tau
-    assert abs(fit.tau - TRUTH.tau) < 3 * fit.tau_err
+    assert abs(fit.t0 - TRUTH.t0_ps) < 0.1 and abs(fit.t0 - TRUTH.t0_ps) < 3 * fit.t0_err
+    assert abs(fit.tau - TRUTH.tau_ps) < 0.15 * TRUTH.tau_ps
+    assert abs(fit.tau - TRUTH.tau_ps) < 3 * fit.tau_err
     assert abs(fit.amplitude - TRUTH.amplitude) < 3 * fit.amplitude_err
     assert 0.3 < fit.reduced_chi2 < 3.0
     # the reference level is flat: Σs/ΣI0 per bin agrees within its errors
@@ -181,14 +181,15 @@ def test_jitter_variance_inflates_only_the_bins_near_time_zero():
 
 def test_likelihood_fit_with_jitter_scatter_has_honest_errors(rng):
     """Binned single-shot data (6 pumped shots per delay, each with its own jitter)."""
-    from expctl.runlog.synthetic import PumpResponse
+    from expctl.pump_response import PumpResponse
 
-    truth = PumpResponse(amplitude=-0.3, t0=0.35, tau=2.0, jitter=0.1)
+    truth = PumpResponse(amplitude=-0.3, t0_ps=0.35, tau_ps=2.0)
     t = np.array([-1.0, 0.0, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0])
     shots, noise = 6, 0.03
     pulls = []
     for _ in range(30):
-        per_shot = truth.per_shot(np.repeat(t, shots), rng) + rng.normal(0, noise, t.size * shots)
+        jittered = np.repeat(t, shots) + rng.normal(0.0, 0.1, t.size * shots)
+        per_shot = truth.per_shot(jittered) + rng.normal(0, noise, t.size * shots)
         y = per_shot.reshape(t.size, shots).mean(axis=1)
         fit = fit_pump_response(t, y, np.full(t.size, noise / np.sqrt(shots)),
                                 shots=np.full(t.size, float(shots)))

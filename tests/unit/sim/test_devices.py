@@ -11,8 +11,8 @@ import pytest
 from expctl.devices import AccessLevel, Profile, wait_all
 from expctl.errors import AccessError, LimitError, RequestRefusedError
 from sim.backend import SimBackend
-from sim.truth import ground_truth
 from sim.devices.motor import move_time
+from sim.truth import ground_truth
 
 
 def test_trapezoid_move_time_is_analytic(beamline, clock):
