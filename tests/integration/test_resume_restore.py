@@ -107,7 +107,7 @@ def test_abort_during_the_pumped_run_then_resume_restores_shutter_and_pump(tmp_p
         (started,) = [e for e in events if isinstance(e, RunStarted)]
         assert (started.record.label, started.snapshot["pump"],
                 started.snapshot["xray_shutter"], started.snapshot["attenuator"]) == \
-            ("pumped", "on", "open", 0.0)
+            ("pumped", "on", "open", 1600.0)
         journal = s.journal
         assert journal is not None
         kept = [(r.step, r.label) for r in journal.campaign_runs()]

@@ -344,3 +344,79 @@ def test_pumped_shots_see_the_strained_lattice(beamline, profile, settle):
     want = rc(np.array([-17.0 + 20.0]))[0] / rc(np.array([-17.0]))[0]
     assert truth.rocking_fwhm_urad > 30.0
     assert after / before == pytest.approx(want, rel=0.1)
+
+
+def test_pointing_jitter_is_one_microradian_rms():
+    """Source: profile estimate (XFEL pointing is stable to ~1 urad shot to shot); the
+    rocking curve sees it as a sideways shift of each shot."""
+    shots = Source().shots(3, np.arange(0, 200_000, 2))
+    assert np.std(shots.pointing_urad) == pytest.approx(1.0, rel=0.01)
+
+
+# ---------------------------------------------------------------- I0 photodiode
+
+def _diode(profile):
+    from sim.shotmodel import photodiode
+
+    return photodiode(profile, Physics.from_profile(profile))
+
+
+def test_photodiode_charge_per_microjoule_from_its_thickness(profile):
+    """Source: xraydb photoabsorption of 20 um Si (14.2 % at 10 keV) x 10 keV / 3.65 eV
+    electrons per absorbed photon: 39.0 nC per uJ passing it; it passes exp(-20/127.2)."""
+    pd = _diode(profile)
+    mu = xraydb.mu_elam("Si", 10_000.0, kind="photo") * 2.329
+    absorbed = 1 - math.exp(-20e-4 * mu)
+    want = photons_per_uj(10.0) * absorbed * 1e4 / 3.65 * 1.602176634e-7
+    assert pd.pc_per_uj(10.0) == pytest.approx(want, rel=0.01)
+    assert pd.pc_per_uj(10.0) == pytest.approx(39_000.0, rel=0.01)
+    assert pd.transmission(10.0) == pytest.approx(math.exp(-20 / 127.2))
+
+
+def test_photodiode_noise_gain_errors_and_compression(profile):
+    """Source: Poisson statistics of the absorbed photons (730 at the reference's 0.32 pC:
+    3.7 % rms); the amplifier's per-range gain and offset (profile truth) and its 2 %
+    compression at full scale."""
+    pd = _diode(profile)
+    rng = np.random.default_rng(4)
+    n = 200_000
+    z = rng.standard_normal((3, n))
+    uj = 0.32 / pd.pc_per_uj(10.0)
+    high = 2  # gain index: low, mid, high
+    q, sat = pd.charge(np.full(n, uj), 10.0, high, z[0], z[1], z[2])
+    photons = uj * pd.pc_per_uj(10.0) / (1e4 / 3.65 * 1.602176634e-7)
+    assert photons == pytest.approx(730, rel=0.01)
+    assert q.mean() == pytest.approx(0.984 * 0.32 + 0.0009, rel=2e-3)
+    noise = math.hypot(0.984 * 0.32 / math.sqrt(photons), math.hypot(0.0005, 1e-4 * 2.0))
+    assert q.std() == pytest.approx(noise, rel=0.02)
+    assert not sat.any()
+    full, _ = pd.charge(np.array([2.0 / pd.pc_per_uj(10.0)]), 10.0, 1, np.zeros(1),
+                        np.zeros(1), np.zeros(1))  # full scale of high, read on mid
+    assert full[0] == pytest.approx(1.012 * 2.0 * (1 - 0.02 * 0.01) + 0.008, rel=1e-4)
+    near, flag = pd.charge(2.2 / pd.pc_per_uj(10.0), 10.0, high, 0.0, 0.0, 0.0)
+    assert near == 2.0 and flag == 1.0  # the high range clips at its full scale
+
+
+# ---------------------------------------------------------------- detector
+
+def test_mpccd_quantum_efficiency_from_its_50um_sensor(profile, beamline):
+    """Source: MPCCD sensing layer 50 um (Kameshima et al. 2014, Rev. Sci. Instrum. 85,
+    033110) and xraydb photoabsorption: 0.32 at 10 keV, 0.62 at 7 keV."""
+    model = beamline.world.detectors[0].model
+    for e in (7.0, 10.0, 12.0):
+        mu = xraydb.mu_elam("Si", e * 1e3, kind="photo") * 2.329
+        assert model.quantum_efficiency(e) == pytest.approx(1 - math.exp(-50e-4 * mu),
+                                                            rel=0.015)
+    assert ground_truth(profile).quantum_efficiency == pytest.approx(0.319, abs=0.002)
+
+
+def test_mpccd_pixel_capacity_is_the_adc_range_before_the_full_well(beamline):
+    """Source: SACLA Research Frontiers 2014 (MPCCD: peak signal over 4 Me-, noise below
+    300 e-): 4 Me- hold 1460 photons of 10 keV; at 18 e-/ADU the 16-bit ADC holds
+    (65535 - 300) / 152.2 = 428.6, so the ADC saturates first."""
+    model = beamline.world.detectors[0].model
+    assert model.full_well_e == 4.0e6 and model.read_noise_e < 300.0
+    assert model.cap_photons(10.0) == pytest.approx((65535 - 300) / 152.207, rel=1e-4)
+    low_gain = replace(model, sensors=tuple(replace(s, absgain=80.0) for s in model.sensors),
+                       _cache={})
+    assert low_gain.cap_photons(10.0) == pytest.approx(4.0e6 * 3.65 / 1e4)
