@@ -40,9 +40,9 @@ class PumpProbeSettings:
     pd_gain: str = "pd_gain"
     attenuator: str = "attenuator"
     weak_gain: str = "high"
-    strong_gain: str = "mid"
-    attenuator_in: float = 1800.0   # a perfect crystal's reflection: ~1200 photons per shot
-    attenuator_out: float = 1600.0  # the pumped shot: ~5x that, below detector saturation
+    strong_gain: str = "low"
+    attenuator_in: float = 200.0
+    attenuator_out: float = 0.0
     rock_span: float = 0.01
     rock_points: int = 41
     rock_signal: str = "mpccd.roi0"

@@ -66,7 +66,9 @@ def test_reduce_applies_it_and_removes_the_on_off_gain_mismatch(data, capsys):
     cal = json.loads(capsys.readouterr().out)
     assert cal["i0_calibration"]["reference"] == "high"
     ratio = (1 + np.array(cal["relative"])) / (1 + np.array(raw["relative"]))
-    assert ratio == pytest.approx(g["mid"] / g["high"], rel=0.006)
+    # the gain ratio (0.4 % error) and the ranges' offsets (0.5 % and 0.3 % of the pumped and
+    # reference I0) are what the calibration changes
+    assert ratio == pytest.approx(g["mid"] / g["high"], rel=0.012)
     assert raw["relative"][0] < cal["relative"][0]  # the negative delays move towards 0
     assert main([*base[:-3], "--data-dir", str(data), "--i0-cal", "run == 99999"]) == 2
     assert "selects no run" in capsys.readouterr().err
