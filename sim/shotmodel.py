@@ -42,9 +42,10 @@ STREAM_PD = 600
 STREAM_JITTER = 700
 STREAM_TT = 800
 URAD_PER_DEG = math.pi / 180.0 * 1e6
-#: normals of every shot (two uniform streams each), after the four source gammas
-NORMAL_STREAMS = (STREAM_POINTING, STREAM_PD, STREAM_PD + 2, STREAM_PD + 4, STREAM_JITTER,
-                  STREAM_TT, STREAM_TT + 2, STREAM_TT + 4)
+#: normals of every shot (two uniform streams each), after the four source gammas; the
+#: timing tool's three come last and only with a timing tool
+NORMAL_STREAMS = (STREAM_POINTING, STREAM_PD, STREAM_PD + 2, STREAM_PD + 4, STREAM_JITTER)
+TT_STREAMS = (STREAM_TT, STREAM_TT + 2, STREAM_TT + 4)
 # columns of the variate matrix before the detectors' own
 _N_SRC = 4
 _POINT, _PD_DARK, _PD_ADC, _PD_SHOT, _JIT, _TT_POS, _TT_FWHM, _TT_AMP = range(_N_SRC, _N_SRC + 8)
@@ -60,17 +61,18 @@ class NoiseBank:
         source: the source model (its gamma streams and shapes).
         detectors: detector models, in the order of their column groups.
         divider: tag step between beam shots (beam tags are multiples of it).
+        timing_tool: draw the timing tool's variates too.
     """
 
     BLOCK = 256  # beam shots per cached block (~8.5 s of 30 Hz beam)
     KEEP = 8    # blocks kept
 
     def __init__(self, seed: int, source: Any, detectors: list[DetectorModel],
-                 divider: int) -> None:
+                 divider: int, timing_tool: bool = False) -> None:
         self.seed = seed
         self.source = source
         self.divider = divider
-        normal = list(NORMAL_STREAMS)
+        normal = list(NORMAL_STREAMS) + (list(TT_STREAMS) if timing_tool else [])
         unif: list[int] = []
         self.det_columns: dict[str, tuple[slice, slice]] = {}
         z_at, u_at = _N_SRC + len(normal), 0
@@ -329,7 +331,8 @@ class ShotModel:
         self.timing_tool = timing_tool
         self.seed = seed
         self.gate_shutter = gate_shutter
-        self.noise = NoiseBank(seed, physics.source, detectors, divider)
+        self.noise = NoiseBank(seed, physics.source, detectors, divider,
+                               timing_tool is not None)
         self._trans: dict[tuple[float, float], float] = {}
         self._bragg: dict[float, tuple[float, float, float]] = {}
 

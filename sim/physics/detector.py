@@ -167,8 +167,12 @@ class DetectorModel:
         """Slow pedestal drift (ADU) at Unix times, the same on every sensor."""
         if self.pedestal_drift_adu == 0.0:
             return 0.0
-        phase = (zlib.crc32(self.detector_id.encode()) % 6283) / 1000.0
-        w = 2.0 * math.pi / self.pedestal_drift_period_s
+        got = self._cache.get("drift")
+        if got is None:
+            got = self._cache["drift"] = (
+                (zlib.crc32(self.detector_id.encode()) % 6283) / 1000.0,
+                2.0 * math.pi / self.pedestal_drift_period_s)
+        phase, w = got
         if isinstance(unix_time, np.ndarray):
             return self.pedestal_drift_adu * np.sin(w * unix_time + phase)
         return self.pedestal_drift_adu * float(np.sin(w * float(unix_time) + phase))
@@ -377,10 +381,10 @@ class DetectorModel:
         box_photons = np.zeros((ns, 2), dtype=np.int64)
         energy = float(recipe[p + "energy_kev"])
         drift = float(recipe.get(p + "drift", 0.0))
-        # common mode: the ROI sensors' values are in the recipe, the others come from the key
-        offsets = np.array([drift + self.common_mode_adu * np.random.default_rng(
-            [seed, tag, zlib.crc32(self.detector_id.encode()), k]).standard_normal()
-            for k in sensors])
+        # common mode: the ROI sensors' values are in the recipe, the others come from the tag
+        offsets = drift + self.common_mode_adu * normals(
+            seed, np.asarray([tag], dtype=np.int64), self.streams()[1][-1] + 2 + 2 * np.asarray(
+                sensors, dtype=np.int64))
         for b, key in enumerate(("roi0", "roi1")):
             s, r0, r1, c0, c1 = self.rois[key]
             if s in sensors:

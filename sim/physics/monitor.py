@@ -66,6 +66,12 @@ class Photodiode:
     total: Attenuation = field(default_factory=Attenuation)
     _cache: dict[float, tuple[float, float, float]] = field(default_factory=dict, repr=False,
                                                             compare=False)
+    #: (full scale, gain, offset) of each range as plain numbers, for one shot
+    _ranges: list[tuple[float, float, float]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_ranges", [(float(f), float(g), float(o)) for f, g, o in zip(
+            self.full_scale_pc, self.gain_error, self.offset_pc, strict=True)])
 
     @classmethod
     def from_specs(cls, diode: Mapping[str, Any], gain: Mapping[str, Any],
@@ -111,12 +117,10 @@ class Photodiode:
         Floats for one shot (plain arithmetic), arrays otherwise.
         """
         per_uj, per_photon, _ = self.constants(energy_kev)
-        fs = _lookup(self.full_scale_pc, gain)
-        g = _lookup(self.gain_error, gain)
-        off = _lookup(self.offset_pc, gain)
         beta = self.nonlinearity
-        if isinstance(uj, float | int) and not isinstance(z_shot, np.ndarray) \
-                and not isinstance(fs, np.ndarray):
+        if not isinstance(uj, np.ndarray) and not isinstance(z_shot, np.ndarray) \
+                and not isinstance(gain, np.ndarray):
+            fs, g, off = self._ranges[int(gain)]
             n = uj * per_uj
             q = (n + math.sqrt(n) * z_shot) * per_photon if n > 0.0 else 0.0
             q *= 1.0 - beta * min(q / fs, 1.0) ** 2
@@ -124,6 +128,9 @@ class Photodiode:
             lsb = fs / _LEVELS
             q = min(max(math.floor(q / lsb + 0.5) * lsb, 0.0), fs)
             return q, float(q >= fs)
+        fs = _lookup(self.full_scale_pc, gain)
+        g = _lookup(self.gain_error, gain)
+        off = _lookup(self.offset_pc, gain)
         n = np.asarray(uj, dtype=np.float64) * per_uj
         q = (n + np.sqrt(n) * z_shot) * per_photon
         q = q * (1.0 - beta * np.minimum(q / fs, 1.0) ** 2)

@@ -67,9 +67,11 @@ class Timing:
                    {str(k): float(v) for k, v in dict(o.get("stage_errors", {})).items()},
                    seed)
 
-    @property
-    def phase(self) -> float:
-        return float(np.random.default_rng([self.seed, 0x71D7]).uniform(0.0, 2.0 * math.pi))
+    phase: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "phase", float(np.random.default_rng(
+            [self.seed, 0x71D7]).uniform(0.0, 2.0 * math.pi)))
 
     def drift(self, unix_times: np.ndarray | float) -> np.ndarray | float:
         """Slow drift of the arrival time (ps) at Unix times (0 when off)."""
