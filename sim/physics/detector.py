@@ -198,15 +198,17 @@ class DetectorModel:
         return 3 + len(self.sensors)
 
     def streams(self) -> tuple[np.ndarray, np.ndarray]:
-        """Random streams of this detector: (2 uniforms per count column, 4 normals).
+        """Random streams of this detector: (2 uniforms per count column, 3 or 4 normals).
 
         Count column ``j`` uses uniform streams ``base + 2j`` and ``base + 2j + 1``;
-        normal ``b`` (ROI 0 and 1 read-noise sums, common mode of their sensors) uses
-        streams ``base + 2P + 2b`` and ``+1``.
+        normal ``b`` (ROI 0 and 1 read-noise sums, the common mode of ROI 0's sensor and,
+        if ROI 1 lies on another one, of that sensor) uses streams ``base + 2P + 2b``
+        and ``+1``.
         """
         base = 10_000 + (zlib.crc32(self.detector_id.encode()) % 1000) * 100
         p = self.n_counts
-        return base + np.arange(2 * p), base + 2 * p + 2 * np.arange(4)
+        n_z = 3 if self.rois["roi0"][0] == self.rois["roi1"][0] else 4
+        return base + np.arange(2 * p), base + 2 * p + 2 * np.arange(n_z)
 
     def _constants(self) -> tuple[np.ndarray, float, float, float, float, int, int, bool]:
         """Per-uJ mean photons per count column, ROI noise rms, ADU per photon per keV,
@@ -262,8 +264,7 @@ class DetectorModel:
 
         Args:
             uniforms: (n, 2P) variates of :meth:`streams`' count streams (one shot: a list).
-            noise_z: (n, 4) standard normals: ROI 0/1 read-noise sums, common mode of their
-                sensors (one shot: a list).
+            noise_z: (n, 3 or 4) standard normals of :meth:`streams` (one shot: a list).
             bragg_photons: expected Bragg photons per shot reaching the detector, before its
                 share of the reflection (``bragg.efficiency``) and its quantum efficiency.
             probe_uj: probe pulse energy on the sample per shot (0 without X-rays).

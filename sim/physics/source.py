@@ -101,6 +101,8 @@ class Source:
         streams, shapes = self.gamma_columns()
         shape = np.asarray(shapes)
         finite = np.isfinite(shape)
+        if finite.all():
+            return gammas(seed, np.asarray(tags)[:, None], np.asarray(streams), shape) / shape
         out = np.ones((len(tags), len(shapes)))
         if finite.any():
             s = shape[finite]
