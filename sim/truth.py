@@ -87,7 +87,7 @@ def _axis_scale(profile: Profile, axis: str | None) -> tuple[float, float]:
     timing = dict(dict(profile.physics).get("timing", {}) or {})
     zeros = {str(k): float(v) for k, v in dict(timing.get("zero_offsets_ps", {})).items()}
     weight, rest = 1.0, 0.0
-    for name in dict(profile.raw.get("roles", {}) or {}).get("delays", []):
+    for name in profile.roles.delays:
         spec = profile.devices[name]
         comps = dict(spec.options.get("components", {})) if spec.kind == "pseudo" else {}
         w = sum(wk for d, _, _, wk in roles.delays if d in comps) if comps else 1.0
@@ -115,7 +115,7 @@ def ground_truth(profile: Profile, delay_axis: str | None = None) -> GroundTruth
     ph = Physics.from_profile(profile)
     src = ph.source
     e = src.photon_energy_kev
-    delays = list(dict(profile.raw.get("roles", {}) or {}).get("delays", []))
+    delays = list(profile.roles.delays)
     axis = delay_axis if delay_axis is not None else (delays[-1] if delays else None)
     zero, weight = _axis_scale(profile, axis)
     absgain, qe = math.nan, math.nan
@@ -125,7 +125,7 @@ def ground_truth(profile: Profile, delay_axis: str | None = None) -> GroundTruth
             qe = ph.si_photo.absorbed(float(spec.options.get("sensor_thickness_um", 50.0)), e)
             break
     pd = photodiode(profile, ph)
-    gains = tuple(profile.devices[dict(profile.raw["roles"])["pd_gain"]].limits.choices)
+    gains = tuple(profile.devices[profile.roles.require("pd_gain")].limits.choices)
     return GroundTruth(
         t0_ps=zero + ph.pump.t0_ps / weight, amplitude=ph.pump.amplitude,
         tau_ps=ph.pump.tau_ps / weight, residual=ph.pump.residual,
@@ -149,7 +149,7 @@ def probe_photons(profile: Profile) -> float:
 
 
 def _grid(profile: Profile) -> dict:
-    return dict(next(iter(dict(profile.raw.get("spot_grids", {})).values())))
+    return next(iter(profile.spot_grids.values())).as_dict()
 
 
 def _plate(profile: Profile) -> Plate:

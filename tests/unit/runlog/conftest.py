@@ -10,7 +10,7 @@ import pytest
 from expctl.engine.events import EventBus
 from expctl.pump_response import PumpResponse
 from expctl.runlog import attach
-from expctl.runlog.synthetic import synthetic_campaign
+from expctl.testing.synthetic_events import synthetic_campaign
 
 TRUTH = PumpResponse(amplitude=-0.3, t0_ps=0.23, tau_ps=2.0)
 JITTER = 0.1
