@@ -45,9 +45,9 @@ def test_campaign_reduces_to_the_ground_truth(campaign):
     assert cube.on.n.tolist() == [8] * 17 and cube.off.n.tolist() == [800] * 17
     fit = cube.fit
     assert fit is not None and fit.converged and fit.complete, fit.undetermined
-    assert abs(fit.t0 - TRUTH.t0) < 0.1 and abs(fit.t0 - TRUTH.t0) < 3 * fit.t0_err
-    assert abs(fit.tau - TRUTH.tau) < 0.15 * TRUTH.tau
-    assert abs(fit.tau - TRUTH.tau) < 3 * fit.tau_err
+    assert abs(fit.t0 - TRUTH.t0_ps) < 0.1 and abs(fit.t0 - TRUTH.t0_ps) < 3 * fit.t0_err
+    assert abs(fit.tau - TRUTH.tau_ps) < 0.15 * TRUTH.tau_ps
+    assert abs(fit.tau - TRUTH.tau_ps) < 3 * fit.tau_err
     assert abs(fit.amplitude - TRUTH.amplitude) < 3 * fit.amplitude_err
     assert 0.3 < fit.reduced_chi2 < 3.0
     # no jitter given and no timing tool: fitted under the documented prior, and it says so
