@@ -18,7 +18,7 @@ from expctl.runlog import (
     write_cube,
 )
 
-from .conftest import TRUTH
+from .conftest import JITTER, TRUTH
 
 
 def _paths(data_dir, where=lambda r: True):
@@ -52,7 +52,7 @@ def test_campaign_reduces_to_the_ground_truth(campaign):
     assert 0.3 < fit.reduced_chi2 < 3.0
     # no jitter given and no timing tool: fitted under the documented prior, and it says so
     assert fit.sigma_fitted and fit.sigma_source == "fitted, log-normal prior median 0.05 ×/÷ 10"
-    assert abs(fit.sigma - TRUTH.jitter) < 3 * fit.sigma_err
+    assert abs(fit.sigma - JITTER) < 3 * fit.sigma_err
     # the per-shot noise the fit found gives every bin an error, the fit's χ² is fair
     assert np.all(np.isfinite(cube.model_errors()))
     # the reference level is flat: Σs/ΣI0 per bin agrees within its errors
