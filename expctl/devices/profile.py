@@ -8,7 +8,7 @@ read here so expctl can validate sequences without a backend; everything else
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,20 @@ class Profile:
     def with_seed(self, seed: int) -> Profile:
         """The same profile with another seed (``--seed``)."""
         return Profile(self.name, self.backend, self.beamline, seed, self.devices,
+                       self.physics, self.facility, self.path, self.raw)
+
+    def with_initial(self, values: Mapping[str, Any]) -> Profile:
+        """The same profile whose devices start at ``values`` (their ``initial`` option).
+
+        Values a device's limits refuse, and unknown names, are left out: a simulated
+        twin or a restarted IOC then starts that device from the profile's own value.
+        """
+        devices = dict(self.devices)
+        for name, value in values.items():
+            spec = devices.get(name)
+            if spec is not None and spec.limits.contains(value):
+                devices[name] = replace(spec, options={**spec.options, "initial": value})
+        return Profile(self.name, self.backend, self.beamline, self.seed, devices,
                        self.physics, self.facility, self.path, self.raw)
 
 

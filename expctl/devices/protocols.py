@@ -171,6 +171,19 @@ class SpotGrid:
         row, col = divmod(index, len(self.xs))
         return self.xs[col], self.ys[row]
 
+    @classmethod
+    def on_plate(cls, x_axis: str, y_axis: str, plate: tuple[float, float, float, float],
+                 pitch: float, margin: float, units: str = "mm") -> SpotGrid:
+        """Spot centres on a ``pitch`` lattice at least ``margin`` inside ``plate``
+        ``(x0, x1, y0, y1)``: how a profile's ``spot_grids`` entry becomes a grid."""
+        import numpy as np
+
+        x0, x1, y0, y1 = (float(v) for v in plate)
+        xs = np.arange(x0 + margin, x1 - margin + 1e-9, pitch)
+        ys = np.arange(y0 + margin, y1 - margin + 1e-9, pitch)
+        return cls(x_axis, y_axis, tuple(np.round(xs, 9).tolist()),
+                   tuple(np.round(ys, 9).tolist()), units)
+
 
 @dataclass(frozen=True, slots=True)
 class RunRecord:

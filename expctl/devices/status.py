@@ -133,7 +133,14 @@ class Status:
             return True
         if self._event is None:
             self._event = threading.Event()
+            if self._finished:  # finished while the event was being made
+                return True
         return self._event.wait(timeout)
+
+    @property
+    def pending(self) -> bool:
+        """True while a callback-driven action has not finished (no deadline known yet)."""
+        return self.deadline is None
 
     def __repr__(self) -> str:
         state = "failed" if self._error else ("pending" if self.deadline is None else "ok")
@@ -148,12 +155,10 @@ def wait_all(statuses: Iterable[Status], clock: Clock) -> None:
     """
     statuses = list(statuses)
     for st in statuses:
-        end = st.completion_time()
-        if end is None:
+        if st.pending:  # finished by a callback: wait for it (at most until its timeout)
             tmo = None if st.timeout is None else max(0.0, st.started + st.timeout - clock.now())
             st.wait_real(tmo)
-            end = st.completion_time() or clock.now()
-        clock.sleep_until(end)
+        clock.sleep_until(st.completion_time() or clock.now())
     now = clock.now()
     for st in statuses:
         st.result(now)

@@ -17,13 +17,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
-from caproto import CAStatus, ChannelChar, ChannelDouble, ChannelEnum, ChannelInteger
+from caproto import CAStatus, ChannelByte, ChannelDouble, ChannelEnum, ChannelInteger
 from caproto import ChannelString as _ChannelString
 from caproto.server import PvpropertyDouble
 
 from expctl.errors import ExpctlError
 
-__all__ = ["ErrorPVs", "PutFailDouble", "Refused", "Setpoint", "enum_label", "long_string", "post"]
+__all__ = ["ErrorPVs", "PutFailDouble", "Refused", "Setpoint", "enum_label", "long_string", "post",
+           "text"]
 
 #: Longest text a ``:MSG`` or JSON PV holds (a CHAR waveform; CA strings stop at 40).
 LONG_STRING = 4096
@@ -71,7 +72,7 @@ class _IntegerSetpoint(_Handled, ChannelInteger):
     pass
 
 
-class _CharSetpoint(_Handled, ChannelChar):
+class _TextSetpoint(_Handled, ChannelByte):
     pass
 
 
@@ -81,17 +82,23 @@ def Setpoint(on_put: Callable[[Any], Awaitable[Any]], value: Any, *,  # noqa: N8
     if choices is not None:
         return _EnumSetpoint(on_put=on_put, value=value, enum_strings=choices, **kwargs)
     if text:
-        return _CharSetpoint(on_put=on_put, value=value, max_length=LONG_STRING,
-                             string_encoding="utf-8", report_as_string=True, **kwargs)
+        return _TextSetpoint(on_put=on_put, value=value.encode(), max_length=LONG_STRING,
+                             **kwargs)
     if isinstance(value, int):
         return _IntegerSetpoint(on_put=on_put, value=value, **kwargs)
     return _DoubleSetpoint(on_put=on_put, value=float(value), **kwargs)
 
 
-def long_string(value: str = "") -> ChannelChar:
-    """A read-only text PV longer than CA's 40-character strings (JSON, messages, paths)."""
-    return ChannelChar(value=value, max_length=LONG_STRING, string_encoding="utf-8",
-                       report_as_string=True)
+def long_string(value: str = "") -> ChannelByte:
+    """A text PV longer than CA's 40-character strings (JSON, messages, paths), as a CHAR
+    waveform of UTF-8 bytes (caproto's string-encoded CHAR channels refuse an empty put)."""
+    return ChannelByte(value=value.encode(), max_length=LONG_STRING)
+
+
+def text(value: bytes | str) -> str:
+    """The text a :func:`long_string` (or a text :func:`Setpoint`) holds or was put."""
+    return value.decode("utf-8", "replace").split("\0", 1)[0] if isinstance(value, bytes) \
+        else str(value)
 
 
 def enum_label(value: Any, labels: tuple[str, ...]) -> str:
@@ -117,7 +124,8 @@ class ErrorPVs:
 
     async def report(self, error: ExpctlError | None) -> None:
         """Show ``error`` (or clear the PVs with ``None``)."""
-        await post(self.msg, "" if error is None else error.paragraph()[:LONG_STRING - 1])
+        said = "" if error is None else error.paragraph()
+        await post(self.msg, said.encode()[:LONG_STRING - 1])
         await post(self.err, "" if error is None else type(error).__name__)
 
     async def refuse(self, error: ExpctlError) -> Refused:

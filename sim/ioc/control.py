@@ -20,7 +20,7 @@ from caproto import SkipWrite
 
 from expctl.errors import BackendError, ExpctlError
 from sim.faults import SimFaults
-from sim.ioc.channels import ErrorPVs, Refused, Setpoint, long_string
+from sim.ioc.channels import ErrorPVs, Refused, Setpoint, long_string, text
 
 if TYPE_CHECKING:
     from sim.ioc.server import SimIOC
@@ -81,19 +81,20 @@ class ControlGroup:
     async def refresh(self) -> None:
         """Nothing changes by itself."""
 
-    async def _fault(self, text: str) -> str:
+    async def _fault(self, value: bytes) -> bytes:
+        said = text(value)
         try:
-            spec = json.loads(text)
+            spec = json.loads(said)
             if not isinstance(spec, dict) or "kind" not in spec:
                 raise ValueError("needs a JSON object with a 'kind'")
             self.ioc.faults.inject(str(spec.pop("kind")), spec.pop("target", None), **spec)
         except ValueError as exc:
-            raise await self.errors.refuse(BackendError(f"bad SIM:FAULT {text!r}: {exc}")) \
+            raise await self.errors.refuse(BackendError(f"bad SIM:FAULT {said!r}: {exc}")) \
                 from None
         except ExpctlError as err:
             raise await self.errors.refuse(err) from None
         await self.errors.report(None)
-        return text
+        return value
 
     async def _clear(self, value: Any) -> None:
         if value in ("Clear", 1):

@@ -28,7 +28,7 @@ from caproto import SkipWrite
 from expctl.devices.protocols import RunRecord
 from expctl.errors import ExpctlError
 from sim.devices.daq import DET_KEYS, PUBLIC_KEYS
-from sim.ioc.channels import ErrorPVs, Setpoint, long_string, post
+from sim.ioc.channels import ErrorPVs, Setpoint, long_string, post, text
 from sim.ioc.naming import column_pv
 
 if TYPE_CHECKING:
@@ -105,8 +105,9 @@ class DAQGroup:
         await self.ioc.faults.hold_if_ignored("daq")
         n = int(self.nshots.value)
         try:
-            record, status = self.daq.start_run(n if n > 0 else None, label=self.label.value,
-                                                comment=self.comment.value)
+            record, status = self.daq.start_run(n if n > 0 else None,
+                                                label=text(self.label.value),
+                                                comment=text(self.comment.value))
         except ExpctlError as err:
             raise await self.errors.refuse(err) from None
         await self.errors.report(None)
@@ -137,9 +138,9 @@ class DAQGroup:
     async def _publish(self, record: RunRecord) -> None:
         await post(self.run, record.run)
         await post(self.shots, record.shots)
-        await post(self.runinfo, run_json(record))
+        await post(self.runinfo, run_json(record).encode())
         await post(self.status, record.status)
-        await post(self.config, json.dumps(self.daq.config()))
+        await post(self.config, json.dumps(self.daq.config()).encode())
 
     # -- shots -------------------------------------------------------------------------
     def _keep(self, block: Any) -> None:
@@ -193,4 +194,4 @@ class DAQGroup:
             running = self.daq.running
         if running is not None:
             await post(self.shots, running.shots)
-        await post(self.config, json.dumps(self.daq.config()))
+        await post(self.config, json.dumps(self.daq.config()).encode())

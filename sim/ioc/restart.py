@@ -24,9 +24,6 @@ from sim.facility.store import FacilityStore
 
 __all__ = ["Autosave", "close_interrupted_runs"]
 
-#: Device kinds whose state autosave keeps (pseudo-axes follow their real axes).
-KEPT_KINDS = ("motor", "shutter", "switchable", "attenuator", "accelerator")
-
 
 class Autosave:
     """Saved device values of one IOC (nothing is kept without a data directory)."""
@@ -43,13 +40,7 @@ class Autosave:
 
     def apply(self, profile: Profile) -> Profile:
         """``profile`` with saved values as the devices' initial state (valid ones only)."""
-        devices = dict(profile.devices)
-        for name, value in self._values.items():
-            spec = devices.get(name)
-            if spec is None or spec.kind not in KEPT_KINDS or not spec.limits.contains(value):
-                continue
-            devices[name] = replace(spec, options={**spec.options, "initial": value})
-        return replace(profile, devices=devices)
+        return profile.with_initial(self._values)
 
     def changed(self, device: str, value: Any) -> None:
         """Remember ``device``'s new value (written at once: the IOC may be killed any time)."""

@@ -1,0 +1,107 @@
+"""What every epics device shares: the channels, the clock, the settings, one watchdog.
+
+The watchdog is a single thread that runs deadlines (an unacknowledged put, a
+readback that does not arrive) so that a device never needs a thread of its own
+and no failure waits longer than its bounded time.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from expctl.clock import Clock
+from expctl.epics.ca import Channel, ChannelSet
+from expctl.epics.wiring import EpicsSettings
+from expctl.errors import ExpctlError
+
+__all__ = ["Link", "Watchdog", "read_together"]
+
+
+class Watchdog:
+    """Runs ``fn()`` after ``seconds`` (wall time) on one daemon thread."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._count = itertools.count()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="epics-watchdog", daemon=True)
+        self._thread.start()
+
+    def after(self, seconds: float, fn: Callable[[], None]) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (time.monotonic() + seconds, next(self._count), fn))
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed and (
+                        not self._heap or self._heap[0][0] > time.monotonic()):
+                    wait = self._heap[0][0] - time.monotonic() if self._heap else None
+                    self._cond.wait(wait)
+                if self._closed:
+                    return
+                _, _, fn = heapq.heappop(self._heap)
+            fn()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(timeout=1.0)
+
+
+@dataclass
+class Link:
+    """The shared context of one epics beamline's devices."""
+
+    channels: ChannelSet
+    clock: Clock
+    settings: EpicsSettings
+    watchdog: Watchdog
+
+    def channel(self, name: str | None) -> Channel | None:
+        return None if name is None else self.channels[name]
+
+
+def read_together(channels: Iterable[Channel], timeout: float,
+                  then: Callable[[dict[str, Any]], None], watchdog: Watchdog) -> None:
+    """Read ``channels`` at once (pipelined); ``then(values by PV name)`` once all answered,
+    or after ``timeout`` with those that did (from caproto's or the watchdog's thread)."""
+    wanted = list(channels)
+    values: dict[str, Any] = {}
+    lock = threading.Lock()
+    state = {"open": True}
+
+    def finish() -> None:
+        with lock:
+            if not state["open"]:
+                return
+            state["open"] = False
+        then(dict(values))
+
+    def got(name: str) -> Callable[[Any], None]:
+        def store(value: Any) -> None:
+            with lock:
+                values[name] = value
+                complete = len(values) == len(wanted)
+            if complete:
+                finish()
+        return store
+
+    if not wanted:
+        then({})
+        return
+    watchdog.after(timeout, finish)
+    for channel in wanted:
+        try:
+            channel.get_async(timeout, got(channel.name))
+        except ExpctlError:  # a disconnected channel just gives no value
+            continue
