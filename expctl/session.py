@@ -127,8 +127,16 @@ class Session:
             from expctl.engine import Engine
 
             self._engine = Engine(self.beamline, bus=self.bus, access=self.access,
-                                  results=self.results)
+                                  results=self.results, suspenders=self.backend_conditions())
         return self._engine
+
+    def backend_conditions(self) -> tuple[Any, ...]:
+        """What the beamline's backend says data taking needs (an EPICS link up), as
+        suspenders: a cut run is retaken once they hold again."""
+        from expctl.devices.protocols import Supervised
+
+        beamline = self.beamline
+        return tuple(beamline.conditions()) if isinstance(beamline, Supervised) else ()
 
     @property
     def current_engine(self) -> Engine | None:
@@ -193,7 +201,8 @@ class Session:
         # one engine per sequence run: its safe state is the sequence's own
         engine = self._engine = Engine(self.beamline, bus=self.bus, journal=journal,
                                        access=self.access, safe_state=loaded.safe_actions(),
-                                       results=self.results, pause_hook=pause_hook)
+                                       results=self.results, pause_hook=pause_hook,
+                                       suspenders=self.backend_conditions())
         context = RunContext(sequence=loaded.name, sequence_file=str(loaded.path),
                              params={k: _plain(v) for k, v in loaded.params.items()})
         return engine.run(loaded.plan_factory(self.results), context)

@@ -36,7 +36,7 @@ class Command:
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "expctl.cli.run", "expctl.cli.validate", "expctl.cli.resume", "expctl.cli.devices",
-    "expctl.cli.runs", "expctl.cli.reduce", "expctl.cli.shell",
+    "expctl.cli.runs", "expctl.cli.reduce", "expctl.cli.shell", "expctl.cli.simioc",
 )
 
 

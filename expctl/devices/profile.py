@@ -59,6 +59,11 @@ class Profile:
     path: Path | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
 
+    def serves(self, beamline: str) -> bool:
+        """Whether a sequence written for ``beamline`` runs on this profile: its own name,
+        or the simulator profile it names as its ``twin`` (the same beamline simulated)."""
+        return beamline == self.name or beamline == self.raw.get("twin")
+
     def device(self, name: str) -> DeviceSpec:
         """The spec of ``name`` (raises KeyError for unknown names)."""
         return self.devices[name]

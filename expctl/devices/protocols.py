@@ -7,7 +7,7 @@ another.  Values are plain floats and strings in the device's declared units.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -39,6 +39,7 @@ __all__ = [
     "SignalInfo",
     "SpotGrid",
     "Stoppable",
+    "Supervised",
     "Switchable",
     "Triggerable",
 ]
@@ -315,6 +316,15 @@ class FaultInjector(Protocol):
     def inject(self, kind: str, target: str | None = None, **options: Any) -> None: ...
 
     def clear(self) -> None: ...
+
+
+@runtime_checkable
+class Supervised(Protocol):
+    """A beamline whose backend knows conditions data taking needs, such as "every PV of
+    the control system connected".  Each condition has the engine's suspender shape
+    (``settle`` seconds and ``reason(devices) -> str | None``); sessions install them."""
+
+    def conditions(self) -> Sequence[Any]: ...
 
 
 @runtime_checkable

@@ -348,4 +348,4 @@ class ChannelSet:
         return out
 
     def close(self) -> None:
-        self._context.disconnect()
+        self._context.disconnect(wait=False)
