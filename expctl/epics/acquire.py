@@ -19,7 +19,7 @@ from expctl.devices.status import Status
 from expctl.epics.actions import explainer
 from expctl.epics.ca import Channel
 from expctl.epics.devices import EpicsMonitor
-from expctl.epics.link import Link, read_together
+from expctl.epics.link import MARGIN, Link, read_together
 from expctl.epics.wiring import DeviceWiring
 from expctl.errors import DeviceError, ExpctlError, LimitError
 
@@ -38,11 +38,11 @@ class _Acquisition:
 class AcquisitionGate:
     """One trigger PV (with its shot-count PV) that several detectors share."""
 
-    def __init__(self, link: Link, roles: dict[str, str], timeout: float) -> None:
+    def __init__(self, link: Link, roles: dict[str, str], rate_hz: float) -> None:
         self._link = link
         self.trigger_pv = link.channels[roles["pv"]]
         self.shots_pv = link.channels[roles["shots"]]
-        self.timeout = timeout
+        self.rate_hz = rate_hz
         self._explain = explainer(link, roles["pv"], link.channel(roles.get("message")),
                                   link.channel(roles.get("error")), DeviceError)
         self._lock = threading.Lock()
@@ -53,7 +53,8 @@ class AcquisitionGate:
         if int(shots) < 1:
             raise LimitError(f"{device.name} cannot integrate {shots} shots", device=device.name,
                              allowed="1 or more shots")
-        status = Status(device.name, self._link.clock.now(), timeout=self.timeout + shots)
+        timeout = self._link.bound(shots / self.rate_hz)
+        status = Status(device.name, self._link.clock.now(), timeout=timeout)
         with self._lock:
             acq = self._pending
             if acq is not None and not acq.over and acq.shots == shots:
@@ -65,7 +66,7 @@ class AcquisitionGate:
             if self.shots_pv.value != shots:
                 self.shots_pv.put_wait(int(shots), self._link.settings.ack_timeout * 4)
             self.trigger_pv.put("Acquire", lambda err: self._completed(acq, err),
-                                timeout=self.timeout + shots)
+                                timeout=self._link.wall(timeout) + MARGIN)
         except ExpctlError as err:
             self._completed(acq, err)
         return status

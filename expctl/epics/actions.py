@@ -25,7 +25,7 @@ from typing import Any
 
 from expctl.devices.status import Status
 from expctl.epics.ca import Channel
-from expctl.epics.link import Link, read_together
+from expctl.epics.link import MARGIN, Link, read_together
 from expctl.errors import DisconnectedError, ExpctlError
 
 __all__ = ["Explain", "PutAction", "error_class", "explainer", "same_value"]
@@ -54,7 +54,7 @@ class PutAction:
         device: the device's name (for statuses and messages).
         setpoint: the channel put to.
         value: the target (a state label, a number).
-        timeout: seconds (of the session clock) the whole action may take.
+        timeout: session-clock seconds the whole action may take (:meth:`Link.bound`).
         readback: the channel verified after completion (``None``: trust completion).
         tolerance: how close a numeric readback must come.
         trailing: the readback may trail the completion (wait ``verify_timeout`` for it).
@@ -79,7 +79,7 @@ class PutAction:
         try:
             echo_expected = setpoint.monitor and not same_value(setpoint.value, value,
                                                                 tolerance)
-            setpoint.put(value, self._on_completion, timeout=timeout * 2 + 10.0)
+            setpoint.put(value, self._on_completion, timeout=link.wall(timeout) + MARGIN)
         except ExpctlError as err:
             self._finish(err)
             return

@@ -28,8 +28,6 @@ KIND_CLASSES: dict[str, Any] = {
     "attenuator": EpicsSwitch, "accelerator": EpicsRequest, "photodiode": EpicsMonitor,
     "beam": EpicsMonitor, "mpccd": EpicsMonitor,
 }
-#: Seconds an acquisition may take beyond its shots.
-ACQUISITION_MARGIN = 30.0
 
 
 class EpicsFaults:
@@ -88,20 +86,20 @@ class EpicsBeamline:
         self._registry = registry
         self._link = Link(channels, clock, wiring.settings, Watchdog())
         self.devices: dict[str, Device] = {}
+        self.daq = EpicsDAQ(self._link, wiring.daq, profile.beamline)
         gates: dict[str, AcquisitionGate] = {}
         for name, spec in profile.devices.items():
             wired = wiring.devices[name]
             if wired.trigger is not None:
                 pv = wired.trigger["pv"]
                 gate = gates.get(pv) or gates.setdefault(
-                    pv, AcquisitionGate(self._link, dict(wired.trigger), ACQUISITION_MARGIN))
+                    pv, AcquisitionGate(self._link, dict(wired.trigger), self.daq.rate_hz))
                 self.devices[name] = EpicsDetector(spec, wired, self._link, gate)
             elif spec.kind != "pseudo":
                 self.devices[name] = KIND_CLASSES[spec.kind](spec, wired, self._link)
         for name, spec in profile.devices.items():
             if spec.kind == "pseudo":
                 self.devices[name] = self._pseudo(name)
-        self.daq = EpicsDAQ(self._link, wiring.daq, profile.beamline)
         self.faults = EpicsFaults(self._link, profile.name)
         self.spot_grids: Mapping[str, SpotGrid] = {
             name: SpotGrid.on_plate(g["x_axis"], g["y_axis"], tuple(g["plate_mm"]),

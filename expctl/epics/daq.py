@@ -27,7 +27,7 @@ from expctl.devices.protocols import RunRecord, ShotBlock
 from expctl.devices.status import Status
 from expctl.epics.actions import explainer
 from expctl.epics.ca import Channel
-from expctl.epics.link import Link, read_together
+from expctl.epics.link import MARGIN, Link, read_together
 from expctl.epics.wiring import DaqWiring
 from expctl.errors import (
     DataError,
@@ -41,9 +41,6 @@ from expctl.errors import (
 )
 
 __all__ = ["EpicsDAQ", "read_now"]
-
-#: Seconds a run may take beyond its shots before its status times out.
-RUN_MARGIN = 30.0
 
 
 def read_now(channels: list[Channel], link: Link, timeout: float) -> dict[str, Any]:
@@ -125,8 +122,8 @@ class EpicsDAQ:
         started = threading.Event()
         failure: list[ExpctlError] = []
         expected = None if shots is None else int(shots) / self.rate_hz
-        status = Status(self.name, self._link.clock.now(),
-                        timeout=None if expected is None else 2 * expected + RUN_MARGIN)
+        timeout = None if expected is None else self._link.bound(expected)
+        status = Status(self.name, self._link.clock.now(), timeout=timeout)
 
         def completed(error: ExpctlError | None) -> None:
             if error is None:
@@ -144,7 +141,7 @@ class EpicsDAQ:
 
         roles["runinfo"].watch(lambda text: self._is_new_run(text, previous), started.set)
         roles["acquire"].put("Acquire", completed,
-                             timeout=None if expected is None else 4 * expected + RUN_MARGIN)
+                             timeout=None if timeout is None else self._link.wall(timeout) + MARGIN)
         if not started.wait(self._patience) or failure:
             if failure:
                 raise failure[0]

@@ -9,6 +9,7 @@ for the simulator, so validation and dry-runs need no connection.
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from expctl.devices.access import AccessLevel
@@ -103,15 +104,14 @@ class EpicsMotor(_EpicsDevice):
                          ).status
 
     def _timeout(self, target: float) -> float:
-        """Generous bound on a move (profile ``timeout``, else twice the trapezoid + 10 s)."""
+        """Bound on a move: the profile's ``timeout``, else from the trapezoid's duration."""
         if "timeout" in self.spec.options:
             return float(self.spec.options["timeout"])
         v, a = self.velocity, self.acceleration
-        distance = abs(target - self.position)
         if v <= 0:
             return 600.0
         ramp = v / a if a > 0 else 0.0
-        return 2.0 * (distance / v + ramp) + 10.0
+        return self._link.bound(abs(target - self.position) / v + ramp)
 
     def _why(self, values: dict[str, Any]) -> str:
         """What a motor record shows when it did not move (no IOC message)."""
@@ -161,7 +161,7 @@ class EpicsSwitch(_EpicsDevice):
     def set(self, value: float | str) -> Status:
         self.check_value(value)
         target: Any = float(value) if self.numeric else str(value)
-        timeout = float(self.spec.options.get("timeout", 2.0 * self.transit + 10.0))
+        timeout = float(self.spec.options.get("timeout", self._link.bound(self.transit)))
         return PutAction(self._link, self.name, self._setpoint, target, timeout=timeout,
                          readback=self._readback, trailing=True,
                          explain=self._explain(DeviceError)).status
@@ -186,6 +186,8 @@ class EpicsRequest(_EpicsDevice):
         self._choices = spec.limits.choices
         self.request_access = AccessLevel.parse(spec.options.get("request_access", "user"))
         self.latency = float(spec.options.get("latency", 1.0))
+        self._asked: tuple[Any, Status] | None = None  # this client's last request
+        self._answered_at = -math.inf  # Unix time it completed
 
     def _normalise(self, value: Any) -> Any:
         if self._choices is not None and isinstance(value, bool):
@@ -198,6 +200,14 @@ class EpicsRequest(_EpicsDevice):
 
     @property
     def pending(self) -> float | str | None:
+        """The value requested and not applied yet: this client's own request while it is
+        open, else what the IOC's busy flag says (if it was posted after that request
+        completed: a monitor can trail the completion)."""
+        asked = self._asked
+        if asked is not None and asked[1].pending:
+            return asked[0]
+        if self._busy is not None and self._busy.stamp <= self._answered_at:
+            return None
         if self._busy is not None:
             busy = self._busy.value
             return _plain(self._request.value) if busy not in ("idle", 0) else None
@@ -214,10 +224,16 @@ class EpicsRequest(_EpicsDevice):
                 f"the requester has {requester.label}", device=self.name,
                 hint="Ask beamline staff to place the request.")
         target = self._normalise(value)
-        timeout = float(self.spec.options.get("timeout", 2.0 * self.latency + 10.0))
-        return PutAction(self._link, self.name, self._request, target, timeout=timeout,
-                         readback=self._readback, trailing=True,
-                         explain=self._explain(RequestRefusedError)).status
+        timeout = float(self.spec.options.get("timeout", self._link.bound(self.latency)))
+        status = PutAction(self._link, self.name, self._request, target, timeout=timeout,
+                           readback=self._readback, trailing=True,
+                           explain=self._explain(RequestRefusedError)).status
+        self._asked = (target, status)
+        status.add_callback(self._answered)
+        return status
+
+    def _answered(self, status: Status) -> None:
+        self._answered_at = time.time()
 
     def read(self) -> dict[str, float | str]:
         return {self.name: self.value, **self._extra_readings()}

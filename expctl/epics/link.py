@@ -15,12 +15,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from expctl.clock import Clock
+from expctl.clock import Clock, WallClock
 from expctl.epics.ca import Channel, ChannelSet
 from expctl.epics.wiring import EpicsSettings
 from expctl.errors import ExpctlError
 
-__all__ = ["Link", "Watchdog", "read_together"]
+__all__ = ["MARGIN", "Link", "Watchdog", "read_together"]
 
 
 class Watchdog:
@@ -58,6 +58,10 @@ class Watchdog:
         self._thread.join(timeout=1.0)
 
 
+#: Wall seconds every action may take beyond twice what it should take.
+MARGIN = 10.0
+
+
 @dataclass
 class Link:
     """The shared context of one epics beamline's devices."""
@@ -69,6 +73,20 @@ class Link:
 
     def channel(self, name: str | None) -> Channel | None:
         return None if name is None else self.channels[name]
+
+    @property
+    def speed(self) -> float:
+        """Session-clock seconds per wall second (a sped-up simulated IOC)."""
+        return float(self.clock.speed) if isinstance(self.clock, WallClock) else 1.0
+
+    def bound(self, expected: float) -> float:
+        """A status timeout (session-clock seconds) for an action expected to take
+        ``expected`` of them: twice that, plus :data:`MARGIN` wall seconds."""
+        return 2.0 * expected + MARGIN * self.speed
+
+    def wall(self, clock_seconds: float) -> float:
+        """Session-clock seconds as wall seconds."""
+        return clock_seconds / self.speed
 
 
 def read_together(channels: Iterable[Channel], timeout: float,

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 from pathlib import Path
+from typing import Any
 
 from expctl.devices.profile import Profile
 from expctl.errors import UserError
@@ -19,10 +21,28 @@ from sim.ioc.server import SimIOC
 __all__ = ["serve"]
 
 
-async def _serve(ioc: SimIOC) -> None:
+def _context_class() -> type:
+    """caproto's asyncio server context, with Nagle's algorithm off on client circuits.
+
+    caproto binds its listening socket with protocol 0, so asyncio does not set
+    TCP_NODELAY on accepted connections; a reply split over two segments then waits
+    for the client's delayed ACK, ~40 ms, whenever monitors are flowing.  Real IOCs
+    (rsrv) set TCP_NODELAY on every circuit.
+    """
     from caproto.asyncio.server import Context
 
-    context = Context(ioc.pvdb)
+    class NoDelayContext(Context):  # type: ignore[misc]
+        async def tcp_handler(self, client: Any, addr: Any) -> None:
+            sock = client.writer.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            await super().tcp_handler(client, addr)
+
+    return NoDelayContext
+
+
+async def _serve(ioc: SimIOC) -> None:
+    context = _context_class()(ioc.pvdb)
     await ioc.start()
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
