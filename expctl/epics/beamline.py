@@ -17,7 +17,7 @@ from expctl.epics.ca import ChannelSet
 from expctl.epics.daq import EpicsDAQ
 from expctl.epics.devices import EpicsMonitor, EpicsMotor, EpicsRequest, EpicsSwitch
 from expctl.epics.link import Link, Watchdog
-from expctl.epics.link_suspender import LinkSuspender
+from expctl.epics.recovery import LinkSuspender, Reconnector
 from expctl.epics.wiring import Wiring
 from expctl.errors import BackendError, DisconnectedError, ExpctlError
 
@@ -85,6 +85,7 @@ class EpicsBeamline:
         self.data_dir = data_dir
         self._registry = registry
         self._link = Link(channels, clock, wiring.settings, Watchdog())
+        self._reconnector = Reconnector(channels, self._link.watchdog)
         self.devices: dict[str, Device] = {}
         self.daq = EpicsDAQ(self._link, wiring.daq, profile.beamline)
         gates: dict[str, AcquisitionGate] = {}

@@ -158,6 +158,12 @@ class Channel:
             self._subscription = self._pv.subscribe(data_type="time")
             self._subscription.add_callback(self._on_monitor)
 
+    def stop_monitor(self) -> None:
+        """Cancel the subscription (before closing: no monitor crosses a closed channel)."""
+        if self._subscription is not None and self.connected:
+            self._subscription.clear()
+        self._subscription = None
+
     # -- values ------------------------------------------------------------------------
     @property
     def value(self) -> Any:
@@ -347,5 +353,13 @@ class ChannelSet:
                 out[name] = f"{host}:{port}"
         return out
 
+    def search_again(self) -> None:
+        """Re-send the searches of every PV not found now (instead of after caproto's back-off)."""
+        self._context.broadcaster.search_now()
+
     def close(self) -> None:
+        """Cancel the monitors, then drop the connections (without joining caproto's threads:
+        they are daemons and would take seconds to notice)."""
+        for channel in self.channels.values():
+            channel.stop_monitor()
         self._context.disconnect(wait=False)
