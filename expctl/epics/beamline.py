@@ -13,7 +13,7 @@ from expctl.devices.protocols import Beamline, Device, FacilityArchive, Readable
 from expctl.devices.pseudo import LinearPseudoAxis
 from expctl.devices.registry import BackendRegistry
 from expctl.epics.acquire import AcquisitionGate, EpicsDetector
-from expctl.epics.ca import ChannelSet
+from expctl.epics.ca import Channel, ChannelSet
 from expctl.epics.daq import EpicsDAQ
 from expctl.epics.devices import EpicsMonitor, EpicsMotor, EpicsRequest, EpicsSwitch
 from expctl.epics.link import Link, Watchdog
@@ -41,16 +41,16 @@ class EpicsFaults:
         self._clear = link.channel(roles.get("clear"))
         self._message = link.channel(roles.get("message"))
 
-    def _require(self) -> None:
+    def _require(self) -> Channel:
         if self._inject is None:
             raise BackendError(f"beamline {self._profile} takes no injected faults: it is a "
                                "real control system", hint="Rehearse faults on the simulator.")
+        return self._inject
 
     def inject(self, kind: str, target: str | None = None, **options: Any) -> None:
-        self._require()
-        assert self._inject is not None  # noqa: S101 (checked just above)
+        channel = self._require()
         try:
-            self._inject.put_wait(json.dumps({"kind": kind, "target": target, **options}),
+            channel.put_wait(json.dumps({"kind": kind, "target": target, **options}),
                                   self._link.settings.ack_timeout * 4)
         except DisconnectedError:
             raise

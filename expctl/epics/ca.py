@@ -178,12 +178,10 @@ class Channel:
         """IOC timestamp (Unix seconds) of the newest value."""
         return self._stamp
 
-    def wait_for(self, predicate: Callable[[Any], bool], timeout: float) -> bool:
-        """Wait until the newest value satisfies ``predicate`` (False on timeout or link loss)."""
+    def wait_connected(self, timeout: float) -> bool:
+        """Wait until connected (False after ``timeout``)."""
         with self._cond:
-            return self._cond.wait_for(
-                lambda: not self.connected or (self.fresh and predicate(self._value)),
-                timeout) and self.connected and predicate(self._value)
+            return self._cond.wait_for(lambda: self.connected, timeout)
 
     def wait_fresh(self, timeout: float) -> bool:
         """Wait until connected with a value that arrived since (re)connection."""
@@ -324,9 +322,7 @@ class ChannelSet:
 
         deadline = time.monotonic() + timeout
         for channel in self.channels.values():
-            remaining = deadline - time.monotonic()
-            with channel._cond:
-                channel._cond.wait_for(lambda c=channel: c.connected, max(remaining, 0.0))
+            channel.wait_connected(max(deadline - time.monotonic(), 0.0))
         return [n for n, c in self.channels.items() if not c.connected]
 
     def prepare(self, timeout: float) -> None:

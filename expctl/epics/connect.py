@@ -73,11 +73,14 @@ def connect_channels(profile: Profile, wiring: Wiring) -> ChannelSet:
         channels.prepare(settings.connect_timeout)
         return channels
     owners = wiring.all_pvs()
-    owner = {pv: owners.get(pv.split(".")[0], owners.get(pv, "?")) for pv in missing}
+    by_device: dict[str, list[str]] = {}
+    for pv in missing:
+        owner = owners.get(pv, owners.get(pv.split(".")[0], "?"))
+        by_device.setdefault(owner, []).append(pv)
     served = channels.servers()
     channels.close()
     env = ", ".join(f"{k}={v}" for k, v in ca_environment().items())
-    listing = ", ".join(f"{pv} ({owner[pv]})" for pv in missing)
+    listing = "; ".join(f"{device}: {', '.join(pvs)}" for device, pvs in by_device.items())
     if not served:
         raise BackendError(
             f"profile {profile.name}: none of its {len(missing)} PVs answered within "
@@ -85,9 +88,6 @@ def connect_channels(profile: Profile, wiring: Wiring) -> ChannelSet:
             f"{env}",
             hint="Is the IOC running and reachable? For the simulated one: "
                  "`expctl sim-ioc --profile bl3 --prefix BL3:`.")
-    by_device: dict[str, list[str]] = {}
-    for pv in missing:
-        by_device.setdefault(owner[pv], []).append(pv)
     servers = ", ".join(sorted(set(served.values())))
     raise AggregateError(
         [UserError(f"{device}: no server has {', '.join(pvs)}", device=device,

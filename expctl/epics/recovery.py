@@ -14,11 +14,10 @@ back-off up to 5 s; while anything is lost it asks for a search every
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import threading
 
 from expctl.epics.ca import Channel, ChannelSet
 from expctl.epics.link import Watchdog

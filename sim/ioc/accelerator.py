@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from caproto import ChannelDouble, ChannelEnum
-from caproto import SkipWrite
+from caproto import ChannelDouble, ChannelEnum, SkipWrite
 
 from sim.devices.accelerator import SimAcceleratorParameter
-from sim.ioc.channels import ErrorPVs, Setpoint, enum_label, post
+from sim.ioc.channels import ErrorPVs, enum_label, post, setpoint
 
 if TYPE_CHECKING:
     from sim.ioc.server import SimIOC
@@ -35,10 +34,10 @@ class RequestGroup:
         value = device.value
         if choices is not None:
             labels = tuple(str(c) for c in choices)
-            self.request = Setpoint(self._put, str(value), choices=labels)
+            self.request = setpoint(self._put, str(value), choices=labels)
             self.readback: Any = ChannelEnum(value=str(value), enum_strings=labels)
         else:
-            self.request = Setpoint(self._put, float(value), units=device.units, precision=4)
+            self.request = setpoint(self._put, float(value), units=device.units, precision=4)
             self.readback = ChannelDouble(value=float(value), units=device.units, precision=4)
         self.busy = ChannelEnum(value="idle", enum_strings=BUSY_STATES)
         self.pvdb: dict[str, Any] = {base: self.readback, f"{base}:REQ": self.request,

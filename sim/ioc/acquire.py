@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from caproto import ChannelDouble, ChannelInteger, ChannelString
-from caproto import SkipWrite
+from caproto import ChannelDouble, ChannelInteger, ChannelString, SkipWrite
 
 from expctl.errors import ExpctlError
-from sim.ioc.channels import ErrorPVs, Setpoint, post
+from sim.ioc.channels import ErrorPVs, post, setpoint
 from sim.ioc.naming import signal_pv
 
 if TYPE_CHECKING:
@@ -74,7 +73,7 @@ class AcquisitionGroup:
         self.signals = signals
         self.errors = ErrorPVs(f"{prefix}ACQ")
         self.nshots = ChannelInteger(value=1)
-        self.trigger = Setpoint(self._put, "Done", choices=TRIGGER_STATES)
+        self.trigger = setpoint(self._put, "Done", choices=TRIGGER_STATES)
         self.count = ChannelInteger(value=0)
         self.pvdb: dict[str, Any] = {
             f"{prefix}ACQ:NSHOTS": self.nshots, f"{prefix}ACQ:TRIGGER": self.trigger,

@@ -23,8 +23,8 @@ from caproto.server import PvpropertyDouble
 
 from expctl.errors import ExpctlError
 
-__all__ = ["ErrorPVs", "PutFailDouble", "Refused", "Setpoint", "enum_label", "long_string", "post",
-           "text"]
+__all__ = ["ErrorPVs", "PutFailDouble", "Refused", "enum_label", "long_string", "post",
+           "setpoint", "text"]
 
 #: Longest text a ``:MSG`` or JSON PV holds (a CHAR waveform; CA strings stop at 40).
 LONG_STRING = 4096
@@ -76,7 +76,7 @@ class _TextSetpoint(_Handled, ChannelByte):
     pass
 
 
-def Setpoint(on_put: Callable[[Any], Awaitable[Any]], value: Any, *,  # noqa: N802
+def setpoint(on_put: Callable[[Any], Awaitable[Any]], value: Any, *,
              choices: tuple[str, ...] | None = None, text: bool = False, **kwargs: Any) -> Any:
     """A writable channel handled by ``on_put``: enum (``choices``), long text, int or double."""
     if choices is not None:

@@ -15,12 +15,11 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
-from caproto import ChannelDouble, ChannelInteger, ChannelString
-from caproto import SkipWrite
+from caproto import ChannelDouble, ChannelInteger, ChannelString, SkipWrite
 
 from expctl.errors import BackendError, ExpctlError
 from sim.faults import SimFaults
-from sim.ioc.channels import ErrorPVs, Refused, Setpoint, long_string, text
+from sim.ioc.channels import ErrorPVs, Refused, long_string, setpoint, text
 
 if TYPE_CHECKING:
     from sim.ioc.server import SimIOC
@@ -67,8 +66,8 @@ class ControlGroup:
         p = f"{prefix}SIM:"
         self.errors = ErrorPVs(f"{prefix}SIM")
         self.pvdb: dict[str, Any] = {
-            f"{p}FAULT": Setpoint(self._fault, "", text=True),
-            f"{p}CLEAR": Setpoint(self._clear, "Done", choices=("Done", "Clear")),
+            f"{p}FAULT": setpoint(self._fault, "", text=True),
+            f"{p}CLEAR": setpoint(self._clear, "Done", choices=("Done", "Clear")),
             f"{p}SPEED": ChannelDouble(value=ioc.speed, precision=3),
             f"{p}SEED": ChannelInteger(value=ioc.beamline.profile.seed),
             f"{p}PROFILE": ChannelString(value=ioc.beamline.profile.name),

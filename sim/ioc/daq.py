@@ -22,13 +22,12 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from caproto import ChannelDouble, ChannelInteger
-from caproto import SkipWrite
+from caproto import ChannelDouble, ChannelInteger, SkipWrite
 
 from expctl.devices.protocols import RunRecord
 from expctl.errors import ExpctlError
 from sim.devices.daq import DET_KEYS, PUBLIC_KEYS
-from sim.ioc.channels import ErrorPVs, Setpoint, long_string, post, text
+from sim.ioc.channels import ErrorPVs, long_string, post, setpoint, text
 from sim.ioc.naming import column_pv
 
 if TYPE_CHECKING:
@@ -64,10 +63,10 @@ class DAQGroup:
         self.nshots = ChannelInteger(value=0)
         self.label = long_string()
         self.comment = long_string()
-        self.acquire = Setpoint(self._acquire, "Done", choices=("Done", "Acquire"))
-        self.stop = Setpoint(self._stop(False), "Done", choices=("Done", "Stop"))
-        self.abort = Setpoint(self._stop(True), "Done", choices=("Done", "Abort"))
-        self.collect = Setpoint(self._collect, "Done", choices=("Done", "Collect"))
+        self.acquire = setpoint(self._acquire, "Done", choices=("Done", "Acquire"))
+        self.stop = setpoint(self._stop(False), "Done", choices=("Done", "Stop"))
+        self.abort = setpoint(self._stop(True), "Done", choices=("Done", "Abort"))
+        self.collect = setpoint(self._collect, "Done", choices=("Done", "Collect"))
         self.run = ChannelInteger(value=0)
         self.status = ChannelInteger(value=-1)
         self.shots = ChannelInteger(value=0)

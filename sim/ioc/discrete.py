@@ -12,12 +12,11 @@ from __future__ import annotations
 from itertools import combinations
 from typing import TYPE_CHECKING, Any
 
-from caproto import ChannelDouble, ChannelEnum
-from caproto import SkipWrite
+from caproto import ChannelDouble, ChannelEnum, SkipWrite
 
 from expctl.errors import LimitError
 from sim.devices.discrete import SimAttenuator, SimDiscrete
-from sim.ioc.channels import ErrorPVs, Setpoint, enum_label, post
+from sim.ioc.channels import ErrorPVs, enum_label, post, setpoint
 
 if TYPE_CHECKING:
     from sim.ioc.server import SimIOC
@@ -47,17 +46,17 @@ class DiscreteGroup:
         self.errors = ErrorPVs(base)
         value = device.value
         if self.numeric:
-            self.setpoint = Setpoint(self._put, float(value), units=device.units, precision=1)
+            self.setpoint = setpoint(self._put, float(value), units=device.units, precision=1)
             self.readback: Any = ChannelDouble(value=float(value), units=device.units,
                                                precision=1)
         else:
             labels = tuple(str(c) for c in device.choices)
-            self.setpoint = Setpoint(self._put, str(value), choices=labels)
+            self.setpoint = setpoint(self._put, str(value), choices=labels)
             self.readback = ChannelEnum(value=str(value), enum_strings=labels)
         self.pvdb: dict[str, Any] = {base: self.setpoint, f"{base}_RBV": self.readback,
                                      **self.errors.pvdb}
         self.foils: tuple[float, ...] = getattr(device, "foils", ())
-        self.foil_pvs = [Setpoint(self._foil_put(i), "out", choices=FOIL_STATES)
+        self.foil_pvs = [setpoint(self._foil_put(i), "out", choices=FOIL_STATES)
                          for i in range(len(self.foils))]
         for i, pv in enumerate(self.foil_pvs, start=1):
             self.pvdb[f"{base}:FOIL{i}"] = pv

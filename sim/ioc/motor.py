@@ -147,13 +147,13 @@ class MotorRecord(PVGroup):
         self._stopped.set()
 
     @val.fields.stop.putter
-    async def _stop_put(fields: Any, instance: Any, value: int) -> int:  # noqa: N805
+    async def _stop_put(fields: Any, instance: Any, value: int) -> int:
         if value:
             fields.parent.group.stop()
         return 0
 
     @val.fields.stop_pause_move_go.putter
-    async def _spmg_put(fields: Any, instance: Any, value: Any) -> Any:  # noqa: N805
+    async def _spmg_put(fields: Any, instance: Any, value: Any) -> Any:
         if value in ("Stop", "Pause", 0, 1):
             fields.parent.group.stop()
         return value

@@ -14,11 +14,13 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from expctl.clock import WallClock
+from expctl.devices.profile import Profile
 from expctl.devices.registry import BackendRegistry
 from expctl.epics import EpicsBackend
 from sim.backend import SimBackend
@@ -124,9 +126,16 @@ def registry() -> BackendRegistry:
     return BackendRegistry({"sim": sim, "epics": EpicsBackend(BackendRegistry({"sim": sim}))})
 
 
-def connect(reg: BackendRegistry, data_dir: Path | None = None, speed: float = SPEED) -> object:
+def profile(reg: BackendRegistry, **epics: object) -> Profile:
+    """The bl3-epics profile, with ``epics:`` settings overridden (a shorter connect_timeout)."""
+    found = reg.find_profile("bl3-epics")
+    return replace(found, raw={**found.raw, "epics": {**found.raw["epics"], **epics}})
+
+
+def connect(reg: BackendRegistry, data_dir: Path | None = None, speed: float = SPEED,
+            **epics: object) -> object:
     """A connected bl3-epics beamline on a wall clock matching the IOC's speed."""
-    return reg.connect(reg.find_profile("bl3-epics"), WallClock(speed), data_dir=data_dir)
+    return reg.connect(profile(reg, **epics), WallClock(speed), data_dir=data_dir)
 
 
 class Operator:

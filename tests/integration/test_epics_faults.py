@@ -31,6 +31,7 @@ from tests.integration.epics_ioc import (
     ioc_environment,
     registry,
 )
+from tests.integration.epics_ioc import profile as epics_profile
 
 #: Wall seconds within which every failure here must be reported (a hang would reach the
 #: status timeouts: 10 s and more).
@@ -152,11 +153,12 @@ def test_an_unreachable_ioc_lists_every_pv_with_addresses_and_environment():
     reg = registry()
     with ioc_environment(silent):
         with pytest.raises(BackendError) as err:
-            connect(reg)
+            connect(reg, connect_timeout=1.0)
     text = str(err.value)
     assert err.value.exit_code == 1
-    assert "none of its" in text and "BL3:THETA.RBV (theta)" in text
-    assert "BL3:DAQ:RUNINFO (daq)" in text
+    assert "none of its 141 PVs answered within 1 s" in text
+    assert "theta: BL3:THETA.VAL, BL3:THETA.RBV, BL3:THETA.DMOV" in text
+    assert "daq: BL3:DAQ:RUNINFO" in text
     assert f"Searched 127.0.0.1:{silent}" in text
     assert "EPICS_CA_ADDR_LIST=127.0.0.1" in text and "EPICS_CA_AUTO_ADDR_LIST=NO" in text
     assert "expctl sim-ioc" in text
@@ -164,7 +166,7 @@ def test_an_unreachable_ioc_lists_every_pv_with_addresses_and_environment():
 
 def test_a_profile_pv_that_does_not_exist_is_a_user_error_naming_the_device(beamline, port):
     reg = registry()
-    profile = reg.find_profile("bl3-epics")
+    profile = epics_profile(reg, connect_timeout=1.0)
     theta = profile.devices["theta"]
     devices = {**profile.devices, "theta": replace(theta, options={**theta.options,
                                                                    "pv": "$(P)THETAX"})}
