@@ -18,7 +18,7 @@ import numpy as np
 from _timing import best_and_median
 
 from expctl.analysis import AssemblyPlan, Roi, reduce_frames
-from expctl.analysis.synthetic import mpccd_frames, octal_geometry
+from expctl.testing.synthetic_data import mpccd_frames, octal_geometry
 
 ROIS = [Roi(368, 432, 218, 282), Roi(600, 664, 218, 282)]  # Bragg spot and background
 

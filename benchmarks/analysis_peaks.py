@@ -5,7 +5,7 @@ from issue 3: fit on a 41-point curve <= 100 µs; on pseudo-Voigt rocking curves
 with strong mono-beam I0 fluctuations, Poisson photons and true centres off the
 grid, normalised by I0: median |error| <= 0.3 % of FWHM, worst <= 2 %, clearly
 better than the half-maximum midpoint on the same curves.  The curve model is
-:func:`expctl.analysis.synthetic.rocking_curve` (defaults: 41 points over
+:func:`expctl.testing.synthetic_data.rocking_curve` (defaults: 41 points over
 0.01°, FWHM 0.0025°, η = 0.3, 5000 photons at the peak per mean-I0 shot, I0
 gamma-distributed with 82 % rms, 0.5 % I0 read noise, one shot per point).
 """
@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from expctl.analysis import find_peak
-from expctl.analysis.synthetic import rocking_curve
+from expctl.testing.synthetic_data import rocking_curve
 
 
 def _per_call_us(fn, calls: int, repeat: int) -> tuple[float, float]:

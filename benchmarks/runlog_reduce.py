@@ -16,7 +16,7 @@ import numpy as np
 
 from expctl.engine.events import EventBus
 from expctl.runlog import Catalog, attach, reduce_runs, write_cube
-from expctl.runlog.synthetic import synthetic_campaign
+from expctl.testing.synthetic_events import synthetic_campaign
 
 
 def main() -> None:

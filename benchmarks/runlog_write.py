@@ -17,7 +17,7 @@ import numpy as np
 
 from expctl.engine.events import EventBus, ShotBlockTaken
 from expctl.runlog import attach
-from expctl.runlog.synthetic import synthetic_run
+from expctl.testing.synthetic_events import synthetic_run
 
 
 def _events(shots: int, block: int, run: int, seed: int = 0) -> list:

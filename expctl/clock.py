@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from typing import Protocol, runtime_checkable
 
+from expctl.errors import ArgumentError
+
 __all__ = ["Clock", "VirtualClock", "WallClock", "DEFAULT_EPOCH"]
 
 #: Unix time at which a fresh virtual clock starts: 2026-01-15 09:00:00 JST,
@@ -88,7 +90,7 @@ class WallClock:
 
     def __init__(self, speed: float = 1.0, epoch: float | None = None) -> None:
         if speed <= 0:
-            raise ValueError("WallClock speed must be positive")
+            raise ArgumentError(f"WallClock speed must be positive, got {speed:g}")
         self.speed = float(speed)
         self._t0 = time.monotonic()
         self.epoch = time.time() if epoch is None else float(epoch)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 __all__ = [
     "AccessError",
     "AggregateError",
+    "ArgumentError",
     "BackendError",
     "BeamLossError",
     "ConditionLostError",
@@ -31,6 +32,7 @@ __all__ = [
     "MotorStallError",
     "RequestRefusedError",
     "SequenceError",
+    "SignalError",
     "UnitError",
     "UserError",
 ]
@@ -113,6 +115,14 @@ class UnitError(UserError, ValueError):
 
 class LimitError(UserError, ValueError):
     """A target lies outside a device's limits."""
+
+
+class ArgumentError(UserError, ValueError):
+    """A function or plan was given an argument it cannot work with (from Python code)."""
+
+
+class SignalError(UserError, KeyError):
+    """A signal that was asked for is not among those read."""
 
 
 class AccessError(UserError, PermissionError):

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from expctl.runlog.attach import RunLogHandle
     from expctl.sequence.dryrun import DryRun
     from expctl.sequence.load import LoadedSequence
+    from expctl.sequence.registry import VerbRegistry
 
 __all__ = ["Session", "default_data_dir"]
 
@@ -38,7 +39,8 @@ class Session:
 
     Build with :meth:`open`.  Attributes other code may use: ``profile``,
     ``registry``, ``clock``, ``data_dir``, ``access``, ``results`` (named
-    analysis results), and lazily ``beamline``, ``bus``, ``engine``.
+    analysis results), ``verbs`` (sequence verbs), and lazily ``beamline``, ``bus``,
+    ``engine``.
 
     Args:
         profile: the beamline profile.
@@ -60,6 +62,8 @@ class Session:
         self.access = access
         self.seed = seed
         self.results: dict[str, Any] = {}
+        #: the step kinds this session's sequences may use (None: the shipped verbs)
+        self.verbs: VerbRegistry | None = None
         self.journal: Journal | None = None
         self._beamline = beamline
         self._bus: EventBus | None = None
@@ -162,7 +166,8 @@ class Session:
         """Read and check a sequence against this session's profile (no backend needed)."""
         from expctl.sequence.load import load_sequence
 
-        return load_sequence(path, self.profile, overrides, access=self.access)
+        return load_sequence(path, self.profile, overrides, access=self.access,
+                             verbs=self.verbs)
 
     validate = load
 

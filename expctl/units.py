@@ -1,8 +1,14 @@
-"""Quantities with units: parsing ``"10 ps"``, converting, checking dimensions.
+"""Quantities with units: reading ``"10 ps"``, converting, checking dimensions.
 
 A deliberately small table (length, angle, time, energy, charge, dimensionless)
 instead of a general units library: beamline quantities are few, conversions are
 exact scale factors, and error messages can list exactly what is accepted.
+
+:func:`lex_quantity` is the one reader of "a number, then maybe a unit" in
+expctl: quantity strings (:func:`parse_quantity`), sequence values, the
+quantity literals of ``${…}`` expressions (:func:`quantity_literals`) and
+``--where`` filters all use it, so ``1e-3 deg``, ``.5ps`` and ``2 µrad`` mean
+the same everywhere.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ from functools import cache
 
 from expctl.errors import UnitError
 
-__all__ = ["Quantity", "UNITS", "convert", "dimension_of", "parse_quantity", "format_quantity"]
+__all__ = ["NUMBER", "Quantity", "QuantityToken", "UNITS", "convert", "dimension_of",
+           "format_quantity", "lex_quantity", "parse_quantity", "quantity_literals"]
 
 #: unit -> (dimension, factor to the dimension's base unit)
 UNITS: dict[str, tuple[str, float]] = {
@@ -43,9 +50,12 @@ UNITS: dict[str, tuple[str, float]] = {
     "counts": ("dimensionless", 1.0), "shots": ("dimensionless", 1.0),
 }
 
-_QUANTITY = re.compile(
-    r"^\s*(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<unit>[A-Za-zµ%]*)\s*$"
-)
+#: a decimal number as written, without its sign: ``10``, ``2.5``, ``.5``, ``1e-3``
+NUMBER = r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+#: a signed number and the word after it (``%`` or letters): the unit, if it is one
+_LEXEME = re.compile(rf"(?P<num>[-+]?{NUMBER})\s*(?P<unit>%|[^\W\d]*)")
+#: where a number may start inside a longer text: not within a name or another number
+_NUMBER_START = re.compile(r"(?<![\w.])[\d.]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +71,59 @@ class Quantity:
 
     def __str__(self) -> str:
         return format_quantity(self.value, self.unit)
+
+
+@dataclass(frozen=True, slots=True)
+class QuantityToken:
+    """A number and the word written after it, where :func:`lex_quantity` found them.
+
+    ``unit`` is that word as written (``""`` when there is none): whether it is a
+    known unit is for the caller to decide.  ``number_end`` and ``end`` are the
+    text positions after the number and after the unit.
+    """
+
+    number: str
+    unit: str
+    start: int
+    number_end: int
+    end: int
+
+    @property
+    def value(self) -> float:
+        return float(self.number)
+
+
+def lex_quantity(text: str, pos: int = 0, *, signed: bool = True) -> QuantityToken | None:
+    """Read ``number [unit]`` at ``text[pos:]``, or None if no number starts there.
+
+    Args:
+        text: the text.
+        pos: where the number must start.
+        signed: whether a leading ``+``/``-`` belongs to the number.
+    """
+    m = _LEXEME.match(text, pos)
+    if m is None or (not signed and m["num"][0] in "+-"):
+        return None
+    unit = m["unit"]
+    return QuantityToken(m["num"], unit, pos, m.end("num"), m.end() if unit else m.end("num"))
+
+
+def quantity_literals(text: str) -> list[QuantityToken]:
+    """The numbers with a known unit standing alone in ``text`` (``0.5 ps`` in ``x + 0.5 ps``).
+
+    A number inside a name (``x1``) or followed by more of a word (``2 mins``,
+    ``3 ms2``) is not one; ``%`` is left to the caller (it is also an operator).
+    """
+    out: list[QuantityToken] = []
+    for m in _NUMBER_START.finditer(text):
+        if out and m.start() < out[-1].end:
+            continue
+        tok = lex_quantity(text, m.start(), signed=False)
+        if (tok is not None and tok.unit not in ("", "%") and tok.unit in UNITS
+                and not text[tok.end:tok.end + 1].isalnum()
+                and text[tok.end:tok.end + 1] != "_"):
+            out.append(tok)
+    return out
 
 
 def dimension_of(unit: str) -> str:
@@ -106,12 +169,12 @@ def parse_quantity(text: str | int | float) -> Quantity:
         raise UnitError(f"expected a quantity such as '10 ps', got {text!r}")
     if isinstance(text, int | float):
         return Quantity(float(text), "")
-    m = _QUANTITY.match(text)
-    if m is None:
+    stripped = text.strip()
+    tok = lex_quantity(stripped)
+    if tok is None or tok.end != len(stripped):
         raise UnitError(f"expected a quantity such as '10 ps', got {text!r}")
-    unit = m["unit"]
-    dimension_of(unit)
-    return Quantity(float(m["num"]), unit)
+    dimension_of(tok.unit)
+    return Quantity(tok.value, tok.unit)
 
 
 def format_quantity(value: float, unit: str) -> str:

@@ -59,14 +59,12 @@ class SimBeamline:
         self.profile = profile
         self.clock = clock
         self.data_dir = data_dir
-        raw = profile.raw
         fac = dict(profile.facility)
-        daq_opts = dict(raw.get("daq", {}) or {})
         self._store = FacilityStore(None if data_dir is None else Path(data_dir) / "facility")
         tag_rate = float(fac.get("tag_rate_hz", 60.0))
         tag0, start_tick, origin = self._store.open_session(clock.epoch + clock.now(), tag_rate)
         timeline = Timeline(tag0, start_tick - math.floor(clock.now() * tag_rate + 1e-6),
-                            origin, tag_rate, float(daq_opts.get("rate_hz", 30.0)))
+                            origin, tag_rate, profile.daq.rate_hz)
         world = SimWorld(profile, clock, timeline, profile.seed)
         self._world = world
         self.devices: dict[str, Device] = {}
@@ -76,12 +74,13 @@ class SimBeamline:
         for name, spec in profile.devices.items():
             if spec.kind == "pseudo":
                 self.devices[name] = world.devices[name] = self._pseudo(spec)
-        grids = dict(raw.get("spot_grids", {}) or {})
+        grids = profile.spot_grids
         if len(grids) != 1:
             raise BackendError(f"profile {profile.name}: the simulator models one sample "
                                f"plate; give exactly one spot grid (got {len(grids)})")
         (grid_name, grid), = grids.items()
-        world.plate = Plate.from_profile(profile.seed, grid, profile.physics.get("sample", {}))
+        world.plate = Plate.from_profile(profile.seed, grid.as_dict(),
+                                         profile.physics.get("sample", {}))
         self.spot_grids: Mapping[str, SpotGrid] = {grid_name: world.plate.grid()}
         world.finish_wiring()
         equipment, units = self._equipment()

@@ -62,8 +62,9 @@ def ground_truth(profile: Profile) -> GroundTruth:
 
 
 def _plate(profile: Profile) -> Plate:
-    grid = next(iter(dict(profile.raw.get("spot_grids", {})).values()))
-    return Plate.from_profile(profile.seed, grid, profile.physics.get("sample", {}))
+    grid = next(iter(profile.spot_grids.values()))
+    return Plate.from_profile(profile.seed, grid.as_dict(),
+                              profile.physics.get("sample", {}))
 
 
 def spot_bragg_offset(profile: Profile, index: int) -> float:

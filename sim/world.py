@@ -126,11 +126,10 @@ class SimWorld:
                                   self.physics.beam_loss_mean_duration_s)
         self.faults = SimFaults({n: s.kind for n, s in profile.devices.items()}, clock.now,
                                 self.beam_loss, timeline.offset_ticks / timeline.tag_rate_hz)
-        raw_daq = dict(profile.raw.get("daq", {}) or {})
-        self.gate_shutter = bool(raw_daq.get("gate_shutter", True))
-        self.require_beam = bool(raw_daq.get("require_beam", True))
-        self.timeout_margin = float(raw_daq.get("timeout_margin", 10.0))
-        self.roles: dict[str, Any] = dict(profile.raw.get("roles", {}) or {})
+        self.gate_shutter = profile.daq.gate_shutter
+        self.require_beam = profile.daq.require_beam
+        self.timeout_margin = profile.daq.timeout_margin
+        self.roles = profile.roles
         self.devices: dict[str, Any] = {}
         self.detectors: list[SimMPCCD] = []
         self.plate: Plate | None = None
@@ -165,8 +164,8 @@ class SimWorld:
     # -- wiring -------------------------------------------------------------------------
     def role(self, role: str) -> Any:
         """The device playing ``role`` (``theta``, ``shutter`` …), per the profile's roles."""
-        name = self.roles.get(role)
-        if name is None or name not in self.devices:
+        name = getattr(self.roles, role, None)
+        if not isinstance(name, str) or name not in self.devices:
             raise BackendError(f"profile {self.profile.name}: no device for role {role!r}",
                                hint="add it under 'roles:' in the profile")
         return self.devices[name]

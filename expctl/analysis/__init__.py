@@ -3,7 +3,7 @@
 Pure functions over numpy arrays returning small result dataclasses.  numba is
 imported only inside the functions that need it (fits, detector kernels), so
 importing this package is cheap: CLI start-up, validation and dry-runs never
-pay for it.  Synthetic test data lives in :mod:`expctl.analysis.synthetic`.
+pay for it.  Synthetic test data lives in :mod:`expctl.testing.synthetic_data`.
 """
 
 from expctl.analysis.assembly import AssemblyPlan, SensorGeometry

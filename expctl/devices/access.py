@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from expctl.errors import AccessError
+from expctl.errors import AccessError, ArgumentError
 
 __all__ = ["AccessLevel", "check_access"]
 
@@ -30,7 +30,8 @@ class AccessLevel(IntEnum):
         aliases = {"user": cls.USER, "staff": cls.STAFF, "accelerator": cls.ACCELERATOR,
                    "accelerator_request": cls.ACCELERATOR}
         if key not in aliases:
-            raise ValueError(f"unknown access level {text!r} (user, staff, accelerator-request)")
+            raise ArgumentError(f"unknown access level {text!r}",
+                                allowed="user, staff, accelerator-request")
         return aliases[key]
 
     @property

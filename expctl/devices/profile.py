@@ -1,14 +1,18 @@
 """Beamline profiles: the YAML file that names every device of a beamline.
 
-The generic part (names, kinds, units, limits, access, safe values, speeds) is
-read here so expctl can validate sequences without a backend; everything else
-(``physics:``, per-device extras) is passed to the backend untouched.
+The generic part (names, kinds, units, limits, access, safe values, speeds,
+and the ``roles:``, ``daq:`` and ``spot_grids:`` sections) is read and checked
+here so expctl can validate sequences without a backend; everything else
+(``physics:``, ``facility:``, per-device extras) is passed to the backend
+untouched.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +22,7 @@ from expctl.devices.access import AccessLevel
 from expctl.devices.limits import Limits
 from expctl.errors import BackendError
 
-__all__ = ["DeviceSpec", "Profile", "load_profile"]
+__all__ = ["DaqSpec", "DeviceSpec", "Profile", "Roles", "SpotGridSpec", "load_profile"]
 
 _GENERIC_KEYS = {"kind", "units", "limits", "choices", "access", "safe", "velocity",
                  "acceleration", "equipment", "description"}
@@ -46,8 +50,70 @@ class DeviceSpec:
 
 
 @dataclass(frozen=True)
+class Roles:
+    """``roles:`` — which device plays which part in the canonical procedure.
+
+    Procedures and the shell take device names from here instead of assuming
+    bl3's.  A role the profile does not declare is None (``delays``: empty);
+    roles expctl does not know are kept in ``extra`` for the backend.
+    """
+
+    theta: str | None = None
+    energy: str | None = None
+    shutter: str | None = None
+    attenuator: str | None = None
+    pd_gain: str | None = None
+    i0: str | None = None
+    beam: str | None = None
+    pump: str | None = None
+    #: devices whose values add up to the pump–probe delay (the first is requested)
+    delays: tuple[str, ...] = ()
+    extra: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
+
+    def require(self, role: str) -> str:
+        """The device of ``role``; a BackendError if the profile does not name one."""
+        device = getattr(self, role, None)
+        if not isinstance(device, str):
+            raise BackendError(f"the profile names no device for the role {role!r}",
+                               hint=f"Add `roles: {{{role}: DEVICE}}` to the profile.")
+        return device
+
+
+@dataclass(frozen=True)
+class DaqSpec:
+    """``daq:`` — how runs are taken: beam rate, detectors read, when runs fail."""
+
+    rate_hz: float = 30.0
+    #: detectors the DAQ reads (empty: every device of a detector kind)
+    detectors: tuple[str, ...] = ()
+    #: the pulse picker exposes the sample only on acquired shots
+    gate_shutter: bool = True
+    #: runs and triggers fail with BeamLossError while the beam is off
+    require_beam: bool = True
+    #: seconds beyond a run's expected end before it times out
+    timeout_margin: float = 10.0
+    #: backend-specific keys, unchanged
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SpotGridSpec:
+    """One entry of ``spot_grids:``: the two stages that move a sample to its spots."""
+
+    name: str
+    x_axis: str
+    y_axis: str
+    #: backend-specific keys (plate extent, pitch, margin …), unchanged
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The entry as the profile wrote it (axes and options), for a backend's own models."""
+        return {**self.options, "x_axis": self.x_axis, "y_axis": self.y_axis}
+
+
+@dataclass(frozen=True)
 class Profile:
-    """A beamline profile: identity, seed, devices and backend-specific physics."""
+    """A beamline profile: identity, seed, devices, typed sections and backend physics."""
 
     name: str
     backend: str
@@ -58,6 +124,9 @@ class Profile:
     facility: Mapping[str, Any]
     path: Path | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
+    roles: Roles = field(default_factory=Roles)
+    daq: DaqSpec = field(default_factory=DaqSpec)
+    spot_grids: Mapping[str, SpotGridSpec] = field(default_factory=dict)
 
     def serves(self, beamline: str) -> bool:
         """Whether a sequence written for ``beamline`` runs on this profile: its own name,
@@ -70,8 +139,7 @@ class Profile:
 
     def with_seed(self, seed: int) -> Profile:
         """The same profile with another seed (``--seed``)."""
-        return Profile(self.name, self.backend, self.beamline, seed, self.devices,
-                       self.physics, self.facility, self.path, self.raw)
+        return dataclasses.replace(self, seed=seed)
 
     def with_initial(self, values: Mapping[str, Any]) -> Profile:
         """The same profile whose devices start at ``values`` (their ``initial`` option).
@@ -83,9 +151,9 @@ class Profile:
         for name, value in values.items():
             spec = devices.get(name)
             if spec is not None and spec.limits.contains(value):
-                devices[name] = replace(spec, options={**spec.options, "initial": value})
-        return Profile(self.name, self.backend, self.beamline, self.seed, devices,
-                       self.physics, self.facility, self.path, self.raw)
+                devices[name] = dataclasses.replace(spec, options={**spec.options,
+                                                                   "initial": value})
+        return dataclasses.replace(self, devices=devices)
 
 
 def _device_spec(name: str, body: Mapping[str, Any], source: str) -> DeviceSpec:
@@ -126,6 +194,7 @@ def load_profile(path: Path) -> Profile:
     if missing:
         raise BackendError(f"beamline profile {source} lacks {', '.join(missing)}")
     devices = {n: _device_spec(n, b, source) for n, b in raw["devices"].items()}
+    section = _Section(source, devices)
     return Profile(
         name=str(raw["name"]),
         backend=str(raw["backend"]),
@@ -136,4 +205,87 @@ def load_profile(path: Path) -> Profile:
         facility=raw.get("facility", {}) or {},
         path=path,
         raw=raw,
+        roles=section.roles(raw.get("roles")),
+        daq=section.daq(raw.get("daq")),
+        spot_grids=section.spot_grids(raw.get("spot_grids")),
     )
+
+
+_ROLE_NAMES = tuple(f.name for f in dataclasses.fields(Roles) if f.name not in ("delays",
+                                                                                "extra"))
+_DAQ_KEYS = ("rate_hz", "detectors", "gate_shutter", "require_beam", "timeout_margin")
+
+
+class _Section:
+    """Reads the typed sections of one profile file; each problem is a BackendError."""
+
+    def __init__(self, source: str, devices: Mapping[str, DeviceSpec]) -> None:
+        self.source = source
+        self.devices = devices
+
+    def fail(self, where: str, message: str, allowed: str | None = None) -> BackendError:
+        return BackendError(f"beamline profile {self.source}: {where}: {message}",
+                            allowed=allowed)
+
+    def mapping(self, body: Any, where: str) -> Mapping[str, Any]:
+        if body is None:
+            return {}
+        if not isinstance(body, Mapping):
+            raise self.fail(where, f"must be a mapping, got {type(body).__name__}")
+        return body
+
+    def device(self, value: Any, where: str) -> str:
+        if not isinstance(value, str) or value not in self.devices:
+            raise self.fail(where, f"{value!r} is not a device of this profile",
+                            allowed=", ".join(self.devices))
+        return value
+
+    def devices_of(self, value: Any, where: str) -> tuple[str, ...]:
+        items = value if isinstance(value, list) else [value]
+        return tuple(self.device(v, where) for v in items)
+
+    def roles(self, body: Any) -> Roles:
+        given = self.mapping(body, "roles")
+        named = {k: self.device(given[k], f"roles: {k}") for k in _ROLE_NAMES if k in given}
+        extra = {k: self.device(v, f"roles: {k}") if isinstance(v, str)
+                 else self.devices_of(v, f"roles: {k}")
+                 for k, v in given.items() if k not in _ROLE_NAMES and k != "delays"}
+        delays = self.devices_of(given["delays"], "roles: delays") if "delays" in given else ()
+        return Roles(**named, delays=delays, extra=extra)
+
+    def daq(self, body: Any) -> DaqSpec:
+        given = self.mapping(body, "daq")
+        default = DaqSpec()
+        rate = self.number(given.get("rate_hz", default.rate_hz), "daq: rate_hz", positive=True)
+        margin = self.number(given.get("timeout_margin", default.timeout_margin),
+                             "daq: timeout_margin")
+        flags = {k: given.get(k, getattr(default, k)) for k in ("gate_shutter", "require_beam")}
+        for k, v in flags.items():
+            if not isinstance(v, bool):
+                raise self.fail(f"daq: {k}", f"must be true or false, got {v!r}")
+        detectors = self.devices_of(given["detectors"], "daq: detectors") \
+            if given.get("detectors") else ()
+        return DaqSpec(rate, detectors, flags["gate_shutter"], flags["require_beam"], margin,
+                       {k: v for k, v in given.items() if k not in _DAQ_KEYS})
+
+    def number(self, value: Any, where: str, *, positive: bool = False) -> float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(
+            value) and (value > 0 if positive else value >= 0)
+        if not ok:
+            raise self.fail(where, f"must be a {'positive' if positive else 'non-negative'} "
+                            f"number, got {value!r}")
+        return float(value)
+
+    def spot_grids(self, body: Any) -> dict[str, SpotGridSpec]:
+        out: dict[str, SpotGridSpec] = {}
+        for name, grid in self.mapping(body, "spot_grids").items():
+            where = f"spot_grids: {name}"
+            spec = self.mapping(grid, where)
+            missing = [k for k in ("x_axis", "y_axis") if k not in spec]
+            if missing:
+                raise self.fail(where, f"lacks {', '.join(missing)}")
+            out[str(name)] = SpotGridSpec(
+                str(name), self.device(spec["x_axis"], f"{where}: x_axis"),
+                self.device(spec["y_axis"], f"{where}: y_axis"),
+                {k: v for k, v in spec.items() if k not in ("x_axis", "y_axis")})
+        return out

@@ -103,9 +103,9 @@ class EpicsBeamline:
                 self.devices[name] = self._pseudo(name)
         self.faults = EpicsFaults(self._link, profile.name)
         self.spot_grids: Mapping[str, SpotGrid] = {
-            name: SpotGrid.on_plate(g["x_axis"], g["y_axis"], tuple(g["plate_mm"]),
-                                    float(g["pitch_mm"]), float(g["margin_mm"]))
-            for name, g in (profile.raw.get("spot_grids", {}) or {}).items()}
+            name: SpotGrid.on_plate(g.x_axis, g.y_axis, tuple(g.options["plate_mm"]),
+                                    float(g.options["pitch_mm"]), float(g.options["margin_mm"]))
+            for name, g in profile.spot_grids.items()}
         self.archive = self._open_archive()
 
     def _pseudo(self, name: str) -> LinearPseudoAxis:

@@ -232,7 +232,7 @@ def read_wiring(profile: Profile) -> Wiring:
                             FAULT_ROLES) if "faults" in epics else {})
     devices = {name: wired for name, spec in profile.devices.items()
                if (wired := _device(spec, reader)) is not None}
-    daq_raw = reader.mapping("daq", "daq", profile.raw.get("daq", {}) or {})
+    daq_raw = profile.daq.options  # the backend's own keys of the typed daq: section
     block_raw = reader.mapping("daq", "block", daq_raw.get("block", {}))
     columns, dtypes = _columns(reader, reader.mapping("daq", "block columns",
                                                       block_raw.get("columns", {})))

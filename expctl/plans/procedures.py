@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from expctl.devices.profile import Profile
 from expctl.devices.protocols import RunRecord
+from expctl.errors import BackendError
 from expctl.plans.actions import Plan
 from expctl.plans.stubs import (
     align_to_peak,
@@ -30,7 +32,11 @@ __all__ = ["DelayPoint", "PumpProbeSettings", "SpotRecord", "delay_scan", "pump_
 
 @dataclass(frozen=True, slots=True)
 class PumpProbeSettings:
-    """Device names and values of the pump–probe procedure (defaults: profile ``bl3``)."""
+    """Device names and values of the pump–probe procedure.
+
+    :meth:`from_profile` takes the names from a profile's ``roles:``; the
+    defaults are profile ``bl3``'s names, for plans built without a profile.
+    """
 
     grid: str = "sample"
     theta: str = "theta"
@@ -48,6 +54,28 @@ class PumpProbeSettings:
     rock_signal: str = "mpccd.roi0"
     rock_i0: str | None = "pd_i0"
     rock_read: tuple[str, ...] = ("mpccd", "pd_i0")
+
+    @classmethod
+    def from_profile(cls, profile: Profile, **values: Any) -> PumpProbeSettings:
+        """Device names from ``profile``'s roles (and first DAQ detector); ``values`` win.
+
+        Raises:
+            BackendError: the profile names no device for a role the procedure needs.
+        """
+        roles = profile.roles
+        if not roles.delays:
+            raise BackendError(f"profile {profile.name} names no device for the role 'delays'",
+                               hint="Add `roles: {delays: [DEVICE]}` to the profile.")
+        i0 = roles.require("i0")
+        names: dict[str, Any] = {
+            "theta": roles.require("theta"), "shutter": roles.require("shutter"),
+            "pump": roles.require("pump"), "pump_delay": roles.delays[0],
+            "pd_gain": roles.require("pd_gain"), "attenuator": roles.require("attenuator"),
+            "rock_i0": i0}
+        if profile.daq.detectors:
+            detector = profile.daq.detectors[0]
+            names |= {"rock_signal": f"{detector}.roi0", "rock_read": (detector, i0)}
+        return cls(**(names | values))
 
 
 @dataclass(frozen=True, slots=True)

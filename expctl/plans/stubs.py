@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from expctl.errors import Location
+from expctl.errors import ArgumentError, Location, SignalError
 from expctl.plans.actions import (
     Analyze,
     Checkpoint,
@@ -165,9 +165,9 @@ class ScanData:
             return [float(r[signal]) for r in self.readings]
         except KeyError:
             known = sorted(self.readings[0]) if self.readings else []
-            raise KeyError(
-                f"signal {signal!r} was not read in the scan of {self.axis}; read: {known}"
-            ) from None
+            raise SignalError(
+                f"signal {signal!r} was not read in the scan of {self.axis}; read: {known}",
+                device=signal) from None
 
 
 def scan(axis: str, points: Sequence[float], read: Iterable[str] = (),
@@ -239,7 +239,8 @@ def rocking_curve(axis: str, span: float, points: int, *, signal: Signal,
         method: the peak finder's method (``fit``; ``cen`` needs no numba, for rehearsals).
     """
     if points < 3 or not math.isfinite(span) or span <= 0:
-        raise ValueError(f"a rocking curve needs span > 0 and ≥ 3 points, got {span}, {points}")
+        raise ArgumentError(f"a rocking curve needs span > 0 and ≥ 3 points, got {span}, "
+                            f"{points}", device=axis)
     if center is None:
         center = float((yield Read((axis,)))[axis])
     start = center - span / 2.0

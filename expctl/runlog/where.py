@@ -28,17 +28,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from expctl.errors import UserError
-from expctl.units import UNITS, convert, dimension_of
+from expctl.units import UNITS, convert, dimension_of, lex_quantity
 
 __all__ = ["Filter", "parse_where"]
 
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)
-  | (?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)
   | (?P<str>'[^']*'|"[^"]*")
   | (?P<op>==|!=|<=|>=|<|>|~|\(|\)|,)
   | (?P<name>[A-Za-z_µ%][\w.\[\]/µ%-]*)
 """, re.VERBOSE)
+#: characters that continue a name: a unit followed by one is part of a longer word
+_NAME_CHAR = re.compile(r"[\w.\[\]/µ%-]")
 
 _KEYWORDS = {"and", "or", "not", "in"}
 #: Units of logged scan variables, by dimension (delays are logged in ps, positions in mm).
@@ -80,6 +81,15 @@ def _tokens(source: str) -> list[_Tok]:
     out: list[_Tok] = []
     pos = 0
     while pos < len(source):
+        number = lex_quantity(source, pos)
+        if number is not None:  # a number, and its unit if the word after it is one
+            out.append(_Tok("num", number.number, pos))
+            pos = number.number_end
+            if number.unit in UNITS and number.unit and not _NAME_CHAR.match(
+                    source, number.end):
+                out.append(_Tok("unit", number.unit, number.end - len(number.unit)))
+                pos = number.end
+            continue
         m = _TOKEN.match(source, pos)
         if m is None:
             raise _error(source, pos, f"unexpected {source[pos]!r}")
@@ -169,7 +179,7 @@ class _Parser:
         if tok.kind == "num":
             number = float(tok.text)
             unit_tok = self.peek()
-            if unit_tok.kind == "name" and unit_tok.text in UNITS and unit_tok.text:
+            if unit_tok.kind == "unit":
                 self.take()
                 dim = dimension_of(unit_tok.text)
                 number = convert(number, unit_tok.text, _LOGGED_UNIT.get(dim, unit_tok.text))

@@ -18,8 +18,8 @@ from typing import Any
 
 from expctl.devices.protocols import Beamline
 from expctl.errors import ExpctlError
-from expctl.sequence.check import OutlineNode
 from expctl.sequence.load import LoadedSequence
+from expctl.sequence.outline import OutlineNode
 
 __all__ = ["DryRun", "LEAF_BUDGET", "SAMPLE_ITERATIONS", "StepEstimate", "dry_run",
            "written_path"]
@@ -111,7 +111,7 @@ def dry_run(loaded: LoadedSequence, beamline: Beamline,
     sample = SAMPLE_ITERATIONS if _leaves(report.outline) > LEAF_BUDGET else None
     factory = compile_plan(doc, loaded.profile, loaded.overrides, access=loaded.access,
                            sample=sample, peak_method="cen",  # the numba fit: ~1 s to load
-                           max_shots=FACILITY_SHOTS)
+                           max_shots=FACILITY_SHOTS, verbs=loaded.verbs)
     found = (estimator or engine_estimate)(factory, beamline,
                                            access=loaded.access,
                                            safe_state=loaded.safe_actions())
@@ -119,7 +119,7 @@ def dry_run(loaded: LoadedSequence, beamline: Beamline,
     for st in found.per_step:
         times.setdefault(written_path(st.path), []).append(st.seconds)
     tree = _build(report.outline, times)
-    frames = sum(_frames(n) for n in report.outline.children)
+    frames = sum(n.frames for n in report.outline.children)
     shots_seen = max(found.shots, 1)
     per_shot = found.data_bytes / shots_seen if found.shots else 0.0
     data = int(per_shot * report.shots + frames * FRAME_BYTES)
@@ -127,9 +127,3 @@ def dry_run(loaded: LoadedSequence, beamline: Beamline,
                   list(found.violations), dict(found.results), sample is not None or
                   report.sampled, found.total_s, found.error)
 
-
-def _frames(node: OutlineNode) -> float:
-    from expctl.sequence.model import RunStep
-
-    own = node.own_shots if isinstance(node.step, RunStep) and node.step.full_frames else 0.0
-    return own + sum(_frames(c) for c in node.children)

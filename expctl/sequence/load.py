@@ -19,6 +19,7 @@ from expctl.errors import AggregateError, ExpctlError, Location, SequenceError
 from expctl.plans.actions import Action, Plan
 from expctl.sequence.check import CheckReport, check
 from expctl.sequence.model import Arg, SequenceDoc
+from expctl.sequence.registry import VerbRegistry
 from expctl.sequence.source import parse_text
 from expctl.sequence.suggest import did_you_mean
 
@@ -38,6 +39,7 @@ class LoadedSequence:
     report: CheckReport | None = None
     overrides: dict[str, Arg] = field(default_factory=dict)
     access: AccessLevel = AccessLevel.USER
+    verbs: VerbRegistry | None = None
 
     @property
     def ok(self) -> bool:
@@ -65,14 +67,15 @@ class LoadedSequence:
 
         self.raise_errors()
         return compile_plan(self._doc(), self.profile, self.overrides, access=self.access,
-                            results=results)
+                            results=results, verbs=self.verbs)
 
     def safe_actions(self) -> tuple[Action, ...]:
         """The ``safe_state:`` block as actions."""
         from expctl.sequence.compile import safe_actions
 
         self.raise_errors()
-        return safe_actions(self._doc(), self.profile, self.overrides, access=self.access)
+        return safe_actions(self._doc(), self.profile, self.overrides, access=self.access,
+                            verbs=self.verbs)
 
     def _doc(self) -> SequenceDoc:
         if self.doc is None:
@@ -110,7 +113,8 @@ def parse_overrides(items: Iterable[str]) -> tuple[dict[str, Arg], list[ExpctlEr
 
 
 def load_sequence(path: Path | str, profile: Profile, overrides: Iterable[str] | Mapping[str, Any]
-                  = (), *, access: AccessLevel = AccessLevel.USER) -> LoadedSequence:
+                  = (), *, access: AccessLevel = AccessLevel.USER,
+                  verbs: VerbRegistry | None = None) -> LoadedSequence:
     """Read, parse and check ``path`` against ``profile`` with ``--set`` overrides.
 
     Args:
@@ -118,18 +122,22 @@ def load_sequence(path: Path | str, profile: Profile, overrides: Iterable[str] |
         profile: the beamline profile (devices, units, limits, access).
         overrides: ``NAME=VALUE`` strings, or a mapping of names to values.
         access: the session's access level.
+        verbs: the step kinds the sequence may use (default: the shipped verbs).
     """
     from expctl.sequence.schema import load_doc
+    from expctl.sequence.verbs import standard_verbs
 
     path = Path(path)
-    doc, errors = load_doc(path)
+    verbs = verbs or standard_verbs()
+    doc, errors = load_doc(path, verbs)
     if isinstance(overrides, Mapping):
         given: dict[str, Any] = dict(overrides)
     else:
         overrides = tuple(overrides)  # read twice: values, then where each came from
         given, errs = parse_overrides(overrides)
         errors += errs
-    loaded = LoadedSequence(path, profile, doc, errors, overrides=given, access=access)
+    loaded = LoadedSequence(path, profile, doc, errors, overrides=given, access=access,
+                            verbs=verbs)
     if doc is None:
         return loaded
     for name in given:
@@ -144,6 +152,6 @@ def load_sequence(path: Path | str, profile: Profile, overrides: Iterable[str] |
     origins = {} if isinstance(overrides, Mapping) else {
         name.strip(): f"--set {item.strip()}"
         for item in overrides if (name := item.partition("=")[0]).strip() in known}
-    loaded.report = check(doc, profile, known, access, origins)
+    loaded.report = check(doc, profile, known, access, origins, verbs)
     errors += loaded.report.errors
     return loaded

@@ -1,4 +1,4 @@
-"""The parsed form of a sequence: one frozen dataclass per step kind.
+"""The parsed form of a sequence: arguments, the step base, parameters, the document.
 
 Every step remembers where it was written (``loc``) and every argument keeps
 its own node, so checks and run-time errors can point at the exact line.
@@ -8,37 +8,56 @@ loop variables and results is at hand.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from expctl.errors import Location, SequenceError, UnitError
 from expctl.sequence.expr import ExprError, Expression, is_expression, parse_expression, render
 from expctl.sequence.suggest import did_you_mean
-from expctl.units import UNITS, Quantity, parse_quantity
+from expctl.units import UNITS, Quantity, lex_quantity
 
-__all__ = [
-    "AnalyzeStep", "Arg", "CheckpointStep", "FaultSpec", "ForStep", "IfStep", "IncludeStep",
-    "MoveStep", "NextSpotStep", "ParamSpec", "RepeatStep", "RequestStep", "RockingCurveStep",
-    "RunStep", "ScanStep", "SequenceDoc", "SetStep", "Step", "WaitStep", "expr_error",
-]
+__all__ = ["Arg", "FaultSpec", "ParamSpec", "SequenceDoc", "Step", "expr_error", "non_finite"]
+
+_NON_FINITE_WORDS = frozenset({"nan", "inf", "infinity"})
 
 
-_NUMBER_WORD = re.compile(r"^\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*[^\W\d]*\s*$")
+def _quantity(text: str, loc: Location) -> Quantity | float | None:
+    """``"10 ps"`` -> Quantity, ``"1e5"`` -> float, other text -> None.
 
-
-def _quantity(text: str, loc: Location) -> Quantity | float:
-    """``"10 ps"`` -> Quantity, ``"1e5"`` -> float; an unknown unit gets a did-you-mean."""
-    try:
-        q = parse_quantity(text)
-    except UnitError:
-        unit = text.strip().lstrip("+-.0123456789eE").strip()
+    A number followed by a word that is no unit is an error with a did-you-mean.
+    """
+    stripped = text.strip()
+    tok = lex_quantity(stripped)
+    if tok is None or tok.end != len(stripped):
+        return None
+    if tok.unit not in UNITS:
         known = [u for u in UNITS if u]
-        raise UnitError(f"unknown unit {unit!r} in {text.strip()!r}", location=loc,
-                        hint=did_you_mean(unit, known)
-                        or f"Known units: {', '.join(known)}.") from None
-    return q if q.unit else q.value
+        raise UnitError(f"unknown unit {tok.unit!r} in {stripped!r}", location=loc,
+                        hint=did_you_mean(tok.unit, known)
+                        or f"Known units: {', '.join(known)}.")
+    return Quantity(tok.value, tok.unit) if tok.unit else tok.value
+
+
+def non_finite(raw: Any, *, words: bool = False) -> str | None:
+    """How a written value that is no finite number reads (``.nan``, ``'1e400 deg'``), or None.
+
+    YAML reads ``.nan``, ``.inf`` and numbers beyond ±1.8e308 as non-finite
+    floats, and a quantity such as ``1e400 deg`` overflows the same way.
+    ``words`` also counts the bare words ``nan`` and ``inf`` (typed for a
+    parameter, as in ``--set delay=nan``).
+    """
+    if isinstance(raw, float) and not math.isfinite(raw):
+        return ".nan" if math.isnan(raw) else ".inf" if raw > 0 else "-.inf"
+    if isinstance(raw, str):
+        text = raw.strip()
+        tok = lex_quantity(text)
+        if tok is not None and tok.end == len(text) and not math.isfinite(tok.value):
+            return repr(text)
+        if words and text.lower().lstrip("+-") in _NON_FINITE_WORDS:
+            return repr(text)
+    return None
 
 
 def expr_error(exc: ExprError, loc: Location, device: str | None = None) -> SequenceError:
@@ -80,8 +99,9 @@ class Arg:
                     return render(raw, env)
                 except ExprError as exc:
                     raise expr_error(exc, self.loc) from None
-            if _NUMBER_WORD.match(raw):
-                return _quantity(raw, self.loc)
+            quantity = _quantity(raw, self.loc)
+            if quantity is not None:
+                return quantity
         return raw
 
     @property
@@ -98,126 +118,22 @@ class Arg:
 class FaultSpec:
     """``on_fault:`` of a step: ``retry`` (with a count), ``skip`` or ``abort``."""
 
-    action: str = "abort"
+    action: Literal["retry", "skip", "abort"] = "abort"
     retries: int = 0
 
 
 @dataclass(frozen=True)
-class StepBase:
+class Step:
+    """What every step has: where it was written, its label and its fault policy.
+
+    Each step kind adds its own fields in its verb module
+    (:mod:`expctl.sequence.verbs`), beside the code that reads, checks and
+    compiles it.
+    """
+
     loc: Location
     label: str = ""
     on_fault: FaultSpec | None = None
-
-
-@dataclass(frozen=True)
-class MoveStep(StepBase):
-    targets: dict[str, Arg] = field(default_factory=dict)
-    relative: bool = False
-
-
-@dataclass(frozen=True)
-class SetStep(StepBase):
-    """``set``, ``open`` and ``close`` (the last two become ``set`` to open/closed)."""
-
-    targets: dict[str, Arg] = field(default_factory=dict)
-    verb: str = "set"
-
-
-@dataclass(frozen=True)
-class RequestStep(StepBase):
-    targets: dict[str, Arg] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class RunStep(StepBase):
-    shots: Arg | None = None
-    run_label: Arg | None = None
-    comment: Arg | None = None
-    full_frames: bool = False
-    result: str | None = None
-
-
-@dataclass(frozen=True)
-class ScanStep(StepBase):
-    axis: str = ""
-    axis_loc: Location = field(default_factory=Location)
-    start: Arg | None = None
-    stop: Arg | None = None
-    points: Arg | None = None
-    detectors: tuple[str, ...] = ()
-    shots: Arg | None = None
-    relative: bool = False
-    result: str | None = None
-
-
-@dataclass(frozen=True)
-class RockingCurveStep(StepBase):
-    axis: str = ""
-    axis_loc: Location = field(default_factory=Location)
-    span: Arg | None = None
-    points: Arg | None = None
-    signal: str = ""
-    signal_loc: Location = field(default_factory=Location)
-    i0: str | None = None
-    #: ``[low, high]`` I0 limits (either may be null): shots outside are left out of the fit
-    i0_window: Arg | None = None
-    center: Arg | None = None
-    shots: Arg | None = None
-    result: str | None = None
-
-
-@dataclass(frozen=True)
-class NextSpotStep(StepBase):
-    grid: str = "sample"
-
-
-@dataclass(frozen=True)
-class WaitStep(StepBase):
-    seconds: Arg | None = None
-
-
-@dataclass(frozen=True)
-class CheckpointStep(StepBase):
-    pass
-
-
-@dataclass(frozen=True)
-class AnalyzeStep(StepBase):
-    fn: str = ""
-    args: dict[str, Arg] = field(default_factory=dict)
-    result: str | None = None
-
-
-@dataclass(frozen=True)
-class RepeatStep(StepBase):
-    count: Arg | None = None
-    var: str | None = None
-    steps: tuple[Step, ...] = ()
-
-
-@dataclass(frozen=True)
-class ForStep(StepBase):
-    var: str = ""
-    values: Arg | None = None
-    steps: tuple[Step, ...] = ()
-
-
-@dataclass(frozen=True)
-class IfStep(StepBase):
-    condition: Arg | None = None
-    then: tuple[Step, ...] = ()
-    orelse: tuple[Step, ...] = ()
-
-
-@dataclass(frozen=True)
-class IncludeStep(StepBase):
-    path: Path = Path()
-    params: dict[str, Arg] = field(default_factory=dict)
-    doc: SequenceDoc | None = None
-
-
-Step = (MoveStep | SetStep | RequestStep | RunStep | ScanStep | RockingCurveStep | NextSpotStep
-        | WaitStep | CheckpointStep | AnalyzeStep | RepeatStep | ForStep | IfStep | IncludeStep)
 
 
 @dataclass(frozen=True)

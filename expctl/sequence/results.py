@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from expctl.devices.profile import Profile
-from expctl.errors import Location, SequenceError
+from expctl.errors import ExpctlError, Location, SequenceError
 from expctl.sequence.expr import ResultShape, Unknown, describe_value
 from expctl.sequence.suggest import did_you_mean
 
@@ -85,7 +85,7 @@ def _fields(kind: str) -> dict[str, str | None]:
         from expctl.analysis.runsums import RunSumResult
 
         return {n: None for n in [f.name for f in dataclasses.fields(RunSumResult)] + ["ok"]}
-    raise KeyError(kind)
+    raise ExpctlError(f"no result shape is known for {kind!r} steps")
 
 
 #: device kinds that are detectors when a profile does not list ``daq: detectors``
@@ -96,10 +96,8 @@ def profile_detectors(profile: Profile | None) -> tuple[str, ...]:
     """The detectors the DAQ reads: ``daq: detectors:`` of the profile, else by device kind."""
     if profile is None:
         return ()
-    daq = profile.raw.get("daq") if isinstance(profile.raw, Mapping) else None
-    listed = daq.get("detectors") if isinstance(daq, Mapping) else None
-    if isinstance(listed, list) and listed:
-        return tuple(str(d) for d in listed)
+    if profile.daq.detectors:
+        return profile.daq.detectors
     return tuple(n for n, spec in profile.devices.items() if spec.kind in DETECTOR_KINDS)
 
 
@@ -124,9 +122,9 @@ def _check_run_sum(kind: str, args: Mapping[str, Any], locs: Mapping[str, Locati
     detector = args.get("detector")
     loc_det = locs.get("detector", loc)
     known = profile_detectors(profile)
-    if isinstance(detector, str) and known and detector not in known:
+    if profile is not None and isinstance(detector, str) and known and detector not in known:
         raise SequenceError(f"analyze {kind}: {detector!r} is not a detector of profile "
-                            f"{profile.name}", location=loc_det, device="detector",  # type: ignore[union-attr]
+                            f"{profile.name}", location=loc_det, device="detector",
                             allowed=", ".join(known), hint=did_you_mean(detector, known))
     if detector is not None and not isinstance(detector, str | Unknown):
         raise SequenceError(f"analyze {kind}: detector must be a detector name, got "

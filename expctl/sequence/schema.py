@@ -8,61 +8,37 @@ targets lie within limits is the job of :mod:`expctl.sequence.check`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from expctl.errors import AggregateError, ExpctlError, Location, SequenceError
-from expctl.sequence.model import (
-    AnalyzeStep,
-    Arg,
-    CheckpointStep,
-    FaultSpec,
-    ForStep,
-    IfStep,
-    IncludeStep,
-    MoveStep,
-    NextSpotStep,
-    ParamSpec,
-    RepeatStep,
-    RequestStep,
-    RockingCurveStep,
-    RunStep,
-    ScanStep,
-    SequenceDoc,
-    SetStep,
-    Step,
-    WaitStep,
-)
-from expctl.sequence.results import ANALYSES
+from expctl.sequence.model import Arg, FaultSpec, ParamSpec, SequenceDoc, Step, non_finite
+from expctl.sequence.registry import RESERVED, VerbRegistry
 from expctl.sequence.source import Node, load_source
 from expctl.sequence.suggest import did_you_mean
 
-__all__ = ["STEP_KEYS", "load_doc", "param_arg"]
+__all__ = ["Reader", "load_doc", "param_arg"]
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-#: step verbs and the extra keys each accepts beside the verb
-STEP_KEYS: dict[str, set[str]] = {
-    "move": {"relative"}, "set": set(), "open": set(), "close": set(), "request": set(),
-    "run": set(), "scan": set(), "rocking_curve": set(), "next_spot": set(), "wait": set(),
-    "checkpoint": set(), "analyze": set(),
-    "repeat": {"steps", "var"}, "for": {"in", "steps"}, "if": {"then", "else"},
-    "include": {"params"},
-}
 _COMMON = {"label", "on_fault", "as"}
 _TOP = {"name", "description", "beamline", "params", "safe_state", "steps"}
-_SAFE_VERBS = {"move", "set", "open", "close", "request"}
-_RESERVED = {"pi", "true", "false", "steps", "params"}
-_MAX_INCLUDE_DEPTH = 16
+_FINITE_HINT = ("A value that is not a finite number (.nan, .inf, beyond ±1.8e308) cannot "
+                "drive a device, count shots or time a wait.")
 
 
-class _Reader:
-    """Walks one file's tree; errors accumulate in ``errors`` instead of stopping."""
+class Reader:
+    """Walks one file's tree; errors accumulate in ``errors`` instead of stopping.
 
-    def __init__(self, path: Path, stack: tuple[Path, ...], errors: list[ExpctlError]) -> None:
+    Each step is read by its verb (:class:`~expctl.sequence.registry.Verb`), which
+    uses this reader's shape helpers (the
+    :class:`~expctl.sequence.registry.ReadContext`).
+    """
+
+    def __init__(self, path: Path, stack: tuple[Path, ...], errors: list[ExpctlError],
+                 verbs: VerbRegistry) -> None:
         self.path = path
         self.stack = stack
         self.errors = errors
+        self.verbs = verbs
 
     def err(self, message: str, loc: Location, *, field: str | None = None,
             allowed: str | None = None, hint: str | None = None) -> None:
@@ -72,7 +48,7 @@ class _Reader:
     # -- generic shapes -----------------------------------------------------------
     def mapping(self, node: Node, what: str) -> dict[str, Node] | None:
         if not node.is_map:
-            self.err(f"{what} must be a mapping (key: value), got {_shape(node)}", node.loc)
+            self.err(f"{what} must be a mapping (key: value), got {describe(node)}", node.loc)
             return None
         return node.value
 
@@ -87,7 +63,7 @@ class _Reader:
             self.err(f"{what} is missing", loc)
             return None
         if not isinstance(node.value, str) or not _NAME.match(node.value):
-            self.err(f"{what} must be a name (letters, digits, _), got {_shape(node)}", node.loc)
+            self.err(f"{what} must be a name (letters, digits, _), got {describe(node)}", node.loc)
             return None
         return node.value
 
@@ -98,7 +74,9 @@ class _Reader:
                 self.err(f"{what} is missing", loc)
             return None
         if not node.is_scalar and not (node.is_seq and all(n.is_scalar for n in node.value)):
-            self.err(f"{what} must be a single value, got {_shape(node)}", node.loc)
+            self.err(f"{what} must be a single value, got {describe(node)}", node.loc)
+            return None
+        if not self.finite(node, what):
             return None
         try:
             raw = node.plain() if node.is_seq else node.value
@@ -107,11 +85,21 @@ class _Reader:
             self.errors.append(exc)
             return None
 
+    def finite(self, node: Node, what: str, *, words: bool = False) -> bool:
+        """False, with an error at the value, if ``node`` holds a number that is not finite."""
+        for item in node.value if node.is_seq else [node]:
+            shown = non_finite(item.value, words=words)
+            if shown is not None:
+                self.err(f"{what} must be a finite number, got {shown}", item.loc,
+                         hint=_FINITE_HINT)
+                return False
+        return True
+
     def flag(self, node: Node | None, what: str) -> bool:
         if node is None:
             return False
         if not isinstance(node.value, bool):
-            self.err(f"{what} must be true or false, got {_shape(node)}", node.loc)
+            self.err(f"{what} must be true or false, got {describe(node)}", node.loc)
             return False
         return node.value
 
@@ -119,7 +107,7 @@ class _Reader:
         if node is None:
             return ""
         if not isinstance(node.value, str | int | float) or isinstance(node.value, bool):
-            self.err(f"{what} must be text, got {_shape(node)}", node.loc)
+            self.err(f"{what} must be text, got {describe(node)}", node.loc)
             return ""
         return str(node.value)
 
@@ -151,7 +139,7 @@ class _Reader:
             pbody = self.mapping(top["params"], "`params:`") or {}
             for pname, pnode in pbody.items():
                 ploc = top["params"].key_locs[pname]
-                if not _NAME.match(pname) or pname in _RESERVED:
+                if not _NAME.match(pname) or pname in RESERVED:
                     self.err(f"parameter name {pname!r} is not allowed", ploc,
                              hint="Use letters, digits and _, not a reserved word.")
                     continue
@@ -174,13 +162,15 @@ class _Reader:
 
     def param_default(self, node: Node, pname: str) -> Arg | None:
         if node.is_map:
-            gen = _generator(node)
+            gen = generator(node)
             if gen is None:
                 self.err(f"parameter {pname} must be a value, a list, or one of "
                          "{linspace: [start, stop, num]}, {range: [start, stop, step]}",
                          node.loc)
                 return None
             return self.generator_arg(node, gen, f"parameter {pname}")
+        if not self.finite(node, f"parameter {pname}", words=True):
+            return None
         return self.arg(node, f"parameter {pname}", node.loc)
 
     def generator_arg(self, node: Node, gen: str, what: str) -> Arg | None:
@@ -192,6 +182,8 @@ class _Reader:
             return None
         parts = []
         for a in args.value:
+            if not self.finite(a, what, words=True):
+                return None
             v = a.value
             if isinstance(v, str) and v.startswith("${") and v.endswith("}"):
                 parts.append(f"({v[2:-1]})")
@@ -218,7 +210,7 @@ class _Reader:
             return ()
         if not node.is_seq:
             self.err(f"`{where}:` must be a list of steps (each line starting with '- '), got "
-                     f"{_shape(node)}", node.loc)
+                     f"{describe(node)}", node.loc)
             return ()
         out = []
         for item in node.value:
@@ -228,38 +220,45 @@ class _Reader:
         return tuple(out)
 
     def step(self, node: Node, safe_only: bool) -> Step | None:
-        if isinstance(node.value, str) and node.value in STEP_KEYS and node.value in (
-                "checkpoint",):
-            return CheckpointStep(node.loc)
+        keywords = self.verbs.keywords
+        if isinstance(node.value, str) and node.value in keywords and keywords[node.value].bare:
+            verb = keywords[node.value]
+            if safe_only and not verb.safe:
+                self.err(f"`{node.value}` cannot be part of safe_state", node.loc,
+                         allowed=self._safe_keywords())
+                return None
+            return verb.step_type(node.loc)
         if not node.is_map:
-            hint = did_you_mean(str(node.value), set(STEP_KEYS)) if node.is_scalar else None
+            hint = did_you_mean(str(node.value), set(keywords)) if node.is_scalar else None
             self.err(f"a step must be a mapping such as `- move: {{theta: 1 deg}}`, got "
-                     f"{_shape(node)}", node.loc, hint=hint)
+                     f"{describe(node)}", node.loc, hint=hint)
             return None
         body: dict[str, Node] = node.value
-        verbs = [k for k in body if k in STEP_KEYS]
-        if not verbs:
+        found = [k for k in body if k in keywords]
+        if not found:
             unknown = [k for k in body if k not in _COMMON]
             key = unknown[0] if unknown else next(iter(body), "")
             self.err(f"unknown step {key!r}", node.key_locs.get(key, node.loc),
-                     allowed=", ".join(sorted(STEP_KEYS)), hint=did_you_mean(key, set(STEP_KEYS)))
+                     allowed=", ".join(sorted(keywords)), hint=did_you_mean(key, set(keywords)))
             return None
-        if len(verbs) > 1:
-            self.err(f"one step may do one thing; found {', '.join(verbs)}",
-                     node.key_locs[verbs[1]], hint="Split them into separate `- ` items.")
+        if len(found) > 1:
+            self.err(f"one step may do one thing; found {', '.join(found)}",
+                     node.key_locs[found[1]], hint="Split them into separate `- ` items.")
             return None
-        verb = verbs[0]
-        loc = node.key_locs[verb]
-        if safe_only and verb not in _SAFE_VERBS:
-            self.err(f"`{verb}` cannot be part of safe_state", loc,
-                     allowed=", ".join(sorted(_SAFE_VERBS)))
+        keyword = found[0]
+        verb = keywords[keyword]
+        loc = node.key_locs[keyword]
+        if safe_only and not verb.safe:
+            self.err(f"`{keyword}` cannot be part of safe_state", loc,
+                     allowed=self._safe_keywords())
             return None
-        self.keys(node, {verb} | STEP_KEYS[verb] | _COMMON, f"the {verb} step")
+        self.keys(node, {keyword} | verb.extra_keys | _COMMON, f"the {keyword} step")
         common = {"loc": loc, "label": self.text(body.get("label"), "label"),
                   "on_fault": self.fault(body.get("on_fault"))}
-        builder: Callable[[Node, dict[str, Node], dict[str, Any]], Step | None] = getattr(
-            self, f"step_{verb}")
-        return builder(body[verb], body, common)
+        return verb.read(self, keyword, body[keyword], body, common)
+
+    def _safe_keywords(self) -> str:
+        return ", ".join(sorted(k for k, v in self.verbs.keywords.items() if v.safe))
 
     def fault(self, node: Node | None) -> FaultSpec | None:
         if node is None:
@@ -275,7 +274,7 @@ class _Reader:
             self.err(f"on_fault retry count must be a whole number 1..100, got {n!r}",
                      node.value["retry"].loc)
             return None
-        self.err(f"on_fault must be skip, abort or {{retry: N}}, got {_shape(node)}", node.loc,
+        self.err(f"on_fault must be skip, abort or {{retry: N}}, got {describe(node)}", node.loc,
                  allowed="skip, abort, retry, {retry: N}")
         return None
 
@@ -285,76 +284,13 @@ class _Reader:
         if node is None:
             return None
         name = self.name(node, "`as:` (the result name)", loc)
-        if name in _RESERVED:
+        if name in RESERVED:
             self.err(f"{name!r} is reserved and cannot name a result", node.loc)
             return None
         return name
 
-    def step_move(self, node: Node, body: dict[str, Node], common: dict[str, Any]) -> Step:
-        relative = self.flag(body.get("relative") or (node.value.get("relative")
-                                                       if node.is_map else None), "relative")
-        return MoveStep(**common, targets=self.targets(node, "move"), relative=relative)
-
-    def step_set(self, node: Node, body: dict[str, Node], common: dict[str, Any]) -> Step:
-        return SetStep(**common, targets=self.targets(node, "set"))
-
-    def _open_close(self, node: Node, common: dict[str, Any], verb: str) -> Step:
-        state = "open" if verb == "open" else "closed"
-        names = node.value if node.is_seq else [node]
-        targets: dict[str, Arg] = {}
-        for n in names:
-            dev = self.name(n, f"the device to {verb}", common["loc"])
-            if dev is not None:
-                targets[dev] = Arg(state, n.loc)
-        return SetStep(**common, targets=targets, verb=verb)
-
-    def step_open(self, node: Node, body: dict[str, Node], common: dict[str, Any]) -> Step:
-        return self._open_close(node, common, "open")
-
-    def step_close(self, node: Node, body: dict[str, Node], common: dict[str, Any]) -> Step:
-        return self._open_close(node, common, "close")
-
-    def step_request(self, node: Node, body: dict[str, Node], common: dict[str, Any]) -> Step:
-        return RequestStep(**common, targets=self.targets(node, "request"))
-
-    def step_run(self, node: Node, body: dict[str, Node], common: dict[str, Any]) -> Step | None:
-        if node.is_scalar:
-            return RunStep(**common, shots=self.arg(node, "shots", node.loc),
-                           result=self.result_name({}, body, node.loc))
-        inner = self.mapping(node, "`run:`")
-        if inner is None:
-            return None
-        self.keys(node, {"shots", "label", "comment", "full_frames", "as"}, "run")
-        return RunStep(
-            **common,
-            shots=self.arg(inner.get("shots"), "run: shots", node.loc),
-            run_label=self.arg(inner.get("label"), "run: label", node.loc, required=False),
-            comment=self.arg(inner.get("comment"), "run: comment", node.loc, required=False),
-            full_frames=self.flag(inner.get("full_frames"), "full_frames"),
-            result=self.result_name(inner, body, node.loc),
-        )
-
-    def step_scan(self, node: Node, body: dict[str, Node], common: dict[str, Any]) -> Step | None:
-        inner = self.mapping(node, "`scan:`")
-        if inner is None:
-            return None
-        self.keys(node, {"axis", "start", "stop", "points", "read", "shots_per_point",
-                         "relative", "as"}, "scan")
-        axis = self.name(inner.get("axis"), "scan: axis", node.loc) or ""
-        detectors = self.name_list(inner.get("read"), "scan: read", node.loc)
-        return ScanStep(
-            **common, axis=axis, axis_loc=inner["axis"].loc if "axis" in inner else node.loc,
-            start=self.arg(inner.get("start"), "scan: start", node.loc),
-            stop=self.arg(inner.get("stop"), "scan: stop", node.loc),
-            points=self.arg(inner.get("points"), "scan: points", node.loc),
-            detectors=detectors,
-            shots=self.arg(inner.get("shots_per_point"), "scan: shots_per_point", node.loc,
-                           required=False),
-            relative=self.flag(inner.get("relative"), "relative"),
-            result=self.result_name(inner, body, node.loc),
-        )
-
-    def name_list(self, node: Node | None, what: str, loc: Location) -> tuple[str, ...]:
+    # -- more shapes verbs read ---------------------------------------------------
+    def names(self, node: Node | None, what: str, loc: Location) -> tuple[str, ...]:
         if node is None:
             self.err(f"{what} is missing", loc)
             return ()
@@ -362,155 +298,32 @@ class _Reader:
         names = [self.name(n, what, n.loc) for n in items]
         return tuple(n for n in names if n)
 
-    def step_rocking_curve(self, node: Node, body: dict[str, Node], common: dict[str, Any]
-                           ) -> Step | None:
-        inner = self.mapping(node, "`rocking_curve:`")
-        if inner is None:
+    def values_arg(self, node: Node, what: str) -> Arg | None:
+        gen = generator(node) if node.is_map else None
+        if node.is_map and gen is None:
+            self.err(f"{what}: a mapping must be {{linspace: [start, stop, num]}} or "
+                     "{range: [start, stop, step]}", node.loc,
+                     hint=did_you_mean(next(iter(node.value), ""), {"linspace", "range"}))
             return None
-        self.keys(node, {"axis", "span", "points", "signal", "i0", "i0_window", "center",
-                         "shots_per_point", "as"}, "rocking_curve")
-        signal = inner.get("signal")
-        sig = self.text(signal, "rocking_curve: signal") if signal is not None else ""
-        if signal is None:
-            self.err("rocking_curve: signal is missing", node.loc,
-                     hint="e.g. `signal: mpccd.roi0 / pd_i0`.")
-        return RockingCurveStep(
-            **common,
-            axis=self.name(inner.get("axis"), "rocking_curve: axis", node.loc) or "",
-            axis_loc=inner["axis"].loc if "axis" in inner else node.loc,
-            span=self.arg(inner.get("span"), "rocking_curve: span", node.loc),
-            points=self.arg(inner.get("points"), "rocking_curve: points", node.loc),
-            signal=sig, signal_loc=signal.loc if signal is not None else node.loc,
-            i0=self.text(inner.get("i0"), "rocking_curve: i0") or None,
-            i0_window=self.arg(inner.get("i0_window"), "rocking_curve: i0_window", node.loc,
-                               required=False),
-            center=self.arg(inner.get("center"), "rocking_curve: center", node.loc,
-                            required=False),
-            shots=self.arg(inner.get("shots_per_point"), "rocking_curve: shots_per_point",
-                           node.loc, required=False),
-            result=self.result_name(inner, body, node.loc),
-        )
+        if gen is not None:
+            return self.generator_arg(node, gen, what)
+        return self.arg(node, what, node.loc)
 
-    def step_next_spot(self, node: Node, body: dict[str, Node], common: dict[str, Any]) -> Step:
-        grid = "sample" if node.value is None else self.name(node, "next_spot grid", node.loc)
-        return NextSpotStep(**common, grid=grid or "sample")
+    def read_file(self, path: Path) -> SequenceDoc | None:
+        return _read(path, (*self.stack, path), self.errors, self.verbs)
 
-    def step_wait(self, node: Node, body: dict[str, Node], common: dict[str, Any]) -> Step:
-        return WaitStep(**common, seconds=self.arg(node, "wait", node.loc))
-
-    def step_checkpoint(self, node: Node, body: dict[str, Node], common: dict[str, Any]) -> Step:
-        if node.value not in (None, {}, True):
-            self.err("checkpoint takes no value", node.loc)
-        return CheckpointStep(**common)
-
-    def step_analyze(self, node: Node, body: dict[str, Node], common: dict[str, Any]
-                     ) -> Step | None:
-        inner = self.mapping(node, "`analyze:`")
-        if inner is None:
-            return None
-        fn = self.name(inner.get("fn"), "analyze: fn", node.loc) or ""
-        if fn and fn not in ANALYSES:
-            self.err(f"unknown analysis {fn!r}", inner["fn"].loc,
-                     allowed=", ".join(sorted(ANALYSES)), hint=did_you_mean(fn, set(ANALYSES)))
-            return None
-        analysis = ANALYSES.get(fn)
-        params = (*analysis.required, *analysis.optional) if analysis else ()
-        self.keys(node, set(params) | {"fn", "as"}, f"analyze {fn}")
-        args = {k: a for k, v in inner.items() if k in params
-                and (a := self.arg(v, f"analyze: {k}", node.key_locs[k])) is not None}
-        missing = [k for k in (analysis.required if analysis else ()) if k not in inner]
-        if missing:
-            self.err(f"analyze {fn} lacks {', '.join(missing)}", node.loc)
-        result = self.result_name(inner, body, node.loc)
-        if result is None:
-            self.err("analyze needs `as:` to name its result", node.loc)
-        return AnalyzeStep(**common, fn=fn, args=args, result=result)
-
-    def step_repeat(self, node: Node, body: dict[str, Node], common: dict[str, Any]
-                    ) -> Step | None:
-        var = body.get("var")
-        if "steps" not in body:
-            self.err("repeat needs `steps:`", common["loc"])
-        return RepeatStep(
-            **common, count=self.arg(node, "repeat count", node.loc),
-            var=self.name(var, "repeat var", node.loc) if var is not None else None,
-            steps=self.steps(body["steps"], "steps") if "steps" in body else (),
-        )
-
-    def step_for(self, node: Node, body: dict[str, Node], common: dict[str, Any]) -> Step | None:
-        var = self.name(node, "the loop variable of `for:`", node.loc)
-        if var in _RESERVED:
-            self.err(f"{var!r} is reserved and cannot be a loop variable", node.loc)
-        values: Arg | None = None
-        if "in" not in body:
-            self.err("for needs `in:` (a list, {linspace: …}, {range: …} or ${…})",
-                     common["loc"])
-        else:
-            vnode = body["in"]
-            gen = _generator(vnode) if vnode.is_map else None
-            if vnode.is_map and gen is None:
-                self.err("for … in: a mapping must be {linspace: [start, stop, num]} or "
-                         "{range: [start, stop, step]}", vnode.loc,
-                         hint=did_you_mean(next(iter(vnode.value), ""), {"linspace", "range"}))
-            elif gen is not None:
-                values = self.generator_arg(vnode, gen, "for … in")
-            else:
-                values = self.arg(vnode, "for … in", vnode.loc)
-        if "steps" not in body:
-            self.err("for needs `steps:`", common["loc"])
-        return ForStep(**common, var=var or "", values=values,
-                       steps=self.steps(body["steps"], "steps") if "steps" in body else ())
-
-    def step_if(self, node: Node, body: dict[str, Node], common: dict[str, Any]) -> Step | None:
-        if "then" not in body:
-            self.err("if needs `then:`", common["loc"])
-        return IfStep(
-            **common, condition=self.arg(node, "if condition", node.loc),
-            then=self.steps(body["then"], "then") if "then" in body else (),
-            orelse=self.steps(body["else"], "else") if "else" in body else (),
-        )
-
-    def step_include(self, node: Node, body: dict[str, Node], common: dict[str, Any]
-                     ) -> Step | None:
-        if not isinstance(node.value, str) or not node.value.strip():
-            self.err(f"include needs a file path, got {_shape(node)}", node.loc)
-            return None
-        target = (self.path.parent / node.value).resolve()
-        params: dict[str, Arg] = {}
-        if "params" in body:
-            pbody = self.mapping(body["params"], "include params") or {}
-            for k, v in pbody.items():
-                a = self.arg(v, f"include param {k}", body["params"].key_locs[k])
-                if a is not None:
-                    params[k] = a
-        if target in self.stack:
-            chain = " -> ".join(p.name for p in (*self.stack[self.stack.index(target):], target))
-            self.err(f"include cycle: {chain}", node.loc)
-            return None
-        if len(self.stack) >= _MAX_INCLUDE_DEPTH:
-            self.err(f"includes nest deeper than {_MAX_INCLUDE_DEPTH} files", node.loc)
-            return None
-        if not target.is_file():
-            self.err(f"included file {node.value!r} does not exist", node.loc,
-                     hint=f"Looked for {target}.")
-            return None
-        doc = _read(target, (*self.stack, target), self.errors)
-        if doc is not None:
-            for k in params:
-                if k not in doc.params:
-                    self.err(f"{target.name} has no parameter {k!r}",
-                             body["params"].key_locs[k],
-                             allowed=", ".join(doc.params) or "none",
-                             hint=did_you_mean(k, set(doc.params)))
-        return IncludeStep(**common, path=target, params=params, doc=doc)
+    def describe(self, node: Node) -> str:
+        return describe(node)
 
 
-def _generator(node: Node) -> str | None:
+def generator(node: Node) -> str | None:
+    """``linspace`` or ``range`` if ``node`` is ``{linspace: …}`` / ``{range: …}``."""
     keys = list(node.value)
     return keys[0] if len(keys) == 1 and keys[0] in ("linspace", "range") else None
 
 
-def _shape(node: Node) -> str:
+def describe(node: Node) -> str:
+    """What ``node`` is, for messages: ``a mapping``, ``the number 5``, ``'text'`` …"""
     v = node.value
     if node.is_map:
         return "a mapping"
@@ -526,7 +339,8 @@ def _shape(node: Node) -> str:
     return f"{text[:40]!r}" + ("…" if len(text) > 40 else "")
 
 
-def _read(path: Path, stack: tuple[Path, ...], errors: list[ExpctlError]) -> SequenceDoc | None:
+def _read(path: Path, stack: tuple[Path, ...], errors: list[ExpctlError],
+          verbs: VerbRegistry) -> SequenceDoc | None:
     try:
         root, _ = load_source(path)
     except AggregateError as exc:
@@ -535,19 +349,27 @@ def _read(path: Path, stack: tuple[Path, ...], errors: list[ExpctlError]) -> Seq
     except ExpctlError as exc:
         errors.append(exc)
         return None
-    return _Reader(path, stack, errors).document(root)
+    return Reader(path, stack, errors, verbs).document(root)
 
 
-def load_doc(path: Path) -> tuple[SequenceDoc | None, list[ExpctlError]]:
-    """Parse ``path`` and its includes; returns the document and every error found."""
+def load_doc(path: Path, verbs: VerbRegistry | None = None
+             ) -> tuple[SequenceDoc | None, list[ExpctlError]]:
+    """Parse ``path`` and its includes; returns the document and every error found.
+
+    Args:
+        path: the sequence file.
+        verbs: the step kinds it may use (default: the shipped verbs).
+    """
+    from expctl.sequence.verbs import standard_verbs
+
     errors: list[ExpctlError] = []
     resolved = path.resolve() if path.exists() else path
-    doc = _read(path, (resolved,), errors)
+    doc = _read(path, (resolved,), errors, verbs or standard_verbs())
     return doc, errors
 
 
 def param_arg(node: Node, name: str) -> tuple[Arg | None, list[ExpctlError]]:
     """A parameter value read the way ``params:`` reads it (for ``--set``)."""
     errors: list[ExpctlError] = []
-    arg = _Reader(Path(node.loc.file or "--set"), (), errors).param_default(node, name)
-    return arg, errors
+    reader = Reader(Path(node.loc.file or "--set"), (), errors, VerbRegistry(()))
+    return reader.param_default(node, name), errors

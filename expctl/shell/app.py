@@ -250,8 +250,18 @@ class Shell:
         self._engine = Engine(beamline, bus=session.bus, access=session.access,
                               results=session.results)
         self._session = session
+        self._settings_from(session)
         self.board.update(connected=True)
         self._poll(read_beam=True)
+
+    def _settings_from(self, session: Session) -> None:
+        """Device defaults (shutter, rocking axis and signal) from the profile's roles."""
+        from expctl.plans.procedures import PumpProbeSettings
+
+        try:
+            self.settings = PumpProbeSettings.from_profile(session.profile)
+        except BackendError as exc:  # commands then need the device named
+            self.write(f"note: {exc.paragraph()}")
 
     @property
     def session(self) -> Session:

@@ -21,10 +21,16 @@ import numpy as np
 from expctl.clock import Clock, VirtualClock
 from expctl.devices.access import AccessLevel
 from expctl.devices.limits import Limits
-from expctl.devices.profile import DeviceSpec, Profile
+from expctl.devices.profile import DaqSpec, DeviceSpec, Profile, Roles, SpotGridSpec
 from expctl.devices.protocols import RunRecord, ShotBlock, SignalInfo, SpotGrid
 from expctl.devices.status import Status
-from expctl.errors import ExpctlError, LimitError, MotorStallError, RequestRefusedError
+from expctl.errors import (
+    ArgumentError,
+    ExpctlError,
+    LimitError,
+    MotorStallError,
+    RequestRefusedError,
+)
 
 __all__ = [
     "FakeAccelParam",
@@ -362,7 +368,8 @@ class FakeFaults:
             start = float(options.get("start", self.beamline.clock.now()))
             self.beamline.beam.outages.append((start, start + float(options["duration"])))
         else:
-            raise ValueError(f"fake beamline cannot inject {kind!r} on {target!r}")
+            raise ArgumentError(f"fake beamline cannot inject {kind!r} on {target!r}",
+                                allowed="stall, refuse, dropout, beam_loss")
         self.injected.append((kind, target))
 
     def clear(self) -> None:
@@ -418,7 +425,12 @@ class FakeBeamline:
             name: DeviceSpec(name, type(dev).__name__, getattr(dev, "units", ""),
                              getattr(dev, "limits", Limits()), dev.access,
                              getattr(dev, "safe_value", None))
-            for name, dev in devices.items()}, {}, {})
+            for name, dev in devices.items()}, {}, {},
+            roles=Roles(theta="theta", energy="mono_energy", shutter="xray_shutter",
+                        attenuator="attenuator", pd_gain="pd_gain", i0="pd_i0", beam="beam",
+                        pump="pump", delays=("pump_delay",)),
+            daq=DaqSpec(detectors=("mpccd",)),
+            spot_grids={"sample": SpotGridSpec("sample", "sample_x", "sample_y")})
 
     def estimator_copy(self) -> FakeBeamline:
         """A twin on a virtual clock at the same time, devices in the same state."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from expctl.devices.protocols import RunRecord
+from expctl.errors import ExpctlError
 from expctl.plans.actions import Action, Analyze, NextSpot, Plan, Read, TakeRun
 
 __all__ = ["Recording", "record_plan"]
@@ -72,6 +73,6 @@ def record_plan(plan: Plan, responses: Mapping[type, Responder] | None = None,
         rec.actions.append(action)
         if len(rec.actions) > limit:
             plan.close()
-            raise RuntimeError(f"plan yielded more than {limit} actions")
+            raise ExpctlError(f"plan yielded more than {limit} actions")
         fn = answer.get(type(action))
         result = fn(action) if fn is not None else None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from expctl.analysis.synthetic import pseudo_voigt
+from expctl.analysis.lineshape import pseudo_voigt
 
 if TYPE_CHECKING:
     from expctl.runlog.alignment import AlignmentScan

@@ -184,13 +184,11 @@ def dry_run_dict(dry: Any) -> dict[str, Any]:
 
 def loop_levels(dry: Any) -> list[dict[str, Any]]:
     """Duration per loop level: every loop step with its total and per-iteration time."""
-    from expctl.sequence.model import ForStep, RepeatStep
-
     out: list[dict[str, Any]] = []
 
     def walk(est: Any, depth: int) -> None:
         node = est.node
-        if isinstance(node.step, ForStep | RepeatStep) and node.iterations:
+        if node.iterations:  # only loops iterate
             out.append({"path": node.path, "title": node.title, "depth": depth,
                         "iterations": round(node.iterations), "seconds": est.seconds,
                         "per_iteration_s": est.seconds / node.iterations})

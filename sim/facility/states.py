@@ -167,11 +167,10 @@ class StateReplay:
         from sim.world import Physics  # sim.world imports sim.facility: import here, not above
 
         physics = Physics.from_profile(profile)
-        raw_daq = dict(profile.raw.get("daq", {}) or {})
         self.model = ShotModel(physics, pd_model(profile), [], profile.seed,
-                               self.timeline.divider, bool(raw_daq.get("gate_shutter", True)))
-        grid = next(iter(dict(profile.raw.get("spot_grids", {}) or {}).values()))
-        self.roles = RoleMap.from_profile(profile, str(grid["x_axis"]), str(grid["y_axis"]))
+                               self.timeline.divider, profile.daq.gate_shutter)
+        grid = next(iter(profile.spot_grids.values()))
+        self.roles = RoleMap.from_profile(profile, grid.x_axis, grid.y_axis)
         self.devices = [(str(n), str(k)) for n, k in header["devices"]]
         self.columns = {n: i for i, (n, _) in enumerate(self.devices)}
         self.recorded = {n: np.asarray(t, dtype=np.float64)

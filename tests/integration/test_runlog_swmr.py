@@ -13,7 +13,7 @@ _WRITER = textwrap.dedent("""
     import numpy as np
     from expctl.engine.events import EventBus
     from expctl.runlog import attach
-    from expctl.runlog.synthetic import synthetic_run
+    from expctl.testing.synthetic_events import synthetic_run
     bus = EventBus()
     handle = attach(bus, sys.argv[1])
     events = synthetic_run(1, shots=3000, label="reference", laser=False, delay=0.0,

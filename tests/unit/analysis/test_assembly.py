@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from expctl.analysis import AnalysisError, AssemblyPlan, AzimuthalBins, SensorGeometry
-from expctl.analysis.synthetic import octal_geometry
+from expctl.testing.synthetic_data import octal_geometry
 
 
 def ref_assemble(frames, plan):

@@ -17,7 +17,7 @@ from expctl.analysis import (
     roi_stats,
     subtract_pedestal,
 )
-from expctl.analysis.synthetic import mpccd_frames
+from expctl.testing.synthetic_data import mpccd_frames
 
 SHAPE = (96, 64)
 ROIS = [Roi(30, 50, 20, 44), (0, 96, 60, 64)]

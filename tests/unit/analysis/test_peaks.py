@@ -15,8 +15,9 @@ from hypothesis.extra import numpy as hnp
 
 from expctl.analysis import AnalysisError, PeakResult, find_peak, peak_cen, peak_com, peak_max
 from expctl.analysis import peaks as peaks_module
-from expctl.analysis.synthetic import pseudo_voigt, rocking_curve
+from expctl.analysis.lineshape import pseudo_voigt
 from expctl.errors import UserError
+from expctl.testing.synthetic_data import rocking_curve
 
 X = np.linspace(11.395, 11.405, 41)
 

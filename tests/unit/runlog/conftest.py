@@ -9,7 +9,7 @@ import pytest
 
 from expctl.engine.events import EventBus
 from expctl.runlog import attach
-from expctl.runlog.synthetic import PumpResponse, synthetic_campaign
+from expctl.testing.synthetic_events import PumpResponse, synthetic_campaign
 
 TRUTH = PumpResponse(amplitude=-0.3, t0=0.23, tau=2.0, jitter=0.1)
 DELAYS = [-1.0, -0.5, -0.2, 0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0, 4.0,

@@ -12,7 +12,7 @@ from expctl.cli import main
 from expctl.cli.reduce import parse_bins, parse_runs
 from expctl.errors import UserError
 from expctl.runlog import Follower, ReduceOptions, parse_where
-from expctl.runlog.synthetic import synthetic_campaign
+from expctl.testing.synthetic_events import synthetic_campaign
 
 from .conftest import DELAYS, TRUTH, log_events
 

@@ -20,7 +20,7 @@ _CHILD = textwrap.dedent("""
     import numpy as np
     from expctl.engine.events import EventBus
     from expctl.runlog import attach
-    from expctl.runlog.synthetic import synthetic_run
+    from expctl.testing.synthetic_events import synthetic_run
     bus = EventBus()
     attach(bus, sys.argv[1])
     rng = np.random.default_rng(1)
@@ -81,7 +81,7 @@ def test_next_start_marks_the_run_incomplete_and_makes_its_file_ordinary(crashed
 def test_run_numbers_are_never_reused(crashed):
     import numpy as np
 
-    from expctl.runlog.synthetic import synthetic_run
+    from expctl.testing.synthetic_events import synthetic_run
 
     handle = attach(EventBus(), crashed)
     start = synthetic_run(2, shots=1, label="x", laser=False, delay=0.0, start_tag=1,

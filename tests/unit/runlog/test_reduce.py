@@ -181,7 +181,7 @@ def test_jitter_variance_inflates_only_the_bins_near_time_zero():
 
 def test_likelihood_fit_with_jitter_scatter_has_honest_errors(rng):
     """Binned single-shot data (6 pumped shots per delay, each with its own jitter)."""
-    from expctl.runlog.synthetic import PumpResponse
+    from expctl.testing.synthetic_events import PumpResponse
 
     truth = PumpResponse(amplitude=-0.3, t0=0.35, tau=2.0, jitter=0.1)
     t = np.array([-1.0, 0.0, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0])

@@ -13,7 +13,7 @@ from expctl.devices.protocols import RunRecord, ShotBlock
 from expctl.engine.events import RunContext, RunStarted, RunStopped, ShotBlockTaken
 from expctl.errors import DataError
 from expctl.runlog import RunFileWriter, read_run, run_file_path
-from expctl.runlog.synthetic import synthetic_run
+from expctl.testing.synthetic_events import synthetic_run
 
 
 def _events(rng, run=7, shots=2500, block_size=1000, **kw):

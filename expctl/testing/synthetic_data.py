@@ -22,28 +22,21 @@ returned with the frames.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from expctl.analysis.assembly import SensorGeometry
 from expctl.analysis.detector import adu_per_photon
+from expctl.analysis.lineshape import pseudo_voigt
 
 __all__ = [
     "MpccdFrames",
     "RockingCurve",
     "mpccd_frames",
     "octal_geometry",
-    "pseudo_voigt",
     "rocking_curve",
 ]
-
-
-def pseudo_voigt(x: np.ndarray, center: float, fwhm: float, eta: float) -> np.ndarray:
-    """Unit-height pseudo-Voigt: ``eta`` Lorentzian + ``1 - eta`` Gaussian, same FWHM."""
-    u = (np.asarray(x, dtype=np.float64) - center) / fwhm
-    return eta / (1.0 + 4.0 * u * u) + (1.0 - eta) * np.exp(-4.0 * math.log(2.0) * u * u)
 
 
 @dataclass(frozen=True, slots=True)
