@@ -15,6 +15,7 @@ object.  caproto is imported when a :class:`ChannelSet` is made, not before.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -25,6 +26,8 @@ import numpy as np
 from expctl.errors import DeviceTimeoutError, DisconnectedError, ExpctlError
 
 __all__ = ["Channel", "ChannelSet", "Completion", "ca_environment"]
+
+_QUIET = logging.NullHandler()
 
 #: ``on_done(error)``: called once when a put completes (``None``) or fails.
 Completion = Callable[[ExpctlError | None], None]
@@ -158,12 +161,6 @@ class Channel:
             self._subscription = self._pv.subscribe(data_type="time")
             self._subscription.add_callback(self._on_monitor)
 
-    def stop_monitor(self) -> None:
-        """Cancel the subscription (before closing: no monitor crosses a closed channel)."""
-        if self._subscription is not None and self.connected:
-            self._subscription.clear()
-        self._subscription = None
-
     # -- values ------------------------------------------------------------------------
     @property
     def value(self) -> Any:
@@ -288,6 +285,11 @@ class ChannelSet:
                  timeout: float = 2.0) -> None:
         from caproto.threading.client import Context
 
+        # caproto logs protocol warnings with tracebacks when monitors cross a closing
+        # channel, and has no handler of its own, so Python's last-resort handler would
+        # print them on the user's terminal; the backend reports link problems itself.
+        # (Applications that configure logging still receive the records.)
+        logging.getLogger("caproto").addHandler(_QUIET)
         self._context = Context(timeout=timeout)
         self.channels: dict[str, Channel] = {}
         self._listeners: list[Callable[[Channel], None]] = []
@@ -354,8 +356,6 @@ class ChannelSet:
         self._context.broadcaster.search_now()
 
     def close(self) -> None:
-        """Cancel the monitors, then drop the connections (without joining caproto's threads:
-        they are daemons and would take seconds to notice)."""
-        for channel in self.channels.values():
-            channel.stop_monitor()
+        """Drop the connections (without joining caproto's threads: they are daemons and
+        would take seconds to notice)."""
         self._context.disconnect(wait=False)

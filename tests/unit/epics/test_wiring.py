@@ -25,8 +25,9 @@ def test_bl3_epics_declares_the_same_devices_as_bl3():
         assert (twin.kind, twin.units, twin.limits, twin.access, twin.safe, twin.equipment) == \
             (spec.kind, spec.units, spec.limits, spec.access, spec.safe, spec.equipment), name
     assert EPICS.seed == SIM.seed and EPICS.beamline == SIM.beamline
+    assert EPICS.roles == SIM.roles
     assert EPICS.serves("bl3") and EPICS.serves("bl3-epics") and not SIM.serves("bl3-epics")
-    assert EPICS.raw["daq"]["detectors"] == SIM.raw["daq"]["detectors"]
+    assert EPICS.daq.detectors == SIM.daq.detectors
 
 
 def test_the_wiring_expands_macros_and_sorts_monitors_from_reads():
