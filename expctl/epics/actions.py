@@ -117,9 +117,9 @@ class PutAction:
             if self._matches(value):
                 self._finish(None)
             elif self.trailing:
-                readback.watch(self._matches, lambda: self._finish(None))
+                cancel = readback.watch(self._matches, lambda: self._finish(None))
                 self.link.watchdog.after(self.link.settings.verify_timeout,
-                                         lambda: self._verify_late(readback))
+                                         lambda: (cancel(), self._verify_late(readback)))
             else:
                 self._mismatch(readback, value)
         try:

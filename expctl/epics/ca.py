@@ -123,14 +123,23 @@ class Channel:
             callback()
         return value
 
-    def watch(self, predicate: Callable[[Any], bool], callback: Callable[[], None]) -> None:
-        """Call ``callback()`` once the newest value satisfies ``predicate`` (maybe now)."""
+    def watch(self, predicate: Callable[[Any], bool],
+              callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback()`` once the newest value satisfies ``predicate`` (maybe now);
+        returns a function that cancels the watch."""
+        entry = (predicate, callback)
         with self._cond:
             now = self.connected and self.fresh and predicate(self._value)
             if not now:
-                self._watchers.append((predicate, callback))
+                self._watchers.append(entry)
         if now:
             callback()
+
+        def cancel() -> None:
+            with self._cond:
+                if entry in self._watchers:
+                    self._watchers.remove(entry)
+        return cancel
 
     def _decode(self, response: Any) -> Any:
         data = response.data

@@ -139,10 +139,13 @@ class EpicsDAQ:
             else:
                 self._explain(f"the DAQ ended the run ({error.message})", explained)
 
-        roles["runinfo"].watch(lambda text: self._is_new_run(text, previous), started.set)
+        cancel = roles["runinfo"].watch(lambda text: self._is_new_run(text, previous),
+                                        started.set)
         roles["acquire"].put("Acquire", completed,
                              timeout=None if timeout is None else self._link.wall(timeout) + MARGIN)
-        if not started.wait(self._patience) or failure:
+        announced = started.wait(self._patience)
+        cancel()
+        if not announced or failure:
             if failure:
                 raise failure[0]
             raise DeviceError(f"the DAQ did not start a run within {self._patience:g} s "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -21,6 +22,8 @@ from expctl.epics.wiring import EpicsSettings
 from expctl.errors import ExpctlError
 
 __all__ = ["MARGIN", "Link", "Watchdog", "read_together"]
+
+log = logging.getLogger(__name__)
 
 
 class Watchdog:
@@ -49,7 +52,10 @@ class Watchdog:
                 if self._closed:
                     return
                 _, _, fn = heapq.heappop(self._heap)
-            fn()
+            try:
+                fn()
+            except Exception:  # a bug in one job must not stop every later deadline
+                log.exception("epics watchdog job %r failed", fn)
 
     def close(self) -> None:
         with self._cond:

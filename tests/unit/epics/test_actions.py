@@ -42,8 +42,9 @@ class Stand:
     def get_async(self, timeout: float, on_value: Callable[[Any], None]) -> None:
         on_value(self.value)
 
-    def watch(self, predicate, callback) -> None:
+    def watch(self, predicate, callback):
         self.watchers.append((predicate, callback))
+        return lambda: None
 
     def update(self, value: Any) -> None:
         """A monitor arrives."""
