@@ -118,8 +118,11 @@ class PutAction:
                 self._finish(None)
             elif self.trailing:
                 cancel = readback.watch(self._matches, lambda: self._finish(None))
-                self.link.watchdog.after(self.link.settings.verify_timeout,
-                                         lambda: (cancel(), self._verify_late(readback)))
+
+                def late() -> None:
+                    cancel()
+                    self._verify_late(readback)
+                self.link.watchdog.after(self.link.settings.verify_timeout, late)
             else:
                 self._mismatch(readback, value)
         try:
