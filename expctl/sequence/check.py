@@ -184,8 +184,7 @@ def check(doc: SequenceDoc, profile: Profile, params: Mapping[str, Any] | None =
     env = resolve_params(doc, params or {}, checker.report)
     root = OutlineNode(Step(doc.loc), doc.name)
     root.executions = 1
-    # ``beamline: bl3`` suits every profile of beamline 3 (bl3, bl3-laser, …)
-    if doc.beamline and doc.beamline not in (profile.name, f"bl{profile.beamline}"):
+    if doc.beamline and not profile.serves(doc.beamline):
         checker.report(SequenceError(
             f"the sequence is written for beamline {doc.beamline!r}, the session uses "
             f"{profile.name!r}", location=doc.loc, hint="Pass --profile to choose another."))

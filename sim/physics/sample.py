@@ -77,12 +77,8 @@ class Plate:
 
     def grid(self) -> SpotGrid:
         """Spot centres at least ``margin`` inside the plate, on the cell lattice."""
-        x0, x1, y0, y1 = self.plate_mm
-        p, m = self.pitch_mm, self.margin_mm
-        xs = np.arange(x0 + m, x1 - m + 1e-9, p)
-        ys = np.arange(y0 + m, y1 - m + 1e-9, p)
-        return SpotGrid(self.x_axis, self.y_axis, tuple(np.round(xs, 9).tolist()),
-                        tuple(np.round(ys, 9).tolist()), "mm")
+        return SpotGrid.on_plate(self.x_axis, self.y_axis, self.plate_mm, self.pitch_mm,
+                                 self.margin_mm)
 
     def cells(self, x: np.ndarray | float, y: np.ndarray | float) -> np.ndarray | int:
         """Integer cell keys of stage positions (cell (0, 0) holds grid spot 0).
