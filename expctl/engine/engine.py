@@ -52,7 +52,7 @@ from expctl.engine.events import (
     StepStarted,
 )
 from expctl.engine.states import COMMANDS, TRANSITIONS, EngineState
-from expctl.engine.suspenders import Suspender
+from expctl.engine.suspenders import CUT_OUTCOME, Suspender
 from expctl.errors import (
     AggregateError,
     BeamLossError,
@@ -174,11 +174,12 @@ class _Interrupted(Exception):
 
 
 class _Suspend(Exception):
-    """A suspender tripped; ``reason`` says which."""
+    """A suspender tripped; ``reason`` says which, ``outcome`` what a run it cut is marked."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, outcome: str = CUT_OUTCOME) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.outcome = outcome
 
 
 #: What an action may raise that the engine acts on (the rest ends the plan).
@@ -668,7 +669,7 @@ class Engine:
         for s in self.suspenders:
             reason = s.reason(devices)
             if reason:
-                raise _Suspend(reason)
+                raise _Suspend(reason, getattr(s, "outcome", CUT_OUTCOME))
 
     # ------------------------------------------------------------------ safe state
     def _device_safe_actions(self, declared: tuple[Action, ...]) -> tuple[Action, ...]:
@@ -1120,16 +1121,18 @@ class Engine:
             self.bus.publish(RunStarted(record, ctx, self.clock.now(), self._snapshot(),
                                         daq.config()))
             self._follow_run(status, ctx)
-        except _Suspend:
-            self._end_run(ctx, "beamloss", aborted=True)
+        except _Suspend as cut:
+            self._end_run(ctx, cut.outcome, aborted=True)
             raise
         except _Interrupted:
             state = self.state
             outcome = {S.ABORTING: "aborted", S.IDLE: "stopped"}.get(state, "interrupted")
             self._end_run(ctx, outcome, aborted=True)
             raise
-        except DeviceError:
-            self._end_run(ctx, "failed", aborted=True)
+        except DeviceError as err:
+            retaken = isinstance(err, ConditionLostError) and bool(self.suspenders)
+            self._end_run(ctx, err.outcome if isinstance(err, ConditionLostError) and retaken
+                          else "failed", aborted=True)
             raise
         except Exception:  # logging failed (a critical subscriber): the DAQ must still stop
             self._abandon_run(ctx)

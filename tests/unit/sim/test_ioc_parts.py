@@ -67,7 +67,7 @@ def test_a_run_a_killed_ioc_left_running_is_closed_at_restart(tmp_path, profile,
 
 
 def test_an_ignored_target_holds_its_puts_until_the_faults_are_cleared(beamline):
-    faults = IocFaults(beamline.faults, {"theta", "daq"})
+    faults = IocFaults(beamline.faults, {"theta", "daq"}, beamline.clock)
     with pytest.raises(BackendError, match="cannot target 'nothing'"):
         faults.inject("ignore", "nothing")
 
