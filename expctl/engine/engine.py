@@ -650,7 +650,7 @@ class Engine:
             now = self.clock.now()
             if self.suspend_timeout is not None and now - since > self.suspend_timeout:
                 raise BeamLossError(f"suspended for {now - since:.0f} s ({reason}); giving up")
-            bad = [r for s in self.suspenders if (r := s.reason(self.beamline.devices))]
+            bad = [r for s in self.suspenders if (r := self._condition(s)[0])]
             if bad:
                 good_since = None
             elif good_since is None:
@@ -664,12 +664,20 @@ class Engine:
         except _Interrupted:
             self._service()  # a command came while restoring; resuming restores again
 
+    def _condition(self, suspender: Suspender) -> tuple[str | None, str]:
+        """Why ``suspender`` trips (None: it holds), and the outcome of a run it cuts.  A
+        condition that cannot be read (its device disconnected) does not hold either."""
+        try:
+            return (suspender.reason(self.beamline.devices),
+                    getattr(suspender, "outcome", CUT_OUTCOME))
+        except ConditionLostError as err:
+            return err.message, err.outcome
+
     def _check_suspenders(self) -> None:
-        devices = self.beamline.devices
         for s in self.suspenders:
-            reason = s.reason(devices)
+            reason, outcome = self._condition(s)
             if reason:
-                raise _Suspend(reason, getattr(s, "outcome", CUT_OUTCOME))
+                raise _Suspend(reason, outcome)
 
     # ------------------------------------------------------------------ safe state
     def _device_safe_actions(self, declared: tuple[Action, ...]) -> tuple[Action, ...]:

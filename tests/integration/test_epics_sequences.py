@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from expctl.engine.events import RunStarted, RunStopped, SpotConsumed
+from expctl.engine.events import RunStarted, RunStopped, ShotBlockTaken, SpotConsumed
 from expctl.session import Session
 from tests.integration.epics_ioc import (
     IOC,
@@ -71,13 +71,15 @@ def _campaign(profile: str, data_dir: Path, sequence: str, overrides: list[str],
         "started": [(e.record.label, e.context.sample_spot, sorted(e.snapshot))
                     for e in events if isinstance(e, RunStarted)],
         "outcomes": [e.outcome for e in events if isinstance(e, RunStopped)],
+        "columns": {k: v.dtype.name for e in events if isinstance(e, ShotBlockTaken)
+                    for k, v in e.block.data.items()},  # what run files get per shot
         "positions": positions,
         "rock": session.results["rock"],
     }
 
 
 def _same(over_ca: dict, in_process: dict) -> None:
-    for key in ("outcome", "runs", "cut", "spots", "started", "outcomes"):
+    for key in ("outcome", "runs", "cut", "spots", "started", "outcomes", "columns"):
         assert over_ca[key] == in_process[key], key
     theta = {k: v for k, v in in_process["positions"].items() if k != "theta"}
     assert {k: v for k, v in over_ca["positions"].items() if k != "theta"} == theta

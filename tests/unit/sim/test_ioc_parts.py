@@ -87,3 +87,36 @@ def test_spot_grids_on_a_plate_are_the_simulators(beamline, profile):
     grid = profile.raw["spot_grids"]["sample"]
     assert SpotGrid.on_plate("sample_x", "sample_y", grid["plate_mm"], grid["pitch_mm"],
                              grid["margin_mm"]) == beamline.spot_grids["sample"]
+
+
+def test_fault_times_count_from_when_the_ioc_takes_them(beamline, clock):
+    """A client's clock has another zero than the IOC's: SIM:FAULT times are relative."""
+    faults = IocFaults(beamline.faults, {"mpccd"}, clock)
+    clock.sleep(100.0)
+    faults.inject("dropout", "mpccd", at=5.0)
+    faults.inject("stall", "theta", at=2.5)
+    assert beamline.faults.dropouts["mpccd"] == pytest.approx(105.0)
+    assert beamline.faults.take("stall", "theta") is None  # not before 102.5
+    clock.sleep(3.0)
+    assert beamline.faults.take("stall", "theta") == {}
+
+
+def test_the_mounted_sample_comes_back_after_a_restart(tmp_path, profile):
+    from sim.ioc.server import SimIOC
+
+    first = SimIOC(profile, prefix="T:", data_dir=tmp_path)
+    first.mount("xtal-3")
+    assert first.beamline.sample == "xtal-3"
+    plate = first.beamline.world.plate
+    plate.damaged_at[17] = 0.0
+    plate.on_damage()  # as a pumped shot reports it
+    first.close()
+    again = SimIOC(profile, prefix="T:", data_dir=tmp_path)
+    try:
+        assert again.sample == "xtal-3" and again.beamline.sample == "xtal-3"
+        assert 17 in again.beamline.world.plate.damaged_at
+        assert text(again.pvdb["T:SIM:SAMPLE"].value) == "xtal-3"
+    finally:
+        again.close()
+    with pytest.raises(BackendError, match="cannot name a file"):
+        again.mount("../x")
