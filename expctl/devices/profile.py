@@ -318,7 +318,7 @@ def inherit(raw: Mapping[str, Any], twin: Profile, source: str) -> dict[str, Any
             out.setdefault(key, base[key])
     own = part(raw, "devices")
     devices: dict[str, Any] = {}
-    for name, body in {**base["devices"], **own}.items():
+    for name in {**base["devices"], **own}:
         mine = own.get(name) or {}
         if not isinstance(mine, Mapping):
             raise BackendError(f"beamline profile {source}: device {name!r} must be a mapping "

@@ -43,7 +43,8 @@ class _Folder:
 
 def _registry(tmp_path: Path, **profiles: dict) -> BackendRegistry:
     for name, body in {"tw": TWIN, **profiles}.items():
-        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(body, sort_keys=False), encoding="utf-8")
+        text = yaml.safe_dump(body, sort_keys=False)
+        (tmp_path / f"{name}.yaml").write_text(text, encoding="utf-8")
     return BackendRegistry({"sim": _Folder("sim", tmp_path)})
 
 
