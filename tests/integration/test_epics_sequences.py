@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -21,22 +19,19 @@ import pytest
 from expctl.engine.events import RunStarted, RunStopped, ShotBlockTaken, SpotConsumed
 from expctl.session import Session
 from tests.integration.epics_ioc import (
+    CLI,
     IOC,
     ROOT,
     SPEED,
     ca_environment,
     free_port,
     ioc_environment,
+    needs_entry_point,
     registry,
 )
 
 SEQUENCES = ROOT / "sequences"
-CLI = [sys.executable, "-c", "import sys; from expctl.cli import main; sys.exit(main())"]
 SHORT_PUMPPROBE = ["delays=[-1 ps, 2 ps]", "spots_per_delay=1", "reference_shots=10"]
-ENTRY_POINT = any(ep.name == "epics" for ep in entry_points(group="expctl.backends"))
-needs_entry_point = pytest.mark.skipif(
-    not ENTRY_POINT, reason="expctl is installed without the epics entry point "
-                            "(reinstall it: pip install -e .)")
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,11 @@
-"""Pieces of the simulated IOC that need no network: naming, foils, enum puts, restart."""
+"""Pieces of the simulated IOC that need no network: naming, foils, enum puts, restart,
+its log."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
 
 import numpy as np
 import pytest
@@ -15,6 +18,7 @@ from sim.ioc.control import IocFaults
 from sim.ioc.discrete import foil_set
 from sim.ioc.naming import column_pv, device_base, signal_pv
 from sim.ioc.restart import Autosave, close_interrupted_runs
+from sim.ioc.serve import _BeaconOnce
 
 
 def test_pv_names():
@@ -120,3 +124,24 @@ def test_the_mounted_sample_comes_back_after_a_restart(tmp_path, profile):
         again.close()
     with pytest.raises(BackendError, match="cannot name a file"):
         again.mount("../x")
+
+
+def _record(msg: str, *args: object, exc: bool = False) -> logging.LogRecord:
+    try:
+        raise OSError("Connection refused")
+    except OSError:
+        info = sys.exc_info() if exc else None
+    return logging.LogRecord("caproto.ctx", logging.ERROR, __file__, 1, msg, args, info)
+
+
+def test_unreceived_beacons_are_said_once_in_one_line():
+    once = _BeaconOnce()
+    first = _record("Failed to send beacon to %r. Try setting EPICS_CAS_AUTO_BEACON_ADDR_LIST=no",
+                    ("127.0.0.1", 5065), exc=True)
+    assert once.filter(first)
+    assert first.getMessage() == ("Failed to send beacon to ('127.0.0.1', 5065) "
+                                  "(no CA repeater listening?); said once")
+    assert first.exc_info is None and first.exc_text is None
+    assert not once.filter(_record("Failed to send beacon to %r.", ("127.0.0.1", 5065), exc=True))
+    other = _record("circuit %s closed", "x", exc=True)
+    assert once.filter(other) and other.exc_info is not None  # everything else unchanged
