@@ -156,14 +156,15 @@ class Session:
 
     @property
     def suspenders(self) -> list[Suspender]:
-        """The profile's suspenders (unless the session was opened without them) and what
-        the backend says data taking needs (an EPICS link up), which always hold."""
+        """What the backend says data taking needs (an EPICS link up), which always holds,
+        then the profile's suspenders (unless the session was opened without them): a lost
+        link is named as the reason before the beam that cannot be read through it."""
         if self._suspenders is None:
             from expctl.engine.suspenders import suspenders_from_profile
 
             declared = (suspenders_from_profile(self.profile.suspenders, self.beamline.devices)
                         if self.use_suspenders else [])
-            self._suspenders = [*declared, *self.backend_conditions()]
+            self._suspenders = [*self.backend_conditions(), *declared]
         return self._suspenders
 
     @property

@@ -52,7 +52,7 @@ from expctl.engine.events import (
     StepStarted,
 )
 from expctl.engine.states import COMMANDS, TRANSITIONS, EngineState
-from expctl.engine.suspenders import Suspender
+from expctl.engine.suspenders import CUT_OUTCOME, Suspender
 from expctl.errors import (
     AggregateError,
     BeamLossError,
@@ -174,11 +174,12 @@ class _Interrupted(Exception):
 
 
 class _Suspend(Exception):
-    """A suspender tripped; ``reason`` says which."""
+    """A suspender tripped; ``reason`` says which, ``outcome`` what a run it cut is marked."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, outcome: str = CUT_OUTCOME) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.outcome = outcome
 
 
 #: What an action may raise that the engine acts on (the rest ends the plan).
@@ -649,7 +650,7 @@ class Engine:
             now = self.clock.now()
             if self.suspend_timeout is not None and now - since > self.suspend_timeout:
                 raise BeamLossError(f"suspended for {now - since:.0f} s ({reason}); giving up")
-            bad = [r for s in self.suspenders if (r := s.reason(self.beamline.devices))]
+            bad = [r for s in self.suspenders if (r := self._condition(s)[0])]
             if bad:
                 good_since = None
             elif good_since is None:
@@ -663,12 +664,20 @@ class Engine:
         except _Interrupted:
             self._service()  # a command came while restoring; resuming restores again
 
+    def _condition(self, suspender: Suspender) -> tuple[str | None, str]:
+        """Why ``suspender`` trips (None: it holds), and the outcome of a run it cuts.  A
+        condition that cannot be read (its device disconnected) does not hold either."""
+        try:
+            return (suspender.reason(self.beamline.devices),
+                    getattr(suspender, "outcome", CUT_OUTCOME))
+        except ConditionLostError as err:
+            return err.message, err.outcome
+
     def _check_suspenders(self) -> None:
-        devices = self.beamline.devices
         for s in self.suspenders:
-            reason = s.reason(devices)
+            reason, outcome = self._condition(s)
             if reason:
-                raise _Suspend(reason)
+                raise _Suspend(reason, outcome)
 
     # ------------------------------------------------------------------ safe state
     def _device_safe_actions(self, declared: tuple[Action, ...]) -> tuple[Action, ...]:
@@ -1120,16 +1129,18 @@ class Engine:
             self.bus.publish(RunStarted(record, ctx, self.clock.now(), self._snapshot(),
                                         daq.config()))
             self._follow_run(status, ctx)
-        except _Suspend:
-            self._end_run(ctx, "beamloss", aborted=True)
+        except _Suspend as cut:
+            self._end_run(ctx, cut.outcome, aborted=True)
             raise
         except _Interrupted:
             state = self.state
             outcome = {S.ABORTING: "aborted", S.IDLE: "stopped"}.get(state, "interrupted")
             self._end_run(ctx, outcome, aborted=True)
             raise
-        except DeviceError:
-            self._end_run(ctx, "failed", aborted=True)
+        except DeviceError as err:
+            retaken = isinstance(err, ConditionLostError) and bool(self.suspenders)
+            self._end_run(ctx, err.outcome if isinstance(err, ConditionLostError) and retaken
+                          else "failed", aborted=True)
             raise
         except Exception:  # logging failed (a critical subscriber): the DAQ must still stop
             self._abandon_run(ctx)

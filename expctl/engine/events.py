@@ -31,7 +31,17 @@ __all__ = [
     "StepFinished",
     "StepStarted",
     "SubscriberWarning",
+    "cut_by_condition",
 ]
+
+#: How the engine itself ends runs; any other outcome names the condition that cut a run.
+ENGINE_OUTCOMES = frozenset({"completed", "aborted", "interrupted", "stopped", "failed"})
+
+
+def cut_by_condition(outcome: str) -> bool:
+    """Whether a run with ``outcome`` was cut by a suspension (no beam, a lost link …) and
+    is retaken."""
+    return outcome not in ENGINE_OUTCOMES
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +107,10 @@ class ShotBlockTaken:
 
 @dataclass(frozen=True, slots=True)
 class RunStopped:
-    """A run ended; ``outcome`` is ``completed``, ``aborted``, ``beamloss``, ``interrupted``
-    (cut by an immediate pause, retaken on resume), ``stopped`` or ``failed``."""
+    """A run ended; ``outcome`` is ``completed``, ``aborted``, ``interrupted`` (cut by an
+    immediate pause, retaken on resume), ``stopped``, ``failed``, or — cut by a
+    suspension and retaken — the condition that cut it: ``beamloss``, ``disconnected``
+    (a suspender's ``outcome``; see :func:`cut_by_condition`)."""
 
     record: RunRecord
     outcome: str

@@ -92,6 +92,7 @@ class RunProgress:
             StateRestored,
             StepFinished,
             StepStarted,
+            cut_by_condition,
         )
 
         if isinstance(event, StepStarted):
@@ -103,7 +104,7 @@ class RunProgress:
         elif isinstance(event, RunStopped):
             if event.outcome == "completed":
                 self.runs += 1
-            elif event.outcome == "beamloss":  # stays on screen (and in a `| tee` log)
+            elif cut_by_condition(event.outcome):  # stays on screen (and in a `| tee` log)
                 rec = event.record
                 self.console.print(f"run {rec.run}{' ' + rec.label if rec.label else ''} cut "
                                    f"after {rec.shots} shots (retaken)", markup=False,
