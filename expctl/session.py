@@ -131,7 +131,7 @@ class Session:
             from expctl.engine import Engine
 
             self._engine = Engine(self.beamline, bus=self.bus, access=self.access,
-                                  results=self.results)
+                                  results=self.results, scan_numbers=self.next_scan_number)
         return self._engine
 
     @property
@@ -151,6 +151,10 @@ class Session:
 
             self._runlog = attach(self.bus, self.data_dir, alignment_plotter=plot_alignment)
         return self._runlog
+
+    def next_scan_number(self) -> int:
+        """A new scan-record number, reserved in the catalog (engines number scans by it)."""
+        return self.attach_runlog().scans.reserve()
 
     # -- sequences --------------------------------------------------------------------
     def load(self, path: Path | str, overrides: Iterable[str] | Mapping[str, Any] = ()
@@ -198,7 +202,8 @@ class Session:
         # one engine per sequence run: its safe state is the sequence's own
         engine = self._engine = Engine(self.beamline, bus=self.bus, journal=journal,
                                        access=self.access, safe_state=loaded.safe_actions(),
-                                       results=self.results, pause_hook=pause_hook)
+                                       results=self.results, pause_hook=pause_hook,
+                                       scan_numbers=self.next_scan_number)
         context = RunContext(sequence=loaded.name, sequence_file=str(loaded.path),
                              params={k: _plain(v) for k, v in loaded.params.items()})
         return engine.run(loaded.plan_factory(self.results), context)

@@ -21,6 +21,9 @@ __all__ = [
     "RunContext",
     "RunStarted",
     "RunStopped",
+    "ScanClosed",
+    "ScanOpened",
+    "ScanPointTaken",
     "ShotBlockTaken",
     "SpotConsumed",
     "StateChanged",
@@ -149,9 +152,55 @@ class StateRestored:
         return f"restoring {shown}"
 
 
+@dataclass(frozen=True, slots=True)
+class ScanOpened:
+    """A recorded scan began (see :class:`~expctl.plans.actions.OpenScan` for the fields).
+
+    ``number`` is the scan's number for the record (the catalog's when the run
+    log is attached); ``units`` the declared unit of each axis and signal the
+    engine knows of, so a display or a file can label every column.
+    """
+
+    number: int
+    kind: str
+    axes: tuple[str, ...]
+    points: int
+    time: float
+    detectors: tuple[str, ...] = ()
+    command: str = ""
+    signal: str | None = None
+    i0: str | None = None
+    shape: tuple[int, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    units: Mapping[str, str] = field(default_factory=dict)
+    context: RunContext = field(default_factory=RunContext)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanPointTaken:
+    """One point of scan ``number`` (``index`` counts from 0): the values read there."""
+
+    number: int
+    index: int
+    values: Mapping[str, Any]
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class ScanClosed:
+    """Scan ``number`` ended: ``completed``, or ``stopped``/``aborted``/``failed`` with the
+    points taken so far kept."""
+
+    number: int
+    outcome: str
+    points: int
+    time: float
+
+
 EngineEvent = (
     StateChanged | StepStarted | StepFinished | RunStarted | ShotBlockTaken | RunStopped
-    | AnalysisDone | FaultRaised | SpotConsumed | StateRestored
+    | AnalysisDone | FaultRaised | SpotConsumed | StateRestored | ScanOpened | ScanPointTaken
+    | ScanClosed
 )
 
 

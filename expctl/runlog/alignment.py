@@ -68,8 +68,9 @@ def _result_dict(result: Any) -> dict[str, Any]:
 
 
 def _is_scan(event: AnalysisDone) -> bool:
+    """An analysis of scan points not already kept as a scan record (see scans.py)."""
     inputs = event.inputs
-    return "x" in inputs and "y" in inputs and "axis" in inputs
+    return "x" in inputs and "y" in inputs and "axis" in inputs and "scan" not in inputs
 
 
 def _is_decision(result: Any) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 from expctl.engine.events import EngineEvent, EventBus
 from expctl.runlog.alignment import AlignmentLogger, AlignmentScan
 from expctl.runlog.catalog import Catalog
+from expctl.runlog.scans import ScanLogger
 from expctl.runlog.writer import RunFileWriter
 
 __all__ = ["RunLogHandle", "attach"]
@@ -22,6 +23,7 @@ class RunLogHandle:
     writer: RunFileWriter
     catalog: Catalog
     alignment: AlignmentLogger
+    scans: ScanLogger
     recovered: list[int] = field(default_factory=list)
     _unsubscribe: Callable[[], None] | None = None
 
@@ -30,12 +32,14 @@ class RunLogHandle:
         self.writer(event)
         self.catalog(event)
         self.alignment(event)
+        self.scans(event)
 
     def close(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
         self.alignment.flush()
+        self.scans.close()
         self.writer.close()
         self.catalog.close()
 
@@ -58,8 +62,10 @@ def attach(bus: EventBus, data_dir: Path, *,
     data_dir = Path(data_dir)
     catalog = Catalog(data_dir)
     recovered = catalog.recover()
+    scans = ScanLogger(data_dir, catalog)
+    scans.recover()
     handle = RunLogHandle(writer=RunFileWriter(data_dir), catalog=catalog,
                           alignment=AlignmentLogger(data_dir, catalog, alignment_plotter),
-                          recovered=recovered)
+                          scans=scans, recovered=recovered)
     handle._unsubscribe = bus.subscribe(handle)
     return handle
