@@ -152,6 +152,11 @@ class Session:
             self._runlog = attach(self.bus, self.data_dir, alignment_plotter=plot_alignment)
         return self._runlog
 
+    @property
+    def runlog(self) -> RunLogHandle | None:
+        """The attached run log (None until :meth:`attach_runlog`)."""
+        return self._runlog
+
     def next_scan_number(self) -> int:
         """A new scan-record number, reserved in the catalog (engines number scans by it)."""
         return self.attach_runlog().scans.reserve()
@@ -226,15 +231,24 @@ class Session:
                         journal=journal)
 
     # -- devices ---------------------------------------------------------------------
-    def where(self) -> dict[str, dict[str, Any]]:
-        """Every device's current reading, units and limits (``wa`` / where-all)."""
+    def where(self, *, passive: bool = False) -> dict[str, dict[str, Any]]:
+        """Every device's current reading, units and limits (``wa`` / where-all).
+
+        Args:
+            passive: read only devices that can be set (positions, states, accelerator
+                parameters), not instruments — reading a detector or monitor may take
+                shot data, which must not happen beside a command that is running.
+        """
         from expctl.devices.protocols import Readable
 
         out: dict[str, dict[str, Any]] = {}
         for name, spec in self.profile.devices.items():
             device = self.beamline.devices.get(name)
             value: Any = None
-            if isinstance(device, Readable):
+            if passive and not (callable(getattr(device, "set", None))
+                                or callable(getattr(device, "request", None))):
+                value = "(busy)"
+            elif isinstance(device, Readable):
                 try:
                     value = device.read().get(name)
                 except ExpctlError as exc:

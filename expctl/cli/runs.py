@@ -73,26 +73,11 @@ def _configure_runs(p: argparse.ArgumentParser) -> None:
                                    "(columns, scan/loop/params values; and/or/not)")
     p.add_argument("--json", action="store_true", help="one JSON list on stdout")
     p.add_argument("--scans", action="store_true",
-                   help="list logged alignment scans (rocking curves) instead of runs")
+                   help="list scans instead of runs: console scan records (ascan, dscan, "
+                        "mesh, rock …) and sequences' alignment scans")
+    p.add_argument("--comments", action="store_true",
+                   help="list the logbook (comments typed at the console) instead of runs")
     p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
-
-
-def _scan_table(scans: list[dict[str, Any]]) -> Any:
-    from rich.table import Table
-
-    table = Table(title=f"{len(scans)} alignment scan{'s' if len(scans) != 1 else ''}",
-                  box=None)
-    for key in ("id", "name", "axis", "points", "center", "fwhm", "flags", "moved", "png"):
-        table.add_column(key, no_wrap=True)
-    for scan in scans:
-        moved = scan.get("moved_to") or {}
-        moved_txt = (f"→ {moved['target']:.6g}" if moved.get("moved")
-                     else ("stayed" if moved else ""))
-        table.add_row(str(scan["id"]), scan["name"], scan["axis"], str(scan["points"]),
-                      "" if scan["center"] is None else f"{scan['center']:.6g}",
-                      "" if scan["fwhm"] is None else f"{scan['fwhm']:.3g}",
-                      ",".join(scan["flags"]) or "ok", moved_txt, scan.get("png") or "")
-    return table
 
 
 def _cell(key: str, value: Any) -> str:
@@ -109,6 +94,8 @@ def _cell(key: str, value: Any) -> str:
 def _run_runs(args: argparse.Namespace) -> int:
     from expctl.runlog import parse_where
 
+    if args.comments:
+        return _comments(args)
     select = parse_where(args.where) if args.where else None
     with open_catalog(resolve_data_dir(args.data_dir)) as catalog:
         if args.scans:
@@ -125,7 +112,9 @@ def _run_runs(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         return 0
     if args.scans:
-        _console().print(_scan_table(scans))
+        from expctl.ui.scantable import scan_table
+
+        _console().print(scan_table(scans))
         return 0
     from rich.table import Table
 
@@ -136,6 +125,19 @@ def _run_runs(args: argparse.Namespace) -> int:
     for row in rows:
         table.add_row(*(_cell(k, row.get(k)) for k in _COLUMNS))
     _console().print(table)
+    return 0
+
+
+def _comments(args: argparse.Namespace) -> int:
+    from expctl.runlog.logbook import read_logbook
+    from expctl.ui.scantable import comment_table
+
+    rows = list(read_logbook(resolve_data_dir(args.data_dir)))
+    if args.json:
+        json.dump(_jsonable(rows), sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    _console().print(comment_table(rows))
     return 0
 
 
@@ -179,14 +181,21 @@ def _console() -> Any:
 
 
 def _configure_show(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", type=int, help="run number")
+    p.add_argument("run", type=int, nargs="?", help="run number")
+    p.add_argument("--scan", type=int, metavar="N", help="show scan N instead of a run")
     p.add_argument("--json", action="store_true", help="catalog row and file summary as JSON")
     p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
 
 
 def _run_show(args: argparse.Namespace) -> int:
+    from expctl.errors import UserError
     from expctl.runlog import run_summary
 
+    if args.scan is not None:
+        return _show_scan(args)
+    if args.run is None:
+        raise UserError("show: give a run number, or --scan N",
+                        hint="`expctl runs` lists the runs, `expctl runs --scans` the scans.")
     with open_catalog(resolve_data_dir(args.data_dir)) as catalog:
         row = catalog_row(catalog, args.run).as_dict()
         path = catalog.file_of(args.run) if row["file"] else None
@@ -198,6 +207,7 @@ def _run_show(args: argparse.Namespace) -> int:
         return 0
     console = _console()
     console.print(_key_table(f"run {args.run}", _show_items(row)))
+    _print_comments(console, resolve_data_dir(args.data_dir), args.run)
     if summary is None:
         console.print("no run file")
         return 0
@@ -212,6 +222,43 @@ def _run_show(args: argparse.Namespace) -> int:
     for section in ("UserDataCfg", "epicsOnce", "Sums"):
         if summary[section]:
             console.print(_key_table(section, _flat(summary[section])))
+    return 0
+
+
+def _print_comments(console: Any, data_dir: Path, run: int) -> None:
+    from expctl.runlog.logbook import read_logbook
+
+    comments = list(read_logbook(data_dir, run=run))
+    if comments:
+        from expctl.ui.scantable import comment_table
+
+        console.print(comment_table(comments))
+
+
+def _show_scan(args: argparse.Namespace) -> int:
+    from expctl.errors import DataError, UserError
+    from expctl.runlog.scans import read_scan_columns
+    from expctl.ui.scantable import scan_items
+
+    data_dir = resolve_data_dir(args.data_dir)
+    with open_catalog(data_dir) as catalog:
+        try:
+            row = catalog.scan(args.scan)
+        except DataError as err:
+            raise UserError(err.message, allowed=err.allowed,
+                            hint="`expctl runs --scans` lists the scans.") from None
+    columns = None
+    path = data_dir / row["file"] if row.get("file") else None
+    if path is not None and path.exists() and row.get("kind", "alignment") != "alignment":
+        scan = read_scan_columns(path)
+        columns = {"units": dict(scan.units),
+                   "columns": {k: v.tolist() for k, v in scan.columns.items()}}
+    if args.json:
+        json.dump(_jsonable({"catalog": row, "data": columns}), sys.stdout, indent=1,
+                  default=str)
+        sys.stdout.write("\n")
+        return 0
+    _console().print(_key_table(f"scan {args.scan}", scan_items(row, columns)))
     return 0
 
 
@@ -254,13 +301,14 @@ def _value_text(value: Any) -> str:
 
 def _key_table(title: str, items: list[tuple[str, str]]) -> Any:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, title_justify="left", title_style="bold", box=None,
                   show_header=False)
     table.add_column(no_wrap=True, style="dim")
     table.add_column(overflow="fold")
     for key, text in items:
-        table.add_row(key, text)
+        table.add_row(key, Text(text))
     return table
 
 

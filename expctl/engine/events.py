@@ -15,6 +15,7 @@ from expctl.errors import ExpctlError
 
 __all__ = [
     "AnalysisDone",
+    "CommentAdded",
     "EngineEvent",
     "EventBus",
     "FaultRaised",
@@ -197,10 +198,21 @@ class ScanClosed:
     time: float
 
 
+@dataclass(frozen=True, slots=True)
+class CommentAdded:
+    """An operator's comment for the logbook (the console's ``comment``), published by the
+    console on the session's bus; the run log files it with the run, scan and step
+    current at that moment.  ``time`` is the session clock's."""
+
+    text: str
+    time: float
+    author: str = ""
+
+
 EngineEvent = (
     StateChanged | StepStarted | StepFinished | RunStarted | ShotBlockTaken | RunStopped
     | AnalysisDone | FaultRaised | SpotConsumed | StateRestored | ScanOpened | ScanPointTaken
-    | ScanClosed
+    | ScanClosed | CommentAdded
 )
 
 

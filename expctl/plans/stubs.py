@@ -54,6 +54,7 @@ __all__ = [
     "checkpoint",
     "close_shutter",
     "count",
+    "count_shots",
     "decide_alignment",
     "grid_scan",
     "line_scan",
@@ -113,6 +114,18 @@ def count(devices: Iterable[str], shots: int = 1) -> Plan:
     devices = tuple(devices)
     yield Trigger(devices, shots)
     return (yield Read(devices))
+
+
+def count_shots(devices: Iterable[str], shots: int) -> Plan:
+    """Count ``shots`` single shots on ``devices``; returns one reading per shot, so a
+    console can show the mean, the shot-to-shot spread and a normalised signal."""
+    devices = tuple(devices)
+    trigger, read_all = Trigger(devices, 1), Read(devices)
+    readings = []
+    for _ in range(shots):
+        yield trigger
+        readings.append((yield read_all))
+    return tuple(readings)
 
 
 def take_run(shots: int, label: str = "", comment: str = "", full_frames: bool = False) -> Plan:

@@ -10,6 +10,7 @@ from typing import Any
 from expctl.engine.events import EngineEvent, EventBus
 from expctl.runlog.alignment import AlignmentLogger, AlignmentScan
 from expctl.runlog.catalog import Catalog
+from expctl.runlog.logbook import Logbook
 from expctl.runlog.scans import ScanLogger
 from expctl.runlog.writer import RunFileWriter
 
@@ -24,6 +25,7 @@ class RunLogHandle:
     catalog: Catalog
     alignment: AlignmentLogger
     scans: ScanLogger
+    logbook: Logbook
     recovered: list[int] = field(default_factory=list)
     _unsubscribe: Callable[[], None] | None = None
 
@@ -33,6 +35,7 @@ class RunLogHandle:
         self.catalog(event)
         self.alignment(event)
         self.scans(event)
+        self.logbook(event)
 
     def close(self) -> None:
         if self._unsubscribe is not None:
@@ -66,6 +69,6 @@ def attach(bus: EventBus, data_dir: Path, *,
     scans.recover()
     handle = RunLogHandle(writer=RunFileWriter(data_dir), catalog=catalog,
                           alignment=AlignmentLogger(data_dir, catalog, alignment_plotter),
-                          scans=scans, recovered=recovered)
+                          scans=scans, logbook=Logbook(data_dir), recovered=recovered)
     handle._unsubscribe = bus.subscribe(handle)
     return handle

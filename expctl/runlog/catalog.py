@@ -78,6 +78,7 @@ SCAN_COLUMNS = {
     "planned": "INTEGER",
     "stop_time": "REAL",
     "signal": "TEXT NOT NULL DEFAULT ''",
+    "unit": "TEXT NOT NULL DEFAULT ''",
     "checksum": "TEXT",
 }
 #: Columns holding JSON; decoded when rows are read.

@@ -128,7 +128,8 @@ class ScanLogger:
             "name": ev.kind, "kind": ev.kind, "time": ev.time, "command": ev.command,
             "axes": list(ev.axes), "axis": ev.axes[0] if ev.axes else "",
             "planned": ev.points, "signal": _signal_label(ev.signal, ev.i0),
-            "outcome": "running", "sequence": ctx.sequence, "step_path": ctx.step_path,
+            "unit": ev.units.get(ev.axes[0], "") if ev.axes else "", "outcome": "running",
+            "sequence": ctx.sequence, "step_path": ctx.step_path,
             "file": self.catalog.relative(path)})
 
     def _point(self, ev: ScanPointTaken) -> None:

@@ -2,25 +2,33 @@
 
 Who owns the terminal (see docs/decisions/0003-shell-terminal-ownership.md):
 prompt_toolkit does, for the whole session.  Everything commands print goes
-through ``patch_stdout`` and appears above the prompt; live progress (motion
-readback, run shots, engine state) lives in the bottom toolbar, which
-refreshes four times a second.  No rich ``Live`` display runs inside the shell.
+through ``patch_stdout`` and appears above the prompt (a scan's rows as its
+points arrive); live state (beam, shutter, pump, delay, attenuator, motion
+readback, run shots, a sequence's step and ETA) lives in the bottom toolbar,
+which refreshes four times a second.  No rich ``Live`` display runs inside the
+shell.
 
-Threads: the main thread runs the prompt and the IMMEDIATE commands (pause,
-resume, stop, abort, help, history).  Every command that touches the beamline
-runs on the single worker thread, in the order typed — a command typed while
-another runs is queued — so devices never see two callers.  The session is
-opened on the worker too, after the first prompt is up, which is why the shell
-starts fast.  Ctrl-C while a command runs asks its engine to pause at the next
-checkpoint; again pauses now; then ``resume``, ``stop`` or ``abort``.  At an
-idle prompt Ctrl-C clears the line.  No error ends the loop: each is printed as
-one paragraph.
+Threads: the main thread runs the prompt, the IMMEDIATE commands (pause,
+resume, stop, abort, help, history, comment) and the READ commands (``wa``,
+``wm``, ``runs``, ``show``, ``plot``) — those answer at once even while a
+command runs or a sequence is paused; beside a running command they read
+positions and states only, never instruments.  Every command that moves the
+beamline runs on the single worker thread, in the order typed — a command typed
+while another runs is queued — so devices never see two callers.  The session
+is opened on the worker too, after the first prompt is up, which is why the
+shell starts fast.
+
+Ctrl-C is SPEC's for what is typed at the console: it stops a move, a scan or a
+count at once (motion stopped where it is, a scan's points kept and marked, a
+relative scan back at its start).  During ``seq run`` it is bluesky's: pause at
+the next checkpoint, again pause now; then ``resume``, ``stop`` or ``abort``.
+At an idle prompt Ctrl-C clears the line.  Leaving with the shutter open asks
+first.  No error ends the loop: each is printed as one paragraph.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
 import sys
 import threading
@@ -30,9 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from expctl.errors import BackendError, ExpctlError, IllegalCommand
+from expctl.errors import BackendError, DataError, ExpctlError, IllegalCommand, UserError
 from expctl.shell.commands import build_registry, describe_error, format_peak
 from expctl.shell.complete import CompletionContext, make_completer
+from expctl.shell.files import SequenceFiles, list_sequence_files
 from expctl.shell.parse import Invocation, parse_line
 from expctl.shell.registry import Mode
 from expctl.shell.toolbar import StatusBoard, toolbar_fragments
@@ -40,6 +49,7 @@ from expctl.shell.toolbar import StatusBoard, toolbar_fragments
 if TYPE_CHECKING:
     from expctl.engine import Engine, RunSummary
     from expctl.plans.procedures import PumpProbeSettings
+    from expctl.sequence.dryrun import DryRun
     from expctl.sequence.load import LoadedSequence
     from expctl.session import Session
 
@@ -52,6 +62,8 @@ HISTORY_FILE = "shell_history"
 TOOLBAR_REFRESH_S = 0.25
 BEAM_POLL_S = 1.0
 FIRST_DRAW_WAIT_S = 2.0
+#: terminal width assumed when output is not a terminal (tests, pipes)
+DEFAULT_WIDTH = 100
 
 
 def history_path(data_dir: Path) -> Path:
@@ -104,7 +116,7 @@ class Shell:
         self.registry = build_registry()
         self.board = StatusBoard(profile_name)
         self.settings: PumpProbeSettings = PumpProbeSettings()
-        self.last_rock: tuple[str, Any] | None = None
+        self._files = SequenceFiles(sequence_dir)
         self._session: Session | None = None
         self._engine: Engine | None = None
         self._connect_error: ExpctlError | None = None
@@ -116,9 +128,13 @@ class Shell:
         self._sequence_running = False
         self._exit = threading.Event()
         self._app: Any = None
+        self._prompt: Any = None
         self._history: Any = None
         self._last_beam_poll = 0.0
-        self._params_cache: dict[tuple[str, float], list[str]] = {}
+        self._tweak: Any = None
+        #: Ctrl-C stopped the command the worker is running
+        self.interrupted = False
+        self._leaving = False
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> int:
@@ -135,7 +151,7 @@ class Shell:
             refresh_interval=TOOLBAR_REFRESH_S, key_bindings=self._key_bindings(),
             style=_style(), input=self._input, output=self._output,
             reserve_space_for_menu=4)
-        self._app = prompt.app
+        self._app, self._prompt = prompt.app, prompt
         drawn = threading.Event()
         prompt.app.after_render += lambda _app: drawn.set()
         # an `exit` reached by the worker between two prompts is seen at the next redraw
@@ -146,21 +162,36 @@ class Shell:
         owner = patch_stdout(raw=True) if self._stdout is None else contextlib.nullcontext()
         with owner:
             try:
-                while not self._exit.is_set():
+                while True:
                     try:
-                        line = prompt.prompt(f"{self.profile_name}> ",
-                                             pre_run=self._exit_if_asked)
+                        line = prompt.prompt(self._prompt_text(), pre_run=self._exit_if_asked)
                     except KeyboardInterrupt:
+                        if self._tweak is not None:
+                            self._end_tweak("tweak ended (Ctrl-C)")
                         continue  # Ctrl-C at an idle prompt: drop the line
                     except EOFError:
-                        break
+                        if self._may_leave():
+                            break
+                        continue
                     self.submit(line)
+                    if self._leaving:
+                        break
             finally:
                 self._shutdown()
         return 0
 
+    def _prompt_text(self) -> str:
+        return self._tweak.prompt() if self._tweak is not None else f"{self.profile_name}> "
+
     def submit(self, line: str) -> None:
-        """Parse a line and run it: now (IMMEDIATE) or on the worker, queued in order."""
+        """Parse a line and run it: now (IMMEDIATE, READ) or on the worker, queued in order."""
+        if self._tweak is not None:
+            try:
+                if not self._tweak.line(self, line):
+                    self._tweak = None
+            except ExpctlError as exc:
+                self.write(describe_error(exc))
+            return
         try:
             inv = parse_line(line, self.registry, self._is_device)
         except ExpctlError as exc:
@@ -169,13 +200,20 @@ class Shell:
         if inv is None:
             return
         idle = self._busy is None and self._jobs.empty()
-        if inv.command.mode is Mode.IMMEDIATE or (idle and inv.command.name == "exit"):
+        mode = inv.command.mode
+        if mode is Mode.READ and self._session is None and self._connect_error is None:
+            mode = Mode.WORKER  # nothing to read yet: answer once connected
+        if mode is not Mode.WORKER or (idle and inv.command.name == "exit"):
             self._execute(inv)
             return
         if self._busy is not None or not self._jobs.empty():
             ahead = self._jobs.qsize() + (1 if self._busy else 0)
             self.write(f"queued: {inv.line} (after {ahead} running/queued)")
-        self._jobs.put(_Job(inv.line, lambda: self._execute(inv)))
+        self.queue(inv.line, lambda: self._execute(inv))
+
+    def queue(self, label: str, run: Callable[[], None]) -> None:
+        """Run ``run`` on the worker after what is already queued."""
+        self._jobs.put(_Job(label, run))
         self.board.update(queued=self._jobs.qsize())
 
     def _execute(self, inv: Invocation) -> None:
@@ -183,11 +221,14 @@ class Shell:
             inv.command.handler(self, inv.args)
         except CommandEnded as ended:
             self.write(ended.message)
+        except KeyboardInterrupt:  # a READ command (plot, reduce) cut short at the prompt
+            self.write(f"{inv.command.name}: interrupted")
         except Exception as exc:  # the loop never dies: every error is one paragraph
             self.write(describe_error(exc))
 
     def _shutdown(self) -> None:
-        """Let queued commands finish (Ctrl-C pauses as at the prompt), then stop the worker."""
+        """Let queued commands finish (Ctrl-C stops or pauses as at the prompt), then stop
+        the worker."""
         self._jobs.put(None)
         while self._worker.is_alive():
             try:
@@ -198,7 +239,11 @@ class Shell:
             self._session.close()
 
     def request_exit(self) -> None:
-        """``exit``: leave once this (queued) command is reached; wakes the prompt."""
+        """``exit``: leave now (asking first with the shutter open), or — reached by the
+        worker after queued commands — once the prompt wakes."""
+        if threading.current_thread() is not self._worker:
+            self._leaving = self._may_leave()
+            return
         self._exit.set()
         app = self._app
         if app is not None and app.is_running:
@@ -211,6 +256,57 @@ class Shell:
         if self._exit.is_set() and app is not None and app.is_running and not app.is_done:
             app.exit(exception=EOFError())
 
+    def _may_leave(self) -> bool:
+        """Before leaving: with the shutter open (and nothing running), ask first.
+
+        ``y`` closes it and leaves, ``n`` leaves it open, anything else stays.
+        """
+        self._exit.clear()
+        name = self.settings.shutter
+        session = self._session
+        if session is None or self._busy is not None or not self._jobs.empty():
+            return True
+        device = session.beamline.devices.get(name)
+        if getattr(device, "state", None) != "open":
+            return True
+        try:
+            answer = self._prompt.prompt(
+                f"{name} is open. Close it before leaving? [y]es close / [n]o leave it open "
+                "/ [c]ancel: ")
+        except EOFError:  # the input has ended: nobody can answer
+            answer = "n"
+        except KeyboardInterrupt:
+            answer = "c"
+        choice = answer.strip().lower()[:1]
+        if choice == "n":
+            self.write(f"leaving with {name} open")
+            return True
+        if choice != "y":
+            self.write("staying")
+            return False
+        done = threading.Event()
+        closed: list[bool] = []
+
+        def close() -> None:
+            from expctl.plans.stubs import close_shutter
+
+            try:
+                self.run_plan(lambda: close_shutter(name))
+                closed.append(True)
+                self.write(f"{name} closed")
+            finally:
+                done.set()
+
+        self.queue(f"close {name}", lambda: self._guarded(close))
+        done.wait()
+        return bool(closed)
+
+    def _guarded(self, run: Callable[[], None]) -> None:
+        try:
+            run()
+        except Exception as exc:  # the loop never dies
+            self.write(describe_error(exc))
+
     # ------------------------------------------------------------------ worker side
     def _work(self) -> None:
         out = contextlib.redirect_stdout(self._stdout) if self._stdout else None
@@ -221,6 +317,7 @@ class Shell:
                     return
                 with self._device_lock:
                     self._busy = job.label
+                    self.interrupted = False
                     self.board.update(queued=self._jobs.qsize())
                     try:
                         job.run()
@@ -244,11 +341,16 @@ class Shell:
             self.write(describe_error(exc))
             return
         from expctl.engine import Engine
+        from expctl.runlog.scans import scan_file
+        from expctl.ui.scanview import ScanPrinter
 
         session.bus.subscribe(self.board)
         session.bus.subscribe(self._on_event)
+        session.bus.subscribe(ScanPrinter(
+            self.write, self.width,
+            where=lambda n: str(scan_file(session.data_dir, n).relative_to(session.data_dir))))
         self._engine = Engine(beamline, bus=session.bus, access=session.access,
-                              results=session.results)
+                              results=session.results, scan_numbers=session.next_scan_number)
         self._session = session
         self._settings_from(session)
         self.board.update(connected=True)
@@ -299,19 +401,118 @@ class Shell:
                 for n in watch)
         summary = engine.run(factory)
         if summary.outcome != "completed":
-            raise CommandEnded(f"{self._busy or 'command'}: {summary.outcome}")
+            why = " (Ctrl-C)" if self.interrupted else ""
+            raise CommandEnded(f"{self._busy or 'command'}: {summary.outcome}{why}")
         return summary
 
-    def run_sequence(self, loaded: LoadedSequence) -> RunSummary:
-        """Run a checked sequence through the session (journal, run log, safe state)."""
+    def run_sequence(self, loaded: LoadedSequence, dry: DryRun | None = None) -> RunSummary:
+        """Run a checked sequence through the session (journal, run log, safe state); the
+        toolbar follows its step and ETA (from the dry-run ``dry``)."""
+        from expctl.sequence.dryrun import written_path
+        from expctl.ui.eta import Eta, leaf_seconds
+        from expctl.ui.location import StepTracker, loop_totals
+
         session = self.session
+        tracker = StepTracker(loop_totals(loaded.report.outline) if loaded.report else {},
+                              dict(loaded.params), session.results)
+        eta = Eta(dry.total_s, leaf_seconds(dry.tree), session.clock.now, written_path) \
+            if dry is not None else None
+        speed = getattr(session.clock, "speed", None)
+        self.board.progress = lambda: (tracker.location(),
+                                       eta.text(speed) if eta is not None else "")
         self._sequence_running = True
-        unsubscribe = session.bus.subscribe(self._on_sequence_event)
+        unsubscribe = [session.bus.subscribe(self._on_sequence_event),
+                       session.bus.subscribe(tracker)]
+        if eta is not None:
+            unsubscribe.append(session.bus.subscribe(eta))
         try:
             return session.run(loaded)
         finally:
-            unsubscribe()
+            for off in unsubscribe:
+                off()
+            self.board.progress = None
             self._sequence_running = False
+
+    # ------------------------------------------------------------------ reading
+    def where(self) -> dict[str, dict[str, Any]]:
+        """``wa``'s rows: everything when nothing runs (or the engine is paused, its
+        thread waiting), else positions and states only."""
+        from expctl.engine import EngineState
+
+        session = self.session
+        if self._device_lock.acquire(blocking=False):
+            try:
+                return session.where()
+            finally:
+                self._device_lock.release()
+        engine = self.active_engine()
+        paused = engine is not None and engine.state is EngineState.PAUSED
+        return session.where(passive=not paused)
+
+    def scan_row(self, number: int | None = None) -> dict[str, Any]:
+        """A scan record's catalog row: scan ``number``, or the last console scan."""
+        from expctl.runlog import Catalog
+        from expctl.shell.scanning import no_scan_yet
+
+        try:
+            with Catalog(self.data_dir, readonly=True) as catalog:
+                if number is not None:
+                    return catalog.scan(number)
+                rows = [r for r in catalog.alignments()
+                        if r.get("kind", "alignment") != "alignment"
+                        and r.get("outcome") not in ("opening", "running")]
+        except DataError as err:
+            if number is not None:
+                raise UserError(err.message, allowed=err.allowed,
+                                hint="`runs --scans` lists the scans.") from None
+            raise no_scan_yet() from None
+        if not rows:
+            raise no_scan_yet()
+        return rows[-1]
+
+    def beam_rate(self) -> float:
+        """Shots per second of the beam (the profile's DAQ rate)."""
+        return float(self.session.profile.daq.rate_hz)
+
+    def signal_units(self, devices: tuple[str, ...]) -> dict[str, str]:
+        """The declared unit of every signal ``devices`` read."""
+        units: dict[str, str] = {}
+        for name in devices:
+            describe = getattr(self.device(name), "describe", None)
+            if describe is not None:
+                units |= {sig: info.units for sig, info in describe().items()}
+        return units
+
+    def add_comment(self, text: str) -> None:
+        """File ``text`` in the logbook with the run, scan and step going on now."""
+        import getpass
+
+        from expctl.engine.events import CommentAdded
+
+        session = self.session
+        event = CommentAdded(text, session.clock.now(), getpass.getuser())
+        runlog = session.runlog
+        if runlog is not None:
+            session.bus.publish(event)
+            filed = runlog.logbook.last
+        else:
+            from expctl.runlog.logbook import Logbook
+
+            logbook = Logbook(session.data_dir)
+            logbook.add(event)
+            filed = logbook.last
+        where = ", ".join(f"{k} {v}" for k, v in filed.items() if v not in (None, ""))
+        self.write(f"comment filed in the logbook{' (' + where + ')' if where else ''}")
+
+    # ------------------------------------------------------------------ tweak mode
+    def start_tweak(self, tweak: Any) -> None:
+        """Lines typed from now on go to ``tweak`` (``tw``) until it ends."""
+        self._tweak = tweak
+        self._invalidate()
+
+    def _end_tweak(self, message: str) -> None:
+        self._tweak = None
+        self.write(message)
 
     # ------------------------------------------------------------------ events
     def _on_event(self, event: Any) -> None:
@@ -338,16 +539,21 @@ class Shell:
 
     # ------------------------------------------------------------------ Ctrl-C
     def interrupt(self) -> None:
-        """Ctrl-C while a command runs: pause at the next checkpoint; again: pause now."""
+        """Ctrl-C while a command runs: a console command stops at once (SPEC); a sequence
+        pauses at the next checkpoint, again pauses now (bluesky)."""
         from expctl.engine import EngineState as S
 
         engine = self.active_engine()
         if engine is None or engine.state is S.IDLE:
-            self.write("nothing to pause: no motion or sequence is running")
+            self.write("nothing to stop: no motion or sequence is running")
             return
         state = engine.state
         try:
-            if state is S.RUNNING:
+            if not self._sequence_running:
+                engine.stop()
+                self.interrupted = True
+                self.write("stopping now (Ctrl-C): motion stopped where it is")
+            elif state is S.RUNNING:
                 engine.pause()
                 self.write("pause requested at the next checkpoint (Ctrl-C again: pause now)")
             elif state in (S.PAUSING, S.SUSPENDED):
@@ -377,7 +583,7 @@ class Shell:
             return
         try:
             self.board.poll(session.beamline.devices, session.profile.devices,
-                            read_beam=read_beam)
+                            session.profile.roles, read_beam=read_beam)
         except Exception as exc:  # a toolbar must never take the prompt down
             self.board.update(activity=f"status unavailable: {type(exc).__name__}")
 
@@ -401,12 +607,22 @@ class Shell:
                 live = ""
             activity = f"{self._busy}{'  ' + live if live else ''}"
         self.board.update(activity=activity, queued=self._jobs.qsize())
-        return toolbar_fragments(self.board.status)
+        return toolbar_fragments(self.board.status, self.width())
 
     def _invalidate(self) -> None:
         app = self._app
         if app is not None and app.is_running:
             app.invalidate()
+
+    def width(self) -> int:
+        """The terminal's width (``DEFAULT_WIDTH`` before the prompt runs)."""
+        app = self._app
+        if app is None:
+            return DEFAULT_WIDTH
+        try:
+            return int(app.output.get_size().columns)
+        except Exception:  # noqa: BLE001 - no terminal to ask
+            return DEFAULT_WIDTH
 
     def write(self, text: str) -> None:
         """Print a line (above the prompt on a terminal)."""
@@ -415,13 +631,12 @@ class Shell:
         stream.flush()
 
     def console(self) -> Any:
-        """A rich console on the shell's output (tables, the dry-run tree)."""
+        """A rich console on the shell's output (tables, the dry-run tree), terminal-wide."""
         from rich.console import Console
 
         stream = self._stdout or sys.stdout
         tty = self._stdout is None and sys.__stdout__ is not None and sys.__stdout__.isatty()
-        width = os.get_terminal_size().columns if tty else 100
-        return Console(file=stream, highlight=False, force_terminal=tty, width=width)
+        return Console(file=stream, highlight=False, force_terminal=tty, width=self.width())
 
     def history_entries(self) -> list[str]:
         """Every command in the persistent history, oldest first."""
@@ -436,43 +651,7 @@ class Shell:
     def completion_context(self) -> CompletionContext:
         """What completion may offer now (devices once the profile is loaded)."""
         devices = self._session.profile.devices if self._session is not None else {}
-        return CompletionContext(self.registry, devices, self._list_files, self._params_of)
-
-    def _list_files(self, prefix: str) -> list[str]:
-        return list_sequence_files(prefix, self.sequence_dir)
-
-    def _params_of(self, path: str) -> list[str]:
-        from expctl.sequence.schema import load_doc
-
-        p = Path(path)
-        try:
-            key = (str(p.resolve()), p.stat().st_mtime)
-        except OSError:
-            return []
-        if key not in self._params_cache:
-            doc, _ = load_doc(p)
-            self._params_cache[key] = list(doc.params) if doc is not None else []
-        return self._params_cache[key]
-
-
-def list_sequence_files(prefix: str, sequence_dir: Path) -> list[str]:
-    """Paths completing ``prefix``: folders (with ``/``) and YAML files."""
-    folder, _, stem = prefix.rpartition("/")
-    base = Path(folder or ".")
-    out: list[str] = []
-    if not prefix and sequence_dir.is_dir():
-        out += sorted(f"{sequence_dir.as_posix()}/{p.name}" for p in sequence_dir.iterdir()
-                      if p.suffix in (".yaml", ".yml"))
-    with contextlib.suppress(OSError):
-        for entry in sorted(base.iterdir()):
-            if not entry.name.startswith(stem) or entry.name.startswith("."):
-                continue
-            shown = f"{folder}/{entry.name}" if folder else entry.name
-            if entry.is_dir():
-                out.append(shown + "/")
-            elif entry.suffix in (".yaml", ".yml"):
-                out.append(shown)
-    return out
+        return CompletionContext(self.registry, devices, self._files.files, self._files.params)
 
 
 def _style() -> Any:

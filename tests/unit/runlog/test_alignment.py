@@ -109,4 +109,4 @@ def test_runs_scans_lists_alignment_scans(tmp_path, rng, capsys):
     assert scan["center"] == peak.center and scan["moved_to"]["moved"] is True
     assert main(["runs", "--scans", "--data-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "1 alignment scan" in out and f"→ {peak.center:.6g}" in out
+    assert "1 scan" in out and f"→ {peak.center:.6g}" in out

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from expctl.devices.access import AccessLevel
-from expctl.engine.events import RunStarted, RunStopped, StateChanged
+from expctl.devices.protocols import ShotBlock
+from expctl.engine.events import RunStarted, RunStopped, ShotBlockTaken, StateChanged
 from expctl.errors import UserError
 from expctl.shell import (
     ArgKind,
@@ -35,7 +37,9 @@ def test_registry_has_the_spec_vocabulary_and_help_lists_each():
     assert reg.help_text("rock").startswith("rock AXIS SPAN POINTS\n  rocking curve")
     assert "also: quit" in reg.help_text("exit")
     immediate = {c.name for c in reg if c.mode is Mode.IMMEDIATE}
-    assert immediate == {"pause", "resume", "stop", "abort", "history", "help"}
+    assert immediate == {"pause", "resume", "stop", "abort", "history", "help", "comment"}
+    reading = {c.name for c in reg if c.mode is Mode.READ}
+    assert reading == {"wa", "wm", "runs", "show", "reduce", "plot"}
 
 
 def test_slots_follow_the_repeat_group():
@@ -65,6 +69,27 @@ def test_toolbar_fragments_show_state_beam_shutter_run_requests():
     assert "connecting" in "".join(t for _, t in toolbar_fragments(ToolbarStatus("bl3")))
 
 
+def _bl3_like():
+    specs = {"xray_shutter": SimpleNamespace(kind="shutter", access=AccessLevel.USER, units=""),
+             "pump": SimpleNamespace(kind="accelerator", access=AccessLevel.ACCELERATOR,
+                                     units=""),
+             "pump_delay": SimpleNamespace(kind="accelerator", access=AccessLevel.ACCELERATOR,
+                                           units="ps"),
+             "delay": SimpleNamespace(kind="pseudo", access=AccessLevel.USER, units="ps"),
+             "attenuator": SimpleNamespace(kind="attenuator", access=AccessLevel.USER,
+                                           units="um"),
+             "beam": SimpleNamespace(kind="beam", access=AccessLevel.USER, units="")}
+    devices = {"xray_shutter": SimpleNamespace(state="open"),
+               "pump": SimpleNamespace(pending="on", value="off"),
+               "pump_delay": SimpleNamespace(pending=None, value=0.5),
+               "delay": SimpleNamespace(position=2.0),
+               "attenuator": SimpleNamespace(position=200.0),
+               "beam": SimpleNamespace(read=lambda: {"beam": 1.0, "beam.pulse_energy": 498.6})}
+    roles = SimpleNamespace(shutter="xray_shutter", pump="pump", attenuator="attenuator",
+                            delays=("pump_delay", "delay"), beam="beam")
+    return devices, specs, roles
+
+
 def test_status_board_follows_engine_events_and_polls_devices():
     board = StatusBoard("bl3")
     board(StateChanged("idle", "running", 0.0))
@@ -73,18 +98,53 @@ def test_status_board_follows_engine_events_and_polls_devices():
     assert board.status.run == "5 ref (0/300 shots)" and board.status.engine == "running"
     board(RunStopped(rec, "completed", 1.0))
     assert board.status.run == ""
-    specs = {"xray_shutter": SimpleNamespace(kind="shutter", access=AccessLevel.USER, units=""),
-             "pump": SimpleNamespace(kind="accelerator", access=AccessLevel.ACCELERATOR,
-                                     units=""),
-             "beam": SimpleNamespace(kind="beam", access=AccessLevel.USER, units="")}
-    devices = {"xray_shutter": SimpleNamespace(state="open"), "pump": SimpleNamespace(
-        pending="on"), "beam": SimpleNamespace(read=lambda: {"beam": 1.0,
-                                                             "beam.pulse_energy": 498.6})}
-    board.poll(devices, specs, read_beam=False)
-    assert (board.status.shutter, board.status.requests, board.status.beam) == (
-        "xray_shutter open", ("pump→on",), "?")
-    board.poll(devices, specs, read_beam=True)
+    devices, specs, roles = _bl3_like()
+    board.poll(devices, specs, roles, read_beam=False)
+    st = board.status
+    assert (st.shutter, st.requests, st.beam) == ("shutter open", ("pump→on",), "?")
+    # pump state, delay as the sum of the delay roles, attenuator with units
+    assert (st.pump, st.delay, st.attenuator) == ("off", "2.5 ps", "200 um")
+    board.poll(devices, specs, roles, read_beam=True)
     assert board.status.beam == "on 499 µJ"
+
+
+def test_status_board_takes_the_beam_from_shots_while_busy_and_says_why_suspended():
+    board = StatusBoard("bl3")
+    rec = SimpleNamespace(run=7, label="", shots=None)
+    board(RunStarted(rec, None, 0.0))
+    on = ShotBlock(7, {"tag": np.arange(30), "beam/pulse_energy": np.full(30, 510.0)})
+    board(ShotBlockTaken(on, None, 1.0))
+    assert board.status.beam == "on 510 µJ" and board.status.run == "7 (30 shots)"
+    off = ShotBlock(7, {"tag": np.arange(30), "beam/pulse_energy":
+                        np.r_[np.full(20, 505.0), np.zeros(10)]})
+    board(ShotBlockTaken(off, None, 2.0))
+    assert board.status.beam == "off"
+    board(StateChanged("running", "suspended", 2.0, "no X-ray beam"))
+    assert board.status.suspended == "suspended: no X-ray beam"
+    board(StateChanged("suspended", "running", 9.0, "condition good again"))
+    assert board.status.suspended == ""
+
+
+def test_toolbar_drops_whole_fields_by_priority_at_narrow_widths():
+    st = ToolbarStatus("bl3", connected=True, engine="running", beam="on 512 µJ",
+                       shutter="shutter open", pump="on", delay="0.5 ps", attenuator="200 um",
+                       run="17 reference (40/300 shots)",
+                       step="delay 3/25 (0.5 ps) › spot 2/5 › run reference: 300 shots",
+                       eta="ETA 41 min", requests=("pump→on",),
+                       activity="seq run sequences/pumpprobe.yaml", queued=1)
+    full = "".join(t for _, t in toolbar_fragments(st))
+    for width in (200, 160, 120, 100, 80, 60, 40):
+        text = "".join(t for _, t in toolbar_fragments(st, width))
+        lines = text.split("\n")
+        assert len(lines) == 2 and all(len(line) <= width for line in lines), (width, text)
+        fields = [f.strip() for line in lines for f in line.split("│")]
+        for field in fields:  # every field shown is shown whole
+            assert field in full, (width, field)
+        assert fields[0] == "bl3  engine running"
+    at80 = "".join(t for _, t in toolbar_fragments(st, 80))
+    assert "beam on 512 µJ" in at80 and "shutter open" in at80 and "ETA 41 min" in at80
+    assert "queued" not in at80 and "requests" not in at80
+    assert "delay 3/25 (0.5 ps) › spot 2/5" in at80
 
 
 def test_describe_error_is_one_paragraph_for_anything():
