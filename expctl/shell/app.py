@@ -134,6 +134,8 @@ class Shell:
         self._tweak: Any = None
         #: Ctrl-C stopped the command the worker is running
         self.interrupted = False
+        #: the line the worker's command was typed as (kept in scan records)
+        self.line = ""
         self._leaving = False
 
     # ------------------------------------------------------------------ the loop
@@ -217,6 +219,8 @@ class Shell:
         self.board.update(queued=self._jobs.qsize())
 
     def _execute(self, inv: Invocation) -> None:
+        if inv.command.mode is Mode.WORKER:
+            self.line = inv.line
         try:
             inv.command.handler(self, inv.args)
         except CommandEnded as ended:

@@ -78,7 +78,7 @@ def spec_scan(sh: Shell, args: list[str], *, verb: str, axes: int, relative: boo
             counts[name] = parse_count(rest[2], "INTERVALS") + 1
     intervals = None if grid else parse_count(args[need - 1], "INTERVALS")
     shots, per_point = _shots(sh, args[need] if len(args) > need else None)
-    command = " ".join([verb, *args])
+    command = sh.line or " ".join([verb, *args])
     common: dict[str, Any] = {"kind": verb, "command": command, "shots_per_point": shots,
                               "metadata": {"count": per_point}} | _counters(sh)
     read = sh.settings.rock_read
@@ -134,7 +134,7 @@ def scan_points(sh: Shell, args: list[str]) -> None:
         counters["signal"] = next((f"{d}.roi0" for d in read if d in detectors
                                    and sh.session.profile.devices[d].kind == "mpccd"), None)
     sh.run_plan(lambda: line_scan({axis: (start, stop)}, points, read, kind="scan",
-                                  command=" ".join(["scan", *args]), **counters),
+                                  command=sh.line or " ".join(["scan", *args]), **counters),
                 watch=(axis,))
 
 
@@ -155,7 +155,7 @@ def rock(sh: Shell, args: list[str]) -> None:
         raise UserError(f"{s.shutter} is {shutter.state}: a rocking curve needs the beam",
                         device=s.shutter, hint="Type `open` first.")
     start = float(sh.device(axis).position)
-    command = " ".join(["rock", *args])
+    command = sh.line or " ".join(["rock", *args])
     sh.run_plan(lambda: align_to_peak(axis, span, points, signal=s.rock_signal,
                                       read=s.rock_read, i0=s.rock_i0, name="rock",
                                       record=True, command=command), watch=(axis,))
@@ -168,8 +168,8 @@ def rock(sh: Shell, args: list[str]) -> None:
 
 
 # ---------------------------------------------------------------- acting on the last scan
-_STATS = {"cen": ("cen", "the half-maximum centre"), "com": ("com", "the centre of mass"),
-          "pic": ("max_x", "the maximum"), "peak": ("peak", "the fitted peak")}
+_STATS = {"cen": ("cen", "half-maximum centre"), "com": ("com", "centre of mass"),
+          "pic": ("max_x", "maximum"), "peak": ("peak", "fitted peak")}
 
 
 def move_to_stat(which: str) -> Any:
@@ -198,7 +198,7 @@ def move_to_stat(which: str) -> Any:
             usable = math.isfinite(target) and not {"no_peak", "too_few_points"} & set(flags)
             why = ", ".join(flags) or "not a number"
         if not usable:
-            raise UserError(f"scan {number} has no usable {what} ({why})", device=axis,
+            raise UserError(f"scan {number} of {axis} has no usable {what} ({why})", device=axis,
                             hint="Scan again, wider or with more points.")
         decision = AlignmentDecision(axis, True, target, f"{which} of scan {number}")
 
