@@ -20,12 +20,13 @@ from expctl.clock import Clock, VirtualClock, WallClock
 from expctl.devices.access import AccessLevel
 from expctl.devices.profile import Profile
 from expctl.devices.registry import BackendRegistry
-from expctl.errors import BackendError, ExpctlError
+from expctl.errors import ArgumentError, BackendError, ExpctlError
 from expctl.paths import default_data_dir
 
 if TYPE_CHECKING:
     from expctl.devices.protocols import Beamline
-    from expctl.engine import Engine, EventBus, Journal, RunSummary
+    from expctl.engine import Engine, Estimate, EventBus, Journal, RunSummary
+    from expctl.plans.actions import Plan
     from expctl.runlog.attach import RunLogHandle
     from expctl.sequence.dryrun import DryRun
     from expctl.sequence.load import LoadedSequence
@@ -179,6 +180,28 @@ class Session:
 
         loaded = seq if not isinstance(seq, Path | str) else self.load(seq, overrides)
         return dry_run(loaded, self.beamline)
+
+    def rehearse(self, plan: Callable[[], Plan]) -> Estimate:
+        """Rehearse a Python plan on the beamline's simulated twin before it runs for real:
+        how long it takes and every limit and access problem, with nothing moving.
+
+        Args:
+            plan: a function that makes the plan (``lambda: rel_scan(...)``): the
+                rehearsal uses one plan up, the real run needs a fresh one.
+
+        Raises:
+            ArgumentError: ``plan`` is a plan already made (a generator), not a function.
+        """
+        from types import GeneratorType
+
+        from expctl.engine.estimate import estimate
+
+        if isinstance(plan, GeneratorType) or not callable(plan):
+            raise ArgumentError(
+                "rehearse needs a function that makes the plan, not a plan already made",
+                hint="Write session.rehearse(lambda: my_plan(...)); the real run then needs "
+                     "its own plan, e.g. session.engine.run(lambda: my_plan(...)).")
+        return estimate(plan, self.beamline, access=self.access)
 
     def run(self, seq: LoadedSequence | Path | str,
             overrides: Iterable[str] | Mapping[str, Any] = (), *,

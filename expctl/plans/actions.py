@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from expctl.errors import Location
+from expctl.units import Quantity
 
 __all__ = [
     "Action",
@@ -37,16 +38,19 @@ __all__ = [
     "TakeRun",
     "Trigger",
     "Units",
+    "Value",
 ]
 
-Value = float | str
+#: a target: a number in the device's own units, a state (``"open"``), or a quantity
+#: (``"20 mdeg"``, ``Quantity``) the engine converts to the device's units
+Value = float | str | Quantity
 
 
 @dataclass(frozen=True, slots=True)
 class Move:
     """Move several axes in parallel (absolute or relative) and wait for all."""
 
-    targets: Mapping[str, float]
+    targets: Mapping[str, Value]
     relative: bool = False
 
 
@@ -143,7 +147,7 @@ class CheckLimits:
     so a scan's last point out of limits is found before the first move.
     """
 
-    targets: Mapping[str, tuple[float, ...]]
+    targets: Mapping[str, tuple[Value, ...]]
 
 
 @dataclass(frozen=True, slots=True)

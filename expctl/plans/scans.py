@@ -39,16 +39,19 @@ from expctl.plans.actions import (
     RecordPoint,
     Trigger,
     Units,
+    Value,
 )
 from expctl.units import in_units
 
 if TYPE_CHECKING:
     from expctl.analysis.scanstats import ScanStatsResult
 
-__all__ = ["ScanData", "Signal", "grid_scan", "line_scan", "linspace", "list_scan",
-           "rel_scan", "scan"]
+__all__ = ["Position", "ScanData", "Signal", "axis_numbers", "grid_scan", "line_scan", "linspace",
+           "list_scan", "rel_scan", "scan"]
 
 Signal = str | Callable[[Mapping[str, Any]], float]
+#: a position: a number in the axis' own units, or a quantity (``"20 mdeg"``, ``Quantity``)
+Position = Value
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +134,7 @@ def _count(points: int, what: str = "points") -> int:
     return points
 
 
-def _numbers(values: Mapping[str, Sequence[Any]], what: str) -> Plan:
+def axis_numbers(values: Mapping[str, Sequence[Any]], what: str) -> Plan:
     """Positions as numbers in each axis' own units; quantities (``"20 mdeg"``) are
     converted with the units the engine declares (asked only when there are any)."""
     def plain(v: Any) -> bool:
@@ -180,7 +183,7 @@ def _visit(targets: Sequence[Mapping[str, float]], read: Iterable[str], *, kind:
                     number, axes, signal, i0)
 
 
-def list_scan(points: Mapping[str, Sequence[float]], read: Iterable[str] = (), *,
+def list_scan(points: Mapping[str, Sequence[Position]], read: Iterable[str] = (), *,
               shots_per_point: int = 1, signal: str | None = None, i0: str | None = None,
               kind: str = "list_scan", command: str = "",
               metadata: Mapping[str, Any] | None = None) -> Plan:
@@ -196,7 +199,7 @@ def list_scan(points: Mapping[str, Sequence[float]], read: Iterable[str] = (), *
         command: how it was asked for, kept in the record.
         metadata: more to keep in the record.
     """
-    lists = yield from _numbers(points, kind)
+    lists = yield from axis_numbers(points, kind)
     lengths = {len(v) for v in lists.values()}
     if not lists or len(lengths) != 1:
         raise ArgumentError(f"{kind}: every axis needs the same number of points, got "
@@ -207,7 +210,7 @@ def list_scan(points: Mapping[str, Sequence[float]], read: Iterable[str] = (), *
                               signal=signal, i0=i0, command=command, metadata=metadata))
 
 
-def line_scan(axes: Mapping[str, tuple[float, float]], points: int, read: Iterable[str] = (),
+def line_scan(axes: Mapping[str, tuple[Position, Position]], points: int, read: Iterable[str] = (),
               **kwargs: Any) -> Plan:
     """A recorded absolute scan: each axis from its start to its stop in ``points`` steps
     together (SPEC ``ascan``, ``a2scan``; bluesky ``scan``).
@@ -219,12 +222,12 @@ def line_scan(axes: Mapping[str, tuple[float, float]], points: int, read: Iterab
     """
     n = _count(points)
     kwargs.setdefault("kind", "line_scan")
-    ends = yield from _numbers(axes, kwargs["kind"])
+    ends = yield from axis_numbers(axes, kwargs["kind"])
     return (yield from list_scan({a: linspace(s, e, n) for a, (s, e) in ends.items()}, read,
                                  **kwargs))
 
 
-def rel_scan(axes: Mapping[str, tuple[float, float]], points: int, read: Iterable[str] = (),
+def rel_scan(axes: Mapping[str, tuple[Position, Position]], points: int, read: Iterable[str] = (),
              **kwargs: Any) -> Plan:
     """A recorded scan relative to where the axes are, then back there (SPEC ``dscan``/``lup``).
 
@@ -239,7 +242,7 @@ def rel_scan(axes: Mapping[str, tuple[float, float]], points: int, read: Iterabl
     n = _count(points)
     names = tuple(axes)
     kwargs.setdefault("kind", "rel_scan")
-    offsets = yield from _numbers(axes, kwargs["kind"])
+    offsets = yield from axis_numbers(axes, kwargs["kind"])
     here = yield Read(names)
     start = {a: float(here[a]) for a in names}
     metadata = {"start": start} | dict(kwargs.pop("metadata", None) or {})
@@ -251,7 +254,7 @@ def rel_scan(axes: Mapping[str, tuple[float, float]], points: int, read: Iterabl
     return data
 
 
-def grid_scan(axes: Sequence[tuple[str, float, float, int]], read: Iterable[str] = (), *,
+def grid_scan(axes: Sequence[tuple[str, Position, Position, int]], read: Iterable[str] = (), *,
               snake: bool = False, **kwargs: Any) -> Plan:
     """A recorded scan over a grid: the first axis slowest, the last fastest (bluesky
     ``grid_scan``; SPEC's ``mesh`` names its fast axis first).
@@ -265,7 +268,7 @@ def grid_scan(axes: Sequence[tuple[str, float, float, int]], read: Iterable[str]
     if not axes:
         raise ArgumentError("grid_scan needs at least one axis")
     kwargs.setdefault("kind", "grid_scan")
-    ends = yield from _numbers({a: (s, e) for a, s, e, _ in axes}, kwargs["kind"])
+    ends = yield from axis_numbers({a: (s, e) for a, s, e, _ in axes}, kwargs["kind"])
     lines = [(a, linspace(ends[a][0], ends[a][1], _count(n))) for a, _, _, n in axes]
     targets: list[dict[str, float]] = [{}]
     for depth, (axis, values) in enumerate(lines):

@@ -36,10 +36,12 @@ from expctl.plans.actions import (
     StepEnd,
     TakeRun,
     Trigger,
+    Value,
 )
 from expctl.plans.scans import (
     ScanData,
     Signal,
+    axis_numbers,
     grid_scan,
     line_scan,
     list_scan,
@@ -74,17 +76,17 @@ __all__ = [
     "wait",
 ]
 
-def mv(targets: Mapping[str, float]) -> Plan:
+def mv(targets: Mapping[str, Value]) -> Plan:
     """Move every axis in ``targets`` at once and wait until all have arrived."""
     yield Move(dict(targets))
 
 
-def mvr(targets: Mapping[str, float]) -> Plan:
+def mvr(targets: Mapping[str, Value]) -> Plan:
     """Move every axis in ``targets`` by the given amounts, in parallel."""
     yield Move(dict(targets), relative=True)
 
 
-def put(device: str, value: float | str) -> Plan:
+def put(device: str, value: Value) -> Plan:
     """Set a discrete or continuous device (attenuator, PD gain, shutter) and wait."""
     yield Set(device, value)
 
@@ -99,7 +101,7 @@ def close_shutter(device: str = "xray_shutter") -> Plan:
     yield Set(device, "closed")
 
 
-def request(device: str, value: float | str) -> Plan:
+def request(device: str, value: Value) -> Plan:
     """Ask the accelerator for a parameter value and wait until it is applied."""
     yield Request(device, value)
 
@@ -236,6 +238,10 @@ def _rock(axis: str, span: float, points: int, *, signal: Signal, read: Iterable
           i0: str | None, i0_window: Window | None, center: float | None,
           shots_per_point: int, name: str, method: str, record: bool, command: str) -> Plan:
     """:func:`rocking_curve`, returning ``(peak, scan number or None)``."""
+    given = [span] if center is None else [span, center]
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in given):
+        (span, *rest) = (yield from axis_numbers({axis: given}, "rocking_curve"))[axis]
+        center = rest[0] if rest else None
     if points < 3 or not math.isfinite(span) or span <= 0:
         raise ArgumentError(f"a rocking curve needs span > 0 and ≥ 3 points, got {span}, "
                             f"{points}", device=axis)

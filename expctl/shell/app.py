@@ -611,7 +611,8 @@ class Shell:
                 live = ""
             activity = f"{self._busy}{'  ' + live if live else ''}"
         self.board.update(activity=activity, queued=self._jobs.qsize())
-        return toolbar_fragments(self.board.status, self.width())
+        # the terminal's last column is left free: writing it would wrap the line
+        return toolbar_fragments(self.board.status, self.width() - 1)
 
     def _invalidate(self) -> None:
         app = self._app

@@ -53,6 +53,8 @@ def format_counts(summary: Mapping[str, Mapping[str, float]], units: Mapping[str
     width = max(len(k) for k in summary)
     lines = []
     for key, s in summary.items():
+        if key.endswith(".saturated") and not s["mean"]:
+            continue  # a saturation fraction says something only when it is not zero
         unit = units.get(key, "")
         sigma = "" if not math.isfinite(s["sigma"]) else f" ± {number_text(s['sigma'], 3)}"
         note = ("   (Σ signal / Σ I0 ± standard error)" if key == ratio

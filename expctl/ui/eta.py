@@ -4,8 +4,10 @@ Counting finished steps makes the estimate jump (a rocking curve and a
 one-shot run are one step each) and counting wall time while paused makes it
 grow while nothing happens.  :class:`Eta` follows the engine's events: each
 finished step counts for the beamline time the rehearsal gave it, the pace so
-far (active time / estimated time done) scales what is left, and time spent
-paused or suspended is not active time.
+far (active time / estimated time done) scales what is left — trusted more as
+more of the work is done, so one slow first step does not multiply the rest —
+and time spent paused or suspended is not active time.  The clock starts when
+the engine starts running the plan (not while it is rehearsed).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ __all__ = ["Eta", "leaf_seconds"]
 
 #: engine states in which a plan makes no progress
 _HOLDING = frozenset({"paused", "suspended"})
+#: share of the estimated work after which the pace so far is fully trusted
+_TRUST_AFTER = 0.25
 
 
 def leaf_seconds(tree: Any) -> dict[str, float]:
@@ -54,19 +58,30 @@ class Eta:
         self.leaf_s = dict(leaf_s)
         self.now = now
         self._written = written or written_path
-        self.started = now()
+        self.started: float | None = None
         self.done_s = 0.0
         self.held_s = 0.0
         self._held_since: float | None = None
+        #: the leaf step under way: (its estimate, active time when it started)
+        self._current: tuple[float, float] | None = None
         self._lock = threading.Lock()
 
     def __call__(self, event: Any) -> None:
-        from expctl.engine.events import StateChanged, StepFinished
+        from expctl.engine.events import StateChanged, StepFinished, StepStarted
 
         with self._lock:
-            if isinstance(event, StepFinished):
-                self.done_s += self.leaf_s.get(self._written(event.path), 0.0)
+            if isinstance(event, StepStarted):
+                estimate = self.leaf_s.get(self._written(event.path))
+                if estimate is not None:
+                    self._current = (estimate, self._active(event.time))
+            elif isinstance(event, StepFinished):
+                estimate = self.leaf_s.get(self._written(event.path))
+                if estimate is not None:
+                    self.done_s += estimate
+                    self._current = None
             elif isinstance(event, StateChanged):
+                if self.started is None and event.new == "running":
+                    self.started = event.time
                 holding = event.new in _HOLDING
                 if holding and self._held_since is None:
                     self._held_since = event.time
@@ -74,13 +89,16 @@ class Eta:
                     self.held_s += max(0.0, event.time - self._held_since)
                     self._held_since = None
 
+    def _active(self, now: float) -> float:
+        if self.started is None:
+            return 0.0
+        held = self.held_s + (now - self._held_since if self._held_since is not None else 0.0)
+        return max(0.0, now - self.started - held)
+
     def active_s(self) -> float:
         """Beamline time spent working so far (paused and suspended time left out)."""
         with self._lock:
-            now = self.now()
-            held = self.held_s + (now - self._held_since if self._held_since is not None
-                                  else 0.0)
-            return max(0.0, now - self.started - held)
+            return self._active(self.now())
 
     @property
     def holding(self) -> bool:
@@ -91,14 +109,20 @@ class Eta:
         return min(1.0, self.done_s / self.total_s) if self.total_s > 0 else 0.0
 
     def remaining_s(self) -> float | None:
-        """Beamline seconds still needed; None before anything can be said."""
-        left = max(0.0, self.total_s - self.done_s)
-        active = self.active_s()
-        if self.done_s > 0 and active > 0:
-            return left * (active / self.done_s)  # the pace so far
-        if self.total_s > 0:
-            return max(0.0, self.total_s - active)
-        return None
+        """Beamline seconds still needed; None when there is no estimate to go by."""
+        if self.total_s <= 0:
+            return None
+        with self._lock:
+            active = self._active(self.now())
+            done = self.done_s
+            if self._current is not None:  # the step under way, up to its estimate
+                estimate, since = self._current
+                done += min(estimate, active - since)
+        left = max(0.0, self.total_s - done)
+        if done <= 0:
+            return left
+        trust = min(1.0, done / (_TRUST_AFTER * self.total_s))
+        return left * (1.0 + trust * (active / done - 1.0))
 
     def text(self, speed: float | None = None) -> str:
         """``ETA 12 min 05 s`` (``(… wall)`` for a sped-up clock; ``paused`` while held)."""
