@@ -62,10 +62,11 @@ def check_sequence_path(text: str) -> None:
 
 
 def console(stderr: bool = False) -> Any:
-    """A rich console (imported only when something is printed)."""
-    from rich.console import Console
+    """A rich console: the terminal's width, ``COLUMNS`` when piped, else no wrapping
+    (see :mod:`expctl.ui.output`)."""
+    from expctl.ui.output import console as make_console
 
-    return Console(stderr=stderr, highlight=False)
+    return make_console(stderr)
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
@@ -115,14 +116,32 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
+    from expctl.sequence.dryrun import written_path
+    from expctl.ui.eta import Eta, leaf_seconds
+    from expctl.ui.location import StepTracker, loop_totals
+    from expctl.ui.output import fit_line, line_width
     from expctl.ui.progress import RunProgress, ask_after_pause, pause_on_interrupt, print_note
-    from expctl.ui.report import outcome_text, plain
+    from expctl.ui.report import format_duration, outcome_text, plain
+    from expctl.ui.runlines import EventLines
 
     con = console()
-    progress = RunProgress(con, loaded.report.outline, dry.total_s, session.clock)
+    units = {name: spec.units for name, spec in session.profile.devices.items()}
+    tracker = StepTracker(loop_totals(loaded.report.outline), dict(loaded.params),
+                          session.results)
+    eta = Eta(dry.total_s, leaf_seconds(dry.tree), session.clock.now, written_path)
+    progress = RunProgress(con, loaded.report.outline, dry.total_s, session.clock,
+                           tracker=tracker, eta=eta)
+    lines = EventLines(lambda text: con.print(text, markup=False, highlight=False,
+                                              soft_wrap=True),
+                       tracker, units, line_width())
     asker = console(stderr=True) if as_json else con  # --json keeps stdout for the object
     hook = ask_after_pause(asker, None if as_json else progress)
-    unsubscribe = session.bus.subscribe(progress) if not as_json else None
+    subscribers = [tracker, eta, lines, progress] if not as_json else []
+    unsubscribe = [session.bus.subscribe(s) for s in subscribers]
+    if not as_json:
+        con.print(fit_line(f"running {loaded.name}: about {format_duration(dry.total_s)} of "
+                           f"beamline time, {dry.runs} runs, {dry.shots} shots (Ctrl-C pauses)",
+                           line_width()), markup=False, highlight=False, soft_wrap=True)
     try:
         notify = print_note(console(stderr=True)) if as_json else progress.notify
         with pause_on_interrupt(lambda: session.current_engine, notify, session.bus) as flags:
@@ -132,8 +151,8 @@ def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
                 with progress.live():
                     summary = session.run(loaded, pause_hook=hook)
     finally:
-        if unsubscribe is not None:
-            unsubscribe()
+        for off in unsubscribe:
+            off()
     if as_json:
         _print_json({"ok": summary.outcome == "completed", "outcome": summary.outcome,
                      "runs": [r.run for r in summary.runs],

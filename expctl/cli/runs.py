@@ -174,10 +174,10 @@ def _print_no_match(where: str, every: list[dict[str, Any]], noun: str) -> None:
 
 
 def _console() -> Any:
-    """A rich console; piped output gets a wide page instead of 80 truncated columns."""
-    from rich.console import Console
+    """The CLI's console: terminal width, ``COLUMNS`` when piped, else unwrapped."""
+    from expctl.ui.output import console
 
-    return Console() if sys.stdout.isatty() else Console(width=160)
+    return console()
 
 
 def _configure_show(p: argparse.ArgumentParser) -> None:

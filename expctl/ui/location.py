@@ -109,16 +109,19 @@ class StepTracker:
                 if self._open:
                     self._open.pop()
 
-    def location(self) -> str:
-        """``delay 3/25 (0.5 ps) › spot 2/5 › run pumped: 1 shots`` (empty outside steps)."""
+    def location(self, *, leaf: bool = True) -> str:
+        """``delay 3/25 (0.5 ps) › spot 2/5 › run pumped: 1 shots`` (empty outside steps).
+
+        Without ``leaf`` only the loops are named (``step 4`` outside any loop): what a
+        line about a run or a result needs, having said what it is already.
+        """
         with self._lock:
             frames = list(self._open)
         if not frames:
             return ""
         parts: list[str] = []
         for frame in frames:
-            last = frame.path.rsplit("/", 1)[-1]
-            m = _ITERATION.match(last)
+            m = _ITERATION.match(frame.path.rsplit("/", 1)[-1])
             if m is None:
                 continue
             name, index = m["name"], int(m["index"])
@@ -130,16 +133,13 @@ class StepTracker:
             if shown and shown != str(index):  # a repeat's own counter says nothing new
                 text += f" ({self.expand(shown, frame.context)})"
             parts.append(text)
-        leaf = frames[-1]
-        if not _ITERATION.match(leaf.path.rsplit("/", 1)[-1]):
-            parts.append(self.expand(leaf.label or leaf.path, leaf.context))
+        inner = frames[-1]
+        if not _ITERATION.match(inner.path.rsplit("/", 1)[-1]):
+            if leaf:
+                parts.append(self.expand(inner.label or inner.path, inner.context))
+            elif not parts:
+                parts.append(f"step {inner.path}")
         return " › ".join(parts)
-
-    def current_title(self) -> str:
-        """The innermost open step's title, values filled in."""
-        with self._lock:
-            leaf = self._open[-1] if self._open else None
-        return "" if leaf is None else self.expand(leaf.label or leaf.path, leaf.context)
 
     def expand(self, title: str, context: Mapping[str, Any]) -> str:
         """``title`` with ``${…}`` evaluated against loop variables, params and results."""

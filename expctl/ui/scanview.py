@@ -219,7 +219,7 @@ def format_stats(stats: Any, unit: str) -> list[str]:
         verdict = (f"no fit ({stats.n_points} points), "
                    + ("ok" if stats.ok else "NOT usable: " + ", ".join(flags)))
     elif stats.ok:
-        verdict = (f"fit {quantity_text(fit.center, unit, 7)} ± {number_text(fit.center_err, 2)}"
+        verdict = (f"fit {number_text(fit.center, 7)} ± {quantity_text(fit.center_err, unit, 2)}"
                    f", ok" + (f" ({', '.join(flags)})" if flags else ""))
     else:
         verdict = f"fit NOT usable: {', '.join(flags) or 'fit failed'}"

@@ -68,15 +68,18 @@ def print_dry_run(console: Console, dry: Any) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from expctl.ui.location import StepTracker
+
     loaded = dry.loaded
     console.print(f"[bold]{escape(loaded.name)}[/] [dim]({escape(str(loaded.path))}, profile "
                   f"{escape(loaded.profile.name)})[/]")
+    titles = StepTracker(params=dict(loaded.params))  # ${param} shown as its value
     rows = []
     for glyphs, est in _tree_rows(list(dry.tree.children)):
         node = est.node
         step = Text(glyphs)
         step.append(node.path, style="dim")
-        step.append(f"  {node.title}")
+        step.append(f"  {titles.expand(node.title, {})}")
         per = f"{node.iterations / node.executions:g}" if node.iterations and node.executions \
             else ""
         runs = f"{node.runs:g} / {node.shots:g}" if node.runs else ""
@@ -96,13 +99,13 @@ def print_dry_run(console: Console, dry: Any) -> None:
     console.print(table)
     if loaded.params:
         shown = ", ".join(f"{k} = {_short(v)}" for k, v in loaded.params.items())
-        console.print(f"[bold]params[/]: {escape(shown)}", soft_wrap=True)
+        console.print(f"[bold]params[/]: {escape(shown)}")
     console.print(
         f"[bold]estimate[/]: {format_duration(dry.total_s)} of beamline time, "
         f"{dry.runs} runs, {dry.shots} shots, about {format_bytes(dry.data_bytes)} of data")
     for lv in loop_levels(dry):
         indent = "  " * (lv["depth"] + 1)
-        console.print(f"{indent}[dim]{lv['path']}[/] {escape(lv['title'])}: "
+        console.print(f"{indent}[dim]{lv['path']}[/] {escape(titles.expand(lv['title'], {}))}: "
                       f"{lv['iterations']} iterations, {format_duration(lv['seconds'])} "
                       f"({format_duration(lv['per_iteration_s'])} each)", highlight=False)
     if dry.sampled:
