@@ -23,8 +23,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
-
 from expctl.devices.access import AccessLevel
 
 __all__ = ["StatusBoard", "ToolbarStatus", "toolbar_fragments"]
@@ -292,6 +290,8 @@ def _beam_text(reading: Mapping[str, Any], name: str) -> str:
 
 def _beam_from_block(data: Mapping[str, Any]) -> str:
     """The beam as the last shots saw it: ``on 512 µJ`` or ``off`` (no pulse energy)."""
+    import numpy as np  # the shell starts without it
+
     energy = data.get("beam/pulse_energy")
     if energy is None or not len(energy):
         return ""

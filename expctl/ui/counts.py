@@ -48,17 +48,17 @@ def format_counts(summary: Mapping[str, Mapping[str, float]], units: Mapping[str
                   ratio: str | None = None) -> list[str]:
     """One line per signal: ``  mpccd.roi0    12345 ± 678 ADU``; the ratio line says what
     its ± is."""
-    if not summary:
+    # a saturation fraction says something only when it is not zero
+    shown = {k: s for k, s in summary.items() if not (k.endswith(".saturated") and not s["mean"])}
+    if not shown:
         return ["  nothing numeric was read"]
-    width = max(len(k) for k in summary)
+    width = max(len(k) for k in shown)
     lines = []
-    for key, s in summary.items():
-        if key.endswith(".saturated") and not s["mean"]:
-            continue  # a saturation fraction says something only when it is not zero
+    for key, s in shown.items():
         unit = units.get(key, "")
         sigma = "" if not math.isfinite(s["sigma"]) else f" ± {number_text(s['sigma'], 3)}"
         note = ("   (Σ signal / Σ I0 ± standard error)" if key == ratio
-                else "" if key != next(iter(summary)) else "   (mean ± σ per shot)")
+                else "" if key != next(iter(shown)) else "   (mean ± σ per shot)")
         lines.append(f"  {key:<{width}}  {number_text(s['mean'])}{sigma}"
                      f"{' ' + unit if unit else ''}{note}")
     return lines

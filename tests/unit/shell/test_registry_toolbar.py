@@ -42,6 +42,24 @@ def test_registry_has_the_spec_vocabulary_and_help_lists_each():
     assert reading == {"wa", "wm", "runs", "show", "reduce", "plot"}
 
 
+def test_a_did_you_mean_never_swaps_absolute_and_relative_unnoticed():
+    reg = build_registry()
+    with pytest.raises(UserError) as err:
+        reg.get("dscna")
+    assert err.value.hint == ("Did you mean `dscan` (relative) or `d2scan` (relative) or "
+                              "`scan` (absolute)?")
+    with pytest.raises(UserError) as err:
+        reg.get("umvrr")
+    assert "`umvr` (relative)" in err.value.hint and "`umv` (absolute)" in err.value.hint
+    with pytest.raises(UserError) as err:
+        reg.get("histroy")
+    assert err.value.hint == "Did you mean `history`?"
+    assert reg.get("lup") is reg.get("dscan") and reg.get("mov") is reg.get("mv")
+    for command in reg:                                   # every command has a worked example
+        assert command.example, command.name
+    assert "example:\n    dscan theta -10 mdeg 10 mdeg 20" in reg.help_text("dscan")
+
+
 def test_slots_follow_the_repeat_group():
     cmd = build_registry().get("seq")
     assert [cmd.slot(i).kind for i in range(5)] == [
