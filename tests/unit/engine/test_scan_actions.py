@@ -1,4 +1,4 @@
-"""Recorded scans, limits checked ahead, clean-up on early exit, quantities: on the fake beamline."""
+"""Recorded scans, limits checked ahead, clean-up on early exit, quantities (fake beamline)."""
 
 from __future__ import annotations
 
