@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS alignment_scans (
 );
 """
 
-#: Columns of scan records added to ``alignment_scans`` (ADR 7): one table, one numbering
+#: Columns of scan records added to ``alignment_scans`` (ADR 14): one table, one numbering
 #: for alignment scans inside sequences and the scans typed at a console.  Added to
 #: catalogs written before them when they are opened for writing.
 SCAN_COLUMNS = {

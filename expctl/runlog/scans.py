@@ -18,7 +18,7 @@ Then, from the engine's events:
 The file is a superset of an alignment-scan file (``entry/data/position``,
 ``signal``, ``i0`` are hard links to the columns they are), so one reader
 (:func:`~expctl.runlog.alignment.read_alignment`) and one table serve both
-(ADR 7).
+(ADR 14).
 """
 
 from __future__ import annotations
