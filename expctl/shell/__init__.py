@@ -5,7 +5,7 @@ imported when the shell runs.
 """
 
 from expctl.shell.app import CommandEnded, Shell, history_path
-from expctl.shell.commands import build_registry, describe_error, format_peak
+from expctl.shell.commands import build_registry, describe_error
 from expctl.shell.complete import CompletionContext, Suggestion, device_groups, suggest
 from expctl.shell.files import list_sequence_files
 from expctl.shell.parse import (
@@ -26,7 +26,7 @@ __all__ = [
     "ArgKind", "ArgSpec", "CommandEnded", "CommandRegistry", "CompletionContext", "Frame",
     "Invocation",
     "Mode", "Shell", "ShellCommand", "StatusBoard", "Suggestion", "ToolbarStatus",
-    "build_registry", "describe_error", "device_groups", "format_peak", "history_path",
+    "build_registry", "describe_error", "device_groups", "history_path",
     "join_units", "list_sequence_files", "parse_amount", "parse_assignments", "parse_count",
     "parse_line", "parse_relative", "parse_targets", "split_line", "suggest",
     "toolbar_fragments",

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from expctl.errors import BackendError, DataError, ExpctlError, IllegalCommand, UserError
-from expctl.shell.commands import build_registry, describe_error, format_peak
+from expctl.shell.commands import build_registry, describe_error
 from expctl.shell.complete import CompletionContext, make_completer
 from expctl.shell.files import SequenceFiles, list_sequence_files
 from expctl.shell.parse import Invocation, parse_line
@@ -415,6 +415,7 @@ class Shell:
         from expctl.sequence.dryrun import written_path
         from expctl.ui.eta import Eta, leaf_seconds
         from expctl.ui.location import StepTracker, loop_totals
+        from expctl.ui.runlines import EventLines
 
         session = self.session
         tracker = StepTracker(loop_totals(loaded.report.outline) if loaded.report else {},
@@ -424,9 +425,11 @@ class Shell:
         speed = getattr(session.clock, "speed", None)
         self.board.progress = lambda: (tracker.location(),
                                        eta.text(speed) if eta is not None else "")
+        units = {name: spec.units for name, spec in session.profile.devices.items()}
+        lines = EventLines(lambda text: self.write("  " + text), tracker, units,
+                           self.width() - 2, states=False)
         self._sequence_running = True
-        unsubscribe = [session.bus.subscribe(self._on_sequence_event),
-                       session.bus.subscribe(tracker)]
+        unsubscribe = [session.bus.subscribe(tracker), session.bus.subscribe(lines)]
         if eta is not None:
             unsubscribe.append(session.bus.subscribe(eta))
         try:
@@ -530,16 +533,6 @@ class Shell:
         elif isinstance(event, FaultRaised):
             self.write(f"fault in {event.step_path or event.action}: "
                        f"{event.error.paragraph()} → {event.policy}")
-
-    def _on_sequence_event(self, event: Any) -> None:
-        from expctl.engine.events import AnalysisDone, RunStopped
-
-        if isinstance(event, RunStopped):
-            rec, where = event.record, event.context.step_path
-            self.write(f"  run {rec.run} {rec.label}: {rec.shots} shots, {event.outcome}"
-                       f"{'  [' + where + ']' if where else ''}")
-        elif isinstance(event, AnalysisDone) and hasattr(event.result, "center"):
-            self.write("  " + format_peak(event.name, event.result))
 
     # ------------------------------------------------------------------ Ctrl-C
     def interrupt(self) -> None:

@@ -13,7 +13,6 @@ CLI), so both surfaces behave identically.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +48,7 @@ from expctl.shell.scanning import (
 if TYPE_CHECKING:
     from expctl.shell.app import Shell
 
-__all__ = ["build_registry", "describe_error", "format_peak"]
+__all__ = ["build_registry", "describe_error"]
 
 A = ArgSpec
 K = ArgKind
@@ -301,21 +300,6 @@ def build_registry() -> CommandRegistry:
                              "or stay).", example="exit"),
     ]
     return CommandRegistry(cmds)
-
-
-def format_peak(name: str, peak: Any, units: str = "") -> str:
-    """One line for a rocking-curve result: center, FWHM, ok or why not."""
-    u = f" {units}" if units else ""
-    parts = [f"{name}: center {getattr(peak, 'center', math.nan):.6g}{u}"]
-    fwhm = getattr(peak, "fwhm", None)
-    if isinstance(fwhm, float) and math.isfinite(fwhm):
-        parts.append(f"FWHM {fwhm:.3g}{u}")
-    flags = sorted(getattr(peak, "flags", ()) or ())
-    parts.append("ok" if getattr(peak, "ok", False) else "NOT usable: " +
-                 (", ".join(flags) or "fit failed"))
-    if flags and getattr(peak, "ok", False):
-        parts.append(f"flags: {', '.join(flags)}")
-    return ", ".join(parts)
 
 
 def describe_error(exc: BaseException) -> str:

@@ -55,7 +55,7 @@ class ToolbarStatus:
 
 
 #: (field, priority): lower numbers are kept longer when the width runs out
-_PRIORITY = {"state": 0, "suspended": 1, "beam": 2, "shutter": 3, "activity": 4, "run": 5,
+_PRIORITY = {"state": 0, "suspended": 1, "beam": 2, "shutter": 3, "run": 4, "activity": 5,
              "pump": 6, "delay": 7, "attenuator": 8, "requests": 9, "queued": 10,
              "eta": 0, "step": 1}
 #: fields of the second line (shown while a sequence runs)

@@ -49,14 +49,18 @@ class EventLines:
         tracker: says where in the sequence each line happened (subscribed separately).
         units: the declared unit of each device (for analysis results of an axis).
         width: the line width (None: no limit).
-        epoch: a function of a clock time giving local wall time text (``14:02:11``),
+        clock_text: a function of a clock time giving local wall time text (``14:02:11``),
             for suspend and pause lines; plain seconds when omitted.
+        states: also a line when the engine pauses, suspends and resumes (a display that
+            says those itself, like the shell, leaves them out).
     """
 
     def __init__(self, write: Callable[[str], None], tracker: StepTracker,
                  units: Mapping[str, str], width: int | None,
-                 clock_text: Callable[[float], str] | None = None) -> None:
+                 clock_text: Callable[[float], str] | None = None, *,
+                 states: bool = True) -> None:
         self.write = write
+        self.states = states
         self.tracker = tracker
         self.units = dict(units)
         self.width = width
@@ -83,7 +87,7 @@ class EventLines:
             unit = self.units.get(str(axis), "") if axis else ""
             if hasattr(event.result, "center"):
                 self._say(analysis_text(event.name, event.result, unit))
-        elif isinstance(event, StateChanged):
+        elif isinstance(event, StateChanged) and self.states:
             self._state(event)
         elif isinstance(event, StateRestored):
             self._say(event.text, where=False)

@@ -130,5 +130,5 @@ def test_ctrl_c_during_a_sequence_pauses_then_resume_completes(tmp_path, monkeyp
             t.join(30)
     text = out.getvalue()
     assert "running small: about" in text
-    assert re.search(r"run 1 reference: 5 shots, completed", text)
-    assert re.search(r"run 2 pumped: 1 shots, completed", text)
+    assert re.search(r"  run 1 reference: 5 shots  \[step \d+\]", text)
+    assert "  run 2 pumped: 1 shot  [step 9]" in text

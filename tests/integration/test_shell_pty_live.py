@@ -115,7 +115,7 @@ def test_wa_answers_while_a_sequence_runs_and_while_it_is_paused(tmp_path):
     try:
         child.send("seq run sequences/small.yaml shots=900\r")   # a 30 s reference run
         expect(child, r"running small: about")
-        expect(child, r"rock: center [\d.]+, FWHM")      # aligned: the 30 s run starts
+        expect(child, r"rock: centre [\d.]+ ± ")           # aligned: the 30 s run starts
         let_time_pass(child, 1.0)
         child.send("wa\r")
         expect(child, r"theta +motor +11\.\d+ +deg")            # answered at once …
