@@ -1,12 +1,9 @@
 """The operator console loop: a prompt that stays up while commands run on one worker thread.
 
-Who owns the terminal (see docs/decisions/0003-shell-terminal-ownership.md):
-prompt_toolkit does, for the whole session.  Everything commands print goes
-through ``patch_stdout`` and appears above the prompt (a scan's rows as its
-points arrive); live state (beam, shutter, pump, delay, attenuator, motion
-readback, run shots, a sequence's step and ETA) lives in the bottom toolbar,
-which refreshes four times a second.  No rich ``Live`` display runs inside the
-shell.
+Who owns the terminal (ADR 3): prompt_toolkit, for the whole session.  What
+commands print goes through ``patch_stdout`` above the prompt (a scan's rows
+as its points arrive); live state lives in the bottom toolbar, refreshed four
+times a second.  No rich ``Live`` display runs inside the shell.
 
 Threads: the main thread runs the prompt, the IMMEDIATE commands (pause,
 resume, stop, abort, help, history, comment) and the READ commands (``wa``,
@@ -29,28 +26,25 @@ first.  No error ends the loop: each is printed as one paragraph.
 from __future__ import annotations
 
 import contextlib
-import queue
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from expctl.errors import BackendError, DataError, ExpctlError, IllegalCommand, UserError
+from expctl.errors import BackendError, ExpctlError, IllegalCommand
 from expctl.shell.commands import build_registry, describe_error
 from expctl.shell.complete import CompletionContext, make_completer
 from expctl.shell.files import SequenceFiles, list_sequence_files
 from expctl.shell.parse import Invocation, parse_line
 from expctl.shell.registry import Mode
 from expctl.shell.toolbar import StatusBoard, toolbar_fragments
+from expctl.shell.worker import Worker
 
 if TYPE_CHECKING:
     from expctl.engine import Engine, RunSummary
     from expctl.plans.procedures import PumpProbeSettings
-    from expctl.sequence.dryrun import DryRun
-    from expctl.sequence.load import LoadedSequence
     from expctl.session import Session
 
 __all__ = ["CommandEnded", "Delegate", "Shell", "history_path", "list_sequence_files"]
@@ -75,12 +69,6 @@ class CommandEnded(ExpctlError):
     """A command's plan was stopped or aborted by the operator (not a failure)."""
 
     exit_code = 130
-
-
-@dataclass(frozen=True, slots=True)
-class _Job:
-    label: str
-    run: Callable[[], None]
 
 
 class Shell:
@@ -120,20 +108,16 @@ class Shell:
         self._session: Session | None = None
         self._engine: Engine | None = None
         self._connect_error: ExpctlError | None = None
-        self._jobs: queue.Queue[_Job | None] = queue.Queue()
-        self._worker = threading.Thread(target=self._work, name="expctl-shell-worker")
-        self._busy: str | None = None
-        self._device_lock = threading.Lock()
+        self.worker = Worker(self._after_job, stdout)
         self._live: Callable[[], str] | None = None
-        self._sequence_running = False
+        #: a ``seq run`` is under way (Ctrl-C pauses it instead of stopping)
+        self.sequence_running = False
         self._exit = threading.Event()
         self._app: Any = None
         self._prompt: Any = None
         self._history: Any = None
         self._last_beam_poll = 0.0
         self._tweak: Any = None
-        #: Ctrl-C stopped the command the worker is running
-        self.interrupted = False
         #: the line the worker's command was typed as (kept in scan records)
         self.line = ""
         self._leaving = False
@@ -158,9 +142,9 @@ class Shell:
         prompt.app.after_render += lambda _app: drawn.set()
         # an `exit` reached by the worker between two prompts is seen at the next redraw
         prompt.app.before_render += lambda _app: self._exit_if_asked()
-        self._worker.start()
+        self.worker.start()
         # connect once the first prompt is on screen: importing the backend holds the GIL
-        self._jobs.put(_Job("connect", lambda: self._connect_after(drawn)))
+        self.worker.put("connect", lambda: self._connect_after(drawn))
         owner = patch_stdout(raw=True) if self._stdout is None else contextlib.nullcontext()
         with owner:
             try:
@@ -201,22 +185,32 @@ class Shell:
             return
         if inv is None:
             return
-        idle = self._busy is None and self._jobs.empty()
+        idle = self.worker.idle
         mode = inv.command.mode
         if mode is Mode.READ and self._session is None and self._connect_error is None:
             mode = Mode.WORKER  # nothing to read yet: answer once connected
         if mode is not Mode.WORKER or (idle and inv.command.name == "exit"):
             self._execute(inv)
             return
-        if self._busy is not None or not self._jobs.empty():
-            ahead = self._jobs.qsize() + (1 if self._busy else 0)
+        if not idle:
+            ahead = self.worker.queued + (1 if self.worker.busy else 0)
             self.write(f"queued: {inv.line} (after {ahead} running/queued)")
         self.queue(inv.line, lambda: self._execute(inv))
 
     def queue(self, label: str, run: Callable[[], None]) -> None:
         """Run ``run`` on the worker after what is already queued."""
-        self._jobs.put(_Job(label, run))
-        self.board.update(queued=self._jobs.qsize())
+        self.worker.put(label, run)
+        self.board.update(queued=self.worker.queued)
+
+    @property
+    def busy(self) -> str | None:
+        """What the worker runs now (the line as typed), None when idle."""
+        return self.worker.busy
+
+    @property
+    def interrupted(self) -> bool:
+        """Ctrl-C stopped the command the worker runs."""
+        return self.worker.interrupted
 
     def _execute(self, inv: Invocation) -> None:
         if inv.command.mode is Mode.WORKER:
@@ -233,19 +227,14 @@ class Shell:
     def _shutdown(self) -> None:
         """Let queued commands finish (Ctrl-C stops or pauses as at the prompt), then stop
         the worker."""
-        self._jobs.put(None)
-        while self._worker.is_alive():
-            try:
-                self._worker.join(0.1)
-            except KeyboardInterrupt:
-                self.interrupt()
+        self.worker.finish(self.interrupt)
         if self._session is not None:
             self._session.close()
 
     def request_exit(self) -> None:
         """``exit``: leave now (asking first with the shutter open), or — reached by the
         worker after queued commands — once the prompt wakes."""
-        if threading.current_thread() is not self._worker:
+        if not self.worker.is_current:
             self._leaving = self._may_leave()
             return
         self._exit.set()
@@ -261,75 +250,21 @@ class Shell:
             app.exit(exception=EOFError())
 
     def _may_leave(self) -> bool:
-        """Before leaving: with the shutter open (and nothing running), ask first.
+        """Before leaving, with the shutter open, ask first (see :mod:`expctl.shell.leave`)."""
+        from expctl.shell.leave import may_leave
 
-        ``y`` closes it and leaves, ``n`` leaves it open, anything else stays.
-        """
         self._exit.clear()
-        name = self.settings.shutter
-        session = self._session
-        if session is None or self._busy is not None or not self._jobs.empty():
-            return True
-        device = session.beamline.devices.get(name)
-        if getattr(device, "state", None) != "open":
-            return True
-        try:
-            answer = self._prompt.prompt(
-                f"{name} is open. Close it before leaving? [y]es close / [n]o leave it open "
-                "/ [c]ancel: ")
-        except EOFError:  # the input has ended: nobody can answer
-            answer = "n"
-        except KeyboardInterrupt:
-            answer = "c"
-        choice = answer.strip().lower()[:1]
-        if choice == "n":
-            self.write(f"leaving with {name} open")
-            return True
-        if choice != "y":
-            self.write("staying")
-            return False
-        done = threading.Event()
-        closed: list[bool] = []
+        return may_leave(self, self._ask)
 
-        def close() -> None:
-            from expctl.plans.stubs import close_shutter
-
-            try:
-                self.run_plan(lambda: close_shutter(name))
-                closed.append(True)
-                self.write(f"{name} closed")
-            finally:
-                done.set()
-
-        self.queue(f"close {name}", lambda: self._guarded(close))
-        done.wait()
-        return bool(closed)
-
-    def _guarded(self, run: Callable[[], None]) -> None:
-        try:
-            run()
-        except Exception as exc:  # the loop never dies
-            self.write(describe_error(exc))
+    def _ask(self, question: str) -> str:
+        """A line typed in answer to ``question`` (EOFError when the input has ended)."""
+        return str(self._prompt.prompt(question))
 
     # ------------------------------------------------------------------ worker side
-    def _work(self) -> None:
-        out = contextlib.redirect_stdout(self._stdout) if self._stdout else None
-        with out or contextlib.nullcontext():
-            while True:
-                job = self._jobs.get()
-                if job is None:
-                    return
-                with self._device_lock:
-                    self._busy = job.label
-                    self.interrupted = False
-                    self.board.update(queued=self._jobs.qsize())
-                    try:
-                        job.run()
-                    finally:
-                        self._busy = None
-                        self._live = None
-                        self._poll(read_beam=True)
-                self._invalidate()
+    def _after_job(self) -> None:
+        self._live = None
+        self._poll(read_beam=True)
+        self._invalidate()
 
     def _connect_after(self, drawn: threading.Event) -> None:
         drawn.wait(FIRST_DRAW_WAIT_S)
@@ -383,7 +318,7 @@ class Shell:
 
     def active_engine(self) -> Engine | None:
         """The engine a pause/resume/stop/abort is for: the sequence's, else the shell's."""
-        if self._sequence_running and self._session is not None:
+        if self.sequence_running and self._session is not None:
             return self._session.current_engine  # the engine Session.run built for it
         return self._engine
 
@@ -406,108 +341,21 @@ class Shell:
         summary = engine.run(factory)
         if summary.outcome != "completed":
             why = " (Ctrl-C)" if self.interrupted else ""
-            raise CommandEnded(f"{self._busy or 'command'}: {summary.outcome}{why}")
+            raise CommandEnded(f"{self.busy or 'command'}: {summary.outcome}{why}")
         return summary
-
-    def run_sequence(self, loaded: LoadedSequence, dry: DryRun | None = None) -> RunSummary:
-        """Run a checked sequence through the session (journal, run log, safe state); the
-        toolbar follows its step and ETA (from the dry-run ``dry``)."""
-        from expctl.sequence.dryrun import written_path
-        from expctl.ui.eta import Eta, leaf_seconds
-        from expctl.ui.location import StepTracker, loop_totals
-        from expctl.ui.runlines import EventLines
-
-        session = self.session
-        tracker = StepTracker(loop_totals(loaded.report.outline) if loaded.report else {},
-                              dict(loaded.params), session.results)
-        eta = Eta(dry.total_s, leaf_seconds(dry.tree), session.clock.now, written_path) \
-            if dry is not None else None
-        speed = getattr(session.clock, "speed", None)
-        self.board.progress = lambda: (tracker.location(),
-                                       eta.text(speed) if eta is not None else "")
-        units = {name: spec.units for name, spec in session.profile.devices.items()}
-        lines = EventLines(lambda text: self.write("  " + text), tracker, units,
-                           self.width() - 2, states=False)
-        self._sequence_running = True
-        unsubscribe = [session.bus.subscribe(tracker), session.bus.subscribe(lines)]
-        if eta is not None:
-            unsubscribe.append(session.bus.subscribe(eta))
-        try:
-            return session.run(loaded)
-        finally:
-            for off in unsubscribe:
-                off()
-            self.board.progress = None
-            self._sequence_running = False
 
     # ------------------------------------------------------------------ reading
     def where(self) -> dict[str, dict[str, Any]]:
-        """``wa``'s rows: everything when nothing runs (or the engine is paused, its
-        thread waiting), else positions and states only."""
-        from expctl.engine import EngineState
+        """``wa``'s rows (see :func:`expctl.shell.reading.where`)."""
+        from expctl.shell.reading import where
 
-        session = self.session
-        if self._device_lock.acquire(blocking=False):
-            try:
-                return session.where()
-            finally:
-                self._device_lock.release()
-        engine = self.active_engine()
-        paused = engine is not None and engine.state is EngineState.PAUSED
-        return session.where(passive=not paused)
-
-    def scan_row(self, number: int | None = None) -> dict[str, Any]:
-        """A scan record's catalog row: scan ``number``, or the last console scan."""
-        from expctl.runlog import Catalog
-        from expctl.shell.scanning import no_scan_yet
-
-        try:
-            with Catalog(self.data_dir, readonly=True) as catalog:
-                if number is not None:
-                    return catalog.scan(number)
-                rows = [r for r in catalog.alignments()
-                        if r.get("kind", "alignment") != "alignment"
-                        and r.get("outcome") not in ("opening", "running")]
-        except DataError as err:
-            if number is not None:
-                raise UserError(err.message, allowed=err.allowed,
-                                hint="`runs --scans` lists the scans.") from None
-            raise no_scan_yet() from None
-        if not rows:
-            raise no_scan_yet()
-        return rows[-1]
-
-    def beam_rate(self) -> float:
-        """Shots per second of the beam (the profile's DAQ rate)."""
-        return float(self.session.profile.daq.rate_hz)
-
-    def signal_units(self, devices: tuple[str, ...]) -> dict[str, str]:
-        """The declared unit of every signal ``devices`` read."""
-        units: dict[str, str] = {}
-        for name in devices:
-            describe = getattr(self.device(name), "describe", None)
-            if describe is not None:
-                units |= {sig: info.units for sig, info in describe().items()}
-        return units
+        return where(self.session, self.worker.device_lock, self.active_engine())
 
     def add_comment(self, text: str) -> None:
-        """File ``text`` in the logbook with the run, scan and step going on now."""
-        import getpass
+        """``comment``: file ``text`` in the logbook and say what it was filed with."""
+        from expctl.shell.reading import file_comment
 
-        from expctl.engine.events import CommentAdded
-
-        session = self.session
-        event = CommentAdded(text, session.clock.now(), getpass.getuser())
-        runlog = session.runlog
-        if runlog is not None:
-            session.bus.publish(event)
-            filed = runlog.logbook.last
-        else:
-            from expctl.runlog.logbook import Logbook
-
-            logbook = Logbook(session.data_dir)
-            logbook.add(event)
-            filed = logbook.last
+        filed = file_comment(self.session, text)
         where = ", ".join(f"{k} {v}" for k, v in filed.items() if v not in (None, ""))
         self.write(f"comment filed in the logbook{' (' + where + ')' if where else ''}")
 
@@ -546,9 +394,9 @@ class Shell:
             return
         state = engine.state
         try:
-            if not self._sequence_running:
+            if not self.sequence_running:
                 engine.stop()
-                self.interrupted = True
+                self.worker.interrupted = True
                 self.write("stopping now (Ctrl-C): motion stopped where it is")
             elif state is S.RUNNING:
                 engine.pause()
@@ -567,7 +415,7 @@ class Shell:
 
         kb = KeyBindings()
 
-        @kb.add("c-c", filter=Condition(lambda: self._busy is not None), eager=True)
+        @kb.add("c-c", filter=Condition(lambda: self.worker.busy is not None), eager=True)
         def _(event: Any) -> None:
             self.interrupt()
 
@@ -586,24 +434,25 @@ class Shell:
 
     def _toolbar(self) -> Any:
         now = time.monotonic()
-        idle = self._busy is None
+        busy = self.worker.busy
         beam_due = now - self._last_beam_poll >= BEAM_POLL_S
-        if idle and beam_due and self._device_lock.acquire(blocking=False):
+        lock = self.worker.device_lock
+        if busy is None and beam_due and lock.acquire(blocking=False):
             try:
                 self._poll(read_beam=True)
                 self._last_beam_poll = now
             finally:
-                self._device_lock.release()
-        elif not idle:
+                lock.release()
+        elif busy is not None:
             self._poll(read_beam=False)
         activity = ""
-        if self._busy is not None:
+        if busy is not None:
             try:
                 live = self._live() if self._live is not None else ""
             except Exception:
                 live = ""
-            activity = f"{self._busy}{'  ' + live if live else ''}"
-        self.board.update(activity=activity, queued=self._jobs.qsize())
+            activity = f"{busy}{'  ' + live if live else ''}"
+        self.board.update(activity=activity, queued=self.worker.queued)
         # the terminal's last column is left free: writing it would wrap the line
         return toolbar_fragments(self.board.status, self.width() - 1)
 

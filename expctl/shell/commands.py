@@ -86,10 +86,38 @@ def _seq(sh: Shell, args: list[str]) -> None:
 
     sh.write(f"running {loaded.name}: about {format_duration(dry.total_s)} of beamline time, "
              f"{dry.runs} runs (Ctrl-C pauses)")
-    summary = sh.run_sequence(loaded, dry)
+    summary = _run_sequence(sh, loaded, dry)
     runs = (f"runs {summary.runs[0].run}–{summary.runs[-1].run}" if summary.runs else "no runs")
     sh.write(f"{loaded.name} {summary.outcome}: {len(summary.runs)} {runs}, "
              f"{format_duration(summary.duration)} of beamline time")
+
+
+def _run_sequence(sh: Shell, loaded: Any, dry: Any) -> Any:
+    """Run a checked sequence through the session (journal, run log, safe state): a line per
+    run and result as `expctl run` prints them, the toolbar following its step and ETA."""
+    from expctl.sequence.dryrun import written_path
+    from expctl.ui.eta import Eta, leaf_seconds
+    from expctl.ui.location import StepTracker, loop_totals
+    from expctl.ui.runlines import EventLines
+
+    session = sh.session
+    tracker = StepTracker(loop_totals(loaded.report.outline) if loaded.report else {},
+                          dict(loaded.params), session.results)
+    eta = Eta(dry.total_s, leaf_seconds(dry.tree), session.clock.now, written_path)
+    speed = getattr(session.clock, "speed", None)
+    units = {name: spec.units for name, spec in session.profile.devices.items()}
+    lines = EventLines(lambda text: sh.write("  " + text), tracker, units, sh.width() - 2,
+                       states=False)
+    sh.board.progress = lambda: (tracker.location(), eta.text(speed))
+    sh.sequence_running = True
+    unsubscribe = [session.bus.subscribe(s) for s in (tracker, eta, lines)]
+    try:
+        return session.run(loaded)
+    finally:
+        for off in unsubscribe:
+            off()
+        sh.board.progress = None
+        sh.sequence_running = False
 
 
 # ---------------------------------------------------------------- run log (CLI reuse)

@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from expctl.errors import IllegalCommand, UserError
+from expctl.errors import UserError
 from expctl.shell.parse import parse_amount, parse_count
+from expctl.shell.reading import scan_row, signal_units
 from expctl.shell.registry import ArgKind
 from expctl.ui.scanview import number_text, quantity_text
 
@@ -39,7 +40,7 @@ def _axis_spec(sh: Shell, axis: str) -> Any:
 
 def _shots(sh: Shell, token: str | None) -> tuple[int, str]:
     """Shots per point from a count time (seconds; ``0.1`` or ``100 ms``): at least one."""
-    rate = sh.beam_rate()
+    rate = float(sh.session.profile.daq.rate_hz)
     if token is None:
         return 1, "1 shot per point"
     seconds = parse_amount(token, "s", "the count time")
@@ -179,7 +180,7 @@ def move_to_stat(which: str) -> Any:
         from expctl.plans.actions import Analyze, Move
         from expctl.plans.stubs import AlignmentDecision
 
-        row = sh.scan_row(int(args[0]) if args else None)
+        row = scan_row(sh.data_dir, int(args[0]) if args else None)
         number = int(row["id"])
         result = row.get("result") or {}
         if row.get("kind", "alignment") == "alignment" or "cen" not in result:
@@ -222,7 +223,7 @@ def plot(sh: Shell, args: list[str]) -> None:
     from expctl.ui.plots import plot_scan, scan_curve
     from expctl.ui.termplot import text_plot
 
-    row = sh.scan_row(int(args[0]) if args else None)
+    row = scan_row(sh.data_dir, int(args[0]) if args else None)
     if not row.get("file"):
         raise UserError(f"scan {row['id']} has no file")
     path = sh.data_dir / row["file"]
@@ -251,7 +252,7 @@ def count(sh: Shell, args: list[str]) -> None:
     seconds = parse_amount(args[0], "s", "the count time") if args else 1.0
     if not math.isfinite(seconds) or seconds <= 0:
         raise UserError(f"the count time must be positive, got {args[0]!r}")
-    rate = sh.beam_rate()
+    rate = float(sh.session.profile.daq.rate_hz)
     shots = max(1, round(seconds * rate))
     devices = sh.settings.rock_read
     readings = sh.run_plan(lambda: count_shots(devices, shots)).value
@@ -260,7 +261,8 @@ def count(sh: Shell, args: list[str]) -> None:
     ratio = f"{s.rock_signal}/{s.rock_i0}" if s.rock_i0 else None
     sh.write(f"ct {number_text(seconds)} s: {shots} shot{'s' if shots != 1 else ''} at "
              f"{number_text(rate)} Hz")
-    for line in format_counts(summary, sh.signal_units(devices), ratio=ratio):
+    units = signal_units(sh.session.beamline.devices, devices)
+    for line in format_counts(summary, units, ratio=ratio):
         sh.write(line)
 
 
@@ -273,9 +275,3 @@ def take_run(sh: Shell, args: list[str]) -> None:
     comment = " ".join(args[2:])
     record = sh.run_plan(lambda: take_run_plan(shots, label, comment)).value
     sh.write(f"run {record.run}{' ' + label if label else ''}: {record.shots} shots")
-
-
-def no_scan_yet() -> IllegalCommand:
-    """The error for cen/pic/plot before any scan."""
-    return IllegalCommand("act on the last scan", "without any scan yet",
-                          ["ascan", "dscan", "rock"])

@@ -52,9 +52,9 @@ class ShellDriver:
         end = time.monotonic() + timeout
         time.sleep(0.05)
         sh = self.shell
-        while sh._busy is not None or not sh._jobs.empty() or sh._session is None:
+        while not sh.worker.idle or sh._session is None:
             if time.monotonic() > end:
-                raise TimeoutError(f"shell still busy with {sh._busy!r}:\n{self.text}")
+                raise TimeoutError(f"shell still busy with {sh.busy!r}:\n{self.text}")
             time.sleep(0.02)
 
     def type(self, line: str, *, wait: bool = True) -> str:
