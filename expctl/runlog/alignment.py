@@ -191,10 +191,11 @@ def _move_in_step(title: str, scan: AlignmentScan) -> dict[str, Any] | None:
     if m is None:
         return None
     target = _finite(scan.result.get(m.group(1)))
+    said = re.sub(r"\$\{\s*([^}]*?)\s*\}", r"\1", title)  # what ${rock.center} named
     return {"axis": scan.axis, "moved": target is not None,
             "target": math.nan if target is None else target,
-            "reason": f"step '{title}'" + ("" if target is not None
-                                           else f": {m.group(1)} is not a finite number")}
+            "reason": f"step '{said}'" + ("" if target is not None
+                                          else f": {m.group(1)} is not a finite number")}
 
 
 def _finite(value: Any) -> float | None:

@@ -90,7 +90,7 @@ def test_the_yaml_move_step_after_a_scan_is_recorded_as_the_move_it_caused(tmp_p
     first, second = handle.catalog.alignments()
     handle.close()
     assert first["moved_to"] == {"axis": "theta", "moved": True, "target": peak.center,
-                                 "reason": "step 'align theta (move theta → ${rock.center})'"}
+                                 "reason": "step 'align theta (move theta → rock.center)'"}
     assert second["moved_to"] is None
 
 
