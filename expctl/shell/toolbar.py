@@ -55,7 +55,7 @@ class ToolbarStatus:
 
 
 #: (field, priority): lower numbers are kept longer when the width runs out
-_PRIORITY = {"state": 0, "suspended": 1, "beam": 2, "shutter": 3, "run": 4, "activity": 5,
+_PRIORITY = {"state": 0, "beam": 2, "shutter": 3, "run": 4, "activity": 5,
              "pump": 6, "delay": 7, "attenuator": 8, "requests": 9, "queued": 10,
              "eta": 0, "step": 1}
 #: fields of the second line (shown while a sequence runs)
@@ -64,11 +64,10 @@ _SECOND_LINE = ("eta", "step")
 
 def _segments(st: ToolbarStatus) -> list[tuple[str, list[tuple[str, str]]]]:
     """The toolbar's fields in display order, each as (field, fragments)."""
+    engine = st.suspended if st.engine == "suspended" and st.suspended else st.engine
     out: list[tuple[str, list[tuple[str, str]]]] = [
         ("state", [("class:tb.name", f" {st.profile} "), ("", " engine "),
-                   (_STATE_STYLE.get(st.engine, ""), st.engine)])]
-    if st.suspended:
-        out.append(("suspended", [("class:tb.warn", st.suspended)]))
+                   (_STATE_STYLE.get(st.engine, ""), engine)])]
     beam_style = "class:tb.ok" if st.beam.startswith("on") else "class:tb.bad"
     out.append(("beam", [("", "beam "), (beam_style, st.beam)]))
     shutter_style = "class:tb.busy" if st.shutter.endswith("open") else ""

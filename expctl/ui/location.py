@@ -110,7 +110,8 @@ class StepTracker:
                     self._open.pop()
 
     def location(self, *, leaf: bool = True) -> str:
-        """``delay 3/25 (0.5 ps) › spot 2/5 › run pumped: 1 shots`` (empty outside steps).
+        """``delay 3/25 (0.5 ps) › spot 2/5 › run pumped: 1 shots`` (empty outside steps);
+        outside any loop ``step 4: rocking curve …``.
 
         Without ``leaf`` only the loops are named (``step 4`` outside any loop): what a
         line about a run or a result needs, having said what it is already.
@@ -135,10 +136,12 @@ class StepTracker:
             parts.append(text)
         inner = frames[-1]
         if not _ITERATION.match(inner.path.rsplit("/", 1)[-1]):
+            number = "" if parts else f"step {inner.path}"
             if leaf:
-                parts.append(self.expand(inner.label or inner.path, inner.context))
-            elif not parts:
-                parts.append(f"step {inner.path}")
+                title = self.expand(inner.label or inner.path, inner.context)
+                parts.append(f"{number}: {title}" if number else title)
+            elif number:
+                parts.append(number)
         return " › ".join(parts)
 
     def expand(self, title: str, context: Mapping[str, Any]) -> str:

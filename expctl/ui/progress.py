@@ -142,8 +142,9 @@ class RunProgress:
 
     def step_text(self) -> str:
         """The line under the bar: where the sequence is now."""
-        where = self.tracker.location() if self.tracker is not None else self.current
-        return f"step {where}" if where else "starting"
+        if self.tracker is not None:
+            return self.tracker.location() or "starting"
+        return f"step {self.current}" if self.current else "starting"
 
     def notify(self, message: str) -> None:
         """Show ``message`` under the step line (drawn by the display, not printed over it)."""

@@ -73,7 +73,7 @@ class EventLines:
         self.write(fit_line(line, self.width))
 
     def __call__(self, event: Any) -> None:
-        from expctl.engine.events import AnalysisDone, RunStopped, StateChanged, StateRestored
+        from expctl.engine.events import AnalysisDone, RunStopped, StateChanged
 
         if isinstance(event, RunStopped):
             rec = event.record
@@ -89,8 +89,6 @@ class EventLines:
                 self._say(analysis_text(event.name, event.result, unit))
         elif isinstance(event, StateChanged) and self.states:
             self._state(event)
-        elif isinstance(event, StateRestored):
-            self._say(event.text, where=False)
 
     def _state(self, event: Any) -> None:
         from expctl.ui.report import format_duration

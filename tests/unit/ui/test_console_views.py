@@ -89,6 +89,7 @@ def test_locations_are_one_based_with_loop_values_and_expanded_titles():
     outside = StepTracker()
     _open(outside, "4", "rocking curve")
     assert outside.location(leaf=False) == "step 4"
+    assert outside.location() == "step 4: rocking curve"
 
 
 def test_expand_title_shows_lists_short():
