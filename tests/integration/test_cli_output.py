@@ -40,9 +40,22 @@ def masked(text: str) -> str:
     return re.sub(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?", "#", text)
 
 
+@pytest.fixture(scope="module")
+def piped(tmp_path_factory):
+    """`expctl run` piped without COLUMNS, once per case."""
+    cache: dict[str, str] = {}
+
+    def out(name: str) -> str:
+        if name not in cache:
+            cache[name] = expctl_run(tmp_path_factory.mktemp(name) / "data", CASES[name], None)
+        return cache[name]
+
+    return out
+
+
 @pytest.mark.parametrize("name", ["run_small", "run_pumpprobe"])
-def test_run_piped_says_each_run_and_result_with_units_and_matches_the_golden(tmp_path, name):
-    out = expctl_run(tmp_path / "data", CASES[name], None)
+def test_run_piped_says_each_run_and_result_with_units_and_matches_the_golden(piped, name):
+    out = piped(name)
     assert "${" not in out
     assert all(line == line.rstrip() for line in out.splitlines())   # no padding
     assert re.search(r"^rock: centre 11\.\d+ ± [\d.e-]+ deg, FWHM [\d.]+ deg, ok", out, re.M)
@@ -50,8 +63,8 @@ def test_run_piped_says_each_run_and_result_with_units_and_matches_the_golden(tm
     assert masked(out) == (GOLDEN / f"{name}.txt").read_text(encoding="utf-8")
 
 
-def test_locations_are_one_based_with_loop_values(tmp_path):
-    out = expctl_run(tmp_path / "data", CASES["run_pumpprobe"], None)
+def test_locations_are_one_based_with_loop_values(piped):
+    out = piped("run_pumpprobe")
     assert "run 5 reference: 10 shots  [delay 2/2 (0.5 ps) › spot 1/2]" in out
     assert "run 2 pumped: 1 shot  [delay 1/2 (-1 ps) › spot 1/2]" in out
 
