@@ -174,14 +174,21 @@ class Console:
     # -- motion ----------------------------------------------------------------------------
     def mv(self, targets: Mapping[str | DeviceProxy, Target], *, report: bool = False
            ) -> dict[str, Any]:
-        """Move (or set) several devices at once; returns where they are afterwards."""
-        from expctl.plans.stubs import mv, put
+        """Move (or set, or request from the accelerator) several devices at once; returns
+        where they are afterwards."""
+        from expctl.devices.access import AccessLevel
+        from expctl.plans.stubs import mv, put, request
 
         named = {_name(k): v for k, v in targets.items()}
-        axes = {n: v for n, v in named.items() if self._is_axis(n)}
-        others = {n: v for n, v in named.items() if n not in axes}
+        specs = self.session.profile.devices
+        asked = {n: v for n, v in named.items()
+                 if n in specs and specs[n].access is AccessLevel.ACCELERATOR}
+        axes = {n: v for n, v in named.items() if n not in asked and self._is_axis(n)}
+        others = {n: v for n, v in named.items() if n not in axes and n not in asked}
 
         def plan() -> Plan:
+            for name, value in asked.items():
+                yield from request(name, value)
             for name, value in others.items():
                 yield from put(name, value)
             if axes:
@@ -208,11 +215,14 @@ class Console:
         return where
 
     def _is_axis(self, name: str) -> bool:
+        """A device with positions (moved, in parallel with the others) rather than states."""
+        from expctl.sequence.devices import is_settable
+
         spec = self.session.profile.devices.get(name)
         if spec is None:
             raise UserError(f"no device called {name!r}", device=name,
                             allowed=", ".join(self._devices))
-        return spec.limits.choices is None and spec.kind in ("motor", "pseudo")
+        return is_settable(spec) and spec.limits.choices is None
 
     def open(self) -> None:
         """Open the profile's shutter."""

@@ -25,6 +25,8 @@ def test_devices_are_attributes_and_move_through_the_engine(bl, capsys):
     bl.sample_x.mv(1.5)
     bl.attenuator.set("200 um")
     assert bl.attenuator.value == 200.0
+    bl.pump_delay.mv("500 fs")                  # an accelerator parameter: requested
+    assert bl.pump_delay.value == pytest.approx(0.5)
     out = capsys.readouterr().out
     assert "theta 11.402 deg" in out and "theta 11.4 deg" in out
     assert bl.devices["sample_x"].value == 1.5
