@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
@@ -76,8 +77,7 @@ class Worker:
                 on_interrupt()
 
     def _work(self) -> None:
-        out = contextlib.redirect_stdout(self._stdout) if self._stdout else None
-        with out or contextlib.nullcontext():
+        with _printing_to(self._stdout):
             while True:
                 job = self._jobs.get()
                 if job is None:
@@ -90,3 +90,22 @@ class Worker:
                     finally:
                         self.busy = None
                         self._after_job()
+
+
+@contextlib.contextmanager
+def _printing_to(stream: TextIO | None) -> Iterator[None]:
+    """``print`` goes to ``stream`` while the worker lives (tests give one).
+
+    Unlike ``contextlib.redirect_stdout`` it gives ``sys.stdout`` back only if it is
+    still its own: a worker of an earlier shell ending late must not take the
+    output of a later one away (``sys.stdout`` is one for all threads).
+    """
+    if stream is None:
+        yield
+        return
+    before, sys.stdout = sys.stdout, stream
+    try:
+        yield
+    finally:
+        if sys.stdout is stream:
+            sys.stdout = before
