@@ -82,9 +82,10 @@ def console(stderr: bool = False) -> Console:
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
+    # emoji off everywhere: ":x:" in a label or a file is text, not a picture
     if stream.isatty():
-        return Console(stderr=stderr, highlight=False)
+        return Console(stderr=stderr, highlight=False, emoji=False)
     width = line_width(stream)
     trimmed: Any = _TrimmedLines(stream)
     return Console(file=trimmed, highlight=False, width=width or UNLIMITED, no_color=True,
-                   soft_wrap=width is None)
+                   soft_wrap=width is None, emoji=False)
