@@ -13,6 +13,7 @@ CLI), so both surfaces behave identically.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -181,7 +182,8 @@ def _scan_command(verb: str, summary: str, axes: int, relative: bool, example: s
         verb, summary, slots,
         lambda sh, a: spec_scan(sh, a, verb=verb, axes=axes, relative=relative, grid=grid),
         frame=Frame.RELATIVE if relative else Frame.ABSOLUTE, aliases=aliases,
-        example=example, details=_SCAN_DETAILS + (_BACK if relative else ""))
+        example=example, details=_SCAN_DETAILS + (_BACK if relative else ""),
+        group="counting and scans")
 
 
 _SCAN_DETAILS = ("INTERVALS as in SPEC (points = intervals + 1); TIME is the count time "
@@ -190,6 +192,17 @@ _SCAN_DETAILS = ("INTERVALS as in SPEC (points = intervals + 1); TIME is the cou
                  "show --scan N), kept\nwith its points when Ctrl-C stops it. "
                  "cen, pic, com, peak and plot act on it.")
 _BACK = "\nThe axes go back to where they started, also when the scan is stopped."
+
+
+#: the heading each command is listed under by ``help``
+_GROUPS = {name: group for group, names in (
+    ("where and motion", ("wa", "wm", "mv", "mvr", "umv", "umvr", "tw", "set", "open",
+                          "close", "request")),
+    ("counting and scans", ("ct", "scan", "cen", "pic", "com", "peak", "plot", "rock")),
+    ("runs, samples and sequences", ("take_run", "mount", "comment", "seq", "runs", "show",
+                                     "reduce")),
+    ("engine and console", ("pause", "resume", "stop", "abort", "history", "help", "exit")),
+) for name in names}
 
 
 def build_registry() -> CommandRegistry:
@@ -327,7 +340,7 @@ def build_registry() -> CommandRegistry:
                      details="With the shutter open it asks first (close it, leave it, "
                              "or stay).", example="exit"),
     ]
-    return CommandRegistry(cmds)
+    return CommandRegistry(replace(c, group=c.group or _GROUPS[c.name]) for c in cmds)
 
 
 def describe_error(exc: BaseException) -> str:

@@ -99,6 +99,7 @@ class ShellCommand:
         aliases: other names accepted.
         example: a worked example (command lines and what they do) for ``help CMD``.
         frame: absolute or relative, for commands that move axes to positions.
+        group: the heading ``help`` lists it under.
     """
 
     name: str
@@ -111,6 +112,7 @@ class ShellCommand:
     aliases: tuple[str, ...] = ()
     example: str = ""
     frame: Frame | None = None
+    group: str = ""
 
     def slot(self, index: int) -> ArgSpec | None:
         """The slot argument ``index`` (0-based) fills, following the repeat group."""
@@ -198,8 +200,12 @@ class CommandRegistry:
         """The command list, or one command's usage, summary and details."""
         if name is None:
             width = max(len(c.name) for c in self) if self._commands else 0
-            lines = [f"  {c.name:<{width}}  {c.summary}" for c in self]
-            return "commands (help CMD for more):\n" + "\n".join(lines)
+            groups: dict[str, list[str]] = {}
+            for c in self:
+                groups.setdefault(c.group, []).append(f"  {c.name:<{width}}  {c.summary}")
+            parts = [(f"{group}:\n" if group else "") + "\n".join(lines)
+                     for group, lines in groups.items()]
+            return "commands (help CMD for more, with an example):\n" + "\n".join(parts)
         cmd = self.get(name)
         text = f"{cmd.usage()}\n  {cmd.summary}"
         if cmd.aliases:
