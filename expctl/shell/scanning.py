@@ -183,10 +183,13 @@ def move_to_stat(which: str) -> Any:
         row = scan_row(sh.data_dir, int(args[0]) if args else None)
         number = int(row["id"])
         result = row.get("result") or {}
-        if row.get("kind", "alignment") == "alignment" or "cen" not in result:
-            raise UserError(f"scan {number} has no peak statistics (a "
-                            f"{row.get('kind') or 'alignment'} scan, {row.get('outcome')})",
-                            hint="Scan with ascan/dscan/rock first.")
+        if "cen" not in result:  # a sequence's alignment scan keeps its fit only
+            if which != "peak" or "center" not in result:
+                raise UserError(f"scan {number} is a sequence's alignment scan: it keeps its "
+                                "fitted peak only", hint=f"`peak {number}` moves there.")
+            result = {"axis": row.get("axis", ""), "n_points": row.get("points", 0),
+                      "fit": result, "flags": result.get("flags", []),
+                      "cen": result.get("center")}
         stats = ScanStatsResult.from_dict(result)
         key, what = _STATS[which]
         target = stats.peak if key == "peak" else float(getattr(stats, key))

@@ -227,3 +227,16 @@ def test_leaving_with_the_shutter_open_asks_first(tmp_path):
         assert not driver._thread.is_alive()
     finally:
         driver.close()
+
+
+def test_peak_moves_to_a_sequence_s_alignment_scan_and_cen_says_why_not(shell, tmp_path):
+    shell.type("seq run sequences/small.yaml shots=5")           # its rocking curve: scan 1
+    row = _scans(tmp_path / "data")[1]
+    assert row["kind"] == "alignment"
+    out = shell.type("cen 1")
+    assert "error: scan 1 is a sequence's alignment scan: it keeps its fitted peak only. " \
+           "`peak 1` moves there." in out
+    shell.type("mv theta 11.38")
+    out = shell.type("peak 1")
+    assert _pos(shell, "theta") == pytest.approx(row["result"]["center"])
+    assert "(peak of scan 1)" in out
