@@ -1,19 +1,70 @@
-"""Where expctl keeps its data: one rule for the CLI, the shell, compat and Python users.
+"""Where expctl keeps its data: the one map of a data directory, and the rule that finds it.
 
-Bottom layer and import-free on purpose, so start-up paths (``--help``,
+Layout 1 of ``<data_dir>`` (every module asks :class:`DataDir`, none spells a name)::
+
+    expctl-layout.json          layout version marker, written with the first file
+    catalog.sqlite              SQLite run catalog (runs, alignment scans)
+    runs/bl<N>/run<NNNNNN>.h5   one small-data HDF5 file per run
+    alignment/scan<NNNNNN>.*    logged scans, alignment and console (HDF5 + PNG, ADR 14)
+    reduced/                    reduction cubes and their plots
+    journal/<campaign>.jsonl    crash-safe campaign journals
+    facility/                   the simulated facility's archive (run table, sync DB)
+    locks/                      controller locks
+    samples/                    the sample registry
+    shell_history               the operator shell's history
+
+A directory without the marker was written before markers existed: it is layout 1.
+A later layout bumps :data:`LAYOUT_VERSION`; :func:`check_layout` then refuses a
+directory it cannot read with a message naming both versions.
+
+Bottom layer and nearly import-free on purpose, so start-up paths (``--help``,
 ``validate``, the shell's first prompt) can use it without loading the run
 logger or the backend.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DATA_DIR_HELP", "default_data_dir", "resolve_data_dir"]
+from expctl.errors import CorruptFileError, StorageError, storage_error
+
+__all__ = [
+    "DATA_DIR_HELP",
+    "LAYOUT_FILE",
+    "LAYOUT_VERSION",
+    "DataDir",
+    "LayoutError",
+    "UnsafePathError",
+    "alignment_dir",
+    "catalog_path",
+    "check_layout",
+    "default_data_dir",
+    "prepare_for_writing",
+    "reduced_dir",
+    "resolve_data_dir",
+    "run_file_path",
+]
 
 #: The ``--data-dir`` help text every command shows.
 DATA_DIR_HELP = "data directory (default: $EXPCTL_DATA_DIR or ./expctl-data)"
+#: The layout this expctl reads and writes.
+LAYOUT_VERSION = 1
+#: The layout marker's file name, directly in the data directory.
+LAYOUT_FILE = "expctl-layout.json"
+#: A run file's name: ``run000012.h5``, ``run000012.unreadable.h5``, ``run000012.h5.partial``.
+_RUN_NAME = re.compile(r"run(\d{6,})(?:(\.unreadable)?\.h5|\.h5(\.partial))")
+
+
+class LayoutError(StorageError):
+    """The data directory was written in a layout this expctl does not read."""
+
+
+class UnsafePathError(StorageError):
+    """A write would follow a symbolic link out of the data directory."""
 
 
 def default_data_dir() -> Path:
@@ -24,3 +75,212 @@ def default_data_dir() -> Path:
 def resolve_data_dir(given: str | os.PathLike[str] | None) -> Path:
     """An explicit ``--data-dir`` wins; otherwise the default rule."""
     return Path(given) if given else default_data_dir()
+
+
+@dataclass(frozen=True, slots=True)
+class DataDir:
+    """The map of one data directory: every file and folder expctl keeps there."""
+
+    root: Path
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        object.__setattr__(self, "root", Path(root))
+
+    @property
+    def layout_marker(self) -> Path:
+        return self.root / LAYOUT_FILE
+
+    @property
+    def catalog(self) -> Path:
+        """The SQLite run catalog."""
+        return self.root / "catalog.sqlite"
+
+    @property
+    def runs(self) -> Path:
+        """The folder of all run files (one sub-folder per beamline)."""
+        return self.root / "runs"
+
+    def run_dir(self, beamline: int) -> Path:
+        return self.runs / f"bl{beamline}"
+
+    def run_file(self, beamline: int, run: int) -> Path:
+        """The small-data HDF5 file of one run: ``runs/bl<N>/run<NNNNNN>.h5``."""
+        return self.run_dir(beamline) / f"run{run:06d}.h5"
+
+    @staticmethod
+    def partial(path: Path) -> Path:
+        """Where a run file is created before it is complete enough to bear its name."""
+        return path.with_name(path.name + ".partial")
+
+    @staticmethod
+    def set_aside(path: Path) -> Path:
+        """Where an unreadable run file is kept (``run000012.unreadable.h5``), never deleted."""
+        return path.with_name(path.name.split(".", 1)[0] + ".unreadable.h5")
+
+    @staticmethod
+    def run_of(path: Path) -> tuple[int, str] | None:
+        """``(run, kind)`` of a name in a run folder; kind is ``file``, ``partial`` or
+        ``unreadable``; None for anything else."""
+        m = _RUN_NAME.fullmatch(path.name)
+        if m is None:
+            return None
+        kind = "partial" if m.group(3) else "unreadable" if m.group(2) else "file"
+        return int(m.group(1)), kind
+
+    def run_files(self) -> list[tuple[int, int, str, Path]]:
+        """``(beamline, run, kind, path)`` of every run-file name under ``runs/``, sorted."""
+        found = []
+        if not self.runs.is_dir():
+            return []
+        for folder in sorted(self.runs.glob("bl*")):
+            if not folder.name[2:].isdigit() or not folder.is_dir():
+                continue
+            for path in folder.iterdir():
+                parsed = self.run_of(path)
+                if parsed is not None:
+                    found.append((int(folder.name[2:]), parsed[0], parsed[1], path))
+        return sorted(found)
+
+    @property
+    def alignment(self) -> Path:
+        """Small files (HDF5 + PNG) of logged scans: alignment scans and scan records."""
+        return self.root / "alignment"
+
+    def scan_file(self, number: int, suffix: str = ".h5") -> Path:
+        """A logged scan's file: ``alignment/scan<NNNNNN>.h5`` (its plot: ``.png``)."""
+        return self.alignment / f"scan{number:06d}{suffix}"
+
+    @property
+    def reduced(self) -> Path:
+        """Default home of reduction cubes and their plots."""
+        return self.root / "reduced"
+
+    @property
+    def journal(self) -> Path:
+        """Campaign journals, one JSON-lines file per campaign."""
+        return self.root / "journal"
+
+    def journal_file(self, campaign_id: str) -> Path:
+        return self.journal / f"{campaign_id}.jsonl"
+
+    @property
+    def facility(self) -> Path:
+        """The simulated facility's archive (the sim backend's run table and sync DB)."""
+        return self.root / "facility"
+
+    @property
+    def locks(self) -> Path:
+        """Controller locks (one per beamline)."""
+        return self.root / "locks"
+
+    @property
+    def samples(self) -> Path:
+        """The sample registry (which spots are exposed)."""
+        return self.root / "samples"
+
+    @property
+    def shell_history(self) -> Path:
+        """The operator shell's persistent history."""
+        return self.root / "shell_history"
+
+    def inside(self, path: Path) -> bool:
+        """Whether ``path``, with every symbolic link resolved, lies in this directory."""
+        root = self.root.resolve()
+        target = Path(path).resolve()
+        return target == root or root in target.parents
+
+    def guard_write(self, path: Path) -> Path:
+        """``path`` if writing it cannot follow a symbolic link out of this directory.
+
+        A link planted where expctl writes (a run file, the catalog) or a folder
+        that leads elsewhere is refused: link the whole data directory instead.
+        """
+        path = Path(path)
+        if path.is_symlink():
+            raise UnsafePathError(
+                f"refusing to write {path}: it is a symbolic link to {os.readlink(path)}",
+                path=path, hint="expctl never writes through links inside the data directory; "
+                                "remove the link (and check who planted it).")
+        if not self.inside(path.parent):
+            raise UnsafePathError(
+                f"refusing to write {path}: its folder leads to {path.parent.resolve()}, "
+                f"outside the data directory {self.root}", path=path,
+                hint="Replace the linked folder by a real one; to keep data on another disk, "
+                     "point --data-dir (or a link to the whole directory) there.")
+        return path
+
+
+def run_file_path(data_dir: Path, beamline: int, run: int) -> Path:
+    """The small-data HDF5 file of one run (see :meth:`DataDir.run_file`)."""
+    return DataDir(data_dir).run_file(beamline, run)
+
+
+def catalog_path(data_dir: Path) -> Path:
+    """The SQLite run catalog (see :attr:`DataDir.catalog`)."""
+    return DataDir(data_dir).catalog
+
+
+def alignment_dir(data_dir: Path) -> Path:
+    """Files of logged alignment scans (see :attr:`DataDir.alignment`)."""
+    return DataDir(data_dir).alignment
+
+
+def reduced_dir(data_dir: Path) -> Path:
+    """Default home of reduction cubes (see :attr:`DataDir.reduced`)."""
+    return DataDir(data_dir).reduced
+
+
+def check_layout(data_dir: Path) -> int:
+    """The layout version of ``data_dir``; :class:`LayoutError` if this expctl cannot read it.
+
+    A directory without a marker (written before markers, or empty) is layout 1.
+    """
+    marker = DataDir(data_dir).layout_marker
+    try:
+        text = marker.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return 1
+    except OSError as exc:
+        raise storage_error(exc, "read the layout marker", marker) from None
+    try:
+        found = json.loads(text)["layout"]
+        if not isinstance(found, int) or isinstance(found, bool):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        raise CorruptFileError(
+            f"the layout marker {marker} is not readable", path=marker,
+            hint=f'It should hold {{"layout": {LAYOUT_VERSION}}}; restore it from a copy of '
+                 "the data directory.") from None
+    if found != LAYOUT_VERSION:
+        newer = found > LAYOUT_VERSION
+        raise LayoutError(
+            f"{data_dir} holds data in layout {found}; this expctl reads layout "
+            f"{LAYOUT_VERSION}", path=marker,
+            hint="Use a newer expctl to read it." if newer else
+                 "Convert it with the expctl version that introduced layout "
+                 f"{LAYOUT_VERSION}, or keep using an older expctl for it.")
+    return found
+
+
+def prepare_for_writing(data_dir: Path) -> DataDir:
+    """Create ``data_dir`` if needed and make sure it is in this expctl's layout.
+
+    Writes the layout marker into a new (or pre-marker) directory, atomically, so a
+    directory expctl has written to always says which layout it holds.
+    """
+    layout = DataDir(data_dir)
+    check_layout(layout.root)
+    marker = layout.layout_marker
+    try:
+        layout.root.mkdir(parents=True, exist_ok=True)
+        if not marker.exists():
+            from expctl import __version__
+
+            body = json.dumps({"layout": LAYOUT_VERSION, "creator": f"expctl {__version__}"})
+            tmp = marker.with_name(f".{LAYOUT_FILE}.{os.getpid()}.tmp")
+            tmp.write_text(body + "\n", encoding="utf-8")
+            os.replace(tmp, marker)
+    except OSError as exc:
+        raise storage_error(exc, "prepare the data directory", exc.filename or layout.root
+                            ) from None
+    return layout

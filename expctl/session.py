@@ -2,7 +2,10 @@
 
 The CLI, the shell and Python users all work through a Session; there is no
 module-level state anywhere else.  The beamline is connected lazily, so
-validating a sequence needs only the profile (fast, no backend)::
+validating a sequence needs only the profile (fast, no backend).  What a session
+shares with every other one on the same data directory — control of the beamline
+(one controller at a time), the sample registry, campaigns to resume — lives in
+:mod:`expctl.beamtime`::
 
     from expctl.session import Session
     with Session.open("bl3") as s:
@@ -12,10 +15,12 @@ validating a sequence needs only the profile (fast, no backend)::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from expctl.beamtime.spots import SampleDesk
 from expctl.clock import Clock, VirtualClock, WallClock
 from expctl.devices.access import AccessLevel
 from expctl.devices.profile import Profile
@@ -24,8 +29,12 @@ from expctl.errors import ArgumentError, BackendError, ExpctlError
 from expctl.paths import default_data_dir
 
 if TYPE_CHECKING:
+    from expctl.beamtime.campaign import ResumePlan
+    from expctl.beamtime.faults import FaultSpec
+    from expctl.beamtime.lock import BeamlineLock, LockHolder
+    from expctl.beamtime.samples import SampleInfo, SampleRegistry
     from expctl.devices.protocols import Beamline
-    from expctl.engine import Engine, Estimate, EventBus, Journal, RunSummary
+    from expctl.engine import Engine, Estimate, EventBus, Journal, RunSummary, Suspender
     from expctl.plans.actions import Plan
     from expctl.runlog.attach import RunLogHandle
     from expctl.sequence.dryrun import DryRun
@@ -51,11 +60,15 @@ class Session:
         access: the requester's access level.
         seed: simulator seed override.
         beamline: an already connected beamline (tests, embedding); else connected on demand.
+        suspenders: install the profile's suspenders (``suspenders:``) in every engine.
+        faults: a fault schedule to rehearse (simulators; see :mod:`expctl.beamtime.faults`),
+            armed when the session's first plan starts.
     """
 
     def __init__(self, profile: Profile, registry: BackendRegistry, clock: Clock,
                  data_dir: Path, *, access: AccessLevel = AccessLevel.USER,
-                 seed: int | None = None, beamline: Beamline | None = None) -> None:
+                 seed: int | None = None, beamline: Beamline | None = None,
+                 suspenders: bool = True, faults: Iterable[FaultSpec] = ()) -> None:
         self.profile = profile
         self.registry = registry
         self.clock = clock
@@ -70,13 +83,23 @@ class Session:
         self._bus: EventBus | None = None
         self._engine: Engine | None = None
         self._runlog: RunLogHandle | None = None
+        self.use_suspenders = suspenders
+        self._suspenders: list[Suspender] | None = None
+        self.faults = tuple(faults)
+        self._lock: BeamlineLock | None = None
+        self._hold_control = False
+        #: things the user should hear about (a sample registered for them, a stale lock)
+        self.notes: list[str] = []
+        self.desk = SampleDesk(self.data_dir, profile.beamline, lambda: self.beamline,
+                               self.notes)
 
     @classmethod
     def open(cls, profile: str | Path = "bl3", data_dir: Path | str | None = None,
              seed: int | None = None, *, speed: float | None = None,
              access: AccessLevel | str = AccessLevel.USER,
              registry: BackendRegistry | None = None,
-             beamline: Beamline | None = None) -> Session:
+             beamline: Beamline | None = None, suspenders: bool = True,
+             faults: Iterable[str] = ()) -> Session:
         """Open a session on a profile (name or YAML path).
 
         Args:
@@ -88,7 +111,13 @@ class Session:
             access: ``user``, ``staff`` (or an AccessLevel).
             registry: backends to use; entry points by default.
             beamline: a connected beamline to use instead of connecting (tests).
+            suspenders: install the profile's suspenders (beam, signal bands).
+            faults: ``--fault`` schedules to rehearse on a simulator, e.g.
+                ``"beam_loss@120s+30s"`` (bad ones are user errors before anything connects).
         """
+        from expctl.beamtime.faults import parse_fault
+
+        specs = [parse_fault(text) for text in faults]
         registry = registry or BackendRegistry()
         prof = registry.find_profile(profile)
         if seed is not None:
@@ -105,16 +134,38 @@ class Session:
             clock = WallClock()
         level = AccessLevel.parse(access) if isinstance(access, str) else access
         return cls(prof, registry, clock, Path(data_dir) if data_dir else default_data_dir(),
-                   access=level, seed=seed, beamline=beamline)
+                   access=level, seed=seed, beamline=beamline, suspenders=suspenders,
+                   faults=specs)
 
     # -- lazily built parts ------------------------------------------------------------
     @property
     def beamline(self) -> Beamline:
         """The connected beamline (connected on first use)."""
         if self._beamline is None:
-            self._beamline = self.registry.connect(self.profile, self.clock,
-                                                   data_dir=self.data_dir, seed=self.seed)
+            from expctl.beamtime.faults import check_faults
+
+            beamline = self.registry.connect(self.profile, self.clock, data_dir=self.data_dir,
+                                             seed=self.seed)
+            try:
+                check_faults(self.faults, beamline)
+            except ExpctlError:
+                beamline.close()
+                raise
+            self._beamline = beamline
+            self.desk.tell(beamline)
         return self._beamline
+
+    @property
+    def suspenders(self) -> list[Suspender]:
+        """The profile's suspenders (empty when the session was opened without them)."""
+        if not self.use_suspenders:
+            return []
+        if self._suspenders is None:
+            from expctl.engine.suspenders import suspenders_from_profile
+
+            self._suspenders = suspenders_from_profile(self.profile.suspenders,
+                                                       self.beamline.devices)
+        return self._suspenders
 
     @property
     def bus(self) -> EventBus:
@@ -123,7 +174,23 @@ class Session:
             from expctl.engine import EventBus
 
             self._bus = EventBus()
+            if self.faults:
+                self._arm_when_started(self._bus)
         return self._bus
+
+    def _arm_when_started(self, bus: EventBus) -> None:
+        """Arm the fault schedule when the first plan starts (its times count from then)."""
+        from expctl.beamtime.faults import arm_faults
+        from expctl.engine.events import StateChanged
+
+        armed: list[bool] = []
+
+        def arm(event: object) -> None:
+            if not armed and isinstance(event, StateChanged) and event.new == "running":
+                armed.append(True)
+                arm_faults(self.faults, self.beamline, self.clock.now())
+
+        bus.subscribe(arm)
 
     @property
     def engine(self) -> Engine:
@@ -132,7 +199,8 @@ class Session:
             from expctl.engine import Engine
 
             self._engine = Engine(self.beamline, bus=self.bus, access=self.access,
-                                  results=self.results, scan_numbers=self.next_scan_number)
+                                  results=self.results, suspenders=self.suspenders,
+                                  scan_numbers=self.next_scan_number)
         return self._engine
 
     @property
@@ -162,6 +230,65 @@ class Session:
         """A new scan-record number, reserved in the catalog (engines number scans by it)."""
         return self.attach_runlog().scans.reserve()
 
+    # -- control: one controller per beamline ---------------------------------------------
+    @contextmanager
+    def control(self, purpose: str) -> Iterator[None]:
+        """Hold the beamline's control lock while the block runs (reentrant); the run log is
+        attached under it, so recovering a crashed session's runs never races a live one.
+
+        Raises:
+            ControllerBusyError: another process controls the beamline (exit code 2).
+        """
+        from expctl.beamtime.lock import BeamlineLock
+
+        if self._lock is None:
+            self._lock = BeamlineLock(self.data_dir, self.profile.beamline, self.profile.name)
+        taken_here = not self._lock.held
+        if taken_here:
+            stale = self._lock.acquire(purpose)
+            if stale is not None:
+                self.notes.append(f"took over control of beamline {self.profile.beamline}: "
+                                  f"{stale.describe()} ended without giving it back")
+        try:
+            self.attach_runlog()
+            yield
+        finally:
+            if taken_here and not self._hold_control:
+                self._lock.release()
+
+    def take_control(self, purpose: str) -> None:
+        """Hold the control lock until the session closes (``expctl run``, ``resume``)."""
+        with self.control(purpose):
+            self._hold_control = True
+
+    @property
+    def controller(self) -> LockHolder | None:
+        """Who controls this beamline now (this session or another process), if anyone."""
+        from expctl.beamtime.lock import BeamlineLock
+
+        lock = self._lock or BeamlineLock(self.data_dir, self.profile.beamline)
+        return lock.holder()
+
+    # -- samples ---------------------------------------------------------------------------
+    @property
+    def samples(self) -> SampleRegistry:
+        """The data directory's sample registry (shared with every other session)."""
+        return self.desk.registry
+
+    def mounted_sample(self, grid: str, *, create: bool = False) -> str | None:
+        """The sample on ``grid`` now; with ``create``, one is registered if none is."""
+        return self.desk.mounted(grid, create=create)
+
+    def mount(self, name: str, *, grid: str | None = None, new: bool = False,
+              comment: str = "") -> SampleInfo:
+        """Mount sample ``name`` (registering it first if ``new``) on ``grid`` (the only
+        spot grid by default); the beamline is told, so a simulator restores its damage."""
+        return self.desk.mount(name, grid=grid, new=new, comment=comment)
+
+    def fresh_spots(self) -> dict[str, tuple[str | None, int]]:
+        """grid -> (mounted sample, its never-exposed spots) (a whole grid if none is mounted)."""
+        return self.desk.fresh()
+
     # -- sequences --------------------------------------------------------------------
     def load(self, path: Path | str, overrides: Iterable[str] | Mapping[str, Any] = ()
              ) -> LoadedSequence:
@@ -171,15 +298,30 @@ class Session:
         return load_sequence(path, self.profile, overrides, access=self.access,
                              verbs=self.verbs)
 
-    validate = load
+    def validate(self, path: Path | str, overrides: Iterable[str] | Mapping[str, Any] = ()
+                 ) -> LoadedSequence:
+        """:meth:`load`, plus: does the mounted sample have the spots it needs?  (Without
+        connecting: only a sample whose size the registry knows is checked.)"""
+        from expctl.beamtime.spots import spot_shortages, spots_needed
+
+        loaded = self.load(path, overrides)
+        if loaded.ok and loaded.report is not None:
+            needed = spots_needed(loaded.report.outline)
+            loaded.errors += spot_shortages(needed, self.desk.known_fresh(needed))
+        return loaded
 
     def dry_run(self, seq: LoadedSequence | Path | str,
                 overrides: Iterable[str] | Mapping[str, Any] = ()) -> DryRun:
         """Rehearse a sequence on the beamline's simulated twin; nothing real moves."""
+        from expctl.beamtime.spots import spot_shortages, spots_needed
         from expctl.sequence.dryrun import dry_run
 
         loaded = seq if not isinstance(seq, Path | str) else self.load(seq, overrides)
-        return dry_run(loaded, self.beamline)
+        dry = dry_run(loaded, self.beamline)
+        if loaded.report is not None:
+            dry.violations += spot_shortages(spots_needed(loaded.report.outline),
+                                             self.fresh_spots())
+        return dry
 
     def rehearse(self, plan: Callable[[], Plan]) -> Estimate:
         """Rehearse a Python plan on the beamline's simulated twin before it runs for real:
@@ -206,52 +348,118 @@ class Session:
     def run(self, seq: LoadedSequence | Path | str,
             overrides: Iterable[str] | Mapping[str, Any] = (), *,
             pause_hook: Callable[[Engine], None] | None = None,
-            journal: Journal | None = None) -> RunSummary:
-        """Run a sequence for real: checked first, journaled, logged, safe state declared.
+            journal: Journal | None = None, source_file: str | None = None) -> RunSummary:
+        """Run a sequence for real: checked first, under control of the beamline, journaled
+        (from its first device action on), logged, safe state declared, spots taken from
+        the sample registry.
+
+        Args:
+            seq: a checked sequence or its file.
+            overrides: ``NAME=VALUE`` strings for a file.
+            pause_hook: called when the engine has paused (asks what next).
+            journal: the campaign journal to continue (resume); a new campaign otherwise.
+            source_file: the sequence file to name in run contexts (resume loads a copy).
 
         Raises:
-            ExpctlError: the sequence has errors (nothing moves), or it failed.
+            ExpctlError: the sequence has errors (nothing moves), another process controls
+                the beamline, or the run failed.
         """
+        from expctl.beamtime.campaign import sequence_sources
+        from expctl.beamtime.spots import SpotRunRecorder, spots_needed
         from expctl.engine import Engine, Journal
         from expctl.engine.events import RunContext
 
         loaded = seq if not isinstance(seq, Path | str) else self.load(seq, overrides)
         loaded.raise_errors()
-        self.attach_runlog()
-        if journal is None:
-            journal = Journal.create(
-                self.data_dir, sequence=loaded.name, sequence_file=str(loaded.path.resolve()),
-                params={k: v.raw for k, v in loaded.overrides.items()},
-                profile=self.profile.name, seed=self.seed,
-                extra={"overrides": _override_texts(loaded)})
-        if self.journal is not None and self.journal is not journal:
-            self.journal.close()
-        self.journal = journal
-        # one engine per sequence run: its safe state is the sequence's own
-        engine = self._engine = Engine(self.beamline, bus=self.bus, journal=journal,
-                                       access=self.access, safe_state=loaded.safe_actions(),
-                                       results=self.results, pause_hook=pause_hook,
-                                       scan_numbers=self.next_scan_number)
-        context = RunContext(sequence=loaded.name, sequence_file=str(loaded.path),
-                             params={k: _plain(v) for k, v in loaded.params.items()})
-        return engine.run(loaded.plan_factory(self.results), context)
+        source = source_file or str(loaded.path.resolve())
+        with self.control(f"Session.run {source}"):
+            for grid in spots_needed(loaded.report.outline) if loaded.report else {}:
+                self.mounted_sample(grid, create=True)  # (recorded in the journal header)
+            if journal is None:
+                journal = Journal.create(
+                    self.data_dir, sequence=loaded.name, sequence_file=source,
+                    params={k: v.raw for k, v in loaded.overrides.items()},
+                    profile=self.profile.name, seed=self.profile.seed,
+                    sources=sequence_sources(loaded.path, loaded._doc()),
+                    overrides=tuple(_override_texts(loaded)), deferred=True,
+                    samples={g: n for g in self.beamline.spot_grids
+                             if (n := self.mounted_sample(g)) is not None})
+            if self.journal is not None and self.journal is not journal:
+                self.journal.close()
+            self.journal = journal
+            if self._lock is not None:
+                self._lock.update(campaign=journal.info.id)
+            # one engine per sequence run: its safe state is the sequence's own
+            engine = self._engine = Engine(
+                self.beamline, bus=self.bus, journal=journal, access=self.access,
+                spots=self.desk.spot_book(journal.info.id), safe_state=loaded.safe_actions(),
+                results=self.results, pause_hook=pause_hook, suspenders=self.suspenders,
+                scan_numbers=self.next_scan_number)
+            context = RunContext(sequence=loaded.name, sequence_file=source,
+                                 params={k: _plain(v) for k, v in loaded.params.items()})
+            recorder = self.bus.subscribe(SpotRunRecorder(self.samples, self._pump()))
+            try:
+                return engine.run(loaded.plan_factory(self.results), context)
+            finally:
+                recorder()
 
-    def resume(self, campaign_id: str | None = None, *,
-               pause_hook: Callable[[Engine], None] | None = None) -> RunSummary:
-        """Continue the newest unfinished campaign (or ``campaign_id``) after a crash.
+    def _pump(self) -> tuple[str, Any] | None:
+        """The pump device (profile role ``pump``) and its safe value: a run taken with it
+        anywhere else destroys its spot."""
+        name = self.profile.roles.pump
+        spec = self.profile.devices.get(name) if name else None
+        return (spec.name, spec.safe) if spec is not None else None
 
-        Completed steps are skipped (their results replayed from the journal)
-        and exposed sample spots are never reused.
+    def prepare_resume(self, campaign_id: str | None = None, *, use_current: bool = False,
+                       as_started: bool = False) -> ResumePlan:
+        """Work out what resuming a campaign will do, before anything moves (see
+        :func:`expctl.beamtime.campaign.plan_resume`); nothing is written.
+
+        Raises:
+            UserError: nothing to resume, another profile or seed than the campaign's,
+                the sequence changed on disk (without ``use_current``), or it does not
+                match what was done.
         """
+        from expctl.beamtime.campaign import check_campaign, plan_resume
         from expctl.engine import Journal
 
-        journal = Journal.resume(self.data_dir, campaign_id)
+        journal = Journal.read(self.data_dir, campaign_id)
         info = journal.info
-        overrides = list(info.extra.get("overrides", []))
-        if not info.sequence_file:
-            raise ExpctlError(f"campaign {info.id} was not started from a sequence file")
-        return self.run(Path(info.sequence_file), overrides, pause_hook=pause_hook,
-                        journal=journal)
+        if info.seed is not None and info.seed != self.profile.seed and self.seed is None \
+                and self._beamline is None:  # honour the campaign's seed
+            self.profile = self.profile.with_seed(info.seed)
+        check_campaign(info, self.profile)
+        return plan_resume(info, journal, self.load, self.beamline, use_current=use_current,
+                           as_started=as_started)
+
+    def resume(self, campaign_id: str | None = None, *, use_current: bool = False,
+               as_started: bool = False, pause_hook: Callable[[Engine], None] | None = None,
+               plan: ResumePlan | None = None) -> RunSummary:
+        """Continue the newest unfinished campaign (or ``campaign_id``) as it was started.
+
+        Completed steps are skipped (their results replayed from the journal), exposed
+        sample spots are never reused, and runs of a step that is redone are marked
+        ``superseded`` in the catalog.
+
+        Args:
+            campaign_id: the campaign (the newest unfinished one by default).
+            use_current: continue with the sequence file as it is on disk now.
+            as_started: continue from the journal's copy even if the file was edited.
+            pause_hook: as for :meth:`run`.
+            plan: a :meth:`prepare_resume` result already shown to the user.
+        """
+        from expctl.engine import Journal
+        from expctl.engine.events import RunSuperseded
+
+        plan = plan or self.prepare_resume(campaign_id, use_current=use_current,
+                                           as_started=as_started)
+        info = plan.info
+        with self.control(f"resume {info.id}"):
+            journal = Journal.resume(self.data_dir, info.id)
+            for old in journal.superseded_runs():
+                self.bus.publish(RunSuperseded(old.run, self.clock.now(), old.step, info.id))
+            return self.run(plan.loaded, pause_hook=pause_hook, journal=journal,
+                            source_file=plan.source_file)
 
     # -- devices ---------------------------------------------------------------------
     def where(self, *, passive: bool = False) -> dict[str, dict[str, Any]]:
@@ -282,10 +490,11 @@ class Session:
         return out
 
     def close(self) -> None:
-        """Close the run log, the journal and the beamline."""
+        """Close the run log, the journal, the registry and the beamline; give back control."""
         if self.journal is not None:
             self.journal.close()
             self.journal = None
+        self.desk.close()
         if self._runlog is not None:
             self._runlog.close()
             self._runlog = None
@@ -293,6 +502,9 @@ class Session:
             self._beamline.close()
             self._beamline = None
         self._engine = None
+        if self._lock is not None:
+            self._lock.release()
+            self._hold_control = False
 
     def __enter__(self) -> Session:
         return self

@@ -24,10 +24,11 @@ PROFILE_DIR = Path(__file__).resolve().parent / "profiles"
 
 def open_archive(data_dir: Path) -> SimArchive:
     """Read the facility kept under ``<data_dir>/facility`` (another process may be writing)."""
+    from expctl.paths import DataDir
     from sim.facility.archive import SimArchive
     from sim.facility.store import FacilityStore
 
-    return SimArchive(FacilityStore(Path(data_dir) / "facility", create=False))
+    return SimArchive(FacilityStore(DataDir(data_dir).facility, create=False))
 
 
 class SimBackend:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import errno
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,6 +14,7 @@ from expctl.devices.profile import DeviceSpec, Profile
 from expctl.devices.protocols import Device, SpotGrid
 from expctl.devices.pseudo import LinearPseudoAxis
 from expctl.errors import BackendError
+from expctl.paths import DataDir
 from sim.devices.accelerator import SimAcceleratorParameter
 from sim.devices.daq import SimDAQ
 from sim.devices.detector import SimMPCCD
@@ -20,6 +22,7 @@ from sim.devices.discrete import SimAttenuator, SimSwitch
 from sim.devices.monitors import SimBeamMonitor, SimPhotodiode
 from sim.devices.motor import SimMotor
 from sim.facility.archive import SimArchive
+from sim.facility.samples import DamageStore
 from sim.facility.states import StateRecorder
 from sim.facility.store import FacilityStore
 from sim.facility.timeline import Timeline
@@ -60,9 +63,9 @@ class SimBeamline:
         self.clock = clock
         self.data_dir = data_dir
         fac = dict(profile.facility)
-        self._store = FacilityStore(None if data_dir is None else Path(data_dir) / "facility")
         tag_rate = float(fac.get("tag_rate_hz", 60.0))
-        tag0, start_tick, origin = self._store.open_session(clock.epoch + clock.now(), tag_rate)
+        self._store, (tag0, start_tick, origin) = _open_facility(
+            data_dir, clock.epoch + clock.now(), tag_rate)
         timeline = Timeline(tag0, start_tick - math.floor(clock.now() * tag_rate + 1e-6),
                             origin, tag_rate, profile.daq.rate_hz)
         world = SimWorld(profile, clock, timeline, profile.seed)
@@ -95,6 +98,8 @@ class SimBeamline:
         world.daq = self.daq
         world.faults.listeners.append(self.daq.fault_injected)
         self.archive = SimArchive(self._store)
+        self._damage = DamageStore(None if data_dir is None else Path(data_dir) / "facility")
+        self.sample: str | None = None
 
     # -- construction -------------------------------------------------------------------
     def _build(self, spec: DeviceSpec, world: SimWorld) -> Any:
@@ -152,6 +157,21 @@ class SimBeamline:
         """The shared physical state (for tests and the truth module)."""
         return self._world
 
+    def mount_sample(self, grid: str, name: str) -> None:
+        """Sample ``name`` is on the plate now: its damage from earlier sessions is back,
+        and new damage is kept for the next one."""
+        if grid not in self.spot_grids:
+            raise BackendError(f"no spot grid {grid!r} on {self.profile.name}",
+                               allowed=", ".join(self.spot_grids))
+        plate = self._world.plate
+        plate.damaged_at = dict.fromkeys(self._damage.load(name), -math.inf)
+        plate.on_damage = self._keep_damage
+        self.sample = name
+
+    def _keep_damage(self) -> None:
+        if self.sample is not None:
+            self._damage.save(self.sample, self._world.plate.damaged_at)
+
     def estimator_copy(self) -> SimBeamline:
         """A twin in the same state on a VirtualClock at the same reading, persisting nothing."""
         memo: dict[int, Any] = {
@@ -164,6 +184,8 @@ class SimBeamline:
         twin = copy.deepcopy(self, memo)
         twin.data_dir = None
         twin.world.recorder.reopen(twin._store)
+        twin.faults.clear()  # a rehearsal predicts the nominal case, not a rehearsed fault
+        twin.world.plate.on_damage = None  # and leaves the sample's record alone
         return twin
 
     def close(self) -> None:
@@ -174,3 +196,25 @@ class SimBeamline:
 
     def __repr__(self) -> str:
         return f"SimBeamline({self.profile.name!r}, {len(self.devices)} devices)"
+
+
+def _open_facility(data_dir: Path | None, now_unix: float, tag_rate: float
+                   ) -> tuple[FacilityStore, tuple[int, int, float]]:
+    """The data directory's facility store, with a session opened on it.
+
+    An archive this process may not write (another account's, a read-only mount)
+    is simulated on from a memory twin: where-all and rehearsals work and nothing
+    is written; taking runs fails where expctl logs them, with a clear message.
+    """
+    if data_dir is None:
+        store = FacilityStore(None)
+        return store, store.open_session(now_unix, tag_rate)
+    root = DataDir(data_dir).facility
+    try:
+        store = FacilityStore(root)
+        return store, store.open_session(now_unix, tag_rate)
+    except OSError as exc:
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+    twin = FacilityStore(root, create=False).memory_twin()
+    return twin, twin.open_session(now_unix, tag_rate)

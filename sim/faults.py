@@ -18,14 +18,18 @@ refuse     an accelerator parameter    next request refused: RequestRefusedError
                                        (``reason``)
 =========  ==========================  ===============================================
 
-One-shot faults (stall, timeout, refuse) apply ``count`` times (default 1).
+One-shot faults (stall, timeout, refuse) apply ``count`` times (default 1), to the
+first commands from ``at`` (clock s, default now) on.  ``expctl run --fault`` builds
+these calls from a schedule (see ``expctl.beamtime.faults``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
+from expctl.clock import Clock
 from expctl.errors import BackendError
 from sim.physics.source import BeamLoss
 
@@ -45,18 +49,18 @@ class SimFaults:
 
     Args:
         kinds: device name -> profile kind, to check targets.
-        now: the clock's ``now``.
+        clock: the beamline clock (an estimator twin's copy gets its own).
         beam_loss: the beam-loss schedule (facility time) injected episodes join.
         facility_offset_s: facility time at clock zero.
     """
 
-    def __init__(self, kinds: dict[str, str], now: Callable[[], float], beam_loss: BeamLoss,
+    def __init__(self, kinds: dict[str, str], clock: Clock, beam_loss: BeamLoss,
                  facility_offset_s: float) -> None:
         self._kinds = kinds
-        self._now = now
+        self._clock = clock
         self._beam_loss = beam_loss
         self._offset = facility_offset_s
-        self._pending: list[tuple[str, str, dict[str, Any]]] = []
+        self._pending: list[tuple[str, str, float, dict[str, Any]]] = []  # kind, target, at
         self.dropouts: dict[str, float] = {}
         self.listeners: list[Callable[[], None]] = []  # told when a dropout/beam loss is armed
 
@@ -65,7 +69,7 @@ class SimFaults:
         if kind not in FAULT_KINDS:
             raise BackendError(f"unknown fault kind {kind!r}", allowed=", ".join(FAULT_KINDS))
         if kind == "beam_loss":
-            start = float(options.get("start", self._now()))
+            start = float(options.get("start", self._clock.now()))
             self._beam_loss.inject(start + self._offset, float(options.get("duration", 60.0)))
             self._notify()
             return
@@ -74,11 +78,12 @@ class SimFaults:
             raise BackendError(f"fault {kind!r} cannot target {target!r}",
                                device=target, allowed=", ".join(allowed))
         if kind == "dropout":
-            self.dropouts[target] = float(options.get("at", self._now()))
+            self.dropouts[target] = float(options.get("at", self._clock.now()))
             self._notify()
             return
+        at = float(options.pop("at", -math.inf))
         for _ in range(int(options.pop("count", 1))):
-            self._pending.append((kind, target, dict(options)))
+            self._pending.append((kind, target, at, dict(options)))
 
     def _notify(self) -> None:
         for listener in self.listeners:
@@ -88,8 +93,9 @@ class SimFaults:
         """Consume the next armed one-shot fault of ``kind`` on ``target``, if any."""
         if not self._pending:  # the common case: asked at every device action
             return None
-        for i, (k, t, opts) in enumerate(self._pending):
-            if k == kind and t == target:
+        now = self._clock.now()
+        for i, (k, t, at, opts) in enumerate(self._pending):
+            if k == kind and t == target and at <= now:
                 del self._pending[i]
                 return opts
         return None
@@ -109,4 +115,4 @@ class SimFaults:
         the past stays as it was, for the facility's record)."""
         self._pending.clear()
         self.dropouts.clear()
-        self._beam_loss.end_injected(self._now() + self._offset)
+        self._beam_loss.end_injected(self._clock.now() + self._offset)

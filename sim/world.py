@@ -124,7 +124,7 @@ class SimWorld:
         self.attenuation = self.physics.attenuation
         self.beam_loss = BeamLoss(seed, self.physics.beam_loss_rate_per_hour,
                                   self.physics.beam_loss_mean_duration_s)
-        self.faults = SimFaults({n: s.kind for n, s in profile.devices.items()}, clock.now,
+        self.faults = SimFaults({n: s.kind for n, s in profile.devices.items()}, clock,
                                 self.beam_loss, timeline.offset_ticks / timeline.tag_rate_hz)
         self.gate_shutter = profile.daq.gate_shutter
         self.require_beam = profile.daq.require_beam

@@ -100,12 +100,15 @@ class AssemblyPlan:
             raise AnalysisError(f"all sensors must have one shape, got {sorted(shapes)}")
         corners = np.concatenate([s.corners_um() for s in sensors]) / pixel_um
         if shape is None:
-            # centres of the outermost pixels, with slack for round-off in the corners
-            lo = np.floor(corners.min(axis=0) + 0.5 + 1e-6)
-            hi = np.ceil(corners.max(axis=0) - 0.5 - 1e-6)
-            shape = (int(hi[1] - lo[1]) + 1, int(hi[0] - lo[0]) + 1)
+            # the sensors' outer edges, with slack for round-off in the corners; the
+            # lowest edge on the lower edge of canvas pixel 0, so sensors whose edges lie
+            # on whole or on half pixels alike map one pixel onto one canvas pixel
+            lo, hi = corners.min(axis=0), corners.max(axis=0)
+            size = np.ceil(hi - lo - 1e-6)
+            shape = (int(size[1]), int(size[0]))
             if origin is None:
-                origin = (-float(lo[1]), -float(lo[0]))
+                origin = (round(-2.0 * float(lo[1]) - 1.0) / 2.0,
+                          round(-2.0 * float(lo[0]) - 1.0) / 2.0)
         elif origin is None:
             origin = ((shape[0] - 1) / 2.0, (shape[1] - 1) / 2.0)
         if shape[0] < 1 or shape[1] < 1:

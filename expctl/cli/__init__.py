@@ -35,8 +35,9 @@ class Command:
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
-    "expctl.cli.run", "expctl.cli.validate", "expctl.cli.resume", "expctl.cli.devices",
-    "expctl.cli.runs", "expctl.cli.reduce", "expctl.cli.shell",
+    "expctl.cli.run", "expctl.cli.validate", "expctl.cli.resume", "expctl.cli.campaigns",
+    "expctl.cli.devices", "expctl.cli.runs", "expctl.cli.reduce", "expctl.cli.geometry",
+    "expctl.cli.check", "expctl.cli.catalog", "expctl.cli.sample", "expctl.cli.shell",
 )
 
 
@@ -70,8 +71,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def render_error(err: ExpctlError) -> str:
-    """The one paragraph a user sees for ``err``."""
-    return f"error: {err.paragraph()}"
+    """The one paragraph a user sees for ``err`` (text from files shown, never obeyed)."""
+    from expctl.ui.report import inert
+
+    return f"error: {inert(err.paragraph(), newlines=True)}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,10 +96,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return 0
     except Exception as exc:  # a bug in expctl: still one paragraph; the traceback to a file
+        from expctl.ui.report import inert
+
         report = _save_traceback(exc)
-        print(f"internal error: {type(exc).__name__}: {exc}. This is a bug in expctl, not in "
-              f"your input; the traceback is in {report} (please attach it to a bug report).",
-              file=sys.stderr)
+        print(f"internal error: {type(exc).__name__}: {inert(exc)}. This is a bug in expctl, "
+              f"not in your input; the traceback is in {report} (please attach it to a bug "
+              "report).", file=sys.stderr)
         return 1
 
 

@@ -10,10 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from expctl.cli import Command
-from expctl.errors import UserError
+from expctl.errors import DataError, UserError
 from expctl.paths import DATA_DIR_HELP, resolve_data_dir
 
-__all__ = ["COMMAND", "parse_bins", "parse_runs"]
+__all__ = ["COMMAND", "fit_lines", "parse_bins", "parse_runs"]
+
+#: Runs one reduction may name, and bins it may make (bounds on what a typo can cost).
+MAX_RUNS = 100_000
+MAX_BINS = 100_000
 
 
 def parse_runs(specs: list[str]) -> list[int]:
@@ -28,6 +32,9 @@ def parse_runs(specs: list[str]) -> list[int]:
                     a, b = int(lo), int(hi)
                     if b < a:
                         raise ValueError
+                    if b - a >= MAX_RUNS:
+                        raise UserError(f"run range {part} spans {b - a + 1} runs",
+                                        allowed=f"at most {MAX_RUNS} runs")
                     runs.extend(range(a, b + 1))
                 elif part:
                     runs.append(int(part))
@@ -47,15 +54,25 @@ def parse_bins(text: str | None) -> int | list[float] | None:
             start, stop, step = (float(v) for v in text.split(":"))
             if step <= 0 or stop <= start:
                 raise ValueError
-            n = int(math.floor((stop - start) / step + 1e-9))
-            return [start + k * step for k in range(n + 1)]
+            n = (stop - start) / step
+            if not n < MAX_BINS:  # (also catches nan and inf)
+                raise _too_many(text)
+            return [start + k * step for k in range(int(math.floor(n + 1e-9)) + 1)]
         if "," in text:
             return [float(v) for v in text.split(",")]
-        return int(text)
+        count = int(text)
+        if not 0 < count <= MAX_BINS:
+            raise _too_many(text)
+        return count
     except ValueError:
         raise UserError(f"--bins {text!r} is not understood",
                         allowed="unique, a count (40), edges (-1,0,0.5,1) or "
                                 "start:stop:step (-2:10:0.25)") from None
+
+
+def _too_many(text: str) -> UserError:
+    return UserError(f"--bins {text!r} asks for more bins than a reduction makes",
+                     allowed=f"1 to {MAX_BINS} bins")
 
 
 def _window(text: str | None, name: str) -> tuple[float | None, float | None]:
@@ -84,8 +101,18 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep-xray-off", action="store_true",
                    help="keep shots with lightStatus/xray == 0")
     p.add_argument("--jitter", type=float, default=None,
-                   help="timing jitter σ in ps for the fit (default 0.1, fixed)")
-    p.add_argument("--fit-jitter", action="store_true", help="fit σ too")
+                   help="known timing jitter σ in ps, fixed in the fit (default: the rms of "
+                        "a timing tool's tt/ column if the runs have one, else fitted under "
+                        "a log-normal prior, median 0.05 ps ×/÷ 10)")
+    p.add_argument("--fit-jitter", action="store_true",
+                   help="report σ as a result: fail unless the delay grid resolves it")
+    p.add_argument("--timing-tool", default="auto", metavar="COLUMN",
+                   help="timing-tool column whose rms is the jitter (auto: tt/ttCorr or "
+                        "tt/FLTPOS_PS; none: ignore)")
+    p.add_argument("--baseline", action="store_true",
+                   help="fit a constant ΔI/I offset too (absorbs on/off calibration offsets)")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="exit 0 even if the data leave some fit parameter undetermined")
     p.add_argument("--no-fit", action="store_true", help="skip the pump-response fit")
     p.add_argument("--out", help="cube HDF5 path (default <data>/reduced/cube_<runs>.h5)")
     p.add_argument("--plot", help="PNG path (default: next to the cube)")
@@ -98,48 +125,108 @@ def _configure(p: argparse.ArgumentParser) -> None:
 
 def _options(args: argparse.Namespace) -> Any:
     from expctl.runlog import ReduceOptions
-    from expctl.runlog.fit import DEFAULT_JITTER_PS
 
+    if args.jitter is not None and args.fit_jitter:
+        raise UserError("--jitter fixes the jitter and --fit-jitter fits it; give one")
+    if args.jitter is not None and not (math.isfinite(args.jitter) and args.jitter > 0):
+        raise UserError(f"--jitter {args.jitter} is not a jitter", allowed="> 0 ps")
     return ReduceOptions(
         bin_var=args.bin_var, bins=parse_bins(args.bins), signal=args.signal, i0=args.i0,
         i0_window=_window(args.i0_window, "--i0-window"),
         i0_relative=_window(args.i0_rel, "--i0-rel"), require_xray=not args.keep_xray_off,
-        fit=not args.no_fit, jitter=DEFAULT_JITTER_PS if args.jitter is None else args.jitter,
-        fit_jitter=args.fit_jitter)
+        fit=not args.no_fit, jitter=args.jitter, fit_jitter=args.fit_jitter,
+        timing_tool=None if args.timing_tool.lower() == "none" else args.timing_tool,
+        baseline=args.baseline)
 
 
 def _outputs(args: argparse.Namespace, data_dir: Path, runs: tuple[int, ...]) -> tuple[Path, Path]:
+    """Where the cube and plot go: ``--out``/``--plot``, else the data directory's
+    ``reduced/`` — or, for an archive this user cannot write, ``./expctl-reduced/``."""
     from expctl.runlog import reduced_dir
 
     tag = f"{min(runs)}-{max(runs)}" if runs else "none"
-    cube = Path(args.out) if args.out else reduced_dir(data_dir) / f"cube_{tag}.h5"
+    folder = reduced_dir(data_dir)
+    if not args.out and not _writable(folder):
+        fallback = Path("expctl-reduced")
+        print(f"note: {folder} cannot be written here (a read-only archive?); writing to "
+              f"{fallback}/ instead (--out chooses)", file=sys.stderr)
+        folder = fallback
+    cube = Path(args.out) if args.out else folder / f"cube_{tag}.h5"
     plot = Path(args.plot) if args.plot else cube.with_suffix(".png")
     return cube, plot
 
 
+def _writable(folder: Path) -> bool:
+    """Whether files can be made in ``folder`` (or, if missing, in its nearest ancestor)."""
+    import os
+
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
 def _emit(cube: Any, args: argparse.Namespace, data_dir: Path) -> None:
+    from expctl.errors import storage_error
     from expctl.runlog import write_cube
     from expctl.ui.plots import plot_cube
 
     cube_path, png = _outputs(args, data_dir, cube.runs)
-    write_cube(cube, cube_path)
-    plot_cube(cube, png)
+    try:
+        write_cube(cube, cube_path)
+        plot_cube(cube, png)
+    except OSError as exc:
+        raise storage_error(exc, "write the reduction", exc.filename or cube_path) from None
     summary = cube.as_dict()
     summary.update({"cube": str(cube_path), "plot": str(png)})
     if args.json:
         json.dump(summary, sys.stdout)
         sys.stdout.write("\n")
     else:
-        fit = cube.fit
-        line = (f"{len(cube.runs)} runs, {cube.shots_total} shots, {len(cube.centers)} bins "
-                f"-> {cube_path} , {png}")
-        if fit is not None and math.isfinite(fit.t0):
-            line += (f"\n  t0 = {fit.t0:.3f} ± {fit.t0_err:.3f} {fit.units}, "
-                     f"A = {fit.amplitude:.4f} ± {fit.amplitude_err:.4f}, "
-                     f"tau = {fit.tau:.3f} ± {fit.tau_err:.3f} {fit.units}, "
-                     f"chi2/dof = {fit.chi2:.1f}/{fit.dof}")
-        print(line)
+        from expctl.ui.report import inert
+
+        print(inert("\n".join([f"{len(cube.runs)} runs, {cube.shots_total} shots, "
+                                f"{len(cube.centers)} bins -> {cube_path} , {png}",
+                                *fit_lines(cube.fit)]), newlines=True))
     sys.stdout.flush()
+
+
+def fit_lines(fit: Any) -> list[str]:
+    """The fit in a few indented lines: values ± errors, how the jitter was set, what is
+    undetermined."""
+    if fit is None:
+        return []
+    u = fit.units
+
+    def value(name: str, label: str, unit: str = "") -> str:
+        if name in fit.undetermined:
+            return f"{label} not constrained"
+        v, e = getattr(fit, name), getattr(fit, f"{name}_err")
+        return f"{label} = {v:.4g} ± {e:.2g}{' ' + unit if unit else ''}"
+
+    names = [("t0", "t0", u), ("amplitude", "A", ""), ("tau", "tau", u)]
+    if fit.baseline_fitted:
+        names.append(("baseline", "baseline", ""))
+    lines = ["  " + ", ".join(value(*n) for n in names)]
+    if fit.sigma_fitted and "sigma" not in fit.undetermined and math.isfinite(fit.sigma_err):
+        jitter = f"jitter sigma = {fit.sigma:.3g} ± {fit.sigma_err:.2g} {u} ({fit.sigma_source})"
+    else:
+        jitter = f"jitter sigma: {fit.sigma_source} {u}".rstrip()
+    lines.append(f"  {jitter}; noise {100 * fit.noise:.3g} % per pumped shot at mean I0; "
+                 f"chi2/dof = {fit.chi2:.1f}/{fit.dof}")
+    lines += [f"  undetermined: {why}" for why in dict.fromkeys(fit.undetermined.values())]
+    return lines
+
+
+def _check_complete(cube: Any, allow_partial: bool) -> None:
+    """Exit 1 with what to measure when the fit leaves a parameter undetermined."""
+    fit = cube.fit
+    if fit is None or fit.complete or allow_partial:
+        return
+    names = ", ".join(fit.undetermined)
+    reasons = "; ".join(dict.fromkeys(fit.undetermined.values()))
+    raise DataError(f"the pump-response fit leaves {names} undetermined: {reasons}",
+                    hint="The cube and plot are written; --allow-partial accepts a partial "
+                         "result (exit 0).")
 
 
 def _nothing_selected(where: str | None, catalog: Any) -> UserError:
@@ -177,13 +264,23 @@ def _run(args: argparse.Namespace) -> int:
             time.sleep(args.interval)
     runs = parse_runs(args.runs)
     with open_catalog(data_dir) as catalog:
-        if select is not None:  # a selection skips runs without the bin variable
+        for run in runs:
+            if catalog_row(catalog, run)["outcome"] == "superseded":
+                raise UserError(f"run {run} is superseded: a resumed campaign redid its step "
+                                "on a fresh spot, so it does not count",
+                                hint="Leave it out; `expctl runs` lists the runs that count.")
+        if select is not None:  # a selection skips superseded runs and runs without the bin
             runs += [r.run for r in catalog.rows()
-                     if select(r.values) and binnable(r.values, options) and r.run not in runs]
+                     if select(r.values) and binnable(r.values, options) and r.run not in runs
+                     and r["outcome"] != "superseded"]
         if not runs:
             raise _nothing_selected(args.where, catalog)
-        paths = [catalog.file_of(catalog_row(catalog, run).run) for run in sorted(set(runs))]
-    _emit(reduce_runs(paths, options), args, data_dir)
+        # checked against the SHA-256 recorded at each run's stop: a damaged copy says so
+        paths = [catalog.verified_file(catalog_row(catalog, run).run)
+                 for run in sorted(set(runs))]
+    cube = reduce_runs(paths, options)
+    _emit(cube, args, data_dir)
+    _check_complete(cube, args.allow_partial)
     return 0
 
 

@@ -16,21 +16,36 @@ from typing import Any
 from expctl.cli import Command
 from expctl.paths import DATA_DIR_HELP
 
-__all__ = ["COMMAND", "add_session_args", "check_sequence_path", "open_session"]
+__all__ = ["COMMAND", "add_session_args", "check_sequence_path", "open_session",
+           "show_notes"]
 
 
-def add_session_args(p: argparse.ArgumentParser, *, seeds: bool = True) -> None:
-    """The options every session-opening command shares."""
-    p.add_argument("--profile", default="bl3", metavar="NAME",
-                   help="beamline profile name or YAML file (default: bl3)")
+def add_session_args(p: argparse.ArgumentParser, *, seeds: bool = True,
+                     control: bool = False, profile_default: str | None = "bl3") -> None:
+    """The options every session-opening command shares (``control``: the options of
+    commands that drive the beamline: suspenders and rehearsed faults)."""
+    p.add_argument("--profile", default=profile_default, metavar="NAME",
+                   help="beamline profile name or YAML file (default: "
+                        f"{profile_default or 'the one the campaign was started with'})")
     p.add_argument("--data-dir", default=None, metavar="DIR", help=DATA_DIR_HELP)
     p.add_argument("--access", choices=("user", "staff"), default="user",
                    help="access level of this session (default: user)")
     if seeds:
-        p.add_argument("--seed", type=int, default=None, metavar="N", help="simulator seed")
+        p.add_argument("--seed", type=int, default=None, metavar="N",
+                       help="simulator seed" + ("" if profile_default else
+                                                " (default: the campaign's)"))
         p.add_argument("--speed", type=float, default=None, metavar="X",
                        help="run the simulator on a wall clock sped up X times "
                             "(default: virtual clock, time jumps)")
+    if control:
+        p.add_argument("--no-suspenders", dest="suspenders", action="store_false",
+                       help="do not install the profile's suspenders (beam loss then fails "
+                            "a run instead of suspending and retaking it)")
+        p.add_argument("--fault", dest="faults", action="append", default=[],
+                       metavar="KIND@TIME[+DUR][:DEVICE]",
+                       help="rehearse a fault on the simulator, counted from the start, e.g. "
+                            "beam_loss@120s+30s, stall@300s:theta, timeout@5min:mpccd, "
+                            "dropout@60s:mpccd, refuse@0:pump_delay (repeatable)")
 
 
 def open_session(args: argparse.Namespace) -> Any:
@@ -38,7 +53,9 @@ def open_session(args: argparse.Namespace) -> Any:
     from expctl.session import Session
 
     return Session.open(args.profile, args.data_dir, getattr(args, "seed", None),
-                        speed=getattr(args, "speed", None), access=args.access)
+                        speed=getattr(args, "speed", None), access=args.access,
+                        suspenders=getattr(args, "suspenders", True),
+                        faults=getattr(args, "faults", ()))
 
 
 def check_sequence_path(text: str) -> None:
@@ -66,7 +83,7 @@ def console(stderr: bool = False) -> Any:
     (see :mod:`expctl.ui.output`)."""
     from expctl.ui.output import console as make_console
 
-    return make_console(stderr)
+    return make_console(stderr)  # (emoji off: ":x:" in a file stays text)
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
@@ -76,7 +93,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="NAME=VALUE", help="override a parameter (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    add_session_args(p)
+    add_session_args(p, control=True)
 
 
 def _print_json(data: dict[str, Any]) -> None:
@@ -98,6 +115,8 @@ def _run(args: argparse.Namespace) -> int:
             else:
                 print_errors(console(stderr=True), loaded.errors, str(loaded.path))
             return 2
+        if not args.dry_run:  # refused at once if another process controls the beamline
+            session.take_control(f"expctl run {args.sequence}")
         dry = session.dry_run(loaded)
         if args.dry_run:
             if args.json:
@@ -123,28 +142,34 @@ def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
     from expctl.ui.progress import RunProgress, ask_after_pause, pause_on_interrupt, print_note
     from expctl.ui.report import format_duration, outcome_text, plain
     from expctl.ui.runlines import EventLines
+    from expctl.ui.views import print_warnings
 
     con = console()
+    show_notes(session)
     units = {name: spec.units for name, spec in session.profile.devices.items()}
     tracker = StepTracker(loop_totals(loaded.report.outline), dict(loaded.params),
                           session.results)
     eta = Eta(dry.total_s, leaf_seconds(dry.tree), session.clock.now, written_path)
-    progress = RunProgress(con, loaded.report.outline, dry.total_s, session.clock,
+    progress = RunProgress(con, loaded.report.outline, dry.total_s, session.clock, units,
                            tracker=tracker, eta=eta)
+    # suspensions, pauses and the safe state are the progress display's own lines
     lines = EventLines(lambda text: con.print(text, markup=False, highlight=False,
                                               soft_wrap=True),
-                       tracker, units, line_width())
+                       tracker, units, line_width(), states=False)
     asker = console(stderr=True) if as_json else con  # --json keeps stdout for the object
     hook = ask_after_pause(asker, None if as_json else progress)
-    subscribers = [tracker, eta, lines, progress] if not as_json else []
-    unsubscribe = [session.bus.subscribe(s) for s in subscribers]
+    displays = {"step tracker": tracker, "ETA": eta, "run lines": lines,
+                "progress display": progress} if not as_json else {}
+    unsubscribe = [session.bus.subscribe(s, critical=False, name=name)
+                   for name, s in displays.items()]
     if not as_json:
         con.print(fit_line(f"running {loaded.name}: about {format_duration(dry.total_s)} of "
                            f"beamline time, {dry.runs} runs, {dry.shots} shots (Ctrl-C pauses)",
                            line_width()), markup=False, highlight=False, soft_wrap=True)
     try:
         notify = print_note(console(stderr=True)) if as_json else progress.notify
-        with pause_on_interrupt(lambda: session.current_engine, notify, session.bus) as flags:
+        with pause_on_interrupt(lambda: session.current_engine, notify, session.bus,
+                                hook) as flags:
             if as_json:
                 summary = session.run(loaded, pause_hook=hook)
             else:
@@ -153,18 +178,40 @@ def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
     finally:
         for off in unsubscribe:
             off()
+    show_notes(session)
+    started = session.journal is not None and session.journal.live
     if as_json:
         _print_json({"ok": summary.outcome == "completed", "outcome": summary.outcome,
                      "runs": [r.run for r in summary.runs],
                      "cut_runs": [r.run for r in summary.cut_runs],
                      "duration_s": round(summary.duration, 3),
                      "results": plain(session.results),
-                     "journal": str(session.journal.path) if session.journal else None})
+                     "safe_state": _safe_state_text(session, units),
+                     "journal": str(session.journal.path) if started else None,
+                     "warnings": [w.text for w in session.bus.warnings]})
     else:
         con.print(outcome_text(summary, interrupted=flags["interrupted"]), highlight=False)
+        if not started:
+            con.print("nothing had moved yet: no campaign was started (nothing to resume)")
+        print_warnings(console(stderr=True), session.bus.warnings)
     if summary.outcome == "completed":
         return 0
     return 130 if flags["interrupted"] else 1
+
+
+def show_notes(session: Any) -> None:
+    """Print (on stderr) what the session wants the user to know, once."""
+    err = console(stderr=True)
+    for note in session.notes:
+        err.print(f"note: {note}", markup=False, highlight=False)
+    session.notes.clear()
+
+
+def _safe_state_text(session: Any, units: dict[str, str]) -> str | None:
+    """What the last safe-state drive did (``None`` if the engine never drove it)."""
+    engine = session.current_engine
+    reached = engine.last_safe_state if engine is not None else None
+    return reached.describe(units) if reached is not None else None
 
 
 COMMAND = Command("run", "run a YAML sequence (--dry-run: check and estimate only)",

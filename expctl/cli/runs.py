@@ -1,4 +1,9 @@
-"""``expctl runs`` (the catalog as a table) and ``expctl show RUN`` (one run in full)."""
+"""``expctl runs`` (the catalog as a table) and ``expctl show RUN`` (one run in full).
+
+Both only read (archives the user cannot write work too); every value from the
+catalog or a file is shown inert (no rich markup, no terminal escapes), and
+``show`` verifies the run file against the SHA-256 the catalog recorded.
+"""
 
 from __future__ import annotations
 
@@ -80,6 +85,15 @@ def _configure_runs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
 
 
+def _cells(*texts: object) -> list[Any]:
+    """Table cells that show catalog text as it is (no markup, terminal controls inert)."""
+    from rich.text import Text
+
+    from expctl.ui.report import inert
+
+    return [Text(inert(t)) for t in texts]
+
+
 def _cell(key: str, value: Any) -> str:
     if key == "scan":
         return " ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
@@ -123,7 +137,7 @@ def _run_runs(args: argparse.Namespace) -> int:
         table.add_column("start" if key == "start_time" else key, no_wrap=True,
                          justify="right" if key in ("run", "shots") else "left")
     for row in rows:
-        table.add_row(*(_cell(k, row.get(k)) for k in _COLUMNS))
+        table.add_row(*_cells(*(_cell(k, row.get(k)) for k in _COLUMNS)))
     _console().print(table)
     return 0
 
@@ -170,14 +184,16 @@ def _print_no_match(where: str, every: list[dict[str, Any]], noun: str) -> None:
     if unknown:
         text += (" Not a name here, so compared as text: " + ", ".join(map(repr, unknown))
                  + f". Names here: {known_names(every)}.")
-    print(text, file=sys.stderr)
+    from expctl.ui.report import inert
+
+    print(inert(text), file=sys.stderr)
 
 
 def _console() -> Any:
     """The CLI's console: terminal width, ``COLUMNS`` when piped, else unwrapped."""
     from expctl.ui.output import console
 
-    return console()
+    return console()  # (emoji off there: ":x:" in a label or file is text, not a picture)
 
 
 def _configure_show(p: argparse.ArgumentParser) -> None:
@@ -198,7 +214,7 @@ def _run_show(args: argparse.Namespace) -> int:
                         hint="`expctl runs` lists the runs, `expctl runs --scans` the scans.")
     with open_catalog(resolve_data_dir(args.data_dir)) as catalog:
         row = catalog_row(catalog, args.run).as_dict()
-        path = catalog.file_of(args.run) if row["file"] else None
+        path = catalog.verified_file(args.run) if row["file"] else None
     summary = run_summary(path) if path is not None else None
     if args.json:
         json.dump(_jsonable({"catalog": row, "file": summary}), sys.stdout, indent=1,
@@ -217,7 +233,7 @@ def _run_show(args: argparse.Namespace) -> int:
     for col in ("name", "shape", "dtype"):
         data.add_column(col)
     for name, info in summary["datasets"].items():
-        data.add_row(name, "×".join(map(str, info["shape"])), info["dtype"])
+        data.add_row(*_cells(name, "×".join(map(str, info["shape"])), info["dtype"]))
     console.print(data)
     for section in ("UserDataCfg", "epicsOnce", "Sums"):
         if summary[section]:
@@ -301,14 +317,13 @@ def _value_text(value: Any) -> str:
 
 def _key_table(title: str, items: list[tuple[str, str]]) -> Any:
     from rich.table import Table
-    from rich.text import Text
 
     table = Table(title=title, title_justify="left", title_style="bold", box=None,
                   show_header=False)
     table.add_column(no_wrap=True, style="dim")
     table.add_column(overflow="fold")
     for key, text in items:
-        table.add_row(key, Text(text))
+        table.add_row(*_cells(key, text))
     return table
 
 

@@ -56,19 +56,22 @@ def run_cli_command(name: str, argv: list[str], data_dir: Path) -> None:
 def _configure(p: argparse.ArgumentParser) -> None:
     from expctl.cli.run import add_session_args
 
-    add_session_args(p)
+    add_session_args(p, control=True)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from expctl.beamtime.faults import parse_fault
     from expctl.shell.app import Shell
 
+    for text in args.faults:  # a bad schedule is refused before the shell starts
+        parse_fault(text)
     data_dir = resolve_data_dir(args.data_dir)
 
     def open_session() -> Session:
         from expctl.session import Session
 
         return Session.open(args.profile, data_dir, args.seed, speed=args.speed,
-                            access=args.access)
+                            access=args.access, suspenders=args.suspenders, faults=args.faults)
 
     name = Path(args.profile).stem if args.profile.endswith((".yaml", ".yml")) else args.profile
     return Shell(open_session, profile_name=name, data_dir=data_dir,

@@ -24,7 +24,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from expctl.cli.run import _print_json, check_sequence_path, console, open_session
-    from expctl.ui.report import validation_dict
+    from expctl.ui.report import markup_safe, validation_dict
     from expctl.ui.views import print_errors
 
     check_sequence_path(args.sequence)
@@ -34,7 +34,7 @@ def _run(args: argparse.Namespace) -> int:
         _print_json(validation_dict(loaded))
     elif loaded.ok:
         report = loaded.report
-        console().print(f"[green]ok[/]: {loaded.path} ({loaded.name}): "
+        console().print(f"[green]ok[/]: {markup_safe(loaded.path)} ({markup_safe(loaded.name)}): "
                         f"{report.runs} run{'s' if report.runs != 1 else ''}, "
                         f"{report.shots} shots")
     else:

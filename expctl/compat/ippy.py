@@ -3,21 +3,32 @@
 Each sensor is a dict as facility scripts build them from ``read_det_info``:
 
 - ``img``: the sensor image (rows, cols), e.g. ``buffer.read_det_data(0)``;
-- ``xPosPixel``, ``yPosPixel``: where the sensor's first pixel (row 0, col 0)
-  sits, in units of the sensor's pixels (``mp_posx / mp_pixelsizex``), from the
-  beam at the centre of the output;
-- ``pixelSize``: the sensor pixel size in µm (``mp_pixelsizex``);
+- ``xPosPixel``, ``yPosPixel``: the outer corner of the sensor's pixel (0, 0)
+  in units of its pixels, from the beam at the centre of the output:
+  ``mp_pos_x / mp_pixelsize_x`` and ``−mp_pos_y / mp_pixelsize_y`` (the
+  facility's example insists on the minus sign: image rows run downwards,
+  the facility's y upwards);
+- ``pixelSize``: the sensor pixel size in µm (``mp_pixelsize_x``);
 - ``dScale``: a geometric scale of the sensor (positions and pixels), 1 normally;
-- ``rotAngle``: rotation in degrees (``mp_rotationangle``);
+- ``rotAngle``: ``mp_rotationangle`` in degrees;
 - ``iScale``: intensity factor, e.g. ``mp_absgain`` to put sensors on one scale;
 - ``mask``: pixels to use (True) or None; ``succeeded``: False skips the sensor.
 
-The pixel mapping is :class:`expctl.analysis.assembly.AssemblyPlan`'s, so an
-image assembled here equals the one analysis steps and run logging produce.
+The output shows the detector as seen from the sample (x right, zenith up).
+Sensor pixel (row r, col c) covers the output around
+
+    X = xPosPixel − (c + ½)·cosθ + (r + ½)·sinθ,   Y = yPosPixel − (c + ½)·sinθ − (r + ½)·cosθ
+
+(θ = ``rotAngle``, canvas pixels from the centre, Y downwards): the facility's
+pixel positions (:mod:`expctl.compat.geometry`, ``docs/geometry.md``) drawn
+with rows running down.  In the analysis plan's terms (:class:`expctl.analysis.
+assembly.AssemblyPlan`, whose gather this uses) that is a turn by θ + 180°, so
+an image assembled here equals the one analysis steps produce.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -48,10 +59,15 @@ def _geometry(k: int, sensor: Mapping[str, Any]) -> tuple[np.ndarray, SensorGeom
                            f"from its image {img.shape}")
         img = np.where(mask, img, np.float32(0.0))
     pixel = float(sensor["pixelSize"]) * float(sensor.get("dScale", 1.0))
+    theta = float(sensor["rotAngle"])
+    t = math.radians(theta)
+    # the centre of pixel (0, 0): half a pixel in from its outer corner along fs and ss
+    x0 = float(sensor["xPosPixel"]) - 0.5 * math.cos(t) + 0.5 * math.sin(t)
+    y0 = float(sensor["yPosPixel"]) - 0.5 * math.sin(t) - 0.5 * math.cos(t)
     geometry = SensorGeometry(
-        position_um=(float(sensor["xPosPixel"]) * pixel, float(sensor["yPosPixel"]) * pixel),
-        rotation_deg=float(sensor["rotAngle"]), gain=float(sensor.get("iScale", 1.0)),
-        shape=(int(img.shape[0]), int(img.shape[1])), pixel_um=pixel)
+        position_um=(x0 * pixel, y0 * pixel), rotation_deg=theta + 180.0,
+        gain=float(sensor.get("iScale", 1.0)), shape=(int(img.shape[0]), int(img.shape[1])),
+        pixel_um=pixel)
     return img, geometry
 
 

@@ -5,7 +5,8 @@
 ``StorageBuffer``, and ``buffer.read_det_data(0)`` hands back a 2-D float32
 array of shape (ysize, xsize) in ADU that the caller owns, because scripts
 subtract darks from it in place.  ``read_det_info(0)`` gives the sensor geometry and gain
-with both key spellings found in public scripts.
+with both key spellings found in public scripts, in the facility's frame and signs
+(``mp_posx/mp_posy`` the outer corner of pixel (0, 0); see docs/geometry.md).
 """
 
 from __future__ import annotations

@@ -20,9 +20,15 @@ import yaml
 
 from expctl.devices.access import AccessLevel
 from expctl.devices.limits import Limits
-from expctl.errors import BackendError
+from expctl.errors import BackendError, UnitError
+from expctl.inputs import InputLimitError, ValueCap, ValueCapReached, expanded_size, read_limited
+from expctl.units import convert, parse_quantity
 
-__all__ = ["DaqSpec", "DeviceSpec", "Profile", "Roles", "SpotGridSpec", "load_profile"]
+__all__ = ["DaqSpec", "DeviceSpec", "Profile", "Roles", "SpotGridSpec", "SuspenderSpec",
+           "load_profile"]
+
+#: What a ``suspenders:`` entry may check (see :class:`SuspenderSpec`).
+SUSPENDER_KINDS = ("beam", "band")
 
 _GENERIC_KEYS = {"kind", "units", "limits", "choices", "access", "safe", "velocity",
                  "acceleration", "equipment", "description"}
@@ -112,6 +118,26 @@ class SpotGridSpec:
 
 
 @dataclass(frozen=True)
+class SuspenderSpec:
+    """One condition the profile says data needs (``suspenders:``); the engine suspends
+    data taking while it does not hold and retakes what was cut.
+
+    ``kind`` ``beam``: the beam status ``device`` reads on (>= 0.5); ``band``:
+    ``signal`` of ``device`` within ``low .. high`` (in ``units``).  ``settle``:
+    seconds it must hold again before data taking resumes.
+    """
+
+    name: str
+    kind: str
+    device: str
+    signal: str | None = None
+    low: float = -math.inf
+    high: float = math.inf
+    units: str = ""
+    settle: float = 5.0
+
+
+@dataclass(frozen=True)
 class Profile:
     """A beamline profile: identity, seed, devices, typed sections and backend physics."""
 
@@ -127,6 +153,7 @@ class Profile:
     roles: Roles = field(default_factory=Roles)
     daq: DaqSpec = field(default_factory=DaqSpec)
     spot_grids: Mapping[str, SpotGridSpec] = field(default_factory=dict)
+    suspenders: tuple[SuspenderSpec, ...] = ()
 
     def device(self, name: str) -> DeviceSpec:
         """The spec of ``name`` (raises KeyError for unknown names)."""
@@ -160,14 +187,46 @@ def _device_spec(name: str, body: Mapping[str, Any], source: str) -> DeviceSpec:
     )
 
 
+#: A profile is a page of device definitions; anything far larger is refused unread.
+MAX_PROFILE_BYTES = 1_000_000
+#: Values in a profile (anchors and aliases expanded), and its nesting depth.
+MAX_PROFILE_VALUES = 20_000
+MAX_PROFILE_DEPTH = 64
+
+
+class _Loader(ValueCap, yaml.SafeLoader):
+    limit = MAX_PROFILE_VALUES
+
+
+def _read_yaml(path: Path) -> Any:
+    """The profile's YAML, bounded in size, values and depth before it is built."""
+    too_many = InputLimitError(f"more than {MAX_PROFILE_VALUES} values or {MAX_PROFILE_DEPTH} "
+                               "levels (anchors and aliases expanded)")
+    loader = _Loader(read_limited(path, MAX_PROFILE_BYTES, "profile file").decode("utf-8"))
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        values, depth = expanded_size(node)
+        if values > MAX_PROFILE_VALUES or depth > MAX_PROFILE_DEPTH:
+            raise too_many
+        return loader.construct_document(node)
+    except ValueCapReached:
+        raise too_many from None
+    finally:
+        loader.dispose()
+
+
 def load_profile(path: Path) -> Profile:
     """Read and check a profile file; problems raise :class:`BackendError` naming the file."""
     source = str(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = _read_yaml(path)
+    except InputLimitError as exc:
+        raise BackendError(f"beamline profile {source}: {exc.message}", hint=exc.hint) from None
     except OSError as exc:
         raise BackendError(f"cannot read beamline profile {source}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # incl. UnicodeDecodeError
         raise BackendError(f"beamline profile {source} is not valid YAML: {exc}") from None
     if not isinstance(raw, Mapping):
         raise BackendError(f"beamline profile {source} must be a mapping")
@@ -189,6 +248,7 @@ def load_profile(path: Path) -> Profile:
         roles=section.roles(raw.get("roles")),
         daq=section.daq(raw.get("daq")),
         spot_grids=section.spot_grids(raw.get("spot_grids")),
+        suspenders=section.suspenders(raw.get("suspenders")),
     )
 
 
@@ -257,6 +317,39 @@ class _Section:
                             f"number, got {value!r}")
         return float(value)
 
+    def suspenders(self, body: Any) -> tuple[SuspenderSpec, ...]:
+        return tuple(self.suspender(str(name), spec)
+                     for name, spec in self.mapping(body, "suspenders").items())
+
+    def suspender(self, name: str, body: Any) -> SuspenderSpec:
+        where = f"suspenders: {name}"
+        given = self.mapping(body, where)
+        kind = str(given.get("kind", ""))
+        if kind not in SUSPENDER_KINDS:
+            raise self.fail(where, f"unknown kind {kind!r}", allowed=", ".join(SUSPENDER_KINDS))
+        device = self.device(given.get("device"), f"{where}: device")
+        keys = ("kind", "device", "signal", "low", "high", "units", "settle")
+        unknown = sorted(set(given) - set(keys))
+        if unknown:
+            raise self.fail(where, f"unknown key(s) {', '.join(unknown)}", allowed=", ".join(keys))
+        try:
+            settle = _amount(given.get("settle", 5.0), "s")
+            units = str(given.get("units", ""))
+            bounds = {}
+            for key in ("low", "high"):
+                if key in given:
+                    q = parse_quantity(given[key])
+                    units = units or q.unit
+                    bounds[key] = convert(q.value, q.unit, units) if q.unit else q.value
+        except UnitError as exc:
+            raise self.fail(where, exc.message, allowed=exc.allowed) from None
+        if settle < 0:
+            raise self.fail(f"{where}: settle", "must not be negative", allowed="0 s or more")
+        signal = given.get("signal")
+        return SuspenderSpec(name, kind, device, None if signal is None else str(signal),
+                             bounds.get("low", -math.inf), bounds.get("high", math.inf), units,
+                             settle)
+
     def spot_grids(self, body: Any) -> dict[str, SpotGridSpec]:
         out: dict[str, SpotGridSpec] = {}
         for name, grid in self.mapping(body, "spot_grids").items():
@@ -270,3 +363,9 @@ class _Section:
                 self.device(spec["y_axis"], f"{where}: y_axis"),
                 {k: v for k, v in spec.items() if k not in ("x_axis", "y_axis")})
         return out
+
+
+def _amount(value: Any, unit: str) -> float:
+    """A number in ``unit``: a quantity converted, a plain number taken as is."""
+    q = parse_quantity(value)
+    return convert(q.value, q.unit, unit) if q.unit else q.value

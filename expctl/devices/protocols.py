@@ -321,4 +321,12 @@ class Beamline(Protocol):
         """A simulated twin in the same state, on a VirtualClock, persisting nothing."""
         ...
 
+    def mount_sample(self, grid: str, name: str) -> None:
+        """Say which sample (by its registry name) is on spot grid ``grid`` now.
+
+        A simulator restores that sample's damage from earlier sessions and keeps new
+        damage with it; hardware has nothing to do.
+        """
+        ...
+
     def close(self) -> None: ...

@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 from expctl.clock import Clock
 from expctl.devices.profile import Profile, load_profile
 from expctl.devices.protocols import Beamline
-from expctl.errors import UserError
+from expctl.errors import ExpctlError, UserError, storage_error
 
 __all__ = ["Backend", "BackendRegistry"]
 
@@ -87,5 +87,15 @@ class BackendRegistry:
 
     def connect(self, profile: Profile, clock: Clock, *, data_dir: Path | None,
                 seed: int | None = None) -> Beamline:
-        """Connect the backend the profile names."""
-        return self.get(profile.backend).connect(profile, clock, data_dir=data_dir, seed=seed)
+        """Connect the backend the profile names.
+
+        An OS error on the way (a read-only data directory, a full disk) is a
+        :class:`~expctl.errors.StorageError` naming the file, not a bug.
+        """
+        backend = self.get(profile.backend)
+        try:
+            return backend.connect(profile, clock, data_dir=data_dir, seed=seed)
+        except OSError as exc:
+            if isinstance(exc, ExpctlError):
+                raise
+            raise storage_error(exc, f"connect {profile.name} (its facility archive)") from None

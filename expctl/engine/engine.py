@@ -12,6 +12,7 @@ leaves only as events on the :class:`~expctl.engine.events.EventBus`.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import math
 import threading
@@ -37,9 +38,12 @@ from expctl.engine.events import (
     EngineEvent,
     EventBus,
     FaultRaised,
+    GoingLive,
     RunContext,
     RunStarted,
     RunStopped,
+    RunSuperseded,
+    SafeStateReached,
     ShotBlockTaken,
     SpotConsumed,
     StateChanged,
@@ -60,6 +64,7 @@ from expctl.errors import (
     IllegalCommand,
     LimitError,
     SequenceError,
+    StorageError,
     UserError,
 )
 from expctl.plans.actions import (
@@ -88,7 +93,7 @@ from expctl.plans.actions import (
 )
 from expctl.units import in_units
 
-__all__ = ["Engine", "JournalLike", "RunSummary"]
+__all__ = ["Engine", "JournalLike", "RunSummary", "SpotBook", "same_value"]
 
 S = EngineState
 
@@ -113,9 +118,30 @@ class JournalLike(Protocol):
 
     def consumed_spots(self, grid: str) -> set[int]: ...
 
+    def spot_cut(self, path: str, index: int) -> bool: ...
+
+    def redo(self, path: str) -> list[int]: ...
+
     def handle(self, event: EngineEvent) -> None: ...
 
     def finish(self, outcome: str) -> None: ...
+
+
+class SpotBook(Protocol):
+    """Where exposed sample spots are kept beyond one campaign (the sample registry).
+
+    ``claim`` records a spot as exposed *before* the stage moves there and says
+    False if someone else already has it; ``destroyed`` says whether a destructive
+    (pumped) shot may have hit it; ``sample`` names what is mounted.
+    """
+
+    def exposed(self, grid: str) -> set[int]: ...
+
+    def claim(self, grid: str, index: int, step: str) -> bool: ...
+
+    def destroyed(self, grid: str, index: int) -> bool: ...
+
+    def sample(self, grid: str) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -176,6 +202,8 @@ class _Frame:
     started: float
     transcript: list[tuple[str, Any]] = field(default_factory=list)
     replay: Iterable[tuple[str, Any]] | None = None
+    #: its remaining children are done again live, completed or not (see _do_step_begin)
+    redo: bool = False
 
 
 class _Model:
@@ -191,6 +219,7 @@ class Engine:
         beamline: the connected beamline whose devices the plans name.
         bus: where events go (a new bus when omitted).
         journal: crash-safe record; completed steps in it are skipped on resume.
+        spots: the sample registry: spots exposed by anything are never handed out again.
         access: the requester's access level for sets, moves and requests.
         safe_state: actions that make the beamline safe (besides device safe values).
         suspenders: conditions that suspend data taking (beam loss, signals out of band).
@@ -212,6 +241,7 @@ class Engine:
         *,
         bus: EventBus | None = None,
         journal: JournalLike | None = None,
+        spots: SpotBook | None = None,
         access: AccessLevel = AccessLevel.USER,
         safe_state: Iterable[Action] = (),
         suspenders: Iterable[Suspender] | None = None,
@@ -228,6 +258,7 @@ class Engine:
         self.clock = beamline.clock
         self.bus = bus if bus is not None else EventBus()
         self.journal = journal
+        self.spots = spots
         self.access = access
         self.safe_state: tuple[Action, ...] = tuple(safe_state) + self._device_safe_actions(
             tuple(safe_state))
@@ -265,6 +296,10 @@ class Engine:
         self._kinds: dict[str, tuple[Device, bool, bool, bool]] = {}
         self._may_set: dict[str, Any] = {}
         self._virtual = self.clock.is_virtual
+        #: True while the safe state is driven: no command may cut its waits short
+        self._shielded = False
+        self.last_safe_state: SafeStateReached | None = None
+        self.last_summary: RunSummary | None = None
         self._reset_run_state(RunContext())
 
     # ------------------------------------------------------------------ commands
@@ -273,6 +308,16 @@ class Engine:
         """The lifecycle state now."""
         return self._model.state
 
+    @property
+    def driving_safe_state(self) -> bool:
+        """True while the safe state is being driven (nothing can interrupt it)."""
+        return self._shielded
+
+    def where(self) -> tuple[str, str]:
+        """(path, label) of the innermost step running now (empty outside steps)."""
+        frames = self._frames
+        return (frames[-1].begin.path, frames[-1].begin.label) if frames else ("", "")
+
     def allowed_commands(self) -> list[str]:
         """User commands the current state accepts."""
         return sorted(t for t in self._machine.get_triggers(self.state) if t in COMMANDS)
@@ -280,9 +325,10 @@ class Engine:
     def pause(self, immediate: bool = False) -> None:
         """Pause at the next checkpoint, or now (stop motion) when ``immediate``.
 
-        A second deferred pause while already pausing means "now".
+        A second deferred pause while already pausing means "now"; so does any
+        pause while suspended (there is no checkpoint to wait for).
         """
-        now = immediate or self.state is S.PAUSING
+        now = immediate or self.state in (S.PAUSING, S.SUSPENDED)
         self._command("pause_now" if now else "pause")
 
     def resume(self) -> None:
@@ -298,8 +344,11 @@ class Engine:
         self._command("abort")
 
     def reset(self) -> None:
-        """Leave the failed state."""
-        self._command("reset")
+        """Leave the failed state (kept for compatibility: a failed plan now returns the
+        engine to idle by itself, its error kept in ``last_summary``; when idle this
+        does nothing)."""
+        if self.state is not S.IDLE:
+            self._command("reset")
 
     def _command(self, trigger: str) -> None:
         self._fire(trigger, reason="command", public=True)
@@ -343,7 +392,11 @@ class Engine:
             generator = plan()
         self._fire("start", reason="run")
         self._reset_run_state(context or RunContext())
-        unsubscribe = self.bus.subscribe(self.journal.handle) if self.journal else None
+        self._attention = True  # the first action goes aside: it is where the plan goes live
+        # first: a run's end is journaled before the catalog marks it completed, so a
+        # journal that cannot write never leaves a kept run it does not know about
+        unsubscribe = (self.bus.subscribe(self.journal.handle, name="journal", first=True)
+                       if self.journal else None)
         started = self.clock.now()
         outcome, value, error = "completed", None, None
         try:
@@ -355,33 +408,54 @@ class Engine:
             outcome = "stopped"
         except _Abort:
             outcome = "aborted"
-            self._drive_safe_state()
+            self._drive_safe_state("abort")
             self._fire("safe", reason="aborted")
         except BaseException as exc:
             outcome = "failed"
             error = exc if isinstance(exc, ExpctlError) else None
             if error is not None:
                 self._locate(error)
-            self._drive_safe_state()
-            if self.state is not S.FAILED and self.state is not S.IDLE:
-                self._fire("fail", reason=str(exc) or type(exc).__name__)
+            try:
+                self._drive_safe_state("failure")
+            finally:
+                if isinstance(error, StorageError):
+                    error.consequence = self._storage_consequence()
+                if self.state is not S.FAILED and self.state is not S.IDLE:
+                    self._fire("fail", reason=str(exc) or type(exc).__name__)
+                if self.state is S.FAILED:  # back to idle; the error stays in last_summary
+                    self._fire("reset", reason="failure recorded")
+                    self._attention = False
             if error is None:
+                self._summarise(outcome, value, started, None)
                 raise
         finally:
             self._run_finally()
             closed = self._scans.end(outcome, self.clock.now())  # its points are kept
             if closed is not None:
                 self.bus.publish(closed)
-            if self.journal is not None:
-                self.journal.finish(outcome)
             if unsubscribe is not None:
                 unsubscribe()
+            if self.journal is not None:
+                _finish_journal(self.journal, outcome, failing=outcome == "failed")
+        summary = self._summarise(outcome, value, started, error)
+        if error is not None:
+            raise error
+        return summary
+
+    def _summarise(self, outcome: str, value: Any, started: float,
+                   error: ExpctlError | None) -> RunSummary:
         self.last_summary = RunSummary(
             outcome, value, tuple(self._runs), tuple(self._cut_runs), self._steps_done,
             self._steps_skipped, tuple(self._faults), started, self.clock.now(), error)
-        if error is not None:
-            raise error
         return self.last_summary
+
+    def _storage_consequence(self) -> str:
+        """What a user reads after a storage fault stopped the plan: what is safe, what next."""
+        then = ("Once that is fixed, `expctl resume` continues the campaign from the step "
+                "that was cut" if self.journal is not None else "Once that is fixed, repeat "
+                "the command")
+        return ("Data taking stopped and the beamline was driven to its safe state; runs "
+                f"completed before are kept. {then}.")
 
     def _reset_run_state(self, context: RunContext) -> None:
         self._context = context
@@ -390,6 +464,8 @@ class Engine:
         self._transcribe = False
         self._in_step = False
         self._since_checkpoint: list[Action] = []
+        #: how to undo the safe state of the pause(s) since the last resume
+        self._undo: list[Set | Request] = []
         self._replaying = False
         self._spot: Mapping[str, Any] | None = None
         #: device -> (action type, value) last set by steps replayed from the journal
@@ -403,6 +479,8 @@ class Engine:
         self._run_open = False
         self._finally: list[tuple[Action, ...]] = []
         self._limits_reported: set[str] = set()
+        self._live = False
+        self._redo_top = False  # the plan's top level is being done again live
         self.violations = []
 
     def _drive(self, plan: Plan) -> Any:
@@ -434,14 +512,17 @@ class Engine:
             return self._recover(action, handler, err)
 
     def _execute_special(self, action: Action) -> Any:
+        kind = type(action)
         if self._attention:
             self._service()
-            if self._replayed_targets and not self._replaying_step \
-                    and type(action) not in MARKERS:
-                self._restore_replayed()
+            if not self._replaying_step and kind not in MARKERS:
+                if not self._live:
+                    self._live = True
+                    self.bus.publish(GoingLive(self.clock.now()))
+                if self._replayed_targets:
+                    self._restore_replayed()
         if self._replaying_step:
             return self._replay(action)
-        kind = type(action)
         handler = self._handlers.get(kind)
         if handler is None:
             raise SequenceError(f"the engine does not know the action {action!r}")
@@ -533,7 +614,8 @@ class Engine:
         while True:
             state = self.state
             if state in (S.RUNNING, S.PAUSING, S.SUSPENDED):
-                self._attention = bool(self._replayed_targets)  # restore before going live
+                # restore replayed state / announce going live before the next live action
+                self._attention = bool(self._replayed_targets) or not self._live
                 return
             if state is S.PAUSED:
                 self._paused()
@@ -543,16 +625,27 @@ class Engine:
             raise _Stop()
 
     def _paused(self) -> None:
-        restore = self._drive_safe_state()
-        if self.pause_hook is not None:
+        """Drive the safe state, ask (pause hook), wait for a command; on resume undo it.
+
+        A resume cut short by another immediate pause keeps what is still to be
+        undone, so the next resume restores the state from before the first pause.
+        """
+        undo = self._drive_safe_state("pause")
+        known = {a.device for a in self._undo}
+        self._undo += [a for a in undo if a.device not in known]
+        if self.state is S.PAUSED and self.pause_hook is not None:
             self.pause_hook(self)
         with self._cond:
             while self.state is S.PAUSED:
                 self._cond.wait()
         if self.state is S.RUNNING or self.state is S.PAUSING:  # resumed (maybe re-paused)
-            self._restore(restore)
+            try:
+                self._restore(self._undo)
+            except _Interrupted:
+                return  # paused, stopped or aborted again while restoring: _service decides
+            self._undo = []
 
-    def _restore(self, restore: list[Action]) -> None:
+    def _restore(self, restore: Iterable[Action]) -> None:
         """Undo the safe state, then re-establish device state since the last checkpoint."""
         self._replaying = True
         try:
@@ -587,7 +680,10 @@ class Engine:
                 break
             self.clock.sleep(self.poll_seconds)
         self._fire("recover", reason="condition good again")
-        self._restore([])
+        try:
+            self._restore([])
+        except _Interrupted:
+            self._service()  # a command came while restoring; resuming restores again
 
     def _check_suspenders(self) -> None:
         devices = self.beamline.devices
@@ -610,27 +706,59 @@ class Engine:
             extra.append(Request(name, value) if isinstance(dev, Requestable) else Set(name, value))
         return tuple(extra)
 
-    def _drive_safe_state(self) -> list[Action]:
-        """Put the safe-state devices to their safe values; return how to undo it."""
-        undo: list[Action] = []
-        self._replaying = True
+    def _drive_safe_state(self, reason: str) -> list[Set | Request]:
+        """Put the safe-state devices to their safe values; return how to undo it.
+
+        Nothing interrupts it once started: commands (pause, stop, abort) take
+        effect only after it (waits are shielded), and a KeyboardInterrupt that
+        arrives meanwhile redoes the device it cut and is re-raised once every
+        device has been driven.  What it did is published as
+        :class:`SafeStateReached` (and kept in ``last_safe_state``).
+        """
+        undo: list[Set | Request] = []
+        changes: list[tuple[str, Any, Any]] = []
+        failed: list[str] = []
+        held: BaseException | None = None
+        self._shielded = self._replaying = True
         try:
             for act in self.safe_state:
-                name = getattr(act, "device", "")
+                name, value = getattr(act, "device", ""), getattr(act, "value", None)
                 try:
                     dev = self._device(name)
                     before = dev.read()[name] if isinstance(dev, Readable) else None
-                    if before == getattr(act, "value", None):
+                    if before == value:
                         continue
-                    self._handlers[type(act)](act)
-                    if before is not None:
-                        undo.append(Request(name, before) if isinstance(act, Request)
-                                    else Set(name, before))
+                    while True:
+                        try:
+                            self._handlers[type(act)](act)
+                            break
+                        except KeyboardInterrupt as exc:  # drive it again, raise afterwards
+                            held = exc
                 except ExpctlError as err:
                     self._fault(act, err, "safe-state", 1)
+                    failed.append(err.paragraph())
+                    continue
+                if before is not None:
+                    changes.append((name, before, value))
+                    undo.append(Request(name, before) if isinstance(act, Request)
+                                else Set(name, before))
         finally:
-            self._replaying = False
+            self._shielded = self._replaying = False
+        if reason != "pause":  # an abort after a pause: say what the pause made safe, too
+            changed = {c[0] for c in changes}
+            changes[:0] = [(a.device, a.value, self._safe_value(a.device))
+                           for a in self._undo if a.device not in changed]
+        path, label = self.where()
+        self.last_safe_state = SafeStateReached(reason, tuple(changes), self.clock.now(), path,
+                                                label, tuple(failed))
+        self.bus.publish(self.last_safe_state)
+        if held is not None:
+            raise held
         return undo
+
+    def _safe_value(self, name: str) -> Any:
+        return next((getattr(a, "value", None) for a in self.safe_state
+                     if getattr(a, "device", None) == name), None)
 
     # ------------------------------------------------------------------ devices
     def _device(self, name: str) -> Device:
@@ -682,7 +810,8 @@ class Engine:
             now = clock.now()
             if all(st.is_done(now) for st in statuses):
                 break
-            if self._attention and self.state not in (S.RUNNING, S.PAUSING):
+            if self._attention and not self._shielded \
+                    and self.state not in (S.RUNNING, S.PAUSING):
                 for dev in devices:
                     if isinstance(dev, Stoppable):
                         dev.stop()
@@ -802,18 +931,35 @@ class Engine:
         used = self._consumed.get(action.grid)
         if used is None:
             used = set(self.journal.consumed_spots(action.grid)) if self.journal else set()
+            if self.spots is not None:
+                used |= self.spots.exposed(action.grid)
             self._consumed[action.grid] = used
-        index = next((i for i in range(len(grid)) if i not in used), None)
-        if index is None:
-            raise LimitError(f"no never-exposed spot left on {action.grid} "
-                             f"(all {len(grid)} used)", device=action.grid,
-                             hint="Mount a fresh sample and start a new campaign.")
+        sample = self.spots.sample(action.grid) if self.spots is not None else None
+        path = self._frames[-1].begin.path if self._frames else ""
+        while True:  # the registry has the last word: another session may have taken it
+            index = next((i for i in range(len(grid)) if i not in used), None)
+            if index is None:
+                on = f"sample {sample!r} on {action.grid}" if sample else action.grid
+                raise LimitError(f"no never-exposed spot left on {on} (all {len(grid)} used)",
+                                 device=action.grid,
+                                 hint="Mount a fresh sample (`expctl sample new NAME`) and "
+                                      "resume or start again.")
+            used.add(index)
+            if self.spots is None or self.spots.claim(action.grid, index, path):
+                break
         x, y = grid.position(index)
-        used.add(index)
         self.bus.publish(SpotConsumed(action.grid, index, (x, y), self.clock.now()))
-        self._spot = {"grid": action.grid, "index": index, "x": x, "y": y}
+        self._spot = self._spot_context(action.grid, index, x, y)
         self._do_move(Move({grid.x_axis: x, grid.y_axis: y}))
         return index, x, y
+
+    def _spot_context(self, grid: str, index: int, x: float, y: float) -> dict[str, Any]:
+        """What runs at this spot record of it (``sample`` when the registry names one)."""
+        spot: dict[str, Any] = {"grid": grid, "index": index, "x": x, "y": y}
+        sample = self.spots.sample(grid) if self.spots is not None else None
+        if sample is not None:
+            spot["sample"] = sample
+        return spot
 
     def _do_analyze(self, action: Analyze) -> Any:
         kwargs = dict(action.kwargs)
@@ -892,11 +1038,46 @@ class Engine:
         frame = _Frame(action, self.clock.now())
         if self.journal is not None:
             done = self.journal.completed_step(action.path)
+            if done is not None and not self._replaying_step and self._must_redo(action, done):
+                done = None
             if done is not None:
                 frame.replay = iter(done)
         self._frames.append(frame)
         self._frames_changed()
         self.bus.publish(StepStarted(action.path, action.label, frame.started, action.context))
+
+    def _must_redo(self, action: StepBegin, done: list[tuple[str, Any]]) -> bool:
+        """Whether a completed step met live (resuming inside an unfinished step) must be
+        done again rather than replayed.
+
+        A completed step that took a sample spot, where a run was then started by a
+        later step that did not complete (a crash or abort came between a shot and its
+        step record), must not leave the resumed plan on that spot if that shot may have
+        destroyed it (the spot book says so; without one, any cut run counts).  So that
+        step and every later one of its unfinished parent are done again live on a
+        fresh spot, and the runs they had kept are superseded.  (A crash with no
+        destructive shot on the spot — a rocking curve, a reference run — continues there.)
+        """
+        journal = self.journal
+        if journal is None:
+            return False
+        if not (self._redo_top or any(f.redo for f in self._frames)):
+            spots = [value[0] for name, value in done if name == "NextSpot"]
+            if not any(journal.spot_cut(action.path, i) and self._may_be_destroyed(i)
+                       for i in spots):
+                return False
+            if self._frames:
+                self._frames[-1].redo = True
+            else:
+                self._redo_top = True
+        for run in journal.redo(action.path):
+            self.bus.publish(RunSuperseded(run, self.clock.now(), action.path))
+        return True
+
+    def _may_be_destroyed(self, index: int) -> bool:
+        book = self.spots
+        return book is None or any(book.destroyed(grid, index)
+                                   for grid in self.beamline.spot_grids)
 
     def _do_step_end(self, action: StepEnd) -> None:
         if not self._frames or self._frames[-1].begin.path != action.path:
@@ -939,8 +1120,7 @@ class Engine:
         if kind is Analyze:
             self.results[action.name] = value  # type: ignore[union-attr]
         elif kind is NextSpot:
-            self._spot = {"grid": action.grid, "index": value[0],  # type: ignore[union-attr]
-                          "x": value[1], "y": value[2]}
+            self._spot = self._spot_context(action.grid, *value)  # type: ignore[union-attr]
             grid = self.beamline.spot_grids.get(action.grid)  # type: ignore[union-attr]
             if grid is not None:
                 self._collect(Move({grid.x_axis: value[1], grid.y_axis: value[2]}))
@@ -983,7 +1163,7 @@ class Engine:
         changed: list[tuple[str, Any]] = []
         for name, (kind, value) in wanted.items():
             dev, _, readable, _ = self._kind(name)
-            if readable and _same(dev.read().get(name), value):  # type: ignore[attr-defined]
+            if readable and same_value(dev.read().get(name), value):  # type: ignore[attr-defined]
                 continue
             changed.append((name, value))
             if kind is Move:
@@ -1024,9 +1204,9 @@ class Engine:
         ctx = self._run_context(action.label)
         record, status = daq.start_run(action.shots, label=action.label,
                                        comment=action.comment, full_frames=action.full_frames)
-        self.bus.publish(RunStarted(record, ctx, self.clock.now(), self._snapshot(),
-                                    daq.config()))
         try:
+            self.bus.publish(RunStarted(record, ctx, self.clock.now(), self._snapshot(),
+                                        daq.config()))
             self._follow_run(status, ctx)
         except _Suspend:
             self._end_run(ctx, "beamloss", aborted=True)
@@ -1038,6 +1218,9 @@ class Engine:
             raise
         except DeviceError:
             self._end_run(ctx, "failed", aborted=True)
+            raise
+        except Exception:  # logging failed (a critical subscriber): the DAQ must still stop
+            self._abandon_run(ctx)
             raise
         return self._end_run(ctx, "completed", aborted=False)
 
@@ -1064,15 +1247,41 @@ class Engine:
     def _end_run(self, ctx: RunContext, outcome: str, *, aborted: bool) -> RunRecord:
         daq = self.beamline.daq
         block = daq.collect()
-        if block is not None and len(block):
-            self.bus.publish(ShotBlockTaken(block, ctx, self.clock.now()))
-        record = daq.stop_run(aborted=aborted)
+        record = daq.stop_run(aborted=aborted)  # before publishing: logging may fail
+        try:
+            if block is not None and len(block):
+                self.bus.publish(ShotBlockTaken(block, ctx, self.clock.now()))
+            self.bus.publish(RunStopped(record, outcome, self.clock.now(), ctx))
+        except BaseException:
+            self._cut_runs.append(record)
+            raise
         (self._runs if outcome == "completed" else self._cut_runs).append(record)
-        self.bus.publish(RunStopped(record, outcome, self.clock.now(), ctx))
         return record
 
+    def _abandon_run(self, ctx: RunContext) -> None:
+        """Stop a run whose logging failed: the DAQ closes it (the facility's status 0)
+        and the subscribers that still work close their records.  A second failure of
+        the broken one (or the catalog that never saw the start) is not reported over
+        the first, which is on its way up."""
+        daq = self.beamline.daq
+        record = daq.stop_run(aborted=True)
+        daq.collect()  # shots the DAQ took after the failure cannot be logged either
+        self._cut_runs.append(record)
+        with contextlib.suppress(Exception):
+            self.bus.publish(RunStopped(record, "failed", self.clock.now(), ctx))
 
-def _same(current: Any, target: Any) -> bool:
+
+def _finish_journal(journal: JournalLike, outcome: str, *, failing: bool) -> None:
+    """Journal how the plan ended; a journal that fails then is reported only if nothing
+    else is (a campaign not marked ended stays resumable, which is safe)."""
+    try:
+        journal.finish(outcome)
+    except ExpctlError:
+        if not failing:
+            raise
+
+
+def same_value(current: Any, target: Any) -> bool:
     """Whether a device already reads its target (numbers to within rounding)."""
     if isinstance(current, int | float) and isinstance(target, int | float) \
             and not isinstance(current, bool) and not isinstance(target, bool):

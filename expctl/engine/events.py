@@ -7,11 +7,11 @@ frozen records on an :class:`EventBus`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from expctl.devices.protocols import RunRecord, ShotBlock
-from expctl.errors import ExpctlError
+from expctl.errors import ExpctlError, storage_error
 
 __all__ = [
     "AnalysisDone",
@@ -19,9 +19,12 @@ __all__ = [
     "EngineEvent",
     "EventBus",
     "FaultRaised",
+    "GoingLive",
     "RunContext",
     "RunStarted",
     "RunStopped",
+    "RunSuperseded",
+    "SafeStateReached",
     "ScanClosed",
     "ScanOpened",
     "ScanPointTaken",
@@ -31,6 +34,7 @@ __all__ = [
     "StateRestored",
     "StepFinished",
     "StepStarted",
+    "SubscriberWarning",
 ]
 
 
@@ -209,30 +213,146 @@ class CommentAdded:
     author: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class GoingLive:
+    """Published once per plan, just before its first device action (replayed steps do
+    not count): from here on the beamline has been touched.  A journal creates its
+    file only then, so a plan interrupted during its rehearsal or before it moved
+    anything leaves no campaign to resume."""
+
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class SafeStateReached:
+    """The engine drove the safe state (``reason``: ``pause``, ``abort`` or ``failure``).
+
+    ``changes`` holds ``(device, before, after)`` for each device it changed, in
+    order; ``failed`` one line per device that could not be made safe.
+    ``step_path``/``step_label`` say where the plan was when it happened.
+    """
+
+    reason: str
+    changes: tuple[tuple[str, Any, Any], ...]
+    time: float
+    step_path: str = ""
+    step_label: str = ""
+    failed: tuple[str, ...] = ()
+
+    def describe(self, units: Mapping[str, str] | None = None) -> str:
+        """``xray_shutter open → closed, pump on → off`` (what a display shows)."""
+        def shown(name: str, value: Any) -> str:
+            text = f"{value:.7g}" if isinstance(value, float) else str(value)
+            unit = (units or {}).get(name, "")
+            return f"{text} {unit}" if unit and isinstance(value, int | float) else text
+
+        parts = [f"{n} {shown(n, b)} → {shown(n, a)}" for n, b, a in self.changes]
+        parts += [f"NOT SAFE: {why}" for why in self.failed]
+        return ", ".join(parts) if parts else "nothing to change (already safe)"
+
+
+@dataclass(frozen=True, slots=True)
+class RunSuperseded:
+    """A finished run no longer counts: its step was redone on resume (a crash or an
+    abort came before the step completed), so the catalog marks it ``superseded``."""
+
+    run: int
+    time: float
+    step_path: str = ""
+    campaign: str = ""
+
+
 EngineEvent = (
     StateChanged | StepStarted | StepFinished | RunStarted | ShotBlockTaken | RunStopped
-    | AnalysisDone | FaultRaised | SpotConsumed | StateRestored | ScanOpened | ScanPointTaken
-    | ScanClosed | CommentAdded
+    | AnalysisDone | FaultRaised | SpotConsumed | StateRestored | SafeStateReached
+    | RunSuperseded | GoingLive | ScanOpened | ScanPointTaken | ScanClosed | CommentAdded
 )
 
 
+@dataclass(frozen=True, slots=True)
+class SubscriberWarning:
+    """A non-critical subscriber (display, plots, alignment log) failed; work went on.
+
+    ``count`` is how many events it failed on (the first failure's text is kept).
+    """
+
+    subscriber: str
+    error: str
+    event: str
+    time: float
+    count: int = 1
+
+    @property
+    def text(self) -> str:
+        """``alignment log failed on AnalysisDone: … (3 times)`` (what a display shows)."""
+        times = f" ({self.count} times)" if self.count > 1 else ""
+        return f"{self.subscriber} failed on {self.event}: {self.error}{times}"
+
+
+@dataclass
+class _Subscriber:
+    fn: Callable[[EngineEvent], None]
+    name: str
+    critical: bool
+
+
 class EventBus:
-    """Synchronous publish/subscribe; a subscriber that raises is reported, not fatal."""
+    """Synchronous publish/subscribe with a failure policy per subscriber.
+
+    A *critical* subscriber (the journal, the run writer, the catalog: the
+    default) that raises makes :meth:`publish` raise, so the engine stops
+    through the safe state; an :class:`OSError` becomes the matching
+    :class:`~expctl.errors.StorageError`.  A *non-critical* one (progress
+    display, plots, alignment log) that raises is reported in :attr:`warnings`,
+    which the CLI and the shell print and the run summary carries; it is never
+    dropped silently, and never stops data taking.
+    """
 
     def __init__(self) -> None:
-        self._subscribers: list[Callable[[EngineEvent], None]] = []
-        self.errors: list[tuple[Callable[[EngineEvent], None], Exception]] = []
+        self._subscribers: list[_Subscriber] = []
+        self.warnings: list[SubscriberWarning] = []
 
-    def subscribe(self, fn: Callable[[EngineEvent], None]) -> Callable[[], None]:
-        """Add ``fn``; returns a function that removes it again."""
-        self._subscribers.append(fn)
-        return lambda: self._subscribers.remove(fn)
+    def subscribe(self, fn: Callable[[EngineEvent], None], *, critical: bool = True,
+                  name: str | None = None, first: bool = False) -> Callable[[], None]:
+        """Add ``fn``; returns a function that removes it again.
+
+        Args:
+            fn: called with every published event, in subscription order.
+            critical: whether its failure must stop data taking (see the class).
+            name: how warnings and errors name it (the function's name by default).
+            first: call it before the subscribers already there (the journal records a
+                run's end before the catalog marks it completed).
+        """
+        sub = _Subscriber(fn, name or _name_of(fn), critical)
+        self._subscribers.insert(0, sub) if first else self._subscribers.append(sub)
+        return lambda: self._subscribers.remove(sub)
 
     def publish(self, event: EngineEvent) -> None:
-        for fn in self._subscribers:
+        """Deliver ``event`` to every subscriber, applying each one's failure policy."""
+        for sub in tuple(self._subscribers):
             try:
-                fn(event)
-            except ExpctlError:
-                raise
-            except Exception as exc:  # a broken logger must not stop the beamtime
-                self.errors.append((fn, exc))
+                sub.fn(event)
+            except Exception as exc:
+                if not sub.critical:
+                    self._warn(sub.name, exc, event)
+                elif isinstance(exc, OSError) and not isinstance(exc, ExpctlError):
+                    # a bare OS error from a logger: say which file, why, what to do
+                    raise storage_error(exc, f"record data ({sub.name})") from exc
+                else:  # expctl errors as they are; a bug keeps its traceback
+                    raise
+
+    def _warn(self, name: str, exc: Exception, event: EngineEvent) -> None:
+        text = exc.paragraph() if isinstance(exc, ExpctlError) else (
+            f"{type(exc).__name__}: {exc}")
+        kind = type(event).__name__
+        for i, seen in enumerate(self.warnings):
+            if seen.subscriber == name and seen.error == text:
+                self.warnings[i] = replace(seen, count=seen.count + 1)
+                return
+        when = getattr(event, "time", 0.0)
+        self.warnings.append(SubscriberWarning(name, text, kind, float(when)))
+
+
+def _name_of(fn: Callable[..., Any]) -> str:
+    name = getattr(fn, "subscriber_name", None) or getattr(fn, "__qualname__", None)
+    return str(name or type(fn).__name__)

@@ -10,20 +10,25 @@ the device state since the last checkpoint and redoes the interrupted action
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from expctl.devices.protocols import Device
+from expctl.devices.profile import SuspenderSpec
+from expctl.devices.protocols import Device, Readable
+from expctl.errors import BackendError
 
-__all__ = ["BandSuspender", "BeamSuspender", "Suspender"]
+__all__ = ["BandSuspender", "BeamSuspender", "Suspender", "suspenders_from_profile"]
 
 
 @runtime_checkable
 class Suspender(Protocol):
     """A condition on the beamline; ``reason`` is ``None`` while it is good."""
 
-    settle: float
+    @property
+    def settle(self) -> float:
+        """Seconds the condition must hold again before data taking resumes."""
+        ...
 
     def reason(self, devices: Mapping[str, Device]) -> str | None: ...
 
@@ -38,6 +43,7 @@ class BandSuspender:
         low: lowest good value.
         high: highest good value.
         settle: seconds the signal must stay good before data taking resumes.
+        units: the signal's units (for messages).
     """
 
     device: str
@@ -45,6 +51,7 @@ class BandSuspender:
     high: float = math.inf
     signal: str | None = None
     settle: float = 5.0
+    units: str = ""
 
     def reason(self, devices: Mapping[str, Device]) -> str | None:
         key = self.signal or self.device
@@ -55,7 +62,10 @@ class BandSuspender:
             return f"{key} reads {value!r}, not a number"
         if self.low <= v <= self.high:
             return None
-        return f"{key} = {v:g} is outside {self.low:g} .. {self.high:g}"
+        u = f" {self.units}" if self.units else ""
+        if v < self.low:
+            return f"{key} {v:.4g}{u} below {self.low:g}{u}"
+        return f"{key} {v:.4g}{u} above {self.high:g}{u}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,4 +82,26 @@ class BeamSuspender:
 
     def reason(self, devices: Mapping[str, Device]) -> str | None:
         value = devices[self.device].read()[self.device]  # type: ignore[attr-defined]
-        return None if float(value) >= 0.5 else "beam lost"
+        return None if float(value) >= 0.5 else "no beam"
+
+
+def suspenders_from_profile(specs: Iterable[SuspenderSpec],
+                            devices: Mapping[str, Device]) -> list[Suspender]:
+    """The suspenders a profile's ``suspenders:`` section declares, checked against the
+    connected devices (each must be readable and give its signal)."""
+    out: list[Suspender] = []
+    for spec in specs:
+        dev = devices.get(spec.device)
+        if not isinstance(dev, Readable):
+            raise BackendError(f"suspender {spec.name!r}: {spec.device} is not a readable "
+                               "device of this beamline", device=spec.device)
+        key = spec.signal or spec.device
+        if key not in dev.describe():
+            raise BackendError(f"suspender {spec.name!r}: {spec.device} has no signal {key!r}",
+                               device=spec.device, allowed=", ".join(dev.describe()))
+        if spec.kind == "beam":
+            out.append(BeamSuspender(spec.device, spec.settle))
+        else:
+            out.append(BandSuspender(spec.device, spec.low, spec.high, spec.signal, spec.settle,
+                                     spec.units))
+    return out

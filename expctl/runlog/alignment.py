@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from expctl.engine.events import AnalysisDone, RunStarted, StepStarted
+from expctl.paths import alignment_dir
 from expctl.runlog.catalog import Catalog
 from expctl.runlog.h5util import json_attr
-from expctl.runlog.paths import alignment_dir
 
 __all__ = ["AlignmentLogger", "AlignmentScan", "read_alignment"]
 
@@ -141,7 +141,8 @@ class AlignmentLogger:
         scan_id = self.catalog.add_alignment({
             "name": event.name, "time": event.time, "sequence": ctx.sequence,
             "step_path": ctx.step_path, "axis": str(inputs["axis"]), "points": len(x),
-            "center": _finite(result.get("center")), "fwhm": _finite(result.get("fwhm")),
+            "center": finite_or_none(result.get("center")),
+            "fwhm": finite_or_none(result.get("fwhm")),
             "flags": list(result.get("flags", [])), "result": result,
         })
         path = self._file(scan_id, ".h5")
@@ -190,7 +191,7 @@ def _move_in_step(title: str, scan: AlignmentScan) -> dict[str, Any] | None:
                   rf"\$\{{\s*{re.escape(scan.name)}\.(\w+)\s*\}}", title)
     if m is None:
         return None
-    target = _finite(scan.result.get(m.group(1)))
+    target = finite_or_none(scan.result.get(m.group(1)))
     said = re.sub(r"\$\{\s*([^}]*?)\s*\}", r"\1", title)  # what ${rock.center} named
     return {"axis": scan.axis, "moved": target is not None,
             "target": math.nan if target is None else target,
@@ -198,7 +199,8 @@ def _move_in_step(title: str, scan: AlignmentScan) -> dict[str, Any] | None:
                                           else f": {m.group(1)} is not a finite number")}
 
 
-def _finite(value: Any) -> float | None:
+def finite_or_none(value: Any) -> float | None:
+    """``value`` as a finite float, or None (NaN, infinite, not a number)."""
     try:
         v = float(value)
     except (TypeError, ValueError):

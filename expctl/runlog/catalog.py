@@ -2,25 +2,36 @@
 
 SQLite in WAL mode lets ``expctl runs`` and ``expctl reduce --follow`` read
 while a sequence writes, and survives ``kill -9`` (the last committed row is
-there).  Rows are written at run start (status 2, ``running``) and updated at
-stop; a row still ``running`` when the next logger attaches belongs to a
-crashed session and is marked ``incomplete`` (its file recovered).
+there).  A run's row is written at its start (status 2, ``running``) *before*
+its file exists, and updated at its stop; a row still ``running`` when the next
+logger attaches belongs to a crashed session (see :mod:`expctl.runlog.recovery`).
+Every failure is a :class:`~expctl.errors.StorageError` naming the file and
+the reason (locked by whom, disk full, corrupt), never a bare SQLite error.
+A run whose step a resumed campaign redid is marked ``superseded``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator, Mapping
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from expctl.engine.events import RunStarted, RunStopped, ShotBlockTaken
-from expctl.errors import DataError
-from expctl.runlog.paths import catalog_path, run_file_path
+from expctl.engine.events import RunStarted, RunStopped, RunSuperseded, ShotBlockTaken
+from expctl.errors import CorruptFileError, DataError, StorageError, storage_error
+from expctl.paths import DataDir, check_layout
+from expctl.runlog.dbfile import (
+    LOCK_TIMEOUT_S,
+    ReadOnlyDatabase,
+    connect_readonly,
+    connect_writable,
+    sqlite_error,
+)
+from expctl.runlog.lease import Lease, take_lease
 
 __all__ = ["Catalog", "CatalogRow", "file_checksum"]
 
@@ -81,6 +92,11 @@ SCAN_COLUMNS = {
     "unit": "TEXT NOT NULL DEFAULT ''",
     "checksum": "TEXT",
 }
+#: Every column of the runs table, in order (what a rebuilt row must fill).
+RUN_COLUMNS = ("run", "beamline", "status", "outcome", "start_time", "stop_time", "hightag",
+               "start_tag", "end_tag", "shots", "sequence", "sequence_file", "step_path",
+               "label", "comment", "loop", "params", "scan", "sample_spot", "detectors",
+               "file", "checksum")
 #: Columns holding JSON; decoded when rows are read.
 _JSON_COLUMNS = ("loop", "params", "scan", "sample_spot", "detectors", "flags", "moved_to",
                  "result", "axes")
@@ -89,9 +105,12 @@ _JSON_COLUMNS = ("loop", "params", "scan", "sample_spot", "detectors", "flags", 
 def file_checksum(path: Path) -> str:
     """SHA-256 of a file, so a copy elsewhere can be verified against the catalog."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise storage_error(exc, "read", path) from None
     return digest.hexdigest()
 
 
@@ -117,36 +136,71 @@ class Catalog:
 
     Args:
         data_dir: the data directory; the database is ``catalog.sqlite`` in it.
-        readonly: open an existing catalog for queries only.
+        readonly: open an existing catalog for queries only, writing nothing beside it
+            (so archives the user cannot write read too).
+        lock_timeout: how long a write waits for another process's lock (seconds).
+        path: the database file, if not the data directory's catalog (a rebuild
+            writes a new one beside it).
     """
 
-    def __init__(self, data_dir: Path, *, readonly: bool = False) -> None:
+    subscriber_name = "run catalog"
+
+    def __init__(self, data_dir: Path, *, readonly: bool = False,
+                 lock_timeout: float = LOCK_TIMEOUT_S, path: Path | None = None) -> None:
         self.data_dir = Path(data_dir)
-        self.path = catalog_path(self.data_dir)
+        self.layout = DataDir(self.data_dir)
+        self.path = Path(path) if path is not None else self.layout.catalog
+        self.readonly = readonly
+        self.lock_timeout = lock_timeout
+        self._snapshot: ReadOnlyDatabase | None = None
+        self._leases: dict[int, Lease] = {}
+        check_layout(self.data_dir)
         if readonly:
             if not self.path.exists():
                 raise DataError(f"no run catalog at {self.path}",
                                 hint="run a sequence first, or pass --data-dir")
-            self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
-                                       check_same_thread=False)
+            self._snapshot = connect_readonly(self.path)
+            self._db = self._snapshot.db
+            with self._reading("read"):
+                self._db.execute("SELECT run, file, checksum FROM runs LIMIT 1").fetchall()
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            _add_scan_columns(self._db)
-            self._db.commit()
+            self.layout.guard_write(self.path)
+            self._db = connect_writable(self.path, timeout=lock_timeout)
+            with self._writing("create the tables of"):
+                self._db.executescript(_SCHEMA)
+                _add_scan_columns(self._db)
         self._db.row_factory = sqlite3.Row
 
     def close(self) -> None:
-        self._db.close()
+        for lease in self._leases.values():  # runs that never stopped: recovered next time
+            lease.release()
+        self._leases.clear()
+        if self._snapshot is not None:
+            self._snapshot.close()
+        else:
+            self._db.close()
 
     def __enter__(self) -> Catalog:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextlib.contextmanager
+    def _writing(self, doing: str) -> Iterator[None]:
+        """One transaction; SQLite errors become StorageErrors saying what was being done."""
+        try:
+            with self._db:
+                yield
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, doing, self.path, timeout=self.lock_timeout) from None
+
+    @contextlib.contextmanager
+    def _reading(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise sqlite_error(exc, doing, self.path, timeout=self.lock_timeout) from None
 
     # -- subscriber -------------------------------------------------------------------
     def __call__(self, event: Any) -> None:
@@ -155,15 +209,36 @@ class Catalog:
         elif isinstance(event, RunStopped):
             self.run_stopped(event)
         elif isinstance(event, ShotBlockTaken):
-            self._db.execute("UPDATE runs SET shots = shots + ? WHERE run = ?",
-                             (len(event.block), event.block.run))
-            self._db.commit()
+            with self._writing(f"count the shots of run {event.block.run} in"):
+                self._db.execute("UPDATE runs SET shots = shots + ? WHERE run = ?",
+                                 (len(event.block), event.block.run))
+        elif isinstance(event, RunSuperseded):
+            from expctl.runlog.recovery import supersede
+
+            supersede(self, [event.run])
 
     def run_started(self, event: RunStarted) -> None:
-        """Insert the run as ``running`` (status 2) with its context."""
+        """Insert the run as ``running`` (status 2) with its context, before its file exists."""
+        r = event.record
+        path = self.layout.run_file(r.beamline, r.run)
+        with self._reading(f"look run {r.run} up in"):
+            known = self._db.execute("SELECT file FROM runs WHERE run = ?",
+                                     (r.run,)).fetchone()
+        if known is not None:
+            raise DataError(f"run {r.run} is already in the catalog {self.path} "
+                            f"(file {known[0]}); run numbers are never reused",
+                            hint="Check that the facility run counter was not reset.")
+        lease = take_lease(self.layout, r.beamline, r.run)  # before the row: see lease.py
+        try:
+            self._insert_started(event, path)
+        except BaseException:
+            lease.release()
+            raise
+        self._leases[r.run] = lease
+
+    def _insert_started(self, event: RunStarted, path: Path) -> None:
         r, c = event.record, event.context
-        path = run_file_path(self.data_dir, r.beamline, r.run)
-        with self._db:
+        with self._writing(f"record the start of run {r.run} in"):
             self._db.execute(
                 "INSERT INTO runs (run, beamline, status, outcome, start_time, hightag,"
                 " start_tag, shots, sequence, sequence_file, step_path, label, comment, loop,"
@@ -177,53 +252,46 @@ class Catalog:
     def run_stopped(self, event: RunStopped) -> None:
         """Record the stop: status, outcome, end tag, shots and the file's checksum."""
         r = event.record
-        path = run_file_path(self.data_dir, r.beamline, r.run)
-        checksum = file_checksum(path) if path.exists() else None
-        with self._db:
+        path = self.layout.run_file(r.beamline, r.run)
+        exists = path.exists()
+        checksum = file_checksum(path) if exists else None
+        # the shots the file holds: fewer than the DAQ took if logging failed mid-run
+        shots = _file_shots(path, r.shots) if exists else r.shots
+        with self._writing(f"record the end of run {r.run} in"):
             cur = self._db.execute(
                 "UPDATE runs SET status = ?, outcome = ?, stop_time = ?, end_tag = ?,"
                 " shots = ?, checksum = ?, file = ? WHERE run = ?",
-                (r.status, event.outcome, r.stop_time, r.end_tag, r.shots, checksum,
-                 self.relative(path) if path.exists() else None, r.run))
-            if cur.rowcount == 0:
-                raise DataError(f"run {r.run} stopped but the catalog never saw it start",
-                                hint="attach the run logger before the first run starts")
+                (r.status, event.outcome, r.stop_time, r.end_tag, shots, checksum,
+                 self.relative(path) if exists else None, r.run))
+        lease = self._leases.pop(r.run, None)
+        if lease is not None:
+            lease.release()
+        if cur.rowcount == 0:
+            raise DataError(f"run {r.run} stopped but the catalog never saw it start",
+                            hint="attach the run logger before the first run starts")
 
-    def recover(self) -> list[int]:
-        """Mark runs left ``running`` by a crashed session as ``incomplete``.
+    def put_run(self, values: Mapping[str, Any]) -> None:
+        """Insert or replace a whole row (recovery and rebuild, from a run file's metadata)."""
+        cols = [c for c in RUN_COLUMNS if c in values]
+        encoded = [_dump(values[c]) if c in _JSON_COLUMNS else values[c] for c in cols]
+        with self._writing(f"register run {values.get('run')} in"):
+            self._db.execute(f"INSERT OR REPLACE INTO runs ({', '.join(cols)}) "
+                             f"VALUES ({', '.join('?' for _ in cols)})", encoded)
 
-        Their files are rewritten readable (see :func:`recover_file`) and the
-        shots and end tag taken from what was flushed.
-
-        Returns:
-            the recovered run numbers.
-        """
-        from expctl.runlog.writer import recover_file
-
-        rows = self._db.execute("SELECT run, beamline FROM runs WHERE status = 2").fetchall()
-        recovered = []
-        for row in rows:
-            path = run_file_path(self.data_dir, row["beamline"], row["run"])
-            shots, end_tag, checksum = 0, None, None
-            if path.exists():
-                shots = recover_file(path)
-            if path.exists():  # an unreadable file was set aside as *.unreadable.h5
-                end_tag = _end_tag(path)
-                checksum = file_checksum(path)
-            with self._db:
-                self._db.execute(
-                    "UPDATE runs SET status = 0, outcome = 'incomplete', shots = ?,"
-                    " end_tag = ?, checksum = ? WHERE run = ?",
-                    (shots, end_tag, checksum, row["run"]))
-            recovered.append(int(row["run"]))
-        return recovered
+    def update_run(self, run: int, values: Mapping[str, Any]) -> None:
+        """Amend columns of one run's row (recovery: outcome, file, shots, checksum)."""
+        cols = list(values)
+        encoded = [_dump(values[c]) if c in _JSON_COLUMNS else values[c] for c in cols]
+        with self._writing(f"update run {run} in"):
+            self._db.execute(f"UPDATE runs SET {', '.join(f'{c} = ?' for c in cols)} "
+                             "WHERE run = ?", [*encoded, run])
 
     # -- alignment scans ----------------------------------------------------------------
     def add_alignment(self, values: Mapping[str, Any]) -> int:
         """Insert one logged alignment scan; returns its id."""
         cols = list(values)
         encoded = [_dump(values[c]) if c in _JSON_COLUMNS else values[c] for c in cols]
-        with self._db:
+        with self._writing("log an alignment scan in"):
             cur = self._db.execute(
                 f"INSERT INTO alignment_scans ({', '.join(cols)}) "
                 f"VALUES ({', '.join('?' for _ in cols)})", encoded)
@@ -233,41 +301,56 @@ class Catalog:
         """Amend a logged scan (e.g. the move it caused, known only afterwards)."""
         cols = list(values)
         encoded = [_dump(values[c]) if c in _JSON_COLUMNS else values[c] for c in cols]
-        with self._db:
+        with self._writing(f"update alignment scan {scan_id} in"):
             self._db.execute(
                 f"UPDATE alignment_scans SET {', '.join(f'{c} = ?' for c in cols)} WHERE id = ?",
                 [*encoded, scan_id])
 
     def alignments(self) -> list[dict[str, Any]]:
         """All logged scans (alignment scans and console scan records), oldest first."""
-        rows = self._db.execute("SELECT * FROM alignment_scans ORDER BY id").fetchall()
-        return [_decode(row) for row in rows]
+        with self._reading("read the scans of"):
+            rows = self._db.execute("SELECT * FROM alignment_scans ORDER BY id").fetchall()
+            return [_decode(row, self.path) for row in rows]
 
     def scan(self, number: int) -> dict[str, Any]:
         """One logged scan; :class:`DataError` naming the known range when absent."""
-        row = self._db.execute("SELECT * FROM alignment_scans WHERE id = ?",
-                               (number,)).fetchone()
+        with self._reading(f"read scan {number} from"):
+            row = (self._db.execute("SELECT * FROM alignment_scans WHERE id = ?",
+                                    (number,)).fetchone()
+                   if _SQL_INT_MIN <= number <= _SQL_INT_MAX else None)
+            if row is None:
+                lo, hi = self._db.execute(
+                    "SELECT min(id), max(id) FROM alignment_scans").fetchone()
         if row is None:
-            lo, hi = self._db.execute(
-                "SELECT min(id), max(id) FROM alignment_scans").fetchone()
             allowed = f"{lo} .. {hi}" if lo is not None else "none logged yet"
             raise DataError(f"scan {number} is not in the catalog {self.path}", allowed=allowed)
-        return _decode(row)
+        return _decode(row, self.path)
 
     # -- queries ----------------------------------------------------------------------
+    def quick_check(self) -> str:
+        """SQLite's own structural check of the database: ``""`` when it is sound."""
+        with self._reading("check"):
+            found = [str(r[0]) for r in self._db.execute("PRAGMA quick_check(20)")]
+        return "" if found == ["ok"] else "; ".join(found)
+
     def rows(self) -> Iterator[CatalogRow]:
         """Every run, in run order."""
-        for row in self._db.execute("SELECT * FROM runs ORDER BY run"):
-            yield CatalogRow(_decode(row))
+        with self._reading("read the runs of"):
+            rows = self._db.execute("SELECT * FROM runs ORDER BY run").fetchall()
+        for row in rows:
+            yield CatalogRow(_decode(row, self.path))
 
     def get(self, run: int) -> CatalogRow:
         """One run's row; :class:`DataError` naming the known range when absent."""
-        row = self._db.execute("SELECT * FROM runs WHERE run = ?", (run,)).fetchone()
+        with self._reading(f"read run {run} from"):
+            row = (self._db.execute("SELECT * FROM runs WHERE run = ?", (run,)).fetchone()
+                   if _SQL_INT_MIN <= run <= _SQL_INT_MAX else None)
+            if row is None:
+                lo, hi = self._db.execute("SELECT min(run), max(run) FROM runs").fetchone()
         if row is None:
-            lo, hi = self._db.execute("SELECT min(run), max(run) FROM runs").fetchone()
             allowed = f"{lo} .. {hi}" if lo is not None else "none logged yet"
             raise DataError(f"run {run} is not in the catalog {self.path}", allowed=allowed)
-        return CatalogRow(_decode(row))
+        return CatalogRow(_decode(row, self.path))
 
     def file_of(self, run: int) -> Path:
         """Absolute path of a run's file."""
@@ -276,10 +359,25 @@ class Catalog:
             raise DataError(f"run {run} has no run file in the catalog")
         return self.data_dir / row["file"]
 
+    def verified_file(self, run: int) -> Path:
+        """A run's file, checked against the SHA-256 the catalog recorded at its stop.
+
+        A file still being written (no checksum yet) is returned unchecked.
+        """
+        row = self.get(run)
+        path = self.file_of(run)
+        if row["checksum"] and path.exists() and file_checksum(path) != row["checksum"]:
+            raise CorruptFileError(
+                f"run {run}'s file {path} does not match the SHA-256 the catalog recorded "
+                "when the run stopped: it was changed or damaged since", path=path,
+                hint="Restore it from a copy (the checksum identifies the right one); "
+                     "`expctl check` lists every file that differs.")
+        return path
+
     def relative(self, path: Path) -> str:
         """``path`` relative to the data directory, so a beamtime directory can move."""
         try:
-            return str(path.relative_to(self.data_dir))
+            return str(Path(path).relative_to(self.data_dir))
         except ValueError:
             return str(path)
 
@@ -291,21 +389,34 @@ def _add_scan_columns(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE alignment_scans ADD COLUMN {name} {declaration}")
 
 
+#: SQLite stores 64-bit integers; a larger run number cannot be in the catalog.
+_SQL_INT_MIN, _SQL_INT_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def _file_shots(path: Path, default: int) -> int:
+    """The ``shots`` attribute the writer left in a run file (``default`` if it has none)."""
+    from expctl.runlog.reader import read_attributes
+
+    try:
+        return int(read_attributes(path).get("shots", default))
+    except (StorageError, DataError, TypeError, ValueError):
+        return default
+
+
 def _dump(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _decode(row: sqlite3.Row) -> dict[str, Any]:
+def _decode(row: sqlite3.Row, path: Path) -> dict[str, Any]:
     out = dict(row)
     for key in _JSON_COLUMNS:
         if key in out and isinstance(out[key], str):
-            out[key] = json.loads(out[key])
+            try:
+                out[key] = json.loads(out[key])
+            except ValueError:
+                raise CorruptFileError(
+                    f"the catalog {path} holds a damaged {key!r} value in "
+                    f"{'run ' + str(out['run']) if 'run' in out else 'a row'}",
+                    path=path, hint="`expctl catalog rebuild` recreates the catalog from "
+                                    "the run files' own metadata.") from None
     return out
-
-
-def _end_tag(path: Path) -> int | None:
-    import h5py
-
-    with closing(h5py.File(path, "r")) as f:
-        end = int(f.attrs.get("end_tag", -1))
-    return None if end < 0 else end

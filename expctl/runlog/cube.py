@@ -3,7 +3,9 @@
 ``/entry/data`` (NXdata) plots the relative change against the bin variable
 with its errors in any NeXus viewer; ``laser_on``/``laser_off`` keep the
 per-bin sums and ``nEntries`` so cubes of different runs can be added;
-``fit`` holds the pump-response parameters with errors and the model curve.
+``fit`` holds the pump-response parameters with errors, how the jitter was set
+(``sigma_source``), which parameters the data leave undetermined and why
+(``undetermined``, JSON) and the model curve.
 """
 
 from __future__ import annotations
@@ -70,18 +72,25 @@ def write_cube(cube: Cube, path: Path) -> Path:
         data.create_dataset(axis, data=cube.centers).attrs["units"] = cube.units
         data.create_dataset("relative", data=cube.relative).attrs["long_name"] = (
             "ΔI/I = (Σs/ΣI0)_on / (Σs/ΣI0)_off − 1")
-        data.create_dataset("relative_errors", data=cube.relative_err)
+        model_err = cube.model_errors()
+        errors = data.create_dataset("relative_errors", data=(
+            cube.relative_err if model_err is None else model_err))
+        errors.attrs["source"] = ("per-bin scatter (moderated)" if model_err is None
+                                  else "noise model of the pump-response fit")
+        data.create_dataset("relative_errors_scatter", data=cube.relative_err)
         entry.create_dataset("bin_edges", data=cube.edges).attrs["units"] = cube.units
         _write_stats(entry.create_group("laser_on"), cube.on)
         _write_stats(entry.create_group("laser_off"), cube.off)
         if cube.fit is not None:
             fit = entry.create_group("fit")
             fit.attrs["NX_class"] = "NXcollection"
-            fit.attrs["model"] = "A·H(t−t0)·exp(−(t−t0)/τ) ⊛ Gauss(σ)"
+            fit.attrs["model"] = "A·H(t−t0)·exp(−(t−t0)/τ) ⊛ Gauss(σ) + baseline"
+            fit.attrs["sigma_source"] = cube.fit.sigma_source
+            fit.attrs["undetermined"] = json_attr(dict(cube.fit.undetermined))
             for key, value in cube.fit.as_dict().items():
                 if isinstance(value, (bool, int, float)):
                     ds = fit.create_dataset(key, data=value)
-                    if key.split("_")[0] in ("t0", "tau", "sigma"):
+                    if key in ("t0", "t0_err", "tau", "tau_err", "sigma", "sigma_err"):
                         ds.attrs["units"] = cube.fit.units
             lo, hi = float(cube.edges[0]), float(cube.edges[-1])
             t = np.linspace(lo, hi, 400)

@@ -1,72 +1,97 @@
-"""Fit of the pump response: a step-exponential convolved with the timing jitter.
+"""The pump-response fit: time zero, amplitude and recovery time of ΔI/I against delay.
 
-Per shot the relative Bragg-intensity change is ``A·H(t−t0)·exp(−(t−t0)/τ)``
-at ``t`` = nominal delay + jitter; averaged over Gaussian jitter of rms σ this
-is an exponentially modified Gaussian (EMG) of the nominal delay::
+**Model.** A pumped shot changes the Bragg intensity by ``A·H(t−t0)·exp(−(t−t0)/τ)``
+at its actual delay ``t`` = nominal delay + timing error.  Averaged over Gaussian
+jitter of rms σ this is an exponentially modified Gaussian of the nominal delay
+(:func:`emg_response`); ``--baseline`` adds a constant β that absorbs on/off
+calibration offsets (pumped and reference shots use different attenuators and
+monitor gains).
 
-    f(t) = A/2 · exp(σ²/(2τ²) − u/τ) · erfc((σ/τ − u/σ)/√2),   u = t − t0
+**Likelihood** (:mod:`expctl.runlog.likelihood`).  Each pumped shot is compared
+with its bin's reference level; its variance holds photon/normalisation noise
+of a fitted relative size κ, the scatter the jitter causes near time zero, and
+the error of the reference level shared by the bin's shots.  κ is fitted, so a
+bin with one pumped shot counts as much as its I0 says.
 
-evaluated in whichever of two algebraically equal forms cannot overflow.
-Fitting is weighted Levenberg–Marquardt (numpy; a few dozen bins need no
-numba), with τ and σ fitted as logarithms so they stay positive.  Parameter
-errors come from the covariance at the optimum in natural parameters, inflated
-by the Birge ratio √(χ²/ν) when the scatter exceeds the stated errors — never
-deflated below them.
+**The jitter σ** is known when given or measured (a timing tool's per-shot
+arrival times); otherwise it is fitted under the documented prior
+:data:`JITTER_PRIOR` — log-normal, median 50 fs, ×/÷ 10 at one standard
+deviation, spanning two-colour (fs) to optical-laser (≈ 300 fs) jitter — so an
+unresolved σ widens the error of t0 instead of silently fixing it.
+:attr:`PumpFitResult.sigma_source` records which.
+
+**Errors** are the inverse Hessian of −log(likelihood × prior) at its maximum
+(κ, σ and β marginalised), NaN where the curvature is singular.  A number
+counts as a result only when the data constrain it: :func:`diagnose` names
+every parameter that is not, why, and what to measure.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_JITTER_PS", "PumpFitResult", "emg_response", "fit_pump_response",
-           "jitter_variance"]
+from expctl.analysis.lsq import covariance, hessian, levenberg_marquardt, nelder_mead
+from expctl.runlog.likelihood import (
+    PumpedShots,
+    PumpLikelihood,
+    emg_response,
+    jitter_variance,
+)
 
-#: rms timing jitter between pump and probe assumed when σ is not fitted (ps).
-DEFAULT_JITTER_PS = 0.1
-_SQRT2 = math.sqrt(2.0)
-def _erfcx_pos(z: np.ndarray) -> np.ndarray:
-    """exp(z²)·erfc(z) for z ≥ 0: Chebyshev fit, fractional error < 1.2e-7 everywhere.
+__all__ = ["JITTER_PRIOR", "Jitter", "PumpFitResult", "PumpedShots", "diagnose",
+           "emg_response", "fit_pump_response", "jitter_variance"]
 
-    (Numerical Recipes' ``erfcc`` without its ``exp(−z²)``; numpy has no erfc,
-    and this vectorised form is what keeps the likelihood fit fast.)
+#: Prior of a fitted jitter: (median in ps, multiplicative one-sigma width).
+JITTER_PRIOR = (0.05, 10.0)
+#: A jitter asked for counts as resolved when the data fix log σ to within this (one sigma).
+RESOLVED_LOG_SIGMA = 0.5
+#: Change of −2 log L below which a restart counts as converged (errors need ~1).
+CONVERGED = 1e-3
+#: −2 Δlog L by which the response must beat "no response" (χ², 3 dof, 1 % level).
+RESPONSE_MIN = 11.3
+
+
+@dataclass(frozen=True, slots=True)
+class Jitter:
+    """How the fit treats the timing jitter σ.
+
+    Args:
+        value: σ when known (fixed in the fit); None fits it under ``prior``.
+        source: where a known σ came from ("given", "timing tool tt/… rms of 512 shots").
+        prior: (median, one-sigma factor) of the log-normal prior of a fitted σ.
+        of_interest: σ is a result the user asked for (``--fit-jitter``), so an
+            unresolved σ makes the fit incomplete; otherwise it is a nuisance.
     """
-    t = 1.0 / (1.0 + 0.5 * z)
-    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
-        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
-            -0.82215223 + t * 0.17087277))))))))
-    return t * np.exp(poly)
 
+    value: float | None = None
+    source: str = "fitted"
+    prior: tuple[float, float] = JITTER_PRIOR
+    of_interest: bool = False
 
-def _erfc(x: np.ndarray) -> np.ndarray:
-    """Elementwise erfc with small fractional error (see :func:`_erfcx_pos`)."""
-    z = np.abs(x)
-    upper = _erfcx_pos(z) * np.exp(-z * z)
-    return np.where(x >= 0.0, upper, 2.0 - upper)
-
-
-def emg_response(t: np.ndarray, t0: float, amplitude: float, tau: float,
-                 sigma: float) -> np.ndarray:
-    """Jitter-averaged relative change at nominal delays ``t`` (all times in one unit)."""
-    u = np.asarray(t, dtype=np.float64) - t0
-    if sigma <= 0.0:
-        return np.where(u >= 0.0, amplitude * np.exp(-np.clip(u, 0.0, None) / tau), 0.0)
-    x = (sigma / tau - u / sigma) / _SQRT2
-    gauss = np.exp(-0.5 * (u / sigma) ** 2)
-    ex = _erfcx_pos(np.abs(x))
-    # x ≥ 0 (before / around t0): Gaussian × erfcx, cannot overflow.  x < 0 (after t0):
-    # erfc(x) = 2 − erfc(−x), i.e. the bounded exponential minus a vanishing Gaussian term.
-    expo = np.exp(np.minimum(0.5 * (sigma / tau) ** 2 - u / tau, 700.0))
-    out = np.where(x >= 0.0, 0.5 * gauss * ex, expo - 0.5 * gauss * ex)
-    return amplitude * out
+    def describe(self) -> str:
+        if self.value is not None:
+            return f"{self.source}: {self.value:g}"
+        median, factor = self.prior
+        return f"fitted, log-normal prior median {median:g} ×/÷ {factor:g}"
 
 
 @dataclass(frozen=True, slots=True)
 class PumpFitResult:
-    """Fitted pump response; errors are one standard deviation (NaN if undetermined)."""
+    """Fitted pump response; errors are one standard deviation (NaN if undetermined).
+
+    ``undetermined`` maps each parameter the data do not constrain to a
+    sentence saying why and what to measure; the result is complete only when
+    it is empty.  ``chi2``/``dof`` compare the delay-binned means with the
+    model under the fitted noise (a check of the model's shape); ``response`` is
+    −2 Δlog L of the fit over no response at all (A = 0); ``noise`` is
+    κ, the relative scatter of a pumped shot at mean I0; ``bin_errors`` the
+    error of each bin's ΔI/I under that noise model.
+    """
 
     t0: float
     t0_err: float
@@ -77,268 +102,119 @@ class PumpFitResult:
     sigma: float
     sigma_err: float
     sigma_fitted: bool
+    sigma_source: str
+    baseline: float
+    baseline_err: float
+    baseline_fitted: bool
+    noise: float
     chi2: float
     dof: int
-    n_points: int
+    response: float
+    n_shots: int
+    n_delays: int
     converged: bool
+    undetermined: Mapping[str, str] = field(default_factory=dict)
+    bin_errors: np.ndarray = field(default_factory=lambda: np.zeros(0))
     units: str = "ps"
 
     @property
     def reduced_chi2(self) -> float:
         return self.chi2 / self.dof if self.dof > 0 else math.nan
 
+    @property
+    def complete(self) -> bool:
+        """Every fitted parameter is constrained by the data."""
+        return not self.undetermined
+
     def curve(self, t: np.ndarray) -> np.ndarray:
         """The fitted model at ``t``."""
-        return emg_response(t, self.t0, self.amplitude, self.tau, self.sigma)
+        return emg_response(t, self.t0, self.amplitude, self.tau, self.sigma) + self.baseline
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "t0": self.t0, "t0_err": self.t0_err, "amplitude": self.amplitude,
             "amplitude_err": self.amplitude_err, "tau": self.tau, "tau_err": self.tau_err,
             "sigma": self.sigma, "sigma_err": self.sigma_err, "sigma_fitted": self.sigma_fitted,
-            "chi2": self.chi2, "dof": self.dof, "reduced_chi2": self.reduced_chi2,
-            "n_points": self.n_points, "converged": self.converged, "units": self.units,
+            "sigma_source": self.sigma_source, "baseline": self.baseline,
+            "baseline_err": self.baseline_err, "baseline_fitted": self.baseline_fitted,
+            "noise": self.noise, "chi2": self.chi2, "dof": self.dof,
+            "response": self.response,
+            "reduced_chi2": self.reduced_chi2, "n_shots": self.n_shots,
+            "n_delays": self.n_delays, "converged": self.converged,
+            "complete": self.complete, "undetermined": dict(self.undetermined),
+            "units": self.units,
         }
 
 
-def _model(p: np.ndarray, t: np.ndarray, sigma_fixed: float | None) -> np.ndarray:
-    # log τ and log σ are clamped so a wild trial step cannot overflow
-    sigma = sigma_fixed if sigma_fixed is not None else math.exp(min(max(p[3], -30.0), 30.0))
-    return emg_response(t, p[0], p[1], math.exp(min(max(p[2], -30.0), 30.0)), sigma)
-
-
-def _jacobian(fn: Any, p: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Central differences; steps relative to each parameter's natural scale."""
-    cols = []
-    for k in range(len(p)):
-        h = 1e-6 * scale[k]
-        dp = np.zeros_like(p)
-        dp[k] = h
-        cols.append((fn(p + dp) - fn(p - dp)) / (2.0 * h))
-    return np.stack(cols, axis=1)
-
-
-def _levenberg_marquardt(t: np.ndarray, y: np.ndarray, w: np.ndarray, p0: np.ndarray,
-                         sigma_fixed: float | None, span: float,
-                         max_iter: int = 200) -> tuple[np.ndarray, float, bool]:
-    def resid(p: np.ndarray) -> np.ndarray:
-        return (_model(p, t, sigma_fixed) - y) * w
-
-    scale = np.array([span, max(abs(p0[1]), 1e-3), 1.0, 1.0][:len(p0)])
-    p = p0.astype(np.float64)
-    r = resid(p)
-    chi2 = float(r @ r)
-    lam = 1e-3
-    for _ in range(max_iter):
-        jac = _jacobian(resid, p, scale)
-        a = jac.T @ jac
-        g = jac.T @ r
-        improved = False
-        while lam < 1e12:
-            step = np.linalg.solve(a + lam * np.diag(np.diag(a) + 1e-12), -g)
-            trial = p + step
-            r_new = resid(trial)
-            chi2_new = float(r_new @ r_new)
-            if np.isfinite(chi2_new) and chi2_new <= chi2:
-                converged = chi2 - chi2_new <= 1e-10 * max(chi2, 1e-300) + 1e-14
-                p, r, chi2 = trial, r_new, chi2_new
-                lam = max(lam / 10.0, 1e-12)
-                improved = True
-                if converged:
-                    return p, chi2, True
-                break
-            lam *= 10.0
-        if not improved:
-            return p, chi2, True
-    return p, chi2, False
-
-
-def jitter_variance(t: np.ndarray, t0: float, amplitude: float, tau: float,
-                    sigma: float) -> np.ndarray:
-    """Shot-to-shot variance of ΔI/I that timing jitter alone causes at nominal delay ``t``.
-
-    Near time zero a single shot either sees the step or not, so a bin of a
-    few pumped shots scatters far more there than photon noise says.  With
-    ``f = A·H(u)·exp(−u/τ)``: ``E[f²]`` is the same EMG with ``A²`` and ``τ/2``.
-    """
-    mean = emg_response(t, t0, amplitude, tau, sigma)
-    return np.clip(emg_response(t, t0, amplitude * amplitude, 0.5 * tau, sigma) - mean * mean,
-                   0.0, None)
-
-
-def fit_pump_response(delay: np.ndarray, relative: np.ndarray, relative_err: np.ndarray, *,
-                      sigma: float = DEFAULT_JITTER_PS, fit_sigma: bool = False,
-                      shots: np.ndarray | None = None, units: str = "ps") -> PumpFitResult:
-    """Fit ``A·H(t−t0)·exp(−(t−t0)/τ) ⊛ Gauss(σ)`` to binned relative changes.
-
-    Several starting points (time zero at each rise between neighbouring
-    bins, three recovery times) are tried and the lowest χ² kept, because a
-    step with only a few bins on its edge has local minima.
+def fit_pump_response(shots: PumpedShots, *, jitter: Jitter = Jitter(), baseline: bool = False,
+                      units: str = "ps") -> PumpFitResult:
+    """Maximum-posterior fit of the pump response to single pumped shots (module docstring).
 
     Args:
-        delay: bin centres (nominal delays).
-        relative: relative change per bin, on/off − 1.
-        relative_err: its one-sigma error; bins with non-finite or non-positive
-            errors are left out.
-        sigma: timing jitter rms (fixed value, or start value when fitted).
-        fit_sigma: fit σ too (needs bins finer than the jitter around t0).
-        shots: effective number of pumped shots per bin; when given, each
-            bin's variance also holds the jitter-induced scatter
-            :func:`jitter_variance` / shots of the model being fitted, and the
-            fit becomes a maximum-likelihood one (see
-            :func:`_fit_with_jitter_scatter`).
-        units: time unit of ``delay``, recorded in the result.
+        shots: the pumped shots, each against its bin's reference level.
+        jitter: a known σ or how to fit it.
+        baseline: fit a constant offset β of ΔI/I too.
+        units: time unit of the delays, recorded in the result.
     """
-    result = _fit_once(delay, relative, relative_err, sigma=sigma, fit_sigma=fit_sigma,
-                       units=units)
-    if shots is None or not math.isfinite(result.t0):
-        return result
-    return _fit_with_jitter_scatter(delay, relative, relative_err, shots, result,
-                                    sigma=sigma, fit_sigma=fit_sigma, units=units)
-
-
-def _nelder_mead(fn: Any, x0: np.ndarray, step: np.ndarray, *, max_iter: int = 2000,
-                 tol: float = 1e-7) -> tuple[np.ndarray, float]:
-    """Minimise ``fn`` from ``x0`` (standard reflection/expansion/contraction/shrink)."""
-    simplex = [x0] + [x0 + np.eye(len(x0))[k] * step[k] for k in range(len(x0))]
-    values = [fn(x) for x in simplex]
-    for _ in range(max_iter):
-        order = np.argsort(values)
-        simplex = [simplex[k] for k in order]
-        values = [values[k] for k in order]
-        if abs(values[-1] - values[0]) <= tol:  # −2 log L: 1e-7 is far below any error
-            break
-        centroid = np.mean(simplex[:-1], axis=0)
-        reflected = centroid + (centroid - simplex[-1])
-        fr = fn(reflected)
-        if fr < values[0]:
-            expanded = centroid + 2.0 * (centroid - simplex[-1])
-            fe = fn(expanded)
-            simplex[-1], values[-1] = (expanded, fe) if fe < fr else (reflected, fr)
-        elif fr < values[-2]:
-            simplex[-1], values[-1] = reflected, fr
+    like = PumpLikelihood(shots, sigma=jitter.value, prior=jitter.prior, baseline=baseline)
+    names = like.names
+    if shots.n_delays < len(names) + 2:
+        return _too_few(shots, like, jitter, units)
+    q, value = _maximise(like, _start(like, shots))
+    converged = False
+    for _ in range(3):  # restart from the best point until a restart no longer helps
+        q_again, value_again = nelder_mead(like.nll, q, like.steps(q) * 10.0, tol=1e-7)
+        if value_again < value:
+            q, value, converged = q_again, value_again, value - value_again <= CONVERGED
         else:
-            contracted = centroid + 0.5 * (simplex[-1] - centroid)
-            fc = fn(contracted)
-            if fc < values[-1]:
-                simplex[-1], values[-1] = contracted, fc
-            else:
-                simplex = [simplex[0] + 0.5 * (x - simplex[0]) for x in simplex]
-                values = [fn(x) for x in simplex]
-    best = int(np.argmin(values))
-    return simplex[best], float(values[best])
+            converged = True
+        if converged:
+            break
+    cov_q = covariance(0.5 * hessian(like.nll, q, like.steps(q)))
+    p, err = like.natural(q, cov_q)
+    chi2, dof = like.binned_chi2(q)
+    bin_errors = like.bin_errors(q)
+    response = _null_nll(like, q) - value
+    result = PumpFitResult(
+        t0=p["t0"], t0_err=err["t0"], amplitude=p["amplitude"],
+        amplitude_err=err["amplitude"], tau=p["tau"], tau_err=err["tau"], sigma=p["sigma"],
+        sigma_err=err["sigma"], sigma_fitted=jitter.value is None,
+        sigma_source=jitter.describe(), baseline=p["baseline"], baseline_err=err["baseline"],
+        baseline_fitted=baseline, noise=p["noise"], chi2=chi2, dof=dof, response=response,
+        n_shots=len(shots.delay), n_delays=shots.n_delays, converged=converged,
+        bin_errors=bin_errors, units=units)
+    return _with_diagnosis(result, shots, jitter)
 
 
-def _fit_with_jitter_scatter(delay: np.ndarray, relative: np.ndarray, relative_err: np.ndarray,
-                             shots: np.ndarray, start: PumpFitResult, *, sigma: float,
-                             fit_sigma: bool, units: str) -> PumpFitResult:
-    """Maximum likelihood with the model's own jitter scatter in each bin's variance.
+def _with_diagnosis(result: PumpFitResult, shots: PumpedShots, jitter: Jitter) -> PumpFitResult:
+    return replace(result, undetermined=diagnose(result, shots.distinct_delays(), jitter))
 
-    ``v_i(θ) = e_i² + V_jit(t_i; θ)/n_i`` depends on the parameters, so the
-    likelihood keeps its ``log v`` term: simply re-weighting a least-squares
-    fit would let a wrong time zero deweight exactly the bins that contradict
-    it.  Minimised by Nelder–Mead from every time-zero start; errors from the
-    numerical Hessian, inflated by the Birge ratio like the plain fit.
-    """
-    t = np.asarray(delay, dtype=np.float64)
-    y = np.asarray(relative, dtype=np.float64)
-    e = np.asarray(relative_err, dtype=np.float64)
-    n = np.asarray(shots, dtype=np.float64)
-    good = np.isfinite(t) & np.isfinite(y) & np.isfinite(e) & (e > 0) & np.isfinite(n) & (n > 0)
-    t, y, e2, n = t[good], y[good], e[good] ** 2, n[good]
-    n_par = 4 if fit_sigma else 3
 
-    def unpack(q: np.ndarray) -> tuple[float, float, float, float]:
-        tau = math.exp(min(max(q[2], -30.0), 30.0))
-        sig = math.exp(min(max(q[3], -30.0), 30.0)) if fit_sigma else sigma
-        return float(q[0]), float(q[1]), tau, sig
-
-    def terms(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        t0, amp, tau, sig = unpack(q)
-        mean = emg_response(t, t0, amp, tau, sig)
-        second = emg_response(t, t0, amp * amp, 0.5 * tau, sig)  # E[f²], as jitter_variance
-        v = e2 + np.clip(second - mean * mean, 0.0, None) / n
-        return (y - mean) ** 2 / v, v
-
-    def nll(q: np.ndarray) -> float:
-        r2, v = terms(q)
-        return float(np.sum(r2 + np.log(v)))
-
-    ts = np.sort(t)
-    mids = 0.5 * (ts[1:] + ts[:-1])
-    k = int(np.searchsorted(mids, start.t0))
-    edges = {float(m) for m in mids[max(0, k - 3):k + 3]}  # time zero within ±3 bins
-    base = [start.amplitude, math.log(start.tau)] + ([math.log(start.sigma)] if fit_sigma
-                                                     else [])
-    step = np.array([0.05 * (float(t.max() - t.min()) or 1.0), 0.1 * abs(start.amplitude) + 1e-3,
-                     0.2, 0.2][:n_par])
-    q, best = _nelder_mead(nll, np.array([start.t0, *base]), step)
-    for t0s in sorted(edges):
-        cand, value = _nelder_mead(nll, np.array([t0s, *base]), step)
-        if value < best:
-            q, best = cand, value
-    t0, amp, tau, sig = unpack(q)
-    chi2 = float(np.sum(terms(q)[0]))
-    dof = len(t) - n_par
-    natural = np.array([t0, amp, tau, sig][:n_par])
-
-    def nll_natural(x: np.ndarray) -> float:
-        logs = [math.log(max(x[2], 1e-300))] + ([math.log(max(x[3], 1e-300))] if fit_sigma
-                                                else [])
-        return nll(np.array([x[0], x[1], *logs]))
-
-    hess = _hessian(nll_natural, natural)
-    cov = np.full((n_par, n_par), np.nan)
-    fisher = 0.5 * hess
-    if np.all(np.isfinite(fisher)) and np.linalg.cond(fisher) <= 1e12:
-        cov = np.linalg.inv(fisher)
-    cov = cov * max(1.0, chi2 / dof) if dof > 0 else cov
-    diag = np.diag(cov)
-    errs = np.sqrt(np.where(diag >= 0, diag, np.nan))
+def _too_few(shots: PumpedShots, like: PumpLikelihood, jitter: Jitter,
+             units: str) -> PumpFitResult:
+    nan = math.nan
+    k = len(like.names)
+    why = (f"only {shots.n_delays} delays have pumped shots; fitting {k} parameters "
+           f"({', '.join(like.names)}) needs at least {k + 2}: measure more delays")
     return PumpFitResult(
-        t0=t0, t0_err=float(errs[0]), amplitude=amp, amplitude_err=float(errs[1]), tau=tau,
-        tau_err=float(errs[2]), sigma=sig, sigma_err=float(errs[3]) if fit_sigma else 0.0,
-        sigma_fitted=fit_sigma, chi2=chi2, dof=dof, n_points=len(t), converged=True,
-        units=units)
+        t0=nan, t0_err=nan, amplitude=nan, amplitude_err=nan, tau=nan, tau_err=nan,
+        sigma=jitter.value if jitter.value is not None else nan, sigma_err=nan,
+        sigma_fitted=jitter.value is None, sigma_source=jitter.describe(), baseline=nan,
+        baseline_err=nan, baseline_fitted="baseline" in like.names, noise=nan, chi2=nan,
+        dof=shots.n_delays - k, response=nan, n_shots=len(shots.delay), n_delays=shots.n_delays,
+        converged=False, undetermined={name: why for name in like.names}, units=units)
 
 
-def _hessian(fn: Any, x: np.ndarray) -> np.ndarray:
-    """Central-difference Hessian with steps relative to each parameter."""
-    k = len(x)
-    h = 1e-4 * np.maximum(np.abs(x), 1e-2)
-    out = np.empty((k, k))
-    f0 = fn(x)
-    for i in range(k):
-        for j in range(i, k):
-            if i == j:
-                d = np.zeros(k)
-                d[i] = h[i]
-                out[i, i] = (fn(x + d) - 2 * f0 + fn(x - d)) / (h[i] * h[i])
-            else:
-                di, dj = np.zeros(k), np.zeros(k)
-                di[i], dj[j] = h[i], h[j]
-                out[i, j] = out[j, i] = (fn(x + di + dj) - fn(x + di - dj) - fn(x - di + dj)
-                                         + fn(x - di - dj)) / (4 * h[i] * h[j])
-    return out
+def _start(like: PumpLikelihood, shots: PumpedShots) -> list[np.ndarray]:
+    """Start points: a least-squares fit of the delay-binned means from several guesses.
 
-
-def _fit_once(delay: np.ndarray, relative: np.ndarray, relative_err: np.ndarray, *,
-              sigma: float, fit_sigma: bool, units: str) -> PumpFitResult:
-    """One weighted fit with fixed per-bin errors (see :func:`fit_pump_response`)."""
-    t = np.asarray(delay, dtype=np.float64)
-    y = np.asarray(relative, dtype=np.float64)
-    e = np.asarray(relative_err, dtype=np.float64)
-    good = np.isfinite(t) & np.isfinite(y) & np.isfinite(e) & (e > 0)
-    t, y, e = t[good], y[good], e[good]
-    n_par = 4 if fit_sigma else 3
-    order = np.argsort(t)
-    t, y, e = t[order], y[order], e[order]
-    if len(t) <= n_par:
-        nan = math.nan
-        return PumpFitResult(nan, nan, nan, nan, nan, nan, sigma, nan, fit_sigma, nan,
-                             len(t) - n_par, len(t), False, units)
-    w = 1.0 / e
+    Several time zeros (each rise between neighbouring delays) and recovery
+    times are tried because a step with few points on its edge has local minima.
+    """
+    t, y, wsum = shots.binned()
+    w = np.sqrt(wsum)
     span = float(t[-1] - t[0]) or 1.0
+    sigma0 = like.sigma if like.sigma is not None else like.prior[0]
     peak = int(np.argmax(np.abs(y)))
     a0 = float(y[peak]) or 1e-3
     t0_starts = {float(t[peak]) - 0.5 * float(np.median(np.diff(t)))}
@@ -347,37 +223,154 @@ def _fit_once(delay: np.ndarray, relative: np.ndarray, relative_err: np.ndarray,
             t0_starts.add(0.5 * float(t[k] + t[k - 1]))
     after = float(t[-1] - t[peak])
     tau_starts = [max(after, span) / f for f in (2.0, 6.0, 20.0)]
-    sigma_fixed = None if fit_sigma else sigma
-    starts = [[t0s, a0, math.log(max(taus, 1e-6))]
-              + ([math.log(max(sigma, 1e-6))] if fit_sigma else [])
-              for t0s in sorted(t0_starts) for taus in tau_starts]
-    best = min((_levenberg_marquardt(t, y, w, np.array(p0), sigma_fixed, span)
-                for p0 in starts), key=lambda res: res[1])
-    p, chi2, converged = best
-    tau = math.exp(min(max(p[2], -30.0), 30.0))
-    sig = math.exp(min(max(p[3], -30.0), 30.0)) if fit_sigma else sigma
+    with_baseline = "baseline" in like.names
 
-    def natural(q: np.ndarray) -> np.ndarray:
-        s = q[3] if fit_sigma else sigma
-        return emg_response(t, q[0], q[1], q[2], s) * w
+    def resid(p: np.ndarray) -> np.ndarray:
+        tau = math.exp(min(max(p[2], -30.0), 30.0))
+        offset = p[3] if with_baseline else 0.0
+        return (emg_response(t, p[0], p[1], tau, sigma0) + offset - y) * w
 
-    q = np.array([p[0], p[1], tau] + ([sig] if fit_sigma else []))
-    jac = _jacobian(natural, q, np.array([span, max(abs(p[1]), 1e-3), tau, sig][:n_par]))
-    dof = len(t) - n_par
-    info = jac.T @ jac
-    # a singular information matrix (e.g. σ → 0 when bins are coarser than the
-    # jitter) means some parameters are undetermined: say NaN, not 10⁶
-    cov = np.full((n_par, n_par), np.nan)
-    if np.linalg.cond(info) <= 1e12:
-        cov = np.linalg.inv(info)
-    elif fit_sigma and np.linalg.cond(info[1:3, 1:3]) <= 1e12:
-        # σ undetermined, and t0 with it (they trade off along the edge); A and τ
-        # come from the decay and keep errors with t0 and σ held at their best values
-        cov[1:3, 1:3] = np.linalg.inv(info[1:3, 1:3])
-    cov = cov * max(1.0, chi2 / dof)
-    errs = np.sqrt(np.where(np.diag(cov) >= 0, np.diag(cov), np.nan))
-    return PumpFitResult(
-        t0=float(p[0]), t0_err=float(errs[0]), amplitude=float(p[1]),
-        amplitude_err=float(errs[1]), tau=tau, tau_err=float(errs[2]), sigma=sig,
-        sigma_err=float(errs[3]) if fit_sigma else 0.0, sigma_fitted=fit_sigma,
-        chi2=chi2, dof=dof, n_points=len(t), converged=converged, units=units)
+    scale = np.array([span, max(abs(a0), 1e-3), 1.0, max(abs(a0), 1e-3)][:3 + with_baseline])
+    fits = [levenberg_marquardt(resid, np.array([t0s, a0, math.log(max(taus, 1e-6))]
+                                                + ([0.0] if with_baseline else [])), scale)
+            for t0s in sorted(t0_starts) for taus in tau_starts]
+    best = min(fits, key=lambda r: r.chi2).p
+    t0, amp, log_tau = (float(v) for v in best[:3])
+    offset = float(best[3]) if with_baseline else 0.0
+    mids = 0.5 * (t[1:] + t[:-1])
+    k = int(np.searchsorted(mids, t0))
+    edges = [t0, *(float(m) for m in mids[max(0, k - 1):k + 1])]  # and the neighbouring gaps
+    return [like.pack(t0=e, amplitude=amp, tau=math.exp(log_tau), sigma=sigma0,
+                      baseline=offset, noise=like.noise_guess(e, amp, math.exp(log_tau),
+                                                              sigma0, offset))
+            for e in edges]
+
+
+def _null_nll(like: PumpLikelihood, q: np.ndarray) -> float:
+    """The best ``nll`` without any response (A = 0): only κ (and β) refitted."""
+    base = q.copy()
+    base[1] = 0.0
+    if like.sigma is None:
+        base[3] = math.log(like.prior[0])  # σ means nothing without a response
+    free = [len(q) - 1] + ([len(q) - 2] if like.baseline else [])
+
+    def nll(sub: np.ndarray) -> float:
+        x = base.copy()
+        x[free] = sub
+        return like.nll(x)
+
+    return nelder_mead(nll, base[free], np.full(len(free), 0.05), tol=1e-7)[1]
+
+
+def _maximise(like: PumpLikelihood, starts: list[np.ndarray]) -> tuple[np.ndarray, float]:
+    best_q, best = starts[0], math.inf
+    for q0 in starts:
+        q, value = nelder_mead(like.nll, q0, like.steps(q0) * 50.0, tol=1e-5)
+        if value < best:
+            best_q, best = q, value
+    return best_q, best
+
+
+def diagnose(fit: PumpFitResult, delays: np.ndarray, jitter: Jitter) -> dict[str, str]:
+    """Which fitted parameters the data leave undetermined, each with what to measure.
+
+    * no significant response (the fit beats A = 0 by less than
+      :data:`RESPONSE_MIN` in −2 log L): nothing else means anything;
+    * t0 outside the scanned delays, no delay within 2σ of the edge (for a fitted
+      σ the widest its one-sigma range allows), or — for an edge narrower than the
+      gap between the delays around it — an error no smaller than that of
+      "somewhere in the gap" (gap/√12): then the data only bracket t0;
+    * τ longer than twice the delays scanned after t0, fewer than two delays in
+      ``(t0, t0 + 2τ]``, or τ known to no better than 100 %;
+    * the baseline without a delay before ``t0 − 2σ``;
+    * a jitter asked for (``of_interest``) known no better than ×/÷ 1.65;
+    * otherwise any error that is NaN (the likelihood is flat in that direction).
+    """
+    names = ["t0", "amplitude", "tau"] + (["sigma"] if fit.sigma_fitted else []) + (
+        ["baseline"] if fit.baseline_fitted else [])
+    if not fit.response >= RESPONSE_MIN:
+        why = (f"no significant pump response: the data fit no response at all nearly as "
+               f"well (−2Δlog L = {fit.response:.1f} < {RESPONSE_MIN}); take more pumped "
+               f"shots (or check that the pump reaches the sample)")
+        return {name: why for name in names}
+    out = {k: v for k, v in (("t0", _t0_reason(fit, delays)), ("tau", _tau_reason(fit, delays)),
+                             ("baseline", _baseline_reason(fit, delays)),
+                             ("sigma", _sigma_reason(fit, delays, jitter))) if v}
+    if "amplitude" not in out and abs(fit.amplitude) < 2.0 * fit.amplitude_err:
+        out["amplitude"] = (f"the amplitude A is not constrained: A = {fit.amplitude:.3g} ± "
+                            f"{fit.amplitude_err:.2g} is the change at time zero, which the "
+                            f"data do not fix well enough")
+    for name in names:
+        err = getattr(fit, f"{name}_err")
+        if name not in out and not math.isfinite(err):
+            out[name] = (f"{_LABEL[name]} is not constrained: the likelihood is flat in it "
+                         f"(its uncertainty is undefined)")
+    return {name: out[name] for name in names if name in out}
+
+
+def _edge_width(fit: PumpFitResult) -> float:
+    """The widest jitter the data allow at one sigma (σ itself when it is known)."""
+    if fit.sigma_fitted and math.isfinite(fit.sigma_err) and fit.sigma > 0:
+        return fit.sigma * math.exp(min(fit.sigma_err / fit.sigma, 5.0))
+    return fit.sigma
+
+
+def _t0_reason(fit: PumpFitResult, delays: np.ndarray) -> str | None:
+    u, t0, sig = fit.units, fit.t0, _edge_width(fit)
+    lo, hi = float(delays[0]), float(delays[-1])
+    if not lo <= t0 <= hi:
+        return (f"t0 is not constrained: the edge at {t0:.3f} {u} lies outside the scanned "
+                f"delays {lo:g}…{hi:g} {u}; extend the scan across it")
+    before = float(delays[delays <= t0].max())
+    after = float(delays[delays > t0].min()) if np.any(delays > t0) else hi
+    where = (f"the data only place it between {before:g} and {after:g} {u}; sample finer "
+             f"around {t0:.2f} {u}")
+    if float(np.min(np.abs(delays - t0))) > 2.0 * sig:
+        return (f"t0 is not constrained: no delay within 2σ ({2.0 * sig:.3f} {u}) of the edge "
+                f"at {t0:.3f} {u}; {where}")
+    gap = after - before
+    if 2.0 * sig < gap and not fit.t0_err < gap / math.sqrt(12.0):  # a sharp edge, only
+        # located as well as "somewhere in the gap" (a uniform spread has sd gap/√12)
+        return (f"t0 is not constrained: t0 = {t0:.3f} ± {fit.t0_err:.2g} {u} says no more "
+                f"than that the edge lies between two delays; {where}")
+    return None
+
+
+def _tau_reason(fit: PumpFitResult, delays: np.ndarray) -> str | None:
+    u, t0, tau, hi = fit.units, fit.t0, fit.tau, float(delays[-1])
+    inside = int(np.count_nonzero((delays > t0) & (delays <= t0 + 2.0 * tau)))
+    if tau > 2.0 * (hi - t0):
+        return (f"tau is not constrained: the response has not recovered by the last delay "
+                f"({hi:g} {u}; tau ≈ {tau:.3g} {u}); extend the scan to about "
+                f"{t0 + 3.0 * tau:.3g} {u}")
+    if inside < 2:
+        return (f"tau is not constrained: only {inside} delay(s) between t0 and t0 + 2·tau "
+                f"({t0:.3g}…{t0 + 2.0 * tau:.3g} {u}); sample more delays there")
+    if fit.tau_err > tau:
+        return (f"tau is not constrained: tau = {tau:.3g} ± {fit.tau_err:.2g} {u} (uncertain "
+                f"by more than 100 %); take more pumped shots")
+    return None
+
+
+def _baseline_reason(fit: PumpFitResult, delays: np.ndarray) -> str | None:
+    edge = fit.t0 - 2.0 * fit.sigma
+    if fit.baseline_fitted and not np.any(delays < edge):
+        return (f"the baseline is not constrained: no delay before time zero (< t0 − 2σ = "
+                f"{edge:.3f} {fit.units}); measure at negative delays")
+    return None
+
+
+def _sigma_reason(fit: PumpFitResult, delays: np.ndarray, jitter: Jitter) -> str | None:
+    if not (fit.sigma_fitted and jitter.of_interest):
+        return None
+    if fit.sigma_err < RESOLVED_LOG_SIGMA * fit.sigma:  # known to better than ×/÷ 1.65
+        return None
+    steps = np.diff(delays)
+    near = float(steps[max(0, min(len(steps) - 1, int(np.searchsorted(delays, fit.t0)) - 1))])
+    return (f"the jitter sigma is not resolved: sigma = {fit.sigma:.3g} ± {fit.sigma_err:.2g} "
+            f"{fit.units} with delay steps of {near:g} {fit.units} near t0; sample finer than "
+            f"sigma around t0, or give --jitter or a timing tool")
+
+
+_LABEL = {"t0": "t0", "amplitude": "the amplitude A", "tau": "tau",
+          "sigma": "the jitter sigma", "baseline": "the baseline"}

@@ -49,6 +49,7 @@ class Follower:
         with Catalog(self.data_dir, readonly=True) as catalog:
             rows = [r for r in catalog.rows()
                     if r["status"] == 0 and r["file"] and r["shots"] > 0
+                    and r["outcome"] != "superseded"
                     and binnable(r.values, self.options)
                     and (self.select is None or self.select(r.values))]
         runs = {r.run for r in rows}

@@ -7,13 +7,19 @@ it pays (noisy doubles do not compress, and gzip on them costs more than the dis
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
+import re
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from expctl.errors import CorruptFileError, DataError, StorageError, storage_error
 
 if TYPE_CHECKING:
     import h5py
@@ -23,6 +29,8 @@ __all__ = [
     "iso_time",
     "json_attr",
     "open_for_reading",
+    "reading",
+    "unreadable",
     "write_mapping",
 ]
 
@@ -103,11 +111,90 @@ def open_for_reading(path: Any) -> h5py.File:
     """Open a run file that may still be written (SWMR) or was left by a crash.
 
     A cleanly closed file opens normally; a file whose writer is alive or was
-    killed carries the SWMR-write flag, which only an SWMR reader accepts.
+    killed carries the SWMR-write flag, which only an SWMR reader accepts.  The
+    HDF5 file lock is not taken (a reader must never block the writer's stop,
+    and archives may sit on file systems without locks).  A truncated or
+    damaged file is a :class:`~expctl.errors.CorruptFileError` at once: an SWMR
+    reader would retry its checksums for minutes, so SWMR reads are bounded too.
     """
     import h5py
 
+    for locking in (False, None):  # this process may hold it with the lock (writer, tests)
+        try:
+            return h5py.File(path, "r", locking=locking)
+        except FileNotFoundError:
+            raise DataError(f"run file {path} does not exist") from None
+        except OSError as exc:
+            if _LOCKING_CLASH in str(exc):
+                continue
+            if "already open for write" not in str(exc):  # not the SWMR-write flag
+                raise unreadable(path, exc) from None
+            break
+    for locking in (False, None):
+        try:
+            return h5py.File(_open_swmr(path, locking=locking))
+        except (OSError, RuntimeError) as exc:
+            if _LOCKING_CLASH in str(exc) and locking is False:
+                continue
+            raise unreadable(path, exc) from None
+    raise DataError(f"run file {path} cannot be opened")  # not reached: the loops return
+
+
+#: HDF5's complaint when one process opens a file twice with different locking settings.
+_LOCKING_CLASH = "file locking flag values don't match"
+
+
+#: Metadata checksum retries of an SWMR reader (HDF5's default of 100 can take minutes).
+SWMR_READ_ATTEMPTS = 20
+
+
+def _open_swmr(path: Any, *, locking: bool | None) -> Any:
+    """A low-level SWMR-read file id with bounded metadata retries (no file lock if
+    ``locking`` is False; HDF5's default if None)."""
+    import h5py
+
+    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    fapl.set_libver_bounds(h5py.h5f.LIBVER_LATEST, h5py.h5f.LIBVER_LATEST)
+    if locking is False:
+        fapl.set_file_locking(False, True)
+    _set_read_attempts(fapl.id, SWMR_READ_ATTEMPTS)
+    return h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDONLY | h5py.h5f.ACC_SWMR_READ,
+                         fapl=fapl)
+
+
+def _set_read_attempts(fapl_id: int, attempts: int) -> None:
+    """``H5Pset_metadata_read_attempts`` (h5py does not wrap it), from the HDF5 library h5py
+    loaded; where that library cannot be found, HDF5's default stays."""
+    import ctypes
+
     try:
-        return h5py.File(path, "r")
-    except OSError:
-        return h5py.File(path, "r", swmr=True)
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            libs = sorted({line.split()[-1] for line in maps
+                           if re.search(r"/libhdf5(-[0-9a-f]+)?\.so", line)})
+        fn = ctypes.CDLL(libs[0]).H5Pset_metadata_read_attempts
+    except (OSError, IndexError, AttributeError):
+        return
+    fn.argtypes = [ctypes.c_int64, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    fn(fapl_id, attempts)
+
+
+def unreadable(path: Any, exc: BaseException) -> StorageError:
+    """What an HDF5 file that cannot be read means: an OS refusal, or a damaged file."""
+    code = getattr(exc, "errno", None)
+    if isinstance(exc, OSError) and code is not None and code not in (errno.EIO, errno.EINVAL):
+        return storage_error(exc, "read", path)
+    reason = re.sub(r"^Unable to [a-z ]+\(|\)$", "", str(exc).strip()) or type(exc).__name__
+    return CorruptFileError(
+        f"{path} is not a readable HDF5 file ({reason})", path=path,
+        hint="It was cut short (a full disk, a crash) or damaged; `expctl check` lists such "
+             "files, and a run's copy can be checked against its SHA-256 in the catalog.")
+
+
+@contextlib.contextmanager
+def reading(path: Any) -> Iterator[None]:
+    """Errors of reading objects in an open file (checksums, torn metadata) as CorruptFileError."""
+    try:
+        yield
+    except (OSError, RuntimeError) as exc:
+        raise unreadable(path, exc) from None

@@ -27,7 +27,8 @@ from expctl.engine.events import (
     ScanOpened,
     StepStarted,
 )
-from expctl.runlog.paths import catalog_path
+from expctl.paths import DataDir
+from expctl.runlog.dbfile import connect_readonly, connect_writable
 
 __all__ = ["Logbook", "read_logbook"]
 
@@ -55,7 +56,7 @@ class Logbook:
     """
 
     def __init__(self, data_dir: Path) -> None:
-        self.path = catalog_path(Path(data_dir))
+        self.path = DataDir(data_dir).catalog
         self._lock = threading.Lock()
         self._run: int | None = None
         self._running = False
@@ -85,7 +86,7 @@ class Logbook:
         with self._lock:
             row = (event.time, time.time(), event.text, event.author, self._run,
                    int(self._running), self._scan, self._sequence, self._step)
-        with closing(sqlite3.connect(self.path, timeout=10.0)) as db, db:
+        with closing(connect_writable(self.path)) as db, db:
             db.executescript(_SCHEMA)
             cur = db.execute("INSERT INTO logbook (time, wall_time, text, author, run,"
                              " run_running, scan, sequence, step_path)"
@@ -97,14 +98,18 @@ class Logbook:
 
 def read_logbook(data_dir: Path, *, run: int | None = None) -> Iterator[dict[str, Any]]:
     """The logbook's comments, oldest first (those filed with ``run`` only, if given)."""
-    path = catalog_path(Path(data_dir))
+    path = DataDir(data_dir).catalog
     if not path.exists():
         return iter(())
-    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+    snapshot = connect_readonly(path)  # an archive the user cannot write reads too
+    try:
+        db = snapshot.db
         db.row_factory = sqlite3.Row
         have = db.execute("SELECT name FROM sqlite_master WHERE name = 'logbook'").fetchone()
         if have is None:
             return iter(())
         query = "SELECT * FROM logbook" + (" WHERE run = ?" if run is not None else "")
         rows = db.execute(query + " ORDER BY id", (run,) if run is not None else ()).fetchall()
+    finally:
+        snapshot.close()
     return iter([dict(r) for r in rows])

@@ -1,4 +1,9 @@
-"""Reading run files back: metadata, per-shot columns, a summary for ``expctl show``."""
+"""Reading run files back: metadata, per-shot columns, a summary for ``expctl show``.
+
+Every read is bounded and read-only: a damaged or truncated file is a
+:class:`~expctl.errors.CorruptFileError` naming it, never a hang or a bug, and
+nothing is written next to the file (archives the user cannot write read too).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from expctl.errors import DataError
-from expctl.runlog.h5util import open_for_reading
+from expctl.errors import CorruptFileError, DataError
+from expctl.runlog.h5util import open_for_reading, reading
 from expctl.runlog.writer import FILE_FORMAT
 
-__all__ = ["ColumnMissingError", "RunData", "read_run", "run_summary"]
+__all__ = ["ColumnMissingError", "RunData", "read_attributes", "read_run", "run_summary"]
 
 _JSON_ATTRS = ("detectors", "loop", "params", "scan", "sample_spot", "problems")
 
@@ -43,16 +48,21 @@ def _attrs(f: Any, names: tuple[str, ...] | None = None) -> dict[str, Any]:
         if isinstance(value, np.generic):
             value = value.item()
         if key in _JSON_ATTRS and isinstance(value, str):
-            value = json.loads(value)
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise CorruptFileError(f"{f.filename}: attribute {key!r} is not valid JSON",
+                                       path=f.filename) from None
         out[key] = value
     return out
 
 
 def _check_format(path: Path, f: Any) -> None:
-    fmt = str(f.attrs.get("file_format", ""))
+    fmt = f.attrs.get("file_format", "")
+    fmt = fmt.decode(errors="replace") if isinstance(fmt, bytes) else str(fmt)
     if not fmt.startswith(FILE_FORMAT.split("/")[0]):
-        raise DataError(f"{path} is not an expctl run file (file_format={fmt!r})",
-                        allowed=FILE_FORMAT)
+        raise CorruptFileError(f"{path} is not an expctl run file (file_format={fmt[:80]!r})",
+                               path=path, hint=f"Run files say file_format={FILE_FORMAT!r}.")
 
 
 def read_run(path: Path, keys: tuple[str, ...] | None = None, *,
@@ -71,7 +81,7 @@ def read_run(path: Path, keys: tuple[str, ...] | None = None, *,
     path = Path(path)
     if not path.exists():
         raise DataError(f"run file {path} does not exist")
-    with open_for_reading(path) as f:
+    with open_for_reading(path) as f, reading(path):
         _check_format(path, f)
         meta = _attrs(f, attrs)
         available = _per_shot_datasets(f)
@@ -84,6 +94,13 @@ def read_run(path: Path, keys: tuple[str, ...] | None = None, *,
         # an SWMR reader may see datasets mid-append: cut to the common length
         columns = {k: ds[:n] for k, ds in wanted.items()}
     return RunData(path=path, attrs=meta, columns=columns)
+
+
+def read_attributes(path: Path) -> dict[str, Any]:
+    """A run file's root attributes (JSON decoded): what the catalog is rebuilt from."""
+    with open_for_reading(path) as f, reading(path):
+        _check_format(Path(path), f)
+        return _attrs(f)
 
 
 def _per_shot_datasets(f: Any, *, one_d: bool = True) -> dict[str, Any]:
@@ -110,7 +127,7 @@ def run_summary(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise DataError(f"run file {path} does not exist")
-    with open_for_reading(path) as f:
+    with open_for_reading(path) as f, reading(path):
         _check_format(path, f)
         datasets = {name: {"shape": list(ds.shape), "dtype": str(ds.dtype)}
                     for name, ds in _per_shot_datasets(f, one_d=False).items()}

@@ -17,11 +17,12 @@ different runs then add exactly.  From the sums:
   moderated per-bin ``κ²`` (see :func:`_moderated_variance`): a bin of five
   pumped shots estimates its own scatter only to ±35 %, and plain pooling over
   bins would hide the extra scatter timing jitter causes near time zero;
-* a fit of the pump response (:mod:`expctl.runlog.fit`) with model-based
-  weights: the typical (median-bin) noise of the pumped shots plus the scatter
-  timing jitter causes near time zero for the bin's effective number of pumped
-  shots — the per-bin sample scatter of a few shots is too noisy to weight by,
-  and adding the jitter term to it would count that scatter twice.
+* a fit of the pump response (:mod:`expctl.runlog.fit`) to the single pumped
+  shots, each against its bin's reference level, with a fitted noise level; the
+  timing jitter is the ``--jitter`` given, else the robust rms of a timing tool
+  column (:data:`TIMING_TOOL_COLUMNS`) over the pumped shots, else fitted under
+  a documented prior — the fit records which.  Parameters the data do not
+  constrain are named with what to measure (``fit.undetermined``).
 """
 
 from __future__ import annotations
@@ -35,10 +36,17 @@ from typing import Any
 import numpy as np
 
 from expctl.errors import DataError, UserError
-from expctl.runlog.fit import DEFAULT_JITTER_PS, PumpFitResult, fit_pump_response
+from expctl.runlog.fit import JITTER_PRIOR, Jitter, PumpFitResult, fit_pump_response
+from expctl.runlog.likelihood import PumpedShots
 from expctl.runlog.reader import ColumnMissingError, read_run
 
-__all__ = ["BinStats", "Cube", "ReduceOptions", "reduce_runs"]
+__all__ = ["TIMING_TOOL_COLUMNS", "BinStats", "Cube", "ReduceOptions", "reduce_runs"]
+
+#: Per-shot timing-tool columns (arrival time or its correction, in the bin variable's
+#: unit) whose spread over the pumped shots is the jitter, first found first used.
+TIMING_TOOL_COLUMNS = ("tt/ttCorr", "tt/FLTPOS_PS")
+#: Fewest pumped shots with a timing-tool reading for its rms to set the jitter.
+MIN_TIMING_TOOL_SHOTS = 10
 
 #: Above this many distinct scan values, ``bins=None`` falls back to uniform bins.
 MAX_UNIQUE_BINS = 200
@@ -63,8 +71,14 @@ class ReduceOptions:
             different attenuators, so one absolute window rarely suits both).
         require_xray: drop shots with ``lightStatus/xray`` == 0.
         fit: fit the pump response.
-        jitter: timing jitter σ used by the fit (fixed unless ``fit_jitter``).
-        fit_jitter: fit σ as well.
+        jitter: a known timing jitter σ (fixed in the fit); None: from the timing
+            tool, else fitted under ``jitter_prior``.
+        fit_jitter: σ is a result (the fit is incomplete if the data cannot resolve
+            it); without it a fitted σ is a nuisance marginalised into t0's error.
+        jitter_prior: (median, one-sigma factor) of the log-normal prior of a fitted σ.
+        timing_tool: the timing-tool column to take σ from; "auto" tries
+            :data:`TIMING_TOOL_COLUMNS`; None ignores timing tools.
+        baseline: fit a constant ΔI/I offset (on/off calibration differences).
     """
 
     bin_var: str = "scan/delay"
@@ -77,8 +91,11 @@ class ReduceOptions:
     laser: str = "lightStatus/laser"
     xray: str = "lightStatus/xray"
     fit: bool = True
-    jitter: float = DEFAULT_JITTER_PS
+    jitter: float | None = None
     fit_jitter: bool = False
+    jitter_prior: tuple[float, float] = JITTER_PRIOR
+    timing_tool: str | None = "auto"
+    baseline: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +128,16 @@ class Cube:
     rejected: dict[str, int] = field(default_factory=dict)
     units: str = "ps"
 
+    def model_errors(self) -> np.ndarray | None:
+        """Per-bin error of ΔI/I under the fit's noise model (None without a fit).
+
+        Unlike ``relative_err`` (each bin's own scatter) it exists for bins of a
+        single pumped shot too.
+        """
+        if self.fit is None or len(self.fit.bin_errors) != len(self.centers):
+            return None
+        return self.fit.bin_errors
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-able summary (``--json``)."""
         def clean(a: np.ndarray) -> list[float | None]:
@@ -129,6 +156,8 @@ class Cube:
             "norm_off": clean(self.off.norm),
             "relative": clean(self.relative),
             "relative_err": clean(self.relative_err),
+            "relative_err_model": (None if (model := self.model_errors()) is None
+                                   else clean(model)),
             "shots_total": self.shots_total,
             "rejected": dict(self.rejected),
             "fit": None if self.fit is None else self.fit.as_dict(),
@@ -221,9 +250,55 @@ def _moderated_variance(s2: np.ndarray, nu: np.ndarray) -> np.ndarray:
 
 def reduce_runs(paths: Sequence[Path], options: ReduceOptions = ReduceOptions()) -> Cube:
     """Reduce run files into a :class:`Cube` (see the module docstring for the statistics)."""
+    o = options
+    cols, runs, empty = _load(paths, o)
+    total = len(cols[o.bin_var])
+    keep, rejected = _select(cols, o)
+    rejected = {"empty_runs": empty, **rejected}
+    if not keep.any():
+        raise DataError(f"all {total} shots were filtered out", allowed=str(rejected),
+                        hint="widen the I0 window or check lightStatus/xray")
+    laser_on = cols[o.laser] > 0
+    _require_both_states(keep, laser_on, total, rejected, o)
+    edges = _edges(cols[o.bin_var][keep], o.bins)
+    nb = len(edges) - 1
+    idx_all = np.searchsorted(edges, cols[o.bin_var], side="right") - 1
+    idx_all[cols[o.bin_var] == edges[-1]] = nb - 1  # the last bin includes its upper edge
+    inside = (idx_all >= 0) & (idx_all < nb)
+    rejected["outside_bins"] = int((keep & ~inside).sum())
+    keep &= inside
+    x = cols[o.bin_var]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        counts = np.bincount(idx_all[keep], minlength=nb)
+        centers = np.bincount(idx_all[keep], weights=x[keep], minlength=nb) / counts
+    centers = np.where(counts > 0, centers, 0.5 * (edges[1:] + edges[:-1]))
+    stats = {}
+    for name, state in (("on", laser_on), ("off", ~laser_on)):
+        sel = keep & state
+        stats[name] = _stats(idx_all[sel], nb, {k: v[sel] for k, v in cols.items()},
+                             cols[o.signal][sel], cols[o.i0][sel])
+    on, off = stats["on"], stats["off"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = on.norm / off.norm
+        relative = ratio - 1.0
+        relative_err = np.abs(ratio) * np.sqrt((on.moderated_err / on.norm) ** 2
+                                               + (off.moderated_err / off.norm) ** 2)
+    fit = None
+    if o.fit:
+        shots, no_reference = _pumped_shots(cols, keep & laser_on, idx_all, off, o)
+        rejected["no_reference_in_bin"] = no_reference
+        fit = fit_pump_response(shots, jitter=_jitter(cols, keep & laser_on, o),
+                                baseline=o.baseline)
+    return Cube(options=o, runs=tuple(runs), edges=edges, centers=centers, on=on, off=off,
+                relative=relative, relative_err=relative_err, fit=fit, shots_total=total,
+                rejected=rejected)
+
+
+def _load(paths: Sequence[Path], o: ReduceOptions
+          ) -> tuple[dict[str, np.ndarray], list[int], int]:
+    """Per-shot numeric columns common to every run (float64), the run numbers, empty runs."""
     if not paths:
         raise UserError("no runs to reduce", hint="give run numbers or --where")
-    o = options
     required = (o.bin_var, o.signal, o.i0, o.laser)
     parts: list[dict[str, np.ndarray]] = []
     runs: list[int] = []
@@ -246,9 +321,14 @@ def reduce_runs(paths: Sequence[Path], options: ReduceOptions = ReduceOptions())
         raise DataError(f"none of the {len(paths)} runs holds a shot")
     common = set.intersection(*(set(p) for p in parts))
     cols = {k: np.concatenate([p[k] for p in parts]).astype(np.float64) for k in sorted(common)}
+    return cols, runs, empty
+
+
+def _select(cols: dict[str, np.ndarray], o: ReduceOptions) -> tuple[np.ndarray, dict[str, int]]:
+    """Shots kept by the finite-value, X-ray and I0-window filters, and how many each dropped."""
     total = len(cols[o.bin_var])
     keep = np.isfinite(cols[o.bin_var]) & np.isfinite(cols[o.signal]) & np.isfinite(cols[o.i0])
-    rejected = {"empty_runs": empty, "non_finite": int(total - keep.sum())}
+    rejected = {"non_finite": int(total - keep.sum())}
     if o.require_xray and o.xray in cols:
         xray_off = keep & (cols[o.xray] == 0)
         rejected["xray_off"] = int(xray_off.sum())
@@ -271,43 +351,67 @@ def reduce_runs(paths: Sequence[Path], options: ReduceOptions = ReduceOptions())
             if rhi is not None:
                 window &= ~state | (i0 <= rhi * med)
     rejected["i0_window"] = int((keep & ~window).sum())
-    keep = window
-    if not keep.any():
-        raise DataError(f"all {total} shots were filtered out", allowed=str(rejected),
-                        hint="widen the I0 window or check lightStatus/xray")
-    edges = _edges(cols[o.bin_var][keep], o.bins)
-    nb = len(edges) - 1
-    idx_all = np.searchsorted(edges, cols[o.bin_var], side="right") - 1
-    idx_all[cols[o.bin_var] == edges[-1]] = nb - 1  # the last bin includes its upper edge
-    inside = (idx_all >= 0) & (idx_all < nb)
-    rejected["outside_bins"] = int((keep & ~inside).sum())
-    keep &= inside
-    x = cols[o.bin_var]
+    return window, rejected
+
+
+def _require_both_states(keep: np.ndarray, laser_on: np.ndarray, total: int,
+                         rejected: dict[str, int], o: ReduceOptions) -> None:
+    """A relative change needs pumped and reference shots: without either, a user error."""
+    for state, what, label in ((laser_on, "pumped", "on"), (~laser_on, "reference", "off")):
+        if not (keep & state).any():
+            dropped = int((state & ~keep).sum())
+            why = (f"; the filters dropped all {dropped} of them ({_nonzero(rejected)})"
+                   if dropped else "")
+            raise UserError(
+                f"no {what} shots selected: none of the {total} shots has {o.laser} {label}"
+                f"{why}", hint="A pump-probe reduction needs both; select runs labelled "
+                               "'pumped' and 'reference' (e.g. --where \"sequence == "
+                               "'pumpprobe'\") or widen the I0 window.")
+
+
+def _nonzero(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "none"
+
+
+def _pumped_shots(cols: dict[str, np.ndarray], sel: np.ndarray, idx: np.ndarray,
+                  off: BinStats, o: ReduceOptions) -> tuple[PumpedShots, int]:
+    """Each selected pumped shot against its bin's reference level (likelihood input).
+
+    Shots in a bin without a reference level cannot be compared and are left out
+    (their number is returned).
+    """
+    b = idx[sel]
     with np.errstate(divide="ignore", invalid="ignore"):
-        counts = np.bincount(idx_all[keep], minlength=nb)
-        centers = np.bincount(idx_all[keep], weights=x[keep], minlength=nb) / counts
-    centers = np.where(counts > 0, centers, 0.5 * (edges[1:] + edges[:-1]))
-    stats = {}
-    for name, state in (("on", laser_on), ("off", ~laser_on)):
-        sel = keep & state
-        stats[name] = _stats(idx_all[sel], nb, {k: v[sel] for k, v in cols.items()},
-                             cols[o.signal][sel], i0[sel])
-    on, off = stats["on"], stats["off"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = on.norm / off.norm
-        relative = ratio - 1.0
-        relative_err = np.abs(ratio) * np.sqrt((on.moderated_err / on.norm) ** 2
-                                               + (off.moderated_err / off.norm) ** 2)
-    fit = None
-    if o.fit:
-        # model-based weights: typical noise of the pumped shots (no jitter in it) …
-        with np.errstate(divide="ignore", invalid="ignore"):
-            n_eff_on = on.sums[o.i0] ** 2 / on.sums["i0_sq"]
-            noise_err = np.abs(ratio) * np.sqrt((on.typical_err / on.norm) ** 2
-                                                + (off.moderated_err / off.norm) ** 2)
-        # … plus the jitter scatter the fitted model predicts for n_eff shots
-        fit = fit_pump_response(centers, relative, noise_err, sigma=o.jitter,
-                                fit_sigma=o.fit_jitter, shots=n_eff_on)
-    return Cube(options=o, runs=tuple(runs), edges=edges, centers=centers, on=on, off=off,
-                relative=relative, relative_err=relative_err, fit=fit, shots_total=total,
-                rejected=rejected)
+        level = off.norm[b]
+        usable = np.isfinite(level) & (level > 0)
+        s, i0 = cols[o.signal][sel][usable], cols[o.i0][sel][usable]
+        b, level = b[usable], level[usable]
+        reference_var = (off.moderated_err / off.norm) ** 2
+    shots = PumpedShots(delay=cols[o.bin_var][sel][usable], relative=s / i0 / level - 1.0,
+                        weight=i0 / float(np.mean(i0)) if len(i0) else i0, bin=b,
+                        reference_var=reference_var)
+    return shots, int((~usable).sum())
+
+
+def _jitter(cols: dict[str, np.ndarray], pumped: np.ndarray, o: ReduceOptions) -> Jitter:
+    """The jitter the fit uses: given, else a timing tool's rms, else fitted (recorded)."""
+    if o.jitter is not None:
+        return Jitter(o.jitter, "given", o.jitter_prior)
+    names = TIMING_TOOL_COLUMNS if o.timing_tool == "auto" else (
+        (o.timing_tool,) if o.timing_tool else ())
+    for name in names:
+        if name not in cols:
+            if o.timing_tool not in (None, "auto"):
+                raise UserError(f"no timing-tool column {name} in the selected runs",
+                                allowed=", ".join(k for k in cols if k.startswith("tt/"))
+                                or "no tt/ columns",
+                                hint="Give another --timing-tool, or none to fit the jitter.")
+            continue
+        values = cols[name][pumped]
+        values = values[np.isfinite(values)]
+        if len(values) >= MIN_TIMING_TOOL_SHOTS:
+            rms = 1.4826 * float(np.median(np.abs(values - np.median(values))))
+            if rms > 0:
+                return Jitter(rms, f"timing tool {name} (robust rms of {len(values)} pumped "
+                                   f"shots)", o.jitter_prior)
+    return Jitter(None, "fitted", o.jitter_prior, of_interest=o.fit_jitter)

@@ -32,11 +32,12 @@ from typing import Any
 import numpy as np
 
 from expctl.engine.events import AnalysisDone, ScanClosed, ScanOpened, ScanPointTaken
+from expctl.errors import storage_error
+from expctl.paths import DataDir
 from expctl.runlog.catalog import Catalog, file_checksum
 from expctl.runlog.h5util import json_attr
-from expctl.runlog.paths import alignment_dir
 
-__all__ = ["ScanColumns", "ScanLogger", "read_scan_columns", "scan_file"]
+__all__ = ["ScanColumns", "ScanLogger", "read_scan_columns", "scan_file", "scan_row_from_file"]
 
 #: outcomes of a scan row that no live process is writing any more
 _LIVE = ("opening", "running")
@@ -44,7 +45,7 @@ _LIVE = ("opening", "running")
 
 def scan_file(data_dir: Path, number: int) -> Path:
     """Where scan ``number``'s HDF5 file lives: ``alignment/scan<NNNNNN>.h5``."""
-    return alignment_dir(Path(data_dir)) / f"scan{number:06d}.h5"
+    return DataDir(data_dir).scan_file(number)
 
 
 @dataclass
@@ -90,14 +91,18 @@ class ScanLogger:
         return number
 
     def __call__(self, event: Any) -> None:
-        if isinstance(event, ScanPointTaken):
-            self._point(event)
-        elif isinstance(event, ScanOpened):
-            self._opened(event)
-        elif isinstance(event, ScanClosed):
-            self._closed(event)
-        elif isinstance(event, AnalysisDone) and "scan" in event.inputs:
-            self._decision(event)
+        try:
+            if isinstance(event, ScanPointTaken):
+                self._point(event)
+            elif isinstance(event, ScanOpened):
+                self._opened(event)
+            elif isinstance(event, ScanClosed):
+                self._closed(event)
+            elif isinstance(event, AnalysisDone) and "scan" in event.inputs:
+                self._decision(event)
+        except OSError as exc:  # a full disk, a permission: the user's error, named
+            number = getattr(event, "number", None) or getattr(event, "inputs", {}).get("scan")
+            raise storage_error(exc, f"write scan record {number}") from None
 
     # -- events ---------------------------------------------------------------------------
     def _opened(self, ev: ScanOpened) -> None:
@@ -106,7 +111,7 @@ class ScanLogger:
         if ev.number not in self._reserved:  # numbered by someone else: not ours to write
             return
         ctx = ev.context
-        path = scan_file(self.data_dir, ev.number)
+        path = DataDir(self.data_dir).guard_write(scan_file(self.data_dir, ev.number))
         path.parent.mkdir(parents=True, exist_ok=True)
         f = h5py.File(path, "w")
         f.attrs.update({
@@ -261,6 +266,30 @@ def _stats(opened: ScanOpened, columns: Mapping[str, np.ndarray]) -> Any:
                           signal=_signal_label(opened.signal, opened.i0))
     except AnalysisError:
         return None
+
+
+def scan_row_from_file(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """The catalog columns of a scan record, from its file's attributes (``catalog
+    rebuild``); empty for an alignment-scan file (no ``kind``).  A file left ``running``
+    by a crash is ``incomplete``."""
+    import json
+
+    kind = str(attrs.get("kind", ""))
+    if not kind:
+        return {}
+    result = json.loads(attrs.get("result", "null")) or {}
+    units = json.loads(attrs.get("units", "{}"))
+    axis = str(attrs.get("axis", ""))
+    outcome = str(attrs.get("outcome", "incomplete"))
+    fit = result.get("fit") or {}
+    center = fit.get("center") if fit.get("ok") else result.get("cen")
+    return {"kind": kind, "command": str(attrs.get("command", "")),
+            "axes": json.loads(attrs.get("axes", "[]")),
+            "outcome": "incomplete" if outcome in _LIVE else outcome,
+            "planned": int(attrs.get("planned", 0)), "signal": str(attrs.get("signal", "")),
+            "unit": str(units.get(axis, "")), "stop_time": attrs.get("stop_time"),
+            "center": _finite(center), "fwhm": _finite(result.get("fwhm")),
+            "flags": list(result.get("flags", []))}
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,9 @@ that order (``delay`` finds ``scan.delay``); dotted names select explicitly
 ``label==pumped`` works unquoted.  Numbers may carry units (``delay > 500 fs``
 compares in ps, the unit scan delays are logged in).  ``~`` matches a glob
 (``step_path ~ '*pumped*'``).  A comparison with a missing value is false.
+
+Bounded like every input: at most :data:`MAX_LENGTH` characters, :data:`MAX_NESTING`
+levels of parentheses and ``not``, numbers of at most :data:`MAX_DIGITS` characters.
 """
 
 from __future__ import annotations
@@ -42,6 +45,12 @@ _TOKEN = re.compile(r"""
 _NAME_CHAR = re.compile(r"[\w.\[\]/µ%-]")
 
 _KEYWORDS = {"and", "or", "not", "in"}
+#: Characters in one ``--where`` expression.
+MAX_LENGTH = 4000
+#: Levels of parentheses and ``not`` (the parser and the filter recurse through them).
+MAX_NESTING = 50
+#: Characters of one number.
+MAX_DIGITS = 100
 #: Units of logged scan variables, by dimension (delays are logged in ps, positions in mm).
 _LOGGED_UNIT = {"time": "ps", "length": "mm", "angle": "deg", "energy": "keV"}
 _MISSING = object()
@@ -72,7 +81,8 @@ class Filter:
 
 
 def _error(source: str, col: int, what: str) -> UserError:
-    return UserError(f"--where {source!r}: {what} at column {col + 1}",
+    shown = source if len(source) <= 120 else source[:100] + "…"
+    return UserError(f"--where {shown!r}: {what} at column {col + 1}",
                      allowed="comparisons (== != < <= > >= ~ in) joined by and/or/not, "
                              "e.g. 'label==pumped and delay>0'")
 
@@ -109,6 +119,7 @@ class _Parser:
         self.source = source
         self.toks = _tokens(source)
         self.i = 0
+        self.depth = 0
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -144,14 +155,19 @@ class _Parser:
 
     def not_(self) -> Callable[[Mapping[str, Any]], Any]:
         tok = self.peek()
-        if tok.kind == "not":
+        if tok.kind in ("not", "("):
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise _error(self.source, tok.col, f"more than {MAX_NESTING} levels of "
+                                                   "parentheses and not")
             self.take()
-            inner = self.not_()
-            return lambda r: not inner(r)
-        if tok.kind == "(":
-            self.take()
+            if tok.kind == "not":
+                inner = self.not_()
+                self.depth -= 1
+                return lambda r: not inner(r)
             inner = self.or_()
             self.take(")")
+            self.depth -= 1
             return inner
         return self.compare()
 
@@ -177,6 +193,9 @@ class _Parser:
     def value(self) -> Callable[[Mapping[str, Any]], Any]:
         tok = self.take()
         if tok.kind == "num":
+            if len(tok.text) > MAX_DIGITS:
+                raise _error(self.source, tok.col, f"a number of {len(tok.text)} characters "
+                                                   f"(at most {MAX_DIGITS})")
             number = float(tok.text)
             unit_tok = self.peek()
             if unit_tok.kind == "unit":
@@ -238,4 +257,7 @@ def parse_where(source: str) -> Filter:
     """Parse a ``--where`` expression (raises :class:`UserError` naming the column)."""
     if not source.strip():
         raise _error(source, 0, "empty expression")
+    if len(source) > MAX_LENGTH:
+        raise UserError(f"--where is {len(source)} characters long; at most {MAX_LENGTH}",
+                        hint="Select by a few columns, or with `in (…)` lists.")
     return Filter(source, _Parser(source).parse())

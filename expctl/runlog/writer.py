@@ -5,18 +5,29 @@ dimension is the number of shots, ``UserDataCfg/``, ``Sums/``, ``epicsOnce/``)
 with run metadata as root attributes and a NeXus ``/entry`` (NXentry/NXdata,
 hard links to the per-shot datasets) so NeXus viewers open it.
 
+Creation protocol (docs/decisions/0005): the catalog registers the run first;
+the writer then creates ``run<N>.h5.partial`` (never through a symbolic link),
+writes and flushes everything known at the start, and only then renames it to
+``run<N>.h5``.  A file under its final name is therefore always a readable run
+file, and no file exists without a catalog row.
+
 Crash safety: per-shot datasets are created with the first shot block, then the
 file switches to SWMR mode and every block is flushed as it arrives.  A reader
 may therefore follow a run while it is taken, and ``kill -9`` leaves the file
-readable (SWMR read) up to its last flushed block; :func:`recover_file`
-rewrites such a file into an ordinary one marked ``incomplete``.  What SWMR
-forbids (new objects, attribute changes) happens once at the stop, after the
-SWMR handle is closed: final attributes, ``Sums/`` and NeXus ``end_time``.
+readable (SWMR read) up to its last flushed block;
+:func:`expctl.runlog.recovery.recover_file` rewrites such a file into an
+ordinary one marked ``incomplete``.  What SWMR forbids (new objects, attribute
+changes) happens once at the stop, after the SWMR handle is closed: final
+attributes, ``Sums/`` and NeXus ``end_time``.  Every OS error is raised as the
+matching :class:`~expctl.errors.StorageError` naming the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,9 +36,9 @@ import numpy as np
 
 from expctl import __version__
 from expctl.engine.events import RunStarted, RunStopped, ShotBlockTaken
-from expctl.errors import DataError
+from expctl.errors import DataError, StorageError, storage_error
+from expctl.paths import DataDir
 from expctl.runlog.h5util import compression_for, iso_time, json_attr, write_mapping
-from expctl.runlog.paths import run_file_path
 
 if TYPE_CHECKING:
     import h5py
@@ -35,12 +46,14 @@ if TYPE_CHECKING:
     from expctl.devices.protocols import RunRecord, ShotBlock
     from expctl.engine.events import EngineEvent, RunContext
 
-__all__ = ["FILE_FORMAT", "RunFileWriter", "recover_file", "run_attributes"]
+__all__ = ["FILE_FORMAT", "RunFileWriter", "run_attributes"]
 
 #: Written to the ``file_format`` root attribute; readers check the prefix.
 FILE_FORMAT = "expctl-smalldata/1"
 _MAX_CHUNK = 65536
 _MIN_CHUNK = 256
+#: How long the stop waits for another process to close a run file it holds open.
+FILE_LOCK_WAIT_S = 5.0
 
 
 def run_attributes(record: RunRecord, context: RunContext) -> dict[str, Any]:
@@ -74,7 +87,7 @@ class _OpenRun:
     """Book-keeping of one run being written."""
 
     path: Path
-    file: h5py.File
+    file: h5py.File | None  # open (SWMR) from the first shot block until the stop
     context: RunContext
     datasets: dict[str, h5py.Dataset] = field(default_factory=dict)
     shots: int = 0
@@ -88,10 +101,16 @@ class RunFileWriter:
 
     Args:
         data_dir: the data directory (files go under ``runs/``).
+        lock_wait: how long the stop waits for a reader holding the file open
+            (then it writes the final metadata without the HDF5 lock and says so).
     """
 
-    def __init__(self, data_dir: Path) -> None:
+    subscriber_name = "run writer"
+
+    def __init__(self, data_dir: Path, *, lock_wait: float = FILE_LOCK_WAIT_S) -> None:
         self.data_dir = Path(data_dir)
+        self.layout = DataDir(self.data_dir)
+        self.lock_wait = lock_wait
         self._open: dict[int, _OpenRun] = {}
 
     def __call__(self, event: EngineEvent) -> None:
@@ -108,43 +127,29 @@ class RunFileWriter:
         return tuple(self._open)
 
     def path_for(self, beamline: int, run: int) -> Path:
-        return run_file_path(self.data_dir, beamline, run)
+        return self.layout.run_file(beamline, run)
 
     def start(self, event: RunStarted) -> Path:
-        """Create the run's file with everything known at the start, flushed at once."""
-        import h5py
-
+        """Create the run's file with everything known at the start, under a temporary
+        name that becomes the final one once the file is written and closed."""
         record = event.record
         if record.run in self._open:
             raise DataError(f"run {record.run} is already being written",
                             hint="a DAQ must stop a run before it starts another")
         path = self.path_for(record.beamline, record.run)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            raise DataError(f"run file {path} already exists; run numbers are never reused",
-                            hint="check that the facility run counter was not reset")
-        f = h5py.File(path, "w", libver="latest")
-        f.attrs.update(run_attributes(record, event.context))
-        f.attrs.update({
-            "outcome": "running",
-            "file_format": FILE_FORMAT,
-            "creator": f"expctl {__version__}",
-            "NX_class": "NXroot",
-            "default": "entry",
-            "problems": "[]",
-        })
-        write_mapping(f.create_group("UserDataCfg"), event.config)
-        write_mapping(f.create_group("epicsOnce"), event.snapshot)
-        entry = f.create_group("entry")
-        entry.attrs["NX_class"] = "NXentry"
-        entry.create_dataset("title", data=_title(record, event.context),
-                             dtype=h5py.string_dtype())
-        entry.create_dataset("entry_identifier", data=str(record.run),
-                             dtype=h5py.string_dtype())
-        entry.create_dataset("start_time", data=iso_time(record.start_time),
-                             dtype=h5py.string_dtype())
-        f.flush()
-        self._open[record.run] = _OpenRun(path=path, file=f, context=event.context)
+        partial = self.layout.partial(path)
+        with _storage(f"create run {record.run}'s file", path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.layout.guard_write(path)
+            if os.path.lexists(path):
+                raise DataError(f"run file {path} already exists; run numbers are never "
+                                "reused", hint="Check that the facility run counter was not "
+                                               "reset.")
+            with _create_exclusive(partial) as f:  # closed: a kill now leaves a clean file
+                _write_start(f, event)
+            self.layout.guard_write(path)
+            os.rename(partial, path)  # complete enough to bear its name
+        self._open[record.run] = _OpenRun(path=path, file=None, context=event.context)
         return path
 
     def append(self, event: ShotBlockTaken) -> None:
@@ -154,58 +159,151 @@ class RunFileWriter:
         if state is None:
             raise DataError(f"shot block for run {block.run}, which is not being written",
                             hint="a RunStarted event must precede its shot blocks")
-        n = len(block)
-        columns = _columns(block, event.context, n)
-        if not state.datasets:
-            _create_datasets(state, columns)
-        for key in columns.keys() - state.datasets.keys():
-            state.problems.append(f"{key!r} first appeared after shot {state.shots}; not logged")
-        for key, ds in state.datasets.items():
-            ds.resize(state.shots + n, axis=0)
-            values = columns.get(key)
-            if values is not None:
-                ds[state.shots:state.shots + n] = values
-            elif n:
-                state.problems.append(f"{key!r} missing for shots {state.shots}..{state.shots + n}")
-        state.shots += n
-        for det, image in block.sums.items():
-            acc = state.sums.get(det)
-            state.sums[det] = np.array(image, dtype=np.float64) if acc is None else acc + image
-        if block.sums:
-            state.sum_shots += n
-        state.file.flush()
+        with _storage(f"write shots of run {block.run} to", state.path):
+            f = state.file = state.file or self._reopen(state)
+            _append(state, f, event)
 
     def stop(self, event: RunStopped) -> Path:
         """Close the SWMR handle, then write the final attributes and ``Sums/``."""
-        import h5py
-
         record = event.record
         state = self._open.pop(record.run, None)
         if state is None:
             raise DataError(f"run {record.run} stopped but was never started here",
                             hint="attach the run logger before the first run starts")
-        state.file.close()
-        with h5py.File(state.path, "r+") as f:
-            final = run_attributes(record, state.context)
-            for key in ("end_tag", "stop_time", "status", "comment"):
-                f.attrs[key] = final[key]
-            f.attrs["shots"] = state.shots
-            f.attrs["outcome"] = event.outcome
-            f.attrs["problems"] = json_attr(state.problems)
-            sums = f.create_group("Sums")
-            sums.attrs["shots"] = state.sum_shots
-            for det, image in state.sums.items():
-                sums.create_dataset(det.replace("/", "_"), data=image,
-                                    compression="gzip", compression_opts=1, shuffle=True)
-            f["entry"].create_dataset("end_time", data=iso_time(record.stop_time),
-                                      dtype=h5py.string_dtype())
+        with _storage(f"finish run {record.run}'s file", state.path):
+            if state.file is not None:
+                state.file.close()
+            with self._reopen(state) as f:
+                _write_stop(f, state, event)
         return state.path
 
+    def _reopen(self, state: _OpenRun) -> h5py.File:
+        """The run's file again for writing (first block, stop); a reader holding it open
+        (HDFView, a script) gets ``lock_wait`` seconds to let go, then the writer goes on
+        without the lock (noted in the file's ``problems``): the beamtime does not wait."""
+        import h5py
+
+        deadline = time.monotonic() + self.lock_wait
+        while True:
+            try:
+                return h5py.File(state.path, "r+", libver="latest")
+            except OSError as exc:
+                if "unable to lock file" not in str(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.05)
+        from expctl.runlog.holders import describe_holders
+
+        holder = describe_holders(state.path) or "another process"
+        state.problems.append(f"held open by {holder} while being written; written on "
+                              "without the HDF5 file lock")
+        return h5py.File(state.path, "r+", libver="latest", locking=False)
+
     def close(self) -> None:
-        """Close files of runs that never stopped; they stay readable and ``running``."""
+        """Close files of runs that never stopped; they stay readable and ``running``
+        (the next start recovers them).  A failing disk cannot make this raise."""
         for state in self._open.values():
-            state.file.close()
+            if state.file is not None:
+                with contextlib.suppress(Exception):  # a full disk fails the close too
+                    state.file.close()
         self._open.clear()
+
+
+@contextlib.contextmanager
+def _storage(doing: str, path: Path) -> Iterator[None]:
+    """OS errors (h5py's too: it reports them as OSError) as StorageErrors about ``path``."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except OSError as exc:
+        raise storage_error(exc, doing, path) from None
+
+
+def _create_exclusive(path: Path) -> h5py.File:
+    """A new HDF5 file at ``path``: refused if anything (a link, a stale file) is there."""
+    import h5py
+
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o644)
+    os.close(fd)
+    try:
+        return h5py.File(path, "w", libver="latest")
+    except BaseException:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise
+
+
+def _write_start(f: h5py.File, event: RunStarted) -> None:
+    """Everything known when the run starts: attributes, configuration, snapshot, NeXus."""
+    import h5py
+
+    record = event.record
+    f.attrs.update(run_attributes(record, event.context))
+    f.attrs.update({
+        "outcome": "running",
+        "file_format": FILE_FORMAT,
+        "creator": f"expctl {__version__}",
+        "NX_class": "NXroot",
+        "default": "entry",
+        "problems": "[]",
+    })
+    write_mapping(f.create_group("UserDataCfg"), event.config)
+    write_mapping(f.create_group("epicsOnce"), event.snapshot)
+    entry = f.create_group("entry")
+    entry.attrs["NX_class"] = "NXentry"
+    entry.create_dataset("title", data=_title(record, event.context),
+                         dtype=h5py.string_dtype())
+    entry.create_dataset("entry_identifier", data=str(record.run),
+                         dtype=h5py.string_dtype())
+    entry.create_dataset("start_time", data=iso_time(record.start_time),
+                         dtype=h5py.string_dtype())
+
+
+def _append(state: _OpenRun, f: h5py.File, event: ShotBlockTaken) -> None:
+    """Write one block's columns (creating the datasets with the first) and flush."""
+    block = event.block
+    n = len(block)
+    columns = _columns(block, event.context, n)
+    if not state.datasets:
+        _create_datasets(state, f, columns)
+    for key in columns.keys() - state.datasets.keys():
+        state.problems.append(f"{key!r} first appeared after shot {state.shots}; not logged")
+    for key, ds in state.datasets.items():
+        ds.resize(state.shots + n, axis=0)
+        values = columns.get(key)
+        if values is not None:
+            ds[state.shots:state.shots + n] = values
+        elif n:
+            state.problems.append(f"{key!r} missing for shots {state.shots}..{state.shots + n}")
+    state.shots += n
+    for det, image in block.sums.items():
+        acc = state.sums.get(det)
+        state.sums[det] = np.array(image, dtype=np.float64) if acc is None else acc + image
+    if block.sums:
+        state.sum_shots += n
+    f.flush()
+
+
+def _write_stop(f: h5py.File, state: _OpenRun, event: RunStopped) -> None:
+    """The final attributes, ``Sums/`` and NeXus ``end_time`` (what SWMR mode forbade)."""
+    import h5py
+
+    record = event.record
+    final = run_attributes(record, state.context)
+    for key in ("end_tag", "stop_time", "status", "comment"):
+        f.attrs[key] = final[key]
+    f.attrs["shots"] = state.shots
+    f.attrs["outcome"] = event.outcome
+    f.attrs["problems"] = json_attr(state.problems)
+    sums = f.create_group("Sums")
+    sums.attrs["shots"] = state.sum_shots
+    for det, image in state.sums.items():
+        sums.create_dataset(det.replace("/", "_"), data=image,
+                            compression="gzip", compression_opts=1, shuffle=True)
+    f["entry"].create_dataset("end_time", data=iso_time(record.stop_time),
+                              dtype=h5py.string_dtype())
 
 
 def _title(record: RunRecord, context: RunContext) -> str:
@@ -235,11 +333,10 @@ def _columns(block: ShotBlock, context: RunContext, n: int) -> dict[str, np.ndar
     return columns
 
 
-def _create_datasets(state: _OpenRun, columns: dict[str, np.ndarray]) -> None:
+def _create_datasets(state: _OpenRun, f: h5py.File, columns: dict[str, np.ndarray]) -> None:
     """Create the per-shot datasets and NeXus links, then enter SWMR mode."""
     import h5py
 
-    f = state.file
     for key, arr in columns.items():
         if arr.ndim == 1:
             chunks: tuple[int, ...] = (int(np.clip(len(arr), _MIN_CHUNK, _MAX_CHUNK)),)
@@ -280,65 +377,3 @@ def _nexus_signal(names: list[str]) -> str | None:
                 return name
     others = [n for n in names if n != "tag"]
     return others[0] if others else (names[0] if names else None)
-
-
-def recover_file(path: Path) -> int:
-    """Rewrite a file left by a killed writer as an ordinary file marked ``incomplete``.
-
-    The SWMR-write flag of such a file keeps ordinary readers (and NeXus
-    tools) out; copying its objects through an SWMR reader into a fresh file
-    and renaming it into place is atomic and needs no ``h5clear``.
-
-    Returns:
-        the number of shots the file holds.
-    """
-    import h5py
-
-    path = Path(path)
-    tmp = path.with_suffix(".recovering.h5")
-    src = _open_left_behind(path)
-    if src is None:  # killed before the first flush: nothing readable to keep
-        path.replace(path.with_suffix(".unreadable.h5"))
-        return 0
-    with src, h5py.File(tmp, "w", libver="latest") as dst:
-        for key, value in src.attrs.items():
-            dst.attrs[key] = value
-        for name in src:
-            src.copy(src[name], dst, name=name, expand_soft=True)
-        shots = int(dst["tag"].shape[0]) if "tag" in dst else 0
-        _relink_nexus(dst)
-        dst.attrs["outcome"] = "incomplete"
-        dst.attrs["status"] = 0
-        dst.attrs["shots"] = shots
-        if shots:
-            dst.attrs["end_tag"] = int(dst["tag"][-1])
-    os.replace(tmp, path)
-    return shots
-
-
-def _open_left_behind(path: Path) -> h5py.File | None:
-    """Open a file a killed writer left: in SWMR mode if it got that far, else plainly.
-
-    A writer killed between creating the file and switching to SWMR leaves a file
-    an SWMR reader refuses; one killed before its first flush may be unreadable.
-    """
-    import h5py
-
-    for swmr in (True, False):
-        try:
-            return h5py.File(path, "r", swmr=swmr)
-        except (OSError, RuntimeError):  # h5py reports a torn superblock as RuntimeError
-            continue
-    return None
-
-
-def _relink_nexus(f: h5py.File) -> None:
-    """``Group.copy`` duplicates hard links; point NXdata back at the per-shot datasets."""
-    if "entry/data" not in f:
-        return
-    data = f["entry/data"]
-    for name in list(data):
-        target = str(data[name].attrs.get("target", ""))
-        if target and target in f:
-            del data[name]
-            data[name] = f[target]

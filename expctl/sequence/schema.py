@@ -13,7 +13,7 @@ from pathlib import Path
 from expctl.errors import AggregateError, ExpctlError, Location, SequenceError
 from expctl.sequence.model import Arg, FaultSpec, ParamSpec, SequenceDoc, Step, non_finite
 from expctl.sequence.registry import RESERVED, VerbRegistry
-from expctl.sequence.source import Node, load_source
+from expctl.sequence.source import Node, SourceBudget, load_source
 from expctl.sequence.suggest import did_you_mean
 
 __all__ = ["Reader", "load_doc", "param_arg"]
@@ -34,11 +34,13 @@ class Reader:
     """
 
     def __init__(self, path: Path, stack: tuple[Path, ...], errors: list[ExpctlError],
-                 verbs: VerbRegistry) -> None:
+                 verbs: VerbRegistry, budget: SourceBudget | None = None) -> None:
         self.path = path
         self.stack = stack
         self.errors = errors
         self.verbs = verbs
+        #: what this sequence and its includes may still read (shared: bounds fan-out)
+        self.budget = budget if budget is not None else SourceBudget()
 
     def err(self, message: str, loc: Location, *, field: str | None = None,
             allowed: str | None = None, hint: str | None = None) -> None:
@@ -310,7 +312,7 @@ class Reader:
         return self.arg(node, what, node.loc)
 
     def read_file(self, path: Path) -> SequenceDoc | None:
-        return _read(path, (*self.stack, path), self.errors, self.verbs)
+        return _read(path, (*self.stack, path), self.errors, self.verbs, self.budget)
 
     def describe(self, node: Node) -> str:
         return describe(node)
@@ -340,16 +342,16 @@ def describe(node: Node) -> str:
 
 
 def _read(path: Path, stack: tuple[Path, ...], errors: list[ExpctlError],
-          verbs: VerbRegistry) -> SequenceDoc | None:
+          verbs: VerbRegistry, budget: SourceBudget) -> SequenceDoc | None:
     try:
-        root, _ = load_source(path)
+        root, _ = load_source(path, budget)
     except AggregateError as exc:
         errors.extend(exc.errors)
         return None
     except ExpctlError as exc:
         errors.append(exc)
         return None
-    return Reader(path, stack, errors, verbs).document(root)
+    return Reader(path, stack, errors, verbs, budget).document(root)
 
 
 def load_doc(path: Path, verbs: VerbRegistry | None = None
@@ -364,7 +366,7 @@ def load_doc(path: Path, verbs: VerbRegistry | None = None
 
     errors: list[ExpctlError] = []
     resolved = path.resolve() if path.exists() else path
-    doc = _read(path, (resolved,), errors, verbs or standard_verbs())
+    doc = _read(path, (resolved,), errors, verbs or standard_verbs(), SourceBudget())
     return doc, errors
 
 

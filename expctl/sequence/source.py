@@ -5,11 +5,18 @@
 way to write a sequence.  Before parsing, every single-line ``${…}`` is swapped
 for a token of exactly the same length that YAML accepts anywhere; after
 parsing, tokens are swapped back.  Equal lengths keep every column true.
+
+Input is bounded before it can cost much: a file's size is checked before it is
+read (devices and pipes are refused), anchors and aliases may not expand past a
+node budget shared with every included file (a 13-line "billion laughs" fails
+in milliseconds), numbers are limited in digits and nesting in depth.  Each
+limit is named in its message.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +24,10 @@ from typing import Any
 import yaml
 
 from expctl.errors import Location, SequenceError
+from expctl.inputs import InputLimitError, ValueCap, ValueCapReached, expanded_size, read_limited
 
-__all__ = ["Node", "load_source", "parse_text"]
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_DIGITS", "MAX_FILES", "MAX_NODES", "Node",
+           "SourceBudget", "load_source", "parse_text"]
 
 _EXPR = re.compile(r"\$\{[^{}\n]*\}")
 _TOKEN = re.compile(r"\$~[0-9A-Za-z]+~*")
@@ -27,6 +36,25 @@ _DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 MAX_BYTES = 1_000_000
 #: Nesting deeper than this is refused (guards the recursive walkers).
 MAX_DEPTH = 60
+#: Values (after aliases are expanded) in a sequence and all its includes together.
+MAX_NODES = 20_000
+#: Files a sequence may read, itself and its includes counted as often as included.
+MAX_FILES = 200
+#: Characters of a number written in YAML (a delay list needs ~10).
+MAX_DIGITS = 100
+
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+
+
+@dataclass
+class SourceBudget:
+    """What one sequence (with its includes and ``--set`` values) may still read.
+
+    Shared by every file of one load, so fan-out through includes is bounded too.
+    """
+
+    nodes: int = MAX_NODES
+    files: int = MAX_FILES
 
 
 @dataclass
@@ -61,10 +89,11 @@ class Node:
         return self.value
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(ValueCap, yaml.SafeLoader):
     """SafeLoader with YAML 1.2 booleans: ``on``/``off``/``yes``/``no`` stay words.
 
-    ``request: {pump: off}`` must mean the state "off", not ``False``.
+    ``request: {pump: off}`` must mean the state "off", not ``False``.  It stops
+    composing at the node budget (:class:`~expctl.inputs.ValueCap`).
     """
 
 
@@ -115,16 +144,19 @@ def _loc(file: str, mark: yaml.Mark | None) -> Location:
 
 
 class _Builder:
-    def __init__(self, file: str, loader: _Loader, table: dict[str, str]) -> None:
+    def __init__(self, file: str, loader: _Loader, table: dict[str, str],
+                 budget: SourceBudget) -> None:
         self.file = file
         self.loader = loader
         self.table = table
+        self.budget = budget
         self.errors: list[SequenceError] = []
 
     def build(self, node: yaml.Node, depth: int = 0) -> Node:
         loc = _loc(self.file, node.start_mark)
         if depth > MAX_DEPTH:
             raise SequenceError(f"nesting deeper than {MAX_DEPTH} levels", location=loc)
+
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Node] = {}
             keys: dict[str, Location] = {}
@@ -147,7 +179,13 @@ class _Builder:
             return Node(out, loc, keys)
         if isinstance(node, yaml.SequenceNode):
             return Node([self.build(v, depth + 1) for v in node.value], loc)
-        value = self.loader.construct_object(node)
+        if node.tag in _NUMBER_TAGS and len(node.value) > MAX_DIGITS:
+            raise SequenceError(f"a number of {len(node.value)} characters; numbers may have "
+                                f"at most {MAX_DIGITS}", location=loc)
+        try:
+            value = self.loader.construct_object(node)
+        except ValueError as exc:  # e.g. an integer beyond Python's conversion limit
+            raise SequenceError(f"not a usable value: {exc}", location=loc) from None
         if isinstance(value, str):
             value = _restore(value, self.table)
         elif not isinstance(value, int | float | bool) and value is not None:
@@ -155,18 +193,71 @@ class _Builder:
         return Node(value, loc)
 
 
-def parse_text(text: str, file: str = "<input>") -> Node:
-    """Parse sequence text into a :class:`Node` tree, or raise :class:`SequenceError`."""
+#: Unclosed ``[``/``{`` tolerated before parsing (generous: strings may hold brackets).
+_MAX_BRACKETS = 200
+_BRACKETS = re.compile(r"#[^\n]*|[\[\]{}]")
+
+
+def _bracket_depth(text: str) -> int:
+    """The deepest run of unclosed flow brackets (comments skipped, quotes not: a bound)."""
+    depth = deepest = 0
+    for m in _BRACKETS.finditer(text):
+        c = m.group()
+        if c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth = max(0, depth - 1)
+    return deepest
+
+
+def _spend(budget: SourceBudget, root: yaml.Node, file: str) -> None:
+    """Take the document's expanded size from the budget, measured before it is walked."""
+    values, depth = expanded_size(root)
+    if depth == sys.maxsize:  # (ordinary depth is checked where it happens, with its line)
+        raise SequenceError(f"nesting deeper than {MAX_DEPTH} levels (an alias inside its "
+                            "own anchor)", location=Location(file))
+    budget.nodes -= values
+    if budget.nodes < 0:
+        raise _too_many(file)
+
+
+def _too_many(file: str) -> SequenceError:
+    return SequenceError(
+        f"more than {MAX_NODES} values (anchors and aliases expanded, includes counted)",
+        location=Location(file), hint="A sequence is a page of steps; write long lists "
+        "as {linspace: …} or {range: …} instead of repeating them.")
+
+
+def parse_text(text: str, file: str = "<input>", budget: SourceBudget | None = None) -> Node:
+    """Parse sequence text into a :class:`Node` tree, or raise :class:`SequenceError`.
+
+    Args:
+        text: the YAML text.
+        file: how locations name it.
+        budget: what is left to read for this sequence (a fresh budget when omitted).
+    """
     if len(text) > MAX_BYTES:
-        raise SequenceError(f"file is larger than {MAX_BYTES} bytes", location=Location(file))
+        raise SequenceError(f"the text is longer than {MAX_BYTES} characters, the limit for "
+                            "a sequence", location=Location(file))
+    budget = budget if budget is not None else SourceBudget()
+    if _bracket_depth(text) > _MAX_BRACKETS:  # before PyYAML: its scanner is quadratic in it
+        raise SequenceError(f"nesting deeper than {MAX_DEPTH} levels ([ and {{ more than "
+                            f"{_MAX_BRACKETS} deep)", location=Location(file))
     protected, table = _protect(text)
-    loader = _Loader(protected)
+    try:
+        loader = _Loader(protected)  # (the reader refuses control characters here already)
+        loader.limit = budget.nodes
+    except yaml.YAMLError as exc:
+        raise SequenceError(f"YAML error: {exc}".replace("\n", " "),
+                            location=Location(file)) from None
     try:
         root = loader.get_single_node()
         if root is None:
             raise SequenceError("the file is empty; a sequence needs at least `steps:`",
                                 location=Location(file, 1, 1))
-        builder = _Builder(file, loader, table)
+        _spend(budget, root, file)
+        builder = _Builder(file, loader, table, budget)
         tree = builder.build(root)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -176,8 +267,11 @@ def parse_text(text: str, file: str = "<input>") -> Node:
                             location=_loc(file, mark)) from None
     except yaml.YAMLError as exc:
         raise SequenceError(f"YAML error: {exc}", location=Location(file)) from None
-    except RecursionError:
-        raise SequenceError("the file nests too deeply", location=Location(file)) from None
+    except ValueCapReached:
+        raise _too_many(file) from None
+    except RecursionError:  # the YAML composer recurses: a few thousand [[[ … ]]]
+        raise SequenceError(f"nesting deeper than {MAX_DEPTH} levels",
+                            location=Location(file)) from None
     finally:
         loader.dispose()
     if builder.errors:
@@ -189,22 +283,36 @@ def parse_text(text: str, file: str = "<input>") -> Node:
     return tree
 
 
-def load_source(path: Path) -> tuple[Node, str]:
-    """Read and parse a sequence file; returns the tree and the text."""
+def load_source(path: Path, budget: SourceBudget | None = None) -> tuple[Node, str]:
+    """Read and parse a sequence file; returns the tree and the text.
+
+    The file must be a regular file of at most :data:`MAX_BYTES` bytes (checked
+    before reading: ``/dev/zero`` or a pipe never hangs a validation).
+    """
     file = str(path)
-    if path.is_dir():
-        raise SequenceError("is a directory, not a sequence file", location=Location(file),
-                            hint="Give the path of a .yaml file inside it.")
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise SequenceError("no such sequence file", location=Location(file)) from None
-    except OSError as exc:
-        raise SequenceError(f"cannot read the file: {exc.strerror}",
-                            location=Location(file)) from None
+    budget = budget if budget is not None else SourceBudget()
+    budget.files -= 1
+    if budget.files < 0:
+        raise SequenceError(f"more than {MAX_FILES} files read (includes counted as often "
+                            "as they are included)", location=Location(file))
+    raw = _read_bounded(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise SequenceError("the file is not UTF-8 text", location=Location(file, line)) from None
-    return parse_text(text, file), text
+    return parse_text(text, file, budget), text
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The bytes of a regular file no larger than :data:`MAX_BYTES`, or a SequenceError."""
+    file = str(path)
+    try:
+        return read_limited(path, MAX_BYTES, "sequence file")
+    except InputLimitError as exc:
+        raise SequenceError(exc.message, location=exc.location, hint=exc.hint) from None
+    except FileNotFoundError:
+        raise SequenceError("no such sequence file", location=Location(file)) from None
+    except OSError as exc:
+        raise SequenceError(f"cannot read the file: {exc.strerror or exc}",
+                            location=Location(file)) from None

@@ -5,6 +5,10 @@ commands print goes through ``patch_stdout`` above the prompt (a scan's rows
 as its points arrive); live state lives in the bottom toolbar, refreshed four
 times a second.  No rich ``Live`` display runs inside the shell.
 
+Commands that move devices take control of the beamline (the data directory's
+lock) for as long as they run, so they are refused while another process — an
+``expctl run`` in another terminal — controls it; reading commands never are.
+
 Threads: the main thread runs the prompt, the IMMEDIATE commands (pause,
 resume, stop, abort, help, history, comment) and the READ commands (``wa``,
 ``wm``, ``runs``, ``show``, ``plot``) — those answer at once even while a
@@ -34,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from expctl.errors import BackendError, ExpctlError, IllegalCommand
+from expctl.paths import DataDir
 from expctl.shell.commands import build_registry, describe_error
 from expctl.shell.complete import CompletionContext, make_completer
 from expctl.shell.files import SequenceFiles, list_sequence_files
@@ -52,7 +57,6 @@ __all__ = ["CommandEnded", "Delegate", "Shell", "history_path", "list_sequence_f
 #: ``delegate(name, argv, data_dir)`` runs a command the shell borrows from the CLI
 Delegate = Callable[[str, list[str], Path], None]
 
-HISTORY_FILE = "shell_history"
 TOOLBAR_REFRESH_S = 0.25
 BEAM_POLL_S = 1.0
 FIRST_DRAW_WAIT_S = 2.0
@@ -62,7 +66,7 @@ DEFAULT_WIDTH = 100
 
 def history_path(data_dir: Path) -> Path:
     """Where the shell keeps its persistent history: ``<data_dir>/shell_history``."""
-    return Path(data_dir) / HISTORY_FILE
+    return DataDir(data_dir).shell_history
 
 
 class CommandEnded(ExpctlError):
@@ -187,8 +191,11 @@ class Shell:
             return
         idle = self.worker.idle
         mode = inv.command.mode
-        if mode is Mode.READ and self._session is None and self._connect_error is None:
-            mode = Mode.WORKER  # nothing to read yet: answer once connected
+        if mode is Mode.READ and (self.worker.queued or
+                                  (self._session is None and self._connect_error is None)):
+            # typed after commands still waiting (or before the beamline is connected):
+            # answer in the order typed, after them
+            mode = Mode.WORKER
         if mode is not Mode.WORKER or (idle and inv.command.name == "exit"):
             self._execute(inv)
             return
@@ -223,6 +230,10 @@ class Shell:
             self.write(f"{inv.command.name}: interrupted")
         except Exception as exc:  # the loop never dies: every error is one paragraph
             self.write(describe_error(exc))
+        finally:
+            session = self._session
+            while session is not None and session.notes:
+                self.write(f"note: {session.notes.pop(0)}")
 
     def _shutdown(self) -> None:
         """Let queued commands finish (Ctrl-C stops or pauses as at the prompt), then stop
@@ -274,7 +285,6 @@ class Shell:
         try:
             session = self._open_session()
             beamline = session.beamline
-            session.attach_runlog()
         except ExpctlError as exc:
             self._connect_error = exc
             self.write(describe_error(exc))
@@ -283,13 +293,16 @@ class Shell:
         from expctl.runlog.scans import scan_file
         from expctl.ui.scanview import ScanPrinter
 
-        session.bus.subscribe(self.board)
-        session.bus.subscribe(self._on_event)
+        self.board.epoch = session.clock.epoch
+        session.bus.subscribe(self.board, critical=False, name="toolbar")
+        session.bus.subscribe(self._on_event, critical=False, name="shell display")
         session.bus.subscribe(ScanPrinter(
             self.write, self.width,
-            where=lambda n: str(scan_file(session.data_dir, n).relative_to(session.data_dir))))
+            where=lambda n: str(scan_file(session.data_dir, n).relative_to(session.data_dir))),
+            critical=False, name="scan rows")
         self._engine = Engine(beamline, bus=session.bus, access=session.access,
-                              results=session.results, scan_numbers=session.next_scan_number)
+                              results=session.results, suspenders=session.suspenders,
+                              scan_numbers=session.next_scan_number)
         self._session = session
         self._settings_from(session)
         self.board.update(connected=True)
@@ -338,7 +351,8 @@ class Shell:
             self._live = lambda: "  ".join(
                 f"{n} {devices[n].position:.6g}{' ' + units[n] if units[n] else ''}"
                 for n in watch)
-        summary = engine.run(factory)
+        with self.session.control(f"expctl shell: {self.busy or 'command'}"):
+            summary = engine.run(factory)
         if summary.outcome != "completed":
             why = " (Ctrl-C)" if self.interrupted else ""
             raise CommandEnded(f"{self.busy or 'command'}: {summary.outcome}{why}")
@@ -346,9 +360,12 @@ class Shell:
 
     # ------------------------------------------------------------------ reading
     def where(self) -> dict[str, dict[str, Any]]:
-        """``wa``'s rows (see :func:`expctl.shell.reading.where`)."""
+        """``wa``'s rows: read in full on the worker (its turn), else as
+        :func:`expctl.shell.reading.where` says."""
         from expctl.shell.reading import where
 
+        if self.worker.is_current:
+            return self.session.where()
         return where(self.session, self.worker.device_lock, self.active_engine())
 
     def add_comment(self, text: str) -> None:
@@ -371,13 +388,23 @@ class Shell:
 
     # ------------------------------------------------------------------ events
     def _on_event(self, event: Any) -> None:
-        from expctl.engine.events import FaultRaised, StateChanged
+        from expctl.engine.events import FaultRaised, SafeStateReached, StateChanged
+        from expctl.ui.progress import pause_report, safe_state_line
 
-        if isinstance(event, StateChanged):
-            if event.new == "paused":
-                self.write("paused — type resume, stop or abort")
-            elif event.new == "suspended":
-                self.write(f"suspended: {event.reason} (resumes by itself; abort to give up)")
+        if isinstance(event, SafeStateReached):
+            units = {n: spec.units for n, spec in self.session.profile.devices.items()}
+            if event.reason == "pause":
+                engine = self.active_engine()
+                self.write((pause_report(engine) if engine is not None else "paused")
+                           + "\npaused — type resume, stop or abort")
+            else:
+                self.write(safe_state_line(event, units))
+        elif isinstance(event, StateChanged):
+            if event.new == "suspended":
+                from expctl.ui.report import suspended_text
+
+                self.write(suspended_text(event.reason, self.board.epoch, event.time)
+                           + " (resumes by itself; abort to give up)")
         elif isinstance(event, FaultRaised):
             self.write(f"fault in {event.step_path or event.action}: "
                        f"{event.error.paragraph()} → {event.policy}")
@@ -403,7 +430,10 @@ class Shell:
                 self.write("pause requested at the next checkpoint (Ctrl-C again: pause now)")
             elif state in (S.PAUSING, S.SUSPENDED):
                 engine.pause(immediate=True)
-                self.write("pausing now")
+                self.write("pausing now: driving the safe state (Ctrl-C again to abort)")
+            elif state is S.PAUSED:
+                engine.abort()
+                self.write("aborting once the safe state is reached")
             else:
                 self.write(f"engine is {state.value}: type resume, stop or abort")
         except IllegalCommand as exc:
@@ -472,9 +502,12 @@ class Shell:
             return DEFAULT_WIDTH
 
     def write(self, text: str) -> None:
-        """Print a line (above the prompt on a terminal)."""
+        """Print a line (above the prompt on a terminal); terminal controls in it (from a
+        label, a file, an error) are shown as escapes, never obeyed."""
+        from expctl.ui.report import inert
+
         stream = self._stdout or sys.stdout
-        stream.write(text + "\n")
+        stream.write(inert(text, newlines=True) + "\n")
         stream.flush()
 
     def console(self) -> Any:
@@ -483,7 +516,8 @@ class Shell:
 
         stream = self._stdout or sys.stdout
         tty = self._stdout is None and sys.__stdout__ is not None and sys.__stdout__.isatty()
-        return Console(file=stream, highlight=False, force_terminal=tty, width=self.width())
+        return Console(file=stream, highlight=False, force_terminal=tty, width=self.width(),
+                       emoji=False)  # ":x:" in a label or file stays text
 
     def history_entries(self) -> list[str]:
         """Every command in the persistent history, oldest first."""

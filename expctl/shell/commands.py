@@ -55,6 +55,20 @@ A = ArgSpec
 K = ArgKind
 
 
+# ---------------------------------------------------------------- samples
+def _mount(sh: Shell, args: list[str]) -> None:
+    """``mount NAME`` (registered before) or ``mount new NAME [COMMENT…]``."""
+    new = args[0] == "new"
+    if new and len(args) < 2:
+        raise UserError("mount new needs a NAME", hint="mount new xtal-7 Si(111) batch 3")
+    name = args[1] if new else args[0]
+    session = sh.session
+    with session.control(f"expctl shell: mount {' '.join(args)}"):
+        info = session.mount(name, new=new, comment=" ".join(args[2:]) if new else "")
+    sh.write(f"{'registered and mounted' if new else 'mounted'} {info.name} on grid "
+             f"{info.grid}: {info.fresh} of {info.spots} spots never exposed")
+
+
 # ---------------------------------------------------------------- sequences
 def _seq(sh: Shell, args: list[str]) -> None:
     from expctl.ui.views import print_dry_run, print_errors
@@ -111,14 +125,19 @@ def _run_sequence(sh: Shell, loaded: Any, dry: Any) -> Any:
                        states=False)
     sh.board.progress = lambda: (tracker.location(), eta.text(speed))
     sh.sequence_running = True
-    unsubscribe = [session.bus.subscribe(s) for s in (tracker, eta, lines)]
+    unsubscribe = [session.bus.subscribe(s, critical=False, name=name) for name, s in
+                   (("step tracker", tracker), ("ETA", eta), ("shell display", lines))]
+    seen = len(session.bus.warnings)
     try:
-        return session.run(loaded)
+        with session.control(f"expctl shell: {sh.busy or 'seq run'}"):
+            return session.run(loaded)
     finally:
         for off in unsubscribe:
             off()
         sh.board.progress = None
         sh.sequence_running = False
+        for warning in session.bus.warnings[seen:]:  # a display or plot that failed
+            sh.write(f"warning: {warning.text}")
 
 
 # ---------------------------------------------------------------- run log (CLI reuse)
@@ -301,6 +320,12 @@ def build_registry() -> CommandRegistry:
                      (A("SHOTS", K.INTEGER), A("LABEL", K.TEXT, optional=True),
                       A("COMMENT", K.TEXT, optional=True)), take_run, repeat_from=2,
                      example="take_run 300 reference beam stable"),
+        ShellCommand("mount", "the sample now on the plate: mount NAME, or mount new NAME "
+                     "[COMMENT…] for one never registered",
+                     (A("NAME", K.TEXT), A("COMMENT", K.TEXT, optional=True)), _mount,
+                     repeat_from=1, details="Spots exposed on a sample are never handed out "
+                                            "again (`expctl sample show NAME`).",
+                     example="mount new xtal-7 Si(111) batch 3\nmount xtal-6"),
         ShellCommand("comment", "write a comment into the logbook (with the current run)",
                      (A("TEXT", K.TEXT),), _comment, repeat_from=0, mode=imm,
                      details="Filed with the run being taken (or the last one), the last "

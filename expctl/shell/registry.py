@@ -62,7 +62,8 @@ class Mode(Enum):
     ``IMMEDIATE`` commands act at once even while another command runs (engine
     control, help, history); ``READ`` commands too — they only look (``wa``,
     ``wm``, ``runs``, ``show``), and while a command works the beamline they read
-    only what reading cannot disturb (positions and states, not detectors);
+    only what reading cannot disturb (positions and states, not detectors); typed
+    after commands still waiting, they wait their turn (the order typed holds);
     ``WORKER`` commands run in order on the worker thread, queued behind a
     running one, so devices never see two callers.
     """

@@ -160,9 +160,11 @@ class StatusBoard:
 
     Args:
         profile: the profile name shown first.
+        epoch: Unix time of the session clock's zero (to say since when it is suspended).
     """
 
-    def __init__(self, profile: str) -> None:
+    def __init__(self, profile: str, epoch: float = 0.0) -> None:
+        self.epoch = epoch
         self._lock = threading.Lock()
         self._status = ToolbarStatus(profile)
         self._shots = 0
@@ -203,7 +205,10 @@ class StatusBoard:
                 self._shots += len(event.block)
             self.update(run=self._run_text(), **({"beam": beam} if beam else {}))
         elif isinstance(event, StateChanged):
-            suspended = f"suspended: {event.reason}" if event.new == "suspended" else ""
+            from expctl.ui.report import suspended_text
+
+            suspended = (suspended_text(event.reason, self.epoch, event.time)
+                         if event.new == "suspended" else "")
             fields: dict[str, Any] = {"engine": event.new, "suspended": suspended}
             if suspended and "beam" in event.reason.lower():
                 fields["beam"] = "off"

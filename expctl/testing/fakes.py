@@ -418,6 +418,7 @@ class FakeBeamline:
         self.archive = None
         self.faults = FakeFaults(self)
         nx, ny = spots
+        self.mounted: dict[str, str] = {}
         self.spot_grids = {"sample": SpotGrid("sample_x", "sample_y",
                                               tuple(-4.5 + i for i in range(nx)),
                                               tuple(-4.5 + j for j in range(ny)))}
@@ -446,6 +447,10 @@ class FakeBeamline:
                 other._value, other._pending = dev._value, dev._pending
         twin.daq._next = 10_000
         return twin
+
+    def mount_sample(self, grid: str, name: str) -> None:
+        """Remember which sample is mounted (fakes keep no damage)."""
+        self.mounted[grid] = name
 
     def close(self) -> None:
         """Nothing to release."""

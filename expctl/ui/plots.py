@@ -63,26 +63,34 @@ def plot_cube(cube: Cube, path: Path, *, title: str | None = None) -> Path:
     top.legend(fontsize=8, loc="best")
     top.grid(alpha=0.3)
     have = np.isfinite(cube.relative)
-    bottom.errorbar(x[have], 100 * cube.relative[have], yerr=100 * cube.relative_err[have],
+    model_err = cube.model_errors()
+    yerr = cube.relative_err if model_err is None else model_err
+    bottom.errorbar(x[have], 100 * cube.relative[have], yerr=100 * yerr[have],
                     fmt="o", ms=4, capsize=2, color="black", label="data")
     bottom.axhline(0.0, color="grey", lw=0.8)
     fit = cube.fit
     if fit is not None and math.isfinite(fit.t0):
         t = np.linspace(float(cube.edges[0]), float(cube.edges[-1]), 600)
         bottom.plot(t, 100 * fit.curve(t), color="tab:orange", lw=1.8,
-                    label="EMG fit: A·H(t−t0)·e^(−(t−t0)/τ) ⊛ G(σ)")
+                    label="EMG fit: A·H(t−t0)·e^(−(t−t0)/τ) ⊛ G(σ)"
+                          + (" + b" if fit.baseline_fitted else ""))
         bottom.axvline(fit.t0, color="tab:orange", ls="--", lw=0.8)
-        sigma_txt = _fmt(fit.sigma, fit.sigma_err, unit) + ("" if fit.sigma_fitted
-                                                             else " (fixed)")
-        text = "\n".join([
-            f"t0 = {_fmt(fit.t0, fit.t0_err, unit)}",
-            f"A = {_fmt(100 * fit.amplitude, 100 * fit.amplitude_err, '%')}",
-            f"τ = {_fmt(fit.tau, fit.tau_err, unit)}",
-            f"σ = {sigma_txt}",
-            f"χ²/ν = {fit.chi2:.1f}/{fit.dof}" + ("" if fit.converged else "  (not converged)"),
-        ])
-        bottom.text(0.98, 0.04, text, transform=bottom.transAxes, ha="right", va="bottom",
-                    fontsize=8, family="monospace",
+
+        def shown(name: str, scale: float, u: str) -> str:
+            if name in fit.undetermined:
+                return "not constrained"
+            return _fmt(scale * getattr(fit, name), scale * getattr(fit, f"{name}_err"), u)
+
+        lines = [f"t0 = {shown('t0', 1.0, unit)}", f"A = {shown('amplitude', 100.0, '%')}",
+                 f"τ = {shown('tau', 1.0, unit)}",
+                 f"σ = {_fmt(fit.sigma, fit.sigma_err, unit)}" if fit.sigma_fitted
+                 else f"σ = {fit.sigma:.3g} {unit} ({fit.sigma_source.split(':')[0]})"]
+        if fit.baseline_fitted:
+            lines.append(f"b = {shown('baseline', 100.0, '%')}")
+        lines.append(f"χ²/ν = {fit.chi2:.1f}/{fit.dof}" + ("" if fit.complete
+                                                           else "  (incomplete)"))
+        bottom.text(0.98, 0.04, "\n".join(lines), transform=bottom.transAxes, ha="right",
+                    va="bottom", fontsize=8, family="monospace",
                     bbox={"boxstyle": "round", "fc": "white", "ec": "0.7", "alpha": 0.9})
     bottom.set_xlabel(f"{axis} ({unit})")
     bottom.set_ylabel("ΔI/I (%)")

@@ -8,14 +8,42 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from expctl.errors import AggregateError, ExpctlError
 from expctl.units import Quantity
 
-__all__ = ["dry_run_dict", "error_dicts", "format_bytes", "format_duration", "loop_levels",
-           "outcome_text", "plain", "validation_dict"]
+__all__ = ["dry_run_dict", "error_dicts", "format_bytes", "format_duration", "inert",
+           "loop_levels", "markup_safe", "outcome_text", "plain", "validation_dict"]
+
+#: Characters a terminal acts on (C0/C1 controls, DEL) or that reorder or hide text
+#: (bidi overrides, zero-width marks, line separators).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+
+
+def inert(text: object, *, newlines: bool = False) -> str:
+    """``text`` with every terminal control character shown as an escape (``\\x1b``).
+
+    Labels, comments, sequence names and file contents come from users and files:
+    printed raw, an escape sequence could clear the screen, retitle the window or
+    hide text.  ``newlines`` keeps line breaks (multi-line error paragraphs).
+    """
+    def shown(m: re.Match[str]) -> str:
+        c = m.group()
+        if newlines and c == "\n":
+            return c
+        return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+
+    return _UNSAFE.sub(shown, str(text))
+
+
+def markup_safe(text: object) -> str:
+    """``text`` for a rich markup string: controls made inert, ``[`` tags escaped."""
+    from rich.markup import escape
+
+    return escape(inert(text))
 
 
 def error_dicts(errors: Iterable[ExpctlError]) -> list[dict[str, Any]]:
@@ -86,6 +114,18 @@ def format_duration(seconds: float) -> str:
         return f"{minutes} min {sec:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+def clock_time(epoch: float, t: float) -> str:
+    """``14:03:12``: the local time of clock reading ``t`` (a clock's epoch + reading)."""
+    import time
+
+    return time.strftime("%H:%M:%S", time.localtime(epoch + t))
+
+
+def suspended_text(reason: str, epoch: float, since: float) -> str:
+    """``suspended: no beam since 14:03:12``: what progress and the toolbar show."""
+    return f"suspended: {reason} since {clock_time(epoch, since)}"
 
 
 def _run_span(runs: list[int]) -> str:

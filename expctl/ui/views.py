@@ -1,18 +1,29 @@
 """Rich views: the dry-run tree, validation findings and the where-all table.
 
 rich is imported inside the functions so importing :mod:`expctl.ui` stays cheap.
+Every text that comes from a file or a user (names, titles, labels, messages) goes
+through :func:`~expctl.ui.report.markup_safe` or :func:`~expctl.ui.report.inert`:
+shown, never interpreted as rich markup or as a terminal escape sequence.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from expctl.ui.report import error_dicts, format_bytes, format_duration, loop_levels, plain
+from expctl.ui.report import (
+    error_dicts,
+    format_bytes,
+    format_duration,
+    inert,
+    loop_levels,
+    markup_safe,
+    plain,
+)
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["print_devices", "print_dry_run", "print_errors"]
+__all__ = ["print_devices", "print_dry_run", "print_errors", "print_warnings"]
 
 #: the fields of a result worth a line in the dry-run (peaks, run sums, run records)
 _MAX_RESULT_FIELDS = ("center", "fwhm", "height", "roi0_photons", "photons_mean", "shots",
@@ -34,17 +45,15 @@ def print_errors(console: Console, errors: list[Any], heading: str) -> None:
     A single problem of the file named by ``heading`` is one ``error:`` line,
     like every other error the CLI prints.
     """
-    from rich.markup import escape
-
     items = error_dicts(errors)
     if len(items) == 1 and items[0]["file"] == heading:  # one paragraph, as the CLI's errors
-        console.print(f"[bold red]error[/]: {escape(_location(items[0]))}: "
-                      f"{escape(items[0]['message'])}", highlight=False, soft_wrap=True)
+        console.print(f"[bold red]error[/]: {markup_safe(_location(items[0]))}: "
+                      f"{markup_safe(items[0]['message'])}", highlight=False, soft_wrap=True)
         return
-    console.print(f"[bold red]{escape(heading)}: {len(items)} problem"
+    console.print(f"[bold red]{markup_safe(heading)}: {len(items)} problem"
                   f"{'s' if len(items) != 1 else ''}[/]", soft_wrap=True)
     for v in items:
-        console.print(f"  [cyan]{escape(_location(v))}[/]: {escape(v['message'])}",
+        console.print(f"  [cyan]{markup_safe(_location(v))}[/]: {markup_safe(v['message'])}",
                       highlight=False, soft_wrap=True)
 
 
@@ -64,22 +73,21 @@ def print_dry_run(console: Console, dry: Any) -> None:
     Counts, runs/shots and durations have columns of their own, so on an 80-column
     terminal a number is never wrapped away from its unit; long titles are cut instead.
     """
-    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
     from expctl.ui.location import StepTracker
 
     loaded = dry.loaded
-    console.print(f"[bold]{escape(loaded.name)}[/] [dim]({escape(str(loaded.path))}, profile "
-                  f"{escape(loaded.profile.name)})[/]")
+    console.print(f"[bold]{markup_safe(loaded.name)}[/] [dim]({markup_safe(loaded.path)}, "
+                  f"profile {markup_safe(loaded.profile.name)})[/]")
     titles = StepTracker(params=dict(loaded.params))  # ${param} shown as its value
     rows = []
     for glyphs, est in _tree_rows(list(dry.tree.children)):
         node = est.node
         step = Text(glyphs)
         step.append(node.path, style="dim")
-        step.append(f"  {titles.expand(node.title, {})}")
+        step.append(f"  {inert(titles.expand(node.title, {}))}")
         per = f"{node.iterations / node.executions:g}" if node.iterations and node.executions \
             else ""
         runs = f"{node.runs:g} / {node.shots:g}" if node.runs else ""
@@ -99,13 +107,14 @@ def print_dry_run(console: Console, dry: Any) -> None:
     console.print(table)
     if loaded.params:
         shown = ", ".join(f"{k} = {_short(v)}" for k, v in loaded.params.items())
-        console.print(f"[bold]params[/]: {escape(shown)}")
+        console.print(f"[bold]params[/]: {markup_safe(shown)}")
     console.print(
         f"[bold]estimate[/]: {format_duration(dry.total_s)} of beamline time, "
         f"{dry.runs} runs, {dry.shots} shots, about {format_bytes(dry.data_bytes)} of data")
     for lv in loop_levels(dry):
         indent = "  " * (lv["depth"] + 1)
-        console.print(f"{indent}[dim]{lv['path']}[/] {escape(titles.expand(lv['title'], {}))}: "
+        console.print(f"{indent}[dim]{lv['path']}[/] "
+                      f"{markup_safe(titles.expand(lv['title'], {}))}: "
                       f"{lv['iterations']} iterations, {format_duration(lv['seconds'])} "
                       f"({format_duration(lv['per_iteration_s'])} each)", highlight=False)
     if dry.sampled:
@@ -115,7 +124,8 @@ def print_dry_run(console: Console, dry: Any) -> None:
         console.print("[bold]analysis feeds forward[/] (simulated data, last values; peaks by "
                       "the half-maximum estimate, the real run fits):")
         for name, value in dry.results.items():
-            console.print(f"  {escape(name)}: {escape(_result_text(value))}", highlight=False)
+            console.print(f"  {markup_safe(name)}: {markup_safe(_result_text(value))}",
+                          highlight=False)
     problems = list(dry.violations) + ([dry.error] if dry.error is not None else [])
     if problems:
         print_errors(console, problems, "findings")
@@ -157,6 +167,7 @@ def print_devices(console: Console, table_rows: dict[str, dict[str, Any]]) -> No
     so the table stays readable on an 80-column operator terminal.
     """
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="devices", title_justify="left", title_style="bold", box=None,
                   header_style="bold underline", pad_edge=False)
@@ -168,5 +179,16 @@ def print_devices(console: Console, table_rows: dict[str, dict[str, Any]]) -> No
         shown = f"{value:.6g}" if isinstance(value, float) else ("" if value is None
                                                                   else str(value))
         limits = _limits_text(row["limits"], row["units"])
-        table.add_row(name, row["kind"], shown, row["units"], limits, row["access"])
+        table.add_row(*(Text(inert(cell)) for cell in (name, row["kind"], shown, row["units"],
+                                                       limits, row["access"])))
     console.print(table)
+
+
+def print_warnings(console: Console, warnings: list[Any]) -> None:
+    """What non-critical subscribers (plots, alignment log, displays) failed to do.
+
+    Data taking went on without them; these lines are how the user hears of it.
+    """
+    for w in warnings:
+        console.print(f"[yellow]warning[/]: {markup_safe(w.text)}", highlight=False,
+                      soft_wrap=True)

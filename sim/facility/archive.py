@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from expctl.devices.protocols import RunRecord, SignalInfo
+from sim.facility.detinfo import det_info
 from sim.facility.states import StateReplay
 from sim.facility.store import FacilityStore
 from sim.physics.detector import COLS, ROWS, DetectorModel
@@ -117,7 +118,7 @@ class SimArchive:
 
     def detector_info(self, detector: str, beamline: int, run: int) -> dict[str, Any]:
         model, sensor = self._sensor(detector, beamline, run)
-        return model.info(sensor, self.photon_energy_kev(beamline, run))
+        return det_info(model, sensor, self.photon_energy_kev(beamline, run))
 
     def frames(self, detector: str, beamline: int, run: int, tags: np.ndarray) -> np.ndarray:
         model, sensor = self._sensor(detector, beamline, run)

@@ -2,7 +2,8 @@
 
 Layout under ``<data_dir>/facility/``::
 
-    facility.json            tag origin, last tick used, next run number per beamline
+    facility.json            tag origin, last tick used, next run number per beamline,
+                             runs open now (with the pid and host of their controller)
     lock                     flock'ed while run numbers or the time line are updated
     bl<N>/runs/<run>.json    run-table entry (rewritten atomically as the run progresses)
     bl<N>/sync/<run>/        tags and image recipes of the run: columns.json + rows.f64 (appended)
@@ -10,7 +11,9 @@ Layout under ``<data_dir>/facility/``::
                              the sync DB's values of every shot are computed from it
 
 Everything is written by atomic rename, so another process reading the
-directory sees either the old or the new file, never half of one.  With
+directory sees either the old or the new file, never half of one.  A run whose
+controller died (``kill -9``) is ended by the next session, as a facility DAQ
+ends a run whose controller went away: status 0, with the shots it recorded.  With
 ``root=None`` the same API keeps everything in memory (estimator twins, tests).
 """
 
@@ -20,6 +23,7 @@ import contextlib
 import fcntl
 import json
 import os
+import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import fields
 from pathlib import Path
@@ -102,8 +106,47 @@ class FacilityStore:
             start = 0 if last is None else int(last) + int(tag_rate_hz)
             start = max(start, int((epoch_unix - origin) * tag_rate_hz))
             state.update(origin_unix=origin, tag0=tag0, last_tick=start)
+            self._close_abandoned(state, tag_rate_hz)
             self._write_state(state)
         return tag0, start, origin
+
+    def _close_abandoned(self, state: dict[str, Any], tag_rate_hz: float) -> None:
+        """End the runs whose controller process is gone (called under the lock)."""
+        open_runs = state.get("open_runs", {})
+        for key, owner in list(open_runs.items()):
+            if _owner_alive(owner):
+                continue
+            beamline, run = (int(part) for part in key.split("/"))
+            del open_runs[key]
+            try:
+                body = self._run_body(beamline, run)
+            except KeyError:
+                continue
+            rec = body["record"]
+            if rec.get("status") != 2:
+                continue
+            tags = self.sync_columns(beamline, run).get("tag")
+            shots = 0 if tags is None else len(tags)
+            last = int(tags[-1]) if shots else None
+            stop = rec["start_time"] if last is None else (
+                float(state["origin_unix"]) + (last - int(state["tag0"])) / tag_rate_hz)
+            rec.update(status=0, shots=shots, end_tag=last, stop_time=stop,
+                       comment=(rec.get("comment", "") + " (ended: its controller stopped)"
+                                ).strip())
+            _atomic_write(self._bl(beamline) / "runs" / f"{run:06d}.json",
+                          json.dumps(body).encode())
+
+    def _track(self, record: RunRecord) -> None:
+        """Note a run as open (with this process as its controller) or as ended."""
+        key = f"{record.beamline}/{record.run}"
+        with self._locked():
+            state = self._read_state()
+            open_runs = state.setdefault("open_runs", {})
+            if record.status == 2:
+                open_runs[key] = {"pid": os.getpid(), "host": socket.gethostname()}
+            elif open_runs.pop(key, None) is None:
+                return
+            self._write_state(state)
 
     def touch(self, tick: int) -> None:
         """Record that facility time has reached ``tick`` (for the next session's offset)."""
@@ -155,9 +198,13 @@ class FacilityStore:
         if self.root is None:
             self._runs[(record.beamline, record.run)] = json.loads(json.dumps(body))
             return
+        if record.status == 2:  # before the entry: a run never stays open unowned
+            self._track(record)
         folder = self._bl(record.beamline) / "runs"
         folder.mkdir(parents=True, exist_ok=True)
         _atomic_write(folder / f"{record.run:06d}.json", json.dumps(body).encode())
+        if record.status != 2:
+            self._track(record)
 
     def _run_body(self, beamline: int, run: int) -> dict[str, Any]:
         if self.root is None:
@@ -308,6 +355,19 @@ def _read_rows(path: Path, width: int, cache: dict[Path, tuple[int, np.ndarray]]
             data = np.frombuffer(fh.read(size), dtype="<f8").reshape(-1, width)
         got = cache[path] = (size, data)
     return got[1]
+
+
+def _owner_alive(owner: Mapping[str, Any]) -> bool:
+    """Whether a run's controller process still runs (on another host: assume so)."""
+    if owner.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(owner.get("pid", 0)), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError, OverflowError):
+        return True
+    return True
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -296,31 +296,3 @@ class DetectorModel:
                        float(self.bragg["row"]), float(self.bragg["col"]),
                        float(self.bragg["sigma_px"]),
                        np.array([int(recipe[p + f"rest{k}"]) for k in sensors], dtype=np.int64))
-
-    def first_pixel_um(self, sensor: int) -> tuple[float, float]:
-        """Lab (x, y) of pixel (0, 0) (the facility's ``mp_posx/y``); the profile gives centres.
-
-        Columns run along (cos r, sin r) and rows along (-sin r, cos r) for rotation r.
-        """
-        s = self.sensors[sensor]
-        t = math.radians(s.rotation_deg)
-        c, r = (COLS - 1) / 2.0, (ROWS - 1) / 2.0
-        dx = PIXEL_UM * (c * math.cos(t) - r * math.sin(t))
-        dy = PIXEL_UM * (c * math.sin(t) + r * math.cos(t))
-        return round(s.pos_um[0] - dx, 6), round(s.pos_um[1] - dy, 6)
-
-    def info(self, sensor: int, energy_kev: float) -> dict[str, Any]:
-        """stpy's ``read_det_info`` keys for one sensor (both spellings); positions are those
-        of pixel (0, 0) in um."""
-        s = self.sensors[sensor]
-        x0, y0 = self.first_pixel_um(sensor)
-        info: dict[str, Any] = {
-            "detector_id": self.sensor_ids[sensor], "xsize": COLS, "ysize": ROWS,
-            "mp_absgain": s.absgain, "mp_rotationangle": s.rotation_deg,
-            "photon_energy_kev": energy_kev,
-        }
-        for a, b in (("pixelsizex", PIXEL_UM), ("pixelsizey", PIXEL_UM), ("posx", x0),
-                     ("posy", y0), ("posz", s.pos_um[2])):
-            info[f"mp_{a}"] = b
-            info[f"mp_{a[:-1]}_{a[-1]}"] = b
-        return info

@@ -12,7 +12,7 @@ its cell: later shots there see a weaker, broader, shifted reflection.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +62,8 @@ class Plate:
     damage: Damage = field(default_factory=Damage)
     damaged_at: dict[int, float] = field(default_factory=dict)
     _offsets: dict[int, float] = field(default_factory=dict, repr=False, compare=False)
+    #: told after a shot damaged a cell for the first time (persists the sample's damage)
+    on_damage: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_profile(cls, seed: int, grid: Mapping[str, Any], sample: Mapping[str, Any]
@@ -118,9 +120,13 @@ class Plate:
         """Record the pumped shots: their cells are damaged from then on."""
         hit = np.broadcast_to(pumped, np.shape(times))
         cells = np.broadcast_to(np.asarray(cells, dtype=np.int64), np.shape(times))
+        new = False
         for cell, t in zip(cells[hit].tolist(), times[hit].tolist(), strict=True):
             if t < self.damaged_at.get(cell, math.inf):
+                new = new or cell not in self.damaged_at
                 self.damaged_at[cell] = t
+        if new and self.on_damage is not None:
+            self.on_damage()
 
     def damaged(self, cells: np.ndarray | int, times: np.ndarray) -> np.ndarray | bool:
         """True for shots hitting a cell damaged strictly before them (a bool if all agree)."""

@@ -254,58 +254,114 @@ def test_unknown_run_tag_and_detector_against_the_simulator(api):
         stpy.StorageReader("MPCCD-XXX", 3, (newest,))
 
 
-def test_octal_assembly_from_per_sensor_reads(api):
-    from expctl.analysis.assembly import AssemblyPlan, SensorGeometry
+CANVAS = 2398  # 2 × (175 + 1024) pixels: the octal's extent with the beam at the centre
 
+
+def _octal_sensors(api, *, short_keys: bool) -> list[dict]:
+    """ippy sensor dicts filled from read_det_info exactly as facility scripts do."""
     bl, run = 3, api.runs["beam"]
     ids = [d for d in dbpy.read_detidlist(bl, run) if d.startswith("MPCCD-8")]
     assert len(ids) == 8
     tag = dbpy.read_taglist_byrun(bl, run)[3]
     sensors = []
-    for det_id in ids:  # the way facility scripts build ippy's sensor dicts
+    for det_id in ids:
         reader = stpy.StorageReader(det_id, bl, (run,))
         buf = stpy.StorageBuffer(reader)
         reader.collect(buf, tag)
         info = buf.read_det_info(0)
+        px, py, posx, posy = ((info["mp_pixelsizex"], info["mp_pixelsizey"], info["mp_posx"],
+                               info["mp_posy"]) if short_keys else
+                              (info["mp_pixelsize_x"], info["mp_pixelsize_y"], info["mp_pos_x"],
+                               info["mp_pos_y"]))
         sensors.append({
-            "img": buf.read_det_data(0), "xPosPixel": info["mp_posx"] / info["mp_pixelsizex"],
-            "yPosPixel": info["mp_posy"] / info["mp_pixelsizey"],
-            "pixelSize": info["mp_pixelsizex"], "dScale": 1.0,
-            "rotAngle": info["mp_rotationangle"], "mask": None, "succeeded": True,
-            "iScale": info["mp_absgain"]})
-    image = ippy.reconstruction(sensors, 2399, 2399, 50.0, 0)
-    assert image.shape == (2399, 2399) and image.dtype == np.float32
-    geometry = [SensorGeometry((s["xPosPixel"] * 50.0, s["yPosPixel"] * 50.0),
-                               s["rotAngle"], s["iScale"]) for s in sensors]
-    plan = AssemblyPlan.from_sensors(geometry, pixel_um=50.0, shape=(2399, 2399))
-    np.testing.assert_array_equal(image, plan.assemble(np.stack([s["img"] for s in sensors])))
-    # the octal's Bragg spot (profile: sensor 3, row 300, col 200) is the brightest
-    # canvas pixel, where the geometry puts it: X = x0 + c cos t - r sin t,
-    # Y = y0 + c sin t + r cos t (canvas pixels, lab origin at the canvas centre)
-    s3 = sensors[2]
-    t = np.radians(s3["rotAngle"])
-    x = s3["xPosPixel"] + 200 * np.cos(t) - 300 * np.sin(t) + 1199
-    y = s3["yPosPixel"] + 200 * np.sin(t) + 300 * np.cos(t) + 1199
-    peak = np.unravel_index(np.argmax(image), image.shape)
-    assert abs(peak[0] - y) <= 6 and abs(peak[1] - x) <= 6
-    assert np.all(image[~plan.covered()] == 0)
+            "img": buf.read_det_data(0), "xPosPixel": posx / px,
+            "yPosPixel": -posy / py,  # "the sign of this variable must be -1 x pos_y"
+            "pixelSize": px, "dScale": 1.0, "rotAngle": info["mp_rotationangle"],
+            "mask": None, "succeeded": True, "iScale": info["mp_absgain"]})
+    return sensors
+
+
+def _users_canvas_index(sensor: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Canvas (row, col) of every sensor pixel by the users' formula, written out by hand:
+    pixel (r, c) centred at X = x0 − (c+½)cosθ + (r+½)sinθ, Y = y0 − (c+½)sinθ − (r+½)cosθ."""
+    rows, cols = np.indices(sensor["img"].shape)
+    t = np.radians(sensor["rotAngle"])
+    x = sensor["xPosPixel"] - (cols + 0.5) * np.cos(t) + (rows + 0.5) * np.sin(t)
+    y = sensor["yPosPixel"] - (cols + 0.5) * np.sin(t) - (rows + 0.5) * np.cos(t)
+    return (np.floor(y + CANVAS / 2).astype(int).ravel(),
+            np.floor(x + CANVAS / 2).astype(int).ravel())
+
+
+def test_octal_by_the_users_formula_tiles_without_overlap_and_equals_ippy(api):
+    sensors = _octal_sensors(api, short_keys=True)
+    assert _octal_sensors(api, short_keys=False)[5]["yPosPixel"] == sensors[5]["yPosPixel"]
+    flat = np.concatenate([np.ravel_multi_index(_users_canvas_index(s), (CANVAS, CANVAS))
+                           for s in sensors])
+    assert flat.size == np.unique(flat).size == 8 * 1024 * 512  # every pixel once, none off
+    users = np.zeros(CANVAS * CANVAS, np.float32)
+    users[flat] = np.concatenate([s["img"].ravel() * np.float32(s["iScale"]) for s in sensors])
+    image = ippy.reconstruction(sensors, CANVAS, CANVAS, 50.0, 0)
+    assert image.shape == (CANVAS, CANVAS) and image.dtype == np.float32
+    np.testing.assert_array_equal(image, users.reshape(CANVAS, CANVAS))
+    # the octal's Bragg spot (profile: sensor 3, row 300, col 200) is the brightest pixel
+    # and sits where the formula puts that sensor pixel
+    spot = np.ravel_multi_index(_users_canvas_index(sensors[2]), (CANVAS, CANVAS))[
+        300 * 512 + 200]
+    assert abs(int(np.argmax(image)) // CANVAS - spot // CANVAS) <= 6
+    assert abs(int(np.argmax(image)) % CANVAS - spot % CANVAS) <= 6
+    # the sign matters: +mp_posy (the mistake the facility example warns of) overlaps
+    wrong = [{**s, "yPosPixel": -s["yPosPixel"]} for s in sensors]
+    wrong_flat = np.concatenate([np.ravel_multi_index(_users_canvas_index(s), (CANVAS, CANVAS),
+                                                      mode="clip") for s in wrong])
+    assert np.unique(wrong_flat).size < 8 * 1024 * 512
     # a sensor whose read failed is left out
     sensors[0]["succeeded"] = False
-    partial = ippy.reconstruction(sensors, 2399, 2399, 50.0, 0)
-    assert np.count_nonzero(partial) < np.count_nonzero(image)
+    partial = ippy.reconstruction(sensors, CANVAS, CANVAS, 50.0, 0)
+    assert np.count_nonzero(partial) == np.count_nonzero(image) - 1024 * 512
 
 
-def test_octal_tiles_the_2399_canvas_without_overlap(api):
-    """det_info positions (pixel (0, 0), as at the facility) tile 2399 x 2399 exactly."""
-    from expctl.analysis.assembly import AssemblyPlan, SensorGeometry
+def test_crystfel_export_round_trips_through_extra_geom(api, tmp_path, capsys):
+    """`expctl geometry export` read by extra-geom (cfel_fmt) assembles ippy's image."""
+    from extra_geom.base import DetectorGeometryBase
 
+    from expctl.cli import main
+
+    class OctalMPCCD(DetectorGeometryBase):
+        detector_type_name = "MPCCD octal"
+        pixel_size = 50e-6
+        frag_ss_pixels, frag_fs_pixels = 1024, 512
+        n_modules, n_tiles_per_module = 8, 1
+        expected_data_shape = (8, 1024, 512)
+
+        @staticmethod
+        def split_tiles(module_data):
+            return [module_data]
+
+        @classmethod
+        def _tile_slice(cls, tileno):
+            return slice(0, 1024), slice(0, 512)
+
+    geom_file = tmp_path / "octal.geom"
     run = api.runs["beam"]
-    geometry = []
-    for det_id in dbpy.read_detidlist(3, run)[1:]:
-        reader = stpy.StorageReader(det_id, 3, (run,))
-        info = reader.det_info(run)
-        geometry.append(SensorGeometry((info["mp_posx"], info["mp_posy"]),
-                                       info["mp_rotationangle"]))
-    plan = AssemblyPlan.from_sensors(geometry, pixel_um=50.0, shape=(2399, 2399))
-    assert plan.covered().sum() == 8 * 1024 * 512
-    assert AssemblyPlan.from_sensors(geometry, pixel_um=50.0).shape == (2399, 2399)
+    assert main(["geometry", "export", str(run), "-o", str(geom_file),
+                 "--data-dir", str(api.data_dir)]) == 0
+    assert capsys.readouterr().out == (f"{geom_file}: 8 panels of MPCCD-8N0-3-002, run {run} "
+                                       f"(BL3, 10 keV)\n")
+    geom = OctalMPCCD.from_crystfel_geom(str(geom_file))
+    sensors = _octal_sensors(api, short_keys=True)
+    frames = np.stack([s["img"] * np.float32(s["iScale"]) for s in sensors])
+    assembled, centre = geom.position_modules(frames)
+    assert assembled.shape == (CANVAS, CANVAS) and centre.tolist() == [CANVAS / 2] * 2
+    assert np.isfinite(assembled).sum() == 8 * 1024 * 512  # no panel overlaps another
+    # extra-geom draws CrystFEL's lab frame (x to the left seen from the sample, y up) with
+    # rows along +y; ippy draws the view from the sample with rows running down
+    ippy_image = ippy.reconstruction(sensors, CANVAS, CANVAS, 50.0, 0)
+    np.testing.assert_array_equal(np.flip(np.nan_to_num(assembled), (0, 1)), ippy_image)
+    # the panels' exact pixel centres agree with the facility convention (metres, no snapping)
+    positions = geom.get_pixel_positions()  # (module, ss, fs, xyz)
+    t = np.radians(sensors[4]["rotAngle"])
+    x0, y0 = -sensors[4]["xPosPixel"], -sensors[4]["yPosPixel"]  # CrystFEL corner, pixels
+    np.testing.assert_allclose(positions[4, 10, 20, :2] / 50e-6,
+                               [x0 + 20.5 * np.cos(t) - 10.5 * np.sin(t),
+                                y0 + 20.5 * np.sin(t) + 10.5 * np.cos(t)], atol=1e-9)
+

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from expctl.engine import StateRestored
-from expctl.engine.events import RunStarted, ShotBlockTaken, StepStarted
+from expctl.engine.events import RunStarted, RunSuperseded, ShotBlockTaken, StepStarted
 from expctl.session import Session
 
 SMALL = Path(__file__).resolve().parents[2] / "sequences" / "small.yaml"
@@ -50,9 +50,10 @@ def _resume(data: Path, *, same: Session | None = None) -> tuple[object, list]:
         summary = same.resume()
         off()
         return summary, events
-    with Session.open("bl3", data, seed=2) as s:  # a new process: devices at their defaults
+    with Session.open("bl3", data) as s:  # a new process: devices at their defaults
         s.bus.subscribe(events.append)
         summary = s.resume()
+        assert s.profile.seed == 1  # the campaign's seed, not the profile's
     return summary, events
 
 
@@ -101,13 +102,19 @@ def test_abort_during_the_pumped_run_then_resume_restores_shutter_and_pump(tmp_p
             == ("closed", "off")
         resumed, events = _resume(data, same=s)
         assert resumed.outcome == "completed"
+        # the aborted pumped shot destroyed the spot: everything from next_spot on is done
+        # again on a fresh spot, after putting back what the replayed step 1 had set
         (restored,) = [e for e in events if isinstance(e, StateRestored)]
-        assert restored.targets == (("xray_shutter", "open"), ("pump", "on"))
-        assert restored.text == "restoring xray_shutter → open, pump → on"
-        (started,) = [e for e in events if isinstance(e, RunStarted)]
-        assert (started.record.label, started.snapshot["pump"],
-                started.snapshot["xray_shutter"], started.snapshot["attenuator"]) == \
-            ("pumped", "on", "open", 0.0)
+        assert restored.targets == (("xray_shutter", "open"),)
+        assert restored.text == "restoring xray_shutter → open"
+        assert [r.label for r in resumed.runs] == ["reference", "pumped"]
+        started = [e for e in events if isinstance(e, RunStarted)]
+        assert [(e.record.label, e.snapshot["pump"], e.snapshot["xray_shutter"],
+                 e.snapshot["attenuator"]) for e in started] == [
+            ("reference", "off", "open", 200.0), ("pumped", "on", "open", 0.0)]
+        assert [e.context.sample_spot["index"] for e in started] == [1, 1]  # not spot 0
+        superseded = [e.run for e in events if isinstance(e, RunSuperseded)]
+        assert superseded == [first.runs[0].run]  # its reference run no longer counts
         journal = s.journal
         assert journal is not None
         kept = [(r.step, r.label) for r in journal.campaign_runs()]

@@ -132,3 +132,30 @@ def test_ctrl_c_during_a_sequence_pauses_then_resume_completes(tmp_path, monkeyp
     assert "running small: about" in text
     assert re.search(r"  run 1 reference: 5 shots  \[step \d+\]", text)
     assert "  run 2 pumped: 1 shot  [step 9]" in text
+
+
+def test_moving_commands_are_refused_while_another_process_controls_the_beamline(tmp_path):
+    from expctl.beamtime.lock import BeamlineLock
+
+    out = io.StringIO()
+    other = BeamlineLock(tmp_path / "data", 3, "bl3")
+    other.acquire("expctl run sequences/pumpprobe.yaml", campaign="20261203-140000-abcdef")
+    try:
+        with create_pipe_input() as inp:
+            inp.send_text("mv theta 11.41\nwm theta\nmount new xtal-1\nexit\n")
+            assert _shell(tmp_path, inp, out).run() == 0
+    finally:
+        other.release()
+    text = out.getvalue()
+    assert text.count("error: bl3: beamline 3 is controlled by pid") == 2  # mv and mount
+    assert "running `expctl run sequences/pumpprobe.yaml`, campaign 20261203-140000-abcdef" \
+        in text
+    assert "theta        11.4 deg" in text  # reading needs no control
+    out = io.StringIO()
+    with create_pipe_input() as inp:  # once it is free: mount, move
+        inp.send_text("mount new xtal-1 first crystal\numv theta 11.41\nexit\n")
+        assert _shell(tmp_path, inp, out).run() == 0
+    text = out.getvalue()
+    assert re.search(r"registered and mounted xtal-1 on grid sample: (\d+) of \1 spots", text)
+    assert "theta 11.41 deg" in text
+    assert BeamlineLock(tmp_path / "data", 3).holder() is None  # given back after each command

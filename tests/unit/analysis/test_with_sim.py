@@ -41,12 +41,12 @@ def test_photon_count_and_roi_sums_equal_the_simulators_truth(profile):
         assert np.all(np.abs(diff) < 5 * rounding), diff
 
 
-def test_profile_octal_layout_assembles_to_2399_square(profile):
+def test_profile_octal_layout_assembles_to_2398_square(profile):
     sensors = [SensorGeometry.centered(tuple(s["pos_um"][:2]), s["rotation_deg"],
                                        gain=s["absgain"] / 18.0)
                for s in profile.devices["mpccd_octal"].options["sensors"]]
     plan = AssemblyPlan.from_sensors(sensors)
-    assert plan.shape == (2399, 2399)
+    assert plan.shape == (2398, 2398)
     img = plan.assemble(np.ones((8, 1024, 512), dtype=np.float32))
     # right angles only: every sensor pixel lands on exactly one canvas pixel
     assert plan.covered().sum() == 8 * 1024 * 512

@@ -119,9 +119,12 @@ def test_spot_grid_exhaustion_is_a_limit_error(clock) -> None:
 
     with pytest.raises(LimitError, match=r"no never-exposed spot left on sample \(all 2 used\)"):
         engine.run(plan())
-    assert engine.state is EngineState.FAILED
-    engine.reset()
+    assert engine.state is EngineState.IDLE  # back to idle by itself, the failure kept
+    assert engine.last_summary.outcome == "failed"
+    assert isinstance(engine.last_summary.error, LimitError)
+    engine.reset()  # still accepted (compatibility), changes nothing
     assert engine.state is EngineState.IDLE
+    engine.run(next_spot())  # and the engine takes the next plan without a reset
 
 
 def test_limit_error_names_device_and_range_and_moves_nothing(bl) -> None:
@@ -182,8 +185,11 @@ def test_failure_drives_the_safe_state(bl) -> None:
     assert bl.devices["xray_shutter"].value == "closed"
     assert bl.devices["pump"].value == "off"
     changes = [(e.old, e.new) for e in events if isinstance(e, StateChanged)]
-    assert changes == [("idle", "running"), ("running", "failed")]
+    assert changes == [("idle", "running"), ("running", "failed"), ("failed", "idle")]
     assert engine.last_summary.outcome == "failed"
+    safe = engine.last_safe_state
+    assert safe.reason == "failure"
+    assert safe.describe() == "xray_shutter open → closed, pump on → off"
 
 
 def test_plain_exception_in_plan_code_fails_the_engine(bl) -> None:
@@ -195,7 +201,8 @@ def test_plain_exception_in_plan_code_fails_the_engine(bl) -> None:
 
     with pytest.raises(RuntimeError, match="bug in a user plan"):
         engine.run(plan())
-    assert engine.state is EngineState.FAILED
+    assert engine.state is EngineState.IDLE
+    assert engine.last_summary.outcome == "failed"
 
 
 def test_run_while_running_is_refused(bl) -> None:

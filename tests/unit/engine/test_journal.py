@@ -11,7 +11,8 @@ import pytest
 from expctl.devices.protocols import RunRecord
 from expctl.engine import Engine, Journal, find_unfinished, list_campaigns
 from expctl.engine.codec import decode, encode
-from expctl.errors import DataError
+from expctl.engine.journal import journal_problems
+from expctl.errors import CorruptFileError, DataError, UserError
 from expctl.plans import PumpProbeSettings, pump_probe
 from expctl.plans.stubs import AlignmentDecision
 from expctl.testing import make_fake_beamline
@@ -122,18 +123,27 @@ def test_replay_detects_a_changed_plan(tmp_path) -> None:
 def test_resume_unknown_campaign_lists_known(tmp_path) -> None:
     j = Journal.create(tmp_path)
     j.close()
-    with pytest.raises(DataError) as info:
+    with pytest.raises(UserError) as info:
         Journal.resume(tmp_path, "nope")
     assert info.value.paragraph() == (
-        f"no campaign 'nope' in {tmp_path} (allowed: {j.info.id})")
+        f"no campaign 'nope' in {tmp_path} (allowed: {j.info.id}). "
+        "`expctl campaigns --all` lists them.")
 
 
-def test_not_a_journal_is_reported(tmp_path) -> None:
-    (tmp_path / "journal").mkdir()
+def test_a_journal_that_is_not_one_is_reported_and_isolated(tmp_path) -> None:
+    good = Journal.create(tmp_path, sequence="good")
+    good.close()
     bad = tmp_path / "journal" / "x.jsonl"
     bad.write_text('{"t": "run"}\n')
-    with pytest.raises(DataError, match="x.jsonl is not an expctl journal"):
-        list_campaigns(tmp_path)
+    assert [c.id for c in list_campaigns(tmp_path)] == [good.info.id]
+    assert find_unfinished(tmp_path).id == good.info.id
+    (problem,) = journal_problems(tmp_path)
+    assert problem.paragraph() == (
+        f"campaign journal {bad} line 1 is not an expctl journal: its first record is not a "
+        "campaign record. Other campaigns are not affected. Keep the file for inspection (a "
+        "copy may be intact); this campaign cannot be resumed from it.")
+    with pytest.raises(CorruptFileError):
+        Journal.resume(tmp_path, "x")
 
 
 def test_fsync_only_where_a_power_cut_would_repeat_a_run_or_reuse_a_spot(

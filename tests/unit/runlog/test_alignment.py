@@ -37,7 +37,7 @@ def test_rocking_curve_is_logged_with_fit_flags_move_and_png(tmp_path, rng):
         bus.publish(event)
     rows = handle.catalog.alignments()
     handle.close()
-    assert not bus.errors
+    assert not bus.warnings
     assert peak.ok and abs(peak.center - 11.4012) < 1e-4
     (row,) = rows
     assert (row["name"], row["axis"], row["points"]) == ("rock", "theta", 41)
@@ -110,3 +110,22 @@ def test_runs_scans_lists_alignment_scans(tmp_path, rng, capsys):
     assert main(["runs", "--scans", "--data-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "1 scan" in out and f"→ {peak.center:.6g}" in out
+
+
+def test_a_failing_plot_is_a_warning_and_logging_goes_on(tmp_path, rng):
+    """The alignment log is not critical: a plot that fails is reported, the scan is kept."""
+    def broken_plotter(scan, png):
+        raise OSError(28, "No space left on device", str(png))
+
+    bus = EventBus()
+    handle = attach(bus, tmp_path, alignment_plotter=broken_plotter)
+    _, events = _rocking_events(rng)
+    for event in events:
+        bus.publish(event)  # never raises: data taking must not stop for a plot
+    rows = handle.catalog.alignments()
+    handle.close()
+    assert [r["name"] for r in rows] == ["rock"] and rows[0]["png"] is None
+    (warning,) = bus.warnings
+    assert warning.text == (
+        f"alignment log failed on AnalysisDone: OSError: [Errno 28] No space left on device: "
+        f"'{tmp_path / 'alignment' / 'scan000001.png'}'")

@@ -86,8 +86,12 @@ def test_run_numbers_are_never_reused(crashed):
     handle = attach(EventBus(), crashed)
     start = synthetic_run(2, shots=1, label="x", laser=False, delay=0.0, start_tag=1,
                           start_time=0.0, rng=np.random.default_rng(0))[0]
-    with pytest.raises(DataError, match="run000002.h5 already exists; run numbers are never"):
+    with pytest.raises(DataError) as err:
         handle(start)
+    assert err.value.paragraph() == (
+        f"run 2 is already in the catalog {crashed / 'catalog.sqlite'} (file "
+        "runs/bl3/run000002.h5); run numbers are never reused. Check that the facility run "
+        "counter was not reset.")
     handle.close()
 
 

@@ -138,7 +138,7 @@ def test_status_board_takes_the_beam_from_shots_while_busy_and_says_why_suspende
     board(ShotBlockTaken(off, None, 2.0))
     assert board.status.beam == "off"
     board(StateChanged("running", "suspended", 2.0, "no X-ray beam"))
-    assert board.status.suspended == "suspended: no X-ray beam"
+    assert board.status.suspended.startswith("suspended: no X-ray beam since ")
     board(StateChanged("suspended", "running", 9.0, "condition good again"))
     assert board.status.suspended == ""
 
@@ -163,6 +163,20 @@ def test_toolbar_drops_whole_fields_by_priority_at_narrow_widths():
     assert "beam on 512 µJ" in at80 and "shutter open" in at80 and "ETA 41 min" in at80
     assert "queued" not in at80 and "requests" not in at80
     assert "delay 3/25 (0.5 ps) › spot 2/5" in at80
+
+
+def test_toolbar_says_since_when_it_is_suspended_and_why():
+    import time
+
+    epoch = time.mktime((2026, 12, 3, 14, 0, 0, 0, 0, -1))  # local 14:00:00
+    board = StatusBoard("bl3", epoch=epoch)
+    board(StateChanged("running", "suspended", 192.0, "no beam"))
+    board.update(connected=True)
+    text = "".join(t for _, t in toolbar_fragments(board.status))
+    assert "engine suspended: no beam since 14:03:12 │" in text
+    board(StateChanged("suspended", "running", 250.0, "condition good again"))
+    assert board.status.suspended == ""
+    assert "engine running │" in "".join(t for _, t in toolbar_fragments(board.status))
 
 
 def test_describe_error_is_one_paragraph_for_anything():

@@ -84,15 +84,16 @@ def test_detector_info_has_both_key_spellings(beamline):
     info = beamline.archive.detector_info("MPCCD-8N0-3-002-3", 3, rec.run)
     assert info["xsize"] == 512 and info["ysize"] == 1024
     assert info["mp_pixelsizex"] == info["mp_pixelsize_x"] == 50.0
-    # pixel (0, 0) of a sensor centred at (-34375, 47175) um and rotated by 90 deg
-    assert (info["mp_posx"], info["mp_posy"]) == (-8800.0, 34400.0)
+    # the outer corner of pixel (0, 0) of a sensor centred at (34350, -21550) um (facility
+    # frame) and turned by 90 deg: columns run along +y, rows along +x (docs/geometry.md)
+    assert (info["mp_posx"], info["mp_posy"]) == (8750.0, -34350.0)
     assert info["mp_posx"] == info["mp_pos_x"]
     assert info["mp_rotationangle"] == 90.0 and info["mp_absgain"] == 18.3
     with pytest.raises(KeyError, match="MPCCD-9"):
         beamline.archive.detector_info("MPCCD-9", 3, rec.run)
 
 
-def test_octal_sensors_tile_a_2399_pixel_square_without_overlap(beamline):
+def test_octal_sensors_tile_a_2398_pixel_square_without_overlap(beamline):
     model = beamline.world.detectors[1].model
     boxes = []
     for s in model.sensors:
@@ -103,7 +104,7 @@ def test_octal_sensors_tile_a_2399_pixel_square_without_overlap(beamline):
         boxes.append((x - w / 2, x + w / 2, y - h / 2, y + h / 2))
     x0 = min(b[0] for b in boxes)
     x1 = max(b[1] for b in boxes)
-    assert (x1 - x0) / 50.0 == pytest.approx(2399, abs=1)
+    assert (x1 - x0) / 50.0 == 2398
     for i, a in enumerate(boxes):
         for b in boxes[i + 1:]:
             overlap_x = min(a[1], b[1]) - max(a[0], b[0])

@@ -14,6 +14,7 @@ from expctl.devices.profile import load_profile
 from expctl.engine import EngineState, EventBus
 from expctl.engine.events import (
     RunStopped,
+    SafeStateReached,
     StateChanged,
     StateRestored,
     StepFinished,
@@ -21,8 +22,15 @@ from expctl.engine.events import (
 )
 from expctl.errors import IllegalCommand
 from expctl.sequence.load import load_sequence
-from expctl.ui.progress import RunProgress, ask_after_pause, pause_on_interrupt
+from expctl.ui.location import StepTracker
+from expctl.ui.progress import (
+    RunProgress,
+    ask_after_pause,
+    pause_on_interrupt,
+    pause_report,
+)
 from expctl.ui.report import outcome_text
+from expctl.ui.runlines import EventLines
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -75,6 +83,29 @@ def test_resume_says_what_it_restores_above_the_bars(small_outline, clock):
     progress = RunProgress(console, small_outline, 10.0, clock)
     progress(StateRestored((("xray_shutter", "open"), ("theta", 11.40267)), clock.now(), "4"))
     assert console.export_text() == "restoring xray_shutter → open, theta → 11.40267\n"
+
+
+def test_suspension_is_shown_with_its_reason_and_start_then_a_line_stays(small_outline):
+    import time
+
+    from expctl.clock import VirtualClock
+
+    clock = VirtualClock(epoch=time.mktime((2026, 12, 3, 14, 0, 0, 0, 0, -1)))
+    console = _console()
+    progress = RunProgress(console, small_outline, 10.0, clock)
+    progress(StateChanged("running", "suspended", 192.0, "no beam"))
+    assert progress.note == ("suspended: no beam since 14:03:12 (resumes by itself; "
+                             "Ctrl-C pauses)")
+    rec = type("R", (), {"run": 7, "label": "reference", "shots": 12})()
+    lines: list[str] = []
+    cut = RunStopped(rec, "beamloss", 192.5)
+    progress(cut)
+    EventLines(lines.append, StepTracker(), {}, None)(cut)  # the cut run's line is EventLines'
+    progress(StateChanged("suspended", "running", 232.0, "condition good again"))
+    assert progress.note == ""
+    assert lines == ["run 7 reference: 12 shots, beamloss (retaken)"]
+    assert console.export_text().splitlines() == [
+        "suspended: no beam since 14:03:12: resumed after 40.0 s"]
 
 
 def test_eta_uses_the_estimate_then_extrapolates_once_it_is_exceeded(small_outline, clock):
@@ -140,6 +171,12 @@ class _FakeEngine:
     state: EngineState = EngineState.RUNNING
     calls: list = field(default_factory=list)
     refuse: bool = False
+    driving_safe_state: bool = False
+    last_safe_state: SafeStateReached | None = None
+    beamline: object = None
+
+    def where(self) -> tuple[str, str]:
+        return ("2/delay[1]/1", "request pump_delay")
 
     def pause(self, immediate: bool = False) -> None:
         if self.refuse:
@@ -154,6 +191,7 @@ class _FakeEngine:
 
     def abort(self) -> None:
         self.calls.append("abort")
+        self.state = EngineState.ABORTING
 
 
 def test_ctrl_c_before_the_engine_starts_interrupts_at_once():
@@ -183,7 +221,8 @@ def test_ctrl_c_pauses_then_pauses_now_and_reports_refusals():
     assert flags["interrupted"]
     assert engine.calls == ["pause", "pause now"]
     assert notes == ["pause requested: pausing at the next checkpoint (Ctrl-C again to pause "
-                     "now)", "pausing now", "Ctrl-C: cannot pause while the engine is failed"]
+                     "now)", "pausing now: driving the safe state (Ctrl-C again to abort)",
+                     "Ctrl-C: cannot pause while the engine is failed"]
     assert signal.getsignal(signal.SIGINT) is before  # the handler it found is back
 
 
@@ -205,3 +244,43 @@ def test_pause_question_interrupted_again_means_abort():
     engine = _FakeEngine()
     ask_after_pause(_console(), read=read)(engine)
     assert engine.calls == ["abort"]
+
+
+def test_ctrl_c_while_paused_aborts_after_the_safe_state_and_at_the_question_answers_abort():
+    engine = _FakeEngine()
+    notes: list[str] = []
+    bus = EventBus()
+    question = ask_after_pause(_console(), read=lambda _: "r")
+    with pause_on_interrupt(lambda: engine, notes.append, bus, question) as flags:
+        bus.publish(StateChanged("idle", "running", 0.0))
+        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)
+        engine.state, engine.driving_safe_state = EngineState.PAUSED, True
+        signal.raise_signal(signal.SIGINT)  # third: abort, once the safe state is reached
+        signal.raise_signal(signal.SIGINT)  # fourth: already aborting
+        engine.state, question.asking = EngineState.PAUSED, True
+        with pytest.raises(KeyboardInterrupt):  # at the question: the question answers abort
+            signal.raise_signal(signal.SIGINT)
+    assert flags["interrupted"]
+    assert engine.calls == ["pause", "pause now", "abort"]
+    assert notes[1:] == ["pausing now: driving the safe state (Ctrl-C again to abort)",
+                         "aborting once the safe state is reached",
+                         "already aborting: waiting for the safe state to be reached"]
+
+
+def test_pause_question_says_where_it_paused_and_what_the_safe_state_did():
+    profile = load_profile(ROOT / "sim" / "profiles" / "bl3.yaml")
+    engine = _FakeEngine(EngineState.PAUSED, beamline=type("B", (), {"profile": profile})())
+    engine.last_safe_state = SafeStateReached(
+        "pause", (("xray_shutter", "open", "closed"), ("pump", "on", "off"),
+                  ("attenuator", 0.0, 1575.0)), 12.0, "2/delay[1]/1", "request pump_delay")
+    assert pause_report(engine) == (
+        "paused in step 2/delay[1]/1 (request pump_delay)\n"
+        "safe state: xray_shutter open → closed, pump on → off, attenuator 0 um → 1575 um "
+        "(undone on resume)")
+    console = _console()
+    ask_after_pause(console, read=lambda _: "a")(engine)
+    assert console.export_text().startswith("paused in step 2/delay[1]/1 (request pump_delay)\n"
+                                            "safe state: xray_shutter open → closed")
+    engine.last_safe_state = SafeStateReached("pause", (), 1.0)
+    assert pause_report(engine).endswith("safe state: nothing to change (already safe)")
