@@ -388,7 +388,7 @@ class Shell:
 
     # ------------------------------------------------------------------ events
     def _on_event(self, event: Any) -> None:
-        from expctl.engine.events import FaultRaised, SafeStateReached, StateChanged
+        from expctl.engine.events import FaultRaised, RunStopped, SafeStateReached, StateChanged
         from expctl.ui.progress import pause_report, safe_state_line
 
         if isinstance(event, SafeStateReached):
@@ -408,6 +408,11 @@ class Shell:
         elif isinstance(event, FaultRaised):
             self.write(f"fault in {event.step_path or event.action}: "
                        f"{event.error.paragraph()} → {event.policy}")
+        elif isinstance(event, RunStopped) and event.outcome in ("beamloss", "interrupted") \
+                and not self.sequence_running:  # (a sequence's runs are told by EventLines)
+            rec = event.record
+            self.write(f"run {rec.run}{' ' + rec.label if rec.label else ''} cut after "
+                       f"{rec.shots} shots ({event.outcome}): it is retaken")
 
     # ------------------------------------------------------------------ Ctrl-C
     def interrupt(self) -> None:

@@ -2,7 +2,7 @@
 
 What only a real terminal and real time can show: scan rows arriving one by one,
 one Ctrl-C stopping a move short of its target, a scan stopped by Ctrl-C kept as
-a record, and ``wa`` answered while a sequence runs.
+a record, and ``wa`` answered while a sequence runs and while it is paused.
 No timing is asserted: only the order in which things appear.
 """
 
@@ -110,7 +110,7 @@ def test_one_ctrl_c_stops_a_move_short_of_its_target(tmp_path):
         child.close(force=True)
 
 
-def test_wa_answers_while_a_sequence_runs(tmp_path):
+def test_wa_answers_while_a_sequence_runs_and_while_it_is_paused(tmp_path):
     child = spawn(tmp_path / "data", "--speed", "4")
     try:
         child.send("seq run sequences/small.yaml shots=900\r")   # a 30 s reference run
@@ -121,6 +121,14 @@ def test_wa_answers_while_a_sequence_runs(tmp_path):
         expect(child, r"theta +motor +11\.\d+ +deg")            # answered at once …
         expect(child, r"mpccd +mpccd +\(busy\)")                  # … detectors left alone
         assert "small completed" not in ANSI.sub("", child.before)
+        child.send("\x03")
+        expect(child, "pause requested at the next checkpoint")
+        child.send("\x03")                                         # again: pause now
+        expect(child, "paused — type resume, stop or abort")
+        child.send("wa\r")
+        expect(child, r"theta +motor +11\.\d+ +deg")
+        expect(child, r"pd_i0 +photodiode +[\d.]+ +pC")           # paused: instruments too
+        child.send("resume\r")
         expect(child, r"small completed: 2 runs", timeout=90)
         leave(child)
     finally:
