@@ -69,8 +69,9 @@ def scan_items(row: Mapping[str, Any], columns: Mapping[str, Any] | None
     fit = result.get("fit") or ({} if "cen" in result else result)
     if isinstance(fit.get("center"), int | float):
         err = fit.get("center_err")
-        items.append(("fit centre", quantity_text(fit["center"], unit, 8)
-                      + (f" ± {number_text(err, 2)}" if isinstance(err, int | float) else "")))
+        items.append(("fit centre", f"{number_text(fit['center'], 8)} ± "
+                      f"{quantity_text(err, unit, 2)}" if isinstance(err, int | float)
+                      else quantity_text(fit["center"], unit, 8)))
     items.append(("flags", ", ".join(row.get("flags") or []) or "none"))
     if _moved(row):
         items.append(("moved", f"{_moved(row)} ({(row.get('moved_to') or {}).get('reason')})"))
