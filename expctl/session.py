@@ -157,14 +157,14 @@ class Session:
 
     @property
     def suspenders(self) -> list[Suspender]:
-        """The profile's suspenders (empty when the session was opened without them)."""
-        if not self.use_suspenders:
-            return []
+        """The profile's suspenders (unless the session was opened without them) and what
+        the backend says data taking needs (an EPICS link up), which always hold."""
         if self._suspenders is None:
             from expctl.engine.suspenders import suspenders_from_profile
 
-            self._suspenders = suspenders_from_profile(self.profile.suspenders,
-                                                       self.beamline.devices)
+            declared = (suspenders_from_profile(self.profile.suspenders, self.beamline.devices)
+                        if self.use_suspenders else [])
+            self._suspenders = [*declared, *self.backend_conditions()]
         return self._suspenders
 
     @property
@@ -202,6 +202,14 @@ class Session:
                                   results=self.results, suspenders=self.suspenders,
                                   scan_numbers=self.next_scan_number)
         return self._engine
+
+    def backend_conditions(self) -> tuple[Any, ...]:
+        """What the beamline's backend says data taking needs (an EPICS link up), as
+        suspenders: a cut run is retaken once they hold again."""
+        from expctl.devices.protocols import Supervised
+
+        beamline = self.beamline
+        return tuple(beamline.conditions()) if isinstance(beamline, Supervised) else ()
 
     @property
     def current_engine(self) -> Engine | None:

@@ -9,7 +9,7 @@ physics, devices, facility) is imported only in :meth:`SimBackend.connect` and
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from expctl.clock import Clock
@@ -48,3 +48,10 @@ class SimBackend:
     def open_archive(self, data_dir: Path) -> SimArchive:
         """The facility archive of ``data_dir``, read-only."""
         return open_archive(data_dir)
+
+    def serve_ioc(self, profile: Profile, **options: Any) -> int:
+        """Serve ``profile`` as an EPICS IOC until stopped (``expctl sim-ioc``); see
+        :func:`sim.ioc.serve.serve` for the options."""
+        from sim.ioc.serve import serve
+
+        return serve(profile, **options)

@@ -19,7 +19,7 @@ from sim.devices.accelerator import SimAcceleratorParameter
 from sim.devices.daq import SimDAQ
 from sim.devices.detector import SimMPCCD
 from sim.devices.discrete import SimAttenuator, SimSwitch
-from sim.devices.monitors import SimBeamMonitor, SimPhotodiode
+from sim.devices.monitors import SimBeamMonitor, SimPhotodiode, SimTimingTool
 from sim.devices.motor import SimMotor
 from sim.facility.archive import SimArchive
 from sim.facility.samples import DamageStore
@@ -40,6 +40,7 @@ DEVICE_KINDS = {
     "attenuator": SimAttenuator,
     "photodiode": SimPhotodiode,
     "beam": SimBeamMonitor,
+    "timing_tool": SimTimingTool,
     "accelerator": SimAcceleratorParameter,
 }
 
@@ -105,7 +106,8 @@ class SimBeamline:
     def _build(self, spec: DeviceSpec, world: SimWorld) -> Any:
         if spec.kind == "mpccd":
             model = DetectorModel.from_options(spec.name, spec.options,
-                                               world.physics.pair_energy_ev)
+                                               world.physics.pair_energy_ev,
+                                               world.physics.si_photo)
             det = SimMPCCD(spec, world, model)
             world.detectors.append(det)
             return det

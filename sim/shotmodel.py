@@ -1,10 +1,11 @@
 """The vectorised shot model: every per-shot quantity from (seed, tag) variates and the state.
 
 Randomness does not depend on the beamline state, so :class:`NoiseBank` draws
-all of a shot's variates (SASE/mono/pump gamma factors, pointing, PD noise,
-timing jitter, detector count uniforms and read-noise normals) as one row of a
-matrix, for aligned blocks of beam tags at a time, and keeps the recent
-blocks: a one-shot trigger in a step scan then costs a row slice.  The state
+all of a shot's variates (SASE/mono/pump/electron-beam gamma factors, pointing,
+PD noise, timing jitter, timing-tool noise, detector count uniforms, read-noise
+and common-mode normals) as one row of a matrix, for aligned blocks of beam
+tags at a time, and keeps the recent blocks: a one-shot trigger in a step scan
+then costs a row slice.  The state
 (:class:`ShotState`) holds plain numbers whenever a device is constant over
 the shots, so the per-shot arithmetic is a few whole-array operations.
 :class:`Shots` computes monitors at once and each detector only when one of
@@ -23,23 +24,31 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sim.physics.optics import bragg_angle_deg
+from sim.physics.monitor import Photodiode
+from sim.physics.optics import bragg_angle_deg, photons_per_uj
 from sim.physics.rand import box_muller, uniforms
 from sim.physics.source import STREAM_POINTING
+from sim.physics.timing import TimingTool
 
 if TYPE_CHECKING:
     from sim.physics.detector import DetectorModel
     from sim.physics.sample import Plate
     from sim.world import Physics
 
-__all__ = ["NoiseBank", "PDModel", "RoleMap", "SettledState", "ShotModel", "ShotState", "Shots",
-           "pd_model"]
+__all__ = ["NoiseBank", "RoleMap", "SettledState", "ShotModel", "ShotState", "Shots",
+           "photodiode"]
 
 STREAM_PD = 600
 STREAM_JITTER = 700
+STREAM_TT = 800
 URAD_PER_DEG = math.pi / 180.0 * 1e6
+#: normals of every shot (two uniform streams each), after the four source gammas; the
+#: timing tool's three come last and only with a timing tool
+NORMAL_STREAMS = (STREAM_POINTING, STREAM_PD, STREAM_PD + 2, STREAM_PD + 4, STREAM_JITTER)
+TT_STREAMS = (STREAM_TT, STREAM_TT + 2, STREAM_TT + 4)
 # columns of the variate matrix before the detectors' own
-_SRC, _POINT, _PD1, _PD2, _JIT = slice(0, 3), 3, 4, 5, 6
+_N_SRC = 4
+_POINT, _PD_DARK, _PD_ADC, _PD_SHOT, _JIT, _TT_POS, _TT_FWHM, _TT_AMP = range(_N_SRC, _N_SRC + 8)
 
 Value = Any  # a float (constant over the shots) or a per-shot array
 
@@ -52,34 +61,36 @@ class NoiseBank:
         source: the source model (its gamma streams and shapes).
         detectors: detector models, in the order of their column groups.
         divider: tag step between beam shots (beam tags are multiples of it).
+        timing_tool: draw the timing tool's variates too.
     """
 
     BLOCK = 256  # beam shots per cached block (~8.5 s of 30 Hz beam)
     KEEP = 8    # blocks kept
 
     def __init__(self, seed: int, source: Any, detectors: list[DetectorModel],
-                 divider: int) -> None:
+                 divider: int, timing_tool: bool = False) -> None:
         self.seed = seed
         self.source = source
         self.divider = divider
-        normal = [STREAM_POINTING, STREAM_PD, STREAM_PD + 2, STREAM_JITTER]
+        normal = list(NORMAL_STREAMS) + (list(TT_STREAMS) if timing_tool else [])
         unif: list[int] = []
         self.det_columns: dict[str, tuple[slice, slice]] = {}
-        z_at, u_at = 3 + len(normal), 0
+        z_at, u_at = _N_SRC + len(normal), 0
         for det in detectors:
             u, z = det.streams()
-            self.det_columns[det.name] = (slice(u_at, u_at + len(u)), slice(z_at, z_at + 2))
+            self.det_columns[det.name] = (slice(u_at, u_at + len(u)),
+                                          slice(z_at, z_at + len(z)))
             normal += [int(s) for s in z]
             unif += [int(s) for s in u]
             u_at += len(u)
-            z_at += 2
+            z_at += len(z)
         n_norm = len(normal)
-        self.det_columns = {k: (slice(3 + n_norm + u.start, 3 + n_norm + u.stop), z)
+        self.det_columns = {k: (slice(_N_SRC + n_norm + u.start, _N_SRC + n_norm + u.stop), z)
                             for k, (u, z) in self.det_columns.items()}
         raw = [s + k for s in normal for k in (0, 1)] + unif
         self._raw = np.asarray(raw, dtype=np.int64)
         self._n_norm = n_norm
-        self.width = 3 + n_norm + len(unif)
+        self.width = _N_SRC + n_norm + len(unif)
         self._blocks: OrderedDict[int, np.ndarray] = OrderedDict()
 
     def draw(self, tags: np.ndarray) -> np.ndarray:
@@ -132,7 +143,7 @@ class ShotState:
     pump_on: Value
     energy_kev: Value
     thickness_um: Value
-    full_scale_pc: Value
+    gain: Value  # index of the I0 amplifier's gain range
     theta_deg: Value
     x_mm: Value
     y_mm: Value
@@ -151,6 +162,10 @@ class RoleMap:
 
     Built once from the profile; :meth:`state` reads commands (``Trajectory``/``Step``
     objects with ``sample(times)``) by device name, live or replayed from the time line.
+    The delay is the sum of the delay devices' terms: an accelerator or laser delay as
+    set, a split-delay pseudo-axis through each of its stages (``weight · (v - offset) /
+    scale`` with the stage's delay-per-mm error in the weight), minus where their true
+    zeros lie (``physics.timing.zero_offsets_ps``).
     """
 
     shutter: str
@@ -161,42 +176,49 @@ class RoleMap:
     attenuator: str
     thickness: np.ndarray
     gain: str
-    full_scale: np.ndarray
     theta: str
     x_axis: str
     y_axis: str
-    delays: tuple[tuple[str, float, float], ...]  # (device, scale, offset): delay = (v-off)/scale
+    delays: tuple[tuple[str, float, float, float], ...]  # (device, scale, offset, weight)
+    delay_zero: float = 0.0
     #: every device the state depends on, in the order :meth:`state_from` takes their values
     names: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "names", (
             self.shutter, self.pump, self.energy, self.attenuator, self.gain, self.theta,
-            self.x_axis, self.y_axis, *(d for d, _, _ in self.delays)))
+            self.x_axis, self.y_axis, *(d for d, _, _, _ in self.delays)))
 
     @classmethod
     def from_profile(cls, profile: Any, x_axis: str, y_axis: str) -> RoleMap:
         roles = dict(profile.raw.get("roles", {}) or {})
+        timing = dict(dict(profile.physics).get("timing", {}) or {})
+        errors = {str(k): float(v) for k, v in dict(timing.get("stage_errors", {})).items()}
+        zeros = {str(k): float(v) for k, v in dict(timing.get("zero_offsets_ps", {})).items()}
         devs = profile.devices
         shutter = devs[roles["shutter"]]
         pump = devs[roles["pump"]]
-        gain = devs[roles["pd_gain"]]
         att = devs[roles["attenuator"]]
         delays = []
+        zero = 0.0
         for name in roles.get("delays", []):
             if devs[name].kind == "pseudo":
-                axis, comp = next(iter(dict(devs[name].options["components"]).items()))
-                delays.append((axis, float(comp["scale"]), float(comp.get("offset", 0.0))))
+                comps = dict(devs[name].options["components"])
+                for axis, comp in comps.items():
+                    weight = (1.0 + errors.get(str(axis), 0.0)) / len(comps)
+                    delays.append((str(axis), float(comp["scale"]),
+                                   float(comp.get("offset", 0.0)), weight))
+                    zero += weight * zeros.get(name, 0.0)
             else:
-                delays.append((name, 1.0, 0.0))
+                delays.append((name, 1.0, 0.0, 1.0))
+                zero += zeros.get(name, 0.0)
         return cls(
             shutter=shutter.name, open_index=list(shutter.limits.choices).index("open"),
             pump=pump.name, on_code=float(list(pump.limits.choices).index("on")),
             energy=roles["energy"], attenuator=att.name,
             thickness=np.asarray(att.limits.choices, dtype=np.float64),
-            gain=gain.name, full_scale=np.asarray(
-                [float(gain.options["full_scale_pc"][s]) for s in gain.limits.choices]),
-            theta=roles["theta"], x_axis=x_axis, y_axis=y_axis, delays=tuple(delays))
+            gain=devs[roles["pd_gain"]].name, theta=roles["theta"], x_axis=x_axis,
+            y_axis=y_axis, delays=tuple(delays), delay_zero=zero)
 
     def state(self, commands: Mapping[str, Any], times: np.ndarray, beam_on: Value
               ) -> ShotState:
@@ -211,27 +233,25 @@ class RoleMap:
         """What device ``index`` (of :attr:`names`) at ``value`` adds to the state: its
         field, or for a delay device its term of the delay."""
         if index >= 8:
-            _, scale, offset = self.delays[index - 8]
-            return value if scale == 1.0 and offset == 0.0 else (value - offset) / scale
+            _, scale, offset, weight = self.delays[index - 8]
+            if scale == 1.0 and offset == 0.0 and weight == 1.0:
+                return value
+            return weight * (value - offset) / scale
         if index == 0:
             return value == self.open_index
         if index == 1:
             return value == self.on_code
         if index == 3:
             return _lookup(self.thickness, value)
-        if index == 4:
-            return _lookup(self.full_scale, value)
         return value
 
-    @staticmethod
-    def assemble(parts: list[Value], beam_on: Value) -> ShotState:
+    def assemble(self, parts: list[Value], beam_on: Value) -> ShotState:
         """The state from every device's :meth:`part`."""
-        delay: Value = 0.0
+        delay: Value = -self.delay_zero
         for term in parts[8:]:
             delay = delay + term
-        shutter, pump, energy, thickness, full_scale, theta, x, y = parts[:8]
-        return ShotState(beam_on, shutter, pump, energy, thickness, full_scale, theta, x, y,
-                         delay)
+        shutter, pump, energy, thickness, gain, theta, x, y = parts[:8]
+        return ShotState(beam_on, shutter, pump, energy, thickness, gain, theta, x, y, delay)
 
 
 class SettledState:
@@ -289,41 +309,35 @@ class SettledState:
         return True
 
 
-@dataclass(frozen=True)
-class PDModel:
-    """I0 photodiode behind its 16-bit, gain-switched ADC (profile ``pd_i0``/``pd_gain``)."""
-
-    charge_per_uj: float
-    dark_pc: float
-    adc_noise: float
-
-
-def pd_model(profile: Any) -> PDModel:
+def photodiode(profile: Any, physics: Physics) -> Photodiode:
     """The I0 chain of a profile (its ``roles: i0`` and ``pd_gain`` devices)."""
     roles = dict(profile.raw.get("roles", {}) or {})
-    pd_spec = profile.devices[roles["i0"]]
-    gain_spec = profile.devices[roles["pd_gain"]]
-    return PDModel(float(pd_spec.options.get("charge_per_uj", 1.0)),
-                   float(pd_spec.options.get("dark_pc", 0.0)),
-                   float(gain_spec.options.get("adc_noise", 0.0)))
+    diode = profile.devices[roles["i0"]]
+    gain = profile.devices[roles["pd_gain"]]
+    return Photodiode.from_specs(diode.options, gain.options, tuple(gain.limits.choices),
+                                 physics.pair_energy_ev, physics.si_photo, physics.attenuation)
 
 
 class ShotModel:
     """Per-shot physics of one beamline (shared by the live world and the archive replay)."""
 
-    def __init__(self, physics: Physics, pd: PDModel, detectors: list[DetectorModel],
-                 seed: int, divider: int, gate_shutter: bool, unix0: float = 0.0) -> None:
+    def __init__(self, physics: Physics, pd: Photodiode, detectors: list[DetectorModel],
+                 seed: int, divider: int, gate_shutter: bool, unix0: float = 0.0,
+                 timing_tool: TimingTool | None = None) -> None:
         self.physics = physics
         self.unix0 = unix0  # Unix time of clock zero (event_time of the shots)
         self.pd = pd
         self.detectors = {d.name: d for d in detectors}
+        self.timing_tool = timing_tool
         self.seed = seed
         self.gate_shutter = gate_shutter
-        self.noise = NoiseBank(seed, physics.source, detectors, divider)
+        self.noise = NoiseBank(seed, physics.source, detectors, divider,
+                               timing_tool is not None)
         self._trans: dict[tuple[float, float], float] = {}
-        self._bragg: dict[float, float] = {}
+        self._bragg: dict[float, tuple[float, float, float]] = {}
 
     def transmission(self, thickness: Value, energy: Value) -> Value:
+        """Attenuator transmission (cached for constant settings)."""
         if isinstance(thickness, np.ndarray) or isinstance(energy, np.ndarray):
             return self.physics.attenuation.transmission(thickness, energy)
         key = (thickness, energy)
@@ -332,13 +346,17 @@ class ShotModel:
             got = self._trans[key] = float(self.physics.attenuation.transmission(*key))
         return got
 
-    def bragg_angle(self, energy: Value) -> Value:
-        if isinstance(energy, np.ndarray):
-            return bragg_angle_deg(energy, self.physics.d_spacing_angstrom)
+    def bragg(self, energy: float) -> tuple[float, float, float]:
+        """(kinematic Bragg angle in deg, refraction shift in urad, angle-axis scale) at
+        ``energy``: the sample reflection peaks at the angle plus the shift, and the
+        rocking-curve table (at the nominal energy) widens by the scale."""
         got = self._bragg.get(energy)
         if got is None:
-            got = self._bragg[energy] = float(
-                bragg_angle_deg(energy, self.physics.d_spacing_angstrom))
+            rc = self.physics.rocking
+            ratio = rc.tan_ratio(energy)
+            got = self._bragg[energy] = (
+                float(bragg_angle_deg(energy, self.physics.d_spacing_angstrom)),
+                rc.sample.refraction_shift_urad(energy) + rc.peak_offset_urad * ratio, ratio)
         return got
 
     def shots(self, tags: np.ndarray, times: np.ndarray, state: ShotState, *,
@@ -357,8 +375,8 @@ def _scalar_false(v: Value) -> bool:
 
 
 class Shots(Mapping[str, np.ndarray]):
-    """Per-shot data of one set of shots, each part (monitors, sample, each detector, flags)
-    computed on first use.
+    """Per-shot data of one set of shots, each part (monitors, sample, each detector, flags,
+    timing tool) computed on first use.
 
     ``acquired`` shots pass the pulse picker (they expose the sample and are
     recorded); others are seen only by the upstream monitors.  Pumped, acquired
@@ -387,6 +405,7 @@ class Shots(Mapping[str, np.ndarray]):
         self.xray_pd = st.beam_on & st.shutter_open
         self.xray = self.xray_pd & (acquired or not model.gate_shutter)
         self.pumped = self.xray & st.pump_on
+        self._factors: Any = None
         self._probe: Value = None
         self._data: dict[str, Any] = {}
         self._means: dict[str, float] = {}
@@ -396,13 +415,19 @@ class Shots(Mapping[str, np.ndarray]):
             self._sample()
 
     @property
-    def probe_on_sample(self) -> Value:
+    def factors(self) -> tuple[Value, Value, Value]:
+        """Unit-mean (probe-colour SASE, probe, pump) pulse-energy factors of the shots."""
+        if self._factors is None:
+            self._factors = self.model.physics.source.factors(self._noise)
+        return self._factors
+
+    @property
+    def probe_at_diode(self) -> Value:
         """Probe pulse energy behind the attenuator per shot (uJ), were X-rays let through."""
         if self._probe is None:
             model, st = self.model, self.state
             trans = model.transmission(st.thickness_um, st.energy_kev)
-            f = self._noise
-            self._probe = (model.physics.source.probe_pulse_energy_uj * trans) * (f[0] * f[1])
+            self._probe = (model.physics.source.probe_pulse_energy_uj * trans) * self.factors[1]
         return self._probe
 
     @property
@@ -410,36 +435,46 @@ class Shots(Mapping[str, np.ndarray]):
         """Probe energy reaching the sample per shot (0 without X-rays there)."""
         if _scalar_false(self.xray):
             return 0.0
-        return self.probe_on_sample if self.xray is True else self.probe_on_sample * self.xray
+        e = self.state.energy_kev
+        pd_t = self.model.pd.transmission(e) if not isinstance(e, np.ndarray) else np.array(
+            [self.model.pd.transmission(float(v)) for v in e])
+        on = self.probe_at_diode * pd_t
+        return on if self.xray is True else on * self.xray
 
     def _monitors(self) -> None:
         """I0 charge through the gain-switched 16-bit ADC, and the FEL pulse energy."""
         pd, st, noise = self.model.pd, self.state, self._noise
         src = self.model.physics.source
-        fs = st.full_scale_pc
-        q = pd.dark_pc * noise[_PD1] + (pd.adc_noise * fs) * noise[_PD2]
-        if not _scalar_false(self.xray_pd):
-            q = q + (self.probe_on_sample * pd.charge_per_uj) * self.xray_pd
-        lsb = fs / 65535.0
-        pulse = src.sase_pulse_energy_uj * noise[0]
-        if self.scalar:
-            q = min(max(math.floor(q / lsb + 0.5) * lsb, 0.0), fs)
-            if st.pump_on:
-                pulse = pulse + src.pump_pulse_energy_uj * noise[2]
-        else:
-            q = np.minimum(np.maximum(np.floor(q / lsb + 0.5) * lsb, 0.0), fs)
-            if not _scalar_false(st.pump_on):
-                pulse = pulse + np.where(st.pump_on, src.pump_pulse_energy_uj * noise[2], 0.0)
+        uj = 0.0 if _scalar_false(self.xray_pd) else (
+            self.probe_at_diode if self.xray_pd is True else self.probe_at_diode * self.xray_pd)
+        energy = st.energy_kev if not isinstance(st.energy_kev, np.ndarray) else \
+            float(st.energy_kev[0])
+        q, sat = pd.charge(uj, energy, st.gain, noise[_PD_SHOT], noise[_PD_DARK],
+                           noise[_PD_ADC])
+        sase, _, pump = self.factors
+        pulse = src.sase_pulse_energy_uj * sase
+        if src.pump_from_bunch and not _scalar_false(st.pump_on):
+            pulse = pulse + np.where(st.pump_on, src.pump_pulse_energy_uj * pump, 0.0) \
+                if not self.scalar else pulse + src.pump_pulse_energy_uj * pump
         if st.beam_on is not True:
             pulse = pulse * st.beam_on
         self._data["pd_i0"] = q
         self._data["beam/pulse_energy"] = pulse
-        self._data["_pd_saturated"] = float(q >= fs) if self.scalar else (q >= fs).astype(
-            np.float64)
+        self._data["_pd_saturated"] = sat
+
+    def _timing_error(self) -> Value:
+        """Each shot's arrival error: jitter plus the slow drift (ps)."""
+        timing = self.model.physics.timing
+        err = timing.jitter_rms_ps * self._noise[_JIT]
+        if timing.drift_ps:
+            t = self.model.unix0 + (float(self.times[0]) if self.scalar else self.times)
+            err = err + timing.drift(t)
+        return err
 
     # -- lazy parts ---------------------------------------------------------------------
     def _sample(self) -> Value:
-        """Expected Bragg photons per shot: the spot under the beam and its reflectivity."""
+        """Expected Bragg photons per shot reaching the detectors: the spot under the beam,
+        its reflectivity, the pump's response."""
         if self._bragg is not None:
             return self._bragg
         model, st, plate = self.model, self.state, self._plate
@@ -452,17 +487,33 @@ class Shots(Mapping[str, np.ndarray]):
             plate.expose(cells, self.times, self.pumped)
         damaged = plate.damaged(cells, self.times)
         self._damaged = damaged
+        energy = st.energy_kev if not isinstance(st.energy_kev, np.ndarray) else \
+            float(st.energy_kev[0])
+        theta_b, refraction, ratio = model.bragg(energy)
         pointing = ph.source.pointing_jitter_urad * self._noise[_POINT]
-        delta = ((st.theta_deg - model.bragg_angle(st.energy_kev)) * URAD_PER_DEG
+        delta = ((st.theta_deg - theta_b) * URAD_PER_DEG - refraction
                  - plate.offsets_urad(cells)) + pointing
-        refl = plate.reflectivity(ph.rocking, delta, damaged)
-        bragg = self.sample_uj * ph.bragg_photons_per_uj * refl
+        if ratio != 1.0:
+            delta = delta / ratio
+        pump = ph.pump
+        response: Value = 0.0
+        broadening: Value = 1.0
         if not _scalar_false(self.pumped):
-            actual = st.delay_ps + ph.pump.jitter_rms_ps * self._noise[_JIT]
-            if self.scalar:
-                bragg = bragg * (1.0 + ph.pump.per_shot(actual))
-            else:
-                bragg = bragg * (1.0 + np.where(self.pumped, ph.pump.per_shot(actual), 0.0))
+            actual = st.delay_ps + self._timing_error()
+            pump_uj = ph.source.pump_pulse_energy_uj * self.factors[2]
+            response = pump.per_shot(actual, pump_uj)
+            if not self.scalar:
+                response = np.where(self.pumped, response, 0.0)
+            if pump.strains_lattice:
+                strain = pump.strain(actual, pump_uj)
+                if not self.scalar:
+                    strain = np.where(self.pumped, strain, 0.0)
+                delta = delta - pump.shift_urad * strain
+                broadening = 1.0 + pump.broadening * strain
+        refl = plate.reflectivity(ph.rocking, delta, damaged, broadening)
+        bragg = (self.sample_uj * photons_per_uj(energy)) * refl
+        if not _scalar_false(self.pumped):
+            bragg = bragg * (1.0 + response)
         self._bragg = bragg
         return bragg
 
@@ -474,8 +525,21 @@ class Shots(Mapping[str, np.ndarray]):
         if not self.scalar:
             noise = noise.T
             ucols, zcols = (slice(None), ucols), (slice(None), zcols)
+        t = model.unix0 + (float(self.times[0]) if self.scalar else self.times)
         self._data.update(det.shots_from(noise[ucols], noise[zcols], self._sample(),
-                                         self.sample_uj, self.state.energy_kev))
+                                         self.sample_uj, self.state.energy_kev, t))
+
+    def _timing_tool(self) -> None:
+        tt = self.model.timing_tool
+        n, st, noise = self.n, self.state, self._noise
+        seen = np.broadcast_to(np.asarray(self.xray_pd & st.pump_on, dtype=bool), (n,))
+        err = np.broadcast_to(np.asarray(self._timing_error(), dtype=np.float64), (n,))
+        sase = np.broadcast_to(np.asarray(self.factors[0], dtype=np.float64), (n,))
+
+        def col(k: int) -> np.ndarray:
+            return np.broadcast_to(np.asarray(noise[k], dtype=np.float64), (n,))
+
+        self._data.update(tt.shots(err, seen, sase, col(_TT_POS), col(_TT_FWHM), col(_TT_AMP)))
 
     def _flags(self) -> None:
         n, st = self.n, self.state
@@ -502,6 +566,8 @@ class Shots(Mapping[str, np.ndarray]):
             return got
         if key in _MONITORS:
             self._monitors()
+        elif key.startswith("tt/") and self.model.timing_tool is not None:
+            self._timing_tool()
         else:
             name = key.split("/", 2)[1] if key.startswith("_recipe/") else key.split("/", 1)[0]
             if name in self.model.detectors:
@@ -523,6 +589,8 @@ class Shots(Mapping[str, np.ndarray]):
         for name in self.model.detectors:
             if f"{name}/ROI_0_sum" not in self._data:
                 self._detector(name)
+        if self.model.timing_tool is not None and "tt/AMPL" not in self._data:
+            self._timing_tool()
         if self.scalar:
             for key, v in self._data.items():
                 if not isinstance(v, np.ndarray):

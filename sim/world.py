@@ -25,34 +25,36 @@ from expctl.errors import (
     DeviceTimeoutError,
     LimitError,
 )
+from expctl.pump_response import PumpResponse
 from sim.facility.timeline import Timeline
 from sim.faults import SimFaults
 from sim.physics.attenuation import Attenuation
 from sim.physics.optics import RockingCurve
-from sim.physics.pump import PumpResponse
 from sim.physics.sample import Plate
 from sim.physics.source import BeamLoss, Source
-from sim.shotmodel import RoleMap, SettledState, ShotModel, Shots, ShotState, pd_model
+from sim.physics.timing import Timing, TimingTool
+from sim.shotmodel import RoleMap, SettledState, ShotModel, Shots, ShotState, photodiode
 
 if TYPE_CHECKING:
     from sim.devices.daq import SimDAQ
     from sim.devices.detector import SimMPCCD
     from sim.facility.states import StateRecorder
 
-__all__ = ["Physics", "SimWorld", "Window"]
+__all__ = ["Physics", "SimWorld", "Window", "timing_tool"]
 
 @dataclass(frozen=True)
 class Physics:
-    """Every physics model of a profile, built once per beamline."""
+    """Every physics model of a profile, built once per beamline (see sim/PHYSICS.md)."""
 
     source: Source
     beam_loss_rate_per_hour: float
     beam_loss_mean_duration_s: float
     attenuation: Attenuation
+    si_photo: Attenuation
     rocking: RockingCurve
     d_spacing_angstrom: float
-    bragg_photons_per_uj: float
     pump: PumpResponse
+    timing: Timing
     pair_energy_ev: float
 
     @classmethod
@@ -61,23 +63,37 @@ class Physics:
         try:
             src = dict(ph.get("source", {}))
             loss = dict(src.pop("beam_loss", {}) or {})
-            sample = ph.get("sample", {})
+            att = dict(ph.get("attenuation", {}))
+            energy = float(src.get("photon_energy_kev", 10.0))
+            rocking = RockingCurve.from_profile(ph, energy)
+            source = Source(**src, mono_passband_zeta=rocking.passband_zeta)
+            pump = {k: (None if v is None else float(v))
+                    for k, v in dict(ph.get("pump_response", {})).items()}
+            pump.setdefault("reference_uj", source.pump_pulse_energy_uj)
             return cls(
-                source=Source(**src),
+                source=source,
                 beam_loss_rate_per_hour=float(loss.get("rate_per_hour", 0.0)),
                 beam_loss_mean_duration_s=float(loss.get("mean_duration_s", 60.0)),
-                attenuation=Attenuation(**dict(ph.get("attenuation", {}))),
-                rocking=RockingCurve(float(sample.get("intrinsic_fwhm_urad", 28.6)),
-                                     float(sample.get("intrinsic_lorentz_fraction", 0.5)),
-                                     float(sample.get("mosaic_fwhm_urad", 0.0))),
-                d_spacing_angstrom=float(sample.get("d_spacing_angstrom", 3.1356)),
-                bragg_photons_per_uj=float(sample.get("bragg_photons_per_uj", 1000.0)),
-                pump=PumpResponse(**{k: float(v) for k, v in
-                                     dict(ph.get("pump_response", {})).items()}),
+                attenuation=Attenuation(float(att.get("length_um_at_10kev", 127.2)),
+                                        float(att.get("energy_exponent", 2.90))),
+                si_photo=Attenuation(float(att.get("photo_length_um_at_10kev", 130.3)),
+                                     float(att.get("photo_energy_exponent", 2.94))),
+                rocking=rocking,
+                d_spacing_angstrom=rocking.sample.d_spacing_angstrom,
+                pump=PumpResponse(**pump),
+                timing=Timing.from_options(dict(ph.get("timing", {}) or {}), profile.seed),
                 pair_energy_ev=float(dict(ph.get("detector", {})).get("pair_energy_ev", 3.65)),
             )
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             raise BackendError(f"profile {profile.name}: bad physics parameter: {exc}") from None
+
+
+def timing_tool(profile: Profile) -> TimingTool | None:
+    """The profile's timing tool (a device of kind ``timing_tool``), if it has one."""
+    for spec in profile.devices.values():
+        if spec.kind == "timing_tool":
+            return TimingTool.from_options(spec.name, spec.options)
+    return None
 
 
 @dataclass
@@ -146,10 +162,10 @@ class SimWorld:
 
     def finish_wiring(self) -> None:
         """Once devices and plate exist: build the shot model and the role table."""
-        self.model = ShotModel(self.physics, pd_model(self.profile),
+        self.model = ShotModel(self.physics, photodiode(self.profile, self.physics),
                                [d.model for d in self.detectors], self.seed,
                                self.timeline.divider, self.gate_shutter,
-                               float(self.timeline.unix(0.0)))
+                               float(self.timeline.unix(0.0)), timing_tool(self.profile))
         plate = self.plate
         self.role_map = RoleMap.from_profile(self.profile, plate.x_axis, plate.y_axis)
         self._commands = _Commands(self.devices)

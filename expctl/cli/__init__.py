@@ -38,6 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "expctl.cli.run", "expctl.cli.validate", "expctl.cli.resume", "expctl.cli.campaigns",
     "expctl.cli.devices", "expctl.cli.runs", "expctl.cli.reduce", "expctl.cli.geometry",
     "expctl.cli.check", "expctl.cli.catalog", "expctl.cli.sample", "expctl.cli.shell",
+    "expctl.cli.simioc",
 )
 
 

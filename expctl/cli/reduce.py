@@ -98,6 +98,9 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--i0", default="pd_i0", help="I0 monitor (default pd_i0)")
     p.add_argument("--i0-window", help="absolute I0 window LOW,HIGH (pC)")
     p.add_argument("--i0-rel", help="I0 window relative to the median per laser state, LOW,HIGH")
+    p.add_argument("--i0-cal", metavar="WHERE",
+                   help="cross-calibrate the I0 gain ranges with the runs this filter selects "
+                        "(sequences/pd_calibration.yaml), e.g. \"sequence == 'pd_calibration'\"")
     p.add_argument("--keep-xray-off", action="store_true",
                    help="keep shots with lightStatus/xray == 0")
     p.add_argument("--jitter", type=float, default=None,
@@ -252,6 +255,8 @@ def _run(args: argparse.Namespace) -> int:
     data_dir = resolve_data_dir(args.data_dir)
     select = parse_where(args.where) if args.where else None
     options = _options(args)
+    if args.i0_cal:
+        options = _with_i0_calibration(options, args.i0_cal, data_dir, quiet=args.json)
     if args.follow:
         import time
 
@@ -282,6 +287,27 @@ def _run(args: argparse.Namespace) -> int:
     _emit(cube, args, data_dir)
     _check_complete(cube, args.allow_partial)
     return 0
+
+
+def _with_i0_calibration(options: Any, where: str, data_dir: Path, *, quiet: bool) -> Any:
+    """``options`` with the I0 calibration measured from the runs ``where`` selects."""
+    from dataclasses import replace
+
+    from expctl.cli.runs import open_catalog
+    from expctl.runlog import parse_where
+    from expctl.runlog.calibration import measure_i0_calibration
+
+    select = parse_where(where)
+    with open_catalog(data_dir) as catalog:
+        paths = [catalog.file_of(r.run) for r in catalog.rows() if select(r.values)]
+    if not paths:
+        raise UserError(f"--i0-cal {where!r} selects no run",
+                        hint="take sequences/pd_calibration.yaml first; `expctl runs --where "
+                             "...` shows what a filter keeps.")
+    cal = measure_i0_calibration(paths, i0=options.i0)
+    if not quiet:
+        print(f"I0 calibration from {len(paths)} runs: {cal.summary()}")
+    return replace(options, i0_calibration=cal)
 
 
 COMMAND = Command(name="reduce", help="reduce runs into a delay cube (HDF5 + PNG) with a "

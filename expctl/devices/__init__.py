@@ -20,6 +20,7 @@ from expctl.devices.protocols import (
     SignalInfo,
     SpotGrid,
     Stoppable,
+    Supervised,
     Switchable,
     Triggerable,
 )
@@ -32,5 +33,6 @@ __all__ = [
     "DeviceSpec", "FacilityArchive", "FaultInjector", "HasSafeState", "Limits",
     "LinearPseudoAxis", "Movable", "Profile", "Readable", "Requestable", "RunControl",
     "RunRecord", "Settable", "ShotBlock", "SignalInfo", "SpotGrid", "Status", "StatusUpdate",
-    "Stoppable", "Switchable", "Triggerable", "check_access", "load_profile", "wait_all",
+    "Stoppable", "Supervised", "Switchable", "Triggerable", "check_access", "load_profile",
+    "wait_all",
 ]

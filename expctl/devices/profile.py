@@ -155,6 +155,12 @@ class Profile:
     spot_grids: Mapping[str, SpotGridSpec] = field(default_factory=dict)
     suspenders: tuple[SuspenderSpec, ...] = ()
 
+    def serves(self, beamline: str) -> bool:
+        """Whether a sequence written for ``beamline`` runs on this profile: its own name,
+        the simulator profile it names as its ``twin`` (the same beamline simulated), or
+        ``bl<N>`` for any profile of beamline N (bl3, bl3-laser, bl3-epics …)."""
+        return beamline in (self.name, self.raw.get("twin"), f"bl{self.beamline}")
+
     def device(self, name: str) -> DeviceSpec:
         """The spec of ``name`` (raises KeyError for unknown names)."""
         return self.devices[name]
@@ -162,6 +168,20 @@ class Profile:
     def with_seed(self, seed: int) -> Profile:
         """The same profile with another seed (``--seed``)."""
         return dataclasses.replace(self, seed=seed)
+
+    def with_initial(self, values: Mapping[str, Any]) -> Profile:
+        """The same profile whose devices start at ``values`` (their ``initial`` option).
+
+        Values a device's limits refuse, and unknown names, are left out: a simulated
+        twin or a restarted IOC then starts that device from the profile's own value.
+        """
+        devices = dict(self.devices)
+        for name, value in values.items():
+            spec = devices.get(name)
+            if spec is not None and spec.limits.contains(value):
+                devices[name] = dataclasses.replace(spec, options={**spec.options,
+                                                                   "initial": value})
+        return dataclasses.replace(self, devices=devices)
 
 
 def _device_spec(name: str, body: Mapping[str, Any], source: str) -> DeviceSpec:

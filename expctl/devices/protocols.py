@@ -7,7 +7,7 @@ another.  Values are plain floats and strings in the device's declared units.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -39,6 +39,7 @@ __all__ = [
     "SignalInfo",
     "SpotGrid",
     "Stoppable",
+    "Supervised",
     "Switchable",
     "Triggerable",
 ]
@@ -171,6 +172,19 @@ class SpotGrid:
         row, col = divmod(index, len(self.xs))
         return self.xs[col], self.ys[row]
 
+    @classmethod
+    def on_plate(cls, x_axis: str, y_axis: str, plate: tuple[float, float, float, float],
+                 pitch: float, margin: float, units: str = "mm") -> SpotGrid:
+        """Spot centres on a ``pitch`` lattice at least ``margin`` inside ``plate``
+        ``(x0, x1, y0, y1)``: how a profile's ``spot_grids`` entry becomes a grid."""
+        import numpy as np
+
+        x0, x1, y0, y1 = (float(v) for v in plate)
+        xs = np.arange(x0 + margin, x1 - margin + 1e-9, pitch)
+        ys = np.arange(y0 + margin, y1 - margin + 1e-9, pitch)
+        return cls(x_axis, y_axis, tuple(np.round(xs, 9).tolist()),
+                   tuple(np.round(ys, 9).tolist()), units)
+
 
 @dataclass(frozen=True, slots=True)
 class RunRecord:
@@ -302,6 +316,15 @@ class FaultInjector(Protocol):
     def inject(self, kind: str, target: str | None = None, **options: Any) -> None: ...
 
     def clear(self) -> None: ...
+
+
+@runtime_checkable
+class Supervised(Protocol):
+    """A beamline whose backend knows conditions data taking needs, such as "every PV of
+    the control system connected".  Each condition has the engine's suspender shape
+    (``settle`` seconds and ``reason(devices) -> str | None``); sessions install them."""
+
+    def conditions(self) -> Sequence[Any]: ...
 
 
 @runtime_checkable

@@ -12,7 +12,7 @@ from expctl.clock import Clock
 from expctl.devices.access import AccessLevel
 from expctl.devices.limits import Limits
 from expctl.devices.protocols import Movable, SignalInfo
-from expctl.devices.status import Status
+from expctl.devices.status import Status, all_of
 from expctl.errors import LimitError
 
 __all__ = ["LinearPseudoAxis"]
@@ -64,11 +64,7 @@ class LinearPseudoAxis:
     def set(self, value: float | str) -> Status:
         self.check_value(value)
         statuses = [axis.set(target) for axis, target in self._targets(float(value)).items()]
-        now = self._clock.now()
-        errors = [s.error for s in statuses if s.error is not None]
-        deadlines = [s.completion_time() for s in statuses]
-        deadline = None if None in deadlines else max([now, *deadlines])  # type: ignore[type-var]
-        return Status(self.name, now, deadline, error=errors[0] if errors else None)
+        return all_of(self.name, statuses, self._clock.now())
 
     def stop(self) -> None:
         for axis, _, _ in self.components.values():

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from expctl.clock import Clock
 from expctl.errors import DeviceTimeoutError, ExpctlError
 
-__all__ = ["Status", "StatusUpdate", "wait_all"]
+__all__ = ["Status", "StatusUpdate", "all_of", "wait_all"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,7 @@ class Status:
     """
 
     __slots__ = ("device", "started", "deadline", "timeout", "_error", "_finished", "_event",
-                 "_callbacks")
+                 "_callbacks", "_lock")
 
     def __init__(
         self,
@@ -60,6 +60,8 @@ class Status:
         self._finished = deadline is not None
         self._event: threading.Event | None = None
         self._callbacks: list[Callable[[Status], None]] | None = None
+        # finished from another thread: callbacks registered and run under a lock
+        self._lock = threading.Lock() if deadline is None else None
 
     @classmethod
     def done(cls, device: str, now: float) -> Status:
@@ -73,17 +75,36 @@ class Status:
 
     # -- completion -----------------------------------------------------------------
     def finish(self, error: ExpctlError | None = None, *, at: float | None = None) -> None:
-        """Mark a callback-driven action complete (called by hardware backends)."""
+        """Mark a callback-driven action complete (called by hardware backends, from any
+        thread), or move a known end earlier (a simulated fault striking)."""
+        if self._lock is None:
+            self._end(error, at)
+            callbacks = self._callbacks or []
+        else:
+            with self._lock:
+                self._end(error, at)
+                callbacks, self._callbacks = self._callbacks or [], None
+        if self._event is not None:
+            self._event.set()
+        for cb in callbacks:
+            cb(self)
+
+    def _end(self, error: ExpctlError | None, at: float | None) -> None:
         self._error = error
         self.deadline = self.started if at is None else at
         self._finished = True
-        if self._event is not None:
-            self._event.set()
-        for cb in self._callbacks or ():
-            cb(self)
 
     def add_callback(self, callback: Callable[[Status], None]) -> None:
-        """Call ``callback(status)`` when a callback-driven action finishes."""
+        """Call ``callback(status)`` when a callback-driven action finishes (at once if it
+        already has).  A status with a known deadline calls it only if :meth:`finish` is
+        called."""
+        if self._lock is not None:
+            with self._lock:
+                if not self._finished:
+                    self._callbacks = [*(self._callbacks or ()), callback]
+                    return
+            callback(self)
+            return
         if self._callbacks is None:
             self._callbacks = []
         self._callbacks.append(callback)
@@ -133,11 +154,49 @@ class Status:
             return True
         if self._event is None:
             self._event = threading.Event()
+            if self._finished:  # finished while the event was being made
+                return True
         return self._event.wait(timeout)
+
+    @property
+    def pending(self) -> bool:
+        """True while a callback-driven action has not finished (no deadline known yet)."""
+        return self.deadline is None
 
     def __repr__(self) -> str:
         state = "failed" if self._error else ("pending" if self.deadline is None else "ok")
         return f"Status({self.device!r}, {state}, deadline={self.deadline})"
+
+
+def all_of(device: str, statuses: Iterable[Status], now: float) -> Status:
+    """One status for several actions: done when the last is, failing with the first error.
+
+    Known deadlines combine into a known deadline; if any action is finished by a
+    callback (hardware), the combined status is too.
+    """
+    parts = list(statuses)
+    pending = [st for st in parts if st.pending]
+    if not pending:
+        errors = [st.error for st in parts if st.error is not None]
+        ends = [t for st in parts if (t := st.completion_time()) is not None]
+        return Status(device, now, max([now, *ends]), error=errors[0] if errors else None)
+    timeouts = [st.timeout for st in parts]
+    combined = Status(device, now, timeout=None if None in timeouts else max(
+        st.started + (st.timeout or 0.0) - now for st in parts))
+    lock = threading.Lock()
+    left = [len(pending)]
+
+    def one_done(_: Status) -> None:
+        with lock:
+            left[0] -= 1
+            if left[0]:
+                return
+        errors = [st.error for st in parts if st.error is not None]
+        combined.finish(errors[0] if errors else None,
+                        at=max([now, *(st.deadline or now for st in parts)]))
+    for st in pending:
+        st.add_callback(one_done)
+    return combined
 
 
 def wait_all(statuses: Iterable[Status], clock: Clock) -> None:
@@ -148,12 +207,10 @@ def wait_all(statuses: Iterable[Status], clock: Clock) -> None:
     """
     statuses = list(statuses)
     for st in statuses:
-        end = st.completion_time()
-        if end is None:
+        if st.pending:  # finished by a callback: wait for it (at most until its timeout)
             tmo = None if st.timeout is None else max(0.0, st.started + st.timeout - clock.now())
             st.wait_real(tmo)
-            end = st.completion_time() or clock.now()
-        clock.sleep_until(end)
+        clock.sleep_until(st.completion_time() or clock.now())
     now = clock.now()
     for st in statuses:
         st.result(now)

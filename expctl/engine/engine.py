@@ -796,11 +796,11 @@ class Engine:
         if self._virtual:
             latest = clock.now()
             for st in statuses:
-                end = st.completion_time()
-                if end is None:  # callback-driven status on a virtual clock
+                if st.pending:  # callback-driven status on a virtual clock
                     wait_all(statuses, clock)
                     return
-                if end > latest:
+                end = st.completion_time()
+                if end is not None and end > latest:
                     latest = end
             clock.sleep_until(latest)
             for st in statuses:
@@ -816,6 +816,10 @@ class Engine:
                     if isinstance(dev, Stoppable):
                         dev.stop()
                 raise _Interrupted()
+            pending = next((st for st in statuses if st.pending), None)
+            if pending is not None:  # finished by hardware: wake as soon as it is
+                pending.wait_real(0.05)
+                continue
             ends = [t for st in statuses if (t := st.completion_time()) is not None and t > now]
             clock.sleep_until(min([now + 0.05, *ends]))
         now = clock.now()

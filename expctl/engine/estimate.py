@@ -95,7 +95,8 @@ class _Tally:
 
 def estimate(plan_factory: Callable[[], Plan], beamline: Beamline, *,
              access: AccessLevel = AccessLevel.USER, context: RunContext | None = None,
-             safe_state: Iterable[Action] = ()) -> Estimate:
+             safe_state: Iterable[Action] = (),
+             subscribers: Iterable[Callable[[EngineEvent], None]] = ()) -> Estimate:
     """Rehearse ``plan_factory()`` on a simulated twin of ``beamline``; nothing real moves.
 
     Args:
@@ -104,11 +105,14 @@ def estimate(plan_factory: Callable[[], Plan], beamline: Beamline, *,
         access: the access level the real run will have.
         context: the run context the real run will have.
         safe_state: the sequence's declared safe state.
+        subscribers: more consumers of the rehearsal's events (e.g. data-quality checks).
     """
     twin = beamline.estimator_copy()
     bus = EventBus()
     tally = _Tally()
     bus.subscribe(tally)
+    for subscriber in subscribers:
+        bus.subscribe(subscriber)
     engine = Engine(twin, bus=bus, access=access, safe_state=safe_state, check_only=True)
     t0 = twin.clock.now()
     error: ExpctlError | None = None

@@ -210,7 +210,8 @@ def supersede(catalog: Catalog, runs: list[int]) -> list[int]:
         if row["outcome"] not in ("completed", "incomplete"):
             continue
         path = catalog.data_dir / row["file"] if row["file"] else None
-        if path is None or not path.is_file():  # cut before its file existed, or set aside
+        if path is None or not path.is_file() or path == DataDir.set_aside(path):
+            # cut before its file existed, or the file was set aside as unreadable
             catalog.update_run(run, {"outcome": "superseded"})
             marked.append(run)
             continue

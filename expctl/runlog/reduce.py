@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from expctl.errors import DataError, UserError
+from expctl.runlog.calibration import I0Calibration
 from expctl.runlog.fit import JITTER_PRIOR, Jitter, PumpFitResult, fit_pump_response
 from expctl.runlog.likelihood import PumpedShots
 from expctl.runlog.reader import ColumnMissingError, read_run
@@ -79,6 +80,8 @@ class ReduceOptions:
         timing_tool: the timing-tool column to take σ from; "auto" tries
             :data:`TIMING_TOOL_COLUMNS`; None ignores timing tools.
         baseline: fit a constant ΔI/I offset (on/off calibration differences).
+        i0_calibration: puts each run's I0 on one gain range's scale
+            (:mod:`expctl.runlog.calibration`); None leaves I0 as read.
     """
 
     bin_var: str = "scan/delay"
@@ -96,6 +99,7 @@ class ReduceOptions:
     jitter_prior: tuple[float, float] = JITTER_PRIOR
     timing_tool: str | None = "auto"
     baseline: bool = False
+    i0_calibration: I0Calibration | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +165,8 @@ class Cube:
             "shots_total": self.shots_total,
             "rejected": dict(self.rejected),
             "fit": None if self.fit is None else self.fit.as_dict(),
+            "i0_calibration": None if self.options.i0_calibration is None
+            else self.options.i0_calibration.as_dict(),
         }
 
 
@@ -314,6 +320,8 @@ def _load(paths: Sequence[Path], o: ReduceOptions
         if not data.columns:
             empty += 1
             continue
+        if o.i0_calibration is not None:
+            data = replace(data, columns=o.i0_calibration.applied(path, data.columns))
         runs.append(int(data.attrs.get("run", -1)))
         parts.append({k: v for k, v in data.columns.items()
                       if v.dtype.kind in "iufb" and k != "tag"})

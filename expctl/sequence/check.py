@@ -184,7 +184,7 @@ def check(doc: SequenceDoc, profile: Profile, params: Mapping[str, Any] | None =
     env = resolve_params(doc, params or {}, checker.report)
     root = OutlineNode(Step(doc.loc), doc.name)
     root.executions = 1
-    if doc.beamline and doc.beamline != profile.name:
+    if doc.beamline and not profile.serves(doc.beamline):
         checker.report(SequenceError(
             f"the sequence is written for beamline {doc.beamline!r}, the session uses "
             f"{profile.name!r}", location=doc.loc, hint="Pass --profile to choose another."))

@@ -21,8 +21,8 @@ from expctl.errors import ExpctlError
 from expctl.sequence.load import LoadedSequence
 from expctl.sequence.outline import OutlineNode
 
-__all__ = ["DryRun", "LEAF_BUDGET", "SAMPLE_ITERATIONS", "StepEstimate", "dry_run",
-           "written_path"]
+__all__ = ["DryRun", "LEAF_BUDGET", "SAMPLE_ITERATIONS", "SaturationWatch", "StepEstimate",
+           "dry_run", "written_path"]
 
 #: leaf-step executions above which loops are sampled instead of rehearsed in full
 LEAF_BUDGET = 400
@@ -68,6 +68,8 @@ class DryRun:
     sampled: bool
     rehearsed_s: float
     error: ExpctlError | None = None
+    #: data-quality findings (e.g. a saturated detector): reported, never blocking
+    warnings: list[ExpctlError] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -112,9 +114,11 @@ def dry_run(loaded: LoadedSequence, beamline: Beamline,
     factory = compile_plan(doc, loaded.profile, loaded.overrides, access=loaded.access,
                            sample=sample, peak_method="cen",  # the numba fit: ~1 s to load
                            max_shots=FACILITY_SHOTS, verbs=loaded.verbs)
+    saturation = SaturationWatch()
     found = (estimator or engine_estimate)(factory, beamline,
                                            access=loaded.access,
-                                           safe_state=loaded.safe_actions())
+                                           safe_state=loaded.safe_actions(),
+                                           subscribers=[saturation])
     times: dict[str, list[float]] = {}
     for st in found.per_step:
         times.setdefault(written_path(st.path), []).append(st.seconds)
@@ -125,5 +129,55 @@ def dry_run(loaded: LoadedSequence, beamline: Beamline,
     data = int(per_shot * report.shots + frames * FRAME_BYTES)
     return DryRun(loaded, tree, tree.seconds, report.runs, report.shots, data,
                   list(found.violations), dict(found.results), sample is not None or
-                  report.sampled, found.total_s, found.error)
+                  report.sampled, found.total_s, found.error,
+                  saturation.findings(report.outline))
 
+
+#: fraction of a step's rehearsed shots with saturated detector pixels that is reported
+SATURATION_FRACTION = 0.02
+
+
+class SaturationWatch:
+    """Counts, per run step and detector, rehearsed shots whose ROI had saturated pixels.
+
+    Detectors report ``<det>/ROI_0_nsat`` (pixels at full scale) per shot; a run whose
+    ROI sums saturate records too little signal, so the dry-run says which step would
+    need more attenuation before any beamtime is spent on it.
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str, str], list[int]] = {}
+
+    def __call__(self, event: Any) -> None:
+        from expctl.engine.events import ShotBlockTaken
+
+        if not isinstance(event, ShotBlockTaken):
+            return
+        ctx = event.context
+        for key, values in event.block.data.items():
+            if key.endswith("/ROI_0_nsat"):
+                det = key[: -len("/ROI_0_nsat")]
+                got = self.counts.setdefault((written_path(ctx.step_path), ctx.label, det), [0, 0])
+                got[0] += int((values > 0).sum())
+                got[1] += len(values)
+
+    def findings(self, outline: OutlineNode) -> list[ExpctlError]:
+        """One finding per step and detector that saturated in the rehearsal."""
+        nodes = {n.path: n for n in _walk(outline)}
+        out: list[ExpctlError] = []
+        for (path, label, det), (hit, total) in self.counts.items():
+            if not total or hit / total < SATURATION_FRACTION:
+                continue
+            node = nodes.get(path)
+            loc = getattr(node.step, "loc", None) if node is not None else None
+            out.append(ExpctlError(
+                f"{det} saturates in run {label!r} (step {path}): {hit} of {total} rehearsed "
+                f"shots have pixels at full scale in ROI 0, so their ROI sums are too low",
+                location=loc, device=det,
+                hint="Attenuate more before this run (a thicker attenuator), or accept the "
+                     "loss and filter the shots by <det>/ROI_0_nsat == 0."))
+        return out
+
+
+def _walk(node: OutlineNode) -> list[OutlineNode]:
+    return [node] + [n for c in node.children for n in _walk(c)]

@@ -7,7 +7,8 @@ small documented model, so reduction results can be compared with the truth.
 
 Model per shot: probe pulse energy ~ Gamma(k=2) (a monochromatised SASE pulse
 fluctuates strongly), I0 charge ∝ pulse energy, Bragg signal photons ~
-Poisson(n̄ · E/Ē · (1 + ΔI/I(t))) with ΔI/I(t) = A·H(t−t0)·exp(−(t−t0)/τ) at
+Poisson(n̄ · E/Ē · (1 + ΔI/I(t))) with ΔI/I(t) from the one pump-response model
+(:class:`expctl.pump_response.PumpResponse`, the simulator's too) at
 t = nominal delay + Gaussian timing jitter σ.
 """
 
@@ -26,25 +27,13 @@ from expctl.engine.events import (
     RunStopped,
     ShotBlockTaken,
 )
+from expctl.pump_response import PumpResponse
 
-__all__ = ["PumpResponse", "SyntheticBeam", "synthetic_campaign", "synthetic_run"]
+__all__ = ["SyntheticBeam", "synthetic_campaign", "synthetic_run"]
 
 
-@dataclass(frozen=True, slots=True)
-class PumpResponse:
-    """Ground truth of the relative Bragg-intensity change (times in ps)."""
-
-    amplitude: float = -0.3
-    t0: float = 0.0
-    tau: float = 2.0
-    jitter: float = 0.1
-
-    def per_shot(self, delay: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """ΔI/I of each shot at its nominal delay plus its timing jitter."""
-        t = np.asarray(delay, dtype=np.float64) + rng.normal(0.0, self.jitter, np.shape(delay))
-        dt = t - self.t0
-        return np.where(dt >= 0.0, self.amplitude * np.exp(-np.clip(dt, 0.0, None) / self.tau),
-                        0.0)
+#: the response of a synthetic campaign unless one is given
+DEFAULT_RESPONSE = PumpResponse(amplitude=-0.3, t0_ps=0.0, tau_ps=2.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +52,10 @@ class SyntheticBeam:
 
 def synthetic_run(run: int, *, shots: int, label: str, laser: bool, delay: float,
                   start_tag: int, start_time: float, rng: np.random.Generator,
-                  response: PumpResponse = PumpResponse(), beam: SyntheticBeam = SyntheticBeam(),
-                  block_size: int = 10_000, context: RunContext | None = None,
-                  ) -> list[EngineEvent]:
-    """Events of one run: RunStarted, its shot blocks, RunStopped."""
+                  response: PumpResponse = DEFAULT_RESPONSE, jitter: float = 0.1,
+                  beam: SyntheticBeam = SyntheticBeam(), block_size: int = 10_000,
+                  context: RunContext | None = None) -> list[EngineEvent]:
+    """Events of one run: RunStarted, its shot blocks, RunStopped (``jitter``: rms ps)."""
     ctx = context or RunContext(sequence="synthetic", label=label, scan={"delay": delay},
                                 loop={"delay": delay}, params={"shots": shots})
     tags = start_tag + 2 * np.arange(shots, dtype=np.int64)  # 30 Hz sees every second tag
@@ -82,7 +71,8 @@ def synthetic_run(run: int, *, shots: int, label: str, laser: bool, delay: float
                 "pedestal": "dark run"})]
     energy = rng.gamma(beam.gamma_k, beam.pulse_mj / beam.gamma_k, shots)
     i0 = energy * beam.i0_pc_per_mj * (1.0 + rng.normal(0.0, 0.01, shots))
-    change = response.per_shot(np.full(shots, delay), rng) if laser else np.zeros(shots)
+    change = (response.per_shot(delay + rng.normal(0.0, jitter, shots)) if laser
+              else np.zeros(shots))
     signal = rng.poisson(beam.photons * energy / beam.pulse_mj * (1.0 + change)).astype(float)
     times = start_time + np.arange(shots) / beam.rate_hz
     for lo in range(0, shots, block_size):
@@ -113,7 +103,7 @@ def synthetic_run(run: int, *, shots: int, label: str, laser: bool, delay: float
 
 def synthetic_campaign(delays: Sequence[float], *, spots_per_delay: int, reference_shots: int,
                        pumped_shots: int = 1, rng: np.random.Generator,
-                       response: PumpResponse = PumpResponse(),
+                       response: PumpResponse = DEFAULT_RESPONSE, jitter: float = 0.1,
                        beam: SyntheticBeam = SyntheticBeam(), first_run: int = 1,
                        ) -> Iterator[EngineEvent]:
     """The pumpprobe procedure's runs: per delay and spot a reference run, then a pumped run."""
@@ -130,7 +120,8 @@ def synthetic_campaign(delays: Sequence[float], *, spots_per_delay: int, referen
                                  sample_spot={"grid": "sample", "index": run // 2})
                 yield from synthetic_run(run, shots=shots, label=label, laser=laser,
                                          delay=float(delay), start_tag=tag, start_time=t,
-                                         rng=rng, response=response, beam=beam, context=ctx)
+                                         rng=rng, response=response, jitter=jitter,
+                                         beam=beam, context=ctx)
                 run += 1
                 tag += 2 * shots + 60
                 t += shots / beam.rate_hz + 5.0

@@ -219,6 +219,7 @@ def dry_run_dict(dry: Any) -> dict[str, Any]:
                   for lv in loop_levels(dry)],
         "results": plain(dry.results),
         "violations": violations,
+        "warnings": error_dicts(getattr(dry, "warnings", [])),
     }
 
 

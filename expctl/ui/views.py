@@ -131,6 +131,8 @@ def print_dry_run(console: Console, dry: Any) -> None:
         print_errors(console, problems, "findings")
     else:
         console.print("[bold green]no limit or access problems found[/]")
+    if getattr(dry, "warnings", None):
+        print_errors(console, dry.warnings, "data-quality findings")
 
 
 def _short(value: Any) -> str:

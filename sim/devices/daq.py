@@ -37,7 +37,9 @@ __all__ = ["PUBLIC_KEYS", "SimDAQ"]
 
 PUBLIC_KEYS = ("tag", "event_time", "lightStatus/xray", "lightStatus/laser", "pd_i0",
                "beam/pulse_energy")
-DET_KEYS = ("ROI_0_sum", "ROI_1_sum", "photon_nPhot")
+DET_KEYS = ("ROI_0_sum", "ROI_1_sum", "photon_nPhot", "ROI_0_max", "ROI_0_nsat")
+#: per-shot timing-tool columns (smalldata names), logged when the profile has one
+TT_KEYS = ("tt/FLTPOS", "tt/FLTPOS_PS", "tt/AMPL", "tt/FLTPOSFWHM", "tt/ttCorr")
 
 
 @dataclass
@@ -207,6 +209,8 @@ class SimDAQ:
 
     def _block(self, run: _Run, data: dict[str, np.ndarray]) -> ShotBlock:
         keys = list(PUBLIC_KEYS) + [f"{d}/{k}" for d in self._dets for k in DET_KEYS]
+        if self._world.model.timing_tool is not None:
+            keys += TT_KEYS
         frames: dict[str, np.ndarray] = {}
         sums: dict[str, np.ndarray] = {}
         if run.full_frames:

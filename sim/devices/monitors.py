@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from expctl.devices.access import AccessLevel
 from expctl.devices.profile import DeviceSpec
 from expctl.devices.protocols import SignalInfo
@@ -17,7 +19,7 @@ from expctl.devices.status import Status
 if TYPE_CHECKING:
     from sim.world import SimWorld
 
-__all__ = ["SimBeamMonitor", "SimPhotodiode"]
+__all__ = ["SimBeamMonitor", "SimPhotodiode", "SimTimingTool"]
 
 
 class SimPhotodiode:
@@ -63,3 +65,32 @@ class SimBeamMonitor:
     def describe(self) -> dict[str, SignalInfo]:
         return {self.name: SignalInfo("", self.equipment),
                 f"{self.name}.pulse_energy": SignalInfo("uJ", self.pulse_energy_equipment)}
+
+
+class SimTimingTool:
+    """Spectrally encoded timing tool: ``{name: mean correction (ps), name.amplitude,
+    name.found: fraction of shots with an edge}`` over the shots of the last trigger
+    (or the latest shot).  Per shot it is logged under ``tt/`` by the DAQ."""
+
+    def __init__(self, spec: DeviceSpec, world: SimWorld) -> None:
+        self.name = spec.name
+        self.units = spec.units or "ps"
+        self.access: AccessLevel = spec.access
+        self.equipment = spec.equipment
+        self._world = world
+
+    def trigger(self, shots: int = 1) -> Status:
+        return self._world.trigger(self.name, shots)
+
+    def read(self) -> dict[str, float | str]:
+        shots = self._world.latest_shots()
+        corr = shots["tt/ttCorr"]
+        found = ~np.isnan(corr)
+        return {self.name: float(corr[found].mean()) if found.any() else float("nan"),
+                f"{self.name}.amplitude": shots.mean("tt/AMPL"),
+                f"{self.name}.found": float(found.mean())}
+
+    def describe(self) -> dict[str, SignalInfo]:
+        return {self.name: SignalInfo("ps", self.equipment),
+                f"{self.name}.amplitude": SignalInfo(""),
+                f"{self.name}.found": SignalInfo("")}

@@ -29,7 +29,7 @@ from expctl.devices.profile import Profile
 from sim.devices.motor import positions
 from sim.facility.timeline import Timeline
 from sim.physics.source import BeamLoss
-from sim.shotmodel import RoleMap, ShotModel, pd_model
+from sim.shotmodel import RoleMap, ShotModel, photodiode
 
 if TYPE_CHECKING:
     from sim.facility.store import FacilityStore
@@ -167,7 +167,7 @@ class StateReplay:
         from sim.world import Physics  # sim.world imports sim.facility: import here, not above
 
         physics = Physics.from_profile(profile)
-        self.model = ShotModel(physics, pd_model(profile), [], profile.seed,
+        self.model = ShotModel(physics, photodiode(profile, physics), [], profile.seed,
                                self.timeline.divider, profile.daq.gate_shutter)
         grid = next(iter(profile.spot_grids.values()))
         self.roles = RoleMap.from_profile(profile, grid.x_axis, grid.y_axis)

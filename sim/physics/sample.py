@@ -77,12 +77,8 @@ class Plate:
 
     def grid(self) -> SpotGrid:
         """Spot centres at least ``margin`` inside the plate, on the cell lattice."""
-        x0, x1, y0, y1 = self.plate_mm
-        p, m = self.pitch_mm, self.margin_mm
-        xs = np.arange(x0 + m, x1 - m + 1e-9, p)
-        ys = np.arange(y0 + m, y1 - m + 1e-9, p)
-        return SpotGrid(self.x_axis, self.y_axis, tuple(np.round(xs, 9).tolist()),
-                        tuple(np.round(ys, 9).tolist()), "mm")
+        return SpotGrid.on_plate(self.x_axis, self.y_axis, self.plate_mm, self.pitch_mm,
+                                 self.margin_mm)
 
     def cells(self, x: np.ndarray | float, y: np.ndarray | float) -> np.ndarray | int:
         """Integer cell keys of stage positions (cell (0, 0) holds grid spot 0).
@@ -143,15 +139,17 @@ class Plate:
         return when < times
 
     def reflectivity(self, rocking: RockingCurve, delta_urad: np.ndarray,
-                     damaged: np.ndarray) -> np.ndarray:
-        """Peak-normalised reflectivity of each shot, with damage applied."""
+                     damaged: np.ndarray, broadening: np.ndarray | float = 1.0) -> np.ndarray:
+        """Reflectivity of each shot with damage applied; ``broadening`` widens the curve
+        further (a strained lattice), keeping its integral."""
         dmg = self.damage
         if damaged is True:  # every shot on a damaged cell (one shot: plain floats)
-            return rocking(delta_urad - dmg.shift_urad, dmg.broadening) * (
-                dmg.intensity_factor * dmg.broadening)
+            b = dmg.broadening * broadening
+            return rocking(delta_urad - dmg.shift_urad, b) * (dmg.intensity_factor
+                                                              * dmg.broadening)
         if damaged is False or not np.any(damaged):
-            return rocking(delta_urad)
+            return rocking(delta_urad, broadening)
         shift = np.where(damaged, dmg.shift_urad, 0.0)
         broad = np.where(damaged, dmg.broadening, 1.0)
         scale = np.where(damaged, dmg.intensity_factor * dmg.broadening, 1.0)
-        return rocking(delta_urad - shift, broad) * scale
+        return rocking(delta_urad - shift, broad * broadening) * scale

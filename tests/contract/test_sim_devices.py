@@ -135,7 +135,7 @@ def test_triggerables_complete_after_their_shots(beamline, name):
                                   if s.kind == "accelerator"])
 def test_requestables(beamline, name):
     dev = beamline.devices[name]
-    target = "on" if dev.limits.choices else 5.0
+    target = "on" if dev.limits.choices else 0.5 * (dev.limits.low + dev.limits.high)
     st = dev.request(target)
     assert dev.pending == target
     wait_all([st], beamline.clock)

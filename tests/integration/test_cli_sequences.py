@@ -72,13 +72,13 @@ def test_bad_override_is_a_user_error_with_suggestion(capsys):
 
 def test_loop_driven_limit_violation_fails_validation_with_line(tmp_path, capsys):
     seq = tmp_path / "far.yaml"
-    seq.write_text("steps:\n  - for: d\n    in: {linspace: [-2 ps, 120 ps, 5]}\n    steps:\n"
+    seq.write_text("steps:\n  - for: d\n    in: {linspace: [0 ps, 2 ps, 5]}\n    steps:\n"
                    "      - request: {pump_delay: ${d}}\n", encoding="utf-8")
     assert main(["validate", str(seq), "--json"]) == 2
     (v,) = _json(capsys)["violations"]
     assert (v["file"], v["line"], v["column"]) == (str(seq), 5, 31)
-    assert v["message"] == ("pump_delay target 120 ps is outside its limits when d = 120 ps "
-                            "(allowed: -10 .. 100 ps)")
+    assert v["message"] == ("pump_delay target 1.5 ps is outside its limits when d = 1.5 ps "
+                            "(allowed: 0 .. 1 ps)")
 
 
 def test_dry_run_of_a_bad_sequence_exits_2_and_prints_no_traceback(tmp_path, capsys):

@@ -61,7 +61,7 @@ def test_logged_device_states_per_run(facility):
         return dbpy.read_syncdatalist(equip, dbpy.read_hightagnumber(3, run),
                                       dbpy.read_taglist_byrun(3, run))
 
-    assert set(values(ATT, 2)) == {"200.0um"} and set(values(ATT, 3)) == {"0.0um"}
+    assert set(values(ATT, 2)) == {"1800.0um"} and set(values(ATT, 3)) == {"1600.0um"}
     assert len(set(values(GAIN, 2))) == 1 and set(values(GAIN, 2)) != set(values(GAIN, 3))
     theta = dbpy.read_syncdatalist_float(THETA, dbpy.read_hightagnumber(3, 2),
                                          dbpy.read_taglist_byrun(3, 2))
@@ -70,7 +70,8 @@ def test_logged_device_states_per_run(facility):
                                            dbpy.read_taglist_byrun(3, 1))
     ref_pd = dbpy.read_syncdatalist_float(PD, dbpy.read_hightagnumber(3, 2),
                                           dbpy.read_taglist_byrun(3, 2))
-    assert np.mean(ref_pd) > 100 * max(np.mean(np.abs(dark_pd)), 1e-3)
+    # the dark reads the amplifier's offset (8 fC on mid), the reference ~0.35 pC
+    assert np.mean(ref_pd) > 20 * max(np.mean(np.abs(dark_pd)), 1e-3)
 
 
 def test_dark_frames_of_a_cli_run_average_to_the_pedestal(facility):

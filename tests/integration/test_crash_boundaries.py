@@ -144,7 +144,7 @@ def test_reduce_leaves_superseded_runs_out(tmp_path, capsys) -> None:
         completed = {r.run for r in cat.rows() if r["outcome"] == "completed"}
     assert len(superseded) == 2 and len(completed) == 4  # the cut step's reference + pumped
     args = ["reduce", "--data-dir", str(data), "--where", "sequence == 'pumpprobe'", "--json",
-            "--allow-partial"]  # two delays: the fit is partial, the runs are what counts
+            "--allow-partial"]  # two delays: too few to fit, enough to bin
     assert main(args) == 0
     import json
 

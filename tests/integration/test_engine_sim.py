@@ -14,7 +14,10 @@ from expctl.plans import PumpProbeSettings, mv, pump_probe, put
 pytest.importorskip("sim.backend")
 from sim.truth import spot_peak_theta  # noqa: E402
 
-SETTINGS = PumpProbeSettings(rock_points=21)
+# the simulated perfect crystal reflects ~1e9 photons: both runs heavily attenuated, as in
+# sequences/pumpprobe.yaml
+SETTINGS = PumpProbeSettings(rock_points=21, attenuator_in=1800.0, attenuator_out=1600.0,
+                             strong_gain="mid")
 
 
 @pytest.fixture

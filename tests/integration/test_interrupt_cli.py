@@ -39,7 +39,7 @@ def test_ctrl_c_twice_pauses_in_the_safe_state_and_abort_exits_130(tmp_path) -> 
     child.sendintr()
     child.expect(r"\[a\]bort\? ")
     said = child.before
-    assert "paused in step 8 (set pd_gain = low, attenuator = 0 um)" in said
+    assert "paused in step 8 (set pd_gain = mid, attenuator = 1600 um)" in said
     assert "safe state: xray_shutter open → closed, pump on → off (undone on resume)" in said
     child.sendline("a")
     child.expect(pexpect.EOF)

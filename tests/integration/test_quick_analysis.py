@@ -45,6 +45,7 @@ class Taken:
     config: dict
     result: object
     sums: object
+    dark_small: dict[str, np.ndarray]
 
 
 def _set(bl: Beamline, name: str, value: object) -> None:
@@ -69,13 +70,13 @@ def taken(tmp_path_factory) -> Taken:
                           seed=SEED)
     try:
         _set(bl, "xray_shutter", "closed")
-        dark, _ = _take(bl, 24)
+        dark, dark_small = _take(bl, 24)
         _set(bl, "xray_shutter", "open")
-        _set(bl, "attenuator", 200)
+        _set(bl, "attenuator", 1800)
         spot = bl.spot_grids["sample"]
         x, y = spot.position(0)
         wait_all([bl.devices["sample_x"].set(x), bl.devices["sample_y"].set(y)], bl.clock)
-        _set(bl, "theta", 11.4025)
+        _set(bl, "theta", 11.4044)
         run, small = _take(bl, 16)
         config = bl.daq.config()
         layout = DetectorLayout.from_config(config, "mpccd")
@@ -83,28 +84,34 @@ def taken(tmp_path_factory) -> Taken:
         result = dark_subtracted_sum(bl.archive, run, dark, "mpccd", daq_config=config)
     finally:
         bl.close()
-    return Taken(data_dir, dark, run, small, config, result, sums)
+    return Taken(data_dir, dark, run, small, config, result, sums, dark_small)
 
 
 def test_photons_equal_the_simulators_truth_and_roi_sums_the_daqs(taken):
     truth = taken.small["mpccd/photon_nPhot"]
     assert truth.mean() > 20  # the beam really is on the Bragg spot
-    np.testing.assert_array_equal(taken.sums.photons, truth)
+    # counting at half a photon miscounts photons whose charge the sensor shares between
+    # pixels (a 4 um charge cloud): ~1 %, either way
+    assert np.all(np.abs(taken.sums.photons - truth) <= 0.03 * truth + 2)
     res = taken.result
     assert res.ok and res.shots == 16 and res.dark_shots == 24
-    assert res.photons_mean == pytest.approx(float(truth.mean()))
+    assert res.photons_mean == pytest.approx(float(truth.mean()), rel=0.03)
     # The DAQ's ROI sum is photons x ADU/photon + the read-noise sum, drawn from the same
     # variates as the images: per shot the two differ by ADU rounding (11.5 ADU rms) and by
     # the error of the 24-frame dark mean, which is common to all shots (333/sqrt(24) ADU).
+    # The DAQ subtracts its fixed pedestal map, the dark-subtracted sums the dark's mean
+    # frame, which also holds that dark's mean offset (common mode and pedestal drift).
     pedestal_err = math.sqrt(ROI_PIXELS) * NOISE_ADU / math.sqrt(taken.dark.shots)
     for k in range(2):
         diff = taken.sums.roi_sums[:, k] - taken.small[f"mpccd/ROI_{k}_sum"]
-        assert abs(diff.mean()) < 5 * pedestal_err
+        dark_offset = float(np.mean(taken.dark_small[f"mpccd/ROI_{k}_sum"]))
+        assert abs(diff.mean() + dark_offset) < 5 * pedestal_err
         assert diff.std() < 5 * ROUNDING, diff
     # ROI 0 in photons against the photon truth: read noise is 333 ADU = 2.2 photons per shot
     app = 10.0 * 1000 / (3.65 * 18.0)
     assert res.adu_per_photon == pytest.approx(app)
-    signal = taken.small["mpccd/ROI_0_sum"].mean() / app
+    dark_offset = float(np.mean(taken.dark_small["mpccd/ROI_0_sum"]))
+    signal = (taken.small["mpccd/ROI_0_sum"].mean() - dark_offset) / app
     assert res.roi0_photons == pytest.approx(signal, abs=5 * pedestal_err / app)
     assert res.roi0_std == pytest.approx(float(np.std(taken.sums.roi_sums[:, 0], ddof=1)))
 
@@ -113,9 +120,11 @@ def test_the_dark_mean_is_the_simulators_pedestal(taken):
     model = detector.DetectorModel.from_options("mpccd", _options())
     truth = model.pedestal(SEED, 0)
     dark = taken.sums.dark[0]
-    # 24 frames: the mean is off by read noise / sqrt(24) (1.7 ADU) plus rounding
+    # 24 frames: the mean is off by read noise / sqrt(24) (1.7 ADU) plus rounding, and by the
+    # frames' mean offset (common mode + pedestal drift), which their ROI sums carry x 1600
     err = dark.mean - truth
-    assert abs(float(err.mean())) < 0.05
+    offset = float(np.mean(taken.dark_small["mpccd/ROI_0_sum"])) / ROI_PIXELS
+    assert abs(float(err.mean()) - offset) < 0.1
     assert float(err.std()) == pytest.approx(math.hypot(NOISE_ADU, 0.29) / math.sqrt(24),
                                              rel=0.05)
     assert taken.result.dark_noise_adu == pytest.approx(math.hypot(NOISE_ADU, 0.29), rel=0.05)
@@ -161,22 +170,22 @@ def test_dry_run_feeds_the_reference_sum_forward(capsys, tmp_path, monkeypatch):
     assert out["ok"] is True and (out["runs"], out["shots"]) == (3, 430)
     ref = out["results"]["ref_sum"]
     assert (ref["shots"], ref["dark_shots"], ref["flags"]) == (8, 8, [])
-    # 400 um of Si passes exp(-400/134) = 5 %: a few hundred Bragg photons per shot
+    # 1900 um of Si passes 3e-7 of a perfect crystal's ~1e9 photons: a few hundred
     assert 20 < ref["roi0_photons"] < 2000
 
 
-def test_the_sequence_removes_the_attenuator_when_the_reference_is_weak(tmp_path):
+def test_the_sequence_lowers_the_attenuation_when_the_reference_is_weak(tmp_path):
     with Session.open("bl3", data_dir=tmp_path / "data", seed=SEED) as session:
         summary = session.run(SEQUENCE, ["dark_shots=16", "reference_shots=8", "shots=8"])
         assert summary.outcome == "completed"
         ref = session.results["ref_sum"]
         assert ref.ok and (ref.run, ref.dark) == (2, 1) and ref.shots == 8
-        assert ref.roi0_photons < 500  # the sequence's min_photons
-        assert session.beamline.devices["attenuator"].read()["attenuator"] == 0
+        assert ref.roi0_photons < 2000  # the sequence's min_photons
+        assert session.beamline.devices["attenuator"].read()["attenuator"] == 1600
         assert session.beamline.devices["pd_gain"].read()["pd_gain"] == "mid"
         measured = dark_subtracted_sum(session.beamline.archive, summary.runs[-1],
                                        session.results["dark"], "mpccd",
                                        daq_config=session.beamline.daq.config())
-        # without the 400 um attenuator: exp(400/134) = 20 times the reference signal
+        # 300 um less Si: exp(300/127.2) = 10.6 times the reference signal
         # (shot-to-shot the monochromatic beam fluctuates by 60 %, so a loose band)
-        assert 5 < measured.roi0_photons / ref.roi0_photons < 80
+        assert 3 < measured.roi0_photons / ref.roi0_photons < 40

@@ -122,10 +122,11 @@ def test_devices_and_a_dry_run_work_and_a_real_run_is_refused_clearly(archive,
     real = run_as_user("run", str(REPO / "sequences" / "small.yaml"), "--data-dir",
                        str(archive))
     assert real.returncode == 1
+    # refused when it tries to take control, before anything connects or moves
     assert real.stderr == (
-        f"error: cannot open the run catalog {archive / 'catalog.sqlite'}: permission denied "
-        "(attempt to write a readonly database). Check the permissions of "
-        f"{archive} (`ls -l {archive}`) or choose another --data-dir.\n")
+        f"error: cannot take control of beamline 3: {archive / 'locks' / 'bl3.lock'}: "
+        "Permission denied. Controlling needs a writable data directory (--data-dir); "
+        "read-only commands do not.\n")
 
 
 def test_dbpy_and_stpy_scripts_read_it(archive, tmp_path) -> None:

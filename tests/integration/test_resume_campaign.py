@@ -107,7 +107,7 @@ def test_the_campaign_seed_is_honoured_and_another_refused(tmp_path, small, caps
         assert session.profile.seed == 7 and plan.info.seed == 7
         assert plan.walk.next_path == "7" and plan.kept == 1
         assert sorted(name for name, _, _ in plan.restore) == [
-            "attenuator", "pd_gain", "sample_x", "sample_y", "theta", "xray_shutter"]
+            "sample_x", "sample_y", "theta", "xray_shutter"]  # gain and attenuator: as parked
 
 
 def test_the_resume_summary_says_what_it_skips_and_restores(tmp_path, small, capsys) -> None:
@@ -120,8 +120,8 @@ def test_the_resume_summary_says_what_it_skips_and_restores(tmp_path, small, cap
     assert "done: 6 steps (skipped), 1 runs kept, spots used: 1 on sample" in text
     assert "next: step 7 (request pump = on)" in text
     assert "restores first: " in text
-    for part in ("theta 11.4 deg → 11.3", "xray_shutter closed → open",
-                 "attenuator 0 um → 200 um", "sample_x 0 mm → "):
+    for part in ("theta 11.4 deg → 11.40", "xray_shutter closed → open",
+                 "sample_x 0 mm → "):
         assert part in text
 
 

@@ -80,8 +80,9 @@ def test_ctrl_c_in_the_rocking_curve_abort_then_resume_completes(tmp_path, fresh
     (restored,) = [e for e in events if isinstance(e, StateRestored)]
     assert restored.step_path == "4"
     assert dict(restored.targets)["xray_shutter"] == "open"
-    if fresh:  # the new simulator starts at its defaults: the spot and the PD gain too
-        assert {"sample_x", "sample_y", "pd_gain"} <= set(dict(restored.targets))
+    if fresh:  # the new simulator starts at its defaults: the spot too (the PD gain and the
+        # attenuator the sequence set are those defaults, so they need no restoring)
+        assert {"sample_x", "sample_y"} <= set(dict(restored.targets))
     assert restored.text.startswith("restoring ") and "xray_shutter → open" in restored.text
     assert [(r.label, str(r.shots)) for r in resumed.runs] == expected
 
@@ -111,7 +112,7 @@ def test_abort_during_the_pumped_run_then_resume_restores_shutter_and_pump(tmp_p
         started = [e for e in events if isinstance(e, RunStarted)]
         assert [(e.record.label, e.snapshot["pump"], e.snapshot["xray_shutter"],
                  e.snapshot["attenuator"]) for e in started] == [
-            ("reference", "off", "open", 200.0), ("pumped", "on", "open", 0.0)]
+            ("reference", "off", "open", 1800.0), ("pumped", "on", "open", 1600.0)]
         assert [e.context.sample_spot["index"] for e in started] == [1, 1]  # not spot 0
         superseded = [e.run for e in events if isinstance(e, RunSuperseded)]
         assert superseded == [first.runs[0].run]  # its reference run no longer counts

@@ -92,7 +92,7 @@ def test_dry_run_and_validate_find_spot_grid_exhaustion(tmp_path) -> None:
         assert not dry.ok
         (problem,) = [v for v in dry.violations if isinstance(v, LimitError)]
         assert problem.paragraph() == (
-            f"{PUMPPROBE}:26:13: the sequence needs 4 never-exposed spots on grid 'sample' "
+            f"{PUMPPROBE}:34:13: the sequence needs 4 never-exposed spots on grid 'sample' "
             "and sample 'xtal-D' has 3 left (allowed: at most 3 spots). Mount a fresh sample "
             "(`expctl sample new NAME`) or take fewer spots (e.g. --set spots_per_delay=...).")
         assert session.dry_run(PUMPPROBE, ["delays=[0 ps]", "spots_per_delay=3"]).ok

@@ -111,7 +111,10 @@ def test_fault_gives_a_clear_error_or_clean_recovery(matrix, boundary, fault) ->
     rows = _rows(cell["data"])
     kept = [(label, outcome) for _, label, outcome in rows if outcome == "completed"]
     assert sorted(kept) == [("pumped", "completed"), ("reference", "completed")], rows
-    assert rows[0] == (1, "reference", "completed"), "the run completed before was lost"
+    # the run completed before is never lost: kept, or (when the fault hit the pumped shot
+    # on its spot) kept in the catalog as superseded while its step is redone on a fresh spot
+    assert rows[0][:2] == (1, "reference") and rows[0][2] in ("completed", "superseded"), \
+        "the run completed before was lost"
     assert all(outcome in ("completed", "failed", "incomplete", "superseded")
                for _, _, outcome in rows), rows
 

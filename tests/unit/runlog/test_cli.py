@@ -51,8 +51,8 @@ def test_reduce_writes_cube_and_png_and_reports_the_fit(campaign, tmp_path, caps
                  "--plot", str(png)]) == 0
     summary = _json(capsys)
     assert summary["runs"] == list(range(1, 137))
-    assert abs(summary["fit"]["t0"] - TRUTH.t0) < 0.1
-    assert abs(summary["fit"]["tau"] - TRUTH.tau) < 0.15 * TRUTH.tau
+    assert abs(summary["fit"]["t0"] - TRUTH.t0_ps) < 0.1
+    assert abs(summary["fit"]["tau"] - TRUTH.tau_ps) < 0.15 * TRUTH.tau_ps
     assert png.read_bytes()[:4] == b"\x89PNG"
     with h5py.File(out, "r") as f:
         assert f["entry/fit/t0"][()] == pytest.approx(summary["fit"]["t0"])

@@ -18,7 +18,7 @@ from expctl.runlog import (
     write_cube,
 )
 
-from .conftest import TRUTH
+from .conftest import JITTER, TRUTH
 
 
 def _paths(data_dir, where=lambda r: True):
@@ -45,14 +45,14 @@ def test_campaign_reduces_to_the_ground_truth(campaign):
     assert cube.on.n.tolist() == [8] * 17 and cube.off.n.tolist() == [800] * 17
     fit = cube.fit
     assert fit is not None and fit.converged and fit.complete, fit.undetermined
-    assert abs(fit.t0 - TRUTH.t0) < 0.1 and abs(fit.t0 - TRUTH.t0) < 3 * fit.t0_err
-    assert abs(fit.tau - TRUTH.tau) < 0.15 * TRUTH.tau
-    assert abs(fit.tau - TRUTH.tau) < 3 * fit.tau_err
+    assert abs(fit.t0 - TRUTH.t0_ps) < 0.1 and abs(fit.t0 - TRUTH.t0_ps) < 3 * fit.t0_err
+    assert abs(fit.tau - TRUTH.tau_ps) < 0.15 * TRUTH.tau_ps
+    assert abs(fit.tau - TRUTH.tau_ps) < 3 * fit.tau_err
     assert abs(fit.amplitude - TRUTH.amplitude) < 3 * fit.amplitude_err
     assert 0.3 < fit.reduced_chi2 < 3.0
     # no jitter given and no timing tool: fitted under the documented prior, and it says so
     assert fit.sigma_fitted and fit.sigma_source == "fitted, log-normal prior median 0.05 ×/÷ 10"
-    assert abs(fit.sigma - TRUTH.jitter) < 3 * fit.sigma_err
+    assert abs(fit.sigma - JITTER) < 3 * fit.sigma_err
     # the per-shot noise the fit found gives every bin an error, the fit's χ² is fair
     assert np.all(np.isfinite(cube.model_errors()))
     # the reference level is flat: Σs/ΣI0 per bin agrees within its errors

@@ -124,7 +124,7 @@ def test_the_timing_tool_sets_the_jitter_and_the_result_says_so(with_tt, capsys)
     assert fit["sigma_source"].startswith("timing tool tt/FLTPOS_PS (robust rms of 45 pumped "
                                           "shots): ")
     assert not fit["sigma_fitted"] and abs(fit["sigma"] / TT_RMS - 1.0) < 0.5  # MAD of 45
-    assert fit["complete"] and abs(fit["t0"] - TRUTH.t0) < 3 * fit["t0_err"]
+    assert fit["complete"] and abs(fit["t0"] - TRUTH.t0_ps) < 3 * fit["t0_err"]
     # ignoring it falls back to fitting the jitter under the prior
     assert _reduce(with_tt, "--json", "--timing-tool", "none", "--allow-partial") == 0
     assert json.loads(capsys.readouterr().out)["fit"]["sigma_source"].startswith("fitted, ")

@@ -12,6 +12,7 @@ from expctl.devices import AccessLevel, Profile, wait_all
 from expctl.errors import AccessError, LimitError, RequestRefusedError
 from sim.backend import SimBackend
 from sim.devices.motor import move_time
+from sim.truth import ground_truth
 
 
 def test_trapezoid_move_time_is_analytic(beamline, clock):
@@ -39,7 +40,7 @@ def test_attenuator_takes_only_foil_sums(beamline):
     with pytest.raises(LimitError) as err:
         att.set(210)
     assert "attenuator cannot be set to 210 um" in str(err.value)
-    assert "1575 um" in err.value.allowed
+    assert "3175 um" in err.value.allowed
 
 
 def test_shutter_and_gain_switch_after_transit(beamline, clock):
@@ -54,20 +55,21 @@ def test_shutter_and_gain_switch_after_transit(beamline, clock):
 
 def test_request_applies_after_latency_and_shows_pending(beamline, clock):
     delay = beamline.devices["pump_delay"]
-    st = delay.request(2.5)
+    st = delay.request(0.5)
     assert st.deadline == pytest.approx(3.0)
-    assert delay.pending == 2.5 and delay.read() == {"pump_delay": 0.0}
+    assert delay.pending == 0.5 and delay.read() == {"pump_delay": 0.0}
     wait_all([st], clock)
-    assert delay.pending is None and delay.read() == {"pump_delay": 2.5}
+    assert delay.pending is None and delay.read() == {"pump_delay": 0.5}
 
 
 def test_request_outside_envelope_is_refused(beamline, clock):
-    st = beamline.devices["pump_delay"].request(150.0)
+    """Two-colour delays come from the chicane: below a picosecond (Hara et al. 2013)."""
+    st = beamline.devices["pump_delay"].request(5.0)
     with pytest.raises(RequestRefusedError) as err:
         wait_all([st], clock)
     assert err.value.paragraph() == (
-        "accelerator refused pump_delay = 150.0 ps: outside its envelope "
-        "(allowed: -10 .. 100 ps)")
+        "accelerator refused pump_delay = 5.0 ps: outside its envelope "
+        "(allowed: 0 .. 1 ps)")
 
 
 def test_accelerator_parameters_cannot_be_set(beamline):
@@ -97,9 +99,10 @@ def test_yaml_boolean_on_is_understood(beamline, clock):
 
 def test_split_delay_moves_both_stages(beamline, clock, settle):
     settle(beamline, delay=10.0)
-    # 0.0374741 mm per ps on each stage, offset 5 mm
-    assert beamline.devices["sd_t1"].position == pytest.approx(5.374741)
-    assert beamline.devices["sd_t2"].position == pytest.approx(5.374741)
+    # SACLA SDO geometry: c / (4 sin theta_Si220) = 0.232141 mm per ps on each stage,
+    # nominal zero at 2 mm
+    assert beamline.devices["sd_t1"].position == pytest.approx(4.32141)
+    assert beamline.devices["sd_t2"].position == pytest.approx(4.32141)
     assert beamline.devices["delay"].position == pytest.approx(10.0)
 
 
@@ -110,16 +113,20 @@ def test_spot_grid_keeps_margins(beamline):
     assert np.allclose(np.diff(grid.ys), 0.2)
 
 
-def test_pd_saturates_at_high_gain_with_the_strong_beam(beamline, settle):
-    settle(beamline, xray_shutter="open", attenuator=0, pd_gain="high")
-    wait_all([beamline.devices["pd_i0"].trigger(200)], beamline.clock)
+def test_pd_saturates_at_high_gain_with_the_strong_beam(beamline, profile, settle):
+    """1550 um of Si: ~2 pC mean on the diode, the high range's full scale; mid holds it."""
+    truth = ground_truth(profile)
+    settle(beamline, xray_shutter="open", attenuator=1550, pd_gain="high")
+    wait_all([beamline.devices["pd_i0"].trigger(300)], beamline.clock)
     strong = beamline.devices["pd_i0"].read()
-    assert strong["pd_i0.saturated"] > 0.3  # mean probe 20 pC vs 20 pC full scale
-    settle(beamline, pd_gain="low")
-    wait_all([beamline.devices["pd_i0"].trigger(200)], beamline.clock)
-    low = beamline.devices["pd_i0"].read()
-    assert low["pd_i0.saturated"] == 0.0
-    assert low["pd_i0"] == pytest.approx(20.0, rel=0.1)  # 5 pC/uJ x 4 uJ
+    assert strong["pd_i0.saturated"] > 0.2
+    settle(beamline, pd_gain="mid")
+    wait_all([beamline.devices["pd_i0"].trigger(300)], beamline.clock)
+    mid = beamline.devices["pd_i0"].read()
+    assert mid["pd_i0.saturated"] == 0.0
+    want = (truth.probe_pulse_energy_uj * np.exp(-1550 / 127.2) * truth.i0_pc_per_uj
+            * truth.i0_gain_error["mid"] + truth.i0_offset_pc["mid"])
+    assert mid["pd_i0"] == pytest.approx(want, rel=0.1)  # 300 shots of 61 % rms: 3.5 %
 
 
 def test_beam_reads_status_and_pulse_energy(beamline):

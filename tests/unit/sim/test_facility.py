@@ -12,6 +12,7 @@ import pytest
 from expctl.clock import VirtualClock
 from expctl.devices import wait_all
 from sim.backend import SimBackend, open_archive
+from sim.truth import ground_truth
 
 
 def test_beam_is_every_second_tag_of_the_60hz_counter(beamline):
@@ -170,8 +171,9 @@ def test_sync_db_answers_for_shots_between_runs(beamline, tmp_path, settle):
     wait_all([st], beamline.clock)
     beamline.daq.stop_run()
     beamline.clock.sleep(2.0)  # dark, shutter closed
+    settle(beamline, attenuator=1750, pd_gain="high")
     t_open = beamline.clock.now()
-    settle(beamline, xray_shutter="open", pd_gain="mid")  # probe on the I0 monitor now
+    settle(beamline, xray_shutter="open")  # probe on the I0 monitor now
     t_move = beamline.clock.now()
     wait_all([beamline.devices["theta"].set(11.5)], beamline.clock)  # 2 s move, settle 0.02
     beamline.clock.sleep(3.0)
@@ -194,9 +196,13 @@ def test_sync_db_answers_for_shots_between_runs(beamline, tmp_path, settle):
     assert np.all((theta[moving] > 11.4) & (theta[moving] < 11.5))
     assert np.all(np.diff(theta[moving]) > 0)
     q = reader.sync_values(PD, 202601, between)
-    # 4 uJ mean probe, no attenuator, 5 pC/uJ: ~20 pC with the shutter open, dark before
-    assert abs(np.mean(q[times < t_open])) < 0.1
-    assert np.mean(q[times > t_open + 0.2]) == pytest.approx(20.0, rel=0.25)
+    # behind 1750 um of Si ~0.47 pC with the shutter open (11.5 uJ mean probe, 39 nC/uJ on
+    # the diode, high range 1.6 % low); its offset alone before
+    truth = ground_truth(beamline.profile)
+    want = (truth.probe_pulse_energy_uj * np.exp(-1750 / 127.2) * truth.i0_pc_per_uj
+            * truth.i0_gain_error["high"] + truth.i0_offset_pc["high"])
+    assert abs(np.mean(q[times < t_open])) < 0.01  # offsets of mid (0.008), then high
+    assert np.mean(q[times > t_open + 0.2]) == pytest.approx(want, rel=0.25)
     assert reader.sync_values(BEAM, 202601, between).tolist() == [1.0] * len(between)
 
 

@@ -33,7 +33,7 @@ def test_timeout_never_completes(beamline, clock):
     with pytest.raises(DeviceTimeoutError, match="attenuator did not respond within 5 s"):
         wait_all([st], clock)
     assert clock.now() == pytest.approx(5.0)
-    assert beamline.devices["attenuator"].read()["attenuator"] == 0
+    assert beamline.devices["attenuator"].read()["attenuator"] == 1800  # where it was
 
 
 def test_dropout_fails_triggers_and_runs(beamline, clock):
