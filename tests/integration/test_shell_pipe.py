@@ -48,7 +48,7 @@ def test_session_mv_wa_rock_peak_dry_run_error_exit(tmp_path, monkeypatch):
     assert "scan 1  rock theta 20 mdeg 41  (41 points)" in text
     assert re.search(r"\n  41 +11\.41\d+ ", text)
     m = re.search(r"cen ([\d.]+) deg  com [\d.]+ deg  fwhm ([\d.]+) deg  "
-                  r"\(mpccd\.roi0/pd_i0\)\n  max [\d.]+ at [\d.]+ deg  fit ([\d.]+) ± ", text)
+                  r"\(mpccd\.roi0/pd_i0\)\n  max [\d.e+-]+ at [\d.]+ deg  fit ([\d.]+) ± ", text)
     assert m, text
     cen, fwhm, center = float(m.group(1)), float(m.group(2)), float(m.group(3))
     assert 11.395 < center < 11.41          # Si(111) at 10 keV plus the spot's offset
