@@ -6,7 +6,8 @@ being taken or the last one, the last scan, the sequence step) and writes a
 was typed (``wall_time``) beside the session clock's (``time``, which orders it
 among runs).  Comments are
 typed while a command runs, so they arrive on another thread than the
-engine's: each is written through its own short SQLite connection (WAL), never
+engine's (the step and sequence are forgotten when the engine goes idle; the last run
+and scan are kept): each is written through its own short SQLite connection (WAL), never
 the catalog's.
 """
 
@@ -25,6 +26,7 @@ from expctl.engine.events import (
     RunStarted,
     RunStopped,
     ScanOpened,
+    StateChanged,
     StepStarted,
 )
 from expctl.paths import DataDir
@@ -80,6 +82,8 @@ class Logbook:
                 self._scan = event.number
             elif isinstance(event, StepStarted):
                 self._step = event.path
+            elif isinstance(event, StateChanged) and event.new == "idle":
+                self._sequence, self._step = "", ""  # a finished sequence is no longer "now"
 
     def add(self, event: CommentAdded) -> int:
         """File one comment; returns its number in the logbook."""

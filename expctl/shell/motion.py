@@ -167,9 +167,10 @@ class _Tweak:
     def line(self, sh: Shell, text: str) -> bool:
         """Act on one typed line; False when the tweak session ends."""
         word = text.strip().lower()
-        if word in ("q", "quit", "exit", "."):
-            sh.write(f"{self.axis} {number_text(sh.device(self.axis).position)}"
-                     f"{_unit(self.unit)} (tweak done)")
+        if word in ("q", "quit", "exit", "."):  # said after the steps still queued
+            sh.queue(f"tw {self.axis} done", lambda: sh.write(
+                f"{self.axis} {number_text(sh.device(self.axis).position)}"
+                f"{_unit(self.unit)} (tweak done)"))
             return False
         if word in ("+", "p", "="):
             self.direction = 1

@@ -81,7 +81,7 @@ def scan_items(row: Mapping[str, Any], columns: Mapping[str, Any] | None
             u = units.get(name, "")
             items.append((f"column {name}", f"{len(values)} values"
                           + (f", {u}" if u else "")))
-    return items
+    return [(key, text) for key, text in items if text]  # a console scan has no step
 
 
 def comment_table(rows: Sequence[Mapping[str, Any]]) -> Any:

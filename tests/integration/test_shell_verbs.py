@@ -173,6 +173,16 @@ def test_umvr_tw_ct_comment_plot_help(shell, tmp_path):
     assert "Did you mean `dscan` (relative) or `d2scan` (relative) or `scan` (absolute)?" in out
 
 
+def test_tweak_done_is_said_after_the_steps_typed_before_it(shell):
+    shell.type("tw sample_y 0.1")
+    for line in ("+", "", "", "q"):          # typed faster than the moves run
+        shell.type(line, wait=False)
+    shell.wait_for(r"\(tweak done\)")
+    shell.wait_idle()
+    assert _pos(shell, "sample_y") == pytest.approx(0.3)
+    assert "sample_y 0.3 mm (tweak done)" in shell.text
+
+
 def test_a_stopped_scan_keeps_its_points_marked(tmp_path):
     """Stopping a scan part-way (here: from another thread, as Ctrl-C does) keeps the
     points taken in the record, marked, and a relative scan goes back to its start."""
@@ -207,6 +217,14 @@ def test_a_stopped_scan_keeps_its_points_marked(tmp_path):
         assert (row["outcome"], row["points"], row["planned"]) == ("stopped", 5, 21)
         with h5py.File(scan_file(data, 1)) as f:
             assert f["entry/data/theta"].shape == (5,) and f.attrs["outcome"] == "stopped"
+        out = driver.type("show --scan 1")
+        for key, value in (("command", "dscan theta -5 mdeg 5 mdeg 20"), ("points", "5/21"),
+                           ("outcome", "stopped"), ("column theta", "5 values, deg"),
+                           ("column mpccd.roi0", "5 values, ADU")):
+            assert re.search(rf"\n {re.escape(key)} +{re.escape(value)}\n", out), (key, out)
+        assert "\n sequence" not in out and "\n step" not in out   # a console scan has none
+        out = driver.type("runs --scans")
+        assert re.search(r"\n +1 +dscan +theta +5/21 +stopped ", out), out
     finally:
         driver.close()
 

@@ -15,6 +15,8 @@ from expctl.engine.events import (
     ScanClosed,
     ScanOpened,
     ScanPointTaken,
+    StateChanged,
+    StepStarted,
 )
 from expctl.plans.stubs import AlignmentDecision
 from expctl.runlog import Catalog, attach, read_alignment
@@ -130,3 +132,19 @@ def test_comments_are_filed_with_the_run_and_scan_going_on(logged):
         ("after the run", 17, 0, number)]
     assert [n["text"] for n in read_logbook(data, run=17)] == ["beam unstable", "after the run"]
     assert handle.logbook.last == {"comment": 3, "run": 17, "scan": number, "step": ""}
+
+
+def test_a_comment_after_a_sequence_ended_is_not_filed_with_its_last_step(logged):
+    from types import SimpleNamespace
+
+    bus, handle, data = logged
+    record = SimpleNamespace(run=4, label="ref", shots=0, beamline=3, start_time=0.0,
+                             hightag=1, start_tag=1, comment="", detectors=())
+    handle.logbook(StepStarted("6", "run reference", 1.0))
+    handle.logbook(RunStarted(record, SimpleNamespace(sequence="small"), 1.5))
+    bus.publish(CommentAdded("during step 6", 2.0, "op"))
+    handle.logbook(RunStopped(record, "completed", 3.0))
+    handle.logbook(StateChanged("running", "idle", 4.0))
+    bus.publish(CommentAdded("after the sequence", 5.0, "op"))
+    notes = [(n["text"], n["run"], n["sequence"], n["step_path"]) for n in read_logbook(data)]
+    assert notes == [("during step 6", 4, "small", "6"), ("after the sequence", 4, "", "")]
