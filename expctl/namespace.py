@@ -242,10 +242,14 @@ class Console:
 
     # -- counting and scans ----------------------------------------------------------------
     def _counters(self) -> dict[str, Any]:
+        """The profile's detectors and I0, and the beam monitor (each point keeps the
+        pulse energy), as the console reads them."""
         from expctl.plans.procedures import PumpProbeSettings
 
         s = PumpProbeSettings.from_profile(self.session.profile)
-        return {"read": s.rock_read, "signal": s.rock_signal, "i0": s.rock_i0}
+        beam = self.session.profile.roles.beam
+        read = s.rock_read + ((beam,) if beam and beam not in s.rock_read else ())
+        return {"read": read, "signal": s.rock_signal, "i0": s.rock_i0}
 
     def _shots(self, count: float | None) -> int:
         if count is None:

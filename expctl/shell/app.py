@@ -465,7 +465,7 @@ class Shell:
             self.board.poll(session.beamline.devices, session.profile.devices,
                             session.profile.roles, read_beam=read_beam)
         except Exception as exc:  # a toolbar must never take the prompt down
-            self.board.update(activity=f"status unavailable: {type(exc).__name__}")
+            self.board.update(shutter=f"status unavailable: {type(exc).__name__}")
 
     def _toolbar(self) -> Any:
         now = time.monotonic()
@@ -480,14 +480,13 @@ class Shell:
                 lock.release()
         elif busy is not None:
             self._poll(read_beam=False)
-        activity = ""
-        if busy is not None:
+        live = ""
+        if busy is not None and self._live is not None:
             try:
-                live = self._live() if self._live is not None else ""
-            except Exception:
+                live = self._live()
+            except Exception:  # noqa: BLE001 - a readback that fails shows nothing
                 live = ""
-            activity = f"{busy}{'  ' + live if live else ''}"
-        self.board.update(activity=activity, queued=self.worker.queued)
+        self.board.update(activity=busy or "", live=live, queued=self.worker.queued)
         # the terminal's last column is left free: writing it would wrap the line
         return toolbar_fragments(self.board.status, self.width() - 1)
 

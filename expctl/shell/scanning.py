@@ -55,6 +55,19 @@ def _counters(sh: Shell) -> dict[str, Any]:
     return {"signal": s.rock_signal, "i0": s.rock_i0}
 
 
+def counted(sh: Shell, detectors: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """What a console scan or count reads: the detectors (the profile's, unless named) and
+    the beam monitor, so each point keeps the pulse energy and the toolbar's beam follows
+    the shots while the command runs."""
+    from expctl.devices.protocols import Readable
+
+    read = detectors or sh.settings.rock_read
+    beam = sh.session.profile.roles.beam
+    if beam and beam not in read and isinstance(sh.session.beamline.devices.get(beam), Readable):
+        read = (*read, beam)
+    return tuple(read)
+
+
 def spec_scan(sh: Shell, args: list[str], *, verb: str, axes: int, relative: bool,
               grid: bool = False) -> None:
     """``ascan``/``dscan``/``a2scan``/``d2scan`` (``M S E``… INTERVALS [TIME]) and ``mesh``
@@ -82,7 +95,7 @@ def spec_scan(sh: Shell, args: list[str], *, verb: str, axes: int, relative: boo
     command = sh.line or " ".join([verb, *args])
     common: dict[str, Any] = {"kind": verb, "command": command, "shots_per_point": shots,
                               "metadata": {"count": per_point}} | _counters(sh)
-    read = sh.settings.rock_read
+    read = counted(sh)
     names = tuple(ranges)
     if grid:
         fast, slow = names[0], names[1]  # SPEC's mesh: the first motor is the inner loop
@@ -129,7 +142,7 @@ def scan_points(sh: Shell, args: list[str]) -> None:
         if name not in detectors:
             raise UserError(f"{name} cannot be counted", device=name,
                             allowed=", ".join(detectors))
-    read = tuple(args[4:]) or sh.settings.rock_read
+    read = counted(sh, tuple(args[4:]) or None)
     counters: dict[str, Any] = _counters(sh) if not args[4:] else {"signal": None, "i0": None}
     if counters["signal"] is None:
         counters["signal"] = next((f"{d}.roi0" for d in read if d in detectors
@@ -157,8 +170,9 @@ def rock(sh: Shell, args: list[str]) -> None:
                         device=s.shutter, hint="Type `open` first.")
     start = float(sh.device(axis).position)
     command = sh.line or " ".join(["rock", *args])
+    read = counted(sh)
     sh.run_plan(lambda: align_to_peak(axis, span, points, signal=s.rock_signal,
-                                      read=s.rock_read, i0=s.rock_i0, name="rock",
+                                      read=read, i0=s.rock_i0, name="rock",
                                       record=True, command=command), watch=(axis,))
     here = float(sh.device(axis).position)
     where = quantity_text(here, spec.units)
@@ -257,7 +271,7 @@ def count(sh: Shell, args: list[str]) -> None:
         raise UserError(f"the count time must be positive, got {args[0]!r}")
     rate = float(sh.session.profile.daq.rate_hz)
     shots = max(1, round(seconds * rate))
-    devices = sh.settings.rock_read
+    devices = counted(sh)
     readings = sh.run_plan(lambda: count_shots(devices, shots)).value
     s = sh.settings
     summary = count_summary(readings, s.rock_signal, s.rock_i0)

@@ -9,10 +9,12 @@ monitor computes shot data when read) are read only while no command runs;
 while one does, the beam comes from the shots it takes.
 
 :func:`toolbar_fragments` renders a :class:`ToolbarStatus` as prompt_toolkit
-style fragments for a given width — a pure function, tested as such.  While a
-sequence runs a second line shows where it is and its ETA.  On each line,
-fields are dropped whole, least important first, until the rest fits: nothing
-is cut mid-word.
+style fragments for a given width — a pure function, tested as such.  The first
+line is the beamline (engine, beam, shutter, pump, delay, attenuator, the run
+being taken); while something runs a second line says what: the command as typed,
+the moving axes' readback and a scan's progress, or a sequence's ETA and where it
+is.  On each line, fields are dropped whole, least important first, until the
+rest fits: nothing is cut mid-word.
 """
 
 from __future__ import annotations
@@ -51,15 +53,17 @@ class ToolbarStatus:
     eta: str = ""
     requests: tuple[str, ...] = ()
     activity: str = ""
+    live: str = ""
+    scan: str = ""
     queued: int = 0
 
 
 #: (field, priority): lower numbers are kept longer when the width runs out
-_PRIORITY = {"state": 0, "beam": 2, "shutter": 3, "run": 4, "activity": 5,
-             "pump": 6, "delay": 7, "attenuator": 8, "requests": 9, "queued": 10,
-             "eta": 0, "step": 1}
-#: fields of the second line (shown while a sequence runs)
-_SECOND_LINE = ("eta", "step")
+_PRIORITY = {"state": 0, "beam": 1, "shutter": 2, "run": 3, "pump": 4, "delay": 5,
+             "attenuator": 6, "requests": 7,
+             "eta": 0, "step": 1, "activity": 2, "live": 3, "scan": 4, "queued": 5}
+#: fields of the second line (what runs now: a command or a sequence)
+_SECOND_LINE = ("eta", "step", "activity", "live", "scan", "queued")
 
 
 def _segments(st: ToolbarStatus) -> list[tuple[str, list[tuple[str, str]]]]:
@@ -79,15 +83,20 @@ def _segments(st: ToolbarStatus) -> list[tuple[str, list[tuple[str, str]]]]:
         out.append(("delay", [("", f"delay {st.delay}")]))
     if st.attenuator:
         out.append(("attenuator", [("", f"att {st.attenuator}")]))
-    out.append(("run", [("", "run "), ("class:tb.busy" if st.run else "", st.run or "none")]))
+    if st.run:
+        out.append(("run", [("", "run "), ("class:tb.busy", st.run)]))
+    if st.requests:
+        out.append(("requests", [("", "requests "), ("class:tb.warn", ", ".join(st.requests))]))
     if st.eta:
         out.append(("eta", [("", st.eta)]))
     if st.step:
         out.append(("step", [("class:tb.activity", st.step)]))
-    if st.requests:
-        out.append(("requests", [("", "requests "), ("class:tb.warn", ", ".join(st.requests))]))
     if st.activity:
         out.append(("activity", [("class:tb.activity", st.activity)]))
+    if st.live:
+        out.append(("live", [("", st.live)]))
+    if st.scan:
+        out.append(("scan", [("", st.scan)]))
     if st.queued:
         out.append(("queued", [("", f"{st.queued} queued")]))
     return out
@@ -169,6 +178,8 @@ class StatusBoard:
         self._status = ToolbarStatus(profile)
         self._shots = 0
         self._run: tuple[int, str, int | None] | None = None
+        self._scan: tuple[int, int] | None = None
+        self._scan_points = 0
         #: fills ``step`` and ``eta`` while a sequence runs (set by the shell)
         self.progress: Callable[[], tuple[str, str]] | None = None
 
@@ -194,6 +205,8 @@ class StatusBoard:
         from expctl.engine.events import (
             RunStarted,
             RunStopped,
+            ScanClosed,
+            ScanOpened,
             ScanPointTaken,
             ShotBlockTaken,
             StateChanged,
@@ -212,6 +225,8 @@ class StatusBoard:
             fields: dict[str, Any] = {"engine": event.new, "suspended": suspended}
             if suspended and "beam" in event.reason.lower():
                 fields["beam"] = "off"
+            elif event.old == "suspended" and self.status.beam == "off":
+                fields["beam"] = "on"  # data taking resumes only once the beam is back
             self.update(**fields)
         elif isinstance(event, RunStarted):
             rec = event.record
@@ -222,8 +237,20 @@ class StatusBoard:
             self.update(run="")
         elif isinstance(event, ScanPointTaken):
             beam = _beam_from_reading(event.values)
-            if beam:
-                self.update(beam=beam)
+            self._scan_points = event.index + 1
+            self.update(scan=self._scan_text(), **({"beam": beam} if beam else {}))
+        elif isinstance(event, ScanOpened):
+            self._scan, self._scan_points = (event.number, event.points), 0
+            self.update(scan=self._scan_text())
+        elif isinstance(event, ScanClosed):
+            self._scan = None
+            self.update(scan="")
+
+    def _scan_text(self) -> str:
+        if self._scan is None:
+            return ""
+        number, planned = self._scan
+        return f"scan {number}: {self._scan_points}/{planned} points"
 
     def _run_text(self) -> str:
         if self._run is None:

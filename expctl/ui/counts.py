@@ -50,6 +50,8 @@ def format_counts(summary: Mapping[str, Mapping[str, float]], units: Mapping[str
     its ± is."""
     # a saturation fraction says something only when it is not zero
     shown = {k: s for k, s in summary.items() if not (k.endswith(".saturated") and not s["mean"])}
+    # measured quantities first, then unitless states and fractions (beam on), the ratio last
+    shown = dict(sorted(shown.items(), key=lambda kv: (kv[0] == ratio, not units.get(kv[0]))))
     if not shown:
         return ["  nothing numeric was read"]
     width = max(len(k) for k in shown)

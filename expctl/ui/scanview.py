@@ -97,7 +97,8 @@ class ScanPrinter:
                               self.width()))
 
     def _choose_columns(self, scan: _Scan, values: Mapping[str, Any]) -> None:
-        """Axes, the signal, I0 and their ratio first; other signals while the width allows."""
+        """Axes, the signal, I0 and their ratio first; other measured signals while the width
+        allows."""
         numeric = [k for k, v in values.items()
                    if isinstance(v, int | float) and not isinstance(v, bool)]
         wanted: list[str] = [a for a in scan.axes if a in numeric]
@@ -105,7 +106,9 @@ class ScanPrinter:
             if key and key in numeric and key not in wanted:
                 wanted.append(key)
         ratio = bool(scan.signal and scan.i0 and scan.signal in numeric and scan.i0 in numeric)
-        rest = sorted(k for k in numeric if k not in wanted and not k.endswith(".saturated"))
+        # other measured quantities (with a unit); status words and fractions (the beam's
+        # on/off, a saturated fraction) stay in the record only
+        rest = sorted(k for k in numeric if k not in wanted and scan.units.get(k))
         budget = self.width() - _INDEX_WIDTH
         columns: list[_Column] = []
 

@@ -83,6 +83,34 @@ def test_toolbar_beam_changes_during_a_run_with_a_beam_loss(tmp_path):
         shell.close()
 
 
+def test_a_scan_has_a_toolbar_line_of_its_own_and_its_points_feed_the_beam(tmp_path):
+    """At 100 columns the beamline line stays whole while a scan runs; the second line
+    says which command, where the axis is and how far the scan got."""
+    name = f"expctl-scan-{os.getpid()}"
+    shell = Tmux(name, [sys.executable, "-c", LAUNCH, "shell", "--speed", "1", "--data-dir",
+                        str(tmp_path / "data")], columns=100)
+    try:
+        shell.wait(lambda bar: "engine idle" in bar, "the connected beamline")
+        shell.type("open")
+        shell.wait(lambda bar: "shutter open" in bar, "the open shutter")
+        shell.type("dscan theta -10 mdeg 10 mdeg 30 0.1")
+        beams = set()
+        end = time.monotonic() + 60
+        while len(beams) < 2:                       # the beam read from the scan's shots
+            assert time.monotonic() < end, shell.screen()
+            lines = shell.screen().rstrip("\n").splitlines()
+            if len(lines) >= 2 and "scan 1: " in lines[-1]:
+                first, second = lines[-2], lines[-1]
+                assert first.startswith(" bl3  engine running │ beam on ")
+                assert "│ pump off │ delay 0 ps │ att 1800 um" in first
+                assert second.startswith(" dscan theta -10 mdeg 10 mdeg 30 0.1 │ theta 11.")
+                beams.add(first.split("│")[1])
+            time.sleep(0.1)
+        shell.wait(lambda bar: "engine idle" in bar, "the scan's end", timeout=90)
+    finally:
+        shell.close()
+
+
 def test_resume_shows_what_it_will_do_and_asks_first(tmp_path):
     """On a terminal `expctl resume` asks; `n` leaves the campaign untouched, `--yes`
     does not ask."""

@@ -9,7 +9,15 @@ import pytest
 
 from expctl.devices.access import AccessLevel
 from expctl.devices.protocols import ShotBlock
-from expctl.engine.events import RunStarted, RunStopped, ShotBlockTaken, StateChanged
+from expctl.engine.events import (
+    RunStarted,
+    RunStopped,
+    ScanClosed,
+    ScanOpened,
+    ScanPointTaken,
+    ShotBlockTaken,
+    StateChanged,
+)
 from expctl.errors import UserError
 from expctl.shell import (
     ArgKind,
@@ -77,14 +85,29 @@ def test_duplicate_names_are_refused():
 def test_toolbar_fragments_show_state_beam_shutter_run_requests():
     st = ToolbarStatus("bl3", connected=True, engine="paused", beam="on 512 µJ",
                        shutter="xray_shutter open", run="17 reference (40/300 shots)",
-                       requests=("pump→on",), activity="mv theta 11.4 deg", queued=2)
+                       requests=("pump→on",), activity="mv theta 11.4 deg",
+                       live="theta 11.3 deg", queued=2)
     text = "".join(t for _, t in toolbar_fragments(st))
     assert text == (" bl3  engine paused │ beam on 512 µJ │ xray_shutter open │ run 17 reference "
-                    "(40/300 shots) │ requests pump→on │ mv theta 11.4 deg │ 2 queued")
+                    "(40/300 shots) │ requests pump→on\n mv theta 11.4 deg │ theta 11.3 deg │ "
+                    "2 queued")
     assert ("class:tb.warn", "paused") in toolbar_fragments(st)
     idle = "".join(t for _, t in toolbar_fragments(ToolbarStatus("bl3", connected=True)))
-    assert idle == " bl3  engine idle │ beam ? │ ? │ run none"
+    assert idle == " bl3  engine idle │ beam ? │ ?"          # one line; no run, no activity
     assert "connecting" in "".join(t for _, t in toolbar_fragments(ToolbarStatus("bl3")))
+
+
+def test_a_running_command_keeps_the_whole_beamline_line_at_100_columns():
+    """What the operator saw cut at 100 columns: a scan's line pushed pump, delay and the
+    attenuator out; the command now has a line of its own."""
+    st = ToolbarStatus("bl3", connected=True, engine="running", beam="on 482 µJ",
+                       shutter="shutter open", pump="off", delay="0 ps", attenuator="1800 um",
+                       activity="dscan theta -10 mdeg 10 mdeg 20 0.1", live="theta 11.395 deg",
+                       scan="scan 1: 6/21 points")
+    first, second = "".join(t for _, t in toolbar_fragments(st, 99)).split("\n")
+    assert first == (" bl3  engine running │ beam on 482 µJ │ shutter open │ pump off │ "
+                     "delay 0 ps │ att 1800 um")
+    assert second == " dscan theta -10 mdeg 10 mdeg 20 0.1 │ theta 11.395 deg │ scan 1: 6/21 points"
 
 
 def _bl3_like():
@@ -140,7 +163,19 @@ def test_status_board_takes_the_beam_from_shots_while_busy_and_says_why_suspende
     board(StateChanged("running", "suspended", 2.0, "no X-ray beam"))
     assert board.status.suspended.startswith("suspended: no X-ray beam since ")
     board(StateChanged("suspended", "running", 9.0, "condition good again"))
-    assert board.status.suspended == ""
+    assert board.status.suspended == "" and board.status.beam == "on"   # resumed: beam back
+
+
+def test_status_board_follows_a_scan_and_takes_the_beam_from_its_points():
+    board = StatusBoard("bl3")
+    board(ScanOpened(3, "dscan", ("theta",), 21, 0.0))
+    assert board.status.scan == "scan 3: 0/21 points"
+    board(ScanPointTaken(3, 0, {"theta": 11.39, "beam": 1.0, "beam.pulse_energy": 487.4}, 0.1))
+    board(ScanPointTaken(3, 1, {"theta": 11.391, "beam": 1.0, "beam.pulse_energy": 530.2},
+                         0.2))
+    assert (board.status.scan, board.status.beam) == ("scan 3: 2/21 points", "on 530 µJ")
+    board(ScanClosed(3, "stopped", 2, 0.3))
+    assert board.status.scan == ""
 
 
 def test_toolbar_drops_whole_fields_by_priority_at_narrow_widths():
@@ -163,6 +198,8 @@ def test_toolbar_drops_whole_fields_by_priority_at_narrow_widths():
     assert "beam on 512 µJ" in at80 and "shutter open" in at80 and "ETA 41 min" in at80
     assert "queued" not in at80 and "requests" not in at80
     assert "delay 3/25 (0.5 ps) › spot 2/5" in at80
+    at160 = "".join(t for _, t in toolbar_fragments(st, 160))
+    assert "att 200 um" in at160 and "run 17 reference (40/300 shots)" in at160
 
 
 def test_toolbar_says_since_when_it_is_suspended_and_why():
