@@ -279,10 +279,19 @@ def _show_scan(args: argparse.Namespace) -> int:
 
 
 def _show_items(row: dict[str, Any]) -> list[tuple[str, str]]:
-    """The catalog row for people: local times, run length, status in words."""
+    """The catalog row for people: local times, run length, status in words, where in the
+    sequence (1-based, with loop values), logged values with their units."""
+    from expctl.ui.location import path_location
+
+    loop = row.get("loop") or {}
     items: list[tuple[str, str]] = []
     for key, value in row.items():
-        if key in ("start_time", "stop_time"):
+        if key in ("loop", "params", "scan") and isinstance(value, dict):
+            items.append((key, _context_text(value, _units_of(row, key))))
+        elif key == "step_path" and value:
+            items += [(key, str(value)),
+                      ("location", path_location(str(value), loop, _units_of(row, "loop")))]
+        elif key in ("start_time", "stop_time"):
             items.append((key, local_time(value)))
             if key == "stop_time" and isinstance(value, (int, float)) \
                     and isinstance(row.get("start_time"), (int, float)):
@@ -292,6 +301,23 @@ def _show_items(row: dict[str, Any]) -> list[tuple[str, str]]:
         else:
             items.append((key, _value_text(value)))
     return items
+
+
+def _context_text(values: dict[str, Any], units: dict[str, str]) -> str:
+    """Logged context values for people: ``delay = 0.5 ps, spot = 0`` (loop indices left
+    out; a unit where the catalog records one)."""
+    return ", ".join(f"{name} = {_value_text(value)}{' ' + units[name] if units.get(name) else ''}"
+                     for name, value in values.items() if not name.startswith("i_"))
+
+
+def _units_of(row: dict[str, Any], section: str) -> dict[str, str]:
+    """``{name: unit}`` of one context section, from the catalog's ``units`` column
+    (``{"scan.delay": "ps"}``) where the catalog records one."""
+    units = row.get("units")
+    if not isinstance(units, dict):
+        return {}
+    return {key.split(".", 1)[1]: unit for key, unit in units.items()
+            if key.startswith(section + ".") and isinstance(unit, str)}
 
 
 def _flat(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["StepTracker", "expand_title", "loop_totals"]
+__all__ = ["StepTracker", "expand_title", "loop_totals", "path_location"]
 
 _ITERATION = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\[(?P<index>\d+)\]$")
 _EXPR = re.compile(r"\$\{([^}]*)\}")
@@ -72,6 +72,29 @@ class _Open:
     path: str
     label: str
     context: Mapping[str, Any]
+
+
+def path_location(path: str, loop: Mapping[str, Any],
+                  units: Mapping[str, str] | None = None) -> str:
+    """A logged step path said as :class:`StepTracker` says it while running, from the
+    run's loop values: ``2/delay[1]/2/spot[0]/12`` → ``delay 2 (0.5 ps) › spot 1 › step 12``
+    (loop totals are not logged, so not shown)."""
+    units = units or {}
+    parts: list[str] = []
+    components = path.split("/") if path else []
+    for k, component in enumerate(components):
+        m = _ITERATION.match(component)
+        if m is not None:
+            name, index = m["name"], int(m["index"])
+            value = loop.get(name)
+            text = f"{name} {index + 1}"
+            if value is not None and value != index:  # a repeat's own counter says nothing
+                unit = units.get(name, "")
+                text += f" ({_shown(value)}{' ' + unit if unit else ''})"
+            parts.append(text)
+        elif k == len(components) - 1:
+            parts.append(f"step {component}")
+    return " › ".join(parts)
 
 
 class StepTracker:
