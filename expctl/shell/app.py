@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from expctl.errors import BackendError, ExpctlError, IllegalCommand
+from expctl.errors import BackendError, ExpctlError
 from expctl.paths import DataDir
 from expctl.shell.commands import build_registry, describe_error
 from expctl.shell.complete import CompletionContext, make_completer
@@ -62,6 +62,8 @@ BEAM_POLL_S = 1.0
 FIRST_DRAW_WAIT_S = 2.0
 #: terminal width assumed when output is not a terminal (tests, pipes)
 DEFAULT_WIDTH = 100
+#: the worker's first job: opening the session once the prompt is drawn
+CONNECT_JOB = "connect"
 
 
 def history_path(data_dir: Path) -> Path:
@@ -148,13 +150,13 @@ class Shell:
         prompt.app.before_render += lambda _app: self._exit_if_asked()
         self.worker.start()
         # connect once the first prompt is on screen: importing the backend holds the GIL
-        self.worker.put("connect", lambda: self._connect_after(drawn))
+        self.worker.put(CONNECT_JOB, lambda: self._connect_after(drawn))
         owner = patch_stdout(raw=True) if self._stdout is None else contextlib.nullcontext()
         with owner:
             try:
                 while True:
                     try:
-                        line = prompt.prompt(self._prompt_text(), pre_run=self._exit_if_asked)
+                        line = prompt.prompt(self._prompt_text, pre_run=self._exit_if_asked)
                     except KeyboardInterrupt:
                         if self._tweak is not None:
                             self._end_tweak("tweak ended (Ctrl-C)")
@@ -200,8 +202,11 @@ class Shell:
             self._execute(inv)
             return
         if not idle:
-            ahead = self.worker.queued + (1 if self.worker.busy else 0)
-            self.write(f"queued: {inv.line} (after {ahead} running/queued)")
+            running = self.worker.busy
+            first = (f"connecting to {self.profile_name}" if running == CONNECT_JOB
+                     else f"`{running}`" if running else "the command queued")
+            more = f" and {self.worker.queued} more" if self.worker.queued else ""
+            self.write(f"queued: {inv.line} (runs after {first}{more})")
         self.queue(inv.line, lambda: self._execute(inv))
 
     def queue(self, label: str, run: Callable[[], None]) -> None:
@@ -291,11 +296,12 @@ class Shell:
             return
         from expctl.engine import Engine
         from expctl.runlog.scans import scan_file
+        from expctl.shell.notices import Notices
         from expctl.ui.scanview import ScanPrinter
 
         self.board.epoch = session.clock.epoch
         session.bus.subscribe(self.board, critical=False, name="toolbar")
-        session.bus.subscribe(self._on_event, critical=False, name="shell display")
+        session.bus.subscribe(Notices(self), critical=False, name="shell display")
         session.bus.subscribe(ScanPrinter(
             self.write, self.width,
             where=lambda n: str(scan_file(session.data_dir, n).relative_to(session.data_dir))),
@@ -386,63 +392,12 @@ class Shell:
         self._tweak = None
         self.write(message)
 
-    # ------------------------------------------------------------------ events
-    def _on_event(self, event: Any) -> None:
-        from expctl.engine.events import FaultRaised, RunStopped, SafeStateReached, StateChanged
-        from expctl.ui.progress import pause_report, safe_state_line
-
-        if isinstance(event, SafeStateReached):
-            units = {n: spec.units for n, spec in self.session.profile.devices.items()}
-            if event.reason == "pause":
-                engine = self.active_engine()
-                self.write((pause_report(engine) if engine is not None else "paused")
-                           + "\npaused — type resume, stop or abort")
-            else:
-                self.write(safe_state_line(event, units))
-        elif isinstance(event, StateChanged):
-            if event.new == "suspended":
-                from expctl.ui.report import suspended_text
-
-                self.write(suspended_text(event.reason, self.board.epoch, event.time)
-                           + " (resumes by itself; abort to give up)")
-        elif isinstance(event, FaultRaised):
-            self.write(f"fault in {event.step_path or event.action}: "
-                       f"{event.error.paragraph()} → {event.policy}")
-        elif isinstance(event, RunStopped) and event.outcome in ("beamloss", "interrupted") \
-                and not self.sequence_running:  # (a sequence's runs are told by EventLines)
-            rec = event.record
-            self.write(f"run {rec.run}{' ' + rec.label if rec.label else ''} cut after "
-                       f"{rec.shots} shots ({event.outcome}): it is retaken")
-
     # ------------------------------------------------------------------ Ctrl-C
     def interrupt(self) -> None:
-        """Ctrl-C while a command runs: a console command stops at once (SPEC); a sequence
-        pauses at the next checkpoint, again pauses now (bluesky)."""
-        from expctl.engine import EngineState as S
+        """Ctrl-C while a command runs (see :mod:`expctl.shell.interrupt`)."""
+        from expctl.shell.interrupt import interrupt
 
-        engine = self.active_engine()
-        if engine is None or engine.state is S.IDLE:
-            self.write("nothing to stop: no motion or sequence is running")
-            return
-        state = engine.state
-        try:
-            if not self.sequence_running:
-                engine.stop()
-                self.worker.interrupted = True
-                self.write("stopping now (Ctrl-C): motion stopped where it is")
-            elif state is S.RUNNING:
-                engine.pause()
-                self.write("pause requested at the next checkpoint (Ctrl-C again: pause now)")
-            elif state in (S.PAUSING, S.SUSPENDED):
-                engine.pause(immediate=True)
-                self.write("pausing now: driving the safe state (Ctrl-C again to abort)")
-            elif state is S.PAUSED:
-                engine.abort()
-                self.write("aborting once the safe state is reached")
-            else:
-                self.write(f"engine is {state.value}: type resume, stop or abort")
-        except IllegalCommand as exc:
-            self.write(describe_error(exc))
+        interrupt(self)
 
     def _key_bindings(self) -> Any:
         from prompt_toolkit.filters import Condition
@@ -506,12 +461,18 @@ class Shell:
             return DEFAULT_WIDTH
 
     def write(self, text: str) -> None:
-        """Print a line (above the prompt on a terminal); terminal controls in it (from a
-        label, a file, an error) are shown as escapes, never obeyed."""
+        """Print a line (above the prompt on a terminal, wrapped at words to its width);
+        terminal controls in it (from a label, a file, an error) are shown as escapes,
+        never obeyed."""
         from expctl.ui.report import inert
 
+        text = inert(text, newlines=True)
+        if self._stdout is None:  # a terminal: long lines wrapped at words, not mid-word
+            from expctl.ui.output import wrap_lines
+
+            text = wrap_lines(text, self.width() - 1)
         stream = self._stdout or sys.stdout
-        stream.write(inert(text, newlines=True) + "\n")
+        stream.write(text + "\n")
         stream.flush()
 
     def console(self) -> Any:

@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["console", "fit_line", "line_width"]
+__all__ = ["console", "fit_line", "line_width", "wrap_lines"]
 
 #: the width used for piped output with no COLUMNS: wide enough never to wrap
 UNLIMITED = 100_000
@@ -45,6 +45,22 @@ def fit_line(text: str, width: int | None) -> str:
         return text
     cut = text.rfind(" ", 0, width - 1)
     return (text[:cut] if cut > 0 else text[:width - 1]).rstrip() + "…"
+
+
+def wrap_lines(text: str, width: int) -> str:
+    """``text`` with every line longer than ``width`` wrapped at words (continuations
+    indented two more): a message is read in full, never broken mid-word by the terminal."""
+    import textwrap
+
+    out: list[str] = []
+    for line in text.split("\n"):
+        if len(line) <= width:
+            out.append(line)
+            continue
+        indent = " " * (len(line) - len(line.lstrip(" ")) + 2)
+        out += textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False,
+                             break_on_hyphens=False) or [line]
+    return "\n".join(out)
 
 
 class _TrimmedLines:

@@ -19,7 +19,7 @@ from expctl.engine.events import (
 from expctl.ui.counts import count_summary, format_counts
 from expctl.ui.eta import Eta
 from expctl.ui.location import StepTracker, expand_title
-from expctl.ui.output import _TrimmedLines, fit_line, line_width
+from expctl.ui.output import _TrimmedLines, fit_line, line_width, wrap_lines
 from expctl.ui.scanview import ScanPrinter
 from expctl.ui.termplot import text_plot
 from expctl.units import Quantity
@@ -95,6 +95,18 @@ def test_locations_are_one_based_with_loop_values_and_expanded_titles():
 def test_expand_title_shows_lists_short():
     assert expand_title("for d in ${ds}", lambda _e: [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]) == \
         "for d in [1, 2, 3, 4, …]"
+
+
+def test_the_shell_wraps_long_messages_at_words_with_a_hanging_indent():
+    text = ("scan 2 stopped after 3 of 21 points; the points taken are kept in "
+            "alignment/scan000002.h5, marked stopped\n  max 4023.2 at 11.39 deg")
+    lines = wrap_lines(text, 40).split("\n")
+    assert lines == ["scan 2 stopped after 3 of 21 points; the",
+                     "  points taken are kept in",
+                     "  alignment/scan000002.h5, marked",
+                     "  stopped", "  max 4023.2 at 11.39 deg"]
+    assert all(len(line) <= 40 for line in lines)
+    assert wrap_lines("x" * 50, 40) == "x" * 50  # a word longer than the line stays whole
 
 
 def test_lines_fit_at_word_boundaries_and_piped_output_is_not_padded(monkeypatch):
