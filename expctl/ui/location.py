@@ -133,7 +133,7 @@ class StepTracker:
                     self._open.pop()
 
     def location(self, *, leaf: bool = True) -> str:
-        """``delay 3/25 (0.5 ps) › spot 2/5 › run pumped: 1 shots`` (empty outside steps);
+        """``delay 3/25 (0.5 ps) › spot 2/5 › run pumped: 1 shot`` (empty outside steps);
         outside any loop ``step 4: rocking curve …``.
 
         Without ``leaf`` only the loops are named (``step 4`` outside any loop): what a
