@@ -77,6 +77,8 @@ def test_piped_output_fits_the_width_given(tmp_path, name, columns):
     assert lines and all(len(line) <= columns for line in lines), \
         [line for line in lines if len(line) > columns]
     assert "${" not in out
+    for unit in ("deg", "ps"):                      # units survive any shortening
+        assert re.search(rf"\d {unit}\b", out), unit
     if columns == 200:  # wide enough that nothing had to be shortened
         assert not any(line.endswith("…") for line in lines)
 
