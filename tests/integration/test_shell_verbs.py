@@ -127,6 +127,37 @@ def test_rock_moves_to_a_good_peak_or_goes_back(shell, tmp_path):
     assert f"theta moved to the fitted peak, {_pos(shell, 'theta'):.6g} deg" in out
 
 
+def test_moves_states_runs_and_their_refusals(shell, tmp_path):
+    shell.type("mv theta 11.41")
+    assert _pos(shell, "theta") == pytest.approx(11.41)
+    shell.type("mvr theta -10 mdeg")                              # a unit converted
+    assert _pos(shell, "theta") == pytest.approx(11.40)
+    assert re.match(r"theta +11\.4 deg +limits 10 \.\. 13 deg", shell.type("wm theta"))
+    assert shell.type("umv sample_x 1.5") == "sample_x 0 → 1.5 mm\nsample_x 1.5 mm\n"
+    shell.type("mov sample_y 0.5")                                # SPEC's aliases
+    shell.type("movr sample_y 0.1")
+    assert _pos(shell, "sample_y") == pytest.approx(0.6)
+    assert "attenuator 200 um" in shell.type("set attenuator 200 um")
+    assert "pd_gain mid" in shell.type("set pd_gain mid")
+    assert "pump on (applied)" in shell.type("request pump on")
+    assert (shell.device("attenuator").value, shell.device("pd_gain").value,
+            shell.device("pump").value) == (200, "mid", "on")
+    assert "xray_shutter open" in shell.type("open")
+    assert "run 1 test: 20 shots" in shell.type("take_run 20 test")
+    assert "xray_shutter closed" in shell.type("close")
+    with Catalog(tmp_path / "data", readonly=True) as catalog:
+        (run,) = [row.as_dict() for row in catalog.rows()]
+    assert (run["run"], run["label"], run["shots"], run["outcome"]) == (1, "test", 20,
+                                                                         "completed")
+    out = shell.type("set attenuator 7")                          # refused, nothing moved
+    assert out == ("error: attenuator cannot be set to 7 um (allowed: 0 .. 3175 um in steps"
+                   " of 25 um (128 values))\n")
+    assert "theta target 20 deg is outside its limits (allowed: 10 .. 13 deg)" in \
+        shell.type("mv theta 20")
+    assert (_pos(shell, "theta"), shell.device("attenuator").value) == pytest.approx(
+        (11.40, 200))
+
+
 def test_limits_of_every_point_are_checked_before_the_first_move(shell, tmp_path):
     out = shell.type("ascan theta 12.5 13.5 10")
     assert ("point 7 of 11: theta target 13.1 deg is outside its limits "
