@@ -44,7 +44,7 @@ from expctl.shell.complete import CompletionContext, make_completer
 from expctl.shell.files import SequenceFiles, list_sequence_files
 from expctl.shell.parse import Invocation, parse_line
 from expctl.shell.registry import Mode
-from expctl.shell.toolbar import StatusBoard, toolbar_fragments
+from expctl.shell.toolbar import StatusBoard, toolbar_fragments, toolbar_style
 from expctl.shell.worker import Worker
 
 if TYPE_CHECKING:
@@ -141,7 +141,7 @@ class Shell:
             history=self._history, completer=make_completer(self.completion_context),
             complete_while_typing=False, bottom_toolbar=self._toolbar,
             refresh_interval=TOOLBAR_REFRESH_S, key_bindings=self._key_bindings(),
-            style=_style(), input=self._input, output=self._output,
+            style=toolbar_style(), input=self._input, output=self._output,
             reserve_space_for_menu=4)
         self._app, self._prompt = prompt.app, prompt
         drawn = threading.Event()
@@ -499,12 +499,3 @@ class Shell:
         devices = self._session.profile.devices if self._session is not None else {}
         return CompletionContext(self.registry, devices, self._files.files, self._files.params)
 
-
-def _style() -> Any:
-    from prompt_toolkit.styles import Style
-
-    return Style.from_dict({
-        "bottom-toolbar": "noreverse bg:#202830 #c0c8d0",
-        "tb.name": "bold #ffffff", "tb.ok": "#50d050", "tb.busy": "bold #f0c040",
-        "tb.warn": "bold #ff9030", "tb.bad": "bold #ff5050", "tb.activity": "#80c0ff",
-    })

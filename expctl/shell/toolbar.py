@@ -27,7 +27,7 @@ from typing import Any
 
 from expctl.devices.access import AccessLevel
 
-__all__ = ["StatusBoard", "ToolbarStatus", "toolbar_fragments"]
+__all__ = ["StatusBoard", "ToolbarStatus", "toolbar_fragments", "toolbar_style"]
 
 _STATE_STYLE = {"idle": "class:tb.ok", "running": "class:tb.busy", "pausing": "class:tb.warn",
                 "paused": "class:tb.warn", "suspended": "class:tb.warn",
@@ -336,3 +336,14 @@ def _beam_from_reading(values: Mapping[str, Any]) -> str:
         if key.endswith(".pulse_energy") and isinstance(value, int | float):
             return f"on {value:.0f} µJ" if value > 0 else "off"
     return ""
+
+
+def toolbar_style() -> Any:
+    """The prompt's style: the toolbar's colours for its ``tb.*`` fragments."""
+    from prompt_toolkit.styles import Style
+
+    return Style.from_dict({
+        "bottom-toolbar": "noreverse bg:#202830 #c0c8d0",
+        "tb.name": "bold #ffffff", "tb.ok": "#50d050", "tb.busy": "bold #f0c040",
+        "tb.warn": "bold #ff9030", "tb.bad": "bold #ff5050", "tb.activity": "#80c0ff",
+    })
