@@ -25,7 +25,7 @@ from expctl.clock import Clock, VirtualClock, WallClock
 from expctl.devices.access import AccessLevel
 from expctl.devices.profile import Profile
 from expctl.devices.registry import BackendRegistry
-from expctl.errors import BackendError, ExpctlError
+from expctl.errors import ArgumentError, BackendError, ExpctlError
 from expctl.paths import default_data_dir
 
 if TYPE_CHECKING:
@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from expctl.beamtime.lock import BeamlineLock, LockHolder
     from expctl.beamtime.samples import SampleInfo, SampleRegistry
     from expctl.devices.protocols import Beamline
-    from expctl.engine import Engine, EventBus, Journal, RunSummary, Suspender
+    from expctl.engine import Engine, Estimate, EventBus, Journal, RunSummary, Suspender
+    from expctl.plans.actions import Plan
     from expctl.runlog.attach import RunLogHandle
     from expctl.sequence.dryrun import DryRun
     from expctl.sequence.load import LoadedSequence
@@ -199,7 +200,8 @@ class Session:
             from expctl.engine import Engine
 
             self._engine = Engine(self.beamline, bus=self.bus, access=self.access,
-                                  results=self.results, suspenders=self.suspenders)
+                                  results=self.results, suspenders=self.suspenders,
+                                  scan_numbers=self.next_scan_number)
         return self._engine
 
     def backend_conditions(self) -> tuple[Any, ...]:
@@ -227,6 +229,15 @@ class Session:
 
             self._runlog = attach(self.bus, self.data_dir, alignment_plotter=plot_alignment)
         return self._runlog
+
+    @property
+    def runlog(self) -> RunLogHandle | None:
+        """The attached run log (None until :meth:`attach_runlog`)."""
+        return self._runlog
+
+    def next_scan_number(self) -> int:
+        """A new scan-record number, reserved in the catalog (engines number scans by it)."""
+        return self.attach_runlog().scans.reserve()
 
     # -- control: one controller per beamline ---------------------------------------------
     @contextmanager
@@ -321,6 +332,28 @@ class Session:
                                              self.fresh_spots())
         return dry
 
+    def rehearse(self, plan: Callable[[], Plan]) -> Estimate:
+        """Rehearse a Python plan on the beamline's simulated twin before it runs for real:
+        how long it takes and every limit and access problem, with nothing moving.
+
+        Args:
+            plan: a function that makes the plan (``lambda: rel_scan(...)``): the
+                rehearsal uses one plan up, the real run needs a fresh one.
+
+        Raises:
+            ArgumentError: ``plan`` is a plan already made (a generator), not a function.
+        """
+        from types import GeneratorType
+
+        from expctl.engine.estimate import estimate
+
+        if isinstance(plan, GeneratorType) or not callable(plan):
+            raise ArgumentError(
+                "rehearse needs a function that makes the plan, not a plan already made",
+                hint="Write session.rehearse(lambda: my_plan(...)); the real run then needs "
+                     "its own plan, e.g. session.engine.run(lambda: my_plan(...)).")
+        return estimate(plan, self.beamline, access=self.access)
+
     def run(self, seq: LoadedSequence | Path | str,
             overrides: Iterable[str] | Mapping[str, Any] = (), *,
             pause_hook: Callable[[Engine], None] | None = None,
@@ -369,7 +402,8 @@ class Session:
             engine = self._engine = Engine(
                 self.beamline, bus=self.bus, journal=journal, access=self.access,
                 spots=self.desk.spot_book(journal.info.id), safe_state=loaded.safe_actions(),
-                results=self.results, pause_hook=pause_hook, suspenders=self.suspenders)
+                results=self.results, pause_hook=pause_hook, suspenders=self.suspenders,
+                scan_numbers=self.next_scan_number)
             context = RunContext(sequence=loaded.name, sequence_file=source,
                                  params={k: _plain(v) for k, v in loaded.params.items()})
             recorder = self.bus.subscribe(SpotRunRecorder(self.samples, self._pump()))
@@ -437,15 +471,24 @@ class Session:
                             source_file=plan.source_file)
 
     # -- devices ---------------------------------------------------------------------
-    def where(self) -> dict[str, dict[str, Any]]:
-        """Every device's current reading, units and limits (``wa`` / where-all)."""
+    def where(self, *, passive: bool = False) -> dict[str, dict[str, Any]]:
+        """Every device's current reading, units and limits (``wa`` / where-all).
+
+        Args:
+            passive: read only devices that can be set (positions, states, accelerator
+                parameters), not instruments — reading a detector or monitor may take
+                shot data, which must not happen beside a command that is running.
+        """
         from expctl.devices.protocols import Readable
 
         out: dict[str, dict[str, Any]] = {}
         for name, spec in self.profile.devices.items():
             device = self.beamline.devices.get(name)
             value: Any = None
-            if isinstance(device, Readable):
+            if passive and not (callable(getattr(device, "set", None))
+                                or callable(getattr(device, "request", None))):
+                value = "(busy)"
+            elif isinstance(device, Readable):
                 try:
                     value = device.read().get(name)
                 except ExpctlError as exc:
