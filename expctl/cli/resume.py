@@ -88,7 +88,7 @@ def _value(v: Any, unit: str | None) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from expctl.cli.run import _print_json, console, open_session, show_notes
+    from expctl.cli.run import _print_json, console, open_session, show_notes, wait_for_plots
     from expctl.engine import Journal
     from expctl.engine.events import SafeStateReached, StateRestored
     from expctl.paths import resolve_data_dir
@@ -129,6 +129,7 @@ def _run(args: argparse.Namespace) -> int:
                                 hook) as flags:
             summary = session.resume(plan=plan, pause_hook=hook)
         unsubscribe()
+        wait_for_plots(session, out)
         show_notes(session)
         if args.json:
             _print_json({"ok": summary.outcome == "completed", "outcome": summary.outcome,

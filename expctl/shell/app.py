@@ -45,6 +45,7 @@ from expctl.shell.toolbar import StatusBoard, toolbar_fragments
 if TYPE_CHECKING:
     from expctl.engine import Engine, RunSummary
     from expctl.plans.procedures import PumpProbeSettings
+    from expctl.sequence.dryrun import DryRun
     from expctl.sequence.load import LoadedSequence
     from expctl.session import Session
 
@@ -311,8 +312,10 @@ class Shell:
             raise CommandEnded(f"{self._busy or 'command'}: {summary.outcome}")
         return summary
 
-    def run_sequence(self, loaded: LoadedSequence) -> RunSummary:
-        """Run a checked sequence through the session (journal, run log, safe state)."""
+    def run_sequence(self, loaded: LoadedSequence, rehearsal: DryRun | None = None
+                     ) -> RunSummary:
+        """Run a checked sequence through the session (journal, run log, safe state);
+        ``rehearsal``: its dry-run already shown, which the pre-flight check reuses."""
         session = self.session
         self._sequence_running = True
         unsubscribe = session.bus.subscribe(self._on_sequence_event, critical=False,
@@ -320,7 +323,7 @@ class Shell:
         seen = len(session.bus.warnings)
         try:
             with session.control(f"expctl shell: {self._busy or 'seq run'}"):
-                return session.run(loaded)
+                return session.run(loaded, rehearsal=rehearsal)
         finally:
             unsubscribe()
             self._sequence_running = False

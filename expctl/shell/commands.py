@@ -303,7 +303,7 @@ def _seq(sh: Shell, args: list[str]) -> None:
 
     sh.write(f"running {loaded.name}: about {format_duration(dry.total_s)} of beamline time, "
              f"{dry.runs} runs (Ctrl-C pauses)")
-    summary = sh.run_sequence(loaded)
+    summary = sh.run_sequence(loaded, dry)  # the pre-flight check reuses this dry-run
     runs = (f"runs {summary.runs[0].run}–{summary.runs[-1].run}" if summary.runs else "no runs")
     sh.write(f"{loaded.name} {summary.outcome}: {len(summary.runs)} {runs}, "
              f"{format_duration(summary.duration)} of beamline time")
