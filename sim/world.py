@@ -2,7 +2,7 @@
 
 Devices hold their own command state (trajectories, switch times); the world
 knows which device plays which role (``roles:`` in the profile) and turns the
-state at a set of shot times into a :class:`~sim.shotmodel.ShotState` for the
+state at a set of shot times into a :class:`~sim.shotstate.ShotState` for the
 vectorised :class:`~sim.shotmodel.ShotModel`.  Randomness is keyed by (seed, tag),
 so a shot is the same whichever path asks for it.
 """
@@ -33,7 +33,8 @@ from sim.physics.optics import RockingCurve
 from sim.physics.sample import Plate
 from sim.physics.source import BeamLoss, Source
 from sim.physics.timing import Timing, TimingTool
-from sim.shotmodel import RoleMap, SettledState, ShotModel, Shots, ShotState, photodiode
+from sim.shotmodel import ShotModel, Shots, photodiode
+from sim.shotstate import RoleMap, SettledState, ShotState
 
 if TYPE_CHECKING:
     from sim.devices.daq import SimDAQ

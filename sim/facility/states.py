@@ -29,7 +29,8 @@ from expctl.devices.profile import Profile
 from sim.devices.motor import positions
 from sim.facility.timeline import Timeline
 from sim.physics.source import BeamLoss
-from sim.shotmodel import RoleMap, ShotModel, photodiode
+from sim.shotmodel import ShotModel, photodiode
+from sim.shotstate import RoleMap
 
 if TYPE_CHECKING:
     from sim.facility.store import FacilityStore
