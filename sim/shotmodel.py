@@ -34,9 +34,9 @@ from sim.physics.timing import TimingTool
 from sim.shotstate import ShotState, Value
 
 if TYPE_CHECKING:
+    from sim.physics.beamline import Physics
     from sim.physics.detector import DetectorModel
     from sim.physics.sample import Plate
-    from sim.world import Physics
 
 __all__ = ["ShotModel", "Shots", "photodiode"]
 

@@ -154,13 +154,14 @@ class SettledState:
 
     Args:
         role_map: how device values become the state.
-        devices: the devices of ``role_map.names``, in that order.
+        devices: the beamline's devices by name (those of ``role_map.names`` are looked
+            up when first asked, so they may register after).
     """
 
-    def __init__(self, role_map: RoleMap, devices: list[Any]) -> None:
+    def __init__(self, role_map: RoleMap, devices: Mapping[str, Any]) -> None:
         self._role_map = role_map
         self._devices = devices
-        n = len(devices)
+        n = len(role_map.names)
         self._commands: list[Any] = [None] * n
         self._times = [math.inf] * n
         self._parts: list[Any] = [None] * n
@@ -183,8 +184,9 @@ class SettledState:
 
     def _refresh(self) -> bool:
         known = self._commands
+        names = self._role_map.names
         for i in tuple(self._dirty):
-            command = self._devices[i].command
+            command = self._devices[names[i]].command
             if command is known[i]:  # announced, not made yet
                 return False
             known[i] = command

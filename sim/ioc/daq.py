@@ -73,7 +73,7 @@ class DAQGroup:
         self.runinfo = long_string()
         self.config = long_string()
         self.rate = ChannelDouble(value=float(self.daq.rate_hz), units="Hz", precision=3)
-        self.columns = block_columns([d.name for d in ioc.beamline.world.detectors])
+        self.columns = block_columns([m.name for m in ioc.beamline.world.detector_models])
         self.block = {key: ChannelDouble(value=np.zeros(0), max_length=BLOCK_MAX)
                       for key in self.columns}
         self.block_id = ChannelInteger(value=0)
