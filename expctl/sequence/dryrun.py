@@ -163,8 +163,8 @@ def _build(node: OutlineNode, shares: dict[str, float]) -> StepEstimate:
 
 
 def _loop_sizes(outline: OutlineNode) -> Callable[[str], int]:
-    """Iterations of the loop step at a run-time path, per the outline (all of them when
-    the outline does not know it)."""
+    """Iterations of the loop step at a run-time path, per the outline (0 when the outline
+    does not know the step: then only the rehearsed iterations count)."""
     nodes = {n.path: n for n in _walk(outline)}
 
     def size(path: str) -> int:
