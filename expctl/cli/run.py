@@ -161,10 +161,10 @@ def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
     finally:
         if unsubscribe is not None:
             unsubscribe()
-    wait_for_plots(session, console(stderr=True) if as_json else con)
-    show_notes(session)
     started = session.journal is not None and session.journal.live
-    if as_json:
+    if as_json:  # the object carries the plots' warnings: they are written first
+        wait_for_plots(session, console(stderr=True))
+        show_notes(session)
         _print_json({"ok": summary.outcome == "completed", "outcome": summary.outcome,
                      "runs": [r.run for r in summary.runs],
                      "cut_runs": [r.run for r in summary.cut_runs],
@@ -173,10 +173,12 @@ def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
                      "safe_state": _safe_state_text(session, units),
                      "journal": str(session.journal.path) if started else None,
                      "warnings": [w.text for w in session.bus.warnings]})
-    else:
+    else:  # the outcome at once (after Ctrl-C too), then the plots still being drawn
         con.print(outcome_text(summary, interrupted=flags["interrupted"]), highlight=False)
         if not started:
             con.print("nothing had moved yet: no campaign was started (nothing to resume)")
+        wait_for_plots(session, con)
+        show_notes(session)
         print_warnings(console(stderr=True), session.bus.warnings)
     if summary.outcome == "completed":
         return 0
@@ -184,8 +186,8 @@ def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
 
 
 def wait_for_plots(session: Any, con: Any) -> None:
-    """Before the outcome is printed: the alignment PNGs still being drawn are written,
-    with a progress bar (on a terminal) while some are left."""
+    """Before the command exits: the alignment PNGs still being drawn are written, with a
+    progress bar (on a terminal) while some are left."""
     left = session.plots_pending
     if not left:
         session.finish_plots()
