@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from expctl.sequence.dryrun import DryRun
     from expctl.sequence.load import LoadedSequence
     from expctl.sequence.registry import VerbRegistry
+    from expctl.ui.plotworker import BackgroundPlotter
 
 __all__ = ["Session", "default_data_dir"]
 
@@ -63,12 +64,15 @@ class Session:
         suspenders: install the profile's suspenders (``suspenders:``) in every engine.
         faults: a fault schedule to rehearse (simulators; see :mod:`expctl.beamtime.faults`),
             armed when the session's first plan starts.
+        plots: draw alignment-scan PNGs (in a worker process, see
+            :mod:`expctl.ui.plotworker`).
     """
 
     def __init__(self, profile: Profile, registry: BackendRegistry, clock: Clock,
                  data_dir: Path, *, access: AccessLevel = AccessLevel.USER,
                  seed: int | None = None, beamline: Beamline | None = None,
-                 suspenders: bool = True, faults: Iterable[FaultSpec] = ()) -> None:
+                 suspenders: bool = True, faults: Iterable[FaultSpec] = (),
+                 plots: bool = True) -> None:
         self.profile = profile
         self.registry = registry
         self.clock = clock
@@ -86,6 +90,8 @@ class Session:
         self.use_suspenders = suspenders
         self._suspenders: list[Suspender] | None = None
         self.faults = tuple(faults)
+        self.plots = plots
+        self._plotter: BackgroundPlotter | None = None
         self._lock: BeamlineLock | None = None
         self._hold_control = False
         #: things the user should hear about (a sample registered for them, a stale lock)
@@ -99,7 +105,7 @@ class Session:
              access: AccessLevel | str = AccessLevel.USER,
              registry: BackendRegistry | None = None,
              beamline: Beamline | None = None, suspenders: bool = True,
-             faults: Iterable[str] = ()) -> Session:
+             faults: Iterable[str] = (), plots: bool = True) -> Session:
         """Open a session on a profile (name or YAML path).
 
         Args:
@@ -114,6 +120,7 @@ class Session:
             suspenders: install the profile's suspenders (beam, signal bands).
             faults: ``--fault`` schedules to rehearse on a simulator, e.g.
                 ``"beam_loss@120s+30s"`` (bad ones are user errors before anything connects).
+            plots: draw alignment-scan PNGs (``--no-plots``: scan files and rows only).
         """
         from expctl.beamtime.faults import parse_fault
 
@@ -135,7 +142,7 @@ class Session:
         level = AccessLevel.parse(access) if isinstance(access, str) else access
         return cls(prof, registry, clock, Path(data_dir) if data_dir else default_data_dir(),
                    access=level, seed=seed, beamline=beamline, suspenders=suspenders,
-                   faults=specs)
+                   faults=specs, plots=plots)
 
     # -- lazily built parts ------------------------------------------------------------
     @property
@@ -225,9 +232,12 @@ class Session:
         """Subscribe the run writer, catalog and alignment log (once)."""
         if self._runlog is None:
             from expctl.runlog.attach import attach
-            from expctl.ui.plots import plot_alignment
 
-            self._runlog = attach(self.bus, self.data_dir, alignment_plotter=plot_alignment)
+            if self.plots and self._plotter is None:
+                from expctl.ui.plotworker import BackgroundPlotter
+
+                self._plotter = BackgroundPlotter()
+            self._runlog = attach(self.bus, self.data_dir, alignment_plotter=self._plotter)
         return self._runlog
 
     @property
@@ -238,6 +248,27 @@ class Session:
     def next_scan_number(self) -> int:
         """A new scan-record number, reserved in the catalog (engines number scans by it)."""
         return self.attach_runlog().scans.reserve()
+
+    @property
+    def plots_pending(self) -> int:
+        """Alignment PNGs queued or being drawn in the background."""
+        return self._plotter.pending if self._plotter is not None else 0
+
+    def finish_plots(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """Wait until every alignment PNG queued so far is written (``progress(done,
+        total)`` meanwhile); plots that failed become :attr:`bus` warnings."""
+        if self._runlog is None:
+            return
+        wait = self._plotter.wait if self._plotter is not None else None
+        self._warn_plots(self._runlog.alignment.finish(
+            (lambda: wait(progress)) if wait is not None else None))
+
+    def _warn_plots(self, failures: list[str]) -> None:
+        from expctl.engine.events import SubscriberWarning
+
+        for text in failures:
+            self.bus.warnings.append(SubscriberWarning("alignment plots", text, "exit",
+                                                       self.clock.now()))
 
     # -- control: one controller per beamline ---------------------------------------------
     @contextmanager
@@ -357,10 +388,16 @@ class Session:
     def run(self, seq: LoadedSequence | Path | str,
             overrides: Iterable[str] | Mapping[str, Any] = (), *,
             pause_hook: Callable[[Engine], None] | None = None,
-            journal: Journal | None = None, source_file: str | None = None) -> RunSummary:
+            journal: Journal | None = None, source_file: str | None = None,
+            rehearsal: DryRun | None = None) -> RunSummary:
         """Run a sequence for real: checked first, under control of the beamline, journaled
         (from its first device action on), logged, safe state declared, spots taken from
         the sample registry.
+
+        The pre-flight check is one rehearsal on the simulated twin: ``rehearsal`` when the
+        caller has dry-run ``seq`` already (the CLI and the shell show it to the user), else
+        a sampled one made here.  Its results stay in the rehearsal; ``results`` holds only
+        what the real run finds.
 
         Args:
             seq: a checked sequence or its file.
@@ -368,10 +405,11 @@ class Session:
             pause_hook: called when the engine has paused (asks what next).
             journal: the campaign journal to continue (resume); a new campaign otherwise.
             source_file: the sequence file to name in run contexts (resume loads a copy).
+            rehearsal: a :meth:`dry_run` of this very sequence (same loaded object).
 
         Raises:
-            ExpctlError: the sequence has errors (nothing moves), another process controls
-                the beamline, or the run failed.
+            ExpctlError: the sequence has errors or its rehearsal found problems (nothing
+                moves), another process controls the beamline, or the run failed.
         """
         from expctl.beamtime.campaign import sequence_sources
         from expctl.beamtime.spots import SpotRunRecorder, spots_needed
@@ -380,6 +418,7 @@ class Session:
 
         loaded = seq if not isinstance(seq, Path | str) else self.load(seq, overrides)
         loaded.raise_errors()
+        self._preflight(loaded, rehearsal)
         source = source_file or str(loaded.path.resolve())
         with self.control(f"Session.run {source}"):
             for grid in spots_needed(loaded.report.outline) if loaded.report else {}:
@@ -407,10 +446,28 @@ class Session:
             context = RunContext(sequence=loaded.name, sequence_file=source,
                                  params={k: _plain(v) for k, v in loaded.params.items()})
             recorder = self.bus.subscribe(SpotRunRecorder(self.samples, self._pump()))
-            try:
-                return engine.run(loaded.plan_factory(self.results), context)
+            try:  # a plan, not a factory: the engine does not rehearse it again
+                return engine.run(loaded.plan_factory(self.results)(), context)
             finally:
                 recorder()
+
+    def _preflight(self, loaded: LoadedSequence, rehearsal: DryRun | None) -> None:
+        """Refuse before anything moves if the rehearsal found limit or access violations
+        or could not finish (a fitted value beyond a limit, an analysis that fails): what
+        the CLI refuses a sequence for."""
+        from expctl.errors import AggregateError, UserError
+        from expctl.sequence.dryrun import dry_run
+
+        if rehearsal is None:
+            rehearsal = dry_run(loaded, self.beamline)
+        elif rehearsal.loaded is not loaded:
+            raise UserError(f"the rehearsal given is of {rehearsal.loaded.path}, not of "
+                            f"{loaded.path}", hint="Pass the dry-run of this sequence.")
+        problems = [*rehearsal.violations, *([rehearsal.error] if rehearsal.error else [])]
+        if problems:
+            n = len(problems)
+            raise AggregateError(problems,
+                                 f"{n} problem{'s' if n != 1 else ''} found before any motion")
 
     def _pump(self) -> tuple[str, Any] | None:
         """The pump device (profile role ``pump``) and its safe value: a run taken with it
@@ -505,8 +562,11 @@ class Session:
             self.journal = None
         self.desk.close()
         if self._runlog is not None:
-            self._runlog.close()
+            self._warn_plots(self._runlog.close())
             self._runlog = None
+        if self._plotter is not None:
+            self._plotter.close()
+            self._plotter = None
         if self._beamline is not None:
             self._beamline.close()
             self._beamline = None
