@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from expctl.beamtime.lock import BeamlineLock, LockHolder
     from expctl.beamtime.samples import SampleInfo, SampleRegistry
     from expctl.devices.protocols import Beamline
-    from expctl.engine import Engine, EventBus, Journal, RunSummary, Suspender
+    from expctl.engine import Engine, Estimate, EventBus, Journal, RunSummary, Suspender
+    from expctl.engine.events import RunContext
+    from expctl.plans.actions import Plan
     from expctl.runlog.attach import RunLogHandle
     from expctl.sequence.dryrun import DryRun
     from expctl.sequence.load import LoadedSequence
@@ -81,6 +83,8 @@ class Session:
         self._beamline = beamline
         self._bus: EventBus | None = None
         self._engine: Engine | None = None
+        #: the engine the last sequence ran on (its journal, safe state, pause hook)
+        self._sequence_engine: Engine | None = None
         self._runlog: RunLogHandle | None = None
         self.use_suspenders = suspenders
         self._suspenders: list[Suspender] | None = None
@@ -193,7 +197,8 @@ class Session:
 
     @property
     def engine(self) -> Engine:
-        """The engine (built on first use, with the session's bus and results)."""
+        """The engine for plans (built on first use, with the session's bus, results and
+        suspenders); sequences run on one of their own (:meth:`run`)."""
         if self._engine is None:
             from expctl.engine import Engine
 
@@ -216,7 +221,7 @@ class Session:
         Ctrl-C handlers and the shell's pause/abort ask this: they must reach the
         engine ``run()`` made for the sequence, and must not create one while idle.
         """
-        return self._engine
+        return self._sequence_engine or self._engine
 
     def attach_runlog(self) -> RunLogHandle:
         """Subscribe the run writer, catalog and alignment log (once)."""
@@ -365,17 +370,41 @@ class Session:
             if self._lock is not None:
                 self._lock.update(campaign=journal.info.id)
             # one engine per sequence run: its safe state is the sequence's own
-            engine = self._engine = Engine(
+            engine = self._sequence_engine = Engine(
                 self.beamline, bus=self.bus, journal=journal, access=self.access,
                 spots=self.desk.spot_book(journal.info.id), safe_state=loaded.safe_actions(),
                 results=self.results, pause_hook=pause_hook, suspenders=self.suspenders)
             context = RunContext(sequence=loaded.name, sequence_file=source,
                                  params={k: _plain(v) for k, v in loaded.params.items()})
+            factory = loaded.plan_factory(self.results)
+            self.preflight(factory, context)
             recorder = self.bus.subscribe(SpotRunRecorder(self.samples, self._pump()))
             try:
-                return engine.run(loaded.plan_factory(self.results), context)
+                return engine.run(factory(), context)
             finally:
                 recorder()
+
+    def preflight(self, plan_factory: Callable[[], Plan],
+                  context: RunContext | None = None) -> Estimate:
+        """Rehearse a plan on the beamline's simulated twin and refuse it, before anything
+        moves, if the rehearsal found limit or access violations.
+
+        Raises:
+            AggregateError: every violation found (user errors: nothing moved).
+        """
+        from expctl.engine.estimate import estimate
+
+        found = estimate(plan_factory, self.beamline, access=self.access, context=context)
+        _refuse_problems(found.violations)
+        return found
+
+    def run_plan(self, plan_factory: Callable[[], Plan], *,
+                 rehearsal: Estimate | None = None) -> RunSummary:
+        """Run a Python plan on :attr:`engine`, after its pre-flight check (``rehearsal``:
+        one :meth:`preflight` already made of it)."""
+        if rehearsal is None:
+            self.preflight(plan_factory)
+        return self.engine.run(plan_factory())
 
     def _pump(self) -> tuple[str, Any] | None:
         """The pump device (profile role ``pump``) and its safe value: a run taken with it
@@ -466,7 +495,7 @@ class Session:
         if self._beamline is not None:
             self._beamline.close()
             self._beamline = None
-        self._engine = None
+        self._engine = self._sequence_engine = None
         if self._lock is not None:
             self._lock.release()
             self._hold_control = False
@@ -476,6 +505,17 @@ class Session:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _refuse_problems(problems: Iterable[ExpctlError]) -> None:
+    """Refuse a plan its rehearsal found problems in, naming every one."""
+    from expctl.errors import AggregateError
+
+    found = list(problems)
+    if found:
+        n = len(found)
+        raise AggregateError(found, f"{n} problem{'s' if n != 1 else ''} found before any "
+                                    "motion")
 
 
 def _has_limits(spec: Any) -> bool:

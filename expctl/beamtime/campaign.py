@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from expctl.engine.codec import decode, encode
-from expctl.engine.engine import MARKERS, RECORDED, SETTING, same_value
+from expctl.engine.replay import MARKERS, RECORDED, SETTING, same_value
 from expctl.errors import DataError, UserError
 from expctl.plans.actions import Analyze, Move, NextSpot, Plan, StepBegin, StepEnd
 

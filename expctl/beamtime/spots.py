@@ -122,7 +122,7 @@ class SampleDesk:
 
 
 class RegistrySpots:
-    """The engine's :class:`~expctl.engine.engine.SpotBook` on the sample registry.
+    """The engine's :class:`~expctl.engine.replay.SpotBook` on the sample registry.
 
     Args:
         registry: the data directory's sample registry (writable).

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from expctl.devices.profile import SuspenderSpec
 from expctl.devices.protocols import Device, Readable
@@ -55,7 +55,7 @@ class BandSuspender:
 
     def reason(self, devices: Mapping[str, Device]) -> str | None:
         key = self.signal or self.device
-        value = devices[self.device].read()[key]  # type: ignore[attr-defined]
+        value = _reading(devices, self.device, key)
         try:
             v = float(value)
         except (TypeError, ValueError):
@@ -81,8 +81,14 @@ class BeamSuspender:
     settle: float = 5.0
 
     def reason(self, devices: Mapping[str, Device]) -> str | None:
-        value = devices[self.device].read()[self.device]  # type: ignore[attr-defined]
+        value = _reading(devices, self.device, self.device)
         return None if float(value) >= 0.5 else "no beam"
+
+
+def _reading(devices: Mapping[str, Device], device: str, key: str) -> Any:
+    """Signal ``key`` of ``device`` now (readable: checked when the suspender was made, and
+    not again on every poll — protocol checks are slow)."""
+    return cast(Readable, devices[device]).read()[key]
 
 
 def suspenders_from_profile(specs: Iterable[SuspenderSpec],

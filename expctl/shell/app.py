@@ -245,18 +245,15 @@ class Shell:
     def _connect(self) -> None:
         try:
             session = self._open_session()
-            beamline = session.beamline
+            engine = session.engine  # connects the beamline
         except ExpctlError as exc:
             self._connect_error = exc
             self.write(describe_error(exc))
             return
-        from expctl.engine import Engine
-
         self.board.epoch = session.clock.epoch
         session.bus.subscribe(self.board, critical=False, name="toolbar")
         session.bus.subscribe(self._on_event, critical=False, name="shell display")
-        self._engine = Engine(beamline, bus=session.bus, access=session.access,
-                              results=session.results, suspenders=session.suspenders)
+        self._engine = engine
         self._session = session
         self._settings_from(session)
         self.board.update(connected=True)
@@ -306,7 +303,7 @@ class Shell:
                 f"{n} {devices[n].position:.6g}{' ' + units[n] if units[n] else ''}"
                 for n in watch)
         with self.session.control(f"expctl shell: {self._busy or 'command'}"):
-            summary = engine.run(factory)
+            summary = self.session.run_plan(factory)
         if summary.outcome != "completed":
             raise CommandEnded(f"{self._busy or 'command'}: {summary.outcome}")
         return summary
