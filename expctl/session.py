@@ -376,7 +376,7 @@ class Session:
                 results=self.results, pause_hook=pause_hook, suspenders=self.suspenders)
             context = RunContext(sequence=loaded.name, sequence_file=source,
                                  params={k: _plain(v) for k, v in loaded.params.items()})
-            factory = loaded.plan_factory(self.results)
+            factory = loaded.plan_factory()
             self.preflight(factory, context)
             recorder = self.bus.subscribe(SpotRunRecorder(self.samples, self._pump()))
             try:

@@ -24,7 +24,7 @@ from typing import Any
 from expctl.engine.codec import decode, encode
 from expctl.engine.replay import MARKERS, RECORDED, SETTING, same_value
 from expctl.errors import DataError, UserError
-from expctl.plans.actions import Analyze, Move, NextSpot, Plan, StepBegin, StepEnd
+from expctl.plans.actions import Move, NextSpot, Plan, StepBegin, StepEnd
 
 __all__ = ["ResumePlan", "ResumeWalk", "check_campaign", "materialise", "plan_resume",
            "sequence_sources", "source_changes", "walk_completed"]
@@ -111,8 +111,8 @@ class ResumeWalk:
     finished: bool = False
 
 
-def walk_completed(factory: Callable[[], Plan], journal: Any, grids: Mapping[str, Any],
-                   results: dict[str, Any]) -> ResumeWalk:
+def walk_completed(factory: Callable[[], Plan], journal: Any,
+                   grids: Mapping[str, Any]) -> ResumeWalk:
     """Follow ``factory()`` through the journal's completed steps (nothing moves).
 
     Raises:
@@ -148,8 +148,7 @@ def walk_completed(factory: Callable[[], Plan], journal: Any, grids: Mapping[str
             elif kind in SETTING:
                 _collect(walk.targets, action)
             elif kind in RECORDED:
-                result = _next_result(action, frames[-1][:2], replay, results, grids,
-                                      walk.targets)
+                result = _next_result(action, frames[-1][:2], replay, grids, walk.targets)
         raise DataError(f"replaying the completed steps took over {MAX_ACTIONS} actions")
     finally:
         plan.close()
@@ -174,8 +173,7 @@ def _begin(action: StepBegin, journal: Any, inside_replay: bool
 
 
 def _next_result(action: Any, step: tuple[str, str], replay: Iterator[tuple[str, Any]],
-                 results: dict[str, Any], grids: Mapping[str, Any],
-                 targets: dict[str, Any]) -> Any:
+                 grids: Mapping[str, Any], targets: dict[str, Any]) -> Any:
     kind = type(action)
     where = f"completed step {step[0]}" + (f" ({step[1]})" if step[1] else "")
     try:
@@ -186,9 +184,7 @@ def _next_result(action: Any, step: tuple[str, str], replay: Iterator[tuple[str,
     if name != kind.__name__:
         raise _mismatch(f"{where} produced a {name} result where the sequence now asks for "
                         f"a {kind.__name__} — other scan points or steps?")
-    if kind is Analyze:
-        results[action.name] = value
-    elif kind is NextSpot and action.grid in grids:
+    if kind is NextSpot and action.grid in grids:
         grid = grids[action.grid]
         _collect(targets, Move({grid.x_axis: value[1], grid.y_axis: value[2]}))
     return value
@@ -296,7 +292,7 @@ def plan_resume(info: Any, journal: Any, load: Callable[[Path, list[str]], Any],
             copies = materialise(info.sources, Path(root))
             loaded = load(copies[info.sequence_file], overrides)
     loaded.raise_errors()
-    walk = walk_completed(loaded.plan_factory({}), journal, beamline.spot_grids, {})
+    walk = walk_completed(loaded.plan_factory(), journal, beamline.spot_grids)
     restore = []
     for name, target in walk.targets.items():
         dev = beamline.devices.get(name)

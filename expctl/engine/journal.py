@@ -287,7 +287,6 @@ class Journal:
         self._unsynced_runs: set[tuple[str, int]] = set()  # step attempts with a new run
         self._started: dict[int, dict[str, Any]] = {}  # run -> its runstart record
         self._contexts: dict[str, Any] = {}  # step path -> encoded loop values it began with
-        self.results: dict[str, Any] = {}
         for rec in records:
             self._apply(rec)
         #: records waiting for the plan to go live (a deferred journal has no file yet)
@@ -408,9 +407,8 @@ class Journal:
         elif kind == "run":
             self._runs.append(JournaledRun(rec["run"], rec["label"], rec["step"],
                                            rec["attempt"], rec["outcome"], rec["shots"]))
-        elif kind == "result":
-            self.results[rec["name"]] = _decoded(rec.get("value"), self.path,
-                                                 f"result {rec['name']!r}")
+        elif kind == "result":  # (the engine holds results; a record must still decode)
+            _decoded(rec.get("value"), self.path, f"result {rec['name']!r}")
 
     def completed_step(self, path: str) -> list[tuple[str, Any]] | None:
         """The result transcript of ``path`` if it completed, else ``None``."""
@@ -561,7 +559,6 @@ class Journal:
             self._apply(rec)
         elif isinstance(event, AnalysisDone):
             self._write({"t": "result", "name": event.name, "value": encode(event.result)})
-            self.results[event.name] = event.result
 
     def finish(self, outcome: str) -> None:
         """Record how the engine ended this attempt (``completed`` closes the campaign).
