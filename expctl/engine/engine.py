@@ -25,15 +25,19 @@ from typing import Any
 from expctl.devices.access import AccessLevel
 from expctl.devices.protocols import Beamline, RunRecord
 from expctl.engine.events import EventBus, FaultRaised, RunContext
-from expctl.engine.interpreter import ABORT, Interpreter
+from expctl.engine.interpreter import Interpreter
 from expctl.engine.interrupts import AbortRequested, StopRequested
 from expctl.engine.replay import JournalLike, SpotBook, same_value
+from expctl.engine.safestate import device_safe_actions
 from expctl.engine.states import EngineState
 from expctl.engine.suspenders import Suspender
 from expctl.errors import ArgumentError, ExpctlError, StorageError
 from expctl.plans.actions import Action, FaultPolicy, Plan
 
 __all__ = ["Engine", "JournalLike", "RunSummary", "SpotBook", "same_value"]
+
+#: The default fault policy: drive the safe state and fail.
+ABORT = FaultPolicy()
 
 S = EngineState
 
@@ -103,12 +107,23 @@ class Engine(Interpreter):
         poll_seconds: float = 0.5,
         suspend_timeout: float | None = 3600.0,
     ) -> None:
-        super().__init__(beamline, bus=bus, journal=journal, spots=spots, access=access,
-                         safe_state=safe_state, suspenders=suspenders, results=results,
-                         default_policy=default_policy, block_seconds=block_seconds,
-                         poll_seconds=poll_seconds, suspend_timeout=suspend_timeout)
+        self.beamline = beamline
+        self.clock = beamline.clock
+        self.bus = bus if bus is not None else EventBus()
+        self.journal = journal
+        self.spots = spots
+        self.access = access
+        declared = tuple(safe_state)
+        self.safe_state = declared + device_safe_actions(beamline, declared)
+        self.suspenders = tuple(suspenders or ())
+        self.results = results if results is not None else {}
         self.pause_hook = pause_hook
+        self.default_policy = default_policy
+        self.block_seconds = block_seconds
+        self.poll_seconds = poll_seconds
+        self.suspend_timeout = suspend_timeout
         self.last_summary: RunSummary | None = None
+        self._wire()
 
     # ------------------------------------------------------------------ commands
     def allowed_commands(self) -> list[str]:

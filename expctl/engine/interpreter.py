@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
+from expctl.clock import Clock
 from expctl.devices.access import AccessLevel
 from expctl.devices.protocols import Beamline, RunRecord
 from expctl.engine.devices import DeviceTable
@@ -38,7 +39,7 @@ from expctl.engine.lifecycle import Lifecycle
 from expctl.engine.motion import DeviceActions
 from expctl.engine.replay import MARKERS, RECORDED, JournalLike, Replay, SpotBook
 from expctl.engine.runs import RunTaker
-from expctl.engine.safestate import device_safe_actions, drive_safe_state
+from expctl.engine.safestate import drive_safe_state
 from expctl.engine.spots import SpotTaker, spot_context
 from expctl.engine.states import EngineState
 from expctl.engine.steps import StepStack
@@ -75,57 +76,41 @@ __all__ = ["Interpreter"]
 
 S = EngineState
 
-#: The default fault policy: drive the safe state and fail.
-ABORT = FaultPolicy()
-
 #: What an action may raise that the engine acts on (the rest ends the plan).
 _RECOVERABLE = (SuspendRequested, WaitInterrupted, UserError, AggregateError, DeviceError)
 
 
 class Interpreter:
-    """The action-level machinery under :class:`~expctl.engine.engine.Engine` (see there
-    for the arguments)."""
+    """The action-level machinery under :class:`~expctl.engine.engine.Engine` (which sets
+    its settings and calls :meth:`_wire`)."""
 
-    def __init__(
-        self,
-        beamline: Beamline,
-        *,
-        bus: EventBus | None = None,
-        journal: JournalLike | None = None,
-        spots: SpotBook | None = None,
-        access: AccessLevel = AccessLevel.USER,
-        safe_state: Iterable[Action] = (),
-        suspenders: Iterable[Suspender] | None = None,
-        results: MutableMapping[str, Any] | None = None,
-        default_policy: FaultPolicy = ABORT,
-        block_seconds: float = 1.0,
-        poll_seconds: float = 0.5,
-        suspend_timeout: float | None = 3600.0,
-    ) -> None:
-        self.beamline = beamline
-        self.clock = beamline.clock
-        self.bus = bus if bus is not None else EventBus()
-        self.journal = journal
-        self.spots = spots
-        self.access = access
-        declared = tuple(safe_state)
-        self.safe_state: tuple[Action, ...] = declared + device_safe_actions(beamline, declared)
-        self.suspenders = tuple(suspenders or ())
-        self.results: MutableMapping[str, Any] = results if results is not None else {}
-        self.default_policy = default_policy
-        self.block_seconds = block_seconds
-        self.poll_seconds = poll_seconds
-        self.suspend_timeout = suspend_timeout
+    # set by the Engine, which documents them
+    beamline: Beamline
+    clock: Clock
+    bus: EventBus
+    journal: JournalLike | None
+    spots: SpotBook | None
+    access: AccessLevel
+    safe_state: tuple[Action, ...]
+    suspenders: tuple[Suspender, ...]
+    results: MutableMapping[str, Any]
+    default_policy: FaultPolicy
+    block_seconds: float
+    poll_seconds: float
+    suspend_timeout: float | None
 
+    def _wire(self) -> None:
+        """Build the state machine, the components and the handler table (once the
+        settings above are set)."""
         self._life = Lifecycle(self._on_state_change)
         steps = self._steps = StepStack(self.bus, self.clock)
         self._attention = False
+        beamline = self.beamline
         profile = beamline.profile
         self._devices = DeviceTable(beamline.devices, profile.name if profile else "",
-                                    access)
-        motion = self._motion = DeviceActions(self._devices, self.clock, access,
-                                              cut=self._cut, remember=self._remember,
-                                              refuse=self._refuse)
+                                    self.access)
+        motion = self._motion = DeviceActions(self._devices, self.clock, self.access,
+                                              self._cut, self._remember, self._refuse)
         self._handlers: dict[type, Callable[[Any], Any]] = {
             Move: motion.move, Set: motion.set, Request: motion.request,
             Trigger: self._do_trigger, Read: motion.read, Sleep: motion.sleep,

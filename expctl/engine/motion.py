@@ -11,6 +11,7 @@ the wait (immediate pause, stop, abort) stops the moving devices.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from expctl.clock import Clock
@@ -25,6 +26,7 @@ from expctl.plans.actions import Action, Move, Read, Request, Set, Sleep, Trigge
 __all__ = ["DeviceActions"]
 
 
+@dataclass
 class DeviceActions:
     """The handlers of the actions that talk to devices.
 
@@ -37,16 +39,15 @@ class DeviceActions:
         refuse: given a refused target; raises it (a rehearsal records it and goes on).
     """
 
-    def __init__(self, devices: DeviceTable, clock: Clock, access: AccessLevel, *,
-                 cut: Callable[[], bool], remember: Callable[[Action], None],
-                 refuse: Callable[[ExpctlError], None]) -> None:
-        self.devices = devices
-        self.clock = clock
-        self.access = access
-        self.cut = cut
-        self.remember = remember
-        self.refuse = refuse
-        self._virtual = clock.is_virtual
+    devices: DeviceTable
+    clock: Clock
+    access: AccessLevel
+    cut: Callable[[], bool]
+    remember: Callable[[Action], None]
+    refuse: Callable[[ExpctlError], None]
+
+    def __post_init__(self) -> None:
+        self._virtual = self.clock.is_virtual
 
     def wait(self, statuses: list[Status], devices: Iterable[Device] = ()) -> None:
         """Wait for statuses; on a wall clock, commands can cut the wait (motion stops)."""

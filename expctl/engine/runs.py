@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from expctl.clock import Clock
@@ -25,6 +26,7 @@ from expctl.plans.actions import TakeRun
 __all__ = ["RunTaker"]
 
 
+@dataclass(slots=True)
 class RunTaker:
     """Takes the runs of one plan and keeps which were kept and which were cut.
 
@@ -39,18 +41,15 @@ class RunTaker:
         cut_outcome: the outcome of a run a command cut (``aborted``, ``stopped`` …).
     """
 
-    def __init__(self, daq: RunControl, bus: EventBus, clock: Clock, block_seconds: float,
-                 wait: Callable[[list[Status]], None], watch: Callable[[], None],
-                 cut_outcome: Callable[[], str]) -> None:
-        self.daq = daq
-        self.bus = bus
-        self.clock = clock
-        self.block_seconds = block_seconds
-        self.wait = wait
-        self.watch = watch
-        self.cut_outcome = cut_outcome
-        self.runs: list[RunRecord] = []
-        self.cut: list[RunRecord] = []
+    daq: RunControl
+    bus: EventBus
+    clock: Clock
+    block_seconds: float
+    wait: Callable[[list[Status]], None]
+    watch: Callable[[], None]
+    cut_outcome: Callable[[], str]
+    runs: list[RunRecord] = field(default_factory=list, init=False)
+    cut: list[RunRecord] = field(default_factory=list, init=False)
 
     def take(self, action: TakeRun, ctx: RunContext,
              snapshot: Callable[[], dict[str, Any]]) -> RunRecord:
