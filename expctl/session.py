@@ -344,10 +344,9 @@ class Session:
             ExpctlError: the sequence has errors (nothing moves), another process controls
                 the beamline, or the run failed.
         """
-        from expctl.beamtime.campaign import sequence_sources
+        from expctl.beamtime.campaign import campaign_context, new_campaign
         from expctl.beamtime.spots import SpotRunRecorder, spots_needed
-        from expctl.engine import Engine, Journal
-        from expctl.engine.events import RunContext
+        from expctl.engine import Engine
 
         loaded = seq if not isinstance(seq, Path | str) else self.load(seq, overrides)
         loaded.raise_errors()
@@ -356,14 +355,9 @@ class Session:
             for grid in spots_needed(loaded.report.outline) if loaded.report else {}:
                 self.mounted_sample(grid, create=True)  # (recorded in the journal header)
             if journal is None:
-                journal = Journal.create(
-                    self.data_dir, sequence=loaded.name, sequence_file=source,
-                    params={k: v.raw for k, v in loaded.overrides.items()},
-                    profile=self.profile.name, seed=self.profile.seed,
-                    sources=sequence_sources(loaded.path, loaded._doc()),
-                    overrides=tuple(_override_texts(loaded)), deferred=True,
-                    samples={g: n for g in self.beamline.spot_grids
-                             if (n := self.mounted_sample(g)) is not None})
+                journal = new_campaign(self.data_dir, loaded, source, self.profile,
+                                       {g: n for g in self.beamline.spot_grids
+                                        if (n := self.mounted_sample(g)) is not None})
             if self.journal is not None and self.journal is not journal:
                 self.journal.close()
             self.journal = journal
@@ -374,8 +368,7 @@ class Session:
                 self.beamline, bus=self.bus, journal=journal, access=self.access,
                 spots=self.desk.spot_book(journal.info.id), safe_state=loaded.safe_actions(),
                 results=self.results, pause_hook=pause_hook, suspenders=self.suspenders)
-            context = RunContext(sequence=loaded.name, sequence_file=source,
-                                 params={k: _plain(v) for k, v in loaded.params.items()})
+            context = campaign_context(loaded, source)
             factory = loaded.plan_factory()
             self.preflight(factory, context)
             recorder = self.bus.subscribe(SpotRunRecorder(self.samples, self._pump()))
@@ -467,21 +460,9 @@ class Session:
     # -- devices ---------------------------------------------------------------------
     def where(self) -> dict[str, dict[str, Any]]:
         """Every device's current reading, units and limits (``wa`` / where-all)."""
-        from expctl.devices.protocols import Readable
+        from expctl.devices.readings import device_readings
 
-        out: dict[str, dict[str, Any]] = {}
-        for name, spec in self.profile.devices.items():
-            device = self.beamline.devices.get(name)
-            value: Any = None
-            if isinstance(device, Readable):
-                try:
-                    value = device.read().get(name)
-                except ExpctlError as exc:
-                    value = f"unreadable: {exc.message}"
-            out[name] = {"kind": spec.kind, "value": value, "units": spec.units,
-                         "limits": spec.limits.describe() if _has_limits(spec) else "",
-                         "access": spec.access.label, "description": spec.description}
-        return out
+        return device_readings(self.profile, self.beamline.devices)
 
     def close(self) -> None:
         """Close the run log, the journal, the registry and the beamline; give back control."""
@@ -516,27 +497,3 @@ def _refuse_problems(problems: Iterable[ExpctlError]) -> None:
         n = len(found)
         raise AggregateError(found, f"{n} problem{'s' if n != 1 else ''} found before any "
                                     "motion")
-
-
-def _has_limits(spec: Any) -> bool:
-    lim = spec.limits
-    return lim.choices is not None or lim.low != float("-inf") or lim.high != float("inf")
-
-
-def _plain(value: Any) -> Any:
-    from expctl.units import Quantity
-
-    if isinstance(value, Quantity):
-        return value.value
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _override_texts(loaded: LoadedSequence) -> list[str]:
-    out = []
-    for name, arg in loaded.overrides.items():
-        raw = arg.raw
-        text = "[" + ", ".join(str(v) for v in raw) + "]" if isinstance(raw, list) else str(raw)
-        out.append(f"{name}={text}")
-    return out

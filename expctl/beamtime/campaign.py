@@ -19,15 +19,23 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from expctl.devices.profile import Profile
 from expctl.engine.codec import decode, encode
+from expctl.engine.events import RunContext
 from expctl.engine.replay import MARKERS, RECORDED, SETTING, same_value
 from expctl.errors import DataError, UserError
 from expctl.plans.actions import Move, NextSpot, Plan, StepBegin, StepEnd
+from expctl.units import Quantity
 
-__all__ = ["ResumePlan", "ResumeWalk", "check_campaign", "materialise", "plan_resume",
-           "sequence_sources", "source_changes", "walk_completed"]
+if TYPE_CHECKING:
+    from expctl.engine.journal import Journal
+    from expctl.sequence.load import LoadedSequence
+
+__all__ = ["ResumePlan", "ResumeWalk", "campaign_context", "check_campaign", "materialise",
+           "new_campaign", "plan_resume", "sequence_sources", "source_changes",
+           "walk_completed"]
 
 #: lines of diff shown when the sequence on disk changed since the campaign started
 DIFF_LINES = 24
@@ -63,6 +71,44 @@ def sequence_sources(path: Path, doc: Any) -> dict[str, str]:
 
     out[str(Path(path).resolve())] = Path(path).read_text(encoding="utf-8")
     visit(doc)
+    return out
+
+
+def new_campaign(data_dir: Path, loaded: LoadedSequence, source: str, profile: Profile,
+                 samples: Mapping[str, str]) -> Journal:
+    """The journal of a new campaign of ``loaded`` (deferred: its file is written when the
+    plan goes live), holding what resume needs to continue *this* campaign: the sequence
+    text and its includes, the ``--set`` overrides, the profile, the seed, the samples."""
+    from expctl.engine.journal import Journal
+
+    return Journal.create(
+        data_dir, sequence=loaded.name, sequence_file=source,
+        params={k: v.raw for k, v in loaded.overrides.items()}, profile=profile.name,
+        seed=profile.seed, sources=sequence_sources(loaded.path, loaded._doc()),
+        overrides=tuple(_override_texts(loaded)), deferred=True, samples=dict(samples))
+
+
+def campaign_context(loaded: LoadedSequence, source: str) -> RunContext:
+    """What every run of the campaign records of it: the sequence, its file, its params
+    (quantities as numbers in their units)."""
+    return RunContext(sequence=loaded.name, sequence_file=source,
+                      params={k: _plain(v) for k, v in loaded.params.items()})
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Quantity):
+        return value.value
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _override_texts(loaded: LoadedSequence) -> list[str]:
+    out = []
+    for name, arg in loaded.overrides.items():
+        raw = arg.raw
+        text = "[" + ", ".join(str(v) for v in raw) + "]" if isinstance(raw, list) else str(raw)
+        out.append(f"{name}={text}")
     return out
 
 
