@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 from expctl.devices.profile import Profile
 from expctl.engine.codec import decode, encode
 from expctl.engine.events import RunContext
-from expctl.engine.replay import MARKERS, RECORDED, SETTING, same_value
+from expctl.engine.replay import MARKERS, RECORDED, collect_target, same_value
 from expctl.errors import DataError, UserError
-from expctl.plans.actions import Move, NextSpot, Plan, StepBegin, StepEnd
+from expctl.plans.actions import Move, NextSpot, Plan, Request, Set, StepBegin, StepEnd
 from expctl.units import Quantity
 
 if TYPE_CHECKING:
@@ -147,14 +147,19 @@ class ResumeWalk:
     """What replaying the completed steps does: how many, where it goes live, what it sets.
 
     ``targets`` maps each device to the last value a completed step set (in last-set
-    order), as the engine will drive it back before its first live action.
+    order), as the engine will drive it back before its first live action (collected by
+    the engine's own rule, :func:`~expctl.engine.replay.collect_target`).
     """
 
     skipped: int = 0
     next_path: str = ""
     next_label: str = ""
-    targets: dict[str, Any] = field(default_factory=dict)
+    set_by: dict[str, tuple[type, Any]] = field(default_factory=dict)
     finished: bool = False
+
+    @property
+    def targets(self) -> dict[str, Any]:
+        return {name: value for name, (_, value) in self.set_by.items()}
 
 
 def walk_completed(factory: Callable[[], Plan], journal: Any,
@@ -191,10 +196,10 @@ def walk_completed(factory: Callable[[], Plan], journal: Any,
                 walk.next_path, walk.next_label = (frames[-1][0], frames[-1][1]) if frames \
                     else ("", kind.__name__)
                 return walk
-            elif kind in SETTING:
-                _collect(walk.targets, action)
+            elif isinstance(action, Move | Set | Request):
+                collect_target(walk.set_by, action)
             elif kind in RECORDED:
-                result = _next_result(action, frames[-1][:2], replay, grids, walk.targets)
+                result = _next_result(action, frames[-1][:2], replay, grids, walk.set_by)
         raise DataError(f"replaying the completed steps took over {MAX_ACTIONS} actions")
     finally:
         plan.close()
@@ -219,7 +224,7 @@ def _begin(action: StepBegin, journal: Any, inside_replay: bool
 
 
 def _next_result(action: Any, step: tuple[str, str], replay: Iterator[tuple[str, Any]],
-                 grids: Mapping[str, Any], targets: dict[str, Any]) -> Any:
+                 grids: Mapping[str, Any], targets: dict[str, tuple[type, Any]]) -> Any:
     kind = type(action)
     where = f"completed step {step[0]}" + (f" ({step[1]})" if step[1] else "")
     try:
@@ -232,23 +237,8 @@ def _next_result(action: Any, step: tuple[str, str], replay: Iterator[tuple[str,
                         f"a {kind.__name__} — other scan points or steps?")
     if kind is NextSpot and action.grid in grids:
         grid = grids[action.grid]
-        _collect(targets, Move({grid.x_axis: value[1], grid.y_axis: value[2]}))
+        collect_target(targets, Move({grid.x_axis: value[1], grid.y_axis: value[2]}))
     return value
-
-
-def _collect(targets: dict[str, Any], action: Any) -> None:
-    """The engine's rule: last target per device; a relative move adds to a known target."""
-    if isinstance(action, Move):
-        for name, value in action.targets.items():
-            if action.relative:
-                if not isinstance(targets.get(name), int | float):
-                    continue
-                value = targets[name] + value
-            targets.pop(name, None)
-            targets[name] = value
-    else:
-        targets.pop(action.device, None)
-        targets[action.device] = action.value
 
 
 def _mismatch(detail: str) -> UserError:

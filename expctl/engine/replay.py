@@ -35,14 +35,11 @@ from expctl.plans.actions import (
     TakeRun,
 )
 
-__all__ = ["MARKERS", "RECORDED", "SETTING", "JournalLike", "Replay", "SpotBook", "StepFrame",
-           "same_value"]
+__all__ = ["MARKERS", "RECORDED", "JournalLike", "Replay", "SpotBook", "StepFrame",
+           "collect_target", "same_value"]
 
 #: Action types whose results a journal keeps, so a completed step can be replayed.
 RECORDED: frozenset[type] = frozenset({Read, TakeRun, NextSpot, Analyze})
-
-#: Action types that set a device; replayed steps' targets are restored before going live.
-SETTING: frozenset[type] = frozenset({Move, Set, Request})
 
 #: Step markers and checkpoints: not device actions, so no reason to restore state before
 #: them (a live loop iteration whose first children are replayed must not restore twice).
@@ -180,24 +177,8 @@ class Replay:
         return value
 
     def collect(self, action: Move | Set | Request) -> None:
-        """Remember the last target a replayed step gave each device (in last-set order).
-
-        A relative move is followed from the last absolute target of its axis; without
-        one its start is unknown, and the axis is left where it is.
-        """
-        targets = self.targets
-        if isinstance(action, Move):
-            for name, value in action.targets.items():
-                if action.relative:
-                    base = targets.get(name)
-                    if base is None or base[0] is not Move:
-                        continue
-                    value = base[1] + value
-                targets.pop(name, None)
-                targets[name] = (Move, value)
-        else:
-            targets.pop(action.device, None)
-            targets[action.device] = (type(action), action.value)
+        """Remember the target a replayed step gave a device (see :func:`collect_target`)."""
+        collect_target(self.targets, action)
 
     def to_restore(self, devices: DeviceTable) -> tuple[list[tuple[str, Any]], list[Action]]:
         """The collected targets a device no longer reads, as (device, value) pairs (axes
@@ -218,6 +199,27 @@ class Replay:
                 others.append(kind(name, value))
         changed.sort(key=lambda c: c[0] not in moves)
         return changed, ([Move(moves)] if moves else []) + others
+
+
+def collect_target(targets: dict[str, tuple[type, Any]], action: Move | Set | Request) -> None:
+    """Remember the last target ``action`` gives each device, as (action type, value), in
+    last-set order: what a replayed step leaves set up.
+
+    A relative move is followed from the last absolute target of its axis; without
+    one its start is unknown, and the axis is left where it is.
+    """
+    if isinstance(action, Move):
+        for name, value in action.targets.items():
+            if action.relative:
+                base = targets.get(name)
+                if base is None or base[0] is not Move:
+                    continue
+                value = base[1] + value
+            targets.pop(name, None)
+            targets[name] = (Move, value)
+    else:
+        targets.pop(action.device, None)
+        targets[action.device] = (type(action), action.value)
 
 
 def same_value(current: Any, target: Any) -> bool:
