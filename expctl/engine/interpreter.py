@@ -153,8 +153,8 @@ class Interpreter:
         self._replay = (Replay(self.journal, self.spots, self.beamline.spot_grids, self.bus,
                                self.clock) if self.journal is not None else None)
         self._steps.reset(self._replay)
-        self._spots = SpotTaker(self.beamline.spot_grids, self.journal, self.spots, self.bus,
-                                self.clock)
+        self._spot_taker = SpotTaker(self.beamline.spot_grids, self.journal, self.spots,
+                                     self.bus, self.clock)
         self._taker = RunTaker(self.beamline.daq, self.bus, self.clock, self.block_seconds,
                                self._motion.wait, self._watch_run, self._cut_outcome)
         self._faults: list[FaultRaised] = []
@@ -395,8 +395,8 @@ class Interpreter:
             self._service()
 
     def _do_next_spot(self, action: NextSpot) -> tuple[int, float, float]:
-        index, x, y = self._spots.take(action.grid, self._steps.path)
-        grid = self._spots.grid(action.grid)
+        index, x, y = self._spot_taker.take(action.grid, self._steps.path)
+        grid = self._spot_taker.grid(action.grid)
         self._spot = spot_context(self.spots, action.grid, index, x, y)
         self._motion.move(Move({grid.x_axis: x, grid.y_axis: y}))
         return index, x, y
