@@ -328,10 +328,16 @@ class Session:
     def run(self, seq: LoadedSequence | Path | str,
             overrides: Iterable[str] | Mapping[str, Any] = (), *,
             pause_hook: Callable[[Engine], None] | None = None,
-            journal: Journal | None = None, source_file: str | None = None) -> RunSummary:
+            journal: Journal | None = None, source_file: str | None = None,
+            rehearsal: DryRun | None = None) -> RunSummary:
         """Run a sequence for real: checked first, under control of the beamline, journaled
         (from its first device action on), logged, safe state declared, spots taken from
         the sample registry.
+
+        The pre-flight check is one rehearsal on the simulated twin: ``rehearsal`` when the
+        caller has dry-run ``seq`` already (the CLI and the shell show it to the user), else
+        a sampled one made here.  Its results stay in the rehearsal; ``results`` holds only
+        what the real run finds.
 
         Args:
             seq: a checked sequence or its file.
@@ -339,17 +345,20 @@ class Session:
             pause_hook: called when the engine has paused (asks what next).
             journal: the campaign journal to continue (resume); a new campaign otherwise.
             source_file: the sequence file to name in run contexts (resume loads a copy).
+            rehearsal: a :meth:`dry_run` of this very sequence (same loaded object).
 
         Raises:
-            ExpctlError: the sequence has errors (nothing moves), another process controls
-                the beamline, or the run failed.
+            ExpctlError: the sequence has errors or its rehearsal found problems (nothing
+                moves), another process controls the beamline, or the run failed.
         """
         from expctl.beamtime.campaign import campaign_context, new_campaign
+        from expctl.beamtime.preflight import preflight_sequence
         from expctl.beamtime.spots import SpotRunRecorder, spots_needed
         from expctl.engine import Engine
 
         loaded = seq if not isinstance(seq, Path | str) else self.load(seq, overrides)
         loaded.raise_errors()
+        preflight_sequence(loaded, self.beamline, rehearsal)
         source = source_file or str(loaded.path.resolve())
         with self.control(f"Session.run {source}"):
             for grid in spots_needed(loaded.report.outline) if loaded.report else {}:
@@ -369,27 +378,20 @@ class Session:
                 spots=self.desk.spot_book(journal.info.id), safe_state=loaded.safe_actions(),
                 results=self.results, pause_hook=pause_hook, suspenders=self.suspenders)
             context = campaign_context(loaded, source)
-            factory = loaded.plan_factory()
-            self.preflight(factory, context)
             recorder = self.bus.subscribe(SpotRunRecorder(self.samples, self._pump()))
-            try:
-                return engine.run(factory(), context)
+            try:  # a plan: the engine runs it as it is (the pre-flight check was above)
+                return engine.run(loaded.plan_factory()(), context)
             finally:
                 recorder()
 
     def preflight(self, plan_factory: Callable[[], Plan],
                   context: RunContext | None = None) -> Estimate:
         """Rehearse a plan on the beamline's simulated twin and refuse it, before anything
-        moves, if the rehearsal found limit or access violations.
+        moves, if the rehearsal found limit or access violations
+        (:func:`~expctl.beamtime.preflight.preflight_plan`)."""
+        from expctl.beamtime.preflight import preflight_plan
 
-        Raises:
-            AggregateError: every violation found (user errors: nothing moved).
-        """
-        from expctl.engine.estimate import estimate
-
-        found = estimate(plan_factory, self.beamline, access=self.access, context=context)
-        _refuse_problems(found.violations)
-        return found
+        return preflight_plan(plan_factory, self.beamline, self.access, context)
 
     def run_plan(self, plan_factory: Callable[[], Plan], *,
                  rehearsal: Estimate | None = None) -> RunSummary:
@@ -486,14 +488,3 @@ class Session:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _refuse_problems(problems: Iterable[ExpctlError]) -> None:
-    """Refuse a plan its rehearsal found problems in, naming every one."""
-    from expctl.errors import AggregateError
-
-    found = list(problems)
-    if found:
-        n = len(found)
-        raise AggregateError(found, f"{n} problem{'s' if n != 1 else ''} found before any "
-                                    "motion")

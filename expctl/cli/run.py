@@ -151,10 +151,10 @@ def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
         with pause_on_interrupt(lambda: session.current_engine, notify, session.bus,
                                 hook) as flags:
             if as_json:
-                summary = session.run(loaded, pause_hook=hook)
+                summary = session.run(loaded, pause_hook=hook, rehearsal=dry)
             else:
                 with progress.live():
-                    summary = session.run(loaded, pause_hook=hook)
+                    summary = session.run(loaded, pause_hook=hook, rehearsal=dry)
     finally:
         if unsubscribe is not None:
             unsubscribe()
