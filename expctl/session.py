@@ -163,11 +163,11 @@ class Session:
         """The profile's suspenders (unless the session was opened without them) and what
         the backend says data taking needs (an EPICS link up), which always hold."""
         if self._suspenders is None:
-            from expctl.engine.suspenders import suspenders_from_profile
+            from expctl.engine.suspenders import backend_conditions, suspenders_from_profile
 
             declared = (suspenders_from_profile(self.profile.suspenders, self.beamline.devices)
                         if self.use_suspenders else [])
-            self._suspenders = [*declared, *self.backend_conditions()]
+            self._suspenders = [*declared, *backend_conditions(self.beamline)]
         return self._suspenders
 
     @property
@@ -178,22 +178,10 @@ class Session:
 
             self._bus = EventBus()
             if self.faults:
-                self._arm_when_started(self._bus)
+                from expctl.beamtime.faults import arm_when_started
+
+                arm_when_started(self._bus, self.faults, lambda: self.beamline)
         return self._bus
-
-    def _arm_when_started(self, bus: EventBus) -> None:
-        """Arm the fault schedule when the first plan starts (its times count from then)."""
-        from expctl.beamtime.faults import arm_faults
-        from expctl.engine.events import StateChanged
-
-        armed: list[bool] = []
-
-        def arm(event: object) -> None:
-            if not armed and isinstance(event, StateChanged) and event.new == "running":
-                armed.append(True)
-                arm_faults(self.faults, self.beamline, self.clock.now())
-
-        bus.subscribe(arm)
 
     @property
     def engine(self) -> Engine:
@@ -205,14 +193,6 @@ class Session:
             self._engine = Engine(self.beamline, bus=self.bus, access=self.access,
                                   results=self.results, suspenders=self.suspenders)
         return self._engine
-
-    def backend_conditions(self) -> tuple[Any, ...]:
-        """What the beamline's backend says data taking needs (an EPICS link up), as
-        suspenders: a cut run is retaken once they hold again."""
-        from expctl.devices.protocols import Supervised
-
-        beamline = self.beamline
-        return tuple(beamline.conditions()) if isinstance(beamline, Supervised) else ()
 
     @property
     def current_engine(self) -> Engine | None:

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol, cast, runtime_checkable
 
 from expctl.devices.profile import SuspenderSpec
-from expctl.devices.protocols import Device, Readable
+from expctl.devices.protocols import Beamline, Device, Readable, Supervised
 from expctl.errors import BackendError
 
-__all__ = ["BandSuspender", "BeamSuspender", "Suspender", "suspenders_from_profile"]
+__all__ = ["BandSuspender", "BeamSuspender", "Suspender", "backend_conditions",
+           "suspenders_from_profile"]
 
 
 @runtime_checkable
@@ -111,3 +112,9 @@ def suspenders_from_profile(specs: Iterable[SuspenderSpec],
             out.append(BandSuspender(spec.device, spec.low, spec.high, spec.signal, spec.settle,
                                      spec.units))
     return out
+
+
+def backend_conditions(beamline: Beamline) -> tuple[Any, ...]:
+    """What the beamline's backend says data taking needs (an EPICS link up), as
+    suspenders: a cut run is retaken once they hold again."""
+    return tuple(beamline.conditions()) if isinstance(beamline, Supervised) else ()
