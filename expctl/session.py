@@ -333,7 +333,7 @@ class Session:
         """
         from expctl.beamtime.campaign import campaign_context, new_campaign
         from expctl.beamtime.preflight import preflight_sequence
-        from expctl.beamtime.spots import SpotRunRecorder, spots_needed
+        from expctl.beamtime.spots import SpotRunRecorder, pump_of, spots_needed
         from expctl.engine import Engine
 
         loaded = seq if not isinstance(seq, Path | str) else self.load(seq, overrides)
@@ -358,7 +358,7 @@ class Session:
                 spots=self.desk.spot_book(journal.info.id), safe_state=loaded.safe_actions(),
                 results=self.results, pause_hook=pause_hook, suspenders=self.suspenders)
             context = campaign_context(loaded, source)
-            recorder = self.bus.subscribe(SpotRunRecorder(self.samples, self._pump()))
+            recorder = self.bus.subscribe(SpotRunRecorder(self.samples, pump_of(self.profile)))
             try:  # a plan: the engine runs it as it is (the pre-flight check was above)
                 return engine.run(loaded.plan_factory()(), context)
             finally:
@@ -380,13 +380,6 @@ class Session:
         if rehearsal is None:
             self.preflight(plan_factory)
         return self.engine.run(plan_factory())
-
-    def _pump(self) -> tuple[str, Any] | None:
-        """The pump device (profile role ``pump``) and its safe value: a run taken with it
-        anywhere else destroys its spot."""
-        name = self.profile.roles.pump
-        spec = self.profile.devices.get(name) if name else None
-        return (spec.name, spec.safe) if spec is not None else None
 
     def prepare_resume(self, campaign_id: str | None = None, *, use_current: bool = False,
                        as_started: bool = False) -> ResumePlan:
