@@ -25,7 +25,7 @@ from expctl.clock import Clock, VirtualClock, WallClock
 from expctl.devices.access import AccessLevel
 from expctl.devices.profile import Profile
 from expctl.devices.registry import BackendRegistry
-from expctl.errors import BackendError, ExpctlError
+from expctl.errors import ArgumentError, BackendError, ExpctlError
 from expctl.paths import default_data_dir
 
 if TYPE_CHECKING:
@@ -160,14 +160,15 @@ class Session:
 
     @property
     def suspenders(self) -> list[Suspender]:
-        """The profile's suspenders (unless the session was opened without them) and what
-        the backend says data taking needs (an EPICS link up), which always hold."""
+        """What the backend says data taking needs (an EPICS link up), which always holds,
+        then the profile's suspenders (unless the session was opened without them): a lost
+        link is named as the reason before the beam that cannot be read through it."""
         if self._suspenders is None:
             from expctl.engine.suspenders import backend_conditions, suspenders_from_profile
 
             declared = (suspenders_from_profile(self.profile.suspenders, self.beamline.devices)
                         if self.use_suspenders else [])
-            self._suspenders = [*declared, *backend_conditions(self.beamline)]
+            self._suspenders = [*backend_conditions(self.beamline), *declared]
         return self._suspenders
 
     @property
@@ -191,7 +192,8 @@ class Session:
             from expctl.engine import Engine
 
             self._engine = Engine(self.beamline, bus=self.bus, access=self.access,
-                                  results=self.results, suspenders=self.suspenders)
+                                  results=self.results, suspenders=self.suspenders,
+                                  scan_numbers=self.next_scan_number)
         return self._engine
 
     @property
@@ -211,6 +213,15 @@ class Session:
 
             self._runlog = attach(self.bus, self.data_dir, alignment_plotter=plot_alignment)
         return self._runlog
+
+    @property
+    def runlog(self) -> RunLogHandle | None:
+        """The attached run log (None until :meth:`attach_runlog`)."""
+        return self._runlog
+
+    def next_scan_number(self) -> int:
+        """A new scan-record number, reserved in the catalog (engines number scans by it)."""
+        return self.attach_runlog().scans.reserve()
 
     # -- control: one controller per beamline ---------------------------------------------
     @contextmanager
@@ -305,6 +316,29 @@ class Session:
                                              self.fresh_spots())
         return dry
 
+    def rehearse(self, plan: Callable[[], Plan]) -> Estimate:
+        """Rehearse a Python plan on the beamline's simulated twin before it runs for real:
+        how long it takes and every limit and access problem, with nothing moving.
+
+        Args:
+            plan: a function that makes the plan (``lambda: rel_scan(...)``): the
+                rehearsal uses one plan up, the real run needs a fresh one.
+
+        Raises:
+            ArgumentError: ``plan`` is a plan already made (a generator), not a function.
+        """
+        from types import GeneratorType
+
+        from expctl.engine.estimate import estimate
+
+        if isinstance(plan, GeneratorType) or not callable(plan):
+            raise ArgumentError(
+                "rehearse needs a function that makes the plan, not a plan already made",
+                hint="Write session.rehearse(lambda: my_plan(...)); the real run then needs "
+                     "its own plan, e.g. session.engine.run(my_plan(...)), or "
+                     "session.run_plan(lambda: my_plan(...)), which rehearses it first.")
+        return estimate(plan, self.beamline, access=self.access)
+
     def run(self, seq: LoadedSequence | Path | str,
             overrides: Iterable[str] | Mapping[str, Any] = (), *,
             pause_hook: Callable[[Engine], None] | None = None,
@@ -356,7 +390,8 @@ class Session:
             engine = self._sequence_engine = Engine(
                 self.beamline, bus=self.bus, journal=journal, access=self.access,
                 spots=self.desk.spot_book(journal.info.id), safe_state=loaded.safe_actions(),
-                results=self.results, pause_hook=pause_hook, suspenders=self.suspenders)
+                results=self.results, pause_hook=pause_hook, suspenders=self.suspenders,
+                scan_numbers=self.next_scan_number)
             context = campaign_context(loaded, source)
             recorder = self.bus.subscribe(SpotRunRecorder(self.samples, pump_of(self.profile)))
             try:  # a plan: the engine runs it as it is (the pre-flight check was above)
@@ -433,11 +468,17 @@ class Session:
                             source_file=plan.source_file)
 
     # -- devices ---------------------------------------------------------------------
-    def where(self) -> dict[str, dict[str, Any]]:
-        """Every device's current reading, units and limits (``wa`` / where-all)."""
+    def where(self, *, passive: bool = False) -> dict[str, dict[str, Any]]:
+        """Every device's current reading, units and limits (``wa`` / where-all).
+
+        Args:
+            passive: read only devices that can be set (positions, states, accelerator
+                parameters), not instruments — reading a detector or monitor may take
+                shot data, which must not happen beside a command that is running.
+        """
         from expctl.devices.readings import device_readings
 
-        return device_readings(self.profile, self.beamline.devices)
+        return device_readings(self.profile, self.beamline.devices, passive=passive)
 
     def close(self) -> None:
         """Close the run log, the journal, the registry and the beamline; give back control."""

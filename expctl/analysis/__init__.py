@@ -52,6 +52,7 @@ from expctl.analysis.runsums import (
     dark_subtracted_sum,
     run_sums,
 )
+from expctl.analysis.scanstats import ScanStatsResult, scan_stats
 
 __all__ = [
     "FLAGS_UNUSABLE",
@@ -72,6 +73,7 @@ __all__ = [
     "RunSumResult",
     "RunSums",
     "Roi",
+    "ScanStatsResult",
     "RoiStats",
     "SensorGeometry",
     "adu_histogram",
@@ -92,6 +94,7 @@ __all__ = [
     "reduce_frames",
     "roi_stats",
     "run_sums",
+    "scan_stats",
     "split_on_off",
     "subtract_pedestal",
     "window_mask",

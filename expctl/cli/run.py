@@ -79,10 +79,11 @@ def check_sequence_path(text: str) -> None:
 
 
 def console(stderr: bool = False) -> Any:
-    """A rich console (imported only when something is printed)."""
-    from rich.console import Console
+    """A rich console: the terminal's width, ``COLUMNS`` when piped, else no wrapping
+    (see :mod:`expctl.ui.output`)."""
+    from expctl.ui.output import console as make_console
 
-    return Console(stderr=stderr, highlight=False, emoji=False)  # ":x:" in a file stays text
+    return make_console(stderr)  # (emoji off: ":x:" in a file stays text)
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
@@ -134,18 +135,37 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
+    from expctl.sequence.dryrun import written_path
+    from expctl.ui.eta import Eta, leaf_seconds
+    from expctl.ui.location import StepTracker, loop_totals
+    from expctl.ui.output import fit_line, line_width
     from expctl.ui.progress import RunProgress, ask_after_pause, pause_on_interrupt, print_note
-    from expctl.ui.report import outcome_text, plain
+    from expctl.ui.report import format_duration, outcome_text, plain
+    from expctl.ui.runlines import EventLines
     from expctl.ui.views import print_warnings
 
     con = console()
     show_notes(session)
     units = {name: spec.units for name, spec in session.profile.devices.items()}
-    progress = RunProgress(con, loaded.report.outline, dry.total_s, session.clock, units)
+    tracker = StepTracker(loop_totals(loaded.report.outline), dict(loaded.params),
+                          session.results)
+    eta = Eta(dry.total_s, leaf_seconds(dry.tree), session.clock.now, written_path)
+    progress = RunProgress(con, loaded.report.outline, dry.total_s, session.clock, units,
+                           tracker=tracker, eta=eta)
+    # suspensions, pauses and the safe state are the progress display's own lines
+    lines = EventLines(lambda text: con.print(text, markup=False, highlight=False,
+                                              soft_wrap=True),
+                       tracker, units, line_width(), states=False)
     asker = console(stderr=True) if as_json else con  # --json keeps stdout for the object
     hook = ask_after_pause(asker, None if as_json else progress)
-    unsubscribe = (session.bus.subscribe(progress, critical=False, name="progress display")
-                   if not as_json else None)
+    displays = {"step tracker": tracker, "ETA": eta, "run lines": lines,
+                "progress display": progress} if not as_json else {}
+    unsubscribe = [session.bus.subscribe(s, critical=False, name=name)
+                   for name, s in displays.items()]
+    if not as_json:
+        con.print(fit_line(f"running {loaded.name}: about {format_duration(dry.total_s)} of "
+                           f"beamline time, {dry.runs} runs, {dry.shots} shots (Ctrl-C pauses)",
+                           line_width()), markup=False, highlight=False, soft_wrap=True)
     try:
         notify = print_note(console(stderr=True)) if as_json else progress.notify
         with pause_on_interrupt(lambda: session.current_engine, notify, session.bus,
@@ -156,8 +176,8 @@ def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
                 with progress.live():
                     summary = session.run(loaded, pause_hook=hook, rehearsal=dry)
     finally:
-        if unsubscribe is not None:
-            unsubscribe()
+        for off in unsubscribe:
+            off()
     show_notes(session)
     started = session.journal is not None and session.journal.live
     if as_json:

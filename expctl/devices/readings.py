@@ -13,14 +13,19 @@ from expctl.errors import ExpctlError
 __all__ = ["device_readings"]
 
 
-def device_readings(profile: Profile, devices: Mapping[str, Device]) -> dict[str, dict[str, Any]]:
+def device_readings(profile: Profile, devices: Mapping[str, Device], *,
+                    passive: bool = False) -> dict[str, dict[str, Any]]:
     """Each profile device's reading now (or why it cannot be read), kind, units, limits,
-    access level and description."""
+    access level and description; ``passive``: only devices that can be set are read
+    (``"(busy)"`` for the instruments, whose reading may take shot data)."""
     out: dict[str, dict[str, Any]] = {}
     for name, spec in profile.devices.items():
         device = devices.get(name)
         value: Any = None
-        if isinstance(device, Readable):
+        if passive and not (callable(getattr(device, "set", None))
+                            or callable(getattr(device, "request", None))):
+            value = "(busy)"
+        elif isinstance(device, Readable):
             try:
                 value = device.read().get(name)
             except ExpctlError as exc:

@@ -29,6 +29,7 @@ from expctl.engine.interpreter import Interpreter
 from expctl.engine.interrupts import AbortRequested, StopRequested
 from expctl.engine.replay import JournalLike, SpotBook, same_value
 from expctl.engine.safestate import device_safe_actions
+from expctl.engine.scans import ScanNumbers
 from expctl.engine.states import EngineState
 from expctl.engine.suspenders import Suspender
 from expctl.errors import ArgumentError, ExpctlError, StorageError
@@ -88,6 +89,8 @@ class Engine(Interpreter):
         block_seconds: beamline seconds of shots per block during a run.
         poll_seconds: how often suspenders are polled while suspended.
         suspend_timeout: give up (BeamLossError) after this long suspended.
+        scan_numbers: gives recorded scans their numbers (the session's catalog);
+            counts from 1 when omitted.
     """
 
     def __init__(
@@ -106,6 +109,7 @@ class Engine(Interpreter):
         block_seconds: float = 1.0,
         poll_seconds: float = 0.5,
         suspend_timeout: float | None = 3600.0,
+        scan_numbers: ScanNumbers | None = None,
     ) -> None:
         self.beamline = beamline
         self.clock = beamline.clock
@@ -122,6 +126,7 @@ class Engine(Interpreter):
         self.block_seconds = block_seconds
         self.poll_seconds = poll_seconds
         self.suspend_timeout = suspend_timeout
+        self.scan_numbers = scan_numbers
         self.last_summary: RunSummary | None = None
         self._wire()
 
@@ -221,6 +226,8 @@ class Engine(Interpreter):
                 self._summarise(outcome, value, started, None)
                 raise
         finally:
+            self._run_cleanups()
+            self._scan_actions.end(outcome)  # a scan still open keeps its points
             if unsubscribe is not None:
                 unsubscribe()
             if self.journal is not None:

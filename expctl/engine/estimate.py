@@ -58,6 +58,17 @@ class Estimate:
         """True when nothing would be refused and the rehearsal ran to its end."""
         return not self.violations and self.error is None
 
+    def describe(self) -> str:
+        """``12.3 s of beamline time, 2 runs, 60 shots; ok`` or the problems, one per line."""
+        runs, shots = self.runs, self.shots
+        head = (f"{self.total_s:.1f} s of beamline time, {runs} run{'s' if runs != 1 else ''}, "
+                f"{shots} shot{'s' if shots != 1 else ''}")
+        problems = [e.paragraph() for e in self.violations]
+        if self.error is not None:
+            problems.append(f"stopped: {self.error.paragraph()}")
+        return head + ("; ok" if not problems else ":\n" + "\n".join(f"  - {p}"
+                                                                      for p in problems))
+
 
 class _Rehearsal(Engine):
     """An engine that collects what it must refuse (limits, access) and goes on, so one
@@ -67,6 +78,12 @@ class _Rehearsal(Engine):
     def __init__(self, beamline: Beamline, **options: Any) -> None:
         super().__init__(beamline, **options)
         self.violations: list[ExpctlError] = []
+
+    def _refuse_limits(self, err: ExpctlError) -> None:
+        self._motion.already_refused.update(
+            e.device for e in (err.errors if isinstance(err, AggregateError) else (err,))
+            if e.device)
+        raise err
 
     def _refuse(self, err: ExpctlError) -> None:
         if err.exit_code != 2:

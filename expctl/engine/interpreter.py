@@ -40,10 +40,12 @@ from expctl.engine.motion import DeviceActions
 from expctl.engine.replay import MARKERS, RECORDED, JournalLike, Replay, SpotBook
 from expctl.engine.runs import RunTaker
 from expctl.engine.safestate import drive_safe_state
+from expctl.engine.scanning import Cleanups, ScanActions
+from expctl.engine.scans import ScanBook, ScanNumbers
 from expctl.engine.spots import SpotTaker, spot_context
 from expctl.engine.states import EngineState
 from expctl.engine.steps import StepStack
-from expctl.engine.suspenders import Suspender
+from expctl.engine.suspenders import CUT_OUTCOME, Suspender
 from expctl.errors import (
     AggregateError,
     BeamLossError,
@@ -57,12 +59,18 @@ from expctl.errors import (
 from expctl.plans.actions import (
     Action,
     Analyze,
+    CheckLimits,
     Checkpoint,
+    CloseScan,
     FaultPolicy,
+    Finally,
+    FinallyDone,
     Move,
     NextSpot,
+    OpenScan,
     Plan,
     Read,
+    RecordPoint,
     Request,
     Set,
     Sleep,
@@ -70,6 +78,7 @@ from expctl.plans.actions import (
     StepEnd,
     TakeRun,
     Trigger,
+    Units,
 )
 
 __all__ = ["Interpreter"]
@@ -98,6 +107,7 @@ class Interpreter:
     block_seconds: float
     poll_seconds: float
     suspend_timeout: float | None
+    scan_numbers: ScanNumbers | None
 
     def _wire(self) -> None:
         """Build the state machine, the components and the handler table (once the
@@ -118,6 +128,15 @@ class Interpreter:
             NextSpot: self._do_next_spot, Analyze: self._do_analyze,
             StepBegin: steps.begin, StepEnd: steps.end,
         }
+        scans = self._scan_actions = ScanActions(
+            self._devices, ScanBook(self.scan_numbers), self.bus, self.clock,
+            self._run_context, self._refuse_limits)
+        cleanups = self._cleanups = Cleanups()
+        self._handlers.update({
+            CheckLimits: scans.check_limits, OpenScan: scans.open_scan,
+            RecordPoint: scans.record_point, CloseScan: scans.close_scan, Units: scans.units,
+            Finally: cleanups.push, FinallyDone: cleanups.pop,
+        })
         #: True while the safe state is driven: no command may cut its waits short
         self._shielded = False
         self.last_safe_state: SafeStateReached | None = None
@@ -156,9 +175,11 @@ class Interpreter:
         self._spot_taker = SpotTaker(self.beamline.spot_grids, self.journal, self.spots,
                                      self.bus, self.clock)
         self._taker = RunTaker(self.beamline.daq, self.bus, self.clock, self.block_seconds,
-                               self._motion.wait, self._watch_run, self._cut_outcome)
+                               self._motion.wait, self._watch_run, self._cut_outcome,
+                               bool(self.suspenders))
         self._faults: list[FaultRaised] = []
         self._live = False
+        self._cleanups.frames = []
 
     def _drive(self, plan: Plan) -> Any:
         """Feed the plan its results until it returns; close it if we leave early."""
@@ -248,6 +269,17 @@ class Interpreter:
         rehearsal, :mod:`expctl.engine.estimate`, collects it and goes on.)"""
         raise err
 
+    def _refuse_limits(self, err: ExpctlError) -> None:
+        """A scan's targets its axes' limits refuse (CheckLimits): raised like any refusal
+        (a rehearsal also stops reporting those axes at each point)."""
+        raise err
+
+    def _run_cleanups(self) -> None:
+        """The clean-up the plan registered (:class:`Finally`), whatever ended it."""
+        self._attention = False  # the command that ended the plan is served
+        self._cleanups.run(lambda act: self._handlers[type(act)](act),
+                           lambda act, err: self._fault(act, err, "finally", 1))
+
     def _fault(self, action: Action, err: ExpctlError, policy: str, attempt: int) -> None:
         ev = FaultRaised(type(action).__name__, err, policy, attempt, self.clock.now(),
                          self._steps.path)
@@ -315,7 +347,7 @@ class Interpreter:
             now = self.clock.now()
             if self.suspend_timeout is not None and now - since > self.suspend_timeout:
                 raise BeamLossError(f"suspended for {now - since:.0f} s ({reason}); giving up")
-            bad = [r for s in self.suspenders if (r := s.reason(self.beamline.devices))]
+            bad = [r for s in self.suspenders if (r := self._condition(s)[0])]
             if bad:
                 good_since = None
             elif good_since is None:
@@ -329,13 +361,20 @@ class Interpreter:
         except WaitInterrupted:
             self._service()  # a command came while restoring; resuming restores again
 
-    def _check_suspenders(self) -> None:
-        devices = self.beamline.devices
-        for s in self.suspenders:
-            reason = s.reason(devices)
-            if reason:
-                raise SuspendRequested(reason)
+    def _condition(self, suspender: Suspender) -> tuple[str | None, str]:
+        """Why ``suspender`` trips (None: it holds), and the outcome of a run it cuts.  A
+        condition that cannot be read (its device disconnected) does not hold either."""
+        try:
+            return (suspender.reason(self.beamline.devices),
+                    getattr(suspender, "outcome", CUT_OUTCOME))
+        except ConditionLostError as err:
+            return err.message, err.outcome
 
+    def _check_suspenders(self) -> None:
+        for s in self.suspenders:
+            reason, outcome = self._condition(s)
+            if reason:
+                raise SuspendRequested(reason, outcome)
 
     # ------------------------------------------------------------------ safe state
     def _drive_safe_state(self, reason: str) -> list[Set | Request]:

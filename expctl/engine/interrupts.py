@@ -6,6 +6,8 @@ These never leave the engine: the interpreter catches each of them and acts
 
 from __future__ import annotations
 
+from expctl.engine.suspenders import CUT_OUTCOME
+
 __all__ = ["AbortRequested", "StopRequested", "SuspendRequested", "WaitInterrupted"]
 
 
@@ -22,8 +24,9 @@ class WaitInterrupted(Exception):
 
 
 class SuspendRequested(Exception):
-    """A suspender tripped; ``reason`` says which."""
+    """A suspender tripped; ``reason`` says which, ``outcome`` what a run it cut is marked."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, outcome: str = CUT_OUTCOME) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.outcome = outcome

@@ -11,7 +11,7 @@ the wait (immediate pause, stop, abort) stops the moving devices.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from expctl.clock import Clock
@@ -20,6 +20,7 @@ from expctl.devices.protocols import Device, Settable, Stoppable
 from expctl.devices.status import Status, wait_all
 from expctl.engine.devices import DeviceTable
 from expctl.engine.interrupts import WaitInterrupted
+from expctl.engine.scanning import device_units
 from expctl.errors import AggregateError, ExpctlError, SequenceError, UserError
 from expctl.plans.actions import Action, Move, Read, Request, Set, Sleep, Trigger
 
@@ -37,6 +38,8 @@ class DeviceActions:
         cut: on a wall clock, asked while waiting: must the wait end now?
         remember: told of every device-setting action done (replayed after a pause).
         refuse: given a refused target; raises it (a rehearsal records it and goes on).
+        already_refused: axes whose limits a CheckLimits already refused (a rehearsal
+            does not report them again at every point; a real run never gets that far).
     """
 
     devices: DeviceTable
@@ -45,6 +48,7 @@ class DeviceActions:
     cut: Callable[[], bool]
     remember: Callable[[Action], None]
     refuse: Callable[[ExpctlError], None]
+    already_refused: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._virtual = self.clock.is_virtual
@@ -89,7 +93,7 @@ class DeviceActions:
         if len(targets) == 1 and not action.relative:  # a step-scan point: one axis
             ((name, target),) = targets.items()
             dev = self.devices.allowed.get(name)
-            if dev is not None:
+            if dev is not None and (type(target) is float or type(target) is int):
                 try:
                     dev.check_value(target)
                 except UserError:
@@ -105,13 +109,16 @@ class DeviceActions:
             try:
                 if action.relative:
                     axis = self.devices.movable(name)
+                    value = device_units(self.devices, name, value)
                     target, dev = axis.position + value, axis
                 else:
-                    target, dev = value, self.devices.settable(name, "moved")
+                    dev = self.devices.settable(name, "moved")
+                    target = device_units(self.devices, name, value)
                 dev.check_value(target)
                 planned.append((dev, target))
             except UserError as err:
                 errors.append(err)
+        errors = [e for e in errors if e.device not in self.already_refused]
         if errors:  # before anything moves
             self.refuse(errors[0] if len(errors) == 1 else AggregateError(errors))
         statuses = [dev.set(target) for dev, target in planned]
@@ -120,8 +127,9 @@ class DeviceActions:
 
     def set(self, action: Set) -> None:
         dev = self.devices.settable(action.device, "set")
-        dev.check_value(action.value)
-        status = dev.set(action.value)
+        value = device_units(self.devices, action.device, action.value)
+        dev.check_value(value)
+        status = dev.set(value)
         self.remember(action)
         self.wait([status], [dev])
 
@@ -132,8 +140,9 @@ class DeviceActions:
             raise SequenceError(f"{action.device} is not an accelerator parameter",
                                 device=action.device, hint="Use set or move instead.")
         check_access(action.device, param.access, self.access, verb="request")
-        param.check_value(action.value)
-        status = param.request(action.value, self.access)
+        value = device_units(self.devices, action.device, action.value)
+        param.check_value(value)
+        status = param.request(value, self.access)
         self.remember(action)
         self.wait([status])
 

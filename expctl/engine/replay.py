@@ -33,13 +33,14 @@ from expctl.plans.actions import (
     StepBegin,
     StepEnd,
     TakeRun,
+    Units,
 )
 
 __all__ = ["MARKERS", "RECORDED", "JournalLike", "Replay", "SpotBook", "StepFrame",
            "collect_target", "same_value"]
 
 #: Action types whose results a journal keeps, so a completed step can be replayed.
-RECORDED: frozenset[type] = frozenset({Read, TakeRun, NextSpot, Analyze})
+RECORDED: frozenset[type] = frozenset({Read, TakeRun, NextSpot, Analyze, Units})
 
 #: Step markers and checkpoints: not device actions, so no reason to restore state before
 #: them (a live loop iteration whose first children are replayed must not restore twice).

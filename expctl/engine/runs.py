@@ -20,7 +20,7 @@ from expctl.devices.protocols import RunControl, RunRecord
 from expctl.devices.status import Status
 from expctl.engine.events import EventBus, RunContext, RunStarted, RunStopped, ShotBlockTaken
 from expctl.engine.interrupts import SuspendRequested, WaitInterrupted
-from expctl.errors import DeviceError
+from expctl.errors import ConditionLostError, DeviceError
 from expctl.plans.actions import TakeRun
 
 __all__ = ["RunTaker"]
@@ -39,6 +39,8 @@ class RunTaker:
         watch: asked after every block; raises :class:`WaitInterrupted` (a command came)
             or :class:`SuspendRequested` (a suspender tripped).
         cut_outcome: the outcome of a run a command cut (``aborted``, ``stopped`` …).
+        retakes: a run a lost condition cut is retaken (suspenders are installed), so it
+            is marked with the condition's outcome rather than ``failed``.
     """
 
     daq: RunControl
@@ -48,6 +50,7 @@ class RunTaker:
     wait: Callable[[list[Status]], None]
     watch: Callable[[], None]
     cut_outcome: Callable[[], str]
+    retakes: bool
     runs: list[RunRecord] = field(default_factory=list, init=False)
     cut: list[RunRecord] = field(default_factory=list, init=False)
 
@@ -61,14 +64,16 @@ class RunTaker:
             self.bus.publish(RunStarted(record, ctx, self.clock.now(), snapshot(),
                                         daq.config()))
             self._follow(status, ctx)
-        except SuspendRequested:
-            self._end(ctx, "beamloss", aborted=True)
+        except SuspendRequested as cut:
+            self._end(ctx, cut.outcome, aborted=True)
             raise
         except WaitInterrupted:
             self._end(ctx, self.cut_outcome(), aborted=True)
             raise
-        except DeviceError:
-            self._end(ctx, "failed", aborted=True)
+        except DeviceError as err:
+            retaken = isinstance(err, ConditionLostError) and self.retakes
+            self._end(ctx, err.outcome if isinstance(err, ConditionLostError) and retaken
+                      else "failed", aborted=True)
             raise
         except Exception:  # logging failed (a critical subscriber): the DAQ must still stop
             self._abandon(ctx)

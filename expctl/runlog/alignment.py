@@ -68,8 +68,9 @@ def _result_dict(result: Any) -> dict[str, Any]:
 
 
 def _is_scan(event: AnalysisDone) -> bool:
+    """An analysis of scan points not already kept as a scan record (see scans.py)."""
     inputs = event.inputs
-    return "x" in inputs and "y" in inputs and "axis" in inputs
+    return "x" in inputs and "y" in inputs and "axis" in inputs and "scan" not in inputs
 
 
 def _is_decision(result: Any) -> bool:
@@ -191,10 +192,11 @@ def _move_in_step(title: str, scan: AlignmentScan) -> dict[str, Any] | None:
     if m is None:
         return None
     target = finite_or_none(scan.result.get(m.group(1)))
+    said = re.sub(r"\$\{\s*([^}]*?)\s*\}", r"\1", title)  # what ${rock.center} named
     return {"axis": scan.axis, "moved": target is not None,
             "target": math.nan if target is None else target,
-            "reason": f"step '{title}'" + ("" if target is not None
-                                           else f": {m.group(1)} is not a finite number")}
+            "reason": f"step '{said}'" + ("" if target is not None
+                                          else f": {m.group(1)} is not a finite number")}
 
 
 def finite_or_none(value: Any) -> float | None:

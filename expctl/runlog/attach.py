@@ -17,7 +17,9 @@ from expctl.engine.events import EngineEvent, EventBus, RunStarted
 from expctl.paths import prepare_for_writing
 from expctl.runlog.alignment import AlignmentLogger, AlignmentScan
 from expctl.runlog.catalog import Catalog
+from expctl.runlog.logbook import Logbook
 from expctl.runlog.recovery import recover
+from expctl.runlog.scans import ScanLogger
 from expctl.runlog.writer import RunFileWriter
 
 __all__ = ["RunLogHandle", "attach"]
@@ -30,6 +32,8 @@ class RunLogHandle:
     writer: RunFileWriter
     catalog: Catalog
     alignment: AlignmentLogger
+    scans: ScanLogger
+    logbook: Logbook
     recovered: list[int] = field(default_factory=list)
     _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
 
@@ -42,6 +46,7 @@ class RunLogHandle:
         else:
             self.writer(event)
             self.catalog(event)
+        self.scans(event)  # scan records are data too: a failure stops the engine
 
     def supersede(self, runs: list[int]) -> list[int]:
         """Mark completed runs a resumed campaign redoes as ``superseded`` (see recovery)."""
@@ -55,6 +60,7 @@ class RunLogHandle:
         self._unsubscribe.clear()
         try:
             self.alignment.flush()
+            self.scans.close()
         finally:
             self.writer.close()
             self.catalog.close()
@@ -81,14 +87,17 @@ def attach(bus: EventBus, data_dir: Path, *,
     catalog = Catalog(data_dir)
     try:
         recovered = recover(catalog)
+        scans = ScanLogger(data_dir, catalog)
+        scans.recover()
     except BaseException:
         catalog.close()
         raise
     handle = RunLogHandle(writer=RunFileWriter(data_dir), catalog=catalog,
                           alignment=AlignmentLogger(data_dir, catalog, alignment_plotter),
-                          recovered=recovered)
+                          scans=scans, logbook=Logbook(data_dir), recovered=recovered)
     handle._unsubscribe = [
-        bus.subscribe(handle, name="run log (run files and catalog)"),
+        bus.subscribe(handle, name="run log (run files, scan records and catalog)"),
         bus.subscribe(handle.alignment, critical=False, name="alignment log"),
+        bus.subscribe(handle.logbook, critical=False, name="logbook"),
     ]
     return handle

@@ -1,4 +1,4 @@
-"""PNG plots for the logbook: the reduction cube and alignment scans.
+"""PNG plots for the logbook: the reduction cube, alignment scans and scan records.
 
 matplotlib (Agg, no display needed) is imported inside the functions so that
 importing expctl never pays for it.  Figures carry everything a reader of the
@@ -19,8 +19,9 @@ from expctl.analysis.lineshape import pseudo_voigt
 if TYPE_CHECKING:
     from expctl.runlog.alignment import AlignmentScan
     from expctl.runlog.reduce import Cube
+    from expctl.runlog.scans import ScanColumns
 
-__all__ = ["plot_alignment", "plot_cube"]
+__all__ = ["plot_alignment", "plot_cube", "plot_scan", "scan_curve"]
 
 _ETA = {"gaussian": 0.0, "lorentzian": 1.0}
 
@@ -149,3 +150,72 @@ def plot_alignment(scan: AlignmentScan, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_scan(scan: ScanColumns, path: Path) -> Path:
+    """A scan record: its signal (divided by I0) against the first axis, with cen, the fitted
+    peak and the move it caused; a grid scan as a map."""
+    plt = _pyplot()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    x, y, label = scan_curve(scan)
+    units = scan.units
+    axis = scan.axes[0] if scan.axes else "point"
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    if len(scan.shape) == 2 and len(scan.axes) >= 2:
+        y2 = scan.columns.get(scan.axes[1], np.zeros(0))
+        shown = ax.scatter(x, y2, c=y, s=30, cmap="viridis")
+        fig.colorbar(shown, ax=ax, label=label)
+        ax.set_ylabel(_axis_label(scan.axes[1], units))
+    else:
+        ax.plot(x, y, "o-", ms=4, lw=0.8, color="black", label=label)
+        r = scan.result or {}
+        fit = r.get("fit") or {}
+        if fit.get("model") and len(x):
+            values = [float(fit.get(k, math.nan)) for k in ("center", "fwhm", "height",
+                                                              "background")]
+            eta = _ETA.get(str(fit["model"]), float(fit.get("eta", math.nan)))
+            if all(math.isfinite(v) for v in (*values, eta)):
+                xs = np.linspace(float(np.min(x)), float(np.max(x)), 400)
+                ax.plot(xs, values[3] + values[2] * pseudo_voigt(xs, values[0], values[1], eta),
+                        color="tab:orange", label=f"{fit['model']} fit")
+        cen = r.get("cen")
+        if isinstance(cen, float) and math.isfinite(cen):
+            ax.axvline(cen, color="tab:orange", ls="--", lw=0.8, label=f"cen {cen:.6g}")
+        moved = scan.moved_to
+        if moved:
+            ax.axvline(float(moved["target"]), lw=1.2,
+                       color="tab:green" if moved.get("moved") else "tab:red",
+                       label=("moved to " if moved.get("moved") else "stayed at ")
+                       + f"{float(moved['target']):.6g}")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=8, loc="best")
+    flags = ", ".join((scan.result or {}).get("flags", [])) or "none"
+    ax.set_title(f"scan {scan.number}: {scan.command or scan.kind}", fontsize=9)
+    ax.text(0.01, 0.98, f"{scan.outcome}; {len(x)} of {scan.planned} points; flags: {flags}",
+            transform=ax.transAxes, va="top", fontsize=7, color="0.3")
+    ax.set_xlabel(_axis_label(axis, units))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def scan_curve(scan: ScanColumns) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(x, y, label)``: the first axis and the scan's signal (divided by its I0)."""
+    x = scan.positions
+    signal = scan.signal_column or next(
+        (k for k in scan.columns if k not in scan.axes), "")
+    y = scan.columns.get(signal, np.full(len(x), np.nan))
+    label = signal
+    if scan.i0_column and scan.i0_column in scan.columns:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = y / scan.columns[scan.i0_column]
+        label = f"{signal} / {scan.i0_column}"
+    return x, y, label
+
+
+def _axis_label(axis: str, units: Any) -> str:
+    unit = units.get(axis, "") if units else ""
+    return f"{axis} ({unit})" if unit else axis
