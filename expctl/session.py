@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from expctl.beamtime.samples import SampleInfo, SampleRegistry
     from expctl.devices.protocols import Beamline
     from expctl.engine import Engine, Estimate, EventBus, Journal, RunSummary, Suspender
-    from expctl.engine.events import RunContext
     from expctl.plans.actions import Plan
     from expctl.runlog.attach import RunLogHandle
     from expctl.sequence.dryrun import DryRun
@@ -399,14 +398,14 @@ class Session:
             finally:
                 recorder()
 
-    def preflight(self, plan_factory: Callable[[], Plan],
-                  context: RunContext | None = None) -> Estimate:
-        """Rehearse a plan on the beamline's simulated twin and refuse it, before anything
-        moves, if the rehearsal found limit or access violations
-        (:func:`~expctl.beamtime.preflight.preflight_plan`)."""
-        from expctl.beamtime.preflight import preflight_plan
+    def preflight(self, plan_factory: Callable[[], Plan]) -> Estimate:
+        """:meth:`rehearse`, and refuse the plan (an AggregateError, before anything moves)
+        if the rehearsal found limit or access violations."""
+        from expctl.beamtime.preflight import refuse_problems
 
-        return preflight_plan(plan_factory, self.beamline, self.access, context)
+        found = self.rehearse(plan_factory)
+        refuse_problems(found.violations)
+        return found
 
     def run_plan(self, plan_factory: Callable[[], Plan], *,
                  rehearsal: Estimate | None = None) -> RunSummary:

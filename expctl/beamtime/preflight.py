@@ -8,21 +8,17 @@ CLI's and the shell's dry-run) is reused rather than made again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from expctl.devices.access import AccessLevel
 from expctl.devices.protocols import Beamline
-from expctl.engine.estimate import Estimate, estimate
-from expctl.engine.events import RunContext
 from expctl.errors import AggregateError, ExpctlError, UserError
-from expctl.plans.actions import Plan
 
 if TYPE_CHECKING:
     from expctl.sequence.dryrun import DryRun
     from expctl.sequence.load import LoadedSequence
 
-__all__ = ["preflight_plan", "preflight_sequence", "refuse_problems"]
+__all__ = ["preflight_sequence", "refuse_problems"]
 
 
 def refuse_problems(problems: Iterable[ExpctlError]) -> None:
@@ -32,18 +28,6 @@ def refuse_problems(problems: Iterable[ExpctlError]) -> None:
         n = len(found)
         raise AggregateError(found, f"{n} problem{'s' if n != 1 else ''} found before any "
                                     "motion")
-
-
-def preflight_plan(plan_factory: Callable[[], Plan], beamline: Beamline, access: AccessLevel,
-                   context: RunContext | None = None) -> Estimate:
-    """Rehearse a Python plan on ``beamline``'s twin; refuse it if a target was refused.
-
-    Raises:
-        AggregateError: every limit and access violation the rehearsal found.
-    """
-    found = estimate(plan_factory, beamline, access=access, context=context)
-    refuse_problems(found.violations)
-    return found
 
 
 def preflight_sequence(loaded: LoadedSequence, beamline: Beamline,

@@ -236,6 +236,27 @@ class Engine(Interpreter):
         if error is not None:
             raise error
         return summary
+    def _drive(self, plan: Plan) -> Any:
+        """Feed the plan its results until it returns; close it if we leave early."""
+        send = plan.send
+        execute = self._execute
+        result: Any = None
+        try:
+            while True:
+                try:
+                    action = send(result)
+                except StopIteration as done:
+                    return done.value
+                result = execute(action)
+        finally:
+            plan.close()
+
+    def _run_cleanups(self) -> None:
+        """The clean-up the plan registered (:class:`Finally`), whatever ended it."""
+        self._attention = False  # the command that ended the plan is served
+        self._cleanups.run(lambda act: self._handlers[type(act)](act),
+                           lambda act, err: self._fault(act, err, "finally", 1))
+
     def _summarise(self, outcome: str, value: Any, started: float,
                    error: ExpctlError | None) -> RunSummary:
         taker = self._taker

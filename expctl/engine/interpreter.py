@@ -45,7 +45,7 @@ from expctl.engine.scans import ScanBook, ScanNumbers
 from expctl.engine.spots import SpotTaker, spot_context
 from expctl.engine.states import EngineState
 from expctl.engine.steps import StepStack
-from expctl.engine.suspenders import CUT_OUTCOME, Suspender
+from expctl.engine.suspenders import Suspender, condition
 from expctl.errors import (
     AggregateError,
     BeamLossError,
@@ -68,7 +68,6 @@ from expctl.plans.actions import (
     Move,
     NextSpot,
     OpenScan,
-    Plan,
     Read,
     RecordPoint,
     Request,
@@ -181,21 +180,6 @@ class Interpreter:
         self._live = False
         self._cleanups.frames = []
 
-    def _drive(self, plan: Plan) -> Any:
-        """Feed the plan its results until it returns; close it if we leave early."""
-        send = plan.send
-        execute = self._execute
-        result: Any = None
-        try:
-            while True:
-                try:
-                    action = send(result)
-                except StopIteration as done:
-                    return done.value
-                result = execute(action)
-        finally:
-            plan.close()
-
     def _execute(self, action: Action) -> Any:
         """One action: the common case (no command pending, no step being replayed or
         transcribed) is a handler call; everything else goes aside."""
@@ -274,12 +258,6 @@ class Interpreter:
         (a rehearsal also stops reporting those axes at each point)."""
         raise err
 
-    def _run_cleanups(self) -> None:
-        """The clean-up the plan registered (:class:`Finally`), whatever ended it."""
-        self._attention = False  # the command that ended the plan is served
-        self._cleanups.run(lambda act: self._handlers[type(act)](act),
-                           lambda act, err: self._fault(act, err, "finally", 1))
-
     def _fault(self, action: Action, err: ExpctlError, policy: str, attempt: int) -> None:
         ev = FaultRaised(type(action).__name__, err, policy, attempt, self.clock.now(),
                          self._steps.path)
@@ -347,7 +325,8 @@ class Interpreter:
             now = self.clock.now()
             if self.suspend_timeout is not None and now - since > self.suspend_timeout:
                 raise BeamLossError(f"suspended for {now - since:.0f} s ({reason}); giving up")
-            bad = [r for s in self.suspenders if (r := self._condition(s)[0])]
+            devices = self.beamline.devices
+            bad = [r for s in self.suspenders if (r := condition(s, devices)[0])]
             if bad:
                 good_since = None
             elif good_since is None:
@@ -361,18 +340,10 @@ class Interpreter:
         except WaitInterrupted:
             self._service()  # a command came while restoring; resuming restores again
 
-    def _condition(self, suspender: Suspender) -> tuple[str | None, str]:
-        """Why ``suspender`` trips (None: it holds), and the outcome of a run it cuts.  A
-        condition that cannot be read (its device disconnected) does not hold either."""
-        try:
-            return (suspender.reason(self.beamline.devices),
-                    getattr(suspender, "outcome", CUT_OUTCOME))
-        except ConditionLostError as err:
-            return err.message, err.outcome
-
     def _check_suspenders(self) -> None:
+        devices = self.beamline.devices
         for s in self.suspenders:
-            reason, outcome = self._condition(s)
+            reason, outcome = condition(s, devices)
             if reason:
                 raise SuspendRequested(reason, outcome)
 

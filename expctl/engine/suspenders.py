@@ -17,10 +17,10 @@ from typing import Any, Protocol, cast, runtime_checkable
 
 from expctl.devices.profile import SuspenderSpec
 from expctl.devices.protocols import Beamline, Device, Readable, Supervised
-from expctl.errors import BackendError
+from expctl.errors import BackendError, ConditionLostError
 
 __all__ = ["CUT_OUTCOME", "BandSuspender", "BeamSuspender", "Suspender", "backend_conditions",
-           "suspenders_from_profile"]
+           "condition", "suspenders_from_profile"]
 
 #: The outcome of a run a suspender cut, unless the suspender has an ``outcome`` of its own.
 CUT_OUTCOME = "beamloss"
@@ -92,6 +92,15 @@ class BeamSuspender:
     def reason(self, devices: Mapping[str, Device]) -> str | None:
         value = _reading(devices, self.device, self.device)
         return None if float(value) >= 0.5 else "no beam"
+
+
+def condition(suspender: Suspender, devices: Mapping[str, Device]) -> tuple[str | None, str]:
+    """Why ``suspender`` trips (None: it holds), and the outcome of a run it cuts.  A
+    condition that cannot be read (its device disconnected) does not hold either."""
+    try:
+        return suspender.reason(devices), getattr(suspender, "outcome", CUT_OUTCOME)
+    except ConditionLostError as err:
+        return err.message, err.outcome
 
 
 def _reading(devices: Mapping[str, Device], device: str, key: str) -> Any:
