@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from expctl.sequence.dryrun import DryRun
     from expctl.sequence.load import LoadedSequence
     from expctl.sequence.registry import VerbRegistry
+    from expctl.ui.plotworker import BackgroundPlotter
 
 __all__ = ["Session", "default_data_dir"]
 
@@ -63,12 +64,15 @@ class Session:
         suspenders: install the profile's suspenders (``suspenders:``) in every engine.
         faults: a fault schedule to rehearse (simulators; see :mod:`expctl.beamtime.faults`),
             armed when the session's first plan starts.
+        plots: draw alignment-scan PNGs (in a worker process, see
+            :mod:`expctl.ui.plotworker`).
     """
 
     def __init__(self, profile: Profile, registry: BackendRegistry, clock: Clock,
                  data_dir: Path, *, access: AccessLevel = AccessLevel.USER,
                  seed: int | None = None, beamline: Beamline | None = None,
-                 suspenders: bool = True, faults: Iterable[FaultSpec] = ()) -> None:
+                 suspenders: bool = True, faults: Iterable[FaultSpec] = (),
+                 plots: bool = True) -> None:
         self.profile = profile
         self.registry = registry
         self.clock = clock
@@ -88,6 +92,8 @@ class Session:
         self.use_suspenders = suspenders
         self._suspenders: list[Suspender] | None = None
         self.faults = tuple(faults)
+        self.plots = plots
+        self._plotter: BackgroundPlotter | None = None
         self._lock: BeamlineLock | None = None
         self._hold_control = False
         #: things the user should hear about (a sample registered for them, a stale lock)
@@ -101,7 +107,7 @@ class Session:
              access: AccessLevel | str = AccessLevel.USER,
              registry: BackendRegistry | None = None,
              beamline: Beamline | None = None, suspenders: bool = True,
-             faults: Iterable[str] = ()) -> Session:
+             faults: Iterable[str] = (), plots: bool = True) -> Session:
         """Open a session on a profile (name or YAML path).
 
         Args:
@@ -116,6 +122,7 @@ class Session:
             suspenders: install the profile's suspenders (beam, signal bands).
             faults: ``--fault`` schedules to rehearse on a simulator, e.g.
                 ``"beam_loss@120s+30s"`` (bad ones are user errors before anything connects).
+            plots: draw alignment-scan PNGs (``--no-plots``: scan files and rows only).
         """
         from expctl.beamtime.faults import parse_fault
 
@@ -137,7 +144,7 @@ class Session:
         level = AccessLevel.parse(access) if isinstance(access, str) else access
         return cls(prof, registry, clock, Path(data_dir) if data_dir else default_data_dir(),
                    access=level, seed=seed, beamline=beamline, suspenders=suspenders,
-                   faults=specs)
+                   faults=specs, plots=plots)
 
     # -- lazily built parts ------------------------------------------------------------
     @property
@@ -208,9 +215,12 @@ class Session:
         """Subscribe the run writer, catalog and alignment log (once)."""
         if self._runlog is None:
             from expctl.runlog.attach import attach
-            from expctl.ui.plots import plot_alignment
 
-            self._runlog = attach(self.bus, self.data_dir, alignment_plotter=plot_alignment)
+            if self.plots and self._plotter is None:
+                from expctl.ui.plotworker import BackgroundPlotter
+
+                self._plotter = BackgroundPlotter()
+            self._runlog = attach(self.bus, self.data_dir, alignment_plotter=self._plotter)
         return self._runlog
 
     @property
@@ -221,6 +231,27 @@ class Session:
     def next_scan_number(self) -> int:
         """A new scan-record number, reserved in the catalog (engines number scans by it)."""
         return self.attach_runlog().scans.reserve()
+
+    @property
+    def plots_pending(self) -> int:
+        """Alignment PNGs queued or being drawn in the background."""
+        return self._plotter.pending if self._plotter is not None else 0
+
+    def finish_plots(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """Wait until every alignment PNG queued so far is written (``progress(done,
+        total)`` meanwhile); plots that failed become :attr:`bus` warnings."""
+        if self._runlog is None:
+            return
+        wait = self._plotter.wait if self._plotter is not None else None
+        self._warn_plots(self._runlog.alignment.finish(
+            (lambda: wait(progress)) if wait is not None else None))
+
+    def _warn_plots(self, failures: list[str]) -> None:
+        from expctl.engine.events import SubscriberWarning
+
+        for text in failures:
+            self.bus.warnings.append(SubscriberWarning("alignment plots", text, "exit",
+                                                       self.clock.now()))
 
     # -- control: one controller per beamline ---------------------------------------------
     @contextmanager
@@ -486,8 +517,11 @@ class Session:
             self.journal = None
         self.desk.close()
         if self._runlog is not None:
-            self._runlog.close()
+            self._warn_plots(self._runlog.close())
             self._runlog = None
+        if self._plotter is not None:
+            self._plotter.close()
+            self._plotter = None
         if self._beamline is not None:
             self._beamline.close()
             self._beamline = None

@@ -107,7 +107,7 @@ def _value(v: Any, unit: str | None) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from expctl.cli.run import _print_json, console, open_session, show_notes
+    from expctl.cli.run import _print_json, console, open_session, show_notes, wait_for_plots
     from expctl.engine import Journal
     from expctl.engine.events import SafeStateReached, StateRestored
     from expctl.paths import resolve_data_dir
@@ -152,8 +152,9 @@ def _run(args: argparse.Namespace) -> int:
                                 hook) as flags:
             summary = session.resume(plan=plan, pause_hook=hook)
         unsubscribe()
-        show_notes(session)
-        if args.json:
+        if args.json:  # the object carries the plots' warnings: they are written first
+            wait_for_plots(session, out)
+            show_notes(session)
             _print_json({"ok": summary.outcome == "completed", "outcome": summary.outcome,
                          "campaign": info.id, "runs": [r.run for r in summary.runs],
                          "cut_runs": [r.run for r in summary.cut_runs],
@@ -165,6 +166,8 @@ def _run(args: argparse.Namespace) -> int:
             con.print(f"campaign {info.id}: " + outcome_text(summary,
                                                               interrupted=flags["interrupted"]),
                       highlight=False)
+            wait_for_plots(session, out)  # after the outcome: it is not held up by plots
+            show_notes(session)
             print_warnings(console(stderr=True), session.bus.warnings)
     if summary.outcome == "completed":
         return 0

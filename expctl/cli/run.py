@@ -17,7 +17,7 @@ from expctl.cli import Command
 from expctl.paths import DATA_DIR_HELP
 
 __all__ = ["COMMAND", "add_session_args", "check_sequence_path", "open_session",
-           "show_notes"]
+           "show_notes", "wait_for_plots"]
 
 
 def add_session_args(p: argparse.ArgumentParser, *, seeds: bool = True,
@@ -46,6 +46,9 @@ def add_session_args(p: argparse.ArgumentParser, *, seeds: bool = True,
                        help="rehearse a fault on the simulator, counted from the start, e.g. "
                             "beam_loss@120s+30s, stall@300s:theta, timeout@5min:mpccd, "
                             "dropout@60s:mpccd, refuse@0:pump_delay (repeatable)")
+        p.add_argument("--no-plots", dest="plots", action="store_false",
+                       help="draw no alignment-scan PNGs (scan files and catalog rows are "
+                            "still written)")
 
 
 def open_session(args: argparse.Namespace) -> Any:
@@ -55,7 +58,7 @@ def open_session(args: argparse.Namespace) -> Any:
     return Session.open(args.profile, args.data_dir, getattr(args, "seed", None),
                         speed=getattr(args, "speed", None), access=args.access,
                         suspenders=getattr(args, "suspenders", True),
-                        faults=getattr(args, "faults", ()))
+                        faults=getattr(args, "faults", ()), plots=getattr(args, "plots", True))
 
 
 def check_sequence_path(text: str) -> None:
@@ -178,9 +181,10 @@ def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
     finally:
         for off in unsubscribe:
             off()
-    show_notes(session)
     started = session.journal is not None and session.journal.live
-    if as_json:
+    if as_json:  # the object carries the plots' warnings: they are written first
+        wait_for_plots(session, console(stderr=True))
+        show_notes(session)
         _print_json({"ok": summary.outcome == "completed", "outcome": summary.outcome,
                      "runs": [r.run for r in summary.runs],
                      "cut_runs": [r.run for r in summary.cut_runs],
@@ -189,14 +193,30 @@ def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
                      "safe_state": _safe_state_text(session, units),
                      "journal": str(session.journal.path) if started else None,
                      "warnings": [w.text for w in session.bus.warnings]})
-    else:
+    else:  # the outcome at once (after Ctrl-C too), then the plots still being drawn
         con.print(outcome_text(summary, interrupted=flags["interrupted"]), highlight=False)
         if not started:
             con.print("nothing had moved yet: no campaign was started (nothing to resume)")
+        wait_for_plots(session, con)
+        show_notes(session)
         print_warnings(console(stderr=True), session.bus.warnings)
     if summary.outcome == "completed":
         return 0
     return 130 if flags["interrupted"] else 1
+
+
+def wait_for_plots(session: Any, con: Any) -> None:
+    """Before the command exits: the alignment PNGs still being drawn are written, with a
+    progress bar (on a terminal) while some are left."""
+    left = session.plots_pending
+    if not left:
+        session.finish_plots()
+        return
+    from rich.progress import Progress
+
+    with Progress(console=con, transient=True) as bar:
+        task = bar.add_task("writing alignment plots", total=left)
+        session.finish_plots(lambda done, total: bar.update(task, completed=done, total=total))
 
 
 def show_notes(session: Any) -> None:

@@ -54,13 +54,15 @@ class RunLogHandle:
 
         return supersede(self.catalog, runs)
 
-    def close(self) -> None:
+    def close(self) -> list[str]:
+        """Unsubscribe, wait for the alignment plots, close the files; returns the plot
+        failures nobody was told about yet."""
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
         try:
-            self.alignment.flush()
             self.scans.close()
+            return self.alignment.finish()
         finally:
             self.writer.close()
             self.catalog.close()
@@ -80,7 +82,9 @@ def attach(bus: EventBus, data_dir: Path, *,
         bus: the engine's event bus.
         data_dir: the data directory.
         alignment_plotter: draws alignment-scan PNGs, e.g.
-            ``expctl.ui.plots.plot_alignment`` (injected: ``ui`` sits above ``runlog``).
+            ``expctl.ui.plots.plot_alignment``, or queues them and returns a future
+            (``expctl.ui.plotworker.BackgroundPlotter``); injected: ``ui`` sits above
+            ``runlog``.
     """
     data_dir = Path(data_dir)
     prepare_for_writing(data_dir)

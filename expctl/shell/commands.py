@@ -130,7 +130,7 @@ def _run_sequence(sh: Shell, loaded: Any, dry: Any) -> Any:
     seen = len(session.bus.warnings)
     try:
         with session.control(f"expctl shell: {sh.busy or 'seq run'}"):
-            return session.run(loaded)
+            return session.run(loaded, rehearsal=dry)  # the pre-flight reuses this dry-run
     finally:
         for off in unsubscribe:
             off()

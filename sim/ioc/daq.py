@@ -76,7 +76,7 @@ class DAQGroup:
         self.config = long_string()
         self.rate = ChannelDouble(value=float(self.daq.rate_hz), units="Hz", precision=3)
         world = ioc.beamline.world
-        self.columns = block_columns([d.name for d in world.detectors],
+        self.columns = block_columns([m.name for m in world.detector_models],
                                      world.model.timing_tool is not None)
         self.block = {key: ChannelDouble(value=np.zeros(0), max_length=BLOCK_MAX)
                       for key in self.columns}
