@@ -25,7 +25,7 @@ from expctl.clock import Clock, VirtualClock, WallClock
 from expctl.devices.access import AccessLevel
 from expctl.devices.profile import Profile
 from expctl.devices.registry import BackendRegistry
-from expctl.errors import ArgumentError, BackendError, ExpctlError
+from expctl.errors import BackendError, ExpctlError
 from expctl.paths import default_data_dir
 
 if TYPE_CHECKING:
@@ -347,27 +347,12 @@ class Session:
         return dry
 
     def rehearse(self, plan: Callable[[], Plan]) -> Estimate:
-        """Rehearse a Python plan on the beamline's simulated twin before it runs for real:
-        how long it takes and every limit and access problem, with nothing moving.
+        """Rehearse a Python plan (``plan``: a function that makes it) on the simulated twin
+        before it runs for real: its duration and every limit and access problem, nothing
+        moving (:func:`~expctl.beamtime.preflight.rehearse_plan`)."""
+        from expctl.beamtime.preflight import rehearse_plan
 
-        Args:
-            plan: a function that makes the plan (``lambda: rel_scan(...)``): the
-                rehearsal uses one plan up, the real run needs a fresh one.
-
-        Raises:
-            ArgumentError: ``plan`` is a plan already made (a generator), not a function.
-        """
-        from types import GeneratorType
-
-        from expctl.engine.estimate import estimate
-
-        if isinstance(plan, GeneratorType) or not callable(plan):
-            raise ArgumentError(
-                "rehearse needs a function that makes the plan, not a plan already made",
-                hint="Write session.rehearse(lambda: my_plan(...)); the real run then needs "
-                     "its own plan, e.g. session.engine.run(my_plan(...)), or "
-                     "session.run_plan(lambda: my_plan(...)), which rehearses it first.")
-        return estimate(plan, self.beamline, access=self.access)
+        return rehearse_plan(plan, self.beamline, self.access)
 
     def run(self, seq: LoadedSequence | Path | str,
             overrides: Iterable[str] | Mapping[str, Any] = (), *,
