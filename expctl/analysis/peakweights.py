@@ -110,7 +110,7 @@ def refit_with_estimated_noise(x: np.ndarray, y: np.ndarray, weight_i0: np.ndarr
         basis = variance_basis(f, -jac[:, 0], weight_i0, float(p[2]), floor)
         resid = y - f
         j = jac[:, free]
-        wt = 1.0 / var
+        wt = _relative_weights(var)
         normal = j.T @ (j * wt[:, None])
         try:
             lev = np.einsum("ij,jk,ik->i", j, np.linalg.inv(normal), j) * wt
@@ -122,13 +122,21 @@ def refit_with_estimated_noise(x: np.ndarray, y: np.ndarray, weight_i0: np.ndarr
         if not np.any(new > 0):
             break
         var = np.maximum(new, 1e-6 * float(new.max()))
-        wt = (1.0 / var) / float(np.mean(1.0 / var))
+        wt = _relative_weights(var)
+        wt = wt / float(np.mean(wt))
         p, _, chi2, status, _ = peakfit.fit_peak(x, y, wt, p, free, max_iter)
         if status == peakfit.SINGULAR:
             break
     reduced = chi2 / max(n - int(free.sum()), 1)
     err = np.sqrt(np.clip(np.diag(_hc3_covariance(x, y, p, free, var, peakfit)), 0.0, None))
     return p, err, float(reduced), int(status)
+
+
+def _relative_weights(var: np.ndarray) -> np.ndarray:
+    """``1 / var`` up to a constant factor (``max(var) / var``): leverages, the refit and
+    the HC3 covariance do not depend on it, and a curve of tiny values (variances near
+    the smallest double) does not overflow."""
+    return float(var.max()) / var
 
 
 def _hc3_covariance(x: np.ndarray, y: np.ndarray, p: np.ndarray, free: np.ndarray,
@@ -145,7 +153,7 @@ def _hc3_covariance(x: np.ndarray, y: np.ndarray, p: np.ndarray, free: np.ndarra
     jac = np.empty((n, 5))
     peakfit.evaluate(x, p, f, jac)
     j = jac[:, free]
-    wt = 1.0 / var
+    wt = _relative_weights(var)
     a_inv = np.linalg.pinv(j.T @ (j * wt[:, None]))
     lev = np.einsum("ij,jk,ik->i", j, a_inv, j) * wt
     r = (y - f) / np.clip(1.0 - lev, 0.05, 1.0)
