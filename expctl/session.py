@@ -222,9 +222,11 @@ class Session:
         """Subscribe the run writer, catalog and alignment log (once)."""
         if self._runlog is None:
             from expctl.runlog.attach import attach
+            from expctl.runlog.smalldata import SmallDataConfig
             from expctl.ui.plots import plot_alignment
 
-            self._runlog = attach(self.bus, self.data_dir, alignment_plotter=plot_alignment)
+            self._runlog = attach(self.bus, self.data_dir, alignment_plotter=plot_alignment,
+                                  smalldata=SmallDataConfig.from_profile(self.profile))
         return self._runlog
 
     # -- control: one controller per beamline ---------------------------------------------
@@ -237,7 +239,9 @@ class Session:
             ControllerBusyError: another process controls the beamline (exit code 2).
         """
         from expctl.beamtime.lock import BeamlineLock
+        from expctl.paths import check_layout
 
+        check_layout(self.data_dir, writing=True)  # before the lock: nothing written to it
         if self._lock is None:
             self._lock = BeamlineLock(self.data_dir, self.profile.beamline, self.profile.name)
         taken_here = not self._lock.held
@@ -370,7 +374,7 @@ class Session:
                 spots=self.desk.spot_book(journal.info.id), safe_state=loaded.safe_actions(),
                 results=self.results, pause_hook=pause_hook, suspenders=self.suspenders)
             context = RunContext(sequence=loaded.name, sequence_file=source,
-                                 params={k: _plain(v) for k, v in loaded.params.items()})
+                                 params=dict(loaded.params))  # logged in log units
             recorder = self.bus.subscribe(SpotRunRecorder(self.samples, self._pump()))
             try:
                 return engine.run(loaded.plan_factory(self.results), context)
@@ -481,16 +485,6 @@ class Session:
 def _has_limits(spec: Any) -> bool:
     lim = spec.limits
     return lim.choices is not None or lim.low != float("-inf") or lim.high != float("inf")
-
-
-def _plain(value: Any) -> Any:
-    from expctl.units import Quantity
-
-    if isinstance(value, Quantity):
-        return value.value
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
 
 
 def _override_texts(loaded: LoadedSequence) -> list[str]:

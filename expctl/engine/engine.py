@@ -17,7 +17,7 @@ import difflib
 import math
 import threading
 from collections.abc import Callable, Generator, Iterable, Mapping, MutableMapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from transitions import Machine, MachineError
@@ -51,6 +51,7 @@ from expctl.engine.events import (
     StepFinished,
     StepStarted,
 )
+from expctl.engine.runcontext import logged_params, run_context
 from expctl.engine.states import COMMANDS, TRANSITIONS, EngineState
 from expctl.engine.suspenders import Suspender
 from expctl.errors import (
@@ -438,7 +439,7 @@ class Engine:
                 f"completed before are kept. {then}.")
 
     def _reset_run_state(self, context: RunContext) -> None:
-        self._context = context
+        self._context = logged_params(context)
         self._frames: list[_Frame] = []
         self._replaying_step = False
         self._transcribe = False
@@ -1092,14 +1093,10 @@ class Engine:
 
     # ------------------------------------------------------------------ runs
     def _run_context(self, label: str) -> RunContext:
-        loop: dict[str, Any] = {}
-        for f in self._frames:
-            loop.update(f.begin.context)
-        scan = {k: float(v) for k, v in loop.items()
-                if isinstance(v, int | float) and not isinstance(v, bool)
-                and not k.startswith("i_")}
-        return replace(self._context, step_path=self._frames[-1].begin.path if self._frames
-                       else "", label=label, loop=loop, scan=scan, sample_spot=self._spot)
+        profile = self.beamline.profile
+        units = {name: spec.units for name, spec in profile.devices.items()} if profile else {}
+        return run_context(self._context, (f.begin for f in self._frames), label=label,
+                           sample_spot=self._spot, device_units=units)
 
     def _snapshot(self) -> dict[str, Any]:
         snap: dict[str, Any] = {}

@@ -18,6 +18,7 @@ from expctl.paths import prepare_for_writing
 from expctl.runlog.alignment import AlignmentLogger, AlignmentScan
 from expctl.runlog.catalog import Catalog
 from expctl.runlog.recovery import recover
+from expctl.runlog.smalldata import SmallDataConfig
 from expctl.runlog.writer import RunFileWriter
 
 __all__ = ["RunLogHandle", "attach"]
@@ -62,7 +63,7 @@ class RunLogHandle:
 
 def attach(bus: EventBus, data_dir: Path, *,
            alignment_plotter: Callable[[AlignmentScan, Path], Any] | None = None,
-           ) -> RunLogHandle:
+           smalldata: SmallDataConfig | None = None) -> RunLogHandle:
     """Subscribe the run writer, catalog (critical) and alignment log (not) to ``bus``.
 
     The data directory is prepared (layout marker) and runs a crashed session left
@@ -75,6 +76,8 @@ def attach(bus: EventBus, data_dir: Path, *,
         data_dir: the data directory.
         alignment_plotter: draws alignment-scan PNGs, e.g.
             ``expctl.ui.plots.plot_alignment`` (injected: ``ui`` sits above ``runlog``).
+        smalldata: what the beamline profile adds to run files
+            (:meth:`SmallDataConfig.from_profile`).
     """
     data_dir = Path(data_dir)
     prepare_for_writing(data_dir)
@@ -84,7 +87,7 @@ def attach(bus: EventBus, data_dir: Path, *,
     except BaseException:
         catalog.close()
         raise
-    handle = RunLogHandle(writer=RunFileWriter(data_dir), catalog=catalog,
+    handle = RunLogHandle(writer=RunFileWriter(data_dir, smalldata=smalldata), catalog=catalog,
                           alignment=AlignmentLogger(data_dir, catalog, alignment_plotter),
                           recovered=recovered)
     handle._unsubscribe = [

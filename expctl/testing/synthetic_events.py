@@ -32,6 +32,10 @@ from expctl.pump_response import PumpResponse
 __all__ = ["SyntheticBeam", "synthetic_campaign", "synthetic_run"]
 
 
+#: the unit of each per-shot column of the synthetic stream
+UNITS = {"tag": "", "event_time": "s", "lightStatus/xray": "", "lightStatus/laser": "",
+         "pd_i0": "pC", "beam/pulse_energy": "mJ", "mpccd/ROI_0_sum": "photons",
+         "mpccd/ROI_1_sum": "photons", "mpccd/photon_nPhot": "photons"}
 #: the response of a synthetic campaign unless one is given
 DEFAULT_RESPONSE = PumpResponse(amplitude=-0.3, t0_ps=0.0, tau_ps=2.0)
 
@@ -89,7 +93,8 @@ def synthetic_run(run: int, *, shots: int, label: str, laser: bool, delay: float
         }
         events.append(ShotBlockTaken(
             block=ShotBlock(run=run, data=data,
-                            sums={"mpccd": np.full((8, 4), float(signal[lo:hi].sum()) / 32)}),
+                            sums={"mpccd": np.full((8, 4), float(signal[lo:hi].sum()) / 32)},
+                            units=UNITS),
             context=ctx, time=times[hi - 1] - beam.epoch))
     stop = start_time + shots / beam.rate_hz
     final = RunRecord(run=run, beamline=beam.beamline, hightag=beam.hightag,
