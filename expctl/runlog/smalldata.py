@@ -52,10 +52,12 @@ class SmallDataConfig:
         aliases: conventional names linked to a column (``{"ipm_pd_i0/sum": "pd_i0"}``);
             a name whose column a run does not have is left out.
         user_config: written under ``UserDataCfg/`` with every run (``timing``).
+        device_units: each device's unit: ``epicsOnce/`` values are logged from it.
     """
 
     aliases: Mapping[str, str] = field(default_factory=dict)
     user_config: Mapping[str, Any] = field(default_factory=dict)
+    device_units: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_profile(cls, profile: Profile) -> SmallDataConfig:
@@ -72,7 +74,8 @@ class SmallDataConfig:
             declared = {k: timing[k] for k in TIMING_KEYS if k in timing}
             if declared:
                 user["timing"] = declared
-        return cls(aliases=aliases, user_config=user)
+        return cls(aliases=aliases, user_config=user,
+                   device_units={name: spec.units for name, spec in profile.devices.items()})
 
 
 def pack_event_time(seconds: np.ndarray) -> np.ndarray:

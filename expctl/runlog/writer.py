@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +49,7 @@ from expctl.runlog.smalldata import (
     damage,
     pack_event_time,
 )
+from expctl.units import logged
 
 if TYPE_CHECKING:
     import h5py
@@ -270,7 +271,7 @@ def _write_start(f: h5py.File, event: RunStarted, smalldata: SmallDataConfig) ->
         "problems": "[]",
     })
     write_mapping(f.create_group("UserDataCfg"), {**smalldata.user_config, **event.config})
-    write_mapping(f.create_group("epicsOnce"), event.snapshot)
+    _write_snapshot(f.create_group("epicsOnce"), event.snapshot, smalldata.device_units)
     entry = f.create_group("entry")
     entry.attrs["NX_class"] = "NXentry"
     entry.create_dataset("title", data=_title(record, event.context),
@@ -279,6 +280,20 @@ def _write_start(f: h5py.File, event: RunStarted, smalldata: SmallDataConfig) ->
                          dtype=h5py.string_dtype())
     entry.create_dataset("start_time", data=iso_time(record.start_time),
                          dtype=h5py.string_dtype())
+
+
+def _write_snapshot(group: h5py.Group, snapshot: Mapping[str, Any],
+                    device_units: Mapping[str, str]) -> None:
+    """Device values at the start (``epicsOnce/``), numbers in their log units."""
+    values: dict[str, Any] = {}
+    units: dict[str, str] = {}
+    for name, value in snapshot.items():
+        values[name], unit = logged(value, device_units.get(name, ""))
+        if unit:
+            units[name.replace("/", "_")] = unit
+    write_mapping(group, values)
+    for name, unit in units.items():
+        group[name].attrs["units"] = unit
 
 
 def _append(state: _OpenRun, f: h5py.File, event: ShotBlockTaken) -> None:

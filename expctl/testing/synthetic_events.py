@@ -61,7 +61,8 @@ def synthetic_run(run: int, *, shots: int, label: str, laser: bool, delay: float
                   context: RunContext | None = None) -> list[EngineEvent]:
     """Events of one run: RunStarted, its shot blocks, RunStopped (``jitter``: rms ps)."""
     ctx = context or RunContext(sequence="synthetic", label=label, scan={"delay": delay},
-                                loop={"delay": delay}, params={"shots": shots})
+                                loop={"delay": delay}, params={"shots": shots},
+                                units={"scan.delay": "ps"})
     tags = start_tag + 2 * np.arange(shots, dtype=np.int64)  # 30 Hz sees every second tag
     record = RunRecord(run=run, beamline=beam.beamline, hightag=beam.hightag,
                        start_tag=int(start_tag), end_tag=None, start_time=start_time,
@@ -121,7 +122,7 @@ def synthetic_campaign(delays: Sequence[float], *, spots_per_delay: int, referen
                                  step_path=f"steps[0]/steps[1]/{label}", label=label,
                                  loop={"delay": delay, "spot": spot},
                                  params={"spots_per_delay": spots_per_delay},
-                                 scan={"delay": float(delay)},
+                                 scan={"delay": float(delay)}, units={"scan.delay": "ps"},
                                  sample_spot={"grid": "sample", "index": run // 2})
                 yield from synthetic_run(run, shots=shots, label=label, laser=laser,
                                          delay=float(delay), start_tag=tag, start_time=t,
