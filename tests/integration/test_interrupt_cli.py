@@ -89,7 +89,9 @@ def test_two_sigint_without_a_terminal_abort_through_the_safe_state(tmp_path) ->
     time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    # 130, or death by the second SIGINT when it lands while the interpreter shuts down
+    # after a quick abort (what a shell reports as 130 too)
+    assert proc.returncode in (130, -signal.SIGINT), err
     assert "internal error" not in out + err
     assert "paused with no terminal to ask: aborting" in out
     assert "safe state: xray_shutter open → closed" in out
@@ -117,6 +119,8 @@ def test_ctrl_c_during_the_rehearsal_leaves_no_campaign(tmp_path) -> None:
         time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    # 130, or death by the second SIGINT when it lands while the interpreter shuts down
+    # after a quick abort (what a shell reports as 130 too)
+    assert proc.returncode in (130, -signal.SIGINT), err
     assert list_campaigns(data) == []
     assert not lock_path(data, 3).read_text()  # control given back
