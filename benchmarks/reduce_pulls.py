@@ -10,6 +10,13 @@ errors match the scatter, and issue 13 asks that it never exceed 1.5 (errors
 never more than 1.5× too small).  Campaigns whose fit declares a parameter
 undetermined are counted, not pulled.  Figures only; never fails.
 
+Each seed shifts the whole delay grid by a random offset in [0, ``--shift``)
+ps: the bl3 edge is sharper than any step (two-colour jitter ~2 fs), so t0
+comes out as the midpoint of the step around it ± step/√12, and only a grid
+that falls differently around the truth in each campaign makes that error's
+honesty visible (a fixed grid gives the same bracket every time).  A bracketed
+amplitude is the change at the midpoint: its truth is carried there.
+
     python benchmarks/reduce_pulls.py [--seeds 12] [--json]
 """
 
@@ -18,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -36,14 +44,21 @@ DELAYS = "[-2 ps, -1 ps, -0.5 ps, 0 ps, 0.1 ps, 0.2 ps, 0.3 ps, 0.4 ps, 0.5 ps, 
          "0.8 ps, 1 ps, 1.5 ps, 2 ps, 3 ps, 4 ps, 6 ps, 8 ps, 10 ps]"
 
 
+def shifted(delays: str, offset: float) -> str:
+    """The delay list (``[-1 ps, 0 ps, …]``) with ``offset`` ps added to every delay."""
+    values = [float(v) for v in re.findall(r"[-+]?\d*\.?\d+", delays)]
+    return "[" + ", ".join(f"{v + offset:.4f} ps" for v in values) + "]"
+
+
 def campaign(data_dir: Path, seed: int, args: argparse.Namespace) -> list[Path]:
-    """One seeded pump–probe campaign; the paths of its run files."""
+    """One seeded pump–probe campaign on the grid shifted for that seed; its run files."""
+    delays = shifted(args.delays, float(np.random.default_rng(seed).uniform(0.0, args.shift)))
     session = Session.open(args.profile, data_dir, seed)
     # the run log without alignment PNGs: this measures the reduction, not plotting
     session._runlog = attach(session.bus, session.data_dir)
     with session:
         summary = session.run(ROOT / "sequences" / "pumpprobe.yaml",
-                              [f"delays={args.delays}", f"spots_per_delay={args.spots}",
+                              [f"delays={delays}", f"spots_per_delay={args.spots}",
                                f"reference_shots={args.reference_shots}"])
         if summary.outcome != "completed":
             raise SystemExit(f"seed {seed}: campaign {summary.outcome}")
@@ -60,6 +75,8 @@ def main() -> None:
     parser.add_argument("--delays", default=DELAYS)
     parser.add_argument("--spots", type=int, default=2, help="spots (pumped shots) per delay")
     parser.add_argument("--reference-shots", type=int, default=30)
+    parser.add_argument("--shift", type=float, default=0.1,
+                        help="shift the delay grid by a random offset in [0, SHIFT) ps per seed")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     truth = ground_truth(BackendRegistry().find_profile(args.profile))
@@ -73,7 +90,10 @@ def main() -> None:
             fit = reduce_runs(campaign(Path(tmp) / "data", seed, args), ReduceOptions()).fit
         assert fit is not None
         row = {"seed": seed, "undetermined": sorted(fit.undetermined)}
-        for name, true in want.items():
+        truths = dict(want)
+        if fit.bracketed:  # A is the change at the reported t0, the step's midpoint
+            truths["amplitude"] *= math.exp(-(fit.t0 - truth.t0_ps) / truth.tau_ps)
+        for name, true in truths.items():
             value, err = getattr(fit, name), getattr(fit, f"{name}_err")
             row[name] = value
             row[f"{name}_err"] = err
@@ -82,6 +102,7 @@ def main() -> None:
             else:
                 pulls[name].append((value - true) / err)
         row["sigma"], row["sigma_err"] = fit.sigma, fit.sigma_err
+        row["bracketed"] = fit.bracketed
         per_seed.append(row)
     figures = {
         "seeds": args.seeds, "profile": args.profile, "spots_per_delay": args.spots,

@@ -30,6 +30,8 @@ from expctl.cli import main
 from expctl.devices.registry import BackendRegistry
 from expctl.runlog import Catalog, file_checksum
 
+from .test_units_end_to_end import check_run_file
+
 pytest.importorskip("sim.backend", reason="the simulated backend is needed")
 from sim.truth import ground_truth  # noqa: E402
 
@@ -114,6 +116,15 @@ def test_files_catalog_and_alignment_log_agree(campaign):
             assert scan["moved_to"]["target"] == scan["center"]
     # one alignment move per spot: the last scan of the spot drives theta
     assert sum(s["moved_to"] is not None for s in scans) == 13 * SPOTS
+
+
+@pytest.mark.slow
+def test_every_run_file_opens_the_smalldata_way_and_with_nexusformat(campaign):
+    with Catalog(campaign, readonly=True) as catalog:
+        rows = [dict(r.values) for r in catalog.rows()]
+    assert len(rows) == 7 + 13 * SPOTS * 2  # the I0 calibration and the campaign
+    for row in rows:
+        check_run_file(campaign / row["file"], row)
 
 
 def _per_shot(f: h5py.File) -> list[str]:
