@@ -116,7 +116,8 @@ def check_run_file(path: Path, row: dict) -> None:
     assert np.array_equal(sd.shots["gas_detector__energy"], sd.shots["beam__pulse_energy"])
     laser = 1 if row["label"] in ("pumped", "pump on") else 0
     assert np.all(sd.shots["lightStatus__laser"] == laser)
-    assert np.all(sd.shots["lightStatus__xray"] == 1)
+    xray = 0 if "dark" in row["label"] else 1  # darks are taken with the shutter closed
+    assert np.all(sd.shots["lightStatus__xray"] == xray)
     if "delay" in row["scan"]:  # a run in the delay loop: varStep is the delay's index
         assert np.all(sd.shots["scan__varStep"] == row["loop"]["i_delay"])
         assert np.all(sd.shots["scan__delay"] == row["scan"]["delay"])
