@@ -213,10 +213,12 @@ def _bracket_t0(fit: PumpFitResult, delays: np.ndarray, like: PumpLikelihood,
     delays around t0, the likelihood is flat across that step and its curvature
     says nothing: t0 is the step's midpoint ± step/√12 (uniform over the step),
     provided the data show the edge is in that step (:func:`_in_gap`).
-    A, τ and κ get their errors with t0 held at the midpoint, A (the change at
-    t0) also the spread of ``exp(−Δt0/τ)`` over the step.  Partial responses at
-    a delay within 2σ of the edge locate it better than the bracket: then the
-    fit is kept as it is.
+    A, τ and κ get their errors with t0 held at the midpoint, plus half the
+    difference of A (carried to the midpoint) and τ refitted with t0 held one
+    standard deviation either side (t0 marginalised over the step); A also the
+    spread of ``exp(−Δt0/τ)`` over the step (the change at t0, not at the
+    midpoint).  Partial responses at a delay within 2σ of the edge locate it
+    better than the bracket: then the fit is kept as it is.
     """
     t0 = fit.t0
     if not (fit.response >= RESPONSE_MIN and float(delays[0]) <= t0 < float(delays[-1])):
@@ -240,9 +242,19 @@ def _bracket_t0(fit: PumpFitResult, delays: np.ndarray, like: PumpLikelihood,
     cov = np.full((len(q), len(q)), 0.0)
     cov[1:, 1:] = rest
     p, err = like.natural(at_mid, cov)
-    amp_err = math.hypot(err["amplitude"], abs(p["amplitude"]) * width / p["tau"])
+    # t0 is anywhere in the step: A (carried to the midpoint) and τ as refitted with t0
+    # held one standard deviation either side; half their difference adds in quadrature
+    spread = []
+    for edge in (mid - width, mid + width):
+        held, _ = _held_fit(like, at_mid, edge)
+        _, amp, tau, *_ = like.unpack(held)
+        spread.append((amp * math.exp((edge - mid) / tau), tau))
+    carried = abs(p["amplitude"]) * width / p["tau"]  # the change at t0 vs at the midpoint
+    amp_err = float(np.linalg.norm([err["amplitude"], 0.5 * (spread[1][0] - spread[0][0]),
+                                    carried]))
+    tau_err = math.hypot(err["tau"], 0.5 * (spread[1][1] - spread[0][1]))
     return replace(fit, t0=mid, t0_err=width, amplitude=p["amplitude"], amplitude_err=amp_err,
-                   tau=p["tau"], tau_err=err["tau"], bracketed=True, t0_bracket=(before, after))
+                   tau=p["tau"], tau_err=tau_err, bracketed=True, t0_bracket=(before, after))
 
 
 def _in_gap(like: PumpLikelihood, q: np.ndarray, delays: np.ndarray, before: float,
@@ -256,14 +268,16 @@ def _in_gap(like: PumpLikelihood, q: np.ndarray, delays: np.ndarray, before: flo
     sides = (0.5 * (before + float(earlier.max())) if len(earlier) else before - 0.5 * gap,
              0.5 * (after + float(later.min())) if len(later) else after + 0.5 * gap)
     best = like.nll(q)
-    for t0 in sides:
-        def held(rest: np.ndarray, t0: float = t0) -> float:
-            return like.nll(np.concatenate([[t0], rest]))
-        rest = q[1:].copy()
-        _, value = nelder_mead(held, rest, like.steps(q)[1:] * 50.0, tol=1e-5)
-        if value - best < BRACKET_MIN:
-            return False
-    return True
+    return all(_held_fit(like, q, t0)[1] - best >= BRACKET_MIN for t0 in sides)
+
+
+def _held_fit(like: PumpLikelihood, q: np.ndarray, t0: float) -> tuple[np.ndarray, float]:
+    """The best parameters and ``nll`` with t0 held at ``t0`` (the rest refitted from ``q``)."""
+    def held(rest: np.ndarray) -> float:
+        return like.nll(np.concatenate([[t0], rest]))
+
+    rest, value = nelder_mead(held, q[1:].copy(), like.steps(q)[1:] * 50.0, tol=1e-5)
+    return np.concatenate([[t0], rest]), value
 
 
 def _with_diagnosis(result: PumpFitResult, shots: PumpedShots, jitter: Jitter) -> PumpFitResult:
