@@ -21,9 +21,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -37,7 +39,11 @@ if TYPE_CHECKING:
 
     from expctl.runlog.catalog import Catalog
 
-__all__ = ["Recovered", "recover", "recover_file", "row_from_file", "supersede"]
+__all__ = ["Recovered", "amend_run_file", "recover", "recover_file", "row_from_file",
+           "supersede"]
+
+T = TypeVar("T")
+SCRATCH_SUFFIXES = (".amending", ".recovering")  # copies being written beside a run file
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,7 @@ def recover(catalog: Catalog) -> list[int]:
         the run numbers recovered or registered, ascending.
     """
     layout = catalog.layout
+    _remove_scratch(layout)
     done = []
     for row in list(catalog.rows()):
         if row["status"] != 2 or lease_holder(layout, row["beamline"], row.run) is not None:
@@ -76,8 +83,12 @@ def _closed_row(layout: DataDir, beamline: int, run: int) -> dict[str, Any]:
     source = final if final.exists() else layout.partial(final)
     values: dict[str, Any] = {"status": 0, "outcome": "incomplete", "shots": 0,
                               "end_tag": None, "checksum": None, "file": None}
-    if not source.exists():  # killed between the row and the file: nothing was written
-        return values
+    if not source.exists():
+        aside = DataDir.set_aside(final)
+        if aside.exists():  # set aside by a recovery killed before it updated the row
+            values.update(file=str(aside.relative_to(layout.root)),
+                          checksum=file_checksum(aside))
+        return values  # (else killed between the row and the file: nothing was written)
     got = recover_file(source, final)
     values.update(shots=got.shots, end_tag=got.end_tag, checksum=file_checksum(got.path),
                   file=str(got.path.relative_to(layout.root)))
@@ -116,12 +127,11 @@ def _recover(path: Path, final: Path) -> Recovered:
         os.replace(path, aside)
         return Recovered(aside, 0, None, False)
     swmr = bool(src.swmr_mode)
-    if not swmr:  # closed cleanly: amend the attributes, no copy needed
+    if not swmr:  # closed cleanly: amend the attributes
         src.close()
-        with h5py.File(path, "r+", libver="latest") as f:
-            shots, end_tag = _mark_incomplete(f)
+        shots, end_tag = amend_run_file(path, _mark_incomplete)
     else:
-        tmp = final.with_name(final.name + ".recovering")
+        tmp = final.with_name(final.name + SCRATCH_SUFFIXES[1])
         try:
             with src, h5py.File(tmp, "w", libver="latest") as dst, reading(path):
                 for key, value in src.attrs.items():
@@ -142,6 +152,38 @@ def _recover(path: Path, final: Path) -> Recovered:
     if path != final:
         os.replace(path, final)
     return Recovered(final, shots, end_tag, True)
+
+
+def amend_run_file(path: Path, change: Callable[[h5py.File], T]) -> T:
+    """Apply ``change`` to a closed run file as one atomic step.
+
+    Opening the file itself for writing would set HDF5's file-open flag; a kill before
+    the close would leave a file no reader accepts (and recovery would set it aside).
+    The change is made on a copy that replaces the file by rename instead; a kill leaves
+    the file as it was plus a scratch copy that :func:`recover` removes.
+    """
+    import h5py
+
+    scratch = path.with_name(path.name + SCRATCH_SUFFIXES[0])
+    shutil.copyfile(path, scratch)
+    try:
+        with h5py.File(scratch, "r+", libver="latest") as f:
+            result = change(f)
+        os.replace(scratch, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            scratch.unlink()
+    return result
+
+
+def _remove_scratch(layout: DataDir) -> None:
+    """Drop the scratch copies a killed amendment or recovery left (never the only copy)."""
+    if not layout.runs.is_dir():
+        return
+    for suffix in SCRATCH_SUFFIXES:
+        for scratch in layout.runs.glob(f"bl*/*{suffix}"):
+            with contextlib.suppress(FileNotFoundError):
+                scratch.unlink()
 
 
 def _damaged(exc: StorageError) -> bool:
@@ -165,6 +207,13 @@ def _mark_incomplete(f: h5py.File) -> tuple[int, int | None]:
                     f"its stop ({was}) never reached the catalog; recovered as incomplete")
     f.attrs["problems"] = json_attr(problems)
     return shots, end_tag
+
+
+def _mark_superseded(f: h5py.File) -> None:
+    f.attrs["outcome"] = "superseded"
+    problems = _json_list(f.attrs.get("problems", "[]"))
+    problems.append("superseded: its step was cut and redone on resume")
+    f.attrs["problems"] = json_attr(problems)
 
 
 def _json_list(value: Any) -> list[Any]:
@@ -196,7 +245,6 @@ def supersede(catalog: Catalog, runs: list[int]) -> list[int]:
     cut.  Their files and rows say ``superseded``, so nothing counts them twice (and a
     catalog rebuilt from the files keeps saying so).  Returns the runs marked.
     """
-    import h5py
 
     from expctl.runlog.catalog import file_checksum
 
@@ -216,11 +264,7 @@ def supersede(catalog: Catalog, runs: list[int]) -> list[int]:
             marked.append(run)
             continue
         try:
-            with h5py.File(path, "r+", libver="latest") as f:
-                f.attrs["outcome"] = "superseded"
-                problems = _json_list(f.attrs.get("problems", "[]"))
-                problems.append("superseded: its step was cut and redone on resume")
-                f.attrs["problems"] = json_attr(problems)
+            amend_run_file(path, _mark_superseded)
         except OSError as exc:
             raise storage_error(exc, f"mark run {run} superseded in", path) from None
         catalog.update_run(run, {"outcome": "superseded", "checksum": file_checksum(path)})

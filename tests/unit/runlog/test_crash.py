@@ -117,3 +117,33 @@ def test_files_killed_before_swmr_or_first_flush_are_recovered_or_set_aside(cras
     else:
         assert row["shots"] == 0 and not path.exists()
         assert path.with_suffix(".unreadable.h5").exists()
+
+
+_KILLED_AMENDING = textwrap.dedent("""
+    import os, signal, sys
+    from pathlib import Path
+    from expctl.runlog.recovery import amend_run_file
+    def change(f):
+        f.attrs["outcome"] = "superseded"
+        f.flush()
+        os.kill(os.getpid(), signal.SIGKILL)  # the power cord, mid-amendment
+    amend_run_file(Path(sys.argv[1]), change)
+""")
+
+
+def test_a_kill_while_amending_a_run_file_leaves_it_readable_and_unchanged(crashed):
+    """Marking a run superseded or incomplete never leaves a file flagged open for writing."""
+    with Catalog(crashed, readonly=True) as catalog:
+        path = crashed / catalog.get(1)["file"]
+    before = file_checksum(path)
+    proc = subprocess.run([sys.executable, "-c", _KILLED_AMENDING, str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert file_checksum(path) == before
+    with h5py.File(path, "r") as f:  # an ordinary reader, no SWMR flag, no open-for-write flag
+        assert f.attrs["outcome"] == "completed"
+    scratch = path.with_name(path.name + ".amending")
+    assert scratch.exists()
+    attach(EventBus(), crashed).close()  # the next session removes the scratch copy
+    assert not scratch.exists()
+    assert file_checksum(path) == before
