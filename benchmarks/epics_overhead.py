@@ -8,7 +8,8 @@ Starts the simulated IOC (loopback only, a free port) and measures
 * a step scan of theta with two detectors read at every point, over CA, against the
   same scan on the in-process simulator on a wall clock at the same speed: the
   per-point difference is what Channel Access costs a step;
-* how long a refused and an ignored put take to become errors.
+* how long a refused and an ignored put take to become errors (an ignored put of the
+  value the setpoint already holds too: only its timestamp can show it was taken).
 
 Prints the figures (``--json``: one JSON object); never fails on speed.
 
@@ -131,6 +132,11 @@ def failure_latency(bl: Any) -> dict[str, float]:
             wait_all([gain.set(other)], bl.clock)
         except DeviceError:
             out["ignored_put_error_ms"] = (time.perf_counter() - t0) * 1e3
+        t0 = time.perf_counter()
+        try:
+            wait_all([gain.set(gain.state)], bl.clock)
+        except DeviceError:
+            out["ignored_unchanged_put_error_ms"] = (time.perf_counter() - t0) * 1e3
         bl.faults.clear()
     finally:
         operator.close()

@@ -110,8 +110,8 @@ def main() -> None:
         figures["shot_model_10000_s"] = best
 
         data = world.shots(times[:1], tags[:1], acquired=True)
-        single = world.detectors[0].model
-        octal = world.detectors[1].model
+        single = world.detector_models[0]
+        octal = world.detector_models[1]
         seed = profile.seed
         out = np.empty((1024, 512), dtype=np.float32)
         rec1 = {k: v[0] for k, v in data.items() if k.startswith("_recipe/mpccd/")}

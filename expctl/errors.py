@@ -189,16 +189,23 @@ class ConditionLostError(DeviceError):
     """A condition data taking needs is gone for a while (beam, a control-system link).
 
     With suspenders installed the engine suspends on it (a cut run is retaken once
-    the condition is back) instead of applying the step's fault policy.
+    the condition is back, marked with ``outcome``) instead of applying the step's
+    fault policy.
     """
+
+    outcome = "cut"
 
 
 class BeamLossError(ConditionLostError):
     """The X-ray beam was lost while it was needed."""
 
+    outcome = "beamloss"
+
 
 class DisconnectedError(ConditionLostError):
     """A device's control-system connection dropped (an IOC restart, a network cut)."""
+
+    outcome = "disconnected"
 
 
 class RequestRefusedError(DeviceError):

@@ -5,7 +5,7 @@ Layout 2 of ``<data_dir>`` (every module asks :class:`DataDir`, none spells a na
     expctl-layout.json          layout version marker, written with the first file
     catalog.sqlite              SQLite run catalog (runs, alignment scans)
     runs/bl<N>/run<NNNNNN>.h5   one small-data HDF5 file per run
-    alignment/scan<NNNNNN>.*    logged alignment scans (HDF5 + PNG)
+    alignment/scan<NNNNNN>.*    logged scans, alignment and console (HDF5 + PNG, ADR 14)
     reduced/                    reduction cubes and their plots
     journal/<campaign>.jsonl    crash-safe campaign journals
     facility/                   the simulated facility's archive (run table, sync DB)
@@ -154,8 +154,12 @@ class DataDir:
 
     @property
     def alignment(self) -> Path:
-        """Small files (HDF5 + PNG) of logged alignment scans."""
+        """Small files (HDF5 + PNG) of logged scans: alignment scans and scan records."""
         return self.root / "alignment"
+
+    def scan_file(self, number: int, suffix: str = ".h5") -> Path:
+        """A logged scan's file: ``alignment/scan<NNNNNN>.h5`` (its plot: ``.png``)."""
+        return self.alignment / f"scan{number:06d}{suffix}"
 
     @property
     def reduced(self) -> Path:

@@ -25,7 +25,7 @@ from expctl.clock import Clock, VirtualClock, WallClock
 from expctl.devices.access import AccessLevel
 from expctl.devices.profile import Profile
 from expctl.devices.registry import BackendRegistry
-from expctl.errors import BackendError, ExpctlError
+from expctl.errors import ArgumentError, BackendError, ExpctlError
 from expctl.paths import default_data_dir
 
 if TYPE_CHECKING:
@@ -34,11 +34,13 @@ if TYPE_CHECKING:
     from expctl.beamtime.lock import BeamlineLock, LockHolder
     from expctl.beamtime.samples import SampleInfo, SampleRegistry
     from expctl.devices.protocols import Beamline
-    from expctl.engine import Engine, EventBus, Journal, RunSummary, Suspender
+    from expctl.engine import Engine, Estimate, EventBus, Journal, RunSummary, Suspender
+    from expctl.plans.actions import Plan
     from expctl.runlog.attach import RunLogHandle
     from expctl.sequence.dryrun import DryRun
     from expctl.sequence.load import LoadedSequence
     from expctl.sequence.registry import VerbRegistry
+    from expctl.ui.plotworker import BackgroundPlotter
 
 __all__ = ["Session", "default_data_dir"]
 
@@ -62,12 +64,15 @@ class Session:
         suspenders: install the profile's suspenders (``suspenders:``) in every engine.
         faults: a fault schedule to rehearse (simulators; see :mod:`expctl.beamtime.faults`),
             armed when the session's first plan starts.
+        plots: draw alignment-scan PNGs (in a worker process, see
+            :mod:`expctl.ui.plotworker`).
     """
 
     def __init__(self, profile: Profile, registry: BackendRegistry, clock: Clock,
                  data_dir: Path, *, access: AccessLevel = AccessLevel.USER,
                  seed: int | None = None, beamline: Beamline | None = None,
-                 suspenders: bool = True, faults: Iterable[FaultSpec] = ()) -> None:
+                 suspenders: bool = True, faults: Iterable[FaultSpec] = (),
+                 plots: bool = True) -> None:
         self.profile = profile
         self.registry = registry
         self.clock = clock
@@ -85,6 +90,8 @@ class Session:
         self.use_suspenders = suspenders
         self._suspenders: list[Suspender] | None = None
         self.faults = tuple(faults)
+        self.plots = plots
+        self._plotter: BackgroundPlotter | None = None
         self._lock: BeamlineLock | None = None
         self._hold_control = False
         #: things the user should hear about (a sample registered for them, a stale lock)
@@ -98,7 +105,7 @@ class Session:
              access: AccessLevel | str = AccessLevel.USER,
              registry: BackendRegistry | None = None,
              beamline: Beamline | None = None, suspenders: bool = True,
-             faults: Iterable[str] = ()) -> Session:
+             faults: Iterable[str] = (), plots: bool = True) -> Session:
         """Open a session on a profile (name or YAML path).
 
         Args:
@@ -113,6 +120,7 @@ class Session:
             suspenders: install the profile's suspenders (beam, signal bands).
             faults: ``--fault`` schedules to rehearse on a simulator, e.g.
                 ``"beam_loss@120s+30s"`` (bad ones are user errors before anything connects).
+            plots: draw alignment-scan PNGs (``--no-plots``: scan files and rows only).
         """
         from expctl.beamtime.faults import parse_fault
 
@@ -134,7 +142,7 @@ class Session:
         level = AccessLevel.parse(access) if isinstance(access, str) else access
         return cls(prof, registry, clock, Path(data_dir) if data_dir else default_data_dir(),
                    access=level, seed=seed, beamline=beamline, suspenders=suspenders,
-                   faults=specs)
+                   faults=specs, plots=plots)
 
     # -- lazily built parts ------------------------------------------------------------
     @property
@@ -156,14 +164,15 @@ class Session:
 
     @property
     def suspenders(self) -> list[Suspender]:
-        """The profile's suspenders (unless the session was opened without them) and what
-        the backend says data taking needs (an EPICS link up), which always hold."""
+        """What the backend says data taking needs (an EPICS link up), which always holds,
+        then the profile's suspenders (unless the session was opened without them): a lost
+        link is named as the reason before the beam that cannot be read through it."""
         if self._suspenders is None:
             from expctl.engine.suspenders import suspenders_from_profile
 
             declared = (suspenders_from_profile(self.profile.suspenders, self.beamline.devices)
                         if self.use_suspenders else [])
-            self._suspenders = [*declared, *self.backend_conditions()]
+            self._suspenders = [*self.backend_conditions(), *declared]
         return self._suspenders
 
     @property
@@ -198,7 +207,8 @@ class Session:
             from expctl.engine import Engine
 
             self._engine = Engine(self.beamline, bus=self.bus, access=self.access,
-                                  results=self.results, suspenders=self.suspenders)
+                                  results=self.results, suspenders=self.suspenders,
+                                  scan_numbers=self.next_scan_number)
         return self._engine
 
     def backend_conditions(self) -> tuple[Any, ...]:
@@ -223,11 +233,44 @@ class Session:
         if self._runlog is None:
             from expctl.runlog.attach import attach
             from expctl.runlog.smalldata import SmallDataConfig
-            from expctl.ui.plots import plot_alignment
 
-            self._runlog = attach(self.bus, self.data_dir, alignment_plotter=plot_alignment,
+            if self.plots and self._plotter is None:
+                from expctl.ui.plotworker import BackgroundPlotter
+
+                self._plotter = BackgroundPlotter()
+            self._runlog = attach(self.bus, self.data_dir, alignment_plotter=self._plotter,
                                   smalldata=SmallDataConfig.from_profile(self.profile))
         return self._runlog
+
+    @property
+    def runlog(self) -> RunLogHandle | None:
+        """The attached run log (None until :meth:`attach_runlog`)."""
+        return self._runlog
+
+    def next_scan_number(self) -> int:
+        """A new scan-record number, reserved in the catalog (engines number scans by it)."""
+        return self.attach_runlog().scans.reserve()
+
+    @property
+    def plots_pending(self) -> int:
+        """Alignment PNGs queued or being drawn in the background."""
+        return self._plotter.pending if self._plotter is not None else 0
+
+    def finish_plots(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """Wait until every alignment PNG queued so far is written (``progress(done,
+        total)`` meanwhile); plots that failed become :attr:`bus` warnings."""
+        if self._runlog is None:
+            return
+        wait = self._plotter.wait if self._plotter is not None else None
+        self._warn_plots(self._runlog.alignment.finish(
+            (lambda: wait(progress)) if wait is not None else None))
+
+    def _warn_plots(self, failures: list[str]) -> None:
+        from expctl.engine.events import SubscriberWarning
+
+        for text in failures:
+            self.bus.warnings.append(SubscriberWarning("alignment plots", text, "exit",
+                                                       self.clock.now()))
 
     # -- control: one controller per beamline ---------------------------------------------
     @contextmanager
@@ -324,13 +367,41 @@ class Session:
                                              self.fresh_spots())
         return dry
 
+    def rehearse(self, plan: Callable[[], Plan]) -> Estimate:
+        """Rehearse a Python plan on the beamline's simulated twin before it runs for real:
+        how long it takes and every limit and access problem, with nothing moving.
+
+        Args:
+            plan: a function that makes the plan (``lambda: rel_scan(...)``): the
+                rehearsal uses one plan up, the real run needs a fresh one.
+
+        Raises:
+            ArgumentError: ``plan`` is a plan already made (a generator), not a function.
+        """
+        from types import GeneratorType
+
+        from expctl.engine.estimate import estimate
+
+        if isinstance(plan, GeneratorType) or not callable(plan):
+            raise ArgumentError(
+                "rehearse needs a function that makes the plan, not a plan already made",
+                hint="Write session.rehearse(lambda: my_plan(...)); the real run then needs "
+                     "its own plan, e.g. session.engine.run(lambda: my_plan(...)).")
+        return estimate(plan, self.beamline, access=self.access)
+
     def run(self, seq: LoadedSequence | Path | str,
             overrides: Iterable[str] | Mapping[str, Any] = (), *,
             pause_hook: Callable[[Engine], None] | None = None,
-            journal: Journal | None = None, source_file: str | None = None) -> RunSummary:
+            journal: Journal | None = None, source_file: str | None = None,
+            rehearsal: DryRun | None = None) -> RunSummary:
         """Run a sequence for real: checked first, under control of the beamline, journaled
         (from its first device action on), logged, safe state declared, spots taken from
         the sample registry.
+
+        The pre-flight check is one rehearsal on the simulated twin: ``rehearsal`` when the
+        caller has dry-run ``seq`` already (the CLI and the shell show it to the user), else
+        a sampled one made here.  Its results stay in the rehearsal; ``results`` holds only
+        what the real run finds.
 
         Args:
             seq: a checked sequence or its file.
@@ -338,10 +409,11 @@ class Session:
             pause_hook: called when the engine has paused (asks what next).
             journal: the campaign journal to continue (resume); a new campaign otherwise.
             source_file: the sequence file to name in run contexts (resume loads a copy).
+            rehearsal: a :meth:`dry_run` of this very sequence (same loaded object).
 
         Raises:
-            ExpctlError: the sequence has errors (nothing moves), another process controls
-                the beamline, or the run failed.
+            ExpctlError: the sequence has errors or its rehearsal found problems (nothing
+                moves), another process controls the beamline, or the run failed.
         """
         from expctl.beamtime.campaign import sequence_sources
         from expctl.beamtime.spots import SpotRunRecorder, spots_needed
@@ -350,6 +422,7 @@ class Session:
 
         loaded = seq if not isinstance(seq, Path | str) else self.load(seq, overrides)
         loaded.raise_errors()
+        self._preflight(loaded, rehearsal)
         source = source_file or str(loaded.path.resolve())
         with self.control(f"Session.run {source}"):
             for grid in spots_needed(loaded.report.outline) if loaded.report else {}:
@@ -372,14 +445,33 @@ class Session:
             engine = self._engine = Engine(
                 self.beamline, bus=self.bus, journal=journal, access=self.access,
                 spots=self.desk.spot_book(journal.info.id), safe_state=loaded.safe_actions(),
-                results=self.results, pause_hook=pause_hook, suspenders=self.suspenders)
+                results=self.results, pause_hook=pause_hook, suspenders=self.suspenders,
+                scan_numbers=self.next_scan_number)
             context = RunContext(sequence=loaded.name, sequence_file=source,
                                  params=dict(loaded.params))  # logged in log units
             recorder = self.bus.subscribe(SpotRunRecorder(self.samples, self._pump()))
-            try:
-                return engine.run(loaded.plan_factory(self.results), context)
+            try:  # a plan, not a factory: the engine does not rehearse it again
+                return engine.run(loaded.plan_factory(self.results)(), context)
             finally:
                 recorder()
+
+    def _preflight(self, loaded: LoadedSequence, rehearsal: DryRun | None) -> None:
+        """Refuse before anything moves if the rehearsal found limit or access violations
+        or could not finish (a fitted value beyond a limit, an analysis that fails): what
+        the CLI refuses a sequence for."""
+        from expctl.errors import AggregateError, UserError
+        from expctl.sequence.dryrun import dry_run
+
+        if rehearsal is None:
+            rehearsal = dry_run(loaded, self.beamline)
+        elif rehearsal.loaded is not loaded:
+            raise UserError(f"the rehearsal given is of {rehearsal.loaded.path}, not of "
+                            f"{loaded.path}", hint="Pass the dry-run of this sequence.")
+        problems = [*rehearsal.violations, *([rehearsal.error] if rehearsal.error else [])]
+        if problems:
+            n = len(problems)
+            raise AggregateError(problems,
+                                 f"{n} problem{'s' if n != 1 else ''} found before any motion")
 
     def _pump(self) -> tuple[str, Any] | None:
         """The pump device (profile role ``pump``) and its safe value: a run taken with it
@@ -440,15 +532,24 @@ class Session:
                             source_file=plan.source_file)
 
     # -- devices ---------------------------------------------------------------------
-    def where(self) -> dict[str, dict[str, Any]]:
-        """Every device's current reading, units and limits (``wa`` / where-all)."""
+    def where(self, *, passive: bool = False) -> dict[str, dict[str, Any]]:
+        """Every device's current reading, units and limits (``wa`` / where-all).
+
+        Args:
+            passive: read only devices that can be set (positions, states, accelerator
+                parameters), not instruments — reading a detector or monitor may take
+                shot data, which must not happen beside a command that is running.
+        """
         from expctl.devices.protocols import Readable
 
         out: dict[str, dict[str, Any]] = {}
         for name, spec in self.profile.devices.items():
             device = self.beamline.devices.get(name)
             value: Any = None
-            if isinstance(device, Readable):
+            if passive and not (callable(getattr(device, "set", None))
+                                or callable(getattr(device, "request", None))):
+                value = "(busy)"
+            elif isinstance(device, Readable):
                 try:
                     value = device.read().get(name)
                 except ExpctlError as exc:
@@ -465,8 +566,11 @@ class Session:
             self.journal = None
         self.desk.close()
         if self._runlog is not None:
-            self._runlog.close()
+            self._warn_plots(self._runlog.close())
             self._runlog = None
+        if self._plotter is not None:
+            self._plotter.close()
+            self._plotter = None
         if self._beamline is not None:
             self._beamline.close()
             self._beamline = None

@@ -22,7 +22,7 @@ from typing import Any
 from expctl.errors import UnitError
 
 __all__ = ["LOG_UNITS", "NUMBER", "Quantity", "QuantityToken", "UNITS", "convert",
-           "dimension_of", "format_quantity", "lex_quantity", "log_unit", "logged",
+           "dimension_of", "format_quantity", "in_units", "lex_quantity", "log_unit", "logged",
            "parse_quantity", "quantity_literals"]
 
 #: unit -> (dimension, factor to the dimension's base unit)
@@ -185,6 +185,24 @@ def parse_quantity(text: str | int | float) -> Quantity:
         raise UnitError(f"expected a quantity such as '10 ps', got {text!r}")
     dimension_of(tok.unit)
     return Quantity(tok.value, tok.unit)
+
+
+def in_units(value: object, unit: str) -> object:
+    """``value`` as a number in ``unit`` when it is a quantity (``Quantity``, ``"20 mdeg"``);
+    plain numbers and other words (``"open"``, ``"high"``) unchanged.
+
+    Raises:
+        UnitError: a quantity whose unit is unknown or of another dimension.
+    """
+    if isinstance(value, Quantity):
+        return convert(value.value, value.unit, unit)
+    if isinstance(value, str):
+        text = value.strip()
+        tok = lex_quantity(text)
+        if tok is None or tok.end != len(text):
+            return value
+        return convert(tok.value, tok.unit, unit) if tok.unit else tok.value
+    return value
 
 
 def format_quantity(value: float, unit: str) -> str:

@@ -27,8 +27,6 @@ from sim.facility.states import StateRecorder
 from sim.facility.store import FacilityStore
 from sim.facility.timeline import Timeline
 from sim.faults import SimFaults
-from sim.physics.detector import DetectorModel
-from sim.physics.sample import Plate
 from sim.world import SimWorld
 
 __all__ = ["DEVICE_KINDS", "SimBeamline"]
@@ -78,25 +76,20 @@ class SimBeamline:
         for name, spec in profile.devices.items():
             if spec.kind == "pseudo":
                 self.devices[name] = world.devices[name] = self._pseudo(spec)
-        grids = profile.spot_grids
-        if len(grids) != 1:
-            raise BackendError(f"profile {profile.name}: the simulator models one sample "
-                               f"plate; give exactly one spot grid (got {len(grids)})")
-        (grid_name, grid), = grids.items()
-        world.plate = Plate.from_profile(profile.seed, grid.as_dict(),
-                                         profile.physics.get("sample", {}))
+        (grid_name,) = profile.spot_grids
         self.spot_grids: Mapping[str, SpotGrid] = {grid_name: world.plate.grid()}
-        world.finish_wiring()
         equipment, units = self._equipment()
         self._store.register_equipment(units)
         meta = {"seed": profile.seed, "profile": profile.name,
                 "pair_energy_ev": world.physics.pair_energy_ev,
-                "detectors": {d.name: dict(profile.devices[d.name].options)
-                              for d in world.detectors}}
+                "detectors": {m.name: dict(profile.devices[m.name].options)
+                              for m in world.detector_models}}
         hightag = int(fac.get("hightag", 202601))
-        world.recorder = StateRecorder(world, self._store, equipment, hightag)
-        self.daq = SimDAQ(world, self._store, meta, hightag, int(fac.get("station", 1)))
-        world.daq = self.daq
+        self._recorder = StateRecorder(world, self._store, equipment, hightag)
+        self.daq = SimDAQ(world, self._store, self._recorder, meta, hightag,
+                          int(fac.get("station", 1)))
+        # shots up to a change are taken with the old state, then the change is recorded
+        world.change_listeners += [self.daq.state_changing, self._recorder.change]
         world.faults.listeners.append(self.daq.fault_injected)
         self.archive = SimArchive(self._store)
         self._damage = DamageStore(None if data_dir is None else Path(data_dir) / "facility")
@@ -105,12 +98,7 @@ class SimBeamline:
     # -- construction -------------------------------------------------------------------
     def _build(self, spec: DeviceSpec, world: SimWorld) -> Any:
         if spec.kind == "mpccd":
-            model = DetectorModel.from_options(spec.name, spec.options,
-                                               world.physics.pair_energy_ev,
-                                               world.physics.si_photo)
-            det = SimMPCCD(spec, world, model)
-            world.detectors.append(det)
-            return det
+            return SimMPCCD(spec, world, world.detector_model(spec.name))
         if spec.kind == "pseudo":
             return None
         cls = DEVICE_KINDS.get(spec.kind)
@@ -181,11 +169,11 @@ class SimBeamline:
             id(self._store): self._store.memory_twin(),
             id(self.profile): self.profile,
         }
-        for det in self._world.detectors:
-            memo[id(det.model)] = det.model  # immutable apart from its pedestal cache
+        for model in self._world.detector_models:
+            memo[id(model)] = model  # immutable apart from its pedestal cache
         twin = copy.deepcopy(self, memo)
         twin.data_dir = None
-        twin.world.recorder.reopen(twin._store)
+        twin._recorder.reopen(twin._store)
         twin.faults.clear()  # a rehearsal predicts the nominal case, not a rehearsed fault
         twin.world.plate.on_damage = None  # and leaves the sample's record alone
         return twin
@@ -194,7 +182,7 @@ class SimBeamline:
         """Stop a run left running (aborted) and record how far facility time got."""
         if self.daq.running is not None:
             self.daq.stop_run(aborted=True)
-        self._world.recorder.flush(self.clock.now())
+        self._recorder.flush(self.clock.now())
 
     def __repr__(self) -> str:
         return f"SimBeamline({self.profile.name!r}, {len(self.devices)} devices)"

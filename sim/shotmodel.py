@@ -1,312 +1,46 @@
 """The vectorised shot model: every per-shot quantity from (seed, tag) variates and the state.
 
-Randomness does not depend on the beamline state, so :class:`NoiseBank` draws
-all of a shot's variates (SASE/mono/pump/electron-beam gamma factors, pointing,
-PD noise, timing jitter, timing-tool noise, detector count uniforms, read-noise
-and common-mode normals) as one row of a matrix, for aligned blocks of beam
-tags at a time, and keeps the recent blocks: a one-shot trigger in a step scan
-then costs a row slice.  The state
-(:class:`ShotState`) holds plain numbers whenever a device is constant over
-the shots, so the per-shot arithmetic is a few whole-array operations.
-:class:`Shots` computes monitors at once and each detector only when one of
-its columns is asked for.  The archive replays the same model (monitors only)
-from the recorded state time line.
+Variates come from :class:`~sim.noisebank.NoiseBank` (state-independent, drawn in
+bulk per tag block), the state from :class:`~sim.shotstate.ShotState` (plain numbers
+whenever a device is constant over the shots), so the per-shot arithmetic is a few
+whole-array operations.  :class:`Shots` computes monitors at once and each detector
+only when one of its columns is asked for.  The archive replays the same model
+(monitors only) from the recorded state time line.
 """
 
 from __future__ import annotations
 
 import math
 import operator
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sim.noisebank import (
+    _JIT,
+    _PD_ADC,
+    _PD_DARK,
+    _PD_SHOT,
+    _POINT,
+    _TT_AMP,
+    _TT_FWHM,
+    _TT_POS,
+    NoiseBank,
+)
 from sim.physics.monitor import Photodiode
 from sim.physics.optics import bragg_angle_deg, photons_per_uj
-from sim.physics.rand import box_muller, uniforms
-from sim.physics.source import STREAM_POINTING
 from sim.physics.timing import TimingTool
+from sim.shotstate import ShotState, Value
 
 if TYPE_CHECKING:
+    from sim.physics.beamline import Physics
     from sim.physics.detector import DetectorModel
     from sim.physics.sample import Plate
-    from sim.world import Physics
 
-__all__ = ["NoiseBank", "RoleMap", "SettledState", "ShotModel", "ShotState", "Shots",
-           "photodiode"]
+__all__ = ["ShotModel", "Shots", "photodiode"]
 
-STREAM_PD = 600
-STREAM_JITTER = 700
-STREAM_TT = 800
 URAD_PER_DEG = math.pi / 180.0 * 1e6
-#: normals of every shot (two uniform streams each), after the four source gammas; the
-#: timing tool's three come last and only with a timing tool
-NORMAL_STREAMS = (STREAM_POINTING, STREAM_PD, STREAM_PD + 2, STREAM_PD + 4, STREAM_JITTER)
-TT_STREAMS = (STREAM_TT, STREAM_TT + 2, STREAM_TT + 4)
-# columns of the variate matrix before the detectors' own
-_N_SRC = 4
-_POINT, _PD_DARK, _PD_ADC, _PD_SHOT, _JIT, _TT_POS, _TT_FWHM, _TT_AMP = range(_N_SRC, _N_SRC + 8)
-
-Value = Any  # a float (constant over the shots) or a per-shot array
-
-
-class NoiseBank:
-    """All state-independent variates of a beamline's shots, drawn in bulk per tag block.
-
-    Args:
-        seed: profile seed.
-        source: the source model (its gamma streams and shapes).
-        detectors: detector models, in the order of their column groups.
-        divider: tag step between beam shots (beam tags are multiples of it).
-        timing_tool: draw the timing tool's variates too.
-    """
-
-    BLOCK = 256  # beam shots per cached block (~8.5 s of 30 Hz beam)
-    KEEP = 8    # blocks kept
-
-    def __init__(self, seed: int, source: Any, detectors: list[DetectorModel],
-                 divider: int, timing_tool: bool = False) -> None:
-        self.seed = seed
-        self.source = source
-        self.divider = divider
-        normal = list(NORMAL_STREAMS) + (list(TT_STREAMS) if timing_tool else [])
-        unif: list[int] = []
-        self.det_columns: dict[str, tuple[slice, slice]] = {}
-        z_at, u_at = _N_SRC + len(normal), 0
-        for det in detectors:
-            u, z = det.streams()
-            self.det_columns[det.name] = (slice(u_at, u_at + len(u)),
-                                          slice(z_at, z_at + len(z)))
-            normal += [int(s) for s in z]
-            unif += [int(s) for s in u]
-            u_at += len(u)
-            z_at += len(z)
-        n_norm = len(normal)
-        self.det_columns = {k: (slice(_N_SRC + n_norm + u.start, _N_SRC + n_norm + u.stop), z)
-                            for k, (u, z) in self.det_columns.items()}
-        raw = [s + k for s in normal for k in (0, 1)] + unif
-        self._raw = np.asarray(raw, dtype=np.int64)
-        self._n_norm = n_norm
-        self.width = _N_SRC + n_norm + len(unif)
-        self._blocks: OrderedDict[int, np.ndarray] = OrderedDict()
-
-    def draw(self, tags: np.ndarray) -> np.ndarray:
-        """(n, width) variates of ``tags`` (any tags, no caching)."""
-        tags = np.asarray(tags, dtype=np.int64)
-        u = uniforms(self.seed, tags[:, None], self._raw)
-        m = self._n_norm
-        z = box_muller(u[:, 0:2 * m:2], u[:, 1:2 * m:2])
-        return np.concatenate([self.source.draw(self.seed, tags), z, u[:, 2 * m:]], axis=1)
-
-    def _block(self, b: int) -> np.ndarray:
-        got = self._blocks.get(b)
-        if got is None:
-            span = self.divider * self.BLOCK
-            got = self.draw(b * span + self.divider * np.arange(self.BLOCK, dtype=np.int64))
-            self._blocks[b] = got
-            if len(self._blocks) > self.KEEP:
-                self._blocks.popitem(last=False)
-        return got
-
-    def one(self, tag: int) -> list[float]:
-        """Variates of one tag as numbers (for a beam tag, a row of a cached block)."""
-        div = self.divider
-        if tag % div:
-            return self.draw(np.asarray([tag], dtype=np.int64))[0].tolist()
-        span = div * self.BLOCK
-        return self._block(tag // span)[tag % span // div].tolist()
-
-    def rows(self, tags: np.ndarray) -> np.ndarray:
-        """Variates of ``tags``: a slice of cached blocks for a short run of beam tags."""
-        n = len(tags)
-        first = int(tags[0])
-        div, span = self.divider, self.divider * self.BLOCK
-        last = int(tags[-1])
-        b0, b1 = first // span, last // span
-        if first % div or last - first != div * (n - 1) or b1 - b0 > 1:
-            return self.draw(tags)
-        i0 = (first - b0 * span) // div
-        if b0 == b1:
-            return self._block(b0)[i0:i0 + n]
-        return np.concatenate([self._block(b0)[i0:], self._block(b1)[:n - (self.BLOCK - i0)]])
-
-
-@dataclass(slots=True)
-class ShotState:
-    """The device state the shots see: floats where constant, per-shot arrays otherwise."""
-
-    beam_on: Value
-    shutter_open: Value
-    pump_on: Value
-    energy_kev: Value
-    thickness_um: Value
-    gain: Value  # index of the I0 amplifier's gain range
-    theta_deg: Value
-    x_mm: Value
-    y_mm: Value
-    delay_ps: Value
-
-
-def _lookup(table: np.ndarray, index: Value) -> Value:
-    if not isinstance(index, np.ndarray):
-        return float(table[int(index)])
-    return table[np.asarray(index, dtype=np.int64)]
-
-
-@dataclass(frozen=True)
-class RoleMap:
-    """Which device plays which part, and the tables that turn device values into physics.
-
-    Built once from the profile; :meth:`state` reads commands (``Trajectory``/``Step``
-    objects with ``sample(times)``) by device name, live or replayed from the time line.
-    The delay is the sum of the delay devices' terms: an accelerator or laser delay as
-    set, a split-delay pseudo-axis through each of its stages (``weight · (v - offset) /
-    scale`` with the stage's delay-per-mm error in the weight), minus where their true
-    zeros lie (``physics.timing.zero_offsets_ps``).
-    """
-
-    shutter: str
-    open_index: int
-    pump: str
-    on_code: float
-    energy: str
-    attenuator: str
-    thickness: np.ndarray
-    gain: str
-    theta: str
-    x_axis: str
-    y_axis: str
-    delays: tuple[tuple[str, float, float, float], ...]  # (device, scale, offset, weight)
-    delay_zero: float = 0.0
-    #: every device the state depends on, in the order :meth:`state_from` takes their values
-    names: tuple[str, ...] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "names", (
-            self.shutter, self.pump, self.energy, self.attenuator, self.gain, self.theta,
-            self.x_axis, self.y_axis, *(d for d, _, _, _ in self.delays)))
-
-    @classmethod
-    def from_profile(cls, profile: Any, x_axis: str, y_axis: str) -> RoleMap:
-        roles = dict(profile.raw.get("roles", {}) or {})
-        timing = dict(dict(profile.physics).get("timing", {}) or {})
-        errors = {str(k): float(v) for k, v in dict(timing.get("stage_errors", {})).items()}
-        zeros = {str(k): float(v) for k, v in dict(timing.get("zero_offsets_ps", {})).items()}
-        devs = profile.devices
-        shutter = devs[roles["shutter"]]
-        pump = devs[roles["pump"]]
-        att = devs[roles["attenuator"]]
-        delays = []
-        zero = 0.0
-        for name in roles.get("delays", []):
-            if devs[name].kind == "pseudo":
-                comps = dict(devs[name].options["components"])
-                for axis, comp in comps.items():
-                    weight = (1.0 + errors.get(str(axis), 0.0)) / len(comps)
-                    delays.append((str(axis), float(comp["scale"]),
-                                   float(comp.get("offset", 0.0)), weight))
-                    zero += weight * zeros.get(name, 0.0)
-            else:
-                delays.append((name, 1.0, 0.0, 1.0))
-                zero += zeros.get(name, 0.0)
-        return cls(
-            shutter=shutter.name, open_index=list(shutter.limits.choices).index("open"),
-            pump=pump.name, on_code=float(list(pump.limits.choices).index("on")),
-            energy=roles["energy"], attenuator=att.name,
-            thickness=np.asarray(att.limits.choices, dtype=np.float64),
-            gain=devs[roles["pd_gain"]].name, theta=roles["theta"], x_axis=x_axis,
-            y_axis=y_axis, delays=tuple(delays), delay_zero=zero)
-
-    def state(self, commands: Mapping[str, Any], times: np.ndarray, beam_on: Value
-              ) -> ShotState:
-        """The state at increasing clock ``times`` from the devices' commands."""
-        return self.state_from([commands[name].sample(times) for name in self.names], beam_on)
-
-    def state_from(self, values: list[Value], beam_on: Value) -> ShotState:
-        """The state from each device's value (in :attr:`names` order; numbers or arrays)."""
-        return self.assemble([self.part(i, v) for i, v in enumerate(values)], beam_on)
-
-    def part(self, index: int, value: Value) -> Value:
-        """What device ``index`` (of :attr:`names`) at ``value`` adds to the state: its
-        field, or for a delay device its term of the delay."""
-        if index >= 8:
-            _, scale, offset, weight = self.delays[index - 8]
-            if scale == 1.0 and offset == 0.0 and weight == 1.0:
-                return value
-            return weight * (value - offset) / scale
-        if index == 0:
-            return value == self.open_index
-        if index == 1:
-            return value == self.on_code
-        if index == 3:
-            return _lookup(self.thickness, value)
-        return value
-
-    def assemble(self, parts: list[Value], beam_on: Value) -> ShotState:
-        """The state from every device's :meth:`part`."""
-        delay: Value = -self.delay_zero
-        for term in parts[8:]:
-            delay = delay + term
-        shutter, pump, energy, thickness, gain, theta, x, y = parts[:8]
-        return ShotState(beam_on, shutter, pump, energy, thickness, gain, theta, x, y, delay)
-
-
-class SettledState:
-    """The state of one shot after every command has settled, kept between changes.
-
-    A command holds one value from its settle time on (a motor at its target,
-    a switch after its transit), so a shot after every settle time sees just
-    those values.  The world says which device is about to change
-    (:meth:`changing`); only those are asked again, so a step-scan point costs
-    one device, not a sampling of all of them.  :meth:`at` answers ``None``
-    when it cannot (a shot before a settle time, a change announced but not
-    made yet): the caller samples the commands instead.
-
-    Args:
-        role_map: how device values become the state.
-        devices: the devices of ``role_map.names``, in that order.
-    """
-
-    def __init__(self, role_map: RoleMap, devices: list[Any]) -> None:
-        self._role_map = role_map
-        self._devices = devices
-        n = len(devices)
-        self._commands: list[Any] = [None] * n
-        self._times = [math.inf] * n
-        self._parts: list[Any] = [None] * n
-        self._dirty = set(range(n))
-        self._from = math.inf
-        self._state: ShotState | None = None
-
-    def changing(self, index: int) -> None:
-        """Device ``index`` (of ``role_map.names``) is about to get a new command."""
-        self._dirty.add(index)
-
-    def at(self, t: float, beam_on: bool) -> ShotState | None:
-        """The state of a shot at clock time ``t``, or ``None`` if it must be sampled."""
-        if self._dirty and not self._refresh():
-            return None
-        if t < self._from:
-            return None
-        state = self._state
-        return state if beam_on else replace(state, beam_on=False)
-
-    def _refresh(self) -> bool:
-        known = self._commands
-        for i in tuple(self._dirty):
-            command = self._devices[i].command
-            if command is known[i]:  # announced, not made yet
-                return False
-            known[i] = command
-            self._times[i], value = command.settled()
-            self._parts[i] = self._role_map.part(i, value)
-            self._dirty.discard(i)
-        self._from = max(self._times)
-        self._state = self._role_map.assemble(self._parts, True)
-        return True
 
 
 def photodiode(profile: Any, physics: Physics) -> Photodiode:

@@ -17,10 +17,11 @@ import numpy as np
 
 from expctl.devices.profile import Profile
 from expctl.pump_response import PumpResponse
+from sim.physics.beamline import Physics
 from sim.physics.optics import photons_per_uj
 from sim.physics.sample import Plate
-from sim.shotmodel import RoleMap, photodiode
-from sim.world import Physics
+from sim.shotmodel import photodiode
+from sim.shotstate import RoleMap
 
 __all__ = ["GroundTruth", "bragg_angle", "ground_truth", "spot_bragg_offset", "spot_peak_theta"]
 

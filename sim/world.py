@@ -2,16 +2,16 @@
 
 Devices hold their own command state (trajectories, switch times); the world
 knows which device plays which role (``roles:`` in the profile) and turns the
-state at a set of shot times into a :class:`~sim.shotmodel.ShotState` for the
+state at a set of shot times into a :class:`~sim.shotstate.ShotState` for the
 vectorised :class:`~sim.shotmodel.ShotModel`.  Randomness is keyed by (seed, tag),
 so a shot is the same whichever path asks for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -25,75 +25,19 @@ from expctl.errors import (
     DeviceTimeoutError,
     LimitError,
 )
-from expctl.pump_response import PumpResponse
 from sim.facility.timeline import Timeline
 from sim.faults import SimFaults
-from sim.physics.attenuation import Attenuation
-from sim.physics.optics import RockingCurve
+from sim.physics.beamline import Physics, timing_tool
+from sim.physics.detector import DetectorModel
 from sim.physics.sample import Plate
-from sim.physics.source import BeamLoss, Source
-from sim.physics.timing import Timing, TimingTool
-from sim.shotmodel import RoleMap, SettledState, ShotModel, Shots, ShotState, photodiode
+from sim.physics.source import BeamLoss
+from sim.shotmodel import ShotModel, Shots, photodiode
+from sim.shotstate import RoleMap, SettledState, ShotState
 
-if TYPE_CHECKING:
-    from sim.devices.daq import SimDAQ
-    from sim.devices.detector import SimMPCCD
-    from sim.facility.states import StateRecorder
+__all__ = ["SimWorld", "Window"]
 
-__all__ = ["Physics", "SimWorld", "Window", "timing_tool"]
-
-@dataclass(frozen=True)
-class Physics:
-    """Every physics model of a profile, built once per beamline (see sim/PHYSICS.md)."""
-
-    source: Source
-    beam_loss_rate_per_hour: float
-    beam_loss_mean_duration_s: float
-    attenuation: Attenuation
-    si_photo: Attenuation
-    rocking: RockingCurve
-    d_spacing_angstrom: float
-    pump: PumpResponse
-    timing: Timing
-    pair_energy_ev: float
-
-    @classmethod
-    def from_profile(cls, profile: Profile) -> Physics:
-        ph = profile.physics
-        try:
-            src = dict(ph.get("source", {}))
-            loss = dict(src.pop("beam_loss", {}) or {})
-            att = dict(ph.get("attenuation", {}))
-            energy = float(src.get("photon_energy_kev", 10.0))
-            rocking = RockingCurve.from_profile(ph, energy)
-            source = Source(**src, mono_passband_zeta=rocking.passband_zeta)
-            pump = {k: (None if v is None else float(v))
-                    for k, v in dict(ph.get("pump_response", {})).items()}
-            pump.setdefault("reference_uj", source.pump_pulse_energy_uj)
-            return cls(
-                source=source,
-                beam_loss_rate_per_hour=float(loss.get("rate_per_hour", 0.0)),
-                beam_loss_mean_duration_s=float(loss.get("mean_duration_s", 60.0)),
-                attenuation=Attenuation(float(att.get("length_um_at_10kev", 127.2)),
-                                        float(att.get("energy_exponent", 2.90))),
-                si_photo=Attenuation(float(att.get("photo_length_um_at_10kev", 130.3)),
-                                     float(att.get("photo_energy_exponent", 2.94))),
-                rocking=rocking,
-                d_spacing_angstrom=rocking.sample.d_spacing_angstrom,
-                pump=PumpResponse(**pump),
-                timing=Timing.from_options(dict(ph.get("timing", {}) or {}), profile.seed),
-                pair_energy_ev=float(dict(ph.get("detector", {})).get("pair_energy_ev", 3.65)),
-            )
-        except (TypeError, ValueError) as exc:
-            raise BackendError(f"profile {profile.name}: bad physics parameter: {exc}") from None
-
-
-def timing_tool(profile: Profile) -> TimingTool | None:
-    """The profile's timing tool (a device of kind ``timing_tool``), if it has one."""
-    for spec in profile.devices.values():
-        if spec.kind == "timing_tool":
-            return TimingTool.from_options(spec.name, spec.options)
-    return None
+#: called with (clock time, device) before a device changes, in the order registered
+ChangeListener = Callable[[float, str], None]
 
 
 @dataclass
@@ -129,7 +73,14 @@ class _Commands(Mapping[str, Any]):
 
 
 class SimWorld:
-    """Shared state of one simulated beamline (devices register into it)."""
+    """Shared state of one simulated beamline: complete once constructed.
+
+    Everything the shot model needs comes from the profile: the physics, the sample
+    plate, the detector models and the role table.  Devices register into
+    :attr:`devices` after (the state is read from them by name, when shots are
+    taken); whoever must see shots before a state change (the DAQ, the state
+    recorder) registers a :data:`ChangeListener` in :attr:`change_listeners`.
+    """
 
     def __init__(self, profile: Profile, clock: Clock, timeline: Timeline, seed: int) -> None:
         self.profile = profile
@@ -147,31 +98,26 @@ class SimWorld:
         self.timeout_margin = profile.daq.timeout_margin
         self.roles = profile.roles
         self.devices: dict[str, Any] = {}
-        self.detectors: list[SimMPCCD] = []
-        self.plate: Plate | None = None
-        self.daq: SimDAQ | None = None
-        self.recorder: StateRecorder | None = None
+        self.change_listeners: list[ChangeListener] = []
+        self.plate = _plate(profile)
+        self.detector_models = [
+            DetectorModel.from_options(spec.name, spec.options, self.physics.pair_energy_ev,
+                                       self.physics.si_photo)
+            for spec in profile.devices.values() if spec.kind == "mpccd"]
+        self.model = ShotModel(self.physics, photodiode(profile, self.physics),
+                               self.detector_models, seed, timeline.divider, self.gate_shutter,
+                               float(timeline.unix(0.0)), timing_tool(profile))
+        self.role_map = RoleMap.from_profile(profile, self.plate.x_axis, self.plate.y_axis)
         self._version = 0
         self._window: Window | None = None
         self._current: tuple[int, int, Shots] | None = None
-        self.model: ShotModel | None = None
-        self.role_map: RoleMap | None = None
         self._commands = _Commands(self.devices)
-        self._settled: SettledState | None = None
-        self._role_index: dict[str, int] = {}
+        self._settled = SettledState(self.role_map, self.devices)
+        self._role_index = {n: i for i, n in enumerate(self.role_map.names)}
 
-    def finish_wiring(self) -> None:
-        """Once devices and plate exist: build the shot model and the role table."""
-        self.model = ShotModel(self.physics, photodiode(self.profile, self.physics),
-                               [d.model for d in self.detectors], self.seed,
-                               self.timeline.divider, self.gate_shutter,
-                               float(self.timeline.unix(0.0)), timing_tool(self.profile))
-        plate = self.plate
-        self.role_map = RoleMap.from_profile(self.profile, plate.x_axis, plate.y_axis)
-        self._commands = _Commands(self.devices)
-        names = self.role_map.names
-        self._settled = SettledState(self.role_map, [self.devices[n] for n in names])
-        self._role_index = {n: i for i, n in enumerate(names)}
+    def detector_model(self, name: str) -> DetectorModel:
+        """The model of detector ``name`` (an ``mpccd`` device of the profile)."""
+        return next(m for m in self.detector_models if m.name == name)
 
     def commands(self) -> Mapping[str, Any]:
         """Every stateful device's current command (trajectory or step), by name."""
@@ -188,10 +134,9 @@ class SimWorld:
 
     def before_change(self, device: str) -> None:
         """Called by a device about to change: shots up to now are taken with the old state."""
-        if self.daq is not None:
-            self.daq.sync()
-        if self.recorder is not None:
-            self.recorder.change(self.clock.now(), device)
+        now = self.clock.now()
+        for listener in self.change_listeners:
+            listener(now, device)
         self._expose_window()
         self._version += 1
         self._current = None
@@ -310,3 +255,13 @@ class SimWorld:
             self._current = (tag, self._version,
                              self.shots(tl.time_of(tags), tags, acquired=False))
         return self._current[2]
+
+
+def _plate(profile: Profile) -> Plate:
+    """The sample plate of the profile's one spot grid."""
+    grids = profile.spot_grids
+    if len(grids) != 1:
+        raise BackendError(f"profile {profile.name}: the simulator models one sample "
+                           f"plate; give exactly one spot grid (got {len(grids)})")
+    (grid,) = grids.values()
+    return Plate.from_profile(profile.seed, grid.as_dict(), profile.physics.get("sample", {}))

@@ -2,9 +2,10 @@
 
 It opens the campaign's journal first: its profile and seed, its sequence text (the
 copy kept in the journal, not the file on disk now) and its ``--set`` overrides.  It
-says what it will skip and restore before anything moves, refuses when the file on
-disk was edited (``--use-current`` continues with the edited file, checked against
-what was done), and takes control of the beamline like ``expctl run``.
+says what it will skip and restore before anything moves and, on a terminal, asks
+(``--yes`` does not), refuses when the file on disk was edited (``--use-current``
+continues with the edited file, checked against what was done), and takes control of
+the beamline like ``expctl run``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ def _configure(p: argparse.ArgumentParser) -> None:
                    help="finish the campaign from the copy of its sequence kept in its "
                         "journal, although the file on disk was edited since")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("-y", "--yes", action="store_true",
+                   help="resume without asking (on a terminal, resume shows what it will do "
+                        "and asks first)")
     add_session_args(p, control=True, profile_default=None)
 
 
@@ -82,13 +86,28 @@ def resume_summary(plan: Any, units: dict[str, str]) -> list[str]:
     return lines
 
 
+def _go_ahead(out: Any, read: Any = input) -> bool:
+    """Ask before anything moves (only a terminal can answer; a script says --yes or is
+    not asked)."""
+    import sys
+
+    if not sys.stdin.isatty():
+        return True
+    out.print("resume now? [y]es / [n]o: ", end="", markup=False, highlight=False)
+    try:
+        answer = read("")
+    except (EOFError, KeyboardInterrupt):
+        answer = "n"
+    return answer.strip().lower().startswith("y")
+
+
 def _value(v: Any, unit: str | None) -> str:
     text = f"{v:.7g}" if isinstance(v, float) else str(v)
     return f"{text} {unit}" if unit and isinstance(v, int | float) else text
 
 
 def _run(args: argparse.Namespace) -> int:
-    from expctl.cli.run import _print_json, console, open_session, show_notes
+    from expctl.cli.run import _print_json, console, open_session, show_notes, wait_for_plots
     from expctl.engine import Journal
     from expctl.engine.events import SafeStateReached, StateRestored
     from expctl.paths import resolve_data_dir
@@ -114,6 +133,10 @@ def _run(args: argparse.Namespace) -> int:
         units = {name: spec.units for name, spec in session.profile.devices.items()}
         for line in resume_summary(plan, units):
             out.print(line, markup=False, highlight=False)
+        if not (args.yes or _go_ahead(out)):
+            out.print(f"not resumed: nothing moved (`expctl resume --campaign {info.id}` when "
+                      "ready)", markup=False, highlight=False)
+            return 0
         notify = print_note(console(stderr=True))
 
         def say(event: Any) -> None:
@@ -129,8 +152,9 @@ def _run(args: argparse.Namespace) -> int:
                                 hook) as flags:
             summary = session.resume(plan=plan, pause_hook=hook)
         unsubscribe()
-        show_notes(session)
-        if args.json:
+        if args.json:  # the object carries the plots' warnings: they are written first
+            wait_for_plots(session, out)
+            show_notes(session)
             _print_json({"ok": summary.outcome == "completed", "outcome": summary.outcome,
                          "campaign": info.id, "runs": [r.run for r in summary.runs],
                          "cut_runs": [r.run for r in summary.cut_runs],
@@ -142,6 +166,8 @@ def _run(args: argparse.Namespace) -> int:
             con.print(f"campaign {info.id}: " + outcome_text(summary,
                                                               interrupted=flags["interrupted"]),
                       highlight=False)
+            wait_for_plots(session, out)  # after the outcome: it is not held up by plots
+            show_notes(session)
             print_warnings(console(stderr=True), session.bus.warnings)
     if summary.outcome == "completed":
         return 0

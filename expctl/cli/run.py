@@ -17,7 +17,7 @@ from expctl.cli import Command
 from expctl.paths import DATA_DIR_HELP
 
 __all__ = ["COMMAND", "add_session_args", "check_sequence_path", "open_session",
-           "show_notes"]
+           "show_notes", "wait_for_plots"]
 
 
 def add_session_args(p: argparse.ArgumentParser, *, seeds: bool = True,
@@ -46,6 +46,9 @@ def add_session_args(p: argparse.ArgumentParser, *, seeds: bool = True,
                        help="rehearse a fault on the simulator, counted from the start, e.g. "
                             "beam_loss@120s+30s, stall@300s:theta, timeout@5min:mpccd, "
                             "dropout@60s:mpccd, refuse@0:pump_delay (repeatable)")
+        p.add_argument("--no-plots", dest="plots", action="store_false",
+                       help="draw no alignment-scan PNGs (scan files and catalog rows are "
+                            "still written)")
 
 
 def open_session(args: argparse.Namespace) -> Any:
@@ -55,7 +58,7 @@ def open_session(args: argparse.Namespace) -> Any:
     return Session.open(args.profile, args.data_dir, getattr(args, "seed", None),
                         speed=getattr(args, "speed", None), access=args.access,
                         suspenders=getattr(args, "suspenders", True),
-                        faults=getattr(args, "faults", ()))
+                        faults=getattr(args, "faults", ()), plots=getattr(args, "plots", True))
 
 
 def check_sequence_path(text: str) -> None:
@@ -79,10 +82,11 @@ def check_sequence_path(text: str) -> None:
 
 
 def console(stderr: bool = False) -> Any:
-    """A rich console (imported only when something is printed)."""
-    from rich.console import Console
+    """A rich console: the terminal's width, ``COLUMNS`` when piped, else no wrapping
+    (see :mod:`expctl.ui.output`)."""
+    from expctl.ui.output import console as make_console
 
-    return Console(stderr=stderr, highlight=False, emoji=False)  # ":x:" in a file stays text
+    return make_console(stderr)  # (emoji off: ":x:" in a file stays text)
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
@@ -134,33 +138,53 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
+    from expctl.sequence.dryrun import written_path
+    from expctl.ui.eta import Eta, leaf_seconds
+    from expctl.ui.location import StepTracker, loop_totals
+    from expctl.ui.output import fit_line, line_width
     from expctl.ui.progress import RunProgress, ask_after_pause, pause_on_interrupt, print_note
-    from expctl.ui.report import outcome_text, plain
+    from expctl.ui.report import format_duration, outcome_text, plain
+    from expctl.ui.runlines import EventLines
     from expctl.ui.views import print_warnings
 
     con = console()
     show_notes(session)
     units = {name: spec.units for name, spec in session.profile.devices.items()}
-    progress = RunProgress(con, loaded.report.outline, dry.total_s, session.clock, units)
+    tracker = StepTracker(loop_totals(loaded.report.outline), dict(loaded.params),
+                          session.results)
+    eta = Eta(dry.total_s, leaf_seconds(dry.tree), session.clock.now, written_path)
+    progress = RunProgress(con, loaded.report.outline, dry.total_s, session.clock, units,
+                           tracker=tracker, eta=eta)
+    # suspensions, pauses and the safe state are the progress display's own lines
+    lines = EventLines(lambda text: con.print(text, markup=False, highlight=False,
+                                              soft_wrap=True),
+                       tracker, units, line_width(), states=False)
     asker = console(stderr=True) if as_json else con  # --json keeps stdout for the object
     hook = ask_after_pause(asker, None if as_json else progress)
-    unsubscribe = (session.bus.subscribe(progress, critical=False, name="progress display")
-                   if not as_json else None)
+    displays = {"step tracker": tracker, "ETA": eta, "run lines": lines,
+                "progress display": progress} if not as_json else {}
+    unsubscribe = [session.bus.subscribe(s, critical=False, name=name)
+                   for name, s in displays.items()]
+    if not as_json:
+        con.print(fit_line(f"running {loaded.name}: about {format_duration(dry.total_s)} of "
+                           f"beamline time, {dry.runs} runs, {dry.shots} shots (Ctrl-C pauses)",
+                           line_width()), markup=False, highlight=False, soft_wrap=True)
     try:
         notify = print_note(console(stderr=True)) if as_json else progress.notify
         with pause_on_interrupt(lambda: session.current_engine, notify, session.bus,
                                 hook) as flags:
             if as_json:
-                summary = session.run(loaded, pause_hook=hook)
+                summary = session.run(loaded, pause_hook=hook, rehearsal=dry)
             else:
                 with progress.live():
-                    summary = session.run(loaded, pause_hook=hook)
+                    summary = session.run(loaded, pause_hook=hook, rehearsal=dry)
     finally:
-        if unsubscribe is not None:
-            unsubscribe()
-    show_notes(session)
+        for off in unsubscribe:
+            off()
     started = session.journal is not None and session.journal.live
-    if as_json:
+    if as_json:  # the object carries the plots' warnings: they are written first
+        wait_for_plots(session, console(stderr=True))
+        show_notes(session)
         _print_json({"ok": summary.outcome == "completed", "outcome": summary.outcome,
                      "runs": [r.run for r in summary.runs],
                      "cut_runs": [r.run for r in summary.cut_runs],
@@ -169,14 +193,30 @@ def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
                      "safe_state": _safe_state_text(session, units),
                      "journal": str(session.journal.path) if started else None,
                      "warnings": [w.text for w in session.bus.warnings]})
-    else:
+    else:  # the outcome at once (after Ctrl-C too), then the plots still being drawn
         con.print(outcome_text(summary, interrupted=flags["interrupted"]), highlight=False)
         if not started:
             con.print("nothing had moved yet: no campaign was started (nothing to resume)")
+        wait_for_plots(session, con)
+        show_notes(session)
         print_warnings(console(stderr=True), session.bus.warnings)
     if summary.outcome == "completed":
         return 0
     return 130 if flags["interrupted"] else 1
+
+
+def wait_for_plots(session: Any, con: Any) -> None:
+    """Before the command exits: the alignment PNGs still being drawn are written, with a
+    progress bar (on a terminal) while some are left."""
+    left = session.plots_pending
+    if not left:
+        session.finish_plots()
+        return
+    from rich.progress import Progress
+
+    with Progress(console=con, transient=True) as bar:
+        task = bar.add_task("writing alignment plots", total=left)
+        session.finish_plots(lambda done, total: bar.update(task, completed=done, total=total))
 
 
 def show_notes(session: Any) -> None:

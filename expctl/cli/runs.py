@@ -78,27 +78,11 @@ def _configure_runs(p: argparse.ArgumentParser) -> None:
                                    "(columns, scan/loop/params values; and/or/not)")
     p.add_argument("--json", action="store_true", help="one JSON list on stdout")
     p.add_argument("--scans", action="store_true",
-                   help="list logged alignment scans (rocking curves) instead of runs")
+                   help="list scans instead of runs: console scan records (ascan, dscan, "
+                        "mesh, rock …) and sequences' alignment scans")
+    p.add_argument("--comments", action="store_true",
+                   help="list the logbook (comments typed at the console) instead of runs")
     p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
-
-
-def _scan_table(scans: list[dict[str, Any]]) -> Any:
-    from rich.table import Table
-
-    table = Table(title=f"{len(scans)} alignment scan{'s' if len(scans) != 1 else ''}",
-                  box=None)
-    for key in ("id", "name", "axis", "points", "center", "fwhm", "flags", "moved", "png"):
-        table.add_column(key, no_wrap=True)
-    for scan in scans:
-        moved = scan.get("moved_to") or {}
-        moved_txt = (f"→ {moved['target']:.6g}" if moved.get("moved")
-                     else ("stayed" if moved else ""))
-        table.add_row(*_cells(str(scan["id"]), scan["name"], scan["axis"], str(scan["points"]),
-                              "" if scan["center"] is None else f"{scan['center']:.6g}",
-                              "" if scan["fwhm"] is None else f"{scan['fwhm']:.3g}",
-                              ",".join(map(str, scan["flags"])) or "ok", moved_txt,
-                              scan.get("png") or ""))
-    return table
 
 
 def _cells(*texts: object) -> list[Any]:
@@ -126,6 +110,8 @@ def _cell(key: str, value: Any, units: dict[str, str] | None = None) -> str:
 def _run_runs(args: argparse.Namespace) -> int:
     from expctl.runlog import parse_where
 
+    if args.comments:
+        return _comments(args)
     select = parse_where(args.where) if args.where else None
     with open_catalog(resolve_data_dir(args.data_dir)) as catalog:
         if args.scans:
@@ -142,7 +128,9 @@ def _run_runs(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         return 0
     if args.scans:
-        _console().print(_scan_table(scans))
+        from expctl.ui.scantable import scan_table
+
+        _console().print(scan_table(scans))
         return 0
     from rich.table import Table
 
@@ -153,6 +141,19 @@ def _run_runs(args: argparse.Namespace) -> int:
     for row in rows:
         table.add_row(*_cells(*(_cell(k, row.get(k), row.get("units")) for k in _COLUMNS)))
     _console().print(table)
+    return 0
+
+
+def _comments(args: argparse.Namespace) -> int:
+    from expctl.runlog.logbook import read_logbook
+    from expctl.ui.scantable import comment_table
+
+    rows = list(read_logbook(resolve_data_dir(args.data_dir)))
+    if args.json:
+        json.dump(_jsonable(rows), sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    _console().print(comment_table(rows))
     return 0
 
 
@@ -191,22 +192,28 @@ def _print_no_match(where: str, every: list[dict[str, Any]], noun: str) -> None:
 
 
 def _console() -> Any:
-    """A rich console; piped output gets a wide page instead of 80 truncated columns."""
-    from rich.console import Console
+    """The CLI's console: terminal width, ``COLUMNS`` when piped, else unwrapped."""
+    from expctl.ui.output import console
 
-    # emoji off: ":x:" in a label or file is text, not a picture
-    return Console(emoji=False) if sys.stdout.isatty() else Console(width=160, emoji=False)
+    return console()  # (emoji off there: ":x:" in a label or file is text, not a picture)
 
 
 def _configure_show(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run", type=int, help="run number")
+    p.add_argument("run", type=int, nargs="?", help="run number")
+    p.add_argument("--scan", type=int, metavar="N", help="show scan N instead of a run")
     p.add_argument("--json", action="store_true", help="catalog row and file summary as JSON")
     p.add_argument("--data-dir", metavar="DIR", help=DATA_DIR_HELP)
 
 
 def _run_show(args: argparse.Namespace) -> int:
+    from expctl.errors import UserError
     from expctl.runlog import run_summary
 
+    if args.scan is not None:
+        return _show_scan(args)
+    if args.run is None:
+        raise UserError("show: give a run number, or --scan N",
+                        hint="`expctl runs` lists the runs, `expctl runs --scans` the scans.")
     with open_catalog(resolve_data_dir(args.data_dir)) as catalog:
         row = catalog_row(catalog, args.run).as_dict()
         path = catalog.verified_file(args.run) if row["file"] else None
@@ -218,6 +225,7 @@ def _run_show(args: argparse.Namespace) -> int:
         return 0
     console = _console()
     console.print(_key_table(f"run {args.run}", _show_items(row)))
+    _print_comments(console, resolve_data_dir(args.data_dir), args.run)
     if summary is None:
         console.print("no run file")
         return 0
@@ -235,11 +243,57 @@ def _run_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_comments(console: Any, data_dir: Path, run: int) -> None:
+    from expctl.runlog.logbook import read_logbook
+
+    comments = list(read_logbook(data_dir, run=run))
+    if comments:
+        from expctl.ui.scantable import comment_table
+
+        console.print(comment_table(comments))
+
+
+def _show_scan(args: argparse.Namespace) -> int:
+    from expctl.errors import DataError, UserError
+    from expctl.runlog.scans import read_scan_columns
+    from expctl.ui.scantable import scan_items
+
+    data_dir = resolve_data_dir(args.data_dir)
+    with open_catalog(data_dir) as catalog:
+        try:
+            row = catalog.scan(args.scan)
+        except DataError as err:
+            raise UserError(err.message, allowed=err.allowed,
+                            hint="`expctl runs --scans` lists the scans.") from None
+    columns = None
+    path = data_dir / row["file"] if row.get("file") else None
+    if path is not None and path.exists() and row.get("kind", "alignment") != "alignment":
+        scan = read_scan_columns(path)
+        columns = {"units": dict(scan.units),
+                   "columns": {k: v.tolist() for k, v in scan.columns.items()}}
+    if args.json:
+        json.dump(_jsonable({"catalog": row, "data": columns}), sys.stdout, indent=1,
+                  default=str)
+        sys.stdout.write("\n")
+        return 0
+    _console().print(_key_table(f"scan {args.scan}", scan_items(row, columns)))
+    return 0
+
+
 def _show_items(row: dict[str, Any]) -> list[tuple[str, str]]:
-    """The catalog row for people: local times, run length, status in words."""
+    """The catalog row for people: local times, run length, status in words, where in the
+    sequence (1-based, with loop values), logged values with their units."""
+    from expctl.ui.location import path_location
+
+    loop = row.get("loop") or {}
     items: list[tuple[str, str]] = []
     for key, value in row.items():
-        if key in ("start_time", "stop_time"):
+        if key in ("loop", "params", "scan") and isinstance(value, dict):
+            items.append((key, _context_text(value, _units_of(row, key))))
+        elif key == "step_path" and value:
+            items += [(key, str(value)),
+                      ("location", path_location(str(value), loop, _units_of(row, "loop")))]
+        elif key in ("start_time", "stop_time"):
             items.append((key, local_time(value)))
             if key == "stop_time" and isinstance(value, (int, float)) \
                     and isinstance(row.get("start_time"), (int, float)):
@@ -249,6 +303,23 @@ def _show_items(row: dict[str, Any]) -> list[tuple[str, str]]:
         else:
             items.append((key, _value_text(value)))
     return items
+
+
+def _context_text(values: dict[str, Any], units: dict[str, str]) -> str:
+    """Logged context values for people: ``delay = 0.5 ps, spot = 0`` (loop indices left
+    out; a unit where the catalog records one)."""
+    return ", ".join(f"{name} = {_value_text(value)}{' ' + units[name] if units.get(name) else ''}"
+                     for name, value in values.items() if not name.startswith("i_"))
+
+
+def _units_of(row: dict[str, Any], section: str) -> dict[str, str]:
+    """``{name: unit}`` of one context section, from the catalog's ``units`` column
+    (``{"scan.delay": "ps"}``) where the catalog records one."""
+    units = row.get("units")
+    if not isinstance(units, dict):
+        return {}
+    return {key.split(".", 1)[1]: unit for key, unit in units.items()
+            if key.startswith(section + ".") and isinstance(unit, str)}
 
 
 def _flat(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from expctl.inputs import InputLimitError, ValueCap, ValueCapReached, expanded_s
 from expctl.units import convert, parse_quantity
 
 __all__ = ["DaqSpec", "DeviceSpec", "Profile", "Roles", "SpotGridSpec", "SuspenderSpec",
-           "load_profile"]
+           "inherit", "load_profile"]
 
 #: What a ``suspenders:`` entry may check (see :class:`SuspenderSpec`).
 SUSPENDER_KINDS = ("beam", "band")
@@ -184,9 +184,14 @@ class Profile:
         return dataclasses.replace(self, devices=devices)
 
 
+_TWIN_HINT = ("A profile naming a `twin:` takes its devices from the twin when it is "
+              "loaded through BackendRegistry.find_profile (as the CLI does).")
+
+
 def _device_spec(name: str, body: Mapping[str, Any], source: str) -> DeviceSpec:
     if not isinstance(body, Mapping) or "kind" not in body:
-        raise BackendError(f"{source}: device {name!r} needs a mapping with a 'kind'")
+        raise BackendError(f"{source}: device {name!r} needs a mapping with a 'kind'",
+                           hint=_TWIN_HINT)
     units = str(body.get("units", ""))
     try:
         access = AccessLevel.parse(body.get("access", "user"))
@@ -237,8 +242,14 @@ def _read_yaml(path: Path) -> Any:
         loader.dispose()
 
 
-def load_profile(path: Path) -> Profile:
-    """Read and check a profile file; problems raise :class:`BackendError` naming the file."""
+def load_profile(path: Path, twins: Callable[[str], Profile] | None = None) -> Profile:
+    """Read and check a profile file; problems raise :class:`BackendError` naming the file.
+
+    Args:
+        path: the YAML file.
+        twins: finds the profile a ``twin:`` key names (``BackendRegistry.find_profile``);
+            with it, the profile takes its twin's devices and sections (:func:`inherit`).
+    """
     source = str(path)
     try:
         raw = _read_yaml(path)
@@ -250,9 +261,12 @@ def load_profile(path: Path) -> Profile:
         raise BackendError(f"beamline profile {source} is not valid YAML: {exc}") from None
     if not isinstance(raw, Mapping):
         raise BackendError(f"beamline profile {source} must be a mapping")
+    if twins is not None and raw.get("twin") is not None:
+        raw = inherit(raw, twins(str(raw["twin"])), source)
     missing = [k for k in ("name", "backend", "beamline", "devices") if k not in raw]
     if missing:
-        raise BackendError(f"beamline profile {source} lacks {', '.join(missing)}")
+        raise BackendError(f"beamline profile {source} lacks {', '.join(missing)}",
+                           hint=_TWIN_HINT if raw.get("twin") is not None else None)
     devices = {n: _device_spec(n, b, source) for n, b in raw["devices"].items()}
     section = _Section(source, devices)
     return Profile(
@@ -270,6 +284,67 @@ def load_profile(path: Path) -> Profile:
         spot_grids=section.spot_grids(raw.get("spot_grids")),
         suspenders=section.suspenders(raw.get("suspenders")),
     )
+
+
+#: Keys of a device that are the twin's to declare (a profile may only restate them).
+_TWIN_KEYS = _GENERIC_KEYS - {"description"}
+
+
+def inherit(raw: Mapping[str, Any], twin: Profile, source: str) -> dict[str, Any]:
+    """A profile's YAML completed from the ``twin:`` it names, so the two cannot drift.
+
+    The twin (the simulator profile of the same beamline) declares the devices —
+    kinds, units, limits, choices, access, safe values, speeds, equipment, its own
+    options — and the ``roles:``, ``suspenders:``, ``spot_grids:`` and ``daq:``
+    sections; this profile adds what is its own (an epics profile: the PVs).  A
+    device entry is merged over the twin's; one restating a twin's key with another
+    value is refused, naming the device.  ``beamline`` and ``seed`` default to the
+    twin's; ``physics``/``facility`` stay the twin's business.  Devices the twin does
+    not have are declared in full here.
+
+    Raises:
+        BackendError: a restated key that differs, or an entry that is not a mapping.
+    """
+    def part(doc: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+        body = doc.get(key) or {}
+        if not isinstance(body, Mapping):
+            raise BackendError(f"beamline profile {source}: {key} must be a mapping")
+        return body
+
+    base = twin.raw
+    out = dict(raw)
+    for key in ("beamline", "seed"):
+        if key in base:
+            out.setdefault(key, base[key])
+    own = part(raw, "devices")
+    devices: dict[str, Any] = {}
+    for name in {**base["devices"], **own}:
+        mine = own.get(name) or {}
+        if not isinstance(mine, Mapping):
+            raise BackendError(f"beamline profile {source}: device {name!r} must be a mapping "
+                               f"of its PVs and options", device=str(name))
+        theirs = base["devices"].get(name)
+        if theirs is None:
+            devices[name] = dict(mine)
+            continue
+        for key in sorted(_TWIN_KEYS & set(mine)):
+            if mine[key] != theirs.get(key):
+                raise BackendError(
+                    f"beamline profile {source}: device {name!r} gives {key} {mine[key]!r}, "
+                    f"its twin {twin.name} {theirs.get(key)!r}", device=str(name),
+                    hint=f"The twin ({twin.path or twin.name}) is the one place {key} is "
+                         "declared: leave it out here, or change it there.")
+        devices[name] = {**theirs, **mine}
+    out["devices"] = devices
+    for section in ("roles", "suspenders"):
+        if section not in raw and section in base:
+            out[section] = base[section]
+    grids = dict(part(base, "spot_grids"))
+    for name in part(raw, "spot_grids"):
+        grids[name] = {**grids.get(name, {}), **part(raw["spot_grids"], name)}
+    daq = {**part(base, "daq"), **part(raw, "daq")}
+    out.update({k: v for k, v in (("spot_grids", grids), ("daq", daq)) if v})
+    return out
 
 
 _ROLE_NAMES = tuple(f.name for f in dataclasses.fields(Roles) if f.name not in ("delays",

@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 from expctl.clock import Clock
 from expctl.devices.profile import Profile, load_profile
 from expctl.devices.protocols import Beamline
-from expctl.errors import ExpctlError, UserError, storage_error
+from expctl.errors import BackendError, ExpctlError, UserError, storage_error
 
 __all__ = ["Backend", "BackendRegistry"]
 
@@ -71,19 +71,34 @@ class BackendRegistry:
             ) from None
 
     def find_profile(self, name_or_path: str | Path) -> Profile:
-        """A profile by file path, or by name among the backends' bundled profiles."""
+        """A profile by file path, or by name among the backends' bundled profiles.
+
+        A profile naming a ``twin:`` is completed from it (found the same way), so an
+        epics profile declares only its PVs (:func:`~expctl.devices.profile.inherit`).
+        """
+        return self._find(name_or_path, ())
+
+    def _find(self, name_or_path: str | Path, chain: tuple[str, ...]) -> Profile:
+        def twin(name: str) -> Profile:
+            if name in chain or name == Path(name_or_path).stem:
+                raise BackendError(f"beamline profiles name each other as twins: "
+                                   f"{' -> '.join([*chain, str(name_or_path), name])}")
+            return self._find(name, (*chain, str(name_or_path)))
+        return load_profile(self._locate(name_or_path), twins=twin)
+
+    def _locate(self, name_or_path: str | Path) -> Path:
         path = Path(name_or_path)
         if path.suffix in {".yaml", ".yml"} or path.exists():
-            return load_profile(path)
+            return path
         known: list[str] = []
         for backend_name in self.names():
             for folder in self.get(backend_name).profile_dirs():
                 candidate = folder / f"{name_or_path}.yaml"
                 if candidate.is_file():
-                    return load_profile(candidate)
+                    return candidate
                 known += [p.stem for p in sorted(folder.glob("*.yaml"))]
         raise UserError(f"no beamline profile called {name_or_path!r}",
-                           allowed=", ".join(known) or "none")
+                        allowed=", ".join(known) or "none")
 
     def connect(self, profile: Profile, clock: Clock, *, data_dir: Path | None,
                 seed: int | None = None) -> Beamline:

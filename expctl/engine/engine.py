@@ -52,8 +52,9 @@ from expctl.engine.events import (
     StepStarted,
 )
 from expctl.engine.runcontext import logged_params, run_context
+from expctl.engine.scans import ScanBook, ScanNumbers, limit_problems
 from expctl.engine.states import COMMANDS, TRANSITIONS, EngineState
-from expctl.engine.suspenders import Suspender
+from expctl.engine.suspenders import CUT_OUTCOME, Suspender
 from expctl.errors import (
     AggregateError,
     BeamLossError,
@@ -70,12 +71,18 @@ from expctl.errors import (
 from expctl.plans.actions import (
     Action,
     Analyze,
+    CheckLimits,
     Checkpoint,
+    CloseScan,
     FaultPolicy,
+    Finally,
+    FinallyDone,
     Move,
     NextSpot,
+    OpenScan,
     Plan,
     Read,
+    RecordPoint,
     Request,
     Set,
     Sleep,
@@ -83,7 +90,9 @@ from expctl.plans.actions import (
     StepEnd,
     TakeRun,
     Trigger,
+    Units,
 )
+from expctl.units import in_units
 
 __all__ = ["Engine", "JournalLike", "RunSummary", "SpotBook", "same_value"]
 
@@ -93,7 +102,7 @@ S = EngineState
 ABORT = FaultPolicy()
 
 #: Action types whose results a journal keeps, so a completed step can be replayed.
-RECORDED: frozenset[type] = frozenset({Read, TakeRun, NextSpot, Analyze})
+RECORDED: frozenset[type] = frozenset({Read, TakeRun, NextSpot, Analyze, Units})
 
 #: Action types that set a device; replayed steps' targets are restored before going live.
 SETTING: frozenset[type] = frozenset({Move, Set, Request})
@@ -175,11 +184,12 @@ class _Interrupted(Exception):
 
 
 class _Suspend(Exception):
-    """A suspender tripped; ``reason`` says which."""
+    """A suspender tripped; ``reason`` says which, ``outcome`` what a run it cut is marked."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, outcome: str = CUT_OUTCOME) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.outcome = outcome
 
 
 #: What an action may raise that the engine acts on (the rest ends the plan).
@@ -223,6 +233,8 @@ class Engine:
         block_seconds: beamline seconds of shots per block during a run.
         poll_seconds: how often suspenders are polled while suspended.
         suspend_timeout: give up (BeamLossError) after this long suspended.
+        scan_numbers: gives recorded scans their numbers (the session's catalog);
+            counts from 1 when omitted.
     """
 
     def __init__(
@@ -242,6 +254,7 @@ class Engine:
         block_seconds: float = 1.0,
         poll_seconds: float = 0.5,
         suspend_timeout: float | None = 3600.0,
+        scan_numbers: ScanNumbers | None = None,
     ) -> None:
         self.beamline = beamline
         self.clock = beamline.clock
@@ -260,6 +273,7 @@ class Engine:
         self.poll_seconds = poll_seconds
         self.suspend_timeout = suspend_timeout
         self.violations: list[ExpctlError] = []
+        self._scans = ScanBook(scan_numbers)
 
         self._model = _Model()
         self._cond = threading.Condition(threading.RLock())
@@ -277,6 +291,9 @@ class Engine:
             Checkpoint: self._do_checkpoint, TakeRun: self._do_take_run,
             NextSpot: self._do_next_spot, Analyze: self._do_analyze,
             StepBegin: self._do_step_begin, StepEnd: self._do_step_end,
+            CheckLimits: self._do_check_limits, OpenScan: self._do_open_scan,
+            RecordPoint: self._do_record_point, CloseScan: self._do_close_scan,
+            Finally: self._do_finally, FinallyDone: self._do_finally_done, Units: self._do_units,
         }
         self._kinds: dict[str, tuple[Device, bool, bool, bool]] = {}
         self._may_set: dict[str, Any] = {}
@@ -414,6 +431,10 @@ class Engine:
                 self._summarise(outcome, value, started, None)
                 raise
         finally:
+            self._run_finally()
+            closed = self._scans.end(outcome, self.clock.now())  # its points are kept
+            if closed is not None:
+                self.bus.publish(closed)
             if unsubscribe is not None:
                 unsubscribe()
             if self.journal is not None:
@@ -458,6 +479,8 @@ class Engine:
         self._steps_done = 0
         self._steps_skipped = 0
         self._run_open = False
+        self._finally: list[tuple[Action, ...]] = []
+        self._limits_reported: set[str] = set()
         self._live = False
         self._redo_top = False  # the plan's top level is being done again live
         self.violations = []
@@ -650,7 +673,7 @@ class Engine:
             now = self.clock.now()
             if self.suspend_timeout is not None and now - since > self.suspend_timeout:
                 raise BeamLossError(f"suspended for {now - since:.0f} s ({reason}); giving up")
-            bad = [r for s in self.suspenders if (r := s.reason(self.beamline.devices))]
+            bad = [r for s in self.suspenders if (r := self._condition(s)[0])]
             if bad:
                 good_since = None
             elif good_since is None:
@@ -664,12 +687,20 @@ class Engine:
         except _Interrupted:
             self._service()  # a command came while restoring; resuming restores again
 
+    def _condition(self, suspender: Suspender) -> tuple[str | None, str]:
+        """Why ``suspender`` trips (None: it holds), and the outcome of a run it cuts.  A
+        condition that cannot be read (its device disconnected) does not hold either."""
+        try:
+            return (suspender.reason(self.beamline.devices),
+                    getattr(suspender, "outcome", CUT_OUTCOME))
+        except ConditionLostError as err:
+            return err.message, err.outcome
+
     def _check_suspenders(self) -> None:
-        devices = self.beamline.devices
         for s in self.suspenders:
-            reason = s.reason(devices)
+            reason, outcome = self._condition(s)
             if reason:
-                raise _Suspend(reason)
+                raise _Suspend(reason, outcome)
 
     # ------------------------------------------------------------------ safe state
     def _device_safe_actions(self, declared: tuple[Action, ...]) -> tuple[Action, ...]:
@@ -805,6 +836,12 @@ class Engine:
         for st in statuses:
             st.result(now)
 
+    def _in_units(self, name: str, value: Any) -> Any:
+        """A target given as a quantity (``"20 mdeg"``, ``Quantity``) in the device's units."""
+        if type(value) is float or type(value) is int:
+            return value
+        return in_units(value, str(getattr(self._device(name), "units", "") or ""))
+
     def _remember(self, action: Action) -> None:
         if not self._replaying:
             self._since_checkpoint.append(action)
@@ -815,7 +852,7 @@ class Engine:
         if len(targets) == 1 and not action.relative:  # a step-scan point: one axis
             ((name, target),) = targets.items()
             dev = self._may_set.get(name)
-            if dev is not None:
+            if dev is not None and (type(target) is float or type(target) is int):
                 try:
                     dev.check_value(target)
                 except UserError:
@@ -831,6 +868,7 @@ class Engine:
         for name, value in action.targets.items():
             try:
                 dev = self._settable(name, "moved")
+                value = self._in_units(name, value)
                 target = dev.position + value if action.relative else value  # type: ignore[attr-defined]
                 dev.check_value(target)  # type: ignore[attr-defined]
                 planned.append((dev, target))
@@ -841,13 +879,15 @@ class Engine:
         statuses = [dev.set(target) for dev, target in planned]  # type: ignore[attr-defined]
         self._remember(Move({d.name: t for d, t in planned}) if action.relative else action)
         self._wait(statuses, [d for d, _ in planned])
+        errors = [e for e in errors if e.device not in self._limits_reported]
         if errors:
             raise errors[0] if len(errors) == 1 else AggregateError(errors)
 
     def _do_set(self, action: Set) -> None:
         dev = self._settable(action.device, "set")
-        dev.check_value(action.value)  # type: ignore[attr-defined]
-        status = dev.set(action.value)  # type: ignore[attr-defined]
+        value = self._in_units(action.device, action.value)
+        dev.check_value(value)  # type: ignore[attr-defined]
+        status = dev.set(value)  # type: ignore[attr-defined]
         self._remember(action)
         self._wait([status], [dev])
 
@@ -857,8 +897,9 @@ class Engine:
             raise SequenceError(f"{action.device} is not an accelerator parameter",
                                 device=action.device, hint="Use set or move instead.")
         check_access(action.device, dev.access, self.access, verb="request")
-        dev.check_value(action.value)  # type: ignore[attr-defined]
-        status = dev.request(action.value, self.access)  # type: ignore[attr-defined]
+        value = self._in_units(action.device, action.value)
+        dev.check_value(value)  # type: ignore[attr-defined]
+        status = dev.request(value, self.access)  # type: ignore[attr-defined]
         self._remember(action)
         self._wait([status])
 
@@ -946,6 +987,66 @@ class Engine:
         self.bus.publish(AnalysisDone(action.name, result, self.clock.now(),
                                       dict(action.inputs), self._run_context("")))
         return result
+
+    def _do_check_limits(self, action: CheckLimits) -> None:
+        def check(name: str, value: float) -> None:
+            self._settable(name, "moved").check_value(value)
+
+        problems = limit_problems({name: [self._in_units(name, v) for v in values]
+                                   for name, values in action.targets.items()}, check)
+        if self.check_only:  # a rehearsal goes on: its moves need not repeat these
+            self._limits_reported.update(p.device for p in problems if p.device)
+        if problems:
+            raise problems[0] if len(problems) == 1 else AggregateError(
+                problems, f"{len(problems)} axes would leave their limits; nothing moved")
+
+    def _do_open_scan(self, action: OpenScan) -> int:
+        units: dict[str, str] = {}
+        for name in (*action.axes, *action.detectors):
+            dev, _, readable, _ = self._kind(name)
+            describe = getattr(dev, "describe", None) if readable else None
+            if describe is not None:
+                units.update({sig: info.units for sig, info in describe().items()})
+        opened = self._scans.begin(action, self.clock.now(), units, self._run_context(""))
+        self.bus.publish(opened)
+        return opened.number
+
+    def _do_record_point(self, action: RecordPoint) -> None:
+        self.bus.publish(self._scans.point(action, self.clock.now()))
+
+    def _do_close_scan(self, action: CloseScan) -> None:
+        closed = self._scans.end("completed", self.clock.now())
+        if closed is not None:
+            self.bus.publish(closed)
+
+    def _do_finally(self, action: Finally) -> None:
+        self._finally.append(tuple(action.actions))
+
+    def _do_finally_done(self, action: FinallyDone) -> None:
+        if self._finally:
+            self._finally.pop()
+
+    def _do_units(self, action: Units) -> dict[str, str]:
+        return {name: str(getattr(self._device(name), "units", "") or "")
+                for name in action.devices}
+
+    def _run_finally(self) -> None:
+        """The clean-up a plan left registered (a relative scan's way back), innermost first.
+
+        It runs whatever ended the plan; a further stop or abort cuts it short, and a
+        device that fails is reported as a fault, not raised over the plan's own outcome.
+        """
+        frames, self._finally = self._finally, []
+        self._attention = False  # the command that ended the plan is served
+        try:
+            for actions in reversed(frames):
+                for act in actions:
+                    try:
+                        self._handlers[type(act)](act)
+                    except ExpctlError as err:
+                        self._fault(act, err, "finally", 1)
+        except _Interrupted:
+            pass
 
     def _do_step_begin(self, action: StepBegin) -> None:
         frame = _Frame(action, self.clock.now())
@@ -1117,16 +1218,18 @@ class Engine:
             self.bus.publish(RunStarted(record, ctx, self.clock.now(), self._snapshot(),
                                         daq.config()))
             self._follow_run(status, ctx)
-        except _Suspend:
-            self._end_run(ctx, "beamloss", aborted=True)
+        except _Suspend as cut:
+            self._end_run(ctx, cut.outcome, aborted=True)
             raise
         except _Interrupted:
             state = self.state
             outcome = {S.ABORTING: "aborted", S.IDLE: "stopped"}.get(state, "interrupted")
             self._end_run(ctx, outcome, aborted=True)
             raise
-        except DeviceError:
-            self._end_run(ctx, "failed", aborted=True)
+        except DeviceError as err:
+            retaken = isinstance(err, ConditionLostError) and bool(self.suspenders)
+            self._end_run(ctx, err.outcome if isinstance(err, ConditionLostError) and retaken
+                          else "failed", aborted=True)
             raise
         except Exception:  # logging failed (a critical subscriber): the DAQ must still stop
             self._abandon_run(ctx)

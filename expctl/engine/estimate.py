@@ -58,6 +58,17 @@ class Estimate:
         """True when nothing would be refused and the rehearsal ran to its end."""
         return not self.violations and self.error is None
 
+    def describe(self) -> str:
+        """``12.3 s of beamline time, 2 runs, 60 shots; ok`` or the problems, one per line."""
+        runs, shots = self.runs, self.shots
+        head = (f"{self.total_s:.1f} s of beamline time, {runs} run{'s' if runs != 1 else ''}, "
+                f"{shots} shot{'s' if shots != 1 else ''}")
+        problems = [e.paragraph() for e in self.violations]
+        if self.error is not None:
+            problems.append(f"stopped: {self.error.paragraph()}")
+        return head + ("; ok" if not problems else ":\n" + "\n".join(f"  - {p}"
+                                                                      for p in problems))
+
 
 class _Tally:
     """Collects step times, runs, shots and data volume from the rehearsal's events."""

@@ -15,6 +15,7 @@ from expctl.errors import ExpctlError, storage_error
 
 __all__ = [
     "AnalysisDone",
+    "CommentAdded",
     "EngineEvent",
     "EventBus",
     "FaultRaised",
@@ -24,6 +25,9 @@ __all__ = [
     "RunStopped",
     "RunSuperseded",
     "SafeStateReached",
+    "ScanClosed",
+    "ScanOpened",
+    "ScanPointTaken",
     "ShotBlockTaken",
     "SpotConsumed",
     "StateChanged",
@@ -31,7 +35,17 @@ __all__ = [
     "StepFinished",
     "StepStarted",
     "SubscriberWarning",
+    "cut_by_condition",
 ]
+
+#: How the engine itself ends runs; any other outcome names the condition that cut a run.
+ENGINE_OUTCOMES = frozenset({"completed", "aborted", "interrupted", "stopped", "failed"})
+
+
+def cut_by_condition(outcome: str) -> bool:
+    """Whether a run with ``outcome`` was cut by a suspension (no beam, a lost link …) and
+    is retaken."""
+    return outcome not in ENGINE_OUTCOMES
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +120,10 @@ class ShotBlockTaken:
 
 @dataclass(frozen=True, slots=True)
 class RunStopped:
-    """A run ended; ``outcome`` is ``completed``, ``aborted``, ``beamloss``, ``interrupted``
-    (cut by an immediate pause, retaken on resume), ``stopped`` or ``failed``."""
+    """A run ended; ``outcome`` is ``completed``, ``aborted``, ``interrupted`` (cut by an
+    immediate pause, retaken on resume), ``stopped``, ``failed``, or — cut by a
+    suspension and retaken — the condition that cut it: ``beamloss``, ``disconnected``
+    (a suspender's ``outcome``; see :func:`cut_by_condition`)."""
 
     record: RunRecord
     outcome: str
@@ -163,6 +179,62 @@ class StateRestored:
 
 
 @dataclass(frozen=True, slots=True)
+class ScanOpened:
+    """A recorded scan began (see :class:`~expctl.plans.actions.OpenScan` for the fields).
+
+    ``number`` is the scan's number for the record (the catalog's when the run
+    log is attached); ``units`` the declared unit of each axis and signal the
+    engine knows of, so a display or a file can label every column.
+    """
+
+    number: int
+    kind: str
+    axes: tuple[str, ...]
+    points: int
+    time: float
+    detectors: tuple[str, ...] = ()
+    command: str = ""
+    signal: str | None = None
+    i0: str | None = None
+    shape: tuple[int, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    units: Mapping[str, str] = field(default_factory=dict)
+    context: RunContext = field(default_factory=RunContext)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanPointTaken:
+    """One point of scan ``number`` (``index`` counts from 0): the values read there."""
+
+    number: int
+    index: int
+    values: Mapping[str, Any]
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class ScanClosed:
+    """Scan ``number`` ended: ``completed``, or ``stopped``/``aborted``/``failed`` with the
+    points taken so far kept."""
+
+    number: int
+    outcome: str
+    points: int
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class CommentAdded:
+    """An operator's comment for the logbook (the console's ``comment``), published by the
+    console on the session's bus; the run log files it with the run, scan and step
+    current at that moment.  ``time`` is the session clock's."""
+
+    text: str
+    time: float
+    author: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class GoingLive:
     """Published once per plan, just before its first device action (replayed steps do
     not count): from here on the beamline has been touched.  A journal creates its
@@ -214,7 +286,7 @@ class RunSuperseded:
 EngineEvent = (
     StateChanged | StepStarted | StepFinished | RunStarted | ShotBlockTaken | RunStopped
     | AnalysisDone | FaultRaised | SpotConsumed | StateRestored | SafeStateReached
-    | RunSuperseded | GoingLive
+    | RunSuperseded | GoingLive | ScanOpened | ScanPointTaken | ScanClosed | CommentAdded
 )
 
 

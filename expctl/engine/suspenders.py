@@ -4,7 +4,8 @@ The engine asks each suspender before and after data-taking actions and at
 every shot block of a run.  When one trips, the engine suspends, waits until
 every condition has been good for the longest ``settle`` time, re-establishes
 the device state since the last checkpoint and redoes the interrupted action
-(a run cut short is stopped, marked ``beamloss`` and retaken).
+(a run cut short is stopped, marked with the suspender's ``outcome`` — ``beamloss``
+unless it names another, such as ``disconnected`` — and retaken).
 """
 
 from __future__ import annotations
@@ -18,12 +19,20 @@ from expctl.devices.profile import SuspenderSpec
 from expctl.devices.protocols import Device, Readable
 from expctl.errors import BackendError
 
-__all__ = ["BandSuspender", "BeamSuspender", "Suspender", "suspenders_from_profile"]
+__all__ = ["CUT_OUTCOME", "BandSuspender", "BeamSuspender", "Suspender",
+           "suspenders_from_profile"]
+
+#: The outcome of a run a suspender cut, unless the suspender has an ``outcome`` of its own.
+CUT_OUTCOME = "beamloss"
 
 
 @runtime_checkable
 class Suspender(Protocol):
-    """A condition on the beamline; ``reason`` is ``None`` while it is good."""
+    """A condition on the beamline; ``reason`` is ``None`` while it is good.
+
+    A suspender may also have ``outcome``: the word a run it cuts is marked with
+    (:data:`CUT_OUTCOME` otherwise).
+    """
 
     @property
     def settle(self) -> float:

@@ -7,13 +7,20 @@ The failure modes of a real control system and how each ends:
 what happens                           the status fails …
 =====================================  =============================================
 the IOC refuses (failed completion)    at once, with the IOC's reason (``:MSG``)
-the IOC neither echoes nor completes   after ``ack_timeout`` ("did not act on")
+the IOC neither takes nor completes    after ``ack_timeout`` ("did not act on"), also
+                                       when the value put equals the one it holds
 it completes but the readback differs  at once for motor records (their readback is
                                        final at completion), after ``verify_timeout``
                                        for others (a readback may trail its setpoint)
 the link drops before completion       at once, with DisconnectedError
 it never completes                     after the status timeout (DeviceTimeoutError)
 =====================================  =============================================
+
+*Taken* means the setpoint holds the value with a timestamp newer than before the
+put: a record that processes a put stamps it even when the value does not change,
+which an echo alone cannot show.  Monitors usually tell (the simulated IOC posts
+every put it takes); a record that posts no monitor for an unchanged value is read
+once when ``ack_timeout`` has passed.
 """
 
 from __future__ import annotations
@@ -76,27 +83,44 @@ class PutAction:
         self._lock = threading.Lock()
         self._over = False
         self._completed = False
+        self._before = setpoint.stamp
         try:
-            echo_expected = setpoint.monitor and not same_value(setpoint.value, value,
-                                                                tolerance)
             setpoint.put(value, self._on_completion, timeout=link.wall(timeout) + MARGIN)
         except ExpctlError as err:
             self._finish(err)
             return
-        if echo_expected:
-            link.watchdog.after(link.settings.ack_timeout, self._check_acknowledged)
+        if setpoint.monitor:
+            link.watchdog.after(link.settings.ack_timeout, self._check_taken)
 
     # -- the steps -----------------------------------------------------------------
-    def _check_acknowledged(self) -> None:
+    def _taken(self) -> bool:
+        """Whether the setpoint holds the value, stamped since the put was sent."""
+        setpoint = self.setpoint
+        return setpoint.stamp > self._before and same_value(setpoint.value, self.value,
+                                                            self.tolerance)
+
+    def _check_taken(self) -> None:
         if self._completed or self._over:
             return
         try:
+            if self._taken():
+                return  # taken: still working
+        except DisconnectedError as err:
+            self._finish(err)
+            return
+        read_together([self.setpoint], self.link.settings.ack_timeout, self._taken_after_read,
+                      self.link.watchdog)
+
+    def _taken_after_read(self, values: dict[str, Any]) -> None:
+        if self._completed or self._over:
+            return
+        try:
+            if self._taken():
+                return
             current = self.setpoint.value
         except DisconnectedError as err:
             self._finish(err)
             return
-        if same_value(current, self.value, self.tolerance):
-            return  # echoed: accepted, still working
         self._fail(f"the IOC did not act on {self.setpoint.name} = {self.value} within "
                    f"{self.link.settings.ack_timeout:g} s (it still reads {current})")
 

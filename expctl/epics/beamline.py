@@ -30,8 +30,16 @@ KIND_CLASSES: dict[str, Any] = {
 }
 
 
+#: Fault options that are times on the session clock; the IOC takes them relative to now.
+TIME_OPTIONS = ("start", "at")
+
+
 class EpicsFaults:
-    """Fault injection through a simulated IOC's ``SIM:FAULT`` PV (none on real beamlines)."""
+    """Fault injection through a simulated IOC's ``SIM:FAULT`` PV (none on real beamlines).
+
+    Times (``start``, ``at``) are sent as seconds from now: the IOC's clock has another
+    zero than the session's, and both run at the same speed.
+    """
 
     def __init__(self, link: Link, profile: str) -> None:
         self._link = link
@@ -49,6 +57,8 @@ class EpicsFaults:
 
     def inject(self, kind: str, target: str | None = None, **options: Any) -> None:
         channel = self._require()
+        now = self._link.clock.now()
+        options.update({k: float(options[k]) - now for k in TIME_OPTIONS if k in options})
         try:
             channel.put_wait(json.dumps({"kind": kind, "target": target, **options}),
                                   self._link.settings.ack_timeout * 4)
@@ -85,6 +95,7 @@ class EpicsBeamline:
         self.data_dir = data_dir
         self._registry = registry
         self._link = Link(channels, clock, wiring.settings, Watchdog())
+        self._samples = {grid: channels[pv] for grid, pv in wiring.samples.items()}
         self._reconnector = Reconnector(channels, self._link.watchdog)
         self.devices: dict[str, Device] = {}
         self.daq = EpicsDAQ(self._link, wiring.daq, profile.beamline)
@@ -128,6 +139,23 @@ class EpicsBeamline:
         return None if not folder or opener is None else opener(Path(folder))
 
     # -- Beamline protocol ---------------------------------------------------------------
+    def mount_sample(self, grid: str, name: str) -> None:
+        """Tell the control system which sample is on ``grid`` (the grid's ``sample_pv``:
+        a simulated IOC restores that sample's damage); without one there is nothing to do."""
+        if grid not in self.spot_grids:
+            raise BackendError(f"no spot grid {grid!r} on {self.profile.name}",
+                               allowed=", ".join(self.spot_grids))
+        channel = self._samples.get(grid)
+        if channel is None:
+            return
+        try:
+            channel.put_wait(name, self._link.settings.ack_timeout * 4)
+        except DisconnectedError:
+            raise
+        except ExpctlError as err:
+            raise BackendError(f"the control system did not take sample {name!r} on {grid} "
+                               f"({channel.name}: {err.message})", device=grid) from None
+
     def conditions(self) -> tuple[LinkSuspender]:
         """What data taking needs from this backend: every PV connected and fresh."""
         return (LinkSuspender(self._link.channels, self._link.settings.settle),)

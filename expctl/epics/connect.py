@@ -43,7 +43,8 @@ def channel_names(wiring: Wiring) -> tuple[list[str], list[str]]:
     daq = wiring.daq
     monitored.append(daq.roles["runinfo"])
     polled += [pv for role, pv in daq.roles.items() if role != "runinfo"]
-    polled += [*daq.block.values(), *daq.columns.values(), *wiring.settings.faults.values()]
+    polled += [*daq.block.values(), *daq.columns.values(), *wiring.settings.faults.values(),
+               *wiring.samples.values()]
     if wiring.settings.archive_pv:
         polled.append(wiring.settings.archive_pv)
     seen = set(monitored)

@@ -204,7 +204,7 @@ class EpicsDAQ:
     def _cut(self, run: _OpenRun, why: str) -> RunRecord:
         """The run as this side knows it, ended here because the IOC cannot end it."""
         return replace(run.record, status=0, shots=run.shots,
-                       comment=f"{run.record.comment} (cut: {why})".strip(),
+                       comment=f"{run.record.comment} (cut, disconnected: {why})".strip(),
                        stop_time=self._link.clock.epoch + self._link.clock.now())
 
     # -- shots ---------------------------------------------------------------------------

@@ -17,10 +17,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from expctl.epics.ca import Channel, ChannelSet
 from expctl.epics.link import Watchdog
+from expctl.errors import DisconnectedError
 
 __all__ = ["SEARCH_PERIOD", "LinkSuspender", "Reconnector"]
 
@@ -30,10 +31,12 @@ SEARCH_PERIOD = 0.5
 
 @dataclass(frozen=True)
 class LinkSuspender:
-    """Trips while any PV of ``channels`` is disconnected or not re-read since reconnecting."""
+    """Trips while any PV of ``channels`` is disconnected or not re-read since reconnecting;
+    a run it cuts is marked ``disconnected``."""
 
     channels: ChannelSet
     settle: float = 2.0
+    outcome: ClassVar[str] = DisconnectedError.outcome
 
     def reason(self, devices: Mapping[str, Any]) -> str | None:
         lost = self.channels.lost()

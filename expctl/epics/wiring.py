@@ -88,6 +88,8 @@ class Wiring:
     settings: EpicsSettings
     devices: Mapping[str, DeviceWiring]
     daq: DaqWiring
+    #: spot grid -> the PV told which sample is mounted on it (``sample_pv:``), if any
+    samples: Mapping[str, str] = field(default_factory=dict)
 
     def all_pvs(self) -> dict[str, str]:
         """Every PV name -> what it belongs to (``theta``, ``daq``, ``theta trigger``)."""
@@ -104,6 +106,8 @@ class Wiring:
             [self.settings.archive_pv] if self.settings.archive_pv else [])
         for pv in extra:
             out.setdefault(pv, "epics")
+        for grid, pv in self.samples.items():
+            out.setdefault(pv, f"spot grid {grid}")
         return out
 
 
@@ -238,9 +242,12 @@ def read_wiring(profile: Profile) -> Wiring:
                                                       block_raw.get("columns", {})))
     daq = DaqWiring(reader.roles("daq", daq_raw, DAQ_ROLES),
                     reader.roles("daq", block_raw, BLOCK_ROLES), columns, dtypes)
+    samples = {name: pv for name, grid in profile.spot_grids.items()
+               if "sample_pv" in grid.options and (pv := reader.pv(
+                   f"spot_grids: {name}", "sample_pv", grid.options["sample_pv"])) is not None}
     if reader.errors:
         if len(reader.errors) == 1:
             raise reader.errors[0]
         raise AggregateError(reader.errors, f"profile {reader.source} has "
                                             f"{len(reader.errors)} EPICS wiring problems")
-    return Wiring(settings, devices, daq)
+    return Wiring(settings, devices, daq, samples)

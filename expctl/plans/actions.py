@@ -13,16 +13,23 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from expctl.errors import Location
+from expctl.units import Quantity
 
 __all__ = [
     "Action",
     "Analyze",
+    "CheckLimits",
     "Checkpoint",
+    "CloseScan",
     "FaultPolicy",
+    "Finally",
+    "FinallyDone",
     "Move",
     "NextSpot",
+    "OpenScan",
     "Plan",
     "Read",
+    "RecordPoint",
     "Request",
     "Set",
     "Sleep",
@@ -30,16 +37,20 @@ __all__ = [
     "StepEnd",
     "TakeRun",
     "Trigger",
+    "Units",
+    "Value",
 ]
 
-Value = float | str
+#: a target: a number in the device's own units, a state (``"open"``), or a quantity
+#: (``"20 mdeg"``, ``Quantity``) the engine converts to the device's units
+Value = float | str | Quantity
 
 
 @dataclass(frozen=True, slots=True)
 class Move:
     """Move several axes in parallel (absolute or relative) and wait for all."""
 
-    targets: Mapping[str, float]
+    targets: Mapping[str, Value]
     relative: bool = False
 
 
@@ -128,6 +139,85 @@ class Analyze:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckLimits:
+    """Check every target a plan will move to, before it moves at all.
+
+    ``targets`` maps each axis to all the positions it will be sent to (a
+    scan's points); the engine refuses the plan with every violation at once,
+    so a scan's last point out of limits is found before the first move.
+    """
+
+    targets: Mapping[str, tuple[Value, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenScan:
+    """Begin a recorded scan; the result is its number (the catalog's, or the engine's own).
+
+    From here until :class:`CloseScan` every :class:`RecordPoint` is one row of
+    the scan record; a scan cut by stop, abort or failure is closed by the
+    engine with that outcome, so its points are kept and marked.
+
+    Args:
+        kind: what made it (``ascan``, ``dscan``, ``mesh``, ``rock``, ``list_scan`` …).
+        axes: the scanned axes, in column order.
+        points: the number of points planned.
+        detectors: the devices counted at each point.
+        command: how it was asked for (the shell line, or the plan call).
+        signal: the signal its peak statistics are computed on (``mpccd.roi0``).
+        i0: the monitor ``signal`` is divided by, if any.
+        shape: points per axis for grid scans (``(11, 5)``); ``()`` for a line.
+        metadata: anything else worth keeping (start positions, count time, units).
+    """
+
+    kind: str
+    axes: tuple[str, ...]
+    points: int
+    detectors: tuple[str, ...] = ()
+    command: str = ""
+    signal: str | None = None
+    i0: str | None = None
+    shape: tuple[int, ...] = ()
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPoint:
+    """One point of the open scan: the values read there (``{signal: value}``)."""
+
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CloseScan:
+    """End the open scan as completed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Finally:
+    """Actions to run if the plan ends early (stopped, aborted, failed): a relative scan's
+    way back to its start.  Frames nest; the innermost runs first."""
+
+    actions: tuple[Action, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FinallyDone:
+    """The plan did its own clean-up: forget the innermost :class:`Finally`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Units:
+    """Ask for the declared units of ``devices``; the result is ``{device: unit}``.
+
+    Plans that do arithmetic on positions given with units (``"20 mdeg"``) use it to
+    convert them to each axis' own units first.
+    """
+
+    devices: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class FaultPolicy:
     """What the engine does when a device action inside a step fails.
 
@@ -171,7 +261,8 @@ class StepEnd:
 
 Action = (
     Move | Set | Request | Trigger | Read | Sleep | Checkpoint | TakeRun | NextSpot | Analyze
-    | StepBegin | StepEnd
+    | StepBegin | StepEnd | CheckLimits | OpenScan | RecordPoint | CloseScan | Finally
+    | FinallyDone | Units
 )
 
 #: A plan: yields actions, receives each action's result, may return a value.

@@ -14,15 +14,17 @@ estimating) does, and the same stream of actions drives both.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from expctl.errors import ArgumentError, Location, SignalError
+from expctl.errors import ArgumentError, Location
 from expctl.plans.actions import (
     Analyze,
     Checkpoint,
     FaultPolicy,
+    Finally,
+    FinallyDone,
     Move,
     NextSpot,
     Plan,
@@ -34,6 +36,17 @@ from expctl.plans.actions import (
     StepEnd,
     TakeRun,
     Trigger,
+    Value,
+)
+from expctl.plans.scans import (
+    ScanData,
+    Signal,
+    axis_numbers,
+    grid_scan,
+    line_scan,
+    list_scan,
+    rel_scan,
+    scan,
 )
 
 __all__ = [
@@ -43,13 +56,18 @@ __all__ = [
     "checkpoint",
     "close_shutter",
     "count",
+    "count_shots",
     "decide_alignment",
+    "grid_scan",
+    "line_scan",
+    "list_scan",
     "mv",
     "mvr",
     "next_spot",
     "open_shutter",
     "put",
     "read",
+    "rel_scan",
     "request",
     "rocking_curve",
     "scan",
@@ -58,20 +76,17 @@ __all__ = [
     "wait",
 ]
 
-Signal = str | Callable[[Mapping[str, Any]], float]
-
-
-def mv(targets: Mapping[str, float]) -> Plan:
+def mv(targets: Mapping[str, Value]) -> Plan:
     """Move every axis in ``targets`` at once and wait until all have arrived."""
     yield Move(dict(targets))
 
 
-def mvr(targets: Mapping[str, float]) -> Plan:
+def mvr(targets: Mapping[str, Value]) -> Plan:
     """Move every axis in ``targets`` by the given amounts, in parallel."""
     yield Move(dict(targets), relative=True)
 
 
-def put(device: str, value: float | str) -> Plan:
+def put(device: str, value: Value) -> Plan:
     """Set a discrete or continuous device (attenuator, PD gain, shutter) and wait."""
     yield Set(device, value)
 
@@ -86,7 +101,7 @@ def close_shutter(device: str = "xray_shutter") -> Plan:
     yield Set(device, "closed")
 
 
-def request(device: str, value: float | str) -> Plan:
+def request(device: str, value: Value) -> Plan:
     """Ask the accelerator for a parameter value and wait until it is applied."""
     yield Request(device, value)
 
@@ -101,6 +116,18 @@ def count(devices: Iterable[str], shots: int = 1) -> Plan:
     devices = tuple(devices)
     yield Trigger(devices, shots)
     return (yield Read(devices))
+
+
+def count_shots(devices: Iterable[str], shots: int) -> Plan:
+    """Count ``shots`` single shots on ``devices``; returns one reading per shot, so a
+    console can show the mean, the shot-to-shot spread and a normalised signal."""
+    devices = tuple(devices)
+    trigger, read_all = Trigger(devices, 1), Read(devices)
+    readings = []
+    for _ in range(shots):
+        yield trigger
+        readings.append((yield read_all))
+    return tuple(readings)
 
 
 def take_run(shots: int, label: str = "", comment: str = "", full_frames: bool = False) -> Plan:
@@ -154,47 +181,6 @@ def step(path: str, label: str = "", plan: Plan | None = None,
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class ScanData:
-    """What a step scan saw: the axis positions and one reading dict per point."""
-
-    axis: str
-    positions: tuple[float, ...]
-    readings: tuple[Mapping[str, Any], ...] = field(default_factory=tuple)
-
-    def column(self, signal: Signal) -> list[float]:
-        """Values of ``signal`` (a name, or a function of a reading) at every point."""
-        if callable(signal):
-            return [float(signal(r)) for r in self.readings]
-        try:
-            return [float(r[signal]) for r in self.readings]
-        except KeyError:
-            known = sorted(self.readings[0]) if self.readings else []
-            raise SignalError(
-                f"signal {signal!r} was not read in the scan of {self.axis}; read: {known}",
-                device=signal) from None
-
-
-def scan(axis: str, points: Sequence[float], read: Iterable[str] = (),
-         shots_per_point: int = 1) -> Plan:
-    """Step ``axis`` through ``points``; at each, count ``read`` and record the readings.
-
-    Each point begins with a checkpoint, so a pause or beam loss redoes only
-    the interrupted point.
-    """
-    devices = tuple(read)
-    readings: list[Mapping[str, Any]] = []
-    checkpoint, read_all = Checkpoint(), Read((*devices, axis))  # frozen: one of each will do
-    trigger = Trigger(devices, shots_per_point) if devices else None
-    for p in points:
-        yield checkpoint
-        yield Move({axis: float(p)})
-        if trigger is not None:
-            yield trigger
-        readings.append((yield read_all))
-    return ScanData(axis, tuple(float(p) for p in points), tuple(readings))
-
-
 #: what to check and set when a rocking curve's I0 is unusable (YAML and Python spelling)
 _I0_HINT = ("Is the shutter open? To leave out shots with bad I0, give an I0 window: "
            "`i0_window: [low, high]` in the rocking_curve step "
@@ -223,7 +209,7 @@ def _fit_peak(x: Sequence[float], y: Sequence[float], i0: Sequence[float] | None
 def rocking_curve(axis: str, span: float, points: int, *, signal: Signal,
                   read: Iterable[str], i0: str | None = None, i0_window: Window | None = None,
                   center: float | None = None, shots_per_point: int = 1, name: str = "rock",
-                  method: str = "fit") -> Plan:
+                  method: str = "fit", record: bool = False, command: str = "") -> Plan:
     """Scan ``axis`` over ``span`` around ``center`` (default: where it is) and fit the peak.
 
     The fit (a ``PeakResult``: center, fwhm, flags, ok) is stored as result
@@ -242,7 +228,25 @@ def rocking_curve(axis: str, span: float, points: int, *, signal: Signal,
         shots_per_point: shots integrated per point.
         name: the result name.
         method: the peak finder's method (``fit``; ``cen`` needs no numba, for rehearsals).
+        record: make it a numbered scan record (the console's ``rock``): limits of every
+            point checked first, points recorded as they are read, the fit kept with them.
+        command: how it was asked for, kept in the record.
     """
+    peak, _ = yield from _rock(axis, span, points, signal=signal, read=read, i0=i0,
+                               i0_window=i0_window, center=center,
+                               shots_per_point=shots_per_point, name=name, method=method,
+                               record=record, command=command)
+    return peak
+
+
+def _rock(axis: str, span: float, points: int, *, signal: Signal, read: Iterable[str],
+          i0: str | None, i0_window: Window | None, center: float | None,
+          shots_per_point: int, name: str, method: str, record: bool, command: str) -> Plan:
+    """:func:`rocking_curve`, returning ``(peak, scan number or None)``."""
+    given = [span] if center is None else [span, center]
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in given):
+        (span, *rest) = (yield from axis_numbers({axis: given}, "rocking_curve"))[axis]
+        center = rest[0] if rest else None
     if points < 3 or not math.isfinite(span) or span <= 0:
         raise ArgumentError(f"a rocking curve needs span > 0 and ≥ 3 points, got {span}, "
                             f"{points}", device=axis)
@@ -251,17 +255,24 @@ def rocking_curve(axis: str, span: float, points: int, *, signal: Signal,
     start = center - span / 2.0
     xs = [start + span * k / (points - 1) for k in range(points)]
     devices = tuple(read)
-    data: ScanData = yield from scan(axis, xs, devices, shots_per_point)
+    label = signal if isinstance(signal, str) else getattr(signal, "__name__", "signal")
+    data: ScanData
+    if record:
+        data = yield from list_scan({axis: xs}, devices, shots_per_point=shots_per_point,
+                                    signal=label, i0=i0, kind="rock", command=command,
+                                    metadata={"center": center, "span": span})
+    else:
+        data = yield from scan(axis, xs, devices, shots_per_point)
     y = data.column(signal)
     norm = data.column(i0) if i0 is not None else None
-    label = signal if isinstance(signal, str) else getattr(signal, "__name__", "signal")
+    inputs = {"axis": axis, "x": data.positions, "y": tuple(y), "signal": label,
+              "i0": None if norm is None else tuple(norm)}
     result = yield Analyze(
         name, _fit_peak, (data.positions, y),
         {"i0": norm, "method": method, "i0_window": i0_window, "name": name},
-        inputs={"axis": axis, "x": data.positions, "y": tuple(y), "signal": label,
-                "i0": None if norm is None else tuple(norm)},
+        inputs=inputs if data.number is None else inputs | {"scan": data.number},
     )
-    return result
+    return result, data.number
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,19 +296,24 @@ def decide_alignment(axis: str, peak: Any, start: float) -> AlignmentDecision:
 def align_to_peak(axis: str, span: float, points: int, *, signal: Signal,
                   read: Iterable[str], i0: str | None = None, i0_window: Window | None = None,
                   center: float | None = None, shots_per_point: int = 1, name: str = "rock",
-                  method: str = "fit") -> Plan:
+                  method: str = "fit", record: bool = False, command: str = "") -> Plan:
     """Rocking curve, then move ``axis`` to the fitted center — or back where it was.
 
     The decision is stored as result ``<name>_align`` (an AlignmentDecision),
-    so the log says why an alignment did not move.
+    so the log says why an alignment did not move.  A recorded one (``record``,
+    the console's ``rock``) also returns to the start when it is stopped or fails.
     """
     start = float((yield Read((axis,)))[axis])
-    peak = yield from rocking_curve(axis, span, points, signal=signal, read=read, i0=i0,
-                                    i0_window=i0_window,
-                                    center=start if center is None else center,
-                                    shots_per_point=shots_per_point, name=name,
-                                    method=method)
-    decision: AlignmentDecision = yield Analyze(f"{name}_align", decide_alignment,
-                                                (axis, peak, start))
+    if record:
+        yield Finally((Move({axis: start}),))
+    peak, scan_number = yield from _rock(
+        axis, span, points, signal=signal, read=read, i0=i0, i0_window=i0_window,
+        center=start if center is None else center, shots_per_point=shots_per_point,
+        name=name, method=method, record=record, command=command)
+    decision: AlignmentDecision = yield Analyze(
+        f"{name}_align", decide_alignment, (axis, peak, start),
+        inputs={} if scan_number is None else {"scan": scan_number})
     yield Move({axis: decision.target})
+    if record:
+        yield FinallyDone()
     return peak

@@ -8,7 +8,9 @@ YAML sequence instead moves in its next step (``move: {theta: ${rock.center}}``)
 whose title names the axis and the result field, and that is recorded.  A
 PNG of the curve and fitted peak is drawn by an injected ``plotter`` (the PNG
 code lives in ``expctl.ui``, a layer above this one), once the decision is
-known or the next unrelated event arrives.
+known or the next unrelated event arrives.  A plotter may draw at once or hand
+back a future (``expctl.ui.plotworker`` draws in another process): its row gets
+the PNG when the future is done, and its failure is raised from the next event.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import dataclasses
 import math
 import re
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from expctl.engine.events import AnalysisDone, RunStarted, StepStarted
+from expctl.errors import ExpctlError
 from expctl.paths import alignment_dir
 from expctl.runlog.catalog import Catalog
 from expctl.runlog.h5util import json_attr
@@ -45,6 +49,8 @@ class AlignmentScan:
     moved_to: Mapping[str, Any] | None
     signal: str = ""
     step_path: str = ""
+    #: the scan's file (a background plotter reads the scan back from it)
+    file: Path | None = None
 
     @property
     def normalized(self) -> np.ndarray:
@@ -68,8 +74,9 @@ def _result_dict(result: Any) -> dict[str, Any]:
 
 
 def _is_scan(event: AnalysisDone) -> bool:
+    """An analysis of scan points not already kept as a scan record (see scans.py)."""
     inputs = event.inputs
-    return "x" in inputs and "y" in inputs and "axis" in inputs
+    return "x" in inputs and "y" in inputs and "axis" in inputs and "scan" not in inputs
 
 
 def _is_decision(result: Any) -> bool:
@@ -82,18 +89,28 @@ class AlignmentLogger:
     Args:
         data_dir: the data directory (files under ``alignment/``).
         catalog: where the rows go.
-        plotter: ``plotter(scan, png_path)`` draws the PNG; None draws none.
+        plotter: ``plotter(scan, png_path)`` draws the PNG, or returns a future of it;
+            None draws none.
     """
 
     def __init__(self, data_dir: Path, catalog: Catalog,
-                 plotter: Callable[[AlignmentScan, Path], None] | None = None) -> None:
+                 plotter: Callable[[AlignmentScan, Path], Any] | None = None) -> None:
         self.dir = alignment_dir(Path(data_dir))
         self.catalog = catalog
         self.plotter = plotter
         self._pending: AlignmentScan | None = None
         self.logged: list[int] = []
+        #: PNGs being drawn elsewhere: (scan id, path, future)
+        self._drawing: list[tuple[int, Path, Future[Any]]] = []
+        #: plot failures not yet raised (one is raised per event)
+        self._failed: list[BaseException] = []
 
     def __call__(self, event: Any) -> None:
+        self._handle(event)
+        if self._drawing or self._failed:
+            self._collect()
+
+    def _handle(self, event: Any) -> None:
         pending = self._pending
         if isinstance(event, AnalysisDone) and _is_scan(event):
             self.flush()
@@ -122,8 +139,42 @@ class AlignmentLogger:
         if scan is None or self.plotter is None:
             return
         png = self._file(scan.id, ".png")
-        self.plotter(scan, png)
-        self.catalog.update_alignment(scan.id, {"png": self.catalog.relative(png)})
+        drawing = self.plotter(scan, png)
+        if isinstance(drawing, Future):
+            self._drawing.append((scan.id, png, drawing))
+        else:
+            self.catalog.update_alignment(scan.id, {"png": self.catalog.relative(png)})
+
+    def _collect(self) -> None:
+        """Record the PNGs drawn elsewhere since the last event; raise one failure."""
+        still = []
+        for scan_id, png, future in self._drawing:
+            if not future.done():
+                still.append((scan_id, png, future))
+            elif (exc := future.exception()) is not None:
+                self._failed.append(exc)
+            else:
+                self.catalog.update_alignment(scan_id, {"png": self.catalog.relative(png)})
+        self._drawing = still
+        if self._failed:
+            raise self._failed.pop(0)
+
+    def finish(self, wait: Callable[[], None] | None = None) -> list[str]:
+        """Draw the scan still waiting, let ``wait()`` block until the plotter is done, and
+        record its PNGs; the failures not reported yet, as text."""
+        self.flush()
+        if wait is not None:
+            wait()
+        for _, _, future in self._drawing:
+            future.exception()  # blocks until that one is done (without a ``wait``)
+        unreported: list[str] = []
+        while self._drawing or self._failed:
+            try:
+                self._collect()
+            except Exception as exc:
+                unreported.append(exc.paragraph() if isinstance(exc, ExpctlError)
+                                  else f"{type(exc).__name__}: {exc}")
+        return unreported
 
     def _file(self, scan_id: int, suffix: str) -> Path:
         return self.dir / f"scan{scan_id:06d}{suffix}"
@@ -165,7 +216,8 @@ class AlignmentLogger:
         self.logged.append(scan_id)
         return AlignmentScan(id=scan_id, name=event.name, axis=str(inputs["axis"]), x=x, y=y,
                              i0=i0, result=result, moved_to=None,
-                             signal=str(inputs.get("signal", "")), step_path=ctx.step_path)
+                             signal=str(inputs.get("signal", "")), step_path=ctx.step_path,
+                             file=path)
 
     def _log_decision(self, moved: dict[str, Any]) -> None:
         import h5py
@@ -191,10 +243,11 @@ def _move_in_step(title: str, scan: AlignmentScan) -> dict[str, Any] | None:
     if m is None:
         return None
     target = finite_or_none(scan.result.get(m.group(1)))
+    said = re.sub(r"\$\{\s*([^}]*?)\s*\}", r"\1", title)  # what ${rock.center} named
     return {"axis": scan.axis, "moved": target is not None,
             "target": math.nan if target is None else target,
-            "reason": f"step '{title}'" + ("" if target is not None
-                                           else f": {m.group(1)} is not a finite number")}
+            "reason": f"step '{said}'" + ("" if target is not None
+                                          else f": {m.group(1)} is not a finite number")}
 
 
 def finite_or_none(value: Any) -> float | None:
@@ -219,4 +272,5 @@ def read_alignment(path: Path) -> AlignmentScan:
             axis=str(f.attrs["axis"]), x=data["position"][()], y=data["signal"][()],
             i0=data["i0"][()] if "i0" in data else None,
             result=json.loads(f.attrs["result"]), moved_to=json.loads(f.attrs["moved_to"]),
-            signal=str(f.attrs["signal"]), step_path=str(f.attrs["step_path"]))
+            signal=str(f.attrs["signal"]), step_path=str(f.attrs["step_path"]),
+            file=Path(path))

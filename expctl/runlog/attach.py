@@ -17,7 +17,9 @@ from expctl.engine.events import EngineEvent, EventBus, RunStarted
 from expctl.paths import prepare_for_writing
 from expctl.runlog.alignment import AlignmentLogger, AlignmentScan
 from expctl.runlog.catalog import Catalog
+from expctl.runlog.logbook import Logbook
 from expctl.runlog.recovery import recover
+from expctl.runlog.scans import ScanLogger
 from expctl.runlog.smalldata import SmallDataConfig
 from expctl.runlog.writer import RunFileWriter
 
@@ -31,6 +33,8 @@ class RunLogHandle:
     writer: RunFileWriter
     catalog: Catalog
     alignment: AlignmentLogger
+    scans: ScanLogger
+    logbook: Logbook
     recovered: list[int] = field(default_factory=list)
     _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
 
@@ -43,6 +47,7 @@ class RunLogHandle:
         else:
             self.writer(event)
             self.catalog(event)
+        self.scans(event)  # scan records are data too: a failure stops the engine
 
     def supersede(self, runs: list[int]) -> list[int]:
         """Mark completed runs a resumed campaign redoes as ``superseded`` (see recovery)."""
@@ -50,12 +55,15 @@ class RunLogHandle:
 
         return supersede(self.catalog, runs)
 
-    def close(self) -> None:
+    def close(self) -> list[str]:
+        """Unsubscribe, wait for the alignment plots, close the files; returns the plot
+        failures nobody was told about yet."""
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
         try:
-            self.alignment.flush()
+            self.scans.close()
+            return self.alignment.finish()
         finally:
             self.writer.close()
             self.catalog.close()
@@ -75,7 +83,9 @@ def attach(bus: EventBus, data_dir: Path, *,
         bus: the engine's event bus.
         data_dir: the data directory.
         alignment_plotter: draws alignment-scan PNGs, e.g.
-            ``expctl.ui.plots.plot_alignment`` (injected: ``ui`` sits above ``runlog``).
+            ``expctl.ui.plots.plot_alignment``, or queues them and returns a future
+            (``expctl.ui.plotworker.BackgroundPlotter``); injected: ``ui`` sits above
+            ``runlog``.
         smalldata: what the beamline profile adds to run files
             (:meth:`SmallDataConfig.from_profile`).
     """
@@ -84,14 +94,17 @@ def attach(bus: EventBus, data_dir: Path, *,
     catalog = Catalog(data_dir)
     try:
         recovered = recover(catalog)
+        scans = ScanLogger(data_dir, catalog)
+        scans.recover()
     except BaseException:
         catalog.close()
         raise
     handle = RunLogHandle(writer=RunFileWriter(data_dir, smalldata=smalldata), catalog=catalog,
                           alignment=AlignmentLogger(data_dir, catalog, alignment_plotter),
-                          recovered=recovered)
+                          scans=scans, logbook=Logbook(data_dir), recovered=recovered)
     handle._unsubscribe = [
-        bus.subscribe(handle, name="run log (run files and catalog)"),
+        bus.subscribe(handle, name="run log (run files, scan records and catalog)"),
         bus.subscribe(handle.alignment, critical=False, name="alignment log"),
+        bus.subscribe(handle.logbook, critical=False, name="logbook"),
     ]
     return handle

@@ -1,4 +1,4 @@
-"""The run catalog: one SQLite (WAL) row per run, plus logged alignment scans.
+"""The run catalog: one SQLite (WAL) row per run, plus logged scans.
 
 SQLite in WAL mode lets ``expctl runs`` and ``expctl reduce --follow`` read
 while a sequence writes, and survives ``kill -9`` (the last committed row is
@@ -79,6 +79,20 @@ CREATE TABLE IF NOT EXISTS alignment_scans (
 );
 """
 
+#: Columns of scan records added to ``alignment_scans`` (ADR 14): one table, one numbering
+#: for alignment scans inside sequences and the scans typed at a console.  Added to
+#: catalogs written before them when they are opened for writing.
+SCAN_COLUMNS = {
+    "kind": "TEXT NOT NULL DEFAULT 'alignment'",
+    "command": "TEXT NOT NULL DEFAULT ''",
+    "axes": "TEXT NOT NULL DEFAULT '[]'",
+    "outcome": "TEXT NOT NULL DEFAULT 'completed'",
+    "planned": "INTEGER",
+    "stop_time": "REAL",
+    "signal": "TEXT NOT NULL DEFAULT ''",
+    "unit": "TEXT NOT NULL DEFAULT ''",
+    "checksum": "TEXT",
+}
 #: Every column of the runs table, in order (what a rebuilt row must fill).
 RUN_COLUMNS = ("run", "beamline", "status", "outcome", "start_time", "stop_time", "hightag",
                "start_tag", "end_tag", "shots", "sequence", "sequence_file", "step_path",
@@ -86,7 +100,7 @@ RUN_COLUMNS = ("run", "beamline", "status", "outcome", "start_time", "stop_time"
                "detectors", "file", "checksum")
 #: Columns holding JSON; decoded when rows are read.
 _JSON_COLUMNS = ("loop", "params", "scan", "units", "sample_spot", "detectors", "flags",
-                 "moved_to", "result")
+                 "moved_to", "result", "axes")
 
 
 def file_checksum(path: Path) -> str:
@@ -156,6 +170,7 @@ class Catalog:
             self._db = connect_writable(self.path, timeout=lock_timeout)
             with self._writing("create the tables of"):
                 self._db.executescript(_SCHEMA)
+                _add_scan_columns(self._db)
         self._db.row_factory = sqlite3.Row
 
     def close(self) -> None:
@@ -294,10 +309,24 @@ class Catalog:
                 [*encoded, scan_id])
 
     def alignments(self) -> list[dict[str, Any]]:
-        """All logged alignment scans, oldest first."""
-        with self._reading("read the alignment scans of"):
+        """All logged scans (alignment scans and console scan records), oldest first."""
+        with self._reading("read the scans of"):
             rows = self._db.execute("SELECT * FROM alignment_scans ORDER BY id").fetchall()
             return [_decode(row, self.path) for row in rows]
+
+    def scan(self, number: int) -> dict[str, Any]:
+        """One logged scan; :class:`DataError` naming the known range when absent."""
+        with self._reading(f"read scan {number} from"):
+            row = (self._db.execute("SELECT * FROM alignment_scans WHERE id = ?",
+                                    (number,)).fetchone()
+                   if _SQL_INT_MIN <= number <= _SQL_INT_MAX else None)
+            if row is None:
+                lo, hi = self._db.execute(
+                    "SELECT min(id), max(id) FROM alignment_scans").fetchone()
+        if row is None:
+            allowed = f"{lo} .. {hi}" if lo is not None else "none logged yet"
+            raise DataError(f"scan {number} is not in the catalog {self.path}", allowed=allowed)
+        return _decode(row, self.path)
 
     # -- queries ----------------------------------------------------------------------
     def quick_check(self) -> str:
@@ -353,6 +382,13 @@ class Catalog:
             return str(Path(path).relative_to(self.data_dir))
         except ValueError:
             return str(path)
+
+
+def _add_scan_columns(db: sqlite3.Connection) -> None:
+    have = {row[1] for row in db.execute("PRAGMA table_info(alignment_scans)")}
+    for name, declaration in SCAN_COLUMNS.items():
+        if name not in have:
+            db.execute(f"ALTER TABLE alignment_scans ADD COLUMN {name} {declaration}")
 
 
 #: SQLite stores 64-bit integers; a larger run number cannot be in the catalog.

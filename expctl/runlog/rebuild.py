@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from expctl.runlog.alignment import finite_or_none
 from expctl.runlog.catalog import Catalog
 from expctl.runlog.holders import describe_holders
 from expctl.runlog.recovery import register_orphans
+from expctl.runlog.scans import scan_row_from_file
 
 __all__ = ["RebuildReport", "rebuild_catalog"]
 
@@ -133,9 +135,17 @@ def _register_scans(catalog: Catalog, layout: DataDir, report: RebuildReport) ->
             "fwhm": finite_or_none(result.get("fwhm")), "flags": list(result.get("flags", [])),
             "moved_to": _json(attrs.get("moved_to"), None), "result": result,
             "file": catalog.relative(path),
-            "png": catalog.relative(png) if png.exists() else None})
+            "png": catalog.relative(png) if png.exists() else None}
+            | scan_row_from_file(attrs) | _checksum_of(path, attrs))
         added.append(int(number))
     return added
+
+
+def _checksum_of(path: Path, attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """A scan record's checksum (its row keeps one; an alignment scan's does not)."""
+    from expctl.runlog.catalog import file_checksum
+
+    return {"checksum": file_checksum(path)} if attrs.get("kind") else {}
 
 
 def _json(value: Any, default: Any) -> Any:

@@ -3,16 +3,18 @@
 A full rehearsal of a 125-spot pump–probe campaign would simulate thousands of
 detector exposures; the dry-run must answer in about a second.  So when the
 outline is large, each loop is rehearsed for its first :data:`SAMPLE_ITERATIONS`
-iterations only and every step's time is extrapolated by how often the static
-outline says it runs (exact counts of runs and shots come from the outline
-anyway).  Per-step times are averaged per written step, summed bottom-up into
-per-loop durations.
+iterations only and extrapolated (exact counts of runs and shots come from the
+outline anyway).  The first iteration of a loop carries one-off costs (the first
+long moves, a switch that later stays put), so it counts once and the last one
+rehearsed stands for each iteration not rehearsed — at every level of nesting,
+from the innermost loop out (:func:`extrapolate`).  A rehearsal of the first
+iteration only would carry its one-off costs into every iteration.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,9 +28,9 @@ __all__ = ["DryRun", "LEAF_BUDGET", "SAMPLE_ITERATIONS", "SaturationWatch", "Ste
 
 #: leaf-step executions above which loops are sampled instead of rehearsed in full
 LEAF_BUDGET = 400
-#: iterations of each loop rehearsed when sampling (the first one: it carries the
-#: one-off costs, so the extrapolation errs on the long side)
-SAMPLE_ITERATIONS = 1
+#: iterations of each loop rehearsed when sampling: the first (with its one-off costs,
+#: counted once) and one that stands for the rest
+SAMPLE_ITERATIONS = 2
 #: shots of each run a facility analysis (dark-subtracted sums) reads in a rehearsal:
 #: enough for a representative value, few enough to draw the frames in ~0.1 s
 FACILITY_SHOTS = 8
@@ -36,6 +38,7 @@ FACILITY_SHOTS = 8
 FRAME_BYTES = 1024 * 512 * 2
 
 _ITER = re.compile(r"/[A-Za-z_][A-Za-z0-9_]*\[\d+\]")
+_ITERATION = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\[(\d+)\]")
 
 
 def written_path(path: str) -> str:
@@ -83,15 +86,95 @@ def _leaves(node: OutlineNode) -> float:
     return sum(_leaves(c) for c in node.children)
 
 
-def _build(node: OutlineNode, times: dict[str, list[float]]) -> StepEstimate:
-    kids = [_build(c, times) for c in node.children]
-    seen = times.get(node.path)
-    mean = sum(seen) / len(seen) if seen else None
-    if kids:
-        seconds = sum(k.seconds for k in kids)
-    else:
-        seconds = (mean or 0.0) * node.executions
+def _parent(path: str, seen: Mapping[str, float]) -> str:
+    """The step a rehearsed step ran in: the longest rehearsed prefix (``""``: top level;
+    ``5/then/1`` ran in ``5``)."""
+    cut = path.rfind("/")
+    while cut > 0:
+        if path[:cut] in seen:
+            return path[:cut]
+        cut = path.rfind("/", 0, cut)
+    return ""
+
+
+def _iteration(path: str) -> int | None:
+    """``2/delay[3]`` -> 3: the index of a loop-iteration step (None for other steps)."""
+    m = _ITERATION.fullmatch(path[path.rfind("/") + 1:])
+    return int(m.group(1)) if m else None
+
+
+def extrapolate(seconds: Mapping[str, float], iterations: Callable[[str], int]
+                ) -> dict[str, float]:
+    """Each rehearsed step's share of the whole sequence's duration, by run-time path.
+
+    A loop of ``n`` iterations of which the first ``k`` were rehearsed takes its
+    rehearsed time plus ``n - k`` times the extrapolated time of iteration ``k - 1``;
+    every step inside that iteration has its share multiplied accordingly (and so
+    on inwards).  Steps not inside a truncated loop keep their rehearsed time.
+
+    Args:
+        seconds: rehearsed seconds of every step (``2/delay[1]/2/spot[0]/5``), each
+            step's including those of the steps it ran.
+        iterations: how many iterations the loop step at a run-time path has in the
+            real sequence.
+
+    Returns:
+        run-time path -> seconds the steps it stands for take in the whole sequence.
+    """
+    children: dict[str, list[str]] = {}
+    for path in seconds:
+        children.setdefault(_parent(path, seconds), []).append(path)
+    #: loop step -> (its last rehearsed iteration, how many more times that one counts)
+    repeats: dict[str, tuple[str, int]] = {}
+    for path, kids in children.items():
+        rehearsed = sorted((i, k) for k in kids if (i := _iteration(k)) is not None)
+        if path and rehearsed:
+            repeats[path] = (rehearsed[-1][1], max(iterations(path) - len(rehearsed), 0))
+    full: dict[str, float] = {}  # extrapolated seconds of one instance of a step
+
+    def instance(path: str) -> float:
+        kids = children.get(path, [])
+        total = seconds[path] + sum(instance(k) - seconds[k] for k in kids)
+        if path in repeats:
+            last, more = repeats[path]
+            total += more * full[last]
+        full[path] = total
+        return total
+
+    share: dict[str, float] = {}
+
+    def spread(path: str, weight: float) -> None:
+        share[path] = weight * full[path]
+        last, more = repeats.get(path, ("", 0))
+        for k in children.get(path, []):
+            spread(k, weight * (1 + more) if k == last else weight)
+
+    for top in children.get("", []):
+        instance(top)
+        spread(top, 1.0)
+    return share
+
+
+def _build(node: OutlineNode, shares: dict[str, float]) -> StepEstimate:
+    kids = [_build(c, shares) for c in node.children]
+    got = shares.get(node.path)
+    seconds = got if got is not None else sum((k.seconds for k in kids), 0.0)
+    mean = seconds / node.executions if got is not None and node.executions else None
     return StepEstimate(node, seconds, mean, kids)
+
+
+def _loop_sizes(outline: OutlineNode) -> Callable[[str], int]:
+    """Iterations of the loop step at a run-time path, per the outline (0 when the outline
+    does not know the step: then only the rehearsed iterations count)."""
+    nodes = {n.path: n for n in _walk(outline)}
+
+    def size(path: str) -> int:
+        node = nodes.get(written_path(path))
+        if node is None or not node.executions:
+            return 0
+        return round(node.iterations / node.executions)
+
+    return size
 
 
 def dry_run(loaded: LoadedSequence, beamline: Beamline,
@@ -120,15 +203,22 @@ def dry_run(loaded: LoadedSequence, beamline: Beamline,
                                            access=loaded.access,
                                            safe_state=loaded.safe_actions(),
                                            subscribers=[saturation])
-    times: dict[str, list[float]] = {}
-    for st in found.per_step:
-        times.setdefault(written_path(st.path), []).append(st.seconds)
-    tree = _build(report.outline, times)
+    rehearsed: dict[str, float] = {}
+    for st in found.per_step:  # (a step retried runs twice under one path)
+        rehearsed[st.path] = rehearsed.get(st.path, 0.0) + st.seconds
+    shares = extrapolate(rehearsed, _loop_sizes(report.outline))
+    by_step: dict[str, float] = {}
+    for path, seconds in shares.items():
+        if _iteration(path) is None:  # an iteration is its loop step's, not a step of its own
+            written = written_path(path)
+            by_step[written] = by_step.get(written, 0.0) + seconds
+    tree = _build(report.outline, by_step)
+    outside = found.total_s - sum(rehearsed[p] for p in rehearsed if "/" not in p)
     frames = sum(n.frames for n in report.outline.children)
     shots_seen = max(found.shots, 1)
     per_shot = found.data_bytes / shots_seen if found.shots else 0.0
     data = int(per_shot * report.shots + frames * FRAME_BYTES)
-    return DryRun(loaded, tree, tree.seconds, report.runs, report.shots, data,
+    return DryRun(loaded, tree, tree.seconds + max(outside, 0.0), report.runs, report.shots, data,
                   list(found.violations), dict(found.results), sample is not None or
                   report.sampled, found.total_s, found.error,
                   list(report.warnings) + saturation.findings(report.outline))

@@ -1,51 +1,55 @@
 """The operator console loop: a prompt that stays up while commands run on one worker thread.
 
-Who owns the terminal (see docs/decisions/0003-shell-terminal-ownership.md):
-prompt_toolkit does, for the whole session.  Everything commands print goes
-through ``patch_stdout`` and appears above the prompt; live progress (motion
-readback, run shots, engine state) lives in the bottom toolbar, which
-refreshes four times a second.  No rich ``Live`` display runs inside the shell.
+Who owns the terminal (ADR 3): prompt_toolkit, for the whole session.  What
+commands print goes through ``patch_stdout`` above the prompt (a scan's rows
+as its points arrive); live state lives in the bottom toolbar, refreshed four
+times a second.  No rich ``Live`` display runs inside the shell.
 
 Commands that move devices take control of the beamline (the data directory's
 lock) for as long as they run, so they are refused while another process — an
 ``expctl run`` in another terminal — controls it; reading commands never are.
 
-Threads: the main thread runs the prompt and the IMMEDIATE commands (pause,
-resume, stop, abort, help, history).  Every command that touches the beamline
-runs on the single worker thread, in the order typed — a command typed while
-another runs is queued — so devices never see two callers.  The session is
-opened on the worker too, after the first prompt is up, which is why the shell
-starts fast.  Ctrl-C while a command runs asks its engine to pause at the next
-checkpoint; again pauses now; then ``resume``, ``stop`` or ``abort``.  At an
-idle prompt Ctrl-C clears the line.  No error ends the loop: each is printed as
-one paragraph.
+Threads: the main thread runs the prompt, the IMMEDIATE commands (pause,
+resume, stop, abort, help, history, comment) and the READ commands (``wa``,
+``wm``, ``runs``, ``show``, ``plot``) — those answer at once even while a
+command runs or a sequence is paused; beside a running command they read
+positions and states only, never instruments.  Every command that moves the
+beamline runs on the single worker thread, in the order typed — a command typed
+while another runs is queued — so devices never see two callers.  The session
+is opened on the worker too, after the first prompt is up, which is why the
+shell starts fast.
+
+Ctrl-C is SPEC's for what is typed at the console: it stops a move, a scan or a
+count at once (motion stopped where it is, a scan's points kept and marked, a
+relative scan back at its start).  During ``seq run`` it is bluesky's: pause at
+the next checkpoint, again pause now; then ``resume``, ``stop`` or ``abort``.
+At an idle prompt Ctrl-C clears the line.  Leaving with the shutter open asks
+first.  No error ends the loop: each is printed as one paragraph.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import queue
 import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from expctl.errors import BackendError, ExpctlError, IllegalCommand
+from expctl.errors import BackendError, ExpctlError
 from expctl.paths import DataDir
-from expctl.shell.commands import build_registry, describe_error, format_peak
+from expctl.shell.commands import build_registry, describe_error
 from expctl.shell.complete import CompletionContext, make_completer
+from expctl.shell.files import SequenceFiles, list_sequence_files
 from expctl.shell.parse import Invocation, parse_line
 from expctl.shell.registry import Mode
-from expctl.shell.toolbar import StatusBoard, toolbar_fragments
+from expctl.shell.toolbar import StatusBoard, toolbar_fragments, toolbar_style
+from expctl.shell.worker import Worker
 
 if TYPE_CHECKING:
     from expctl.engine import Engine, RunSummary
     from expctl.plans.procedures import PumpProbeSettings
-    from expctl.sequence.load import LoadedSequence
     from expctl.session import Session
 
 __all__ = ["CommandEnded", "Delegate", "Shell", "history_path", "list_sequence_files"]
@@ -56,6 +60,10 @@ Delegate = Callable[[str, list[str], Path], None]
 TOOLBAR_REFRESH_S = 0.25
 BEAM_POLL_S = 1.0
 FIRST_DRAW_WAIT_S = 2.0
+#: terminal width assumed when output is not a terminal (tests, pipes)
+DEFAULT_WIDTH = 100
+#: the worker's first job: opening the session once the prompt is drawn
+CONNECT_JOB = "connect"
 
 
 def history_path(data_dir: Path) -> Path:
@@ -67,12 +75,6 @@ class CommandEnded(ExpctlError):
     """A command's plan was stopped or aborted by the operator (not a failure)."""
 
     exit_code = 130
-
-
-@dataclass(frozen=True, slots=True)
-class _Job:
-    label: str
-    run: Callable[[], None]
 
 
 class Shell:
@@ -108,21 +110,23 @@ class Shell:
         self.registry = build_registry()
         self.board = StatusBoard(profile_name)
         self.settings: PumpProbeSettings = PumpProbeSettings()
-        self.last_rock: tuple[str, Any] | None = None
+        self._files = SequenceFiles(sequence_dir)
         self._session: Session | None = None
         self._engine: Engine | None = None
         self._connect_error: ExpctlError | None = None
-        self._jobs: queue.Queue[_Job | None] = queue.Queue()
-        self._worker = threading.Thread(target=self._work, name="expctl-shell-worker")
-        self._busy: str | None = None
-        self._device_lock = threading.Lock()
+        self.worker = Worker(self._after_job, stdout)
         self._live: Callable[[], str] | None = None
-        self._sequence_running = False
+        #: a ``seq run`` is under way (Ctrl-C pauses it instead of stopping)
+        self.sequence_running = False
         self._exit = threading.Event()
         self._app: Any = None
+        self._prompt: Any = None
         self._history: Any = None
         self._last_beam_poll = 0.0
-        self._params_cache: dict[tuple[str, float], list[str]] = {}
+        self._tweak: Any = None
+        #: the line the worker's command was typed as (kept in scan records)
+        self.line = ""
+        self._leaving = False
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> int:
@@ -137,34 +141,49 @@ class Shell:
             history=self._history, completer=make_completer(self.completion_context),
             complete_while_typing=False, bottom_toolbar=self._toolbar,
             refresh_interval=TOOLBAR_REFRESH_S, key_bindings=self._key_bindings(),
-            style=_style(), input=self._input, output=self._output,
+            style=toolbar_style(), input=self._input, output=self._output,
             reserve_space_for_menu=4)
-        self._app = prompt.app
+        self._app, self._prompt = prompt.app, prompt
         drawn = threading.Event()
         prompt.app.after_render += lambda _app: drawn.set()
         # an `exit` reached by the worker between two prompts is seen at the next redraw
         prompt.app.before_render += lambda _app: self._exit_if_asked()
-        self._worker.start()
+        self.worker.start()
         # connect once the first prompt is on screen: importing the backend holds the GIL
-        self._jobs.put(_Job("connect", lambda: self._connect_after(drawn)))
+        self.worker.put(CONNECT_JOB, lambda: self._connect_after(drawn))
         owner = patch_stdout(raw=True) if self._stdout is None else contextlib.nullcontext()
         with owner:
             try:
-                while not self._exit.is_set():
+                while True:
                     try:
-                        line = prompt.prompt(f"{self.profile_name}> ",
-                                             pre_run=self._exit_if_asked)
+                        line = prompt.prompt(self._prompt_text, pre_run=self._exit_if_asked)
                     except KeyboardInterrupt:
+                        if self._tweak is not None:
+                            self._end_tweak("tweak ended (Ctrl-C)")
                         continue  # Ctrl-C at an idle prompt: drop the line
                     except EOFError:
-                        break
+                        if self._may_leave():
+                            break
+                        continue
                     self.submit(line)
+                    if self._leaving:
+                        break
             finally:
                 self._shutdown()
         return 0
 
+    def _prompt_text(self) -> str:
+        return self._tweak.prompt() if self._tweak is not None else f"{self.profile_name}> "
+
     def submit(self, line: str) -> None:
-        """Parse a line and run it: now (IMMEDIATE) or on the worker, queued in order."""
+        """Parse a line and run it: now (IMMEDIATE, READ) or on the worker, queued in order."""
+        if self._tweak is not None:
+            try:
+                if not self._tweak.line(self, line):
+                    self._tweak = None
+            except ExpctlError as exc:
+                self.write(describe_error(exc))
+            return
         try:
             inv = parse_line(line, self.registry, self._is_device)
         except ExpctlError as exc:
@@ -172,21 +191,48 @@ class Shell:
             return
         if inv is None:
             return
-        idle = self._busy is None and self._jobs.empty()
-        if inv.command.mode is Mode.IMMEDIATE or (idle and inv.command.name == "exit"):
+        idle = self.worker.idle
+        mode = inv.command.mode
+        if mode is Mode.READ and (self.worker.queued or
+                                  (self._session is None and self._connect_error is None)):
+            # typed after commands still waiting (or before the beamline is connected):
+            # answer in the order typed, after them
+            mode = Mode.WORKER
+        if mode is not Mode.WORKER or (idle and inv.command.name == "exit"):
             self._execute(inv)
             return
-        if self._busy is not None or not self._jobs.empty():
-            ahead = self._jobs.qsize() + (1 if self._busy else 0)
-            self.write(f"queued: {inv.line} (after {ahead} running/queued)")
-        self._jobs.put(_Job(inv.line, lambda: self._execute(inv)))
-        self.board.update(queued=self._jobs.qsize())
+        if not idle:
+            running = self.worker.busy
+            first = (f"connecting to {self.profile_name}" if running == CONNECT_JOB
+                     else f"`{running}`" if running else "the command queued")
+            more = f" and {self.worker.queued} more" if self.worker.queued else ""
+            self.write(f"queued: {inv.line} (runs after {first}{more})")
+        self.queue(inv.line, lambda: self._execute(inv))
+
+    def queue(self, label: str, run: Callable[[], None]) -> None:
+        """Run ``run`` on the worker after what is already queued."""
+        self.worker.put(label, run)
+        self.board.update(queued=self.worker.queued)
+
+    @property
+    def busy(self) -> str | None:
+        """What the worker runs now (the line as typed), None when idle."""
+        return self.worker.busy
+
+    @property
+    def interrupted(self) -> bool:
+        """Ctrl-C stopped the command the worker runs."""
+        return self.worker.interrupted
 
     def _execute(self, inv: Invocation) -> None:
+        if inv.command.mode is Mode.WORKER:
+            self.line = inv.line
         try:
             inv.command.handler(self, inv.args)
         except CommandEnded as ended:
             self.write(ended.message)
+        except KeyboardInterrupt:  # a READ command (plot, reduce) cut short at the prompt
+            self.write(f"{inv.command.name}: interrupted")
         except Exception as exc:  # the loop never dies: every error is one paragraph
             self.write(describe_error(exc))
         finally:
@@ -195,18 +241,18 @@ class Shell:
                 self.write(f"note: {session.notes.pop(0)}")
 
     def _shutdown(self) -> None:
-        """Let queued commands finish (Ctrl-C pauses as at the prompt), then stop the worker."""
-        self._jobs.put(None)
-        while self._worker.is_alive():
-            try:
-                self._worker.join(0.1)
-            except KeyboardInterrupt:
-                self.interrupt()
+        """Let queued commands finish (Ctrl-C stops or pauses as at the prompt), then stop
+        the worker."""
+        self.worker.finish(self.interrupt)
         if self._session is not None:
             self._session.close()
 
     def request_exit(self) -> None:
-        """``exit``: leave once this (queued) command is reached; wakes the prompt."""
+        """``exit``: leave now (asking first with the shutter open), or — reached by the
+        worker after queued commands — once the prompt wakes."""
+        if not self.worker.is_current:
+            self._leaving = self._may_leave()
+            return
         self._exit.set()
         app = self._app
         if app is not None and app.is_running:
@@ -219,24 +265,22 @@ class Shell:
         if self._exit.is_set() and app is not None and app.is_running and not app.is_done:
             app.exit(exception=EOFError())
 
+    def _may_leave(self) -> bool:
+        """Before leaving, with the shutter open, ask first (see :mod:`expctl.shell.leave`)."""
+        from expctl.shell.leave import may_leave
+
+        self._exit.clear()
+        return may_leave(self, self._ask)
+
+    def _ask(self, question: str) -> str:
+        """A line typed in answer to ``question`` (EOFError when the input has ended)."""
+        return str(self._prompt.prompt(question))
+
     # ------------------------------------------------------------------ worker side
-    def _work(self) -> None:
-        out = contextlib.redirect_stdout(self._stdout) if self._stdout else None
-        with out or contextlib.nullcontext():
-            while True:
-                job = self._jobs.get()
-                if job is None:
-                    return
-                with self._device_lock:
-                    self._busy = job.label
-                    self.board.update(queued=self._jobs.qsize())
-                    try:
-                        job.run()
-                    finally:
-                        self._busy = None
-                        self._live = None
-                        self._poll(read_beam=True)
-                self._invalidate()
+    def _after_job(self) -> None:
+        self._live = None
+        self._poll(read_beam=True)
+        self._invalidate()
 
     def _connect_after(self, drawn: threading.Event) -> None:
         drawn.wait(FIRST_DRAW_WAIT_S)
@@ -251,12 +295,20 @@ class Shell:
             self.write(describe_error(exc))
             return
         from expctl.engine import Engine
+        from expctl.runlog.scans import scan_file
+        from expctl.shell.notices import Notices
+        from expctl.ui.scanview import ScanPrinter
 
         self.board.epoch = session.clock.epoch
         session.bus.subscribe(self.board, critical=False, name="toolbar")
-        session.bus.subscribe(self._on_event, critical=False, name="shell display")
+        session.bus.subscribe(Notices(self), critical=False, name="shell display")
+        session.bus.subscribe(ScanPrinter(
+            self.write, self.width,
+            where=lambda n: str(scan_file(session.data_dir, n).relative_to(session.data_dir))),
+            critical=False, name="scan rows")
         self._engine = Engine(beamline, bus=session.bus, access=session.access,
-                              results=session.results, suspenders=session.suspenders)
+                              results=session.results, suspenders=session.suspenders,
+                              scan_numbers=session.next_scan_number)
         self._session = session
         self._settings_from(session)
         self.board.update(connected=True)
@@ -285,7 +337,7 @@ class Shell:
 
     def active_engine(self) -> Engine | None:
         """The engine a pause/resume/stop/abort is for: the sequence's, else the shell's."""
-        if self._sequence_running and self._session is not None:
+        if self.sequence_running and self._session is not None:
             return self._session.current_engine  # the engine Session.run built for it
         return self._engine
 
@@ -305,85 +357,47 @@ class Shell:
             self._live = lambda: "  ".join(
                 f"{n} {devices[n].position:.6g}{' ' + units[n] if units[n] else ''}"
                 for n in watch)
-        with self.session.control(f"expctl shell: {self._busy or 'command'}"):
+        with self.session.control(f"expctl shell: {self.busy or 'command'}"):
             summary = engine.run(factory)
         if summary.outcome != "completed":
-            raise CommandEnded(f"{self._busy or 'command'}: {summary.outcome}")
+            why = " (Ctrl-C)" if self.interrupted else ""
+            raise CommandEnded(f"{self.busy or 'command'}: {summary.outcome}{why}")
         return summary
 
-    def run_sequence(self, loaded: LoadedSequence) -> RunSummary:
-        """Run a checked sequence through the session (journal, run log, safe state)."""
-        session = self.session
-        self._sequence_running = True
-        unsubscribe = session.bus.subscribe(self._on_sequence_event, critical=False,
-                                            name="shell display")
-        seen = len(session.bus.warnings)
-        try:
-            with session.control(f"expctl shell: {self._busy or 'seq run'}"):
-                return session.run(loaded)
-        finally:
-            unsubscribe()
-            self._sequence_running = False
-            for warning in session.bus.warnings[seen:]:  # a display or plot that failed
-                self.write(f"warning: {warning.text}")
+    # ------------------------------------------------------------------ reading
+    def where(self) -> dict[str, dict[str, Any]]:
+        """``wa``'s rows: read in full on the worker (its turn), else as
+        :func:`expctl.shell.reading.where` says."""
+        from expctl.shell.reading import where
 
-    # ------------------------------------------------------------------ events
-    def _on_event(self, event: Any) -> None:
-        from expctl.engine.events import FaultRaised, SafeStateReached, StateChanged
-        from expctl.ui.progress import pause_report, safe_state_line
+        if self.worker.is_current:
+            return self.session.where()
+        return where(self.session, self.worker.device_lock, self.active_engine())
 
-        if isinstance(event, SafeStateReached):
-            units = {n: spec.units for n, spec in self.session.profile.devices.items()}
-            if event.reason == "pause":
-                engine = self.active_engine()
-                self.write((pause_report(engine) if engine is not None else "paused")
-                           + "\npaused — type resume, stop or abort")
-            else:
-                self.write(safe_state_line(event, units))
-        elif isinstance(event, StateChanged):
-            if event.new == "suspended":
-                from expctl.ui.report import suspended_text
+    def add_comment(self, text: str) -> None:
+        """``comment``: file ``text`` in the logbook and say what it was filed with."""
+        from expctl.shell.reading import file_comment
 
-                self.write(suspended_text(event.reason, self.board.epoch, event.time)
-                           + " (resumes by itself; abort to give up)")
-        elif isinstance(event, FaultRaised):
-            self.write(f"fault in {event.step_path or event.action}: "
-                       f"{event.error.paragraph()} → {event.policy}")
+        filed = file_comment(self.session, text)
+        where = ", ".join(f"{k} {v}" for k, v in filed.items() if v not in (None, ""))
+        self.write(f"comment filed in the logbook{' (' + where + ')' if where else ''}")
 
-    def _on_sequence_event(self, event: Any) -> None:
-        from expctl.engine.events import AnalysisDone, RunStopped
+    # ------------------------------------------------------------------ tweak mode
+    def start_tweak(self, tweak: Any) -> None:
+        """Lines typed from now on go to ``tweak`` (``tw``) until it ends."""
+        self._tweak = tweak
+        self._invalidate()
 
-        if isinstance(event, RunStopped):
-            rec, where = event.record, event.context.step_path
-            self.write(f"  run {rec.run} {rec.label}: {rec.shots} shots, {event.outcome}"
-                       f"{'  [' + where + ']' if where else ''}")
-        elif isinstance(event, AnalysisDone) and hasattr(event.result, "center"):
-            self.write("  " + format_peak(event.name, event.result))
+    def _end_tweak(self, message: str) -> None:
+        self._tweak = None
+        self.write(message)
 
     # ------------------------------------------------------------------ Ctrl-C
     def interrupt(self) -> None:
-        """Ctrl-C while a command runs: pause at the next checkpoint; again: pause now."""
-        from expctl.engine import EngineState as S
+        """Ctrl-C while a command runs (see :mod:`expctl.shell.interrupt`)."""
+        from expctl.shell.interrupt import interrupt
 
-        engine = self.active_engine()
-        if engine is None or engine.state is S.IDLE:
-            self.write("nothing to pause: no motion or sequence is running")
-            return
-        state = engine.state
-        try:
-            if state is S.RUNNING:
-                engine.pause()
-                self.write("pause requested at the next checkpoint (Ctrl-C again: pause now)")
-            elif state in (S.PAUSING, S.SUSPENDED):
-                engine.pause(immediate=True)
-                self.write("pausing now: driving the safe state (Ctrl-C again to abort)")
-            elif state is S.PAUSED:
-                engine.abort()
-                self.write("aborting once the safe state is reached")
-            else:
-                self.write(f"engine is {state.value}: type resume, stop or abort")
-        except IllegalCommand as exc:
-            self.write(describe_error(exc))
+        interrupt(self)
 
     def _key_bindings(self) -> Any:
         from prompt_toolkit.filters import Condition
@@ -391,7 +405,7 @@ class Shell:
 
         kb = KeyBindings()
 
-        @kb.add("c-c", filter=Condition(lambda: self._busy is not None), eager=True)
+        @kb.add("c-c", filter=Condition(lambda: self.worker.busy is not None), eager=True)
         def _(event: Any) -> None:
             self.interrupt()
 
@@ -404,54 +418,70 @@ class Shell:
             return
         try:
             self.board.poll(session.beamline.devices, session.profile.devices,
-                            read_beam=read_beam)
+                            session.profile.roles, read_beam=read_beam)
         except Exception as exc:  # a toolbar must never take the prompt down
-            self.board.update(activity=f"status unavailable: {type(exc).__name__}")
+            self.board.update(shutter=f"status unavailable: {type(exc).__name__}")
 
     def _toolbar(self) -> Any:
         now = time.monotonic()
-        idle = self._busy is None
+        busy = self.worker.busy
         beam_due = now - self._last_beam_poll >= BEAM_POLL_S
-        if idle and beam_due and self._device_lock.acquire(blocking=False):
+        lock = self.worker.device_lock
+        if busy is None and beam_due and lock.acquire(blocking=False):
             try:
                 self._poll(read_beam=True)
                 self._last_beam_poll = now
             finally:
-                self._device_lock.release()
-        elif not idle:
+                lock.release()
+        elif busy is not None:
             self._poll(read_beam=False)
-        activity = ""
-        if self._busy is not None:
+        live = ""
+        if busy is not None and self._live is not None:
             try:
-                live = self._live() if self._live is not None else ""
-            except Exception:
+                live = self._live()
+            except Exception:  # noqa: BLE001 - a readback that fails shows nothing
                 live = ""
-            activity = f"{self._busy}{'  ' + live if live else ''}"
-        self.board.update(activity=activity, queued=self._jobs.qsize())
-        return toolbar_fragments(self.board.status)
+        self.board.update(activity=busy or "", live=live, queued=self.worker.queued)
+        # the terminal's last column is left free: writing it would wrap the line
+        return toolbar_fragments(self.board.status, self.width() - 1)
 
     def _invalidate(self) -> None:
         app = self._app
         if app is not None and app.is_running:
             app.invalidate()
 
+    def width(self) -> int:
+        """The terminal's width (``DEFAULT_WIDTH`` before the prompt runs)."""
+        app = self._app
+        if app is None:
+            return DEFAULT_WIDTH
+        try:
+            return int(app.output.get_size().columns)
+        except Exception:  # noqa: BLE001 - no terminal to ask
+            return DEFAULT_WIDTH
+
     def write(self, text: str) -> None:
-        """Print a line (above the prompt on a terminal); terminal controls in it (from a
-        label, a file, an error) are shown as escapes, never obeyed."""
+        """Print a line (above the prompt on a terminal, wrapped at words to its width);
+        terminal controls in it (from a label, a file, an error) are shown as escapes,
+        never obeyed."""
         from expctl.ui.report import inert
 
+        text = inert(text, newlines=True)
+        if self._stdout is None:  # a terminal: long lines wrapped at words, not mid-word
+            from expctl.ui.output import wrap_lines
+
+            text = wrap_lines(text, self.width() - 1)
         stream = self._stdout or sys.stdout
-        stream.write(inert(text, newlines=True) + "\n")
+        stream.write(text + "\n")
         stream.flush()
 
     def console(self) -> Any:
-        """A rich console on the shell's output (tables, the dry-run tree)."""
+        """A rich console on the shell's output (tables, the dry-run tree), terminal-wide."""
         from rich.console import Console
 
         stream = self._stdout or sys.stdout
         tty = self._stdout is None and sys.__stdout__ is not None and sys.__stdout__.isatty()
-        width = os.get_terminal_size().columns if tty else 100
-        return Console(file=stream, highlight=False, force_terminal=tty, width=width,
+        return Console(file=stream, highlight=False, force_terminal=tty, width=self.width(),
                        emoji=False)  # ":x:" in a label or file stays text
 
     def history_entries(self) -> list[str]:
@@ -467,50 +497,5 @@ class Shell:
     def completion_context(self) -> CompletionContext:
         """What completion may offer now (devices once the profile is loaded)."""
         devices = self._session.profile.devices if self._session is not None else {}
-        return CompletionContext(self.registry, devices, self._list_files, self._params_of)
+        return CompletionContext(self.registry, devices, self._files.files, self._files.params)
 
-    def _list_files(self, prefix: str) -> list[str]:
-        return list_sequence_files(prefix, self.sequence_dir)
-
-    def _params_of(self, path: str) -> list[str]:
-        from expctl.sequence.schema import load_doc
-
-        p = Path(path)
-        try:
-            key = (str(p.resolve()), p.stat().st_mtime)
-        except OSError:
-            return []
-        if key not in self._params_cache:
-            doc, _ = load_doc(p)
-            self._params_cache[key] = list(doc.params) if doc is not None else []
-        return self._params_cache[key]
-
-
-def list_sequence_files(prefix: str, sequence_dir: Path) -> list[str]:
-    """Paths completing ``prefix``: folders (with ``/``) and YAML files."""
-    folder, _, stem = prefix.rpartition("/")
-    base = Path(folder or ".")
-    out: list[str] = []
-    if not prefix and sequence_dir.is_dir():
-        out += sorted(f"{sequence_dir.as_posix()}/{p.name}" for p in sequence_dir.iterdir()
-                      if p.suffix in (".yaml", ".yml"))
-    with contextlib.suppress(OSError):
-        for entry in sorted(base.iterdir()):
-            if not entry.name.startswith(stem) or entry.name.startswith("."):
-                continue
-            shown = f"{folder}/{entry.name}" if folder else entry.name
-            if entry.is_dir():
-                out.append(shown + "/")
-            elif entry.suffix in (".yaml", ".yml"):
-                out.append(shown)
-    return out
-
-
-def _style() -> Any:
-    from prompt_toolkit.styles import Style
-
-    return Style.from_dict({
-        "bottom-toolbar": "noreverse bg:#202830 #c0c8d0",
-        "tb.name": "bold #ffffff", "tb.ok": "#50d050", "tb.busy": "bold #f0c040",
-        "tb.warn": "bold #ff9030", "tb.bad": "bold #ff5050", "tb.activity": "#80c0ff",
-    })

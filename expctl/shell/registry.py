@@ -17,7 +17,7 @@ from typing import Any
 
 from expctl.errors import UserError
 
-__all__ = ["ArgKind", "ArgSpec", "CommandRegistry", "Handler", "Mode", "ShellCommand"]
+__all__ = ["ArgKind", "ArgSpec", "CommandRegistry", "Frame", "Handler", "Mode", "ShellCommand"]
 
 #: A command's action: gets the shell context and the argument tokens.
 Handler = Callable[[Any, list[str]], None]
@@ -60,12 +60,28 @@ class Mode(Enum):
     """How a command runs relative to the command that may be running.
 
     ``IMMEDIATE`` commands act at once even while another command runs (engine
-    control, help, history); ``WORKER`` commands run in order on the worker
-    thread, queued behind a running one, so beamline access is never concurrent.
+    control, help, history); ``READ`` commands too — they only look (``wa``,
+    ``wm``, ``runs``, ``show``), and while a command works the beamline they read
+    only what reading cannot disturb (positions and states, not detectors); typed
+    after commands still waiting, they wait their turn (the order typed holds);
+    ``WORKER`` commands run in order on the worker thread, queued behind a
+    running one, so devices never see two callers.
     """
 
     IMMEDIATE = "immediate"
+    READ = "read"
     WORKER = "worker"
+
+
+class Frame(Enum):
+    """Whether a motion command's positions are absolute or relative to where axes are.
+
+    A did-you-mean never silently offers a command of the other frame: SPEC's
+    ``dscan`` (relative) mistyped must not become ``scan`` (absolute).
+    """
+
+    ABSOLUTE = "absolute"
+    RELATIVE = "relative"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +98,9 @@ class ShellCommand:
         mode: immediate or worker (see :class:`Mode`).
         details: further help text shown by ``help CMD``.
         aliases: other names accepted.
+        example: a worked example (command lines and what they do) for ``help CMD``.
+        frame: absolute or relative, for commands that move axes to positions.
+        group: the heading ``help`` lists it under.
     """
 
     name: str
@@ -92,6 +111,9 @@ class ShellCommand:
     mode: Mode = Mode.WORKER
     details: str = ""
     aliases: tuple[str, ...] = ()
+    example: str = ""
+    frame: Frame | None = None
+    group: str = ""
 
     def slot(self, index: int) -> ArgSpec | None:
         """The slot argument ``index`` (0-based) fills, following the repeat group."""
@@ -154,20 +176,46 @@ class CommandRegistry:
         try:
             return self._names[name]
         except KeyError:
-            close = difflib.get_close_matches(name, list(self._names), n=1, cutoff=0.6)
-            hint = f"Did you mean `{close[0]}`?" if close else "Type `help` for the commands."
-            raise UserError(f"unknown command {name!r}", hint=hint) from None
+            raise UserError(f"unknown command {name!r}", hint=self._did_you_mean(name)) \
+                from None
+
+    def _did_you_mean(self, name: str) -> str:
+        """A suggestion that cannot swap an absolute move for a relative one unnoticed.
+
+        When the close names include motion commands, each is offered with its frame
+        (and all frames that are close are offered), so ``dscna`` reads "Did you mean
+        `dscan` (relative)?" and never just "`scan`".
+        """
+        close = difflib.get_close_matches(name, list(self._names), n=3, cutoff=0.6)
+        if not close:
+            return "Type `help` for the commands."
+        frames = [self._names[c].frame for c in close]
+        if all(f is None for f in frames):
+            return f"Did you mean `{close[0]}`?"
+        shown = [f"`{c}` ({f.value})" if f is not None else f"`{c}`"
+                 for c, f in zip(close, frames, strict=True)
+                 if f is not None or c == close[0]]
+        return f"Did you mean {' or '.join(shown)}?"
 
     def help_text(self, name: str | None = None) -> str:
         """The command list, or one command's usage, summary and details."""
         if name is None:
             width = max(len(c.name) for c in self) if self._commands else 0
-            lines = [f"  {c.name:<{width}}  {c.summary}" for c in self]
-            return "commands (help CMD for more):\n" + "\n".join(lines)
+            groups: dict[str, list[str]] = {}
+            for c in self:
+                groups.setdefault(c.group, []).append(f"  {c.name:<{width}}  {c.summary}")
+            parts = [(f"{group}:\n" if group else "") + "\n".join(lines)
+                     for group, lines in groups.items()]
+            return "commands (help CMD for more, with an example):\n" + "\n".join(parts)
         cmd = self.get(name)
         text = f"{cmd.usage()}\n  {cmd.summary}"
         if cmd.aliases:
             text += f"\n  also: {', '.join(cmd.aliases)}"
+        if cmd.frame is not None:
+            text += f"\n  positions are {cmd.frame.value}"
         if cmd.details:
             text += "\n" + "\n".join(f"  {line}" for line in cmd.details.splitlines())
+        if cmd.example:
+            text += "\n  example:\n" + "\n".join(f"    {line}"
+                                                  for line in cmd.example.splitlines())
         return text

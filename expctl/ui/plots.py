@@ -1,4 +1,4 @@
-"""PNG plots for the logbook: the reduction cube and alignment scans.
+"""PNG plots for the logbook: the reduction cube, alignment scans and scan records.
 
 matplotlib (Agg, no display needed) is imported inside the functions so that
 importing expctl never pays for it.  Figures carry everything a reader of the
@@ -19,8 +19,9 @@ from expctl.analysis.lineshape import pseudo_voigt
 if TYPE_CHECKING:
     from expctl.runlog.alignment import AlignmentScan
     from expctl.runlog.reduce import Cube
+    from expctl.runlog.scans import ScanColumns
 
-__all__ = ["plot_alignment", "plot_cube"]
+__all__ = ["AlignmentFigure", "plot_alignment", "plot_cube", "plot_scan", "scan_curve"]
 
 _ETA = {"gaussian": 0.0, "lorentzian": 1.0}
 
@@ -107,45 +108,149 @@ def plot_cube(cube: Cube, path: Path, *, title: str | None = None) -> Path:
     return path
 
 
+class AlignmentFigure:
+    """One alignment-scan figure, redrawn for every scan (a background plotter keeps one).
+
+    Built once with a fixed layout: drawing a scan only updates its artists, so the
+    text layout of ``tight_layout`` and a new figure per PNG (two thirds of the
+    time) are not paid per scan.  No pyplot: the figure belongs to nobody else.
+    """
+
+    def __init__(self) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg", force=True)
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = self.figure = Figure(figsize=(6.4, 4.2), dpi=110)
+        FigureCanvasAgg(fig)
+        fig.subplots_adjust(left=0.13, right=0.97, bottom=0.12, top=0.92)
+        ax = self.axes = fig.add_subplot()
+        self.points = ax.plot([], [], "o", ms=4, color="black")[0]
+        self.fit = ax.plot([], [], color="tab:orange")[0]
+        self.center = ax.axvline(0.0, color="tab:orange", ls="--", lw=0.8)
+        self.moved = ax.axvline(0.0, lw=1.2)
+        self.note = ax.text(0.01, 0.98, "", transform=ax.transAxes, va="top", fontsize=7,
+                            color="0.3")
+        ax.grid(alpha=0.3)
+
+    def draw(self, scan: AlignmentScan, path: Path) -> Path:
+        """The scanned curve, the fitted peak, its centre and the move it caused, as a PNG."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ax = self.axes
+        self.points.set_data(scan.x, scan.normalized)
+        self.points.set_label(scan.signal + (" / I0" if scan.i0 is not None else ""))
+        r = scan.result
+        center, fwhm = float(r.get("center", math.nan)), float(r.get("fwhm", math.nan))
+        height = float(r.get("height", math.nan))
+        background = float(r.get("background", math.nan))
+        model = r.get("model")
+        eta = _ETA.get(str(model), float(r.get("eta", math.nan)))
+        fitted = bool(model) and all(math.isfinite(v)
+                                     for v in (center, fwhm, height, background, eta))
+        if fitted:
+            xs = np.linspace(float(np.min(scan.x)), float(np.max(scan.x)), 400)
+            self.fit.set_data(xs, background + height * pseudo_voigt(xs, center, fwhm, eta))
+        self.fit.set_visible(fitted)
+        self.fit.set_label(f"{model} fit" if fitted else "_fit")
+        self.center.set_visible(math.isfinite(center))
+        if math.isfinite(center):
+            self.center.set_xdata([center, center])
+        moved = scan.moved_to
+        self.moved.set_visible(bool(moved))
+        self.moved.set_label("_moved")
+        if moved:
+            target = float(moved["target"])
+            self.moved.set_xdata([target, target])
+            self.moved.set_color("tab:green" if moved.get("moved") else "tab:red")
+            self.moved.set_label(("moved to " if moved.get("moved") else "stayed at ")
+                                 + f"{target:.6f}")
+        flags = ", ".join(r.get("flags", [])) or "none"
+        ok = "ok" if r.get("ok", True) else "NOT USABLE"
+        ax.set_title(f"{scan.name} #{scan.id}: {scan.axis} centre "
+                     f"{_fmt(center, float(r.get('center_err', math.nan)))}, "
+                     f"FWHM {_fmt(fwhm, float(r.get('fwhm_err', math.nan)))}", fontsize=9)
+        self.note.set_text(f"{ok}; flags: {flags}\n{scan.step_path}")
+        ax.set_xlabel(scan.axis)
+        ax.set_ylabel("normalised signal" if scan.i0 is not None else "signal")
+        ax.relim(visible_only=True)
+        ax.autoscale_view()
+        ax.legend(fontsize=8, loc="upper right")
+        self.figure.savefig(path, pil_kwargs={"compress_level": 1})
+        return path
+
+
 def plot_alignment(scan: AlignmentScan, path: Path) -> Path:
     """The scanned curve, the fitted peak, its centre and the move it caused."""
+    return AlignmentFigure().draw(scan, path)
+
+
+def plot_scan(scan: ScanColumns, path: Path) -> Path:
+    """A scan record: its signal (divided by I0) against the first axis, with cen, the fitted
+    peak and the move it caused; a grid scan as a map."""
     plt = _pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    x, y, label = scan_curve(scan)
+    units = scan.units
+    axis = scan.axes[0] if scan.axes else "point"
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    y = scan.normalized
-    ax.plot(scan.x, y, "o", ms=4, color="black",
-            label=scan.signal + (" / I0" if scan.i0 is not None else ""))
-    r = scan.result
-    center, fwhm = float(r.get("center", math.nan)), float(r.get("fwhm", math.nan))
-    height, background = float(r.get("height", math.nan)), float(r.get("background", math.nan))
-    model = r.get("model")
-    eta = float(r.get("eta", math.nan))
-    eta = _ETA.get(str(model), eta)
-    if model and all(math.isfinite(v) for v in (center, fwhm, height, background, eta)):
-        xs = np.linspace(float(np.min(scan.x)), float(np.max(scan.x)), 400)
-        ax.plot(xs, background + height * pseudo_voigt(xs, center, fwhm, eta),
-                color="tab:orange", label=f"{model} fit")
-    if math.isfinite(center):
-        ax.axvline(center, color="tab:orange", ls="--", lw=0.8)
-    moved = scan.moved_to
-    if moved:
-        style = {"color": "tab:green" if moved.get("moved") else "tab:red", "lw": 1.2}
-        ax.axvline(float(moved["target"]), **style,
-                   label=("moved to " if moved.get("moved") else "stayed at ")
-                   + f"{float(moved['target']):.6f}")
-    flags = ", ".join(r.get("flags", [])) or "none"
-    ok = "ok" if r.get("ok", True) else "NOT USABLE"
-    ax.set_title(f"{scan.name} #{scan.id}: {scan.axis} centre "
-                 f"{_fmt(center, float(r.get('center_err', math.nan)))}, "
-                 f"FWHM {_fmt(fwhm, float(r.get('fwhm_err', math.nan)))}", fontsize=9)
-    ax.text(0.01, 0.98, f"{ok}; flags: {flags}\n{scan.step_path}", transform=ax.transAxes,
-            va="top", fontsize=7, color="0.3")
-    ax.set_xlabel(scan.axis)
-    ax.set_ylabel("normalised signal" if scan.i0 is not None else "signal")
-    ax.legend(fontsize=8, loc="upper right")
+    if len(scan.shape) == 2 and len(scan.axes) >= 2:
+        y2 = scan.columns.get(scan.axes[1], np.zeros(0))
+        shown = ax.scatter(x, y2, c=y, s=30, cmap="viridis")
+        fig.colorbar(shown, ax=ax, label=label)
+        ax.set_ylabel(_axis_label(scan.axes[1], units))
+    else:
+        ax.plot(x, y, "o-", ms=4, lw=0.8, color="black", label=label)
+        r = scan.result or {}
+        fit = r.get("fit") or {}
+        if fit.get("model") and len(x):
+            values = [float(fit.get(k, math.nan)) for k in ("center", "fwhm", "height",
+                                                              "background")]
+            eta = _ETA.get(str(fit["model"]), float(fit.get("eta", math.nan)))
+            if all(math.isfinite(v) for v in (*values, eta)):
+                xs = np.linspace(float(np.min(x)), float(np.max(x)), 400)
+                ax.plot(xs, values[3] + values[2] * pseudo_voigt(xs, values[0], values[1], eta),
+                        color="tab:orange", label=f"{fit['model']} fit")
+        cen = r.get("cen")
+        if isinstance(cen, float) and math.isfinite(cen):
+            ax.axvline(cen, color="tab:orange", ls="--", lw=0.8, label=f"cen {cen:.6g}")
+        moved = scan.moved_to
+        if moved:
+            ax.axvline(float(moved["target"]), lw=1.2,
+                       color="tab:green" if moved.get("moved") else "tab:red",
+                       label=("moved to " if moved.get("moved") else "stayed at ")
+                       + f"{float(moved['target']):.6g}")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=8, loc="best")
+    flags = ", ".join((scan.result or {}).get("flags", [])) or "none"
+    ax.set_title(f"scan {scan.number}: {scan.command or scan.kind}", fontsize=9)
+    ax.text(0.01, 0.98, f"{scan.outcome}; {len(x)} of {scan.planned} points; flags: {flags}",
+            transform=ax.transAxes, va="top", fontsize=7, color="0.3")
+    ax.set_xlabel(_axis_label(axis, units))
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def scan_curve(scan: ScanColumns) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(x, y, label)``: the first axis and the scan's signal (divided by its I0)."""
+    x = scan.positions
+    signal = scan.signal_column or next(
+        (k for k in scan.columns if k not in scan.axes), "")
+    y = scan.columns.get(signal, np.full(len(x), np.nan))
+    label = signal
+    if scan.i0_column and scan.i0_column in scan.columns:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            y = y / scan.columns[scan.i0_column]
+        label = f"{signal} / {scan.i0_column}"
+    return x, y, label
+
+
+def _axis_label(axis: str, units: Any) -> str:
+    unit = units.get(axis, "") if units else ""
+    return f"{axis} ({unit})" if unit else axis

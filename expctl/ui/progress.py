@@ -42,22 +42,30 @@ def _leaf_totals(outline: Any) -> dict[str, float]:
 
 
 class RunProgress:
-    """Overall progress (finished leaf steps of all), current step, ETA.
+    """Overall progress (finished leaf steps of all), where the sequence is, ETA.
 
     The overall bar is exact; the current step is a line of text (its own
-    duration is not known in advance, so a bar for it could only lie).  The
-    display is transient: it disappears when the run ends or a question is
-    asked, and the caller prints the outcome.
+    duration is not known in advance, so a bar for it could only lie), said as a
+    readable location with loop values (``delay 3/25 (0.5 ps) › spot 2/5 › run
+    reference: 300 shots``) when a :class:`~expctl.ui.location.StepTracker` is
+    given.  The ETA is :class:`~expctl.ui.eta.Eta`'s when given (weighted by time,
+    paused time left out).  The display is transient: it disappears when the run
+    ends or a question is asked; the persistent lines are
+    :class:`~expctl.ui.runlines.EventLines`' and the caller prints the outcome.
 
     Args:
         console: where to draw.
         outline: the checked sequence's outline (exact counts per written step).
         estimated_s: the dry-run's estimate of the beamline time, if known.
         clock: the session clock (its ``speed`` turns beamline time into wall time).
+        units: the declared unit of each device (safe-state lines).
+        tracker: where the sequence is (subscribed to the bus by the caller).
+        eta: the time-weighted ETA (subscribed to the bus by the caller).
     """
 
     def __init__(self, console: Console, outline: Any, estimated_s: float | None,
-                 clock: Any, units: Mapping[str, str] | None = None) -> None:
+                 clock: Any, units: Mapping[str, str] | None = None, *, tracker: Any = None,
+                 eta: Any = None) -> None:
         from rich.live import Live
         from rich.progress import BarColumn, Progress, TextColumn
 
@@ -71,6 +79,8 @@ class RunProgress:
         self.estimated_s = estimated_s
         self.clock = clock
         self.units = dict(units or {})
+        self.tracker = tracker
+        self.eta = eta
         self.started = clock.now()
         self.current = ""
         self.note = ""
@@ -100,14 +110,8 @@ class RunProgress:
         elif isinstance(event, StepFinished):
             if self._written(event.path) in self.totals:
                 self.done += 1
-        elif isinstance(event, RunStopped):
-            if event.outcome == "completed":
-                self.runs += 1
-            elif event.outcome == "beamloss":  # stays on screen (and in a `| tee` log)
-                rec = event.record
-                self.console.print(f"run {rec.run}{' ' + rec.label if rec.label else ''} cut "
-                                   f"after {rec.shots} shots (retaken)", markup=False,
-                                   highlight=False)
+        elif isinstance(event, RunStopped) and event.outcome == "completed":
+            self.runs += 1  # (a cut run's line is EventLines')
         elif isinstance(event, StateChanged):
             self.state = event.new
             self._suspension(event)
@@ -148,10 +152,12 @@ class RunProgress:
         (a wall clock also counts computing time), the remainder is extrapolated
         from the fraction of steps done.
         """
-        elapsed = self.clock.now() - self.started
         frac = self.done / self.total
         if frac >= 1:
             return "finishing"
+        if self.eta is not None:
+            return self.eta.text(getattr(self.clock, "speed", None))
+        elapsed = self.clock.now() - self.started
         remaining = (self.estimated_s or 0.0) - elapsed
         if remaining <= 0:
             if frac <= 0:
@@ -164,7 +170,9 @@ class RunProgress:
         return text
 
     def step_text(self) -> str:
-        """The line under the bar: the step running now."""
+        """The line under the bar: where the sequence is now."""
+        if self.tracker is not None:
+            return self.tracker.location() or "starting"
         return f"step {self.current}" if self.current else "starting"
 
     def notify(self, message: str) -> None:

@@ -76,15 +76,18 @@ def print_dry_run(console: Console, dry: Any) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from expctl.ui.location import StepTracker
+
     loaded = dry.loaded
     console.print(f"[bold]{markup_safe(loaded.name)}[/] [dim]({markup_safe(loaded.path)}, "
                   f"profile {markup_safe(loaded.profile.name)})[/]")
+    titles = StepTracker(params=dict(loaded.params))  # ${param} shown as its value
     rows = []
     for glyphs, est in _tree_rows(list(dry.tree.children)):
         node = est.node
         step = Text(glyphs)
         step.append(node.path, style="dim")
-        step.append(f"  {inert(node.title)}")
+        step.append(f"  {inert(titles.expand(node.title, {}))}")
         per = f"{node.iterations / node.executions:g}" if node.iterations and node.executions \
             else ""
         runs = f"{node.runs:g} / {node.shots:g}" if node.runs else ""
@@ -104,13 +107,14 @@ def print_dry_run(console: Console, dry: Any) -> None:
     console.print(table)
     if loaded.params:
         shown = ", ".join(f"{k} = {_short(v)}" for k, v in loaded.params.items())
-        console.print(f"[bold]params[/]: {markup_safe(shown)}", soft_wrap=True)
+        console.print(f"[bold]params[/]: {markup_safe(shown)}")
     console.print(
         f"[bold]estimate[/]: {format_duration(dry.total_s)} of beamline time, "
         f"{dry.runs} runs, {dry.shots} shots, about {format_bytes(dry.data_bytes)} of data")
     for lv in loop_levels(dry):
         indent = "  " * (lv["depth"] + 1)
-        console.print(f"{indent}[dim]{lv['path']}[/] {markup_safe(lv['title'])}: "
+        console.print(f"{indent}[dim]{lv['path']}[/] "
+                      f"{markup_safe(titles.expand(lv['title'], {}))}: "
                       f"{lv['iterations']} iterations, {format_duration(lv['seconds'])} "
                       f"({format_duration(lv['per_iteration_s'])} each)", highlight=False)
     if dry.sampled:

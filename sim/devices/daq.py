@@ -31,6 +31,7 @@ from expctl.errors import (
 from sim.facility.store import FacilityStore
 
 if TYPE_CHECKING:
+    from sim.facility.states import StateRecorder
     from sim.world import SimWorld
 
 __all__ = ["PUBLIC_KEYS", "SimDAQ"]
@@ -73,10 +74,11 @@ class SimDAQ:
     name = "daq"
     access = AccessLevel.USER
 
-    def __init__(self, world: SimWorld, store: FacilityStore, meta: dict[str, Any], hightag: int,
-                 station: int) -> None:
+    def __init__(self, world: SimWorld, store: FacilityStore, recorder: StateRecorder,
+                 meta: dict[str, Any], hightag: int, station: int) -> None:
         self._world = world
         self._store = store
+        self._recorder = recorder
         self._meta = meta
         self.beamline = world.profile.beamline
         self.rate_hz = world.timeline.beam_rate_hz
@@ -85,7 +87,7 @@ class SimDAQ:
         self._run: _Run | None = None
         self._leftover: ShotBlock | None = None
         self._meta_run: dict[str, Any] = {}
-        self._dets = [d.name for d in world.detectors]
+        self._dets = [m.name for m in world.detector_models]
         i0 = world.profile.devices.get("pd_i0")
         self._units = dict(UNITS, pd_i0=i0.units if i0 is not None else "pC") | {
             f"{d}/{k}": UNITS[k] for d in self._dets for k in DET_KEYS}
@@ -113,13 +115,13 @@ class SimDAQ:
             run=run, beamline=self.beamline, hightag=self.hightag, start_tag=first,
             end_tag=None, start_time=float(tl.unix(now)), stop_time=None, status=2, shots=0,
             label=label, comment=comment, runtype="expctl",
-            detectors=tuple(s for d in world.detectors for s in d.model.sensor_ids),
+            detectors=tuple(s for m in world.detector_models for s in m.sensor_ids),
             station=self.station)
         meta = dict(self._meta, photon_energy_kev=world.probe_energy_kev(), label=label)
         self._meta_run = meta
         self._run = _Run(record, end_tag, full_frames, now)
         self._store.save_run(record, meta)
-        world.recorder.flush(now, touch=False)  # allocate_run recorded the time
+        self._recorder.flush(now, touch=False)  # allocate_run recorded the time
         if end_tag is None:
             return record, Status.done(self.name, now)
         end = float(tl.time_of(np.asarray([end_tag]))[0])
@@ -169,6 +171,10 @@ class SimDAQ:
         if hit is not None and hit[0] < (status.deadline or math.inf):
             status.finish(hit[1], at=hit[0])
 
+    def state_changing(self, now: float, device: str) -> None:
+        """A device is about to change (a :class:`~sim.world.SimWorld` change listener)."""
+        self.sync()
+
     def sync(self) -> None:
         """Take the run's shots up to now with the current state (before anything changes)."""
         run = self._run
@@ -214,7 +220,7 @@ class SimDAQ:
         run.record = replace(rec, shots=rec.shots + len(data["tag"]), end_tag=int(data["tag"][-1]))
         # the run-table entry is rewritten at start and stop only: readers count a running
         # run's shots from its appended rows (SimArchive.run_record)
-        self._world.recorder.flush(self._world.clock.now(), touch=False)
+        self._recorder.flush(self._world.clock.now(), touch=False)
 
     def _block(self, run: _Run, data: dict[str, np.ndarray]) -> ShotBlock:
         keys = list(PUBLIC_KEYS) + [f"{d}/{k}" for d in self._dets for k in DET_KEYS]
@@ -224,15 +230,14 @@ class SimDAQ:
         sums: dict[str, np.ndarray] = {}
         if run.full_frames:
             seed = self._world.seed
-            for det in self._world.detectors:
-                model = det.model
+            for model in self._world.detector_models:
                 ns = len(model.sensors)
                 stack = np.empty((len(data["tag"]), ns, 1024, 512), dtype=np.float32)
                 for i, tag in enumerate(data["tag"].tolist()):
                     recipe = {k: v[i] for k, v in data.items() if k.startswith("_recipe/")}
                     model.render_all(seed, tag, recipe, out=stack[i])
-                frames[det.name] = stack[:, 0] if ns == 1 else stack
-                sums[det.name] = frames[det.name].sum(axis=0, dtype=np.float64)
+                frames[model.name] = stack[:, 0] if ns == 1 else stack
+                sums[model.name] = frames[model.name].sum(axis=0, dtype=np.float64)
         return ShotBlock(run.record.run, {k: data[k] for k in keys}, sums, frames,
                          {k: self._units[k] for k in keys})
 
@@ -248,7 +253,7 @@ class SimDAQ:
         run.record = replace(run.record, status=0, stop_time=float(tl.unix(now)),
                              comment=comment.strip())
         self._store.save_run(run.record, self._meta_run)
-        self._world.recorder.flush(now)
+        self._recorder.flush(now)
         self._leftover = leftover
         self._run = None
         return run.record
@@ -261,9 +266,8 @@ class SimDAQ:
             "roi_sums": "pedestal-subtracted ADU (per-pixel pedestal map of the simulator)",
             "detectors": {},
         }
-        for det in world.detectors:
-            m = det.model
-            cfg["detectors"][det.name] = {
+        for m in world.detector_models:
+            cfg["detectors"][m.name] = {
                 "rois": {k: list(v) for k, v in m.rois.items()},
                 "adu_per_photon": [float(m.adu_per_photon(world.probe_energy_kev(), s))
                                    for s in range(len(m.sensors))],

@@ -28,8 +28,10 @@ import numpy as np
 from expctl.devices.profile import Profile
 from sim.devices.motor import positions
 from sim.facility.timeline import Timeline
+from sim.physics.beamline import Physics
 from sim.physics.source import BeamLoss
-from sim.shotmodel import RoleMap, ShotModel, photodiode
+from sim.shotmodel import ShotModel, photodiode
+from sim.shotstate import RoleMap
 
 if TYPE_CHECKING:
     from sim.facility.store import FacilityStore
@@ -164,8 +166,6 @@ class StateReplay:
         self.timeline = Timeline(int(header["tag0"]), int(header["offset_ticks"]),
                                  float(header["origin_unix"]), float(header["tag_rate_hz"]),
                                  float(header["beam_rate_hz"]))
-        from sim.world import Physics  # sim.world imports sim.facility: import here, not above
-
         physics = Physics.from_profile(profile)
         self.model = ShotModel(physics, photodiode(profile, physics), [], profile.seed,
                                self.timeline.divider, profile.daq.gate_shutter)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -40,7 +39,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sim.backend import SimBackend
     from sim.ioc.serve import serve
 
-    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     try:
         profile = BackendRegistry({"sim": SimBackend()}).find_profile(args.profile)
         return serve(profile, prefix=args.prefix, speed=args.speed,

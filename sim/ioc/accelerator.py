@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from caproto import ChannelDouble, ChannelEnum, SkipWrite
 
 from sim.devices.accelerator import SimAcceleratorParameter
-from sim.ioc.channels import ErrorPVs, enum_label, post, setpoint
+from sim.ioc.channels import ErrorPVs, accept, enum_label, post, setpoint
 
 if TYPE_CHECKING:
     from sim.ioc.server import SimIOC
@@ -62,7 +62,7 @@ class RequestGroup:
         dev = self.device
         await self.ioc.faults.hold_if_ignored(dev.name)
         await self.errors.report(None)
-        await post(self.request, value)
+        await accept(self.request, value)
         status = dev.request(value, dev.request_access)
         await self.refresh()
         error = await self.ioc.finish(status)

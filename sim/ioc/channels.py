@@ -6,9 +6,9 @@ Two conventions of real IOCs are kept so that clients learn the right habits:
   (``ECA_PUTFAIL`` in the WriteNotify response, as EPICS base's rsrv does), not
   with a dropped request, and the reason is left in the device's ``:MSG`` PV (with
   the error's class name in ``:ERR``, which expctl's client maps back);
-* a setpoint echoes the requested value at once, then the put completes when the
-  device is there (put-completion), so a client can tell "accepted, moving" from
-  "ignored".
+* a setpoint takes the requested value at once (stamped and posted, also when it is
+  unchanged), then the put completes when the device is there (put-completion), so a
+  client can tell "accepted, moving" from "ignored".
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from caproto.server import PvpropertyDouble
 
 from expctl.errors import ExpctlError
 
-__all__ = ["ErrorPVs", "PutFailDouble", "Refused", "enum_label", "long_string", "post",
-           "setpoint", "text"]
+__all__ = ["ErrorPVs", "PutFailDouble", "Refused", "accept", "enum_label", "long_string",
+           "post", "setpoint", "text"]
 
 #: Longest text a ``:MSG`` or JSON PV holds (a CHAR waveform; CA strings stop at 40).
 LONG_STRING = 4096
@@ -106,6 +106,12 @@ def enum_label(value: Any, labels: tuple[str, ...]) -> str:
     if isinstance(value, int | np.integer) and not isinstance(value, bool):
         return labels[int(value)] if 0 <= int(value) < len(labels) else str(value)
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def accept(channel: Any, value: Any) -> None:
+    """Store a setpoint the IOC has taken, stamped now and posted even when unchanged (a
+    record processes every put): that is how a client tells "taken" from "ignored"."""
+    await channel.write(value, verify_value=False)
 
 
 async def post(channel: Any, value: Any) -> None:

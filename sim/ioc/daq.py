@@ -26,7 +26,7 @@ from caproto import ChannelDouble, ChannelInteger, SkipWrite
 
 from expctl.devices.protocols import RunRecord
 from expctl.errors import ExpctlError
-from sim.devices.daq import DET_KEYS, PUBLIC_KEYS
+from sim.devices.daq import DET_KEYS, PUBLIC_KEYS, TT_KEYS
 from sim.ioc.channels import ErrorPVs, long_string, post, setpoint, text
 from sim.ioc.naming import column_pv
 
@@ -41,9 +41,11 @@ BLOCK_MAX = 4096
 COLLECT_EVERY = 1.0
 
 
-def block_columns(detectors: list[str]) -> list[str]:
-    """The small-data keys of a shot block, in the order the waveforms are served."""
-    return list(PUBLIC_KEYS) + [f"{d}/{k}" for d in detectors for k in DET_KEYS]
+def block_columns(detectors: list[str], timing_tool: bool = False) -> list[str]:
+    """The small-data keys of a shot block, in the order the waveforms are served (the
+    simulated DAQ's own: the timing tool's ``tt/`` columns if the profile has one)."""
+    return list(PUBLIC_KEYS) + [f"{d}/{k}" for d in detectors for k in DET_KEYS] + (
+        list(TT_KEYS) if timing_tool else [])
 
 
 def run_json(record: RunRecord) -> str:
@@ -73,7 +75,9 @@ class DAQGroup:
         self.runinfo = long_string()
         self.config = long_string()
         self.rate = ChannelDouble(value=float(self.daq.rate_hz), units="Hz", precision=3)
-        self.columns = block_columns([d.name for d in ioc.beamline.world.detectors])
+        world = ioc.beamline.world
+        self.columns = block_columns([m.name for m in world.detector_models],
+                                     world.model.timing_tool is not None)
         self.block = {key: ChannelDouble(value=np.zeros(0), max_length=BLOCK_MAX)
                       for key in self.columns}
         self.block_id = ChannelInteger(value=0)

@@ -16,7 +16,7 @@ from caproto import ChannelDouble, ChannelEnum, SkipWrite
 
 from expctl.errors import LimitError
 from sim.devices.discrete import SimAttenuator, SimDiscrete
-from sim.ioc.channels import ErrorPVs, enum_label, post, setpoint
+from sim.ioc.channels import ErrorPVs, accept, enum_label, post, setpoint
 
 if TYPE_CHECKING:
     from sim.ioc.server import SimIOC
@@ -95,7 +95,7 @@ class DiscreteGroup:
             raise await self.errors.refuse(err) from None
         await self.ioc.faults.hold_if_ignored(name)
         await self.errors.report(None)
-        await post(self.setpoint, float(target) if self.numeric else str(target))
+        await accept(self.setpoint, float(target) if self.numeric else str(target))
         error = await self.ioc.finish(dev.set(target))
         await self.refresh()
         self.ioc.autosave.changed(name, dev.value)

@@ -42,6 +42,10 @@ class Autosave:
         """``profile`` with saved values as the devices' initial state (valid ones only)."""
         return profile.with_initial(self._values)
 
+    def saved(self, key: str) -> Any:
+        """The value saved under ``key`` (a device, or another setting), if any."""
+        return self._values.get(key)
+
     def changed(self, device: str, value: Any) -> None:
         """Remember ``device``'s new value (written at once: the IOC may be killed any time)."""
         self._values[device] = value

@@ -9,6 +9,7 @@ SIGTERM or Ctrl-C stop it cleanly (a run in progress is ended as aborted).
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import socket
 from pathlib import Path
@@ -39,6 +40,36 @@ def _context_class() -> type:
             await super().tcp_handler(client, addr)
 
     return NoDelayContext
+
+
+class _BeaconOnce(logging.Filter):
+    """caproto logs a traceback for every beacon that nobody receives (no CA repeater on
+    the host, usual on a loopback-only setup): say it once, in one line.  Beacons only
+    help clients notice a restart sooner; expctl's client searches again by itself."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.said = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if not text.startswith("Failed to send beacon"):
+            return True
+        if self.said:
+            return False
+        self.said = True
+        record.msg = f"{text.split('. Try')[0]} (no CA repeater listening?); said once"
+        record.args = ()
+        record.exc_info = record.exc_text = None
+        return True
+
+
+def _log_to_terminal() -> None:
+    """Warnings on stderr, one line each, without caproto's repeated beacon tracebacks."""
+    logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
+    once = _BeaconOnce()
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(once)
 
 
 async def _serve(ioc: SimIOC) -> None:
@@ -78,6 +109,7 @@ def serve(profile: Profile, *, prefix: str | None = None, speed: float = 1.0,
     if list_pvs:
         print("\n".join(sorted(ioc.pvdb)))
         return 0
+    _log_to_terminal()
     try:
         asyncio.run(_serve(ioc))
     except (KeyboardInterrupt, asyncio.CancelledError):

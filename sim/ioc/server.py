@@ -23,7 +23,7 @@ from expctl.errors import ExpctlError
 from sim.beamline import SimBeamline
 from sim.ioc.accelerator import RequestGroup
 from sim.ioc.acquire import AcquisitionGroup, SignalGroup
-from sim.ioc.control import ControlGroup, IocFaults
+from sim.ioc.control import SAMPLE_KEY, ControlGroup, IocFaults
 from sim.ioc.daq import DAQGroup
 from sim.ioc.discrete import DiscreteGroup
 from sim.ioc.motor import MotorRecord
@@ -65,7 +65,11 @@ class SimIOC:
         self.beamline = SimBeamline(self.autosave.apply(profile), self.clock,
                                     data_dir=data_dir, seed=seed)
         devices = self.beamline.devices
-        self.faults = IocFaults(self.beamline.faults, {*devices, "acq", "daq"})
+        self.faults = IocFaults(self.beamline.faults, {*devices, "acq", "daq"}, self.clock)
+        self.sample: str | None = None
+        saved = self.autosave.saved(SAMPLE_KEY)
+        if isinstance(saved, str) and saved:
+            self.mount(saved)  # the sample is still on the plate after a restart
         self.acquiring = False
         self.groups: list[Any] = []
         signals: list[SignalGroup] = []
@@ -88,6 +92,13 @@ class SimIOC:
         self.pvdb: dict[str, Any] = {}
         for group in self.groups:
             self.pvdb.update(group.pvdb)
+
+    def mount(self, sample: str) -> None:
+        """Sample ``sample`` is on the (only) plate now; remembered across restarts."""
+        grid, = self.beamline.spot_grids
+        self.beamline.mount_sample(grid, sample)
+        self.sample = sample
+        self.autosave.changed(SAMPLE_KEY, sample)
 
     # -- time ---------------------------------------------------------------------------
     async def finish(self, status: Status, cancel: asyncio.Event | None = None

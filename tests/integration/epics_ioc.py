@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,12 @@ ROOT = Path(__file__).resolve().parents[2]
 SPEED = 20.0
 #: Wall seconds an IOC may take to start on a loaded 2-core machine.
 START_TIMEOUT = 60.0
+#: The ``expctl`` command, run by this interpreter (the child imports the tree of ROOT).
+CLI = [sys.executable, "-c", "import sys; from expctl.cli import main; sys.exit(main())"]
+#: CLI tests need the ``epics`` backend entry point (an editable install of expctl).
+needs_entry_point = pytest.mark.skipif(
+    not any(ep.name == "epics" for ep in entry_points(group="expctl.backends")),
+    reason="expctl is installed without the epics entry point (reinstall it: pip install -e .)")
 
 
 def free_port() -> int:

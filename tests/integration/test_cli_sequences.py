@@ -161,7 +161,8 @@ def test_dry_run_tree_is_one_line_per_step_at_80_columns(capsys, monkeypatch):
     head = lines.index(next(line for line in lines if line.startswith("step ")))
     tree = lines[head + 1: head + 1 + 21]  # the 21 steps and branches of pumpprobe.yaml
     assert all(len(line) <= 80 for line in tree)
-    assert re.search(r"^├── 2  for delay in \$\{delays\} +25 +250 / 37625 +\d+ min \d+ s$",
-                     tree[1])
-    assert re.search(r"run reference: \$\{reference_sh… +125 / 37500 +\d+ min \d+ s$", tree[14])
+    assert re.search(r"^├── 2  for delay in \[-2 ps, -1\.5 ps, .*… +25 +250 / 37625 "
+                     r"+\d+ min \d+ s$", tree[1])
+    # parameters are shown as their values, not ${…}
+    assert re.search(r"run reference: 300 shots +125 / 37500 +\d+ min \d+ s$", tree[14])
     assert tree[-1].startswith("└── 4  close xray_shutter")

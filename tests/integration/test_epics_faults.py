@@ -14,6 +14,8 @@ from dataclasses import replace
 import pytest
 
 from expctl.devices import wait_all
+from expctl.epics.connect import channel_names
+from expctl.epics.wiring import read_wiring
 from expctl.errors import (
     AggregateError,
     BackendError,
@@ -119,6 +121,44 @@ def test_a_put_the_ioc_neither_acts_on_nor_answers_fails_after_the_ack_timeout(b
     assert f"still reads {state}" in err.message and took < BOUND
 
 
+def test_an_ignored_put_of_the_value_it_already_holds_fails_after_the_ack_timeout(beamline):
+    """No echo can show an unchanged value was taken; the setpoint's timestamp does."""
+    state = beamline.devices["xray_shutter"].state
+    beamline.faults.inject("ignore", "xray_shutter")
+    try:
+        err, took = _fails(beamline, lambda: beamline.devices["xray_shutter"].set(state),
+                           DeviceError)
+    finally:
+        beamline.faults.clear()
+    assert f"the IOC did not act on BL3:XRAY_SHUTTER = {state} within 0.5 s" in err.message
+    assert took < BOUND
+    wait_all([beamline.devices["xray_shutter"].set(state)], beamline.clock)  # taken: fine
+
+
+def test_fault_times_count_on_the_session_clock_not_the_iocs(beamline):
+    """A beam loss scheduled 30 s ahead (1.5 s of wall time) starts then, not at once."""
+    beam, clock = beamline.devices["beam"], beamline.clock
+    start = clock.now() + 30.0
+    beamline.faults.inject("beam_loss", start=start, duration=600.0)
+    try:
+        clock.sleep(10.0)
+        assert beam.read()["beam"] == 1.0
+        while clock.now() < start + 20.0 and beam.read()["beam"] == 1.0:
+            clock.sleep(1.0)
+        assert beam.read()["beam"] == 0.0 and clock.now() > start - 2.0
+    finally:
+        beamline.faults.clear()
+
+
+def test_the_mounted_sample_reaches_the_ioc(beamline, operator):
+    beamline.mount_sample("sample", "xtal-7")
+    assert operator.get("BL3:SIM:SAMPLE") == "xtal-7"
+    with pytest.raises(BackendError, match="no spot grid 'plate'"):
+        beamline.mount_sample("plate", "xtal-7")
+    with pytest.raises(BackendError, match="did not take sample '../x' on sample"):
+        beamline.mount_sample("sample", "../x")
+
+
 def test_a_refused_accelerator_request_says_why(beamline):
     beamline.faults.inject("refuse", "pump", reason="machine study until 18:00")
     try:
@@ -156,7 +196,8 @@ def test_an_unreachable_ioc_lists_every_pv_with_addresses_and_environment():
             connect(reg, connect_timeout=1.0)
     text = str(err.value)
     assert err.value.exit_code == 1
-    assert "none of its 141 PVs answered within 1 s" in text
+    every = sum(map(len, channel_names(read_wiring(epics_profile(reg)))))
+    assert every > 140 and f"none of its {every} PVs answered within 1 s" in text
     assert "theta: BL3:THETA.VAL, BL3:THETA.RBV, BL3:THETA.DMOV" in text
     assert "daq: BL3:DAQ:RUNINFO" in text
     assert f"Searched 127.0.0.1:{silent}" in text

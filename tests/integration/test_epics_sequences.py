@@ -12,31 +12,26 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
-from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
 
-from expctl.engine.events import RunStarted, RunStopped, SpotConsumed
+from expctl.engine.events import RunStarted, RunStopped, ShotBlockTaken, SpotConsumed
 from expctl.session import Session
 from tests.integration.epics_ioc import (
+    CLI,
     IOC,
     ROOT,
     SPEED,
     ca_environment,
     free_port,
     ioc_environment,
+    needs_entry_point,
     registry,
 )
 
 SEQUENCES = ROOT / "sequences"
-CLI = [sys.executable, "-c", "import sys; from expctl.cli import main; sys.exit(main())"]
 SHORT_PUMPPROBE = ["delays=[-1 ps, 2 ps]", "spots_per_delay=1", "reference_shots=10"]
-ENTRY_POINT = any(ep.name == "epics" for ep in entry_points(group="expctl.backends"))
-needs_entry_point = pytest.mark.skipif(
-    not ENTRY_POINT, reason="expctl is installed without the epics entry point "
-                            "(reinstall it: pip install -e .)")
 
 
 @pytest.fixture(scope="module")
@@ -71,13 +66,15 @@ def _campaign(profile: str, data_dir: Path, sequence: str, overrides: list[str],
         "started": [(e.record.label, e.context.sample_spot, sorted(e.snapshot))
                     for e in events if isinstance(e, RunStarted)],
         "outcomes": [e.outcome for e in events if isinstance(e, RunStopped)],
+        "columns": {k: v.dtype.name for e in events if isinstance(e, ShotBlockTaken)
+                    for k, v in e.block.data.items()},  # what run files get per shot
         "positions": positions,
         "rock": session.results["rock"],
     }
 
 
 def _same(over_ca: dict, in_process: dict) -> None:
-    for key in ("outcome", "runs", "cut", "spots", "started", "outcomes"):
+    for key in ("outcome", "runs", "cut", "spots", "started", "outcomes", "columns"):
         assert over_ca[key] == in_process[key], key
     theta = {k: v for k, v in in_process["positions"].items() if k != "theta"}
     assert {k: v for k, v in over_ca["positions"].items() if k != "theta"} == theta

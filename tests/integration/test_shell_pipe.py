@@ -32,7 +32,7 @@ def test_session_mv_wa_rock_peak_dry_run_error_exit(tmp_path, monkeypatch):
     out = io.StringIO()
     lines = ["mv theta 11.4", "wa", "wm theta", "rock theta 0.02 41", "open",
              "rock theta 20 mdeg 41", "peak", "mv theta 99", "seq dry-run sequences/small.yaml "
-             "shots=5", "take_run 10 ref", "show 1", "exit"]
+             "shots=5", "take_run 10 ref", "show 1", "close", "exit"]
     with create_pipe_input() as inp:
         inp.send_text("\n".join(lines) + "\n")
         assert _shell(tmp_path, inp, out).run() == 0
@@ -44,13 +44,18 @@ def test_session_mv_wa_rock_peak_dry_run_error_exit(tmp_path, monkeypatch):
     assert "error: xray_shutter is closed: a rocking curve needs the beam. Type `open` first." \
         in text
     assert "xray_shutter open" in text
-    m = re.search(r"rock theta \(41 points, mpccd\.roi0/pd_i0\): center ([\d.]+) deg, "
-                  r"FWHM ([\d.]+) deg, ok", text)
+    # the rock is a recorded scan: numbered, its 41 rows printed, its peak statistics
+    assert "scan 1  rock theta 20 mdeg 41  (41 points)" in text
+    assert re.search(r"\n  41 +11\.41\d+ ", text)
+    m = re.search(r"cen ([\d.]+) deg  com [\d.]+ deg  fwhm ([\d.]+) deg  "
+                  r"\(mpccd\.roi0/pd_i0\)\n  max [\d.e+-]+ at [\d.]+ deg  fit ([\d.]+) ± ", text)
     assert m, text
-    center, fwhm = float(m.group(1)), float(m.group(2))
+    cen, fwhm, center = float(m.group(1)), float(m.group(2)), float(m.group(3))
     assert 11.395 < center < 11.41          # Si(111) at 10 keV plus the spot's offset
+    assert abs(cen - center) < fwhm / 4
     assert 0.0015 < fwhm < 0.004            # 28.6 urad intrinsic, broadened by mosaic
-    assert re.search(rf"theta {center:.6g} deg \(peak\)", text)
+    assert re.search(rf"theta moved to the fitted peak, {center:.6g} deg", text)
+    assert re.search(rf"theta {center:.6g} deg \(peak of scan 1\)", text)
     assert "error: theta target 99 deg is outside its limits (allowed: 10 .. 13 deg)" in text
     assert "small (sequences/small.yaml, profile bl3)" in text
     assert "no limit or access problems found" in text
@@ -70,7 +75,7 @@ def test_history_persists_and_usage_errors_are_paragraphs(tmp_path):
         _shell(tmp_path, inp, out2).run()
     text = out.getvalue()
     assert "error: mv: expected mv DEV POS …, got 1 argument. See `help mv`." in text
-    assert "error: unknown command 'rokc'. Did you mean `rock`?" in text
+    assert "error: unknown command 'rokc'. Did you mean `rock` (relative)?" in text
     assert "rock AXIS SPAN POINTS\n  rocking curve" in text
     assert history_path(tmp_path / "data").is_file()
     assert re.search(r"1  mv theta\n +2  rokc\n +3  help rock\n +4  exit\n +5  history 5",
@@ -125,8 +130,8 @@ def test_ctrl_c_during_a_sequence_pauses_then_resume_completes(tmp_path, monkeyp
             t.join(30)
     text = out.getvalue()
     assert "running small: about" in text
-    assert re.search(r"run 1 reference: 5 shots, completed", text)
-    assert re.search(r"run 2 pumped: 1 shots, completed", text)
+    assert re.search(r"  run 1 reference: 5 shots  \[step \d+\]", text)
+    assert "  run 2 pumped: 1 shot  [step 9]" in text
 
 
 def test_moving_commands_are_refused_while_another_process_controls_the_beamline(tmp_path):
@@ -148,9 +153,9 @@ def test_moving_commands_are_refused_while_another_process_controls_the_beamline
     assert "theta        11.4 deg" in text  # reading needs no control
     out = io.StringIO()
     with create_pipe_input() as inp:  # once it is free: mount, move
-        inp.send_text("mount new xtal-1 first crystal\nmv theta 11.41\nwm theta\nexit\n")
+        inp.send_text("mount new xtal-1 first crystal\numv theta 11.41\nexit\n")
         assert _shell(tmp_path, inp, out).run() == 0
     text = out.getvalue()
     assert re.search(r"registered and mounted xtal-1 on grid sample: (\d+) of \1 spots", text)
-    assert "theta        11.41 deg" in text
+    assert "theta 11.41 deg" in text
     assert BeamlineLock(tmp_path / "data", 3).holder() is None  # given back after each command

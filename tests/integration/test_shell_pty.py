@@ -34,9 +34,10 @@ def test_shell_in_a_terminal_with_tab_completion(tmp_path):
         child.send("\t")                         # completes the only motor: theta
         child.send("\r")
         expect(child, r"theta +11\.4 deg +limits 10 \.\. 13 deg")
-        child.send("mv theta 11.41\r")
-        child.send("wm theta\r")
-        expect(child, r"theta +11\.41 deg")
+        child.send("umv theta 11.41\r")
+        expect(child, r"theta 11\.41 deg")       # umv says where it ended …
+        child.send("wm theta\r")                  # … and wm (answered at once) agrees
+        expect(child, r"theta +11\.41 deg +limits")
         child.send("seq val")
         child.send("\t")                         # completes `validate`
         child.send(" sequences/sma\t")           # completes the file name

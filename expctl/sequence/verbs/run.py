@@ -52,7 +52,7 @@ class RunVerb(Verb[RunStep]):
     def title(self, step: RunStep) -> str:
         label = f" {step.run_label.raw}" if step.run_label is not None else ""
         shots = step.shots.raw if step.shots is not None else 1
-        return f"run{label}: {shots} shots"
+        return f"run{label}: {shots} shot{'' if str(shots) == '1' else 's'}"
 
     def check(self, c: CheckContext, step: RunStep, env: dict[str, Any], node: OutlineNode,
               weight: float, context: str) -> None:

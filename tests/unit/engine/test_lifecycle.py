@@ -12,7 +12,7 @@ from expctl.engine.events import (
     StateChanged,
     StepStarted,
 )
-from expctl.errors import MotorStallError
+from expctl.errors import DisconnectedError, MotorStallError
 from expctl.plans import FaultPolicy, PumpProbeSettings, mv, pump_probe, request, step
 from expctl.testing import make_fake_beamline
 
@@ -200,6 +200,47 @@ def test_beam_loss_mid_run_suspends_and_retakes(reference) -> None:
     assert ("running", "suspended") in states and ("suspended", "running") in states
     assert _labels(summary.runs) == _labels(reference[0].runs)
     assert retake.snapshot["xray_shutter"] == "open"
+
+
+class _LinkDown:
+    """A backend condition (the control-system link) down in ``window``; runs it cuts are
+    marked ``disconnected``."""
+
+    outcome = "disconnected"
+    settle = 2.0
+
+    def __init__(self, clock, window) -> None:
+        self.clock, self.window = clock, window
+
+    def reason(self, devices):
+        return "link lost" if self.window[0] <= self.clock.now() < self.window[1] else None
+
+
+class _Unreadable(_LinkDown):
+    """A profile condition whose device cannot be read while the link is down."""
+
+    def reason(self, devices):
+        if super().reason(devices):
+            raise DisconnectedError("BL3:BEAM is disconnected")
+        return None
+
+
+@pytest.mark.parametrize("kinds", [(_LinkDown, _Unreadable), (_Unreadable,)],
+                         ids=["link first", "unreadable only"])
+def test_a_run_cut_by_a_lost_link_is_marked_disconnected_and_retaken(reference, kinds) -> None:
+    """The suspension's cause decides the cut run's outcome; a condition that cannot be
+    read does not hold (it is not an error that ends the plan)."""
+    first = next(e for e in reference[1] if isinstance(e, RunStarted))
+    bl = make_fake_beamline(velocity=1.0)
+    window = (first.time + 1.2, first.time + 20.0)
+    _, summary, events = _run(bl, suspenders=[k(bl.clock, window) for k in kinds])
+    stops = [(e.record.label, e.outcome) for e in events if isinstance(e, RunStopped)]
+    assert stops[:2] == [("reference", "disconnected"), ("reference", "completed")]
+    reason = next(e.reason for e in events if isinstance(e, StateChanged)
+                  and e.new == "suspended")
+    assert reason == ("link lost" if len(kinds) == 2 else "BL3:BEAM is disconnected")
+    assert _labels(summary.runs) == _labels(reference[0].runs)
+    assert [r.label for r in summary.cut_runs] == ["reference"]
 
 
 def test_suspension_gives_up_after_the_timeout(clock) -> None:

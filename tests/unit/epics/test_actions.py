@@ -31,8 +31,18 @@ class Stand:
 
     def __init__(self, name: str, value: Any, *, monitor: bool = True) -> None:
         self.name, self.value, self.monitor, self.connected = name, value, monitor, True
+        self.stamp = 1.0
+        self.record: tuple[Any, float] | None = None  # taken by the IOC, no monitor posted
         self.completions: list[Callable[[ExpctlError | None], None]] = []
         self.watchers: list[tuple[Callable[[Any], bool], Callable[[], None]]] = []
+
+    def take(self, value: Any, *, posted: bool = True) -> None:
+        """The IOC takes a put: the record holds ``value`` stamped now; a monitor says so
+        (unless ``posted`` is false: then only a read shows it)."""
+        if posted:
+            self.value, self.stamp = value, self.stamp + 1.0
+        else:
+            self.record = (value, self.stamp + 1.0)
 
     def put(self, value: Any, on_done, *, timeout) -> None:
         if not self.connected:
@@ -40,6 +50,8 @@ class Stand:
         self.completions.append(on_done)
 
     def get_async(self, timeout: float, on_value: Callable[[Any], None]) -> None:
+        if self.record is not None:
+            (self.value, self.stamp), self.record = self.record, None
         on_value(self.value)
 
     def watch(self, predicate, callback):
@@ -72,7 +84,8 @@ def _action(link, setpoint, readback, *, trailing=False, message=None, error=Non
 def test_completed_and_verified(link):
     setpoint, readback = Stand("M.VAL", 11.4), Stand("M.RBV", 11.4)
     action = _action(link, setpoint, readback)
-    setpoint.value = readback.value = 11.5
+    setpoint.take(11.5)
+    readback.value = 11.5
     setpoint.completions[0](None)
     wait_all([action.status], link.clock)
     assert action.status.error is None
@@ -102,8 +115,29 @@ def test_a_put_neither_echoed_nor_completed_fails_after_the_ack_timeout(link):
 def test_an_echoed_put_is_not_failed_by_the_ack_timeout(link):
     setpoint, readback = Stand("M.VAL", 11.4), Stand("M.RBV", 11.4)
     action = _action(link, setpoint, readback)
-    setpoint.value = 11.5  # accepted, moving
+    setpoint.take(11.5)  # accepted, moving
     threading.Timer(0.15, lambda: (readback.update(11.5), setpoint.completions[0](None))).start()
+    wait_all([action.status], link.clock)
+    assert action.status.error is None
+
+
+def test_a_put_of_the_value_it_holds_that_is_ignored_fails_after_the_ack_timeout(link):
+    """No echo can show an unchanged value taken: the record's timestamp does."""
+    setpoint, readback = Stand("M.VAL", 11.5), Stand("M.RBV", 11.4)
+    action = _action(link, setpoint, readback)
+    with pytest.raises(DeviceError, match=r"did not act on M.VAL = 11.5 within 0.05 s \(it "
+                                          r"still reads 11.5\)"):
+        wait_all([action.status], link.clock)
+
+
+@pytest.mark.parametrize("posted", [True, False], ids=["monitor", "read"])
+def test_a_put_of_the_value_it_holds_that_is_taken_is_not_failed(link, posted):
+    """Taken (stamped) but not complete yet: seen by its monitor, or by a read if the
+    record posts none for an unchanged value."""
+    setpoint, readback = Stand("M.VAL", 11.5), Stand("M.RBV", 11.4)
+    action = _action(link, setpoint, readback)
+    setpoint.take(11.5, posted=posted)
+    threading.Timer(0.2, lambda: (readback.update(11.5), setpoint.completions[0](None))).start()
     wait_all([action.status], link.clock)
     assert action.status.error is None
 
@@ -111,7 +145,7 @@ def test_an_echoed_put_is_not_failed_by_the_ack_timeout(link):
 def test_a_completion_whose_readback_differs_fails_at_once(link):
     setpoint, readback = Stand("M.VAL", 11.4), Stand("M.RBV", 11.4)
     action = _action(link, setpoint, readback)
-    setpoint.value = 11.5
+    setpoint.take(11.5)
     setpoint.completions[0](None)
     with pytest.raises(DeviceError, match="M.RBV reads 11.4 after the put of 11.5 to M.VAL"):
         wait_all([action.status], link.clock)
@@ -122,7 +156,7 @@ def test_a_trailing_readback_is_waited_for_within_the_verify_timeout(link):
     action = PutAction(link, "xray_shutter", setpoint, "open", timeout=30.0, readback=readback,
                        trailing=True, explain=explainer(link, "xray_shutter", None, None,
                                                         DeviceError))
-    setpoint.value = "open"
+    setpoint.take("open")
     setpoint.completions[0](None)
     assert action.status.pending
     readback.update("open")

@@ -6,28 +6,43 @@ from dataclasses import replace
 
 import pytest
 
-from expctl.devices import load_profile
-from expctl.epics import PROFILE_DIR
+from expctl.devices import BackendRegistry
+from expctl.epics import EpicsBackend
 from expctl.epics.connect import channel_names
 from expctl.epics.wiring import read_wiring
 from expctl.errors import AggregateError, BackendError
-from sim.backend import PROFILE_DIR as SIM_PROFILES
+from sim.backend import SimBackend
+from sim.ioc.daq import block_columns
 
-EPICS = load_profile(PROFILE_DIR / "bl3-epics.yaml")
-SIM = load_profile(SIM_PROFILES / "bl3.yaml")
+REGISTRY = BackendRegistry({"sim": SimBackend(), "epics": EpicsBackend()})
+EPICS = REGISTRY.find_profile("bl3-epics")
+SIM = REGISTRY.find_profile("bl3")
 
 
 def test_bl3_epics_declares_the_same_devices_as_bl3():
-    """Validation and dry-runs must not depend on which backend drives the beamline."""
+    """Validation and dry-runs must not depend on which backend drives the beamline: the
+    epics profile takes devices and sections from its twin, adding only PVs."""
     assert list(EPICS.devices) == list(SIM.devices)
     for name, spec in SIM.devices.items():
         twin = EPICS.devices[name]
-        assert (twin.kind, twin.units, twin.limits, twin.access, twin.safe, twin.equipment) == \
-            (spec.kind, spec.units, spec.limits, spec.access, spec.safe, spec.equipment), name
+        assert (twin.kind, twin.units, twin.limits, twin.access, twin.safe, twin.equipment,
+                twin.velocity, twin.acceleration) == \
+            (spec.kind, spec.units, spec.limits, spec.access, spec.safe, spec.equipment,
+             spec.velocity, spec.acceleration), name
     assert EPICS.seed == SIM.seed and EPICS.beamline == SIM.beamline
-    assert EPICS.roles == SIM.roles
+    assert EPICS.roles == SIM.roles and EPICS.suspenders == SIM.suspenders
     assert EPICS.serves("bl3") and EPICS.serves("bl3-epics") and not SIM.serves("bl3-epics")
-    assert EPICS.daq.detectors == SIM.daq.detectors
+    assert EPICS.daq.detectors == SIM.daq.detectors and EPICS.daq.rate_hz == SIM.daq.rate_hz
+    for name, grid in SIM.spot_grids.items():
+        assert EPICS.spot_grids[name].as_dict() == {**grid.as_dict(),
+                                                    "sample_pv": "$(P)SIM:SAMPLE"}
+
+
+def test_bl3_epics_reads_every_column_the_ioc_hands_over():
+    """A per-shot column the simulator adds (ROI_0_max …) must reach run files over CA too."""
+    columns = read_wiring(EPICS).daq.columns
+    assert list(columns) == block_columns(list(SIM.daq.detectors))
+    assert columns["mpccd/ROI_0_nsat"] == "BL3:DAQ:BLK:MPCCD:ROI_0_NSAT"
 
 
 def test_the_wiring_expands_macros_and_sorts_monitors_from_reads():

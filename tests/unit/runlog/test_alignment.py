@@ -90,7 +90,7 @@ def test_the_yaml_move_step_after_a_scan_is_recorded_as_the_move_it_caused(tmp_p
     first, second = handle.catalog.alignments()
     handle.close()
     assert first["moved_to"] == {"axis": "theta", "moved": True, "target": peak.center,
-                                 "reason": "step 'align theta (move theta → ${rock.center})'"}
+                                 "reason": "step 'align theta (move theta → rock.center)'"}
     assert second["moved_to"] is None
 
 
@@ -109,7 +109,7 @@ def test_runs_scans_lists_alignment_scans(tmp_path, rng, capsys):
     assert scan["center"] == peak.center and scan["moved_to"]["moved"] is True
     assert main(["runs", "--scans", "--data-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "1 alignment scan" in out and f"→ {peak.center:.6g}" in out
+    assert "1 scan" in out and f"→ {peak.center:.6g}" in out
 
 
 def test_a_failing_plot_is_a_warning_and_logging_goes_on(tmp_path, rng):

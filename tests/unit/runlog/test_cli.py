@@ -187,3 +187,20 @@ def test_selections_skip_runs_without_the_bin_variable(tmp_path, capsys):
     assert 99 not in follower.poll().runs
     assert main(["reduce", "99", "--data-dir", str(data_dir)]) == 2  # named explicitly: user error
     assert "has no per-shot scan/delay" in capsys.readouterr().err
+
+
+def test_show_says_where_a_run_was_taken_one_based_with_loop_values_and_units():
+    from expctl.cli.runs import _show_items
+
+    row = {"run": 4, "step_path": "3/delay[1]/2/pump[1]/2",
+           "loop": {"delay": 0.5, "i_delay": 1, "pump": "off", "i_pump": 1},
+           "params": {"delays": [-1.0, 0.5], "shots": 5}, "scan": {"delay": 0.5},
+           "units": {"loop.delay": "ps", "params.delays": "ps", "scan.delay": "ps"}}
+    items = dict(_show_items(row))
+    assert items["location"] == "delay 2 (0.5 ps) › pump 2 (off) › step 2"
+    assert items["loop"] == "delay = 0.5 ps, pump = off"  # loop indices left out
+    assert items["params"] == "delays = [-1, 0.5] ps, shots = 5"
+    assert items["scan"] == "delay = 0.5 ps"
+    # a catalog without units (written before they were logged) shows the bare numbers
+    items = dict(_show_items({**row, "units": {}}))
+    assert items["scan"] == "delay = 0.5" and items["location"].startswith("delay 2 (0.5) ›")

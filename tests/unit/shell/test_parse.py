@@ -66,7 +66,7 @@ def test_parse_line_usage_errors(registry):
         parse_line("rock theta 0.01 21 7", registry)
     with pytest.raises(UserError) as err:
         parse_line("rokc theta", registry)
-    assert err.value.paragraph() == "unknown command 'rokc'. Did you mean `rock`?"
+    assert err.value.paragraph() == "unknown command 'rokc'. Did you mean `rock` (relative)?"
 
 
 def test_parse_targets_converts_units_and_keeps_states(devices):

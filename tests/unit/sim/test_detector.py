@@ -22,7 +22,7 @@ def _diffuse_pixels(beamline, shots=20):
     """Pedestal- and offset-subtracted pixels (ADU) of unattenuated frames, spot masked."""
     settle_all(beamline, xray_shutter="open", attenuator=0, pd_gain="low")
     rec, block = _run(beamline, shots, full_frames=True)
-    model = beamline.world.detectors[0].model
+    model = beamline.world.detector_models[0]
     ped = model.pedestal(beamline.profile.seed, 0)
     frames = block.frames["mpccd"] - ped
     mask = np.ones((1024, 512), dtype=bool)
@@ -84,7 +84,7 @@ def test_dark_frames_carry_pedestal_noise_common_mode_and_drift(beamline):
     assert block.data["lightStatus/xray"].tolist() == [0] * 30
     assert block.data["mpccd/photon_nPhot"].tolist() == [0.0] * 30
     frames = block.frames["mpccd"]
-    model = beamline.world.detectors[0].model
+    model = beamline.world.detector_models[0]
     ped = model.pedestal(beamline.profile.seed, 0)
     residual = frames - ped
     offsets = residual.reshape(30, -1).mean(axis=1)
@@ -102,7 +102,7 @@ def test_dark_frames_carry_pedestal_noise_common_mode_and_drift(beamline):
 def test_frame_roi_sums_equal_small_data(beamline):
     settle_all(beamline, xray_shutter="open", attenuator=1750)
     rec, block = _run(beamline, 4, full_frames=True)
-    model = beamline.world.detectors[0].model
+    model = beamline.world.detector_models[0]
     ped = model.pedestal(beamline.profile.seed, 0)
     for i in range(4):
         img = block.frames["mpccd"][i] - ped
@@ -110,7 +110,7 @@ def test_frame_roi_sums_equal_small_data(beamline):
         assert roi0 == pytest.approx(block.data["mpccd/ROI_0_sum"][i], abs=60.0)
     octal = block.frames["mpccd_octal"]
     assert octal.shape == (4, 8, 1024, 512)
-    ped2 = beamline.world.detectors[1].model.pedestal(beamline.profile.seed, 2)
+    ped2 = beamline.world.detector_models[1].pedestal(beamline.profile.seed, 2)
     roi = (octal[:, 2] - ped2)[:, 280:320, 180:220].sum(axis=(1, 2))
     assert roi == pytest.approx(block.data["mpccd_octal/ROI_0_sum"], abs=60.0)
     assert block.sums["mpccd"].shape == (1024, 512)
@@ -122,7 +122,7 @@ def test_a_bright_spot_saturates_pixels_and_the_roi_sum(beamline, profile):
     falls far below photons x 152 ADU; small data and the image agree on that."""
     settle_all(beamline, xray_shutter="open", attenuator=0, theta=11.4044)
     rec, block = _run(beamline, 2, full_frames=True)
-    model = beamline.world.detectors[0].model
+    model = beamline.world.detector_models[0]
     img = block.frames["mpccd"][0]
     assert img[492:532, 236:276].max() == 65535.0
     n = block.data["mpccd/photon_nPhot"][0]
@@ -165,7 +165,7 @@ def test_detector_info_has_both_key_spellings(beamline):
 
 
 def test_octal_sensors_tile_a_2398_pixel_square_without_overlap(beamline):
-    model = beamline.world.detectors[1].model
+    model = beamline.world.detector_models[1]
     boxes = []
     for s in model.sensors:
         w, h = 512 * 50.0, 1024 * 50.0  # columns along x, rows along y at rotation 0

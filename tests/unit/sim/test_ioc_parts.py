@@ -1,8 +1,11 @@
-"""Pieces of the simulated IOC that need no network: naming, foils, enum puts, restart."""
+"""Pieces of the simulated IOC that need no network: naming, foils, enum puts, restart,
+its log."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
 
 import numpy as np
 import pytest
@@ -15,6 +18,7 @@ from sim.ioc.control import IocFaults
 from sim.ioc.discrete import foil_set
 from sim.ioc.naming import column_pv, device_base, signal_pv
 from sim.ioc.restart import Autosave, close_interrupted_runs
+from sim.ioc.serve import _BeaconOnce
 
 
 def test_pv_names():
@@ -67,7 +71,7 @@ def test_a_run_a_killed_ioc_left_running_is_closed_at_restart(tmp_path, profile,
 
 
 def test_an_ignored_target_holds_its_puts_until_the_faults_are_cleared(beamline):
-    faults = IocFaults(beamline.faults, {"theta", "daq"})
+    faults = IocFaults(beamline.faults, {"theta", "daq"}, beamline.clock)
     with pytest.raises(BackendError, match="cannot target 'nothing'"):
         faults.inject("ignore", "nothing")
 
@@ -87,3 +91,57 @@ def test_spot_grids_on_a_plate_are_the_simulators(beamline, profile):
     grid = profile.raw["spot_grids"]["sample"]
     assert SpotGrid.on_plate("sample_x", "sample_y", grid["plate_mm"], grid["pitch_mm"],
                              grid["margin_mm"]) == beamline.spot_grids["sample"]
+
+
+def test_fault_times_count_from_when_the_ioc_takes_them(beamline, clock):
+    """A client's clock has another zero than the IOC's: SIM:FAULT times are relative."""
+    faults = IocFaults(beamline.faults, {"mpccd"}, clock)
+    clock.sleep(100.0)
+    faults.inject("dropout", "mpccd", at=5.0)
+    faults.inject("stall", "theta", at=2.5)
+    assert beamline.faults.dropouts["mpccd"] == pytest.approx(105.0)
+    assert beamline.faults.take("stall", "theta") is None  # not before 102.5
+    clock.sleep(3.0)
+    assert beamline.faults.take("stall", "theta") == {}
+
+
+def test_the_mounted_sample_comes_back_after_a_restart(tmp_path, profile):
+    from sim.ioc.server import SimIOC
+
+    first = SimIOC(profile, prefix="T:", data_dir=tmp_path)
+    first.mount("xtal-3")
+    assert first.beamline.sample == "xtal-3"
+    plate = first.beamline.world.plate
+    plate.damaged_at[17] = 0.0
+    plate.on_damage()  # as a pumped shot reports it
+    first.close()
+    again = SimIOC(profile, prefix="T:", data_dir=tmp_path)
+    try:
+        assert again.sample == "xtal-3" and again.beamline.sample == "xtal-3"
+        assert 17 in again.beamline.world.plate.damaged_at
+        assert text(again.pvdb["T:SIM:SAMPLE"].value) == "xtal-3"
+    finally:
+        again.close()
+    with pytest.raises(BackendError, match="cannot name a file"):
+        again.mount("../x")
+
+
+def _record(msg: str, *args: object, exc: bool = False) -> logging.LogRecord:
+    try:
+        raise OSError("Connection refused")
+    except OSError:
+        info = sys.exc_info() if exc else None
+    return logging.LogRecord("caproto.ctx", logging.ERROR, __file__, 1, msg, args, info)
+
+
+def test_unreceived_beacons_are_said_once_in_one_line():
+    once = _BeaconOnce()
+    first = _record("Failed to send beacon to %r. Try setting EPICS_CAS_AUTO_BEACON_ADDR_LIST=no",
+                    ("127.0.0.1", 5065), exc=True)
+    assert once.filter(first)
+    assert first.getMessage() == ("Failed to send beacon to ('127.0.0.1', 5065) "
+                                  "(no CA repeater listening?); said once")
+    assert first.exc_info is None and first.exc_text is None
+    assert not once.filter(_record("Failed to send beacon to %r.", ("127.0.0.1", 5065), exc=True))
+    other = _record("circuit %s closed", "x", exc=True)
+    assert once.filter(other) and other.exc_info is not None  # everything else unchanged

@@ -16,11 +16,11 @@ import pytest
 from expctl.devices import wait_all
 from expctl.pump_response import PumpResponse
 from sim.physics.attenuation import Attenuation
+from sim.physics.beamline import Physics
 from sim.physics.optics import Reflection, RockingCurve, bragg_angle_deg, fwhm_of, photons_per_uj
 from sim.physics.rand import gammas, poissons
 from sim.physics.source import BeamLoss, Source
 from sim.truth import ground_truth, spot_bragg_offset, spot_peak_theta
-from sim.world import Physics
 
 xraydb = pytest.importorskip("xraydb", reason="xraydb is the source of the tabulated values")
 
@@ -402,7 +402,7 @@ def test_photodiode_noise_gain_errors_and_compression(profile):
 def test_mpccd_quantum_efficiency_from_its_50um_sensor(profile, beamline):
     """Source: MPCCD sensing layer 50 um (Kameshima et al. 2014, Rev. Sci. Instrum. 85,
     033110) and xraydb photoabsorption: 0.32 at 10 keV, 0.62 at 7 keV."""
-    model = beamline.world.detectors[0].model
+    model = beamline.world.detector_models[0]
     for e in (7.0, 10.0, 12.0):
         mu = xraydb.mu_elam("Si", e * 1e3, kind="photo") * 2.329
         assert model.quantum_efficiency(e) == pytest.approx(1 - math.exp(-50e-4 * mu),
@@ -414,7 +414,7 @@ def test_mpccd_pixel_capacity_is_the_adc_range_before_the_full_well(beamline):
     """Source: SACLA Research Frontiers 2014 (MPCCD: peak signal over 4 Me-, noise below
     300 e-): 4 Me- hold 1460 photons of 10 keV; at 18 e-/ADU the 16-bit ADC holds
     (65535 - 300) / 152.2 = 428.6, so the ADC saturates first."""
-    model = beamline.world.detectors[0].model
+    model = beamline.world.detector_models[0]
     assert model.full_well_e == 4.0e6 and model.read_noise_e < 300.0
     assert model.cap_photons(10.0) == pytest.approx((65535 - 300) / 152.207, rel=1e-4)
     low_gain = replace(model, sensors=tuple(replace(s, absgain=80.0) for s in model.sensors),

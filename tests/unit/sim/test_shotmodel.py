@@ -9,7 +9,7 @@ import pytest
 
 from expctl.devices import wait_all
 from sim.physics.rand import poisson_from, uniforms
-from sim.shotmodel import ShotState
+from sim.shotstate import ShotState
 
 
 def test_noise_bank_rows_equal_direct_draws_however_cut(beamline):

@@ -117,8 +117,8 @@ def test_pumped_shots_turn_on_at_time_zero(beamline, profile, settle):
     ``σ·z(seed, tag)`` added with a plus sign, the pump energy of the shot sets its
     amplitude, and the pumped shot is not yet damaged by itself.
     """
+    from sim.noisebank import STREAM_JITTER
     from sim.physics.rand import normals
-    from sim.shotmodel import STREAM_JITTER
 
     truth = ground_truth(profile, "pump_delay")
     physics = beamline.world.physics

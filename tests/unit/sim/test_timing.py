@@ -11,9 +11,9 @@ import pytest
 from expctl.clock import VirtualClock
 from expctl.devices import load_profile, wait_all
 from sim.backend import PROFILE_DIR, SimBackend
+from sim.noisebank import STREAM_JITTER
 from sim.physics.rand import normals
 from sim.physics.timing import Timing, TimingTool
-from sim.shotmodel import STREAM_JITTER
 from sim.truth import ground_truth
 
 

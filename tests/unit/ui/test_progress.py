@@ -22,6 +22,7 @@ from expctl.engine.events import (
 )
 from expctl.errors import IllegalCommand
 from expctl.sequence.load import load_sequence
+from expctl.ui.location import StepTracker
 from expctl.ui.progress import (
     RunProgress,
     ask_after_pause,
@@ -29,6 +30,7 @@ from expctl.ui.progress import (
     pause_report,
 )
 from expctl.ui.report import outcome_text
+from expctl.ui.runlines import EventLines
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -95,11 +97,14 @@ def test_suspension_is_shown_with_its_reason_and_start_then_a_line_stays(small_o
     assert progress.note == ("suspended: no beam since 14:03:12 (resumes by itself; "
                              "Ctrl-C pauses)")
     rec = type("R", (), {"run": 7, "label": "reference", "shots": 12})()
-    progress(RunStopped(rec, "beamloss", 192.5))
+    lines: list[str] = []
+    cut = RunStopped(rec, "beamloss", 192.5)
+    progress(cut)
+    EventLines(lines.append, StepTracker(), {}, None)(cut)  # the cut run's line is EventLines'
     progress(StateChanged("suspended", "running", 232.0, "condition good again"))
     assert progress.note == ""
+    assert lines == ["run 7 reference: 12 shots, beamloss (retaken)"]
     assert console.export_text().splitlines() == [
-        "run 7 reference cut after 12 shots (retaken)",
         "suspended: no beam since 14:03:12: resumed after 40.0 s"]
 
 
