@@ -59,6 +59,7 @@ if TYPE_CHECKING:
         dark_subtracted_sum,
         run_sums,
     )
+    from expctl.analysis.scanstats import ScanStatsResult, scan_stats
 
 #: public name -> the submodule that defines it (imported on first use)
 _WHERE = {
@@ -100,6 +101,8 @@ _WHERE = {
     "reduce_frames": "detector",
     "roi_stats": "detector",
     "run_sums": "runsums",
+    "scan_stats": "scanstats",
+    "ScanStatsResult": "scanstats",
     "split_on_off": "binning",
     "subtract_pedestal": "detector",
     "window_mask": "binning",
@@ -133,6 +136,7 @@ __all__ = [
     "ProjectionResult",
     "RunSumResult",
     "RunSums",
+    "ScanStatsResult",
     "Roi",
     "RoiStats",
     "SensorGeometry",
@@ -154,6 +158,7 @@ __all__ = [
     "reduce_frames",
     "roi_stats",
     "run_sums",
+    "scan_stats",
     "split_on_off",
     "subtract_pedestal",
     "window_mask",

@@ -209,7 +209,7 @@ def wait_for_plots(session: Any, con: Any) -> None:
     """Before the command exits: the alignment PNGs still being drawn are written, with a
     progress bar (on a terminal) while some are left."""
     left = session.plots_pending
-    if not left:
+    if not left or not con.is_terminal:  # (a piped bar would leave a blank line in the log)
         session.finish_plots()
         return
     from rich.progress import Progress
