@@ -152,7 +152,7 @@ class Console:
         """Run any plan (a function making it): rehearsed first, Ctrl-C stops it."""
         engine = self.session.engine
         with self.session_control(), _stop_on_ctrl_c(engine):
-            summary = engine.run(plan)
+            summary = self.session.run_plan(plan)
         if summary.outcome != "completed":
             print(f"{summary.outcome}")
         return summary

@@ -25,7 +25,7 @@ from expctl.clock import Clock, VirtualClock, WallClock
 from expctl.devices.access import AccessLevel
 from expctl.devices.profile import Profile
 from expctl.devices.registry import BackendRegistry
-from expctl.errors import ArgumentError, BackendError, ExpctlError
+from expctl.errors import BackendError, ExpctlError
 from expctl.paths import default_data_dir
 
 if TYPE_CHECKING:
@@ -86,6 +86,8 @@ class Session:
         self._beamline = beamline
         self._bus: EventBus | None = None
         self._engine: Engine | None = None
+        #: the engine the last sequence ran on (its journal, safe state, pause hook)
+        self._sequence_engine: Engine | None = None
         self._runlog: RunLogHandle | None = None
         self.use_suspenders = suspenders
         self._suspenders: list[Suspender] | None = None
@@ -168,11 +170,11 @@ class Session:
         then the profile's suspenders (unless the session was opened without them): a lost
         link is named as the reason before the beam that cannot be read through it."""
         if self._suspenders is None:
-            from expctl.engine.suspenders import suspenders_from_profile
+            from expctl.engine.suspenders import backend_conditions, suspenders_from_profile
 
             declared = (suspenders_from_profile(self.profile.suspenders, self.beamline.devices)
                         if self.use_suspenders else [])
-            self._suspenders = [*self.backend_conditions(), *declared]
+            self._suspenders = [*backend_conditions(self.beamline), *declared]
         return self._suspenders
 
     @property
@@ -183,26 +185,15 @@ class Session:
 
             self._bus = EventBus()
             if self.faults:
-                self._arm_when_started(self._bus)
+                from expctl.beamtime.faults import arm_when_started
+
+                arm_when_started(self._bus, self.faults, lambda: self.beamline)
         return self._bus
-
-    def _arm_when_started(self, bus: EventBus) -> None:
-        """Arm the fault schedule when the first plan starts (its times count from then)."""
-        from expctl.beamtime.faults import arm_faults
-        from expctl.engine.events import StateChanged
-
-        armed: list[bool] = []
-
-        def arm(event: object) -> None:
-            if not armed and isinstance(event, StateChanged) and event.new == "running":
-                armed.append(True)
-                arm_faults(self.faults, self.beamline, self.clock.now())
-
-        bus.subscribe(arm)
 
     @property
     def engine(self) -> Engine:
-        """The engine (built on first use, with the session's bus and results)."""
+        """The engine for plans (built on first use, with the session's bus, results and
+        suspenders); sequences run on one of their own (:meth:`run`)."""
         if self._engine is None:
             from expctl.engine import Engine
 
@@ -211,14 +202,6 @@ class Session:
                                   scan_numbers=self.next_scan_number)
         return self._engine
 
-    def backend_conditions(self) -> tuple[Any, ...]:
-        """What the beamline's backend says data taking needs (an EPICS link up), as
-        suspenders: a cut run is retaken once they hold again."""
-        from expctl.devices.protocols import Supervised
-
-        beamline = self.beamline
-        return tuple(beamline.conditions()) if isinstance(beamline, Supervised) else ()
-
     @property
     def current_engine(self) -> Engine | None:
         """The engine already built (the one running a sequence), without building one.
@@ -226,7 +209,7 @@ class Session:
         Ctrl-C handlers and the shell's pause/abort ask this: they must reach the
         engine ``run()`` made for the sequence, and must not create one while idle.
         """
-        return self._engine
+        return self._sequence_engine or self._engine
 
     def attach_runlog(self) -> RunLogHandle:
         """Subscribe the run writer, catalog and alignment log (once)."""
@@ -368,26 +351,12 @@ class Session:
         return dry
 
     def rehearse(self, plan: Callable[[], Plan]) -> Estimate:
-        """Rehearse a Python plan on the beamline's simulated twin before it runs for real:
-        how long it takes and every limit and access problem, with nothing moving.
+        """Rehearse a Python plan (``plan``: a function that makes it) on the simulated twin
+        before it runs for real: its duration and every limit and access problem, nothing
+        moving (:func:`~expctl.beamtime.preflight.rehearse_plan`)."""
+        from expctl.beamtime.preflight import rehearse_plan
 
-        Args:
-            plan: a function that makes the plan (``lambda: rel_scan(...)``): the
-                rehearsal uses one plan up, the real run needs a fresh one.
-
-        Raises:
-            ArgumentError: ``plan`` is a plan already made (a generator), not a function.
-        """
-        from types import GeneratorType
-
-        from expctl.engine.estimate import estimate
-
-        if isinstance(plan, GeneratorType) or not callable(plan):
-            raise ArgumentError(
-                "rehearse needs a function that makes the plan, not a plan already made",
-                hint="Write session.rehearse(lambda: my_plan(...)); the real run then needs "
-                     "its own plan, e.g. session.engine.run(lambda: my_plan(...)).")
-        return estimate(plan, self.beamline, access=self.access)
+        return rehearse_plan(plan, self.beamline, self.access)
 
     def run(self, seq: LoadedSequence | Path | str,
             overrides: Iterable[str] | Mapping[str, Any] = (), *,
@@ -415,70 +384,56 @@ class Session:
             ExpctlError: the sequence has errors or its rehearsal found problems (nothing
                 moves), another process controls the beamline, or the run failed.
         """
-        from expctl.beamtime.campaign import sequence_sources
-        from expctl.beamtime.spots import SpotRunRecorder, spots_needed
-        from expctl.engine import Engine, Journal
-        from expctl.engine.events import RunContext
+        from expctl.beamtime.campaign import campaign_context, new_campaign
+        from expctl.beamtime.preflight import preflight_sequence
+        from expctl.beamtime.spots import SpotRunRecorder, pump_of, spots_needed
+        from expctl.engine import Engine
 
         loaded = seq if not isinstance(seq, Path | str) else self.load(seq, overrides)
         loaded.raise_errors()
-        self._preflight(loaded, rehearsal)
+        preflight_sequence(loaded, self.beamline, rehearsal)
         source = source_file or str(loaded.path.resolve())
         with self.control(f"Session.run {source}"):
             for grid in spots_needed(loaded.report.outline) if loaded.report else {}:
                 self.mounted_sample(grid, create=True)  # (recorded in the journal header)
             if journal is None:
-                journal = Journal.create(
-                    self.data_dir, sequence=loaded.name, sequence_file=source,
-                    params={k: v.raw for k, v in loaded.overrides.items()},
-                    profile=self.profile.name, seed=self.profile.seed,
-                    sources=sequence_sources(loaded.path, loaded._doc()),
-                    overrides=tuple(_override_texts(loaded)), deferred=True,
-                    samples={g: n for g in self.beamline.spot_grids
-                             if (n := self.mounted_sample(g)) is not None})
+                journal = new_campaign(self.data_dir, loaded, source, self.profile,
+                                       {g: n for g in self.beamline.spot_grids
+                                        if (n := self.mounted_sample(g)) is not None})
             if self.journal is not None and self.journal is not journal:
                 self.journal.close()
             self.journal = journal
             if self._lock is not None:
                 self._lock.update(campaign=journal.info.id)
             # one engine per sequence run: its safe state is the sequence's own
-            engine = self._engine = Engine(
+            engine = self._sequence_engine = Engine(
                 self.beamline, bus=self.bus, journal=journal, access=self.access,
                 spots=self.desk.spot_book(journal.info.id), safe_state=loaded.safe_actions(),
                 results=self.results, pause_hook=pause_hook, suspenders=self.suspenders,
                 scan_numbers=self.next_scan_number)
-            context = RunContext(sequence=loaded.name, sequence_file=source,
-                                 params=dict(loaded.params))  # logged in log units
-            recorder = self.bus.subscribe(SpotRunRecorder(self.samples, self._pump()))
-            try:  # a plan, not a factory: the engine does not rehearse it again
-                return engine.run(loaded.plan_factory(self.results)(), context)
+            context = campaign_context(loaded, source)
+            recorder = self.bus.subscribe(SpotRunRecorder(self.samples, pump_of(self.profile)))
+            try:  # a plan: the engine runs it as it is (the pre-flight check was above)
+                return engine.run(loaded.plan_factory()(), context)
             finally:
                 recorder()
 
-    def _preflight(self, loaded: LoadedSequence, rehearsal: DryRun | None) -> None:
-        """Refuse before anything moves if the rehearsal found limit or access violations
-        or could not finish (a fitted value beyond a limit, an analysis that fails): what
-        the CLI refuses a sequence for."""
-        from expctl.errors import AggregateError, UserError
-        from expctl.sequence.dryrun import dry_run
+    def preflight(self, plan_factory: Callable[[], Plan]) -> Estimate:
+        """:meth:`rehearse`, and refuse the plan (an AggregateError, before anything moves)
+        if the rehearsal found limit or access violations."""
+        from expctl.beamtime.preflight import refuse_problems
 
+        found = self.rehearse(plan_factory)
+        refuse_problems(found.violations)
+        return found
+
+    def run_plan(self, plan_factory: Callable[[], Plan], *,
+                 rehearsal: Estimate | None = None) -> RunSummary:
+        """Run a Python plan on :attr:`engine`, after its pre-flight check (``rehearsal``:
+        one :meth:`preflight` already made of it)."""
         if rehearsal is None:
-            rehearsal = dry_run(loaded, self.beamline)
-        elif rehearsal.loaded is not loaded:
-            raise UserError(f"the rehearsal given is of {rehearsal.loaded.path}, not of "
-                            f"{loaded.path}", hint="Pass the dry-run of this sequence.")
-        problems = [*rehearsal.violations, *([rehearsal.error] if rehearsal.error else [])]
-        if problems:
-            n = len(problems)
-            raise AggregateError(problems,
-                                 f"{n} problem{'s' if n != 1 else ''} found before any motion")
-
-    def _pump(self) -> tuple[str, Any] | None:
-        """The pump device (profile role ``pump``) and its safe value: a run taken with it
-        anywhere else destroys its spot."""
-        name = self.profile.roles.pump
-        spec = self.profile.devices.get(name) if name else None
-        return (spec.name, spec.safe) if spec is not None else None
+            self.preflight(plan_factory)
+        return self.engine.run(plan_factory())
 
     def prepare_resume(self, campaign_id: str | None = None, *, use_current: bool = False,
                        as_started: bool = False) -> ResumePlan:
@@ -540,24 +495,9 @@ class Session:
                 parameters), not instruments — reading a detector or monitor may take
                 shot data, which must not happen beside a command that is running.
         """
-        from expctl.devices.protocols import Readable
+        from expctl.devices.readings import device_readings
 
-        out: dict[str, dict[str, Any]] = {}
-        for name, spec in self.profile.devices.items():
-            device = self.beamline.devices.get(name)
-            value: Any = None
-            if passive and not (callable(getattr(device, "set", None))
-                                or callable(getattr(device, "request", None))):
-                value = "(busy)"
-            elif isinstance(device, Readable):
-                try:
-                    value = device.read().get(name)
-                except ExpctlError as exc:
-                    value = f"unreadable: {exc.message}"
-            out[name] = {"kind": spec.kind, "value": value, "units": spec.units,
-                         "limits": spec.limits.describe() if _has_limits(spec) else "",
-                         "access": spec.access.label, "description": spec.description}
-        return out
+        return device_readings(self.profile, self.beamline.devices, passive=passive)
 
     def close(self) -> None:
         """Close the run log, the journal, the registry and the beamline; give back control."""
@@ -574,7 +514,7 @@ class Session:
         if self._beamline is not None:
             self._beamline.close()
             self._beamline = None
-        self._engine = None
+        self._engine = self._sequence_engine = None
         if self._lock is not None:
             self._lock.release()
             self._hold_control = False
@@ -584,17 +524,3 @@ class Session:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _has_limits(spec: Any) -> bool:
-    lim = spec.limits
-    return lim.choices is not None or lim.low != float("-inf") or lim.high != float("inf")
-
-
-def _override_texts(loaded: LoadedSequence) -> list[str]:
-    out = []
-    for name, arg in loaded.overrides.items():
-        raw = arg.raw
-        text = "[" + ", ".join(str(v) for v in raw) + "]" if isinstance(raw, list) else str(raw)
-        out.append(f"{name}={text}")
-    return out

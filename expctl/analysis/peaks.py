@@ -383,6 +383,7 @@ _REWEIGHTS = 2
 def _fit(x: np.ndarray, y: np.ndarray, weight_i0: np.ndarray, model: str, noise: str,
          n_points: int, extra: set[str]) -> PeakResult:
     from expctl.analysis import _peakfit  # numba: only when a fit is asked for
+    from expctl.analysis.peakweights import COMPONENTS, refit_with_estimated_noise
 
     first = _estimate(x, y)
     fwhm0 = first.fwhm if first.fwhm > 0 else 0.25 * float(x[-1] - x[0])
@@ -394,8 +395,9 @@ def _fit(x: np.ndarray, y: np.ndarray, weight_i0: np.ndarray, model: str, noise:
     reweights = _REWEIGHTS if poisson else 0
     p, err, red, status = _peakfit.fit_reweighted(x, y, wt, p0, free, _MAX_ITER, reweights,
                                                   POISSON_FLOOR)
-    if noise == "auto" and status == _peakfit.CONVERGED and x.size > 2 * _N_NOISE + 5:
-        p, err, red, status = _fit_estimated_noise(x, y, weight_i0, p, free, _peakfit)
+    if noise == "auto" and status == _peakfit.CONVERGED and x.size > 2 * len(COMPONENTS) + 5:
+        p, err, red, status = refit_with_estimated_noise(x, y, weight_i0, p, free, _peakfit,
+                                                         POISSON_FLOOR, _MAX_ITER)
     center, fwhm, height, bg, eta = p.tolist()
     center_err, fwhm_err, height_err, bg_err, _ = err.tolist()
     if not (status == _peakfit.CONVERGED and fwhm > 0 and height > 0
@@ -414,83 +416,6 @@ def _fit(x: np.ndarray, y: np.ndarray, weight_i0: np.ndarray, model: str, noise:
                       center_err=center_err, fwhm_err=fwhm_err, method="fit",
                       model=model, n_points=n_points, flags=frozenset(flags),
                       height_err=height_err, background_err=bg_err, eta=eta, reduced_chi2=red)
-
-
-#: refits with re-estimated noise components (they settle after two or three)
-_NOISE_PASSES = 3
-_N_NOISE = 4  # variance components estimated (see expctl.analysis.peakweights)
-
-
-def _fit_estimated_noise(x: np.ndarray, y: np.ndarray, weight_i0: np.ndarray, p: np.ndarray,
-                         free: np.ndarray, peakfit: Any
-                         ) -> tuple[np.ndarray, np.ndarray, float, int]:
-    """Refit with weights from the noise components the residuals show.
-
-    Each pass evaluates the model and its slope, estimates the components from the
-    squared residuals (divided by ``1 - leverage``, since a fit pulls towards the
-    points that decide it), and refits with ``1 / var_i`` weights.
-    """
-    from expctl.analysis.peakweights import variance_basis, variance_components
-
-    n = x.size
-    f = np.empty(n)
-    jac = np.empty((n, 5))
-    peakfit.evaluate(x, p, f, jac)
-    first = variance_basis(f, -jac[:, 0], weight_i0, float(p[2]), POISSON_FLOOR)[:, 0]
-    # start from photon statistics, at the scale of the residuals
-    var = first * float(np.mean((y - f) ** 2) / np.mean(first))
-    status = peakfit.CONVERGED
-    chi2 = math.nan
-    for _ in range(_NOISE_PASSES):
-        peakfit.evaluate(x, p, f, jac)
-        basis = variance_basis(f, -jac[:, 0], weight_i0, float(p[2]), POISSON_FLOOR)
-        resid = y - f
-        j = jac[:, free]
-        wt = 1.0 / var
-        normal = j.T @ (j * wt[:, None])
-        try:
-            lev = np.einsum("ij,jk,ik->i", j, np.linalg.inv(normal), j) * wt
-        except np.linalg.LinAlgError:
-            break
-        corrected = resid / np.sqrt(np.clip(1.0 - lev, 0.05, 1.0))
-        amounts = variance_components(corrected, basis, var)
-        new = basis @ amounts
-        if not np.any(new > 0):
-            break
-        var = np.maximum(new, 1e-6 * float(new.max()))
-        wt = (1.0 / var) / float(np.mean(1.0 / var))
-        p, _, chi2, status, _ = peakfit.fit_peak(x, y, wt, p, free, _MAX_ITER)
-        if status == peakfit.SINGULAR:
-            break
-    reduced = chi2 / max(n - int(free.sum()), 1)
-    err = np.sqrt(np.clip(np.diag(_sandwich(x, y, p, free, var, peakfit)), 0.0, None))
-    return p, err, float(reduced), int(status)
-
-
-def _sandwich(x: np.ndarray, y: np.ndarray, p: np.ndarray, free: np.ndarray,
-              var: np.ndarray, peakfit: Any) -> np.ndarray:
-    """Heteroscedasticity-consistent covariance (HC3) of a weighted fit.
-
-    ``A⁻¹ Jᵀ W diag(r² / (1 - h)²) W J A⁻¹`` with ``A = Jᵀ W J``: the scatter the
-    residuals show at each point, not the one the weights assume, so a noise
-    model that is a little off (41 squared residuals do not pin four components)
-    leaves the error honest rather than over-confident.
-    """
-    n = x.size
-    f = np.empty(n)
-    jac = np.empty((n, 5))
-    peakfit.evaluate(x, p, f, jac)
-    j = jac[:, free]
-    wt = 1.0 / var
-    a_inv = np.linalg.pinv(j.T @ (j * wt[:, None]))
-    lev = np.einsum("ij,jk,ik->i", j, a_inv, j) * wt
-    r = (y - f) / np.clip(1.0 - lev, 0.05, 1.0)
-    meat = (j * (wt * r)[:, None]).T @ (j * (wt * r)[:, None])
-    cov_free = a_inv @ meat @ a_inv
-    cov = np.zeros((5, 5))
-    idx = np.flatnonzero(free)
-    cov[np.ix_(idx, idx)] = cov_free
-    return cov
 
 
 def _min_points(method: str, model: str) -> int:

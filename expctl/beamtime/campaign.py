@@ -19,15 +19,22 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from expctl.devices.profile import Profile
 from expctl.engine.codec import decode, encode
-from expctl.engine.engine import MARKERS, RECORDED, SETTING, same_value
+from expctl.engine.events import RunContext
+from expctl.engine.replay import MARKERS, RECORDED, collect_target, same_value
 from expctl.errors import DataError, UserError
-from expctl.plans.actions import Analyze, Move, NextSpot, Plan, StepBegin, StepEnd
+from expctl.plans.actions import Move, NextSpot, Plan, Request, Set, StepBegin, StepEnd
 
-__all__ = ["ResumePlan", "ResumeWalk", "check_campaign", "materialise", "plan_resume",
-           "sequence_sources", "source_changes", "walk_completed"]
+if TYPE_CHECKING:
+    from expctl.engine.journal import Journal
+    from expctl.sequence.load import LoadedSequence
+
+__all__ = ["ResumePlan", "ResumeWalk", "campaign_context", "check_campaign", "materialise",
+           "new_campaign", "plan_resume", "sequence_sources", "source_changes",
+           "walk_completed"]
 
 #: lines of diff shown when the sequence on disk changed since the campaign started
 DIFF_LINES = 24
@@ -66,6 +73,35 @@ def sequence_sources(path: Path, doc: Any) -> dict[str, str]:
     return out
 
 
+def new_campaign(data_dir: Path, loaded: LoadedSequence, source: str, profile: Profile,
+                 samples: Mapping[str, str]) -> Journal:
+    """The journal of a new campaign of ``loaded`` (deferred: its file is written when the
+    plan goes live), holding what resume needs to continue *this* campaign: the sequence
+    text and its includes, the ``--set`` overrides, the profile, the seed, the samples."""
+    from expctl.engine.journal import Journal
+
+    return Journal.create(
+        data_dir, sequence=loaded.name, sequence_file=source,
+        params={k: v.raw for k, v in loaded.overrides.items()}, profile=profile.name,
+        seed=profile.seed, sources=sequence_sources(loaded.path, loaded._doc()),
+        overrides=tuple(_override_texts(loaded)), deferred=True, samples=dict(samples))
+
+
+def campaign_context(loaded: LoadedSequence, source: str) -> RunContext:
+    """What every run of the campaign records of it: the sequence, its file, its params
+    (the engine logs them in log units, :func:`expctl.engine.runcontext.logged_params`)."""
+    return RunContext(sequence=loaded.name, sequence_file=source, params=dict(loaded.params))
+
+
+def _override_texts(loaded: LoadedSequence) -> list[str]:
+    out = []
+    for name, arg in loaded.overrides.items():
+        raw = arg.raw
+        text = "[" + ", ".join(str(v) for v in raw) + "]" if isinstance(raw, list) else str(raw)
+        out.append(f"{name}={text}")
+    return out
+
+
 def materialise(sources: Mapping[str, str], root: Path) -> dict[str, Path]:
     """Write each source to ``root`` + its absolute path; original path -> new path."""
     out: dict[str, Path] = {}
@@ -101,18 +137,23 @@ class ResumeWalk:
     """What replaying the completed steps does: how many, where it goes live, what it sets.
 
     ``targets`` maps each device to the last value a completed step set (in last-set
-    order), as the engine will drive it back before its first live action.
+    order), as the engine will drive it back before its first live action (collected by
+    the engine's own rule, :func:`~expctl.engine.replay.collect_target`).
     """
 
     skipped: int = 0
     next_path: str = ""
     next_label: str = ""
-    targets: dict[str, Any] = field(default_factory=dict)
+    set_by: dict[str, tuple[type, Any]] = field(default_factory=dict)
     finished: bool = False
 
+    @property
+    def targets(self) -> dict[str, Any]:
+        return {name: value for name, (_, value) in self.set_by.items()}
 
-def walk_completed(factory: Callable[[], Plan], journal: Any, grids: Mapping[str, Any],
-                   results: dict[str, Any]) -> ResumeWalk:
+
+def walk_completed(factory: Callable[[], Plan], journal: Any,
+                   grids: Mapping[str, Any]) -> ResumeWalk:
     """Follow ``factory()`` through the journal's completed steps (nothing moves).
 
     Raises:
@@ -145,11 +186,10 @@ def walk_completed(factory: Callable[[], Plan], journal: Any, grids: Mapping[str
                 walk.next_path, walk.next_label = (frames[-1][0], frames[-1][1]) if frames \
                     else ("", kind.__name__)
                 return walk
-            elif kind in SETTING:
-                _collect(walk.targets, action)
+            elif isinstance(action, Move | Set | Request):
+                collect_target(walk.set_by, action)
             elif kind in RECORDED:
-                result = _next_result(action, frames[-1][:2], replay, results, grids,
-                                      walk.targets)
+                result = _next_result(action, frames[-1][:2], replay, grids, walk.set_by)
         raise DataError(f"replaying the completed steps took over {MAX_ACTIONS} actions")
     finally:
         plan.close()
@@ -174,8 +214,7 @@ def _begin(action: StepBegin, journal: Any, inside_replay: bool
 
 
 def _next_result(action: Any, step: tuple[str, str], replay: Iterator[tuple[str, Any]],
-                 results: dict[str, Any], grids: Mapping[str, Any],
-                 targets: dict[str, Any]) -> Any:
+                 grids: Mapping[str, Any], targets: dict[str, tuple[type, Any]]) -> Any:
     kind = type(action)
     where = f"completed step {step[0]}" + (f" ({step[1]})" if step[1] else "")
     try:
@@ -186,27 +225,10 @@ def _next_result(action: Any, step: tuple[str, str], replay: Iterator[tuple[str,
     if name != kind.__name__:
         raise _mismatch(f"{where} produced a {name} result where the sequence now asks for "
                         f"a {kind.__name__} — other scan points or steps?")
-    if kind is Analyze:
-        results[action.name] = value
-    elif kind is NextSpot and action.grid in grids:
+    if kind is NextSpot and action.grid in grids:
         grid = grids[action.grid]
-        _collect(targets, Move({grid.x_axis: value[1], grid.y_axis: value[2]}))
+        collect_target(targets, Move({grid.x_axis: value[1], grid.y_axis: value[2]}))
     return value
-
-
-def _collect(targets: dict[str, Any], action: Any) -> None:
-    """The engine's rule: last target per device; a relative move adds to a known target."""
-    if isinstance(action, Move):
-        for name, value in action.targets.items():
-            if action.relative:
-                if not isinstance(targets.get(name), int | float):
-                    continue
-                value = targets[name] + value
-            targets.pop(name, None)
-            targets[name] = value
-    else:
-        targets.pop(action.device, None)
-        targets[action.device] = action.value
 
 
 def _mismatch(detail: str) -> UserError:
@@ -296,7 +318,7 @@ def plan_resume(info: Any, journal: Any, load: Callable[[Path, list[str]], Any],
             copies = materialise(info.sources, Path(root))
             loaded = load(copies[info.sequence_file], overrides)
     loaded.raise_errors()
-    walk = walk_completed(loaded.plan_factory({}), journal, beamline.spot_grids, {})
+    walk = walk_completed(loaded.plan_factory(), journal, beamline.spot_grids)
     restore = []
     for name, target in walk.targets.items():
         dev = beamline.devices.get(name)

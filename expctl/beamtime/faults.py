@@ -26,14 +26,16 @@ never sees them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from expctl.engine.events import EventBus, StateChanged
 from expctl.errors import ExpctlError, UnitError, UserError
 from expctl.units import convert, parse_quantity
 
-__all__ = ["FAULT_GRAMMAR", "FaultSpec", "arm_faults", "check_faults", "parse_fault"]
+__all__ = ["FAULT_GRAMMAR", "FaultSpec", "arm_faults", "arm_when_started", "check_faults",
+           "parse_fault"]
 
 FAULT_GRAMMAR = "KIND@TIME[+DURATION][:TARGET][,OPTION=VALUE...]"
 _KINDS = {"beam_loss": False, "stall": True, "timeout": True, "dropout": True, "refuse": True}
@@ -160,3 +162,19 @@ def arm_faults(specs: Iterable[FaultSpec], beamline: Any, start: float) -> None:
     for spec in specs:
         kind, target, options = spec.inject_args(start)
         beamline.faults.inject(kind, target, **options)
+
+
+def arm_when_started(bus: EventBus, specs: Iterable[FaultSpec],
+                     beamline: Callable[[], Any]) -> None:
+    """Arm ``specs`` on ``beamline()`` when the first plan starts on ``bus`` (the fault
+    times count from then)."""
+    armed: list[bool] = []
+    faults = tuple(specs)
+
+    def arm(event: object) -> None:
+        if not armed and isinstance(event, StateChanged) and event.new == "running":
+            armed.append(True)
+            connected = beamline()
+            arm_faults(faults, connected, connected.clock.now())
+
+    bus.subscribe(arm)

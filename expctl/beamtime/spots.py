@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from expctl.beamtime.samples import SampleInfo, SampleRegistry
+from expctl.devices.profile import Profile
 from expctl.devices.protocols import Beamline
 from expctl.errors import LimitError, Location, UserError
 
-__all__ = ["RegistrySpots", "SampleDesk", "SpotRunRecorder", "spot_shortages", "spots_needed"]
+__all__ = ["RegistrySpots", "SampleDesk", "SpotRunRecorder", "pump_of", "spot_shortages",
+           "spots_needed"]
 
 
 class SampleDesk:
@@ -122,7 +124,7 @@ class SampleDesk:
 
 
 class RegistrySpots:
-    """The engine's :class:`~expctl.engine.engine.SpotBook` on the sample registry.
+    """The engine's :class:`~expctl.engine.replay.SpotBook` on the sample registry.
 
     Args:
         registry: the data directory's sample registry (writable).
@@ -148,6 +150,14 @@ class RegistrySpots:
     def claim(self, grid: str, index: int, step: str) -> bool:
         return self.registry.claim(self._sample_of(grid), index, campaign=self.campaign,
                                    step=step)
+
+
+def pump_of(profile: Profile) -> tuple[str, Any] | None:
+    """The pump device (profile role ``pump``) and its safe value: a run taken with it
+    anywhere else destroys its spot."""
+    name = profile.roles.pump
+    spec = profile.devices.get(name) if name else None
+    return (spec.name, spec.safe) if spec is not None else None
 
 
 class SpotRunRecorder:

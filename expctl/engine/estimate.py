@@ -25,7 +25,7 @@ from expctl.engine.events import (
     StepFinished,
     StepStarted,
 )
-from expctl.errors import ExpctlError
+from expctl.errors import AggregateError, ExpctlError
 from expctl.plans.actions import Action, Plan
 
 __all__ = ["Estimate", "StepTime", "estimate"]
@@ -68,6 +68,28 @@ class Estimate:
             problems.append(f"stopped: {self.error.paragraph()}")
         return head + ("; ok" if not problems else ":\n" + "\n".join(f"  - {p}"
                                                                       for p in problems))
+
+
+class _Rehearsal(Engine):
+    """An engine that collects what it must refuse (limits, access) and goes on, so one
+    rehearsal finds every violation; a multi-axis move with a refused target still
+    moves the other axes, so the rest of the plan sees where they went."""
+
+    def __init__(self, beamline: Beamline, **options: Any) -> None:
+        super().__init__(beamline, **options)
+        self.violations: list[ExpctlError] = []
+
+    def _refuse_limits(self, err: ExpctlError) -> None:
+        self._motion.already_refused.update(
+            e.device for e in (err.errors if isinstance(err, AggregateError) else (err,))
+            if e.device)
+        raise err
+
+    def _refuse(self, err: ExpctlError) -> None:
+        if err.exit_code != 2:
+            raise err
+        self._steps.locate(err)
+        self.violations.extend(err.errors if isinstance(err, AggregateError) else (err,))
 
 
 class _Tally:
@@ -113,7 +135,7 @@ def estimate(plan_factory: Callable[[], Plan], beamline: Beamline, *,
     bus.subscribe(tally)
     for subscriber in subscribers:
         bus.subscribe(subscriber)
-    engine = Engine(twin, bus=bus, access=access, safe_state=safe_state, check_only=True)
+    engine = _Rehearsal(twin, bus=bus, access=access, safe_state=safe_state)
     t0 = twin.clock.now()
     error: ExpctlError | None = None
     try:

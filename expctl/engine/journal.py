@@ -35,11 +35,10 @@ import os
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from expctl.engine.codec import decode, encode
+from expctl.engine.codec import encode
 from expctl.engine.events import (
     AnalysisDone,
     EngineEvent,
@@ -50,219 +49,25 @@ from expctl.engine.events import (
     StepFinished,
     StepStarted,
 )
-from expctl.errors import CorruptFileError, DataError, ExpctlError, UserError, storage_error
-from expctl.paths import DataDir
+from expctl.engine.journalfile import (
+    FORMAT,
+    CampaignInfo,
+    JournaledRun,
+    campaign_info,
+    decoded,
+    find_unfinished,
+    journal_dir,
+    journal_problems,
+    list_campaigns,
+    read_records,
+    scan_journals,
+    step_pairs,
+    truncate_torn_tail,
+)
+from expctl.errors import DataError, ExpctlError, UserError, storage_error
 
 __all__ = ["CampaignInfo", "Journal", "JournaledRun", "find_unfinished", "journal_problems",
            "list_campaigns", "scan_journals"]
-
-FORMAT = 2  # 2: sources, overrides and samples in the header; begin ctx; runstart records
-#: A journal larger than this is refused before it is read (a long campaign writes a few MB).
-MAX_JOURNAL_BYTES = 256 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class CampaignInfo:
-    """What ``expctl resume`` needs to rebuild a campaign's plan."""
-
-    id: str
-    sequence: str
-    sequence_file: str
-    params: Mapping[str, Any]
-    profile: str
-    seed: int | None
-    started: float
-    path: Path
-    outcome: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    #: absolute path -> exact text of the sequence file and every file it includes
-    sources: Mapping[str, str] = field(default_factory=dict)
-    #: the ``--set NAME=VALUE`` overrides as typed
-    overrides: tuple[str, ...] = ()
-    #: spot grid -> sample mounted when the campaign started
-    samples: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def finished(self) -> bool:
-        """True once the campaign ran to completion (stopped/aborted/failed can resume)."""
-        return self.outcome == "completed"
-
-
-@dataclass(frozen=True)
-class JournaledRun:
-    """A run the journal saw end: in which step attempt, with what outcome."""
-
-    run: int
-    label: str
-    step: str
-    attempt: int
-    outcome: str
-    shots: int
-
-
-def _journal_dir(data_dir: Path) -> Path:
-    return DataDir(data_dir).journal
-
-
-#: Fields each record kind must carry, with their types (extra fields are allowed, and
-#: record kinds this version does not know are kept but not applied).
-_SHAPES: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "campaign": {"id": str},
-    "begin": {"path": str, "attempt": int},
-    "step": {"path": str, "attempt": int, "results": list},
-    "spot": {"grid": str, "index": int},
-    "runstart": {"run": int},
-    "redo": {"path": str},
-    "run": {"run": int, "label": str, "step": str, "attempt": int, "outcome": str,
-            "shots": int},
-    "result": {"name": str},
-    "end": {"outcome": str},
-}
-_OPTIONAL: dict[str, type | tuple[type, ...]] = {
-    "sequence": str, "sequence_file": str, "profile": str, "seed": (int, type(None)),
-    "started": (int, float), "params": dict, "extra": dict, "sources": dict,
-    "overrides": list, "samples": dict}
-
-
-def _read_records(path: Path) -> list[dict[str, Any]]:
-    """All complete records; a torn final line (crash mid-write) is dropped.
-
-    Anything else that is not a well-formed record (bad bytes, a line that is not
-    JSON, a record of the wrong shape) is a :class:`CorruptFileError` naming the
-    journal and the line: the caller isolates that campaign, never the others.
-    """
-    try:
-        size = path.stat().st_size
-        if size > MAX_JOURNAL_BYTES:
-            raise _corrupt(path, None, f"it is larger than {MAX_JOURNAL_BYTES} bytes")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise storage_error(exc, "read campaign journal", path) from None
-    lines = data.split(b"\n")
-    records: list[dict[str, Any]] = []
-    for n, raw in enumerate(lines):
-        if not raw.strip():
-            continue
-        try:
-            rec = json.loads(raw.decode("utf-8"))
-        except (ValueError, RecursionError):  # not UTF-8, not JSON, absurdly deep
-            if n >= len(lines) - 2:  # only the last line may be torn
-                break
-            raise _corrupt(path, n + 1, "it is not a journal record") from None
-        problem = _shape_problem(rec, first=not records)
-        if problem:
-            raise _corrupt(path, n + 1, problem, not_journal=not records)
-        records.append(rec)
-    if not records:
-        raise _corrupt(path, None, "it holds no campaign record", not_journal=True)
-    return records
-
-
-def _shape_problem(rec: Any, *, first: bool) -> str | None:
-    """What is wrong with a decoded record, or None if it is well formed."""
-    if not isinstance(rec, dict):
-        return f"a record is a JSON {type(rec).__name__}, not an object"
-    kind = rec.get("t")
-    if first and kind != "campaign":
-        return "its first record is not a campaign record"
-    if not first and kind == "campaign":
-        return "a second campaign record"
-    fields = dict(_SHAPES.get(kind, {})) if isinstance(kind, str) else {}
-    if kind == "campaign":
-        fields.update({k: v for k, v in _OPTIONAL.items() if k in rec})
-    for name, kinds in fields.items():
-        value = rec.get(name)
-        ok = isinstance(value, kinds) and not (isinstance(value, bool) and kinds is int)
-        if not ok:
-            return f"record {kind!r} has {'no' if name not in rec else 'a malformed'} {name!r}"
-    return None
-
-
-def _decoded(value: Any, path: Path, what: str) -> Any:
-    """:func:`decode` of a journaled value; a malformed one is the journal's corruption."""
-    try:
-        return decode(value)
-    except (ExpctlError, ValueError, TypeError, KeyError, AttributeError, RecursionError):
-        raise _corrupt(path, None, f"{what} cannot be decoded") from None
-
-
-def _corrupt(path: Path, line: int | None, why: str, *, not_journal: bool = False
-             ) -> CorruptFileError:
-    where = f"{path}" + (f" line {line}" if line is not None else "")
-    what = "is not an expctl journal" if not_journal else "is corrupt"
-    return CorruptFileError(
-        f"campaign journal {where} {what}: {why}", path=path,
-        hint="Other campaigns are not affected. Keep the file for inspection (a copy may be "
-             "intact); this campaign cannot be resumed from it.")
-
-
-def _info(records: list[dict[str, Any]], path: Path) -> CampaignInfo:
-    head = records[0]
-    outcome = None
-    for rec in records:
-        if rec.get("t") == "end":
-            outcome = rec["outcome"]
-        elif rec.get("t") == "resumed":
-            outcome = None
-    params = _decoded(head.get("params", {"__map__": {}}), path, "its campaign parameters")
-    extra = _decoded(head.get("extra", {"__map__": {}}), path, "its campaign record")
-    overrides = head.get("overrides", extra.get("overrides", []))  # format 1 kept them in extra
-    return CampaignInfo(head["id"], head.get("sequence", ""), head.get("sequence_file", ""),
-                        params, head.get("profile", ""), head.get("seed"),
-                        head.get("started", 0.0), path, outcome, extra,
-                        dict(head.get("sources", {})), tuple(overrides),
-                        dict(head.get("samples", {})))
-
-
-def _truncate_torn_tail(path: Path) -> None:
-    """Drop a half-written last line so the next record starts on a line of its own."""
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with open(path, "r+b") as fh:
-            fh.truncate(data.rfind(b"\n") + 1)
-
-
-def scan_journals(data_dir: Path) -> tuple[list[CampaignInfo], list[CorruptFileError]]:
-    """Every readable campaign in ``data_dir`` (oldest first), and what is wrong with the
-    journals that cannot be read: one bad journal never hides the others."""
-    folder = _journal_dir(data_dir)
-    if not folder.is_dir():
-        return [], []
-    found: list[CampaignInfo] = []
-    problems: list[CorruptFileError] = []
-    for path in sorted(folder.glob("*.jsonl")):
-        try:
-            found.append(_info(_read_records(path), path))
-        except CorruptFileError as exc:
-            problems.append(exc)
-        except (ExpctlError, OSError) as exc:  # unreadable (permissions, a directory …)
-            text = exc.paragraph() if isinstance(exc, ExpctlError) else str(exc)
-            problems.append(CorruptFileError(f"campaign journal {path} cannot be read: {text}",
-                                             path=path))
-    return sorted(found, key=lambda c: (c.started, c.id)), problems
-
-
-def list_campaigns(data_dir: Path) -> list[CampaignInfo]:
-    """Every readable campaign journaled in ``data_dir``, oldest first."""
-    return scan_journals(data_dir)[0]
-
-
-def journal_problems(data_dir: Path) -> list[CorruptFileError]:
-    """The journals in ``data_dir`` that cannot be read (``expctl check`` lists them)."""
-    return scan_journals(data_dir)[1]
-
-
-def find_unfinished(data_dir: Path) -> CampaignInfo | None:
-    """The newest campaign that did not run to completion, if any (what ``resume`` picks)."""
-    open_ones = [c for c in list_campaigns(data_dir) if not c.finished]
-    return open_ones[-1] if open_ones else None
-
-
-def _pairs(results: list[Any], path: Path) -> list[tuple[Any, Any]]:
-    """A step record's ``results`` as (action, value) pairs; anything else is corruption."""
-    if not all(isinstance(r, list) and len(r) == 2 for r in results):
-        raise _corrupt(path, None, "a step record's results are not (action, value) pairs")
-    return [(r[0], r[1]) for r in results]
 
 
 class Journal:
@@ -287,7 +92,6 @@ class Journal:
         self._unsynced_runs: set[tuple[str, int]] = set()  # step attempts with a new run
         self._started: dict[int, dict[str, Any]] = {}  # run -> its runstart record
         self._contexts: dict[str, Any] = {}  # step path -> encoded loop values it began with
-        self.results: dict[str, Any] = {}
         for rec in records:
             self._apply(rec)
         #: records waiting for the plan to go live (a deferred journal has no file yet)
@@ -313,7 +117,7 @@ class Journal:
                deferred: bool = False) -> Journal:
         """Start a new campaign journal in ``data_dir`` (its file at once, or when the plan
         goes live if ``deferred``)."""
-        folder = _journal_dir(data_dir)
+        folder = journal_dir(data_dir)
         started = time.time()
         cid = time.strftime("%Y%m%d-%H%M%S", time.gmtime(started)) + "-" + secrets.token_hex(3)
         path = folder / f"{cid}.jsonl"
@@ -322,7 +126,7 @@ class Journal:
                 "profile": profile, "seed": seed, "started": started,
                 "sources": dict(sources or {}), "overrides": list(overrides),
                 "samples": dict(samples or {}), "extra": encode(dict(extra or {}))}
-        journal = cls(path, _info([head], path), [], fsync=fsync, deferred=[head])
+        journal = cls(path, campaign_info([head], path), [], fsync=fsync, deferred=[head])
         if not deferred:
             journal._go_live()
         return journal
@@ -353,17 +157,17 @@ class Journal:
         """A campaign's journal to look at (the newest unfinished one by default); it
         cannot be written (``handle`` raises) and works on a read-only directory."""
         path = cls._find(data_dir, campaign_id)
-        records = _read_records(path)
-        return cls(path, _info(records, path), records, readonly=True)
+        records = read_records(path)
+        return cls(path, campaign_info(records, path), records, readonly=True)
 
     @classmethod
     def resume(cls, data_dir: Path, campaign_id: str | None = None, *,
                fsync: bool = True) -> Journal:
         """Reopen a campaign (the newest unfinished one by default) to continue it."""
         path = cls._find(data_dir, campaign_id)
-        records = _read_records(path)
-        _truncate_torn_tail(path)
-        journal = cls(path, _info(records, path), records, fsync=fsync)
+        records = read_records(path)
+        truncate_torn_tail(path)
+        journal = cls(path, campaign_info(records, path), records, fsync=fsync)
         journal._write({"t": "resumed", "time": time.time()}, sync=True)
         return journal
 
@@ -375,7 +179,7 @@ class Journal:
                 raise DataError(f"no unfinished campaign in {data_dir}",
                                 hint="Start one with `expctl run SEQUENCE`.")
             return info.path
-        path = _journal_dir(data_dir) / f"{campaign_id}.jsonl"
+        path = journal_dir(data_dir) / f"{campaign_id}.jsonl"
         if not path.is_file():
             known = [c.id for c in list_campaigns(data_dir)]
             raise UserError(f"no campaign {campaign_id!r} in {data_dir}",
@@ -408,16 +212,15 @@ class Journal:
         elif kind == "run":
             self._runs.append(JournaledRun(rec["run"], rec["label"], rec["step"],
                                            rec["attempt"], rec["outcome"], rec["shots"]))
-        elif kind == "result":
-            self.results[rec["name"]] = _decoded(rec.get("value"), self.path,
-                                                 f"result {rec['name']!r}")
+        elif kind == "result":  # (the engine holds results; a record must still decode)
+            decoded(rec.get("value"), self.path, f"result {rec['name']!r}")
 
     def completed_step(self, path: str) -> list[tuple[str, Any]] | None:
         """The result transcript of ``path`` if it completed, else ``None``."""
         cached = self._steps.get(path)
         if cached is None and path in self._raw_steps:
-            cached = [(name, _decoded(value, self.path, f"step {path!r}"))
-                      for name, value in _pairs(self._raw_steps[path], self.path)]
+            cached = [(name, decoded(value, self.path, f"step {path!r}"))
+                      for name, value in step_pairs(self._raw_steps[path], self.path)]
             self._steps[path] = cached
         return cached
 
@@ -561,7 +364,6 @@ class Journal:
             self._apply(rec)
         elif isinstance(event, AnalysisDone):
             self._write({"t": "result", "name": event.name, "value": encode(event.result)})
-            self.results[event.name] = event.result
 
     def finish(self, outcome: str) -> None:
         """Record how the engine ended this attempt (``completed`` closes the campaign).

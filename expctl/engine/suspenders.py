@@ -13,14 +13,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from expctl.devices.profile import SuspenderSpec
-from expctl.devices.protocols import Device, Readable
-from expctl.errors import BackendError
+from expctl.devices.protocols import Beamline, Device, Readable, Supervised
+from expctl.errors import BackendError, ConditionLostError
 
-__all__ = ["CUT_OUTCOME", "BandSuspender", "BeamSuspender", "Suspender",
-           "suspenders_from_profile"]
+__all__ = ["CUT_OUTCOME", "BandSuspender", "BeamSuspender", "Suspender", "backend_conditions",
+           "condition", "suspenders_from_profile"]
 
 #: The outcome of a run a suspender cut, unless the suspender has an ``outcome`` of its own.
 CUT_OUTCOME = "beamloss"
@@ -64,7 +64,7 @@ class BandSuspender:
 
     def reason(self, devices: Mapping[str, Device]) -> str | None:
         key = self.signal or self.device
-        value = devices[self.device].read()[key]  # type: ignore[attr-defined]
+        value = _reading(devices, self.device, key)
         try:
             v = float(value)
         except (TypeError, ValueError):
@@ -90,8 +90,23 @@ class BeamSuspender:
     settle: float = 5.0
 
     def reason(self, devices: Mapping[str, Device]) -> str | None:
-        value = devices[self.device].read()[self.device]  # type: ignore[attr-defined]
+        value = _reading(devices, self.device, self.device)
         return None if float(value) >= 0.5 else "no beam"
+
+
+def condition(suspender: Suspender, devices: Mapping[str, Device]) -> tuple[str | None, str]:
+    """Why ``suspender`` trips (None: it holds), and the outcome of a run it cuts.  A
+    condition that cannot be read (its device disconnected) does not hold either."""
+    try:
+        return suspender.reason(devices), getattr(suspender, "outcome", CUT_OUTCOME)
+    except ConditionLostError as err:
+        return err.message, err.outcome
+
+
+def _reading(devices: Mapping[str, Device], device: str, key: str) -> Any:
+    """Signal ``key`` of ``device`` now (readable: checked when the suspender was made, and
+    not again on every poll — protocol checks are slow)."""
+    return cast(Readable, devices[device]).read()[key]
 
 
 def suspenders_from_profile(specs: Iterable[SuspenderSpec],
@@ -114,3 +129,9 @@ def suspenders_from_profile(specs: Iterable[SuspenderSpec],
             out.append(BandSuspender(spec.device, spec.low, spec.high, spec.signal, spec.settle,
                                      spec.units))
     return out
+
+
+def backend_conditions(beamline: Beamline) -> tuple[Any, ...]:
+    """What the beamline's backend says data taking needs (an EPICS link up), as
+    suspenders: a cut run is retaken once they hold again."""
+    return tuple(beamline.conditions()) if isinstance(beamline, Supervised) else ()

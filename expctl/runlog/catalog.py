@@ -13,7 +13,6 @@ A run whose step a resumed campaign redid is marked ``superseded``.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator, Mapping
@@ -22,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from expctl.engine.events import RunStarted, RunStopped, RunSuperseded, ShotBlockTaken
-from expctl.errors import CorruptFileError, DataError, StorageError, storage_error
+from expctl.errors import CorruptFileError, DataError, StorageError
 from expctl.paths import DataDir, check_layout, prepare_for_writing
+from expctl.runlog.checksum import file_checksum
 from expctl.runlog.dbfile import (
     LOCK_TIMEOUT_S,
     ReadOnlyDatabase,
@@ -101,18 +101,6 @@ RUN_COLUMNS = ("run", "beamline", "status", "outcome", "start_time", "stop_time"
 #: Columns holding JSON; decoded when rows are read.
 _JSON_COLUMNS = ("loop", "params", "scan", "units", "sample_spot", "detectors", "flags",
                  "moved_to", "result", "axes")
-
-
-def file_checksum(path: Path) -> str:
-    """SHA-256 of a file, so a copy elsewhere can be verified against the catalog."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    except OSError as exc:
-        raise storage_error(exc, "read", path) from None
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

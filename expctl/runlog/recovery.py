@@ -31,6 +31,7 @@ import numpy as np
 
 from expctl.errors import DataError, StorageError, storage_error
 from expctl.paths import DataDir
+from expctl.runlog.checksum import file_checksum
 from expctl.runlog.h5util import json_attr, open_for_reading, reading
 from expctl.runlog.lease import clear_stale_lease, lease_holder
 
@@ -77,7 +78,6 @@ def recover(catalog: Catalog) -> list[int]:
 
 def _closed_row(layout: DataDir, beamline: int, run: int) -> dict[str, Any]:
     """The row values of a run whose writer died, after recovering whatever file it left."""
-    from expctl.runlog.catalog import file_checksum
 
     final = layout.run_file(beamline, run)
     source = final if final.exists() else layout.partial(final)
@@ -246,7 +246,6 @@ def supersede(catalog: Catalog, runs: list[int]) -> list[int]:
     catalog rebuilt from the files keeps saying so).  Returns the runs marked.
     """
 
-    from expctl.runlog.catalog import file_checksum
 
     marked = []
     for run in runs:
@@ -308,7 +307,6 @@ def _needs_recovery(path: Path, kind: str) -> bool:
 
 def row_from_file(layout: DataDir, beamline: int, run: int, path: Path) -> dict[str, Any]:
     """The catalog row a run file's own attributes describe (a damaged file: a bare row)."""
-    from expctl.runlog.catalog import file_checksum
     from expctl.runlog.reader import read_attributes
 
     row: dict[str, Any] = {"run": run, "beamline": beamline, "status": 0,

@@ -6,7 +6,10 @@ iteration is a step of its own (``1/delay[3]/2/repeat[4]/6``), so the journal
 can resume inside a loop.  Values are evaluated when the step runs, so
 ``${rock.center}`` is the centre fitted a moment earlier.  What a step does
 is its verb's business (:mod:`expctl.sequence.verbs`); this module brackets
-steps, runs loops and keeps the named results.
+steps, runs loops and keeps the names ``as:`` binds.  Those are the plan's own
+variables: the session's named results are written by the engine alone (an
+:class:`~expctl.plans.actions.Analyze` stores its result under its name), so a
+rehearsal of the plan never writes into the session.
 """
 
 from __future__ import annotations
@@ -40,12 +43,13 @@ def context_value(value: Any) -> Any:
 class Compiler:
     """Turns steps into plans; the :class:`~expctl.sequence.registry.CompileContext`."""
 
-    def __init__(self, profile: Profile, access: AccessLevel, results: dict[str, Any],
-                 verbs: VerbRegistry, sample: int | None = None, peak_method: str = "fit",
+    def __init__(self, profile: Profile, access: AccessLevel, verbs: VerbRegistry,
+                 sample: int | None = None, peak_method: str = "fit",
                  max_shots: int | None = None) -> None:
         self.devices = profile.devices
         self.access = access
-        self.results = results
+        #: the names ``as:`` bound so far (visible after the loop that bound them)
+        self.bound: set[str] = set()
         self.verbs = verbs
         self.sample = sample
         self.peak_method = peak_method
@@ -78,14 +82,14 @@ class Compiler:
             self.export(inner, env)
 
     def export(self, inner: dict[str, Any], env: dict[str, Any]) -> None:
-        for name in self.results:
+        for name in self.bound:
             if name in inner:
                 env[name] = inner[name]
 
     def bind(self, name: str | None, value: Any, env: dict[str, Any]) -> None:
         if name:
             env[name] = value
-            self.results[name] = value
+            self.bound.add(name)
 
     def value(self, dev: str, arg: Arg, env: dict[str, Any], verb: str, *,
               relative: bool = False) -> Any:
@@ -97,18 +101,16 @@ class Compiler:
 
 
 def compile_plan(doc: SequenceDoc, profile: Profile, params: Mapping[str, Any] | None = None,
-                 *, access: AccessLevel = AccessLevel.USER,
-                 results: dict[str, Any] | None = None, sample: int | None = None,
+                 *, access: AccessLevel = AccessLevel.USER, sample: int | None = None,
                  peak_method: str = "fit", max_shots: int | None = None,
                  verbs: VerbRegistry | None = None) -> Callable[[], Plan]:
-    """A factory of fresh plans for ``doc`` (the engine rehearses one, then runs another).
+    """A factory of fresh plans for ``doc`` (a rehearsal runs one, the engine another).
 
     Args:
         doc: a sequence that passed :func:`~expctl.sequence.check.check`.
         profile: the beamline profile.
         params: parameter overrides (parsed values).
         access: the session's access level.
-        results: where named results go (the session's mapping); a new dict per plan if None.
         sample: run only the first ``sample`` iterations of every loop (dry-run sampling).
         peak_method: how rocking curves find their peak (dry-runs use ``cen``: no numba).
         max_shots: facility analyses read only this many shots of each run (dry-runs).
@@ -119,9 +121,8 @@ def compile_plan(doc: SequenceDoc, profile: Profile, params: Mapping[str, Any] |
     registry = verbs or standard_verbs()
 
     def factory() -> Plan:
-        store = results if results is not None else {}
         env = resolve_params(doc, params or {})
-        yield from Compiler(profile, access, store, registry, sample, peak_method,
+        yield from Compiler(profile, access, registry, sample, peak_method,
                             max_shots).block(doc.steps, env, "", {})
     return factory
 
@@ -134,7 +135,7 @@ def safe_actions(doc: SequenceDoc, profile: Profile, params: Mapping[str, Any] |
 
     registry = verbs or standard_verbs()
     env = resolve_params(doc, params or {})
-    comp = Compiler(profile, access, {}, registry)
+    comp = Compiler(profile, access, registry)
     out: list[Action] = []
     for s in doc.safe_state:
         out += registry.of(s).safe_actions(comp, s, env)

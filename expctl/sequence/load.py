@@ -61,13 +61,13 @@ class LoadedSequence:
         if self.errors:
             raise AggregateError(self.errors, f"{len(self.errors)} problems in {self.path}")
 
-    def plan_factory(self, results: dict[str, Any] | None = None) -> Callable[[], Plan]:
+    def plan_factory(self) -> Callable[[], Plan]:
         """Fresh plans of this sequence; refuses when there are errors."""
         from expctl.sequence.compile import compile_plan
 
         self.raise_errors()
         return compile_plan(self._doc(), self.profile, self.overrides, access=self.access,
-                            results=results, verbs=self.verbs)
+                            verbs=self.verbs)
 
     def safe_actions(self) -> tuple[Action, ...]:
         """The ``safe_state:`` block as actions."""

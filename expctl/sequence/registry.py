@@ -132,7 +132,6 @@ class CompileContext(Protocol):
 
     devices: Mapping[str, DeviceSpec]
     access: AccessLevel
-    results: dict[str, Any]
     peak_method: str
     max_shots: int | None
 
@@ -151,7 +150,8 @@ class CompileContext(Protocol):
         """``arg`` as a checked target of ``dev`` in device units."""
 
     def bind(self, name: str | None, value: Any, env: dict[str, Any]) -> None:
-        """Name a result for the steps that follow (and the session)."""
+        """Name a value for the steps that follow (a plan variable: the session's results
+        are the engine's, written by the Analyze that made them)."""
 
     def export(self, inner: dict[str, Any], env: dict[str, Any]) -> None:
         """Results named in a nested scope become visible in the enclosing one."""

@@ -289,12 +289,11 @@ class Shell:
     def _connect(self) -> None:
         try:
             session = self._open_session()
-            beamline = session.beamline
+            engine = session.engine  # connects the beamline
         except ExpctlError as exc:
             self._connect_error = exc
             self.write(describe_error(exc))
             return
-        from expctl.engine import Engine
         from expctl.runlog.scans import scan_file
         from expctl.shell.notices import Notices
         from expctl.ui.scanview import ScanPrinter
@@ -306,9 +305,7 @@ class Shell:
             self.write, self.width,
             where=lambda n: str(scan_file(session.data_dir, n).relative_to(session.data_dir))),
             critical=False, name="scan rows")
-        self._engine = Engine(beamline, bus=session.bus, access=session.access,
-                              results=session.results, suspenders=session.suspenders,
-                              scan_numbers=session.next_scan_number)
+        self._engine = engine
         self._session = session
         self._settings_from(session)
         self.board.update(connected=True)
@@ -358,7 +355,7 @@ class Shell:
                 f"{n} {devices[n].position:.6g}{' ' + units[n] if units[n] else ''}"
                 for n in watch)
         with self.session.control(f"expctl shell: {self.busy or 'command'}"):
-            summary = engine.run(factory)
+            summary = self.session.run_plan(factory)
         if summary.outcome != "completed":
             why = " (Ctrl-C)" if self.interrupted else ""
             raise CommandEnded(f"{self.busy or 'command'}: {summary.outcome}{why}")

@@ -183,8 +183,9 @@ def test_the_sequence_lowers_the_attenuation_when_the_reference_is_weak(tmp_path
         assert ref.roi0_photons < 2000  # the sequence's min_photons
         assert session.beamline.devices["attenuator"].read()["attenuator"] == 1600
         assert session.beamline.devices["pd_gain"].read()["pd_gain"] == "mid"
+        assert summary.runs[0].label == "dark"
         measured = dark_subtracted_sum(session.beamline.archive, summary.runs[-1],
-                                       session.results["dark"], "mpccd",
+                                       summary.runs[0], "mpccd",  # ${dark}
                                        daq_config=session.beamline.daq.config())
         # 300 um less Si: exp(300/127.2) = 10.6 times the reference signal
         # (shot-to-shot the monochromatic beam fluctuates by 60 %, so a loose band)

@@ -64,7 +64,7 @@ def test_ctrl_c_in_the_rocking_curve_abort_then_resume_completes(tmp_path, fresh
     with Session.open("bl3", data, seed=1) as s:
         hook, answers = _abort_hook(pauses=6)
         off = s.bus.subscribe(lambda e: isinstance(e, StepStarted) and e.path == "4"
-                              and s._engine.pause())
+                              and s.current_engine.pause())
         summary = s.run(s.load(SMALL), pause_hook=hook)
         off()
         assert summary.outcome == "aborted" and summary.runs == ()
@@ -92,7 +92,7 @@ def test_abort_during_the_pumped_run_then_resume_restores_shutter_and_pump(tmp_p
     with Session.open("bl3", data, seed=1) as s:
         def abort_in_pumped(e):
             if isinstance(e, ShotBlockTaken) and e.context.label == "pumped":
-                s._engine.abort()
+                s.current_engine.abort()
         off = s.bus.subscribe(abort_in_pumped)
         first = s.run(s.load(SMALL))
         off()
@@ -130,7 +130,7 @@ def test_resume_inside_nested_loops_restores_once_just_before_going_live(tmp_pat
         def abort_at_second_delay(e):
             if isinstance(e, ShotBlockTaken) and e.context.label == "reference" \
                     and e.context.scan.get("delay") == 1.0:
-                s._engine.abort()
+                s.current_engine.abort()
         off = s.bus.subscribe(abort_at_second_delay)
         first = s.run(s.load(SMALL.parent / "pumpprobe.yaml", overrides))
         off()

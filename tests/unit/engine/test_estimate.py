@@ -6,8 +6,9 @@ import pytest
 
 from expctl.devices.access import AccessLevel
 from expctl.engine import Engine, estimate
-from expctl.errors import AccessError, AggregateError, LimitError, Location
+from expctl.errors import AccessError, AggregateError, ArgumentError, LimitError, Location
 from expctl.plans import PumpProbeSettings, mv, pump_probe, put, request, step, take_run
+from expctl.session import Session
 from expctl.testing import make_fake_beamline
 
 SETTINGS = PumpProbeSettings(rock_points=9, rock_span=0.006)
@@ -63,17 +64,24 @@ def test_every_violation_is_reported_with_its_location(clock) -> None:
     assert len(staff.violations) == 4
 
 
-def test_run_with_a_factory_refuses_before_any_motion(clock) -> None:
+def test_the_session_refuses_a_plan_its_rehearsal_finds_violations_in(clock, tmp_path) -> None:
     bl = make_fake_beamline(clock)
-    with pytest.raises(AggregateError) as info:
-        Engine(bl).run(_bad_plan)
-    assert "5 problem(s) found before any motion" in info.value.paragraph()
+    with Session.open("bl3", tmp_path, beamline=bl, suspenders=False) as session, \
+            pytest.raises(AggregateError) as info:
+        session.run_plan(_bad_plan)
+    assert "5 problems found before any motion" in info.value.paragraph()
     assert {type(e) for e in info.value.errors} == {LimitError, AccessError}
     assert all(d.moves == 0 for n, d in bl.devices.items() if hasattr(d, "moves"))
     assert bl.devices["pump"].requests == [] and clock.now() == 0.0
 
 
-def test_run_with_a_clean_factory_runs_it(clock) -> None:
+def test_the_session_runs_a_clean_plan_after_its_rehearsal(clock, tmp_path) -> None:
     bl = make_fake_beamline(clock)
-    summary = Engine(bl).run(lambda: take_run(30, "x"))
+    with Session.open("bl3", tmp_path, beamline=bl, suspenders=False) as session:
+        summary = session.run_plan(lambda: take_run(30, "x"))
     assert summary.value.shots == 30 and clock.now() == pytest.approx(1.0)
+
+
+def test_the_engine_runs_plans_not_factories(clock) -> None:
+    with pytest.raises(ArgumentError, match="Engine.run takes a plan .*not function"):
+        Engine(make_fake_beamline(clock)).run(_bad_plan)  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from expctl.engine import Engine
+from expctl.engine.lifecycle import Lifecycle
 from expctl.engine.states import (
     COMMANDS,
     DIAGRAM_BEGIN,
@@ -23,24 +24,24 @@ ALLOWED = {(trigger, src) for trigger, sources, _ in TRANSITIONS for src in sour
 ALL_TRIGGERS = sorted({t for t, _, _ in TRANSITIONS})
 
 
-def _engine_in(state: EngineState) -> Engine:
-    engine = Engine(make_fake_beamline())
-    engine._machine.set_state(state)  # the test reaches in to place the machine
-    return engine
+def _lifecycle_in(state: EngineState) -> Lifecycle:
+    life = Lifecycle(lambda old, new, reason: None)
+    life._machine.set_state(state)  # the test reaches in to place the machine
+    return life
 
 
 @pytest.mark.parametrize("state", list(EngineState), ids=lambda s: s.value)
 @pytest.mark.parametrize("trigger", ALL_TRIGGERS)
 def test_every_pair_outside_the_table_is_refused(state: EngineState, trigger: str) -> None:
-    engine = _engine_in(state)
+    life = _lifecycle_in(state)
     if (trigger, state) in ALLOWED:
-        engine._fire(trigger)
+        life.fire(trigger)
         dest = next(d for t, srcs, d in TRANSITIONS if t == trigger and state in srcs)
-        assert engine.state is dest
+        assert life.state is dest
     else:
         with pytest.raises(IllegalCommand) as info:
-            engine._fire(trigger)
-        assert engine.state is state
+            life.fire(trigger)
+        assert life.state is state
         allowed = sorted(t for t, s in ALLOWED if s is state and t in COMMANDS)
         assert info.value.allowed_commands == tuple(allowed)
         assert f"while the engine is {state.value}" in info.value.message
@@ -51,13 +52,13 @@ def test_resume_while_idle_names_the_allowed_commands() -> None:
     with pytest.raises(IllegalCommand) as info:
         engine.resume()
     assert info.value.paragraph() == "cannot resume while the engine is idle (allowed: none)"
-    engine._machine.set_state(EngineState.PAUSED)
+    engine._life._machine.set_state(EngineState.PAUSED)
     assert engine.allowed_commands() == ["abort", "resume", "stop"]
 
 
 def test_auto_transitions_are_off() -> None:
-    engine = Engine(make_fake_beamline())
-    assert not hasattr(engine._model, "to_running")
+    life = Lifecycle(lambda old, new, reason: None)
+    assert not hasattr(life._model, "to_running")
 
 
 def test_architecture_doc_shows_the_current_diagram() -> None:

@@ -45,8 +45,7 @@ def test_run_results_and_run_sums_have_static_shapes(tmp_path, profile):
 
 def test_compiled_plan_feeds_the_run_records_to_a_facility_analysis(tmp_path, profile):
     loaded = _load(tmp_path, profile, SEQ)
-    results: dict = {}
-    plan = compile_plan(loaded._doc(), profile, results=results, max_shots=8)()
+    plan = compile_plan(loaded._doc(), profile, max_shots=8)()
     sent = None
     analyses = []
     seen: list = []
@@ -73,7 +72,7 @@ def test_compiled_plan_feeds_the_run_records_to_a_facility_analysis(tmp_path, pr
     assert dict(first.inputs) == {"run": "run 5", "dark": "run 4", "detector": "mpccd",
                                   "threshold": "0.4"}
     assert second.kwargs["dark"] == 12 and second.kwargs["roi"] == [280, 320, 180, 220]
-    assert results["ref"].shots == 30
+    assert first.kwargs["run"].shots == 30  # ${ref}: the reference run's record
     # 20 photons < limit 50 and ok: the attenuator comes out
     assert any(isinstance(a, Set) and a.device == "attenuator" and a.value == 0
                for a in seen)

@@ -38,7 +38,7 @@ def test_an_analysis_error_in_a_step_names_its_line_and_what_to_set(tmp_path, pr
     bl = make_fake_beamline()
     bl.devices["pd_i0"].charge = 0.0  # the I0 monitor sees no beam (shutter closed)
     with pytest.raises(AnalysisError) as info:
-        Engine(bl).run(loaded.plan_factory({})())  # no rehearsal: fails live
+        Engine(bl).run(loaded.plan_factory()())  # no rehearsal: fails live
     err = info.value
     assert err.location == Location(str(tmp_path / "seq.yaml"), 5, 5)
     assert err.exit_code == 2
@@ -75,7 +75,7 @@ steps:
 
 def _analyze_kwargs(loaded):
     flat = {"theta": 11.4, "mpccd.roi0": 1.0, "pd_i0": 1.0}
-    rec = record_plan(loaded.plan_factory({})(),
+    rec = record_plan(loaded.plan_factory()(),
                       {Analyze: lambda a: None, **_reads(flat)})
     (analysis,) = [a for a in rec.actions if isinstance(a, Analyze)]
     return analysis.kwargs
@@ -132,7 +132,7 @@ def test_i0_window_needs_an_i0(tmp_path, profile) -> None:
 
 def test_every_compiled_step_opens_with_a_checkpoint(tmp_path, profile) -> None:
     loaded = _load(tmp_path, profile, NO_SHUTTER)
-    rec = record_plan(loaded.plan_factory({})(), _reads({"theta": 11.4, "mpccd.roi0": 1.0,
+    rec = record_plan(loaded.plan_factory()(), _reads({"theta": 11.4, "mpccd.roi0": 1.0,
                                                          "pd_i0": 1.0}) | {
         Analyze: lambda a: None})
     begins = [i for i, a in enumerate(rec.actions) if isinstance(a, StepBegin)]
