@@ -1,14 +1,24 @@
 """Are the reduction's uncertainties honest?  Pulls of t0 and tau over seeded campaigns.
 
 Runs ``--seeds`` (≥ 12) simulated pump–probe campaigns on the virtual clock —
-the canonical procedure (fresh spot, rocking curve, reference run, one pumped
-shot) on a delay grid fine enough around time zero to measure it — reduces each
-with the defaults of ``expctl reduce`` and compares the fit with the profile's
+the I0 ranges' cross-calibration (sequences/pd_calibration.yaml), then the
+canonical procedure (fresh spot, rocking curve, reference run, one pumped shot)
+on a delay grid fine enough around time zero to measure it — reduces each with
+the defaults of ``expctl reduce --i0-cal`` (the reference and the pumped shot
+read I0 on different gain ranges, 2.8 % apart on bl3: uncalibrated, that offset
+biases τ and A by about two of their errors) and compares the fit with the profile's
 ground truth (``sim.truth``).  For every parameter it prints the pull
 ``(fit − truth) / error``: their standard deviation is 1 when the reported
 errors match the scatter, and issue 13 asks that it never exceed 1.5 (errors
 never more than 1.5× too small).  Campaigns whose fit declares a parameter
 undetermined are counted, not pulled.  Figures only; never fails.
+
+Each seed shifts the whole delay grid by a random offset in [0, ``--shift``)
+ps: the bl3 edge is sharper than any step (two-colour jitter ~2 fs), so t0
+comes out as the midpoint of the step around it ± step/√12, and only a grid
+that falls differently around the truth in each campaign makes that error's
+honesty visible (a fixed grid gives the same bracket every time).  A bracketed
+amplitude is the change at the midpoint: its truth is carried there.
 
     python benchmarks/reduce_pulls.py [--seeds 12] [--json]
 """
@@ -18,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +38,7 @@ import numpy as np
 from expctl.devices.registry import BackendRegistry
 from expctl.runlog import Catalog, ReduceOptions, reduce_runs
 from expctl.runlog.attach import attach
+from expctl.runlog.calibration import measure_i0_calibration
 from expctl.session import Session
 from sim.truth import ground_truth
 
@@ -36,20 +48,31 @@ DELAYS = "[-2 ps, -1 ps, -0.5 ps, 0 ps, 0.1 ps, 0.2 ps, 0.3 ps, 0.4 ps, 0.5 ps, 
          "0.8 ps, 1 ps, 1.5 ps, 2 ps, 3 ps, 4 ps, 6 ps, 8 ps, 10 ps]"
 
 
-def campaign(data_dir: Path, seed: int, args: argparse.Namespace) -> list[Path]:
-    """One seeded pump–probe campaign; the paths of its run files."""
+def shifted(delays: str, offset: float) -> str:
+    """The delay list (``[-1 ps, 0 ps, …]``) with ``offset`` ps added to every delay."""
+    values = [float(v) for v in re.findall(r"[-+]?\d*\.?\d+", delays)]
+    return "[" + ", ".join(f"{v + offset:.4f} ps" for v in values) + "]"
+
+
+def campaign(data_dir: Path, seed: int, args: argparse.Namespace
+             ) -> tuple[list[Path], list[Path]]:
+    """One seeded campaign — the I0 cross-calibration, then pump–probe on the delay grid
+    shifted for that seed — and the run files of each."""
+    delays = shifted(args.delays, float(np.random.default_rng(seed).uniform(0.0, args.shift)))
     session = Session.open(args.profile, data_dir, seed)
     # the run log without alignment PNGs: this measures the reduction, not plotting
     session._runlog = attach(session.bus, session.data_dir)
     with session:
-        summary = session.run(ROOT / "sequences" / "pumpprobe.yaml",
-                              [f"delays={args.delays}", f"spots_per_delay={args.spots}",
-                               f"reference_shots={args.reference_shots}"])
-        if summary.outcome != "completed":
-            raise SystemExit(f"seed {seed}: campaign {summary.outcome}")
+        for sequence, settings in (("pd_calibration", []), (
+                "pumpprobe", [f"delays={delays}", f"spots_per_delay={args.spots}",
+                              f"reference_shots={args.reference_shots}"])):
+            summary = session.run(ROOT / "sequences" / f"{sequence}.yaml", settings)
+            if summary.outcome != "completed":
+                raise SystemExit(f"seed {seed}: {sequence} {summary.outcome}")
     with Catalog(data_dir, readonly=True) as catalog:
-        return [catalog.file_of(r.run) for r in catalog.rows()
-                if r["sequence"] == "pumpprobe"]
+        rows = list(catalog.rows())
+        return ([catalog.file_of(r.run) for r in rows if r["sequence"] == "pd_calibration"],
+                [catalog.file_of(r.run) for r in rows if r["sequence"] == "pumpprobe"])
 
 
 def main() -> None:
@@ -60,6 +83,8 @@ def main() -> None:
     parser.add_argument("--delays", default=DELAYS)
     parser.add_argument("--spots", type=int, default=2, help="spots (pumped shots) per delay")
     parser.add_argument("--reference-shots", type=int, default=30)
+    parser.add_argument("--shift", type=float, default=0.1,
+                        help="shift the delay grid by a random offset in [0, SHIFT) ps per seed")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     truth = ground_truth(BackendRegistry().find_profile(args.profile))
@@ -70,10 +95,15 @@ def main() -> None:
     start = time.perf_counter()
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         with tempfile.TemporaryDirectory() as tmp:
-            fit = reduce_runs(campaign(Path(tmp) / "data", seed, args), ReduceOptions()).fit
+            calibration, runs = campaign(Path(tmp) / "data", seed, args)
+            options = ReduceOptions(i0_calibration=measure_i0_calibration(calibration))
+            fit = reduce_runs(runs, options).fit
         assert fit is not None
         row = {"seed": seed, "undetermined": sorted(fit.undetermined)}
-        for name, true in want.items():
+        truths = dict(want)
+        if fit.bracketed:  # A is the change at the reported t0, the step's midpoint
+            truths["amplitude"] *= math.exp(-(fit.t0 - truth.t0_ps) / truth.tau_ps)
+        for name, true in truths.items():
             value, err = getattr(fit, name), getattr(fit, f"{name}_err")
             row[name] = value
             row[f"{name}_err"] = err
@@ -82,6 +112,7 @@ def main() -> None:
             else:
                 pulls[name].append((value - true) / err)
         row["sigma"], row["sigma_err"] = fit.sigma, fit.sigma_err
+        row["bracketed"] = fit.bracketed
         per_seed.append(row)
     figures = {
         "seeds": args.seeds, "profile": args.profile, "spots_per_delay": args.spots,
@@ -92,6 +123,8 @@ def main() -> None:
         "pull_std": {k: float(np.std(v, ddof=1)) if len(v) > 1 else None
                      for k, v in pulls.items()},
         "pull_mean": {k: float(np.mean(v)) if v else None for k, v in pulls.items()},
+        "pull_rms": {k: float(np.sqrt(np.mean(np.square(v)))) if v else None
+                     for k, v in pulls.items()},
         "pulled": {k: len(v) for k, v in pulls.items()},
         "per_seed": per_seed,
     }
@@ -104,10 +137,12 @@ def main() -> None:
     for k in want:
         std, mean = figures["pull_std"][k], figures["pull_mean"][k]
         shown = f"{std:.2f}" if std is not None else "n/a"
-        print(f"  {k:9s} truth {want[k]:+.3f}: pull std {shown} (mean {mean:+.2f}) over "
+        rms = figures["pull_rms"][k]
+        print(f"  {k:9s} truth {want[k]:+.3f}: pull std {shown} (mean {mean:+.2f}, rms "
+              f"{rms:.2f}) over "
               f"{len(pulls[k])} campaigns; undetermined in {undetermined.get(k, 0)}"
               if mean is not None else f"  {k}: undetermined in every campaign")
-    print("  (pull std 1 = honest errors; issue 13 asks <= 1.5)")
+    print("  (pull std and rms 1 = honest errors; issue 13 asks <= 1.5)")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Where expctl keeps its data: the one map of a data directory, and the rule that finds it.
 
-Layout 1 of ``<data_dir>`` (every module asks :class:`DataDir`, none spells a name)::
+Layout 2 of ``<data_dir>`` (every module asks :class:`DataDir`, none spells a name)::
 
     expctl-layout.json          layout version marker, written with the first file
     catalog.sqlite              SQLite run catalog (runs, alignment scans)
@@ -13,9 +13,11 @@ Layout 1 of ``<data_dir>`` (every module asks :class:`DataDir`, none spells a na
     samples/                    the sample registry
     shell_history               the operator shell's history
 
-A directory without the marker was written before markers existed: it is layout 1.
-A later layout bumps :data:`LAYOUT_VERSION`; :func:`check_layout` then refuses a
-directory it cannot read with a message naming both versions.
+A directory without the marker but with a catalog or run files was written before
+markers existed: it is layout 1.  Each layout is described in :data:`LAYOUTS`.
+Writing never mixes layouts: :func:`prepare_for_writing` refuses a directory of
+another layout with a message naming both and what to do; reading commands
+accept older layouts (readers take what an old file has) and refuse newer ones.
 
 Bottom layer and nearly import-free on purpose, so start-up paths (``--help``,
 ``validate``, the shell's first prompt) can use it without loading the run
@@ -35,6 +37,7 @@ from expctl.errors import CorruptFileError, StorageError, storage_error
 __all__ = [
     "DATA_DIR_HELP",
     "LAYOUT_FILE",
+    "LAYOUTS",
     "LAYOUT_VERSION",
     "DataDir",
     "LayoutError",
@@ -51,8 +54,16 @@ __all__ = [
 
 #: The ``--data-dir`` help text every command shows.
 DATA_DIR_HELP = "data directory (default: $EXPCTL_DATA_DIR or ./expctl-data)"
-#: The layout this expctl reads and writes.
-LAYOUT_VERSION = 1
+#: The layout this expctl writes (and the newest it reads).
+LAYOUT_VERSION = 2
+#: What each layout is, for messages about a directory in another one.
+LAYOUTS = {
+    1: "run files expctl-smalldata/1: scan values in the units a sequence wrote them in, "
+       "no units, float event_time, no fiducials",
+    2: "run files expctl-smalldata/2: every logged value in one declared unit (a units "
+       "attribute on each dataset, a units column in the catalog), smalldata fiducials, "
+       "packed event_time, damage/, Sums/, scan/varStep",
+}
 #: The layout marker's file name, directly in the data directory.
 LAYOUT_FILE = "expctl-layout.json"
 #: A run file's name: ``run000012.h5``, ``run000012.unreadable.h5``, ``run000012.h5.partial``.
@@ -230,16 +241,26 @@ def reduced_dir(data_dir: Path) -> Path:
     return DataDir(data_dir).reduced
 
 
-def check_layout(data_dir: Path) -> int:
-    """The layout version of ``data_dir``; :class:`LayoutError` if this expctl cannot read it.
+def check_layout(data_dir: Path, *, writing: bool = False) -> int:
+    """The layout version of ``data_dir``; :class:`LayoutError` if this expctl cannot use it.
 
-    A directory without a marker (written before markers, or empty) is layout 1.
+    A directory without a marker is layout 1 if it holds a catalog or run files
+    (written before markers), else new (this expctl's layout).
+
+    Args:
+        data_dir: the data directory.
+        writing: the caller will write there: only this expctl's layout will do (a
+            directory of two layouts would be read wrongly by both versions).
     """
-    marker = DataDir(data_dir).layout_marker
+    layout = DataDir(data_dir)
+    marker = layout.layout_marker
     try:
         text = marker.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return 1
+        found = 1 if layout.catalog.exists() or layout.runs.exists() else LAYOUT_VERSION
+        if writing and found != LAYOUT_VERSION:
+            raise _refuse_older(layout.root, found) from None
+        return found
     except OSError as exc:
         raise storage_error(exc, "read the layout marker", marker) from None
     try:
@@ -251,15 +272,22 @@ def check_layout(data_dir: Path) -> int:
             f"the layout marker {marker} is not readable", path=marker,
             hint=f'It should hold {{"layout": {LAYOUT_VERSION}}}; restore it from a copy of '
                  "the data directory.") from None
-    if found != LAYOUT_VERSION:
-        newer = found > LAYOUT_VERSION
+    if found > LAYOUT_VERSION:
         raise LayoutError(
-            f"{data_dir} holds data in layout {found}; this expctl reads layout "
-            f"{LAYOUT_VERSION}", path=marker,
-            hint="Use a newer expctl to read it." if newer else
-                 "Convert it with the expctl version that introduced layout "
-                 f"{LAYOUT_VERSION}, or keep using an older expctl for it.")
+            f"{data_dir} holds data in layout {found}; this expctl reads layouts up to "
+            f"{LAYOUT_VERSION}", path=marker, hint="Use a newer expctl to read it.")
+    if writing and found != LAYOUT_VERSION:
+        raise _refuse_older(layout.root, found)
     return found
+
+
+def _refuse_older(data_dir: Path, found: int) -> LayoutError:
+    return LayoutError(
+        f"{data_dir} holds data in layout {found} ({LAYOUTS.get(found, 'unknown')}); this "
+        f"expctl writes layout {LAYOUT_VERSION} ({LAYOUTS[LAYOUT_VERSION]}) and does not mix "
+        "them in one directory", path=DataDir(data_dir).layout_marker,
+        hint="Take new data in a new data directory (--data-dir or EXPCTL_DATA_DIR); "
+             "`expctl runs`, `show` and `reduce` still read this one.")
 
 
 def prepare_for_writing(data_dir: Path) -> DataDir:
@@ -269,7 +297,7 @@ def prepare_for_writing(data_dir: Path) -> DataDir:
     directory expctl has written to always says which layout it holds.
     """
     layout = DataDir(data_dir)
-    check_layout(layout.root)
+    check_layout(layout.root, writing=True)
     marker = layout.layout_marker
     try:
         layout.root.mkdir(parents=True, exist_ok=True)

@@ -215,12 +215,14 @@ class Session:
         """Subscribe the run writer, catalog and alignment log (once)."""
         if self._runlog is None:
             from expctl.runlog.attach import attach
+            from expctl.runlog.smalldata import SmallDataConfig
 
             if self.plots and self._plotter is None:
                 from expctl.ui.plotworker import BackgroundPlotter
 
                 self._plotter = BackgroundPlotter()
-            self._runlog = attach(self.bus, self.data_dir, alignment_plotter=self._plotter)
+            self._runlog = attach(self.bus, self.data_dir, alignment_plotter=self._plotter,
+                                  smalldata=SmallDataConfig.from_profile(self.profile))
         return self._runlog
 
     @property
@@ -263,7 +265,9 @@ class Session:
             ControllerBusyError: another process controls the beamline (exit code 2).
         """
         from expctl.beamtime.lock import BeamlineLock
+        from expctl.paths import check_layout
 
+        check_layout(self.data_dir, writing=True)  # before the lock: nothing written to it
         if self._lock is None:
             self._lock = BeamlineLock(self.data_dir, self.profile.beamline, self.profile.name)
         taken_here = not self._lock.held

@@ -17,12 +17,13 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
+from typing import Any
 
 from expctl.errors import UnitError
 
-__all__ = ["NUMBER", "Quantity", "QuantityToken", "UNITS", "convert", "dimension_of",
-           "format_quantity", "in_units", "lex_quantity", "parse_quantity",
-           "quantity_literals"]
+__all__ = ["LOG_UNITS", "NUMBER", "Quantity", "QuantityToken", "UNITS", "convert",
+           "dimension_of", "format_quantity", "in_units", "lex_quantity", "log_unit", "logged",
+           "parse_quantity", "quantity_literals"]
 
 #: unit -> (dimension, factor to the dimension's base unit)
 UNITS: dict[str, tuple[str, float]] = {
@@ -49,6 +50,14 @@ UNITS: dict[str, tuple[str, float]] = {
     # dimensionless
     "": ("dimensionless", 1.0), "%": ("dimensionless", 1e-2),
     "counts": ("dimensionless", 1.0), "shots": ("dimensionless", 1.0),
+}
+
+#: The one unit each dimension is logged in: run files (the ``units`` attribute of every
+#: dataset), the catalog, ``--where``, ``runs``/``show`` and ``reduce`` all see values in
+#: these, whatever unit a sequence wrote them in (``[500 fs, 1 ps]`` is logged 0.5, 1 ps).
+LOG_UNITS: dict[str, str] = {
+    "time": "ps", "angle": "deg", "length": "mm", "energy": "keV", "pulse_energy": "uJ",
+    "charge": "pC", "frequency": "Hz", "dimensionless": "",
 }
 
 #: a decimal number as written, without its sign: ``10``, ``2.5``, ``.5``, ``1e-3``
@@ -200,3 +209,31 @@ def format_quantity(value: float, unit: str) -> str:
     """Render a value and unit compactly (``"0.01 deg"``, ``"300"``)."""
     text = f"{value:.6g}"
     return f"{text} {unit}" if unit else text
+
+
+def log_unit(unit: str) -> str:
+    """The unit values of ``unit``'s dimension are logged in (``"fs"`` -> ``"ps"``)."""
+    return LOG_UNITS[dimension_of(unit)]
+
+
+def logged(value: Any, unit: str = "") -> tuple[Any, str]:
+    """``value`` as the log records it, and its unit (see :data:`LOG_UNITS`).
+
+    A :class:`Quantity`, or a plain number meaning ``unit`` (a device's own unit),
+    becomes a float in the log unit of its dimension; a list converts element by
+    element (its unit is the elements' one, ``""`` if they disagree); anything else
+    (text, flags, indices) is returned as it is, with no unit.
+    """
+    if isinstance(value, Quantity):
+        target = log_unit(value.unit)
+        return convert(value.value, value.unit, target), target
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not unit:
+            return value, ""
+        target = log_unit(unit)
+        return convert(float(value), unit, target), target
+    if isinstance(value, list | tuple):
+        pairs = [logged(v, unit) for v in value]
+        units = {u for _, u in pairs}
+        return [v for v, _ in pairs], units.pop() if len(units) == 1 else ""
+    return value, ""

@@ -27,7 +27,6 @@ from expctl.engine.events import RunContext
 from expctl.engine.replay import MARKERS, RECORDED, collect_target, same_value
 from expctl.errors import DataError, UserError
 from expctl.plans.actions import Move, NextSpot, Plan, Request, Set, StepBegin, StepEnd
-from expctl.units import Quantity
 
 if TYPE_CHECKING:
     from expctl.engine.journal import Journal
@@ -90,17 +89,8 @@ def new_campaign(data_dir: Path, loaded: LoadedSequence, source: str, profile: P
 
 def campaign_context(loaded: LoadedSequence, source: str) -> RunContext:
     """What every run of the campaign records of it: the sequence, its file, its params
-    (quantities as numbers in their units)."""
-    return RunContext(sequence=loaded.name, sequence_file=source,
-                      params={k: _plain(v) for k, v in loaded.params.items()})
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Quantity):
-        return value.value
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+    (the engine logs them in log units, :func:`expctl.engine.runcontext.logged_params`)."""
+    return RunContext(sequence=loaded.name, sequence_file=source, params=dict(loaded.params))
 
 
 def _override_texts(loaded: LoadedSequence) -> list[str]:

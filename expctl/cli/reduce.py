@@ -210,6 +210,11 @@ def fit_lines(fit: Any) -> list[str]:
     if fit.baseline_fitted:
         names.append(("baseline", "baseline", ""))
     lines = ["  " + ", ".join(value(*n) for n in names)]
+    if fit.bracketed and fit.t0_bracket:
+        lo, hi = fit.t0_bracket
+        lines.append(f"  t0 bracketed: the edge lies between {lo:g} and {hi:g} {u}, sharper "
+                     f"than that step; t0 is its midpoint ± step/√12 (sample finer there to "
+                     f"measure it better)")
     if fit.sigma_fitted and "sigma" not in fit.undetermined and math.isfinite(fit.sigma_err):
         jitter = f"jitter sigma = {fit.sigma:.3g} ± {fit.sigma_err:.2g} {u} ({fit.sigma_source})"
     else:

@@ -94,10 +94,12 @@ def _cells(*texts: object) -> list[Any]:
     return [Text(inert(t)) for t in texts]
 
 
-def _cell(key: str, value: Any) -> str:
+def _cell(key: str, value: Any, units: dict[str, str] | None = None) -> str:
     if key == "scan":
-        return " ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
-                        for k, v in (value or {}).items())
+        units = units or {}
+        return " ".join(
+            f"{k}={v:g}{' ' + units[f'scan.{k}'] if units.get(f'scan.{k}') else ''}"
+            if isinstance(v, (int, float)) else f"{k}={v}" for k, v in (value or {}).items())
     if key == "start_time":
         return local_time(value, date=False)
     if key == "status" and value in _STATUS:
@@ -137,7 +139,7 @@ def _run_runs(args: argparse.Namespace) -> int:
         table.add_column("start" if key == "start_time" else key, no_wrap=True,
                          justify="right" if key in ("run", "shots") else "left")
     for row in rows:
-        table.add_row(*_cells(*(_cell(k, row.get(k)) for k in _COLUMNS)))
+        table.add_row(*_cells(*(_cell(k, row.get(k), row.get("units")) for k in _COLUMNS)))
     _console().print(table)
     return 0
 

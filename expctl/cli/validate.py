@@ -37,6 +37,8 @@ def _run(args: argparse.Namespace) -> int:
         console().print(f"[green]ok[/]: {markup_safe(loaded.path)} ({markup_safe(loaded.name)}): "
                         f"{report.runs} run{'s' if report.runs != 1 else ''}, "
                         f"{report.shots} shots")
+        if report.warnings:
+            print_errors(console(stderr=True), report.warnings, "warnings")
     else:
         print_errors(console(stderr=True), loaded.errors, str(loaded.path))
     return 0 if loaded.ok else 2

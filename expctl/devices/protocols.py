@@ -215,13 +215,16 @@ class ShotBlock:
     ``lightStatus/laser``, I0 monitors such as ``pd_i0``, detector reductions
     such as ``mpccd/ROI_0_sum`` and ``mpccd/photon_nPhot``.  ``sums`` holds
     per-detector image sums over the block (``Sums/``), possibly empty;
-    ``frames`` full images only when they were asked for.
+    ``frames`` full images only when they were asked for; ``units`` the unit of
+    each ``data`` column the DAQ knows it for (``{"pd_i0": "pC"}``; run files
+    carry it as the dataset's ``units`` attribute).
     """
 
     run: int
     data: Mapping[str, np.ndarray]
     sums: Mapping[str, np.ndarray] = field(default_factory=dict)
     frames: Mapping[str, np.ndarray] = field(default_factory=dict)
+    units: Mapping[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         tags = self.data.get("tag")

@@ -50,7 +50,14 @@ def cut_by_condition(outcome: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class RunContext:
-    """Why a run was taken: what downstream reduction selects and bins runs by."""
+    """Why a run was taken: what downstream reduction selects and bins runs by.
+
+    ``scan`` holds the scan variables the enclosing steps declared (a ``for`` over a
+    device's values, ``stubs.step(scan=…)``), ``scan_step`` the index of the innermost
+    one's value (smalldata's ``scan/varStep``).  Every number is in its log unit
+    (:data:`expctl.units.LOG_UNITS`); ``units`` names it per ``section.name``
+    (``{"scan.delay": "ps", "params.span": "deg"}``).
+    """
 
     sequence: str = ""
     sequence_file: str = ""
@@ -60,6 +67,8 @@ class RunContext:
     params: Mapping[str, Any] = field(default_factory=dict)
     scan: Mapping[str, float] = field(default_factory=dict)
     sample_spot: Mapping[str, Any] | None = None
+    units: Mapping[str, str] = field(default_factory=dict)
+    scan_step: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

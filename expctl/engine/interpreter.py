@@ -38,6 +38,7 @@ from expctl.engine.interrupts import (
 from expctl.engine.lifecycle import Lifecycle
 from expctl.engine.motion import DeviceActions
 from expctl.engine.replay import MARKERS, RECORDED, JournalLike, Replay, SpotBook
+from expctl.engine.runcontext import logged_params
 from expctl.engine.runs import RunTaker
 from expctl.engine.safestate import drive_safe_state
 from expctl.engine.scanning import Cleanups, ScanActions
@@ -162,7 +163,7 @@ class Interpreter:
         self.bus.publish(StateChanged(old.value, new.value, self.clock.now(), reason))
 
     def _reset_run_state(self, context: RunContext) -> None:
-        self._context = context
+        self._context = logged_params(context)
         self._since_checkpoint: list[Action] = []
         #: how to undo the safe state of the pause(s) since the last resume
         self._undo: list[Set | Request] = []
@@ -473,7 +474,9 @@ class Interpreter:
 
     # ------------------------------------------------------------------ runs
     def _run_context(self, label: str) -> RunContext:
-        return self._steps.run_context(self._context, label, self._spot)
+        profile = self.beamline.profile
+        units = {name: spec.units for name, spec in profile.devices.items()} if profile else {}
+        return self._steps.run_context(self._context, label, self._spot, units)
 
     def _do_take_run(self, action: TakeRun) -> RunRecord:
         if self.suspenders:

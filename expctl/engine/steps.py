@@ -10,12 +10,12 @@ what the runs taken there are tagged with (step path, loop values).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from typing import Any
 
 from expctl.clock import Clock
 from expctl.engine.events import EventBus, RunContext, StepFinished, StepStarted
 from expctl.engine.replay import Replay, StepFrame
+from expctl.engine.runcontext import run_context
 from expctl.errors import AggregateError, ExpctlError, SequenceError
 from expctl.plans.actions import FaultPolicy, StepBegin, StepEnd
 
@@ -112,14 +112,9 @@ class StepStack:
             if part.location is None:
                 part.location = where
 
-    def run_context(self, base: RunContext, label: str,
-                    spot: Mapping[str, Any] | None) -> RunContext:
-        """``base`` tagged with where the plan is: step path, loop values, scan variables."""
-        loop: dict[str, Any] = {}
-        for f in self.frames:
-            loop.update(f.begin.context)
-        scan = {k: float(v) for k, v in loop.items()
-                if isinstance(v, int | float) and not isinstance(v, bool)
-                and not k.startswith("i_")}
-        return replace(base, step_path=self.path, label=label, loop=loop, scan=scan,
-                       sample_spot=spot)
+    def run_context(self, base: RunContext, label: str, spot: Mapping[str, Any] | None,
+                    device_units: Mapping[str, str]) -> RunContext:
+        """``base`` tagged with where the plan is: step path, loop values and the scan
+        variables the open steps declared, in log units (:mod:`.runcontext`)."""
+        return run_context(base, (f.begin for f in self.frames), label=label,
+                           sample_spot=spot, device_units=device_units)

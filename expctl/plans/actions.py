@@ -235,7 +235,10 @@ class StepBegin:
     """Enter a named step: ``path`` identifies it for journal, timing and run context.
 
     ``context`` carries loop variables and indices (``{"delay": 1.5, "i_spot": 2}``)
-    that runs taken inside the step are tagged with.
+    that runs taken inside the step are tagged with.  ``scan`` names what the step
+    scans and its value here (``{"delay": Quantity(0.5, "ps")}``; a plain number is
+    in the unit of the device of that name), ``scan_step`` that value's index: runs
+    inside log them as ``scan/<name>`` and ``scan/varStep``.
     """
 
     path: str
@@ -245,6 +248,8 @@ class StepBegin:
     on_fault: FaultPolicy | None = None
     #: where the step was written (YAML file and line), for violations found in it
     location: Location | None = None
+    scan: Mapping[str, Any] = field(default_factory=dict)
+    scan_step: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from expctl.plans.stubs import (
     step,
     take_run,
 )
+from expctl.units import Quantity
 
 __all__ = ["DelayPoint", "PumpProbeSettings", "SpotRecord", "delay_scan", "pump_probe"]
 
@@ -133,7 +134,8 @@ def pump_probe(delays: Sequence[float], spots_per_delay: int = 5, reference_shot
                                       {"delay": delay, "i_delay": i, "i_spot": j})
                 records.append(rec)
         yield from step(f"delay[{i}]", f"delay {float(delay):g} ps", per_delay(),
-                        {"delay": float(delay), "i_delay": i})
+                        {"delay": float(delay), "i_delay": i},
+                        scan={"delay": Quantity(float(delay), "ps")}, scan_step=i)
     yield from step("finish", "pump off, shutter closed", _finish(s))
     return records
 
@@ -171,6 +173,7 @@ def delay_scan(delays: Sequence[float], shots: int, *, device: str = "delay",
                 yield from mv({device: delay})
             return (yield from take_run(shots, label))
         run = yield from step(f"delay[{i}]", f"delay {float(delay):g}", body(),
-                              {"delay": float(delay), "i_delay": i})
+                              {"delay": float(delay), "i_delay": i},
+                              scan={device: float(delay)}, scan_step=i)
         points.append(DelayPoint(float(delay), run))
     return points

@@ -152,7 +152,8 @@ def checkpoint() -> Plan:
 
 def step(path: str, label: str = "", plan: Plan | None = None,
          context: Mapping[str, Any] | None = None, *, on_fault: FaultPolicy | None = None,
-         location: Location | None = None) -> Plan:
+         location: Location | None = None, scan: Mapping[str, Any] | None = None,
+         scan_step: int | None = None) -> Plan:
     """Run ``plan`` as the named step ``path`` (journal key, timing unit, run context).
 
     The step opens with a checkpoint: a deferred pause requested during any
@@ -166,8 +167,12 @@ def step(path: str, label: str = "", plan: Plan | None = None,
         context: loop variables that runs inside are tagged with.
         on_fault: fault policy for device actions inside.
         location: where the step was written, for error messages.
+        scan: the scan variables this step sets, by name: a Quantity, or a number in
+            the unit of the device of that name (``{"delay": Quantity(0.5, "ps")}``).
+        scan_step: the index of this step's value in its scan.
     """
-    yield StepBegin(path, label, dict(context or {}), on_fault, location)
+    yield StepBegin(path, label, dict(context or {}), on_fault, location, dict(scan or {}),
+                    scan_step)
     yield Checkpoint()
     value = None
     if plan is not None:

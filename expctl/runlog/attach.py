@@ -20,6 +20,7 @@ from expctl.runlog.catalog import Catalog
 from expctl.runlog.logbook import Logbook
 from expctl.runlog.recovery import recover
 from expctl.runlog.scans import ScanLogger
+from expctl.runlog.smalldata import SmallDataConfig
 from expctl.runlog.writer import RunFileWriter
 
 __all__ = ["RunLogHandle", "attach"]
@@ -70,7 +71,7 @@ class RunLogHandle:
 
 def attach(bus: EventBus, data_dir: Path, *,
            alignment_plotter: Callable[[AlignmentScan, Path], Any] | None = None,
-           ) -> RunLogHandle:
+           smalldata: SmallDataConfig | None = None) -> RunLogHandle:
     """Subscribe the run writer, catalog (critical) and alignment log (not) to ``bus``.
 
     The data directory is prepared (layout marker) and runs a crashed session left
@@ -85,6 +86,8 @@ def attach(bus: EventBus, data_dir: Path, *,
             ``expctl.ui.plots.plot_alignment``, or queues them and returns a future
             (``expctl.ui.plotworker.BackgroundPlotter``); injected: ``ui`` sits above
             ``runlog``.
+        smalldata: what the beamline profile adds to run files
+            (:meth:`SmallDataConfig.from_profile`).
     """
     data_dir = Path(data_dir)
     prepare_for_writing(data_dir)
@@ -96,7 +99,7 @@ def attach(bus: EventBus, data_dir: Path, *,
     except BaseException:
         catalog.close()
         raise
-    handle = RunLogHandle(writer=RunFileWriter(data_dir), catalog=catalog,
+    handle = RunLogHandle(writer=RunFileWriter(data_dir, smalldata=smalldata), catalog=catalog,
                           alignment=AlignmentLogger(data_dir, catalog, alignment_plotter),
                           scans=scans, logbook=Logbook(data_dir), recovered=recovered)
     handle._unsubscribe = [

@@ -22,7 +22,7 @@ from typing import Any
 
 from expctl.engine.events import RunStarted, RunStopped, RunSuperseded, ShotBlockTaken
 from expctl.errors import CorruptFileError, DataError, StorageError
-from expctl.paths import DataDir, check_layout
+from expctl.paths import DataDir, check_layout, prepare_for_writing
 from expctl.runlog.checksum import file_checksum
 from expctl.runlog.dbfile import (
     LOCK_TIMEOUT_S,
@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS runs (
     loop TEXT NOT NULL DEFAULT '{}',
     params TEXT NOT NULL DEFAULT '{}',
     scan TEXT NOT NULL DEFAULT '{}',
+    units TEXT NOT NULL DEFAULT '{}',
     sample_spot TEXT NOT NULL DEFAULT 'null',
     detectors TEXT NOT NULL DEFAULT '[]',
     file TEXT,
@@ -95,11 +96,11 @@ SCAN_COLUMNS = {
 #: Every column of the runs table, in order (what a rebuilt row must fill).
 RUN_COLUMNS = ("run", "beamline", "status", "outcome", "start_time", "stop_time", "hightag",
                "start_tag", "end_tag", "shots", "sequence", "sequence_file", "step_path",
-               "label", "comment", "loop", "params", "scan", "sample_spot", "detectors",
-               "file", "checksum")
+               "label", "comment", "loop", "params", "scan", "units", "sample_spot",
+               "detectors", "file", "checksum")
 #: Columns holding JSON; decoded when rows are read.
-_JSON_COLUMNS = ("loop", "params", "scan", "sample_spot", "detectors", "flags", "moved_to",
-                 "result", "axes")
+_JSON_COLUMNS = ("loop", "params", "scan", "units", "sample_spot", "detectors", "flags",
+                 "moved_to", "result", "axes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +143,8 @@ class Catalog:
         self.lock_timeout = lock_timeout
         self._snapshot: ReadOnlyDatabase | None = None
         self._leases: dict[int, Lease] = {}
-        check_layout(self.data_dir)
         if readonly:
+            check_layout(self.data_dir)
             if not self.path.exists():
                 raise DataError(f"no run catalog at {self.path}",
                                 hint="run a sequence first, or pass --data-dir")
@@ -152,6 +153,7 @@ class Catalog:
             with self._reading("read"):
                 self._db.execute("SELECT run, file, checksum FROM runs LIMIT 1").fetchall()
         else:
+            prepare_for_writing(self.data_dir)  # one layout per directory, marked
             self.layout.guard_write(self.path)
             self._db = connect_writable(self.path, timeout=lock_timeout)
             with self._writing("create the tables of"):
@@ -230,12 +232,12 @@ class Catalog:
             self._db.execute(
                 "INSERT INTO runs (run, beamline, status, outcome, start_time, hightag,"
                 " start_tag, shots, sequence, sequence_file, step_path, label, comment, loop,"
-                " params, scan, sample_spot, detectors, file) VALUES"
-                " (?, ?, 2, 'running', ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " params, scan, units, sample_spot, detectors, file) VALUES"
+                " (?, ?, 2, 'running', ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (r.run, r.beamline, r.start_time, r.hightag, r.start_tag, c.sequence,
                  c.sequence_file, c.step_path, c.label or r.label, r.comment,
-                 _dump(c.loop), _dump(c.params), _dump(c.scan), _dump(c.sample_spot),
-                 _dump(list(r.detectors)), self.relative(path)))
+                 _dump(c.loop), _dump(c.params), _dump(c.scan), _dump(c.units),
+                 _dump(c.sample_spot), _dump(list(r.detectors)), self.relative(path)))
 
     def run_stopped(self, event: RunStopped) -> None:
         """Record the stop: status, outcome, end tag, shots and the file's checksum."""

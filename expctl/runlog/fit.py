@@ -24,6 +24,13 @@ unresolved σ widens the error of t0 instead of silently fixing it.
 (κ, σ and β marginalised), NaN where the curvature is singular.  A number
 counts as a result only when the data constrain it: :func:`diagnose` names
 every parameter that is not, why, and what to measure.
+
+**A bracket is a measurement** when the edge is sharper than the delay step:
+if the jitter (known, or as fitted) is below half the step around time zero and
+the shots do not locate t0 better than "somewhere in the step" but do exclude
+the neighbouring steps (:data:`BRACKET_MIN`), t0 is reported as the step's
+midpoint ± step/√12 (uniform over the step), flagged ``bracketed``; the amplitude, defined
+at t0, is carried to the midpoint with that uncertainty added (ADR 0008).
 """
 
 from __future__ import annotations
@@ -54,6 +61,9 @@ RESOLVED_LOG_SIGMA = 0.5
 CONVERGED = 1e-3
 #: −2 Δlog L by which the response must beat "no response" (χ², 3 dof, 1 % level).
 RESPONSE_MIN = 11.3
+#: −2 Δlog L by which moving the edge into a neighbouring delay step must be worse for
+#: the data to bracket t0 (about 2σ on each side).
+BRACKET_MIN = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,18 +76,21 @@ class Jitter:
         prior: (median, one-sigma factor) of the log-normal prior of a fitted σ.
         of_interest: σ is a result the user asked for (``--fit-jitter``), so an
             unresolved σ makes the fit incomplete; otherwise it is a nuisance.
+        prior_source: whose prior it is: "default" (:data:`JITTER_PRIOR`) or "given".
     """
 
     value: float | None = None
     source: str = "fitted"
     prior: tuple[float, float] = JITTER_PRIOR
     of_interest: bool = False
+    prior_source: str = "default"
 
     def describe(self) -> str:
         if self.value is not None:
             return f"{self.source}: {self.value:g}"
         median, factor = self.prior
-        return f"fitted, log-normal prior median {median:g} ×/÷ {factor:g}"
+        origin = "" if self.prior_source == "default" else f" ({self.prior_source})"
+        return f"fitted, log-normal prior{origin} median {median:g} ×/÷ {factor:g}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +129,9 @@ class PumpFitResult:
     undetermined: Mapping[str, str] = field(default_factory=dict)
     bin_errors: np.ndarray = field(default_factory=lambda: np.zeros(0))
     units: str = "ps"
+    #: t0 is the midpoint of the delays around a sharp edge (module docstring)
+    bracketed: bool = False
+    t0_bracket: tuple[float, float] | None = None
 
     @property
     def reduced_chi2(self) -> float:
@@ -142,6 +158,8 @@ class PumpFitResult:
             "reduced_chi2": self.reduced_chi2, "n_shots": self.n_shots,
             "n_delays": self.n_delays, "converged": self.converged,
             "complete": self.complete, "undetermined": dict(self.undetermined),
+            "bracketed": self.bracketed,
+            "t0_bracket": list(self.t0_bracket) if self.t0_bracket else None,
             "units": self.units,
         }
 
@@ -183,7 +201,83 @@ def fit_pump_response(shots: PumpedShots, *, jitter: Jitter = Jitter(), baseline
         baseline_fitted=baseline, noise=p["noise"], chi2=chi2, dof=dof, response=response,
         n_shots=len(shots.delay), n_delays=shots.n_delays, converged=converged,
         bin_errors=bin_errors, units=units)
+    result = _bracket_t0(result, shots.distinct_delays(), like, q)
     return _with_diagnosis(result, shots, jitter)
+
+
+def _bracket_t0(fit: PumpFitResult, delays: np.ndarray, like: PumpLikelihood,
+                q: np.ndarray) -> PumpFitResult:
+    """``fit`` with t0 as the bracket around an edge sharper than the delay step.
+
+    Where the jitter (known, or as fitted) is below half the step between the
+    delays around t0, the likelihood is flat across that step and its curvature
+    says nothing: t0 is the step's midpoint ± step/√12 (uniform over the step),
+    provided the data show the edge is in that step (:func:`_in_gap`).
+    A, τ and κ get their errors with t0 held at the midpoint, plus half the
+    difference of A (carried to the midpoint) and τ refitted with t0 held one
+    standard deviation either side (t0 marginalised over the step); A also the
+    spread of ``exp(−Δt0/τ)`` over the step (the change at t0, not at the
+    midpoint).  Partial responses at a delay within 2σ of the edge locate it
+    better than the bracket: then the fit is kept as it is.
+    """
+    t0 = fit.t0
+    if not (fit.response >= RESPONSE_MIN and float(delays[0]) <= t0 < float(delays[-1])):
+        return fit
+    before = float(delays[delays <= t0].max())
+    after = float(delays[delays > t0].min())
+    gap = after - before
+    width = gap / math.sqrt(12.0)  # the sd of a uniform spread over the gap
+    if not fit.sigma < 0.5 * gap:
+        return fit
+    near = float(np.min(np.abs(delays - t0))) <= 2.0 * fit.sigma
+    if near and fit.t0_err < width:
+        return fit
+    if not _in_gap(like, q, delays, before, after):
+        return fit
+    mid = 0.5 * (before + after)
+    at_mid = q.copy()
+    at_mid[0] = mid
+    at_mid[1] = fit.amplitude * math.exp((t0 - mid) / fit.tau)  # A is the change at t0
+    rest = covariance(0.5 * hessian(like.nll, at_mid, like.steps(at_mid))[1:, 1:])
+    cov = np.full((len(q), len(q)), 0.0)
+    cov[1:, 1:] = rest
+    p, err = like.natural(at_mid, cov)
+    # t0 is anywhere in the step: A (carried to the midpoint) and τ as refitted with t0
+    # held one standard deviation either side; half their difference adds in quadrature
+    spread = []
+    for edge in (mid - width, mid + width):
+        held, _ = _held_fit(like, at_mid, edge)
+        _, amp, tau, *_ = like.unpack(held)
+        spread.append((amp * math.exp((edge - mid) / tau), tau))
+    carried = abs(p["amplitude"]) * width / p["tau"]  # the change at t0 vs at the midpoint
+    amp_err = float(np.linalg.norm([err["amplitude"], 0.5 * (spread[1][0] - spread[0][0]),
+                                    carried]))
+    tau_err = math.hypot(err["tau"], 0.5 * (spread[1][1] - spread[0][1]))
+    return replace(fit, t0=mid, t0_err=width, amplitude=p["amplitude"], amplitude_err=amp_err,
+                   tau=p["tau"], tau_err=tau_err, bracketed=True, t0_bracket=(before, after))
+
+
+def _in_gap(like: PumpLikelihood, q: np.ndarray, delays: np.ndarray, before: float,
+            after: float) -> bool:
+    """Whether the data put the edge between ``before`` and ``after``: moving t0 into the
+    neighbouring step on either side (A, τ, σ, κ refitted) costs −2Δlog L ≥
+    :data:`BRACKET_MIN` each (beyond the scan: half a step out)."""
+    gap = after - before
+    earlier = delays[delays < before]
+    later = delays[delays > after]
+    sides = (0.5 * (before + float(earlier.max())) if len(earlier) else before - 0.5 * gap,
+             0.5 * (after + float(later.min())) if len(later) else after + 0.5 * gap)
+    best = like.nll(q)
+    return all(_held_fit(like, q, t0)[1] - best >= BRACKET_MIN for t0 in sides)
+
+
+def _held_fit(like: PumpLikelihood, q: np.ndarray, t0: float) -> tuple[np.ndarray, float]:
+    """The best parameters and ``nll`` with t0 held at ``t0`` (the rest refitted from ``q``)."""
+    def held(rest: np.ndarray) -> float:
+        return like.nll(np.concatenate([[t0], rest]))
+
+    rest, value = nelder_mead(held, q[1:].copy(), like.steps(q)[1:] * 50.0, tol=1e-5)
+    return np.concatenate([[t0], rest]), value
 
 
 def _with_diagnosis(result: PumpFitResult, shots: PumpedShots, jitter: Jitter) -> PumpFitResult:
@@ -276,10 +370,12 @@ def diagnose(fit: PumpFitResult, delays: np.ndarray, jitter: Jitter) -> dict[str
 
     * no significant response (the fit beats A = 0 by less than
       :data:`RESPONSE_MIN` in −2 log L): nothing else means anything;
-    * t0 outside the scanned delays, no delay within 2σ of the edge (for a fitted
-      σ the widest its one-sigma range allows), or — for an edge narrower than the
-      gap between the delays around it — an error no smaller than that of
-      "somewhere in the gap" (gap/√12): then the data only bracket t0;
+    * t0 outside the scanned delays; or, unless the edge is sharp enough for a
+      bracket to be the measurement (``bracketed``), no delay within 2σ of the edge
+      (for a fitted σ the widest its one-sigma range allows), or — for an edge
+      narrower than the gap between the delays around it — an error no smaller than
+      that of "somewhere in the gap" (gap/√12): the data bracket t0 but cannot show
+      that the jitter is below the step;
     * τ longer than twice the delays scanned after t0, fewer than two delays in
       ``(t0, t0 + 2τ]``, or τ known to no better than 100 %;
     * the baseline without a delay before ``t0 − 2σ``;
@@ -321,10 +417,12 @@ def _t0_reason(fit: PumpFitResult, delays: np.ndarray) -> str | None:
     if not lo <= t0 <= hi:
         return (f"t0 is not constrained: the edge at {t0:.3f} {u} lies outside the scanned "
                 f"delays {lo:g}…{hi:g} {u}; extend the scan across it")
+    if fit.bracketed:
+        return None
     before = float(delays[delays <= t0].max())
     after = float(delays[delays > t0].min()) if np.any(delays > t0) else hi
-    where = (f"the data only place it between {before:g} and {after:g} {u}; sample finer "
-             f"around {t0:.2f} {u}")
+    where = (f"the shots around it do not tell the step from {before:g} to {after:g} {u} "
+             f"from its neighbours; sample finer around {t0:.2f} {u} with more shots")
     if float(np.min(np.abs(delays - t0))) > 2.0 * sig:
         return (f"t0 is not constrained: no delay within 2σ ({2.0 * sig:.3f} {u}) of the edge "
                 f"at {t0:.3f} {u}; {where}")

@@ -8,7 +8,7 @@ nothing is written next to the file (archives the user cannot write read too).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,9 @@ from expctl.runlog.writer import FILE_FORMAT
 
 __all__ = ["ColumnMissingError", "RunData", "read_attributes", "read_run", "run_summary"]
 
-_JSON_ATTRS = ("detectors", "loop", "params", "scan", "sample_spot", "problems")
+_JSON_ATTRS = ("detectors", "loop", "params", "scan", "sample_spot", "problems", "units")
+#: Groups of configuration and run sums, not per-shot columns.
+_NOT_PER_SHOT = ("entry", "UserDataCfg", "Sums", "epicsOnce")
 
 
 class ColumnMissingError(DataError):
@@ -29,11 +31,13 @@ class ColumnMissingError(DataError):
 
 @dataclass(frozen=True, slots=True)
 class RunData:
-    """One run's root attributes (JSON decoded) and the per-shot columns asked for."""
+    """One run's root attributes (JSON decoded), the per-shot columns asked for and the
+    units of those that carry one (files of layout 1 carry none)."""
 
     path: Path
     attrs: dict[str, Any]
     columns: dict[str, np.ndarray]
+    units: dict[str, str] = field(default_factory=dict)
 
     @property
     def shots(self) -> int:
@@ -93,7 +97,12 @@ def read_run(path: Path, keys: tuple[str, ...] | None = None, *,
         n = min((ds.shape[0] for ds in wanted.values()), default=0)
         # an SWMR reader may see datasets mid-append: cut to the common length
         columns = {k: ds[:n] for k, ds in wanted.items()}
-    return RunData(path=path, attrs=meta, columns=columns)
+        units = {k: _text(ds.attrs["units"]) for k, ds in wanted.items() if "units" in ds.attrs}
+    return RunData(path=path, attrs=meta, columns=columns, units=units)
+
+
+def _text(value: Any) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
 def read_attributes(path: Path) -> dict[str, Any]:
@@ -104,17 +113,21 @@ def read_attributes(path: Path) -> dict[str, Any]:
 
 
 def _per_shot_datasets(f: Any, *, one_d: bool = True) -> dict[str, Any]:
-    """Datasets outside the metadata groups, by name: the per-shot columns (1-D) or all.
+    """Datasets outside the metadata groups, by their own name: the per-shot columns (1-D)
+    or all.  A second name of a dataset (``fiducials`` of ``tag``, ``ipm_…/sum``) is
+    left out: its ``target`` attribute names the first.
 
     Walked by hand because ``visititems`` reports a hard-linked dataset under
     only one of its names, which may be its NeXus link in ``entry/data``.
     """
     found: dict[str, Any] = {}
-    stack = [(name, obj) for name, obj in f.items()
-             if name not in ("entry", "UserDataCfg", "Sums", "epicsOnce")]
+    stack = [(name, obj) for name, obj in f.items() if name not in _NOT_PER_SHOT]
     while stack:
         name, obj = stack.pop()
         if hasattr(obj, "shape"):
+            target = _text(obj.attrs.get("target", f"/{name}"))
+            if target != f"/{name}":
+                continue
             if len(obj.shape) == 1 or (not one_d and len(obj.shape) > 1):
                 found[name] = obj
         else:
@@ -129,7 +142,8 @@ def run_summary(path: Path) -> dict[str, Any]:
         raise DataError(f"run file {path} does not exist")
     with open_for_reading(path) as f, reading(path):
         _check_format(path, f)
-        datasets = {name: {"shape": list(ds.shape), "dtype": str(ds.dtype)}
+        datasets = {name: {"shape": list(ds.shape), "dtype": str(ds.dtype),
+                           "units": _text(ds.attrs.get("units", ""))}
                     for name, ds in _per_shot_datasets(f, one_d=False).items()}
         return {
             "file": str(path),
@@ -137,7 +151,8 @@ def run_summary(path: Path) -> dict[str, Any]:
             "datasets": datasets,
             "UserDataCfg": _group_values(f.get("UserDataCfg")),
             "epicsOnce": _group_values(f.get("epicsOnce")),
-            "Sums": {k: {"shape": list(v.shape), "total": float(np.sum(v[()]))}
+            "Sums": {k: {"shape": list(v.shape), "total": float(np.sum(v[()])),
+                         "units": _text(v.attrs.get("units", ""))}
                      for k, v in f.get("Sums", {}).items()},
         }
 

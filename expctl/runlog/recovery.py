@@ -319,7 +319,7 @@ def row_from_file(layout: DataDir, beamline: int, run: int, path: Path) -> dict[
         return row
     for key in ("status", "outcome", "start_time", "stop_time", "hightag", "start_tag",
                 "end_tag", "shots", "sequence", "sequence_file", "step_path", "label",
-                "comment", "loop", "params", "scan", "sample_spot", "detectors"):
+                "comment", "loop", "params", "scan", "units", "sample_spot", "detectors"):
         if key in attrs:
             row[key] = _plain(attrs[key])
     if row.get("end_tag") == -1:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,17 +37,11 @@ import numpy as np
 
 from expctl.errors import DataError, UserError
 from expctl.runlog.calibration import I0Calibration
-from expctl.runlog.fit import JITTER_PRIOR, Jitter, PumpFitResult, fit_pump_response
+from expctl.runlog.fit import PumpFitResult, fit_pump_response
 from expctl.runlog.likelihood import PumpedShots
-from expctl.runlog.reader import ColumnMissingError, read_run
+from expctl.runlog.reduce_inputs import TIMING_TOOL_COLUMNS, choose_jitter, load_inputs
 
 __all__ = ["TIMING_TOOL_COLUMNS", "BinStats", "Cube", "ReduceOptions", "reduce_runs"]
-
-#: Per-shot timing-tool columns (arrival time or its correction, in the bin variable's
-#: unit) whose spread over the pumped shots is the jitter, first found first used.
-TIMING_TOOL_COLUMNS = ("tt/ttCorr", "tt/FLTPOS_PS")
-#: Fewest pumped shots with a timing-tool reading for its rms to set the jitter.
-MIN_TIMING_TOOL_SHOTS = 10
 
 #: Above this many distinct scan values, ``bins=None`` falls back to uniform bins.
 MAX_UNIQUE_BINS = 200
@@ -72,11 +66,13 @@ class ReduceOptions:
             different attenuators, so one absolute window rarely suits both).
         require_xray: drop shots with ``lightStatus/xray`` == 0.
         fit: fit the pump response.
-        jitter: a known timing jitter σ (fixed in the fit); None: from the timing
-            tool, else fitted under ``jitter_prior``.
+        jitter: a known timing jitter σ in ps (fixed in the fit); None: from the
+            timing tool, else fitted under ``jitter_prior``.
         fit_jitter: σ is a result (the fit is incomplete if the data cannot resolve
             it); without it a fitted σ is a nuisance marginalised into t0's error.
-        jitter_prior: (median, one-sigma factor) of the log-normal prior of a fitted σ.
+        jitter_prior: (median, one-sigma factor) of the log-normal prior of a fitted σ,
+            in the bin variable's unit; None: the jitter the run files declare
+            (``UserDataCfg/timing``) ×/÷ 10, else :data:`~expctl.runlog.fit.JITTER_PRIOR`.
         timing_tool: the timing-tool column to take σ from; "auto" tries
             :data:`TIMING_TOOL_COLUMNS`; None ignores timing tools.
         baseline: fit a constant ΔI/I offset (on/off calibration differences).
@@ -96,7 +92,7 @@ class ReduceOptions:
     fit: bool = True
     jitter: float | None = None
     fit_jitter: bool = False
-    jitter_prior: tuple[float, float] = JITTER_PRIOR
+    jitter_prior: tuple[float, float] | None = None
     timing_tool: str | None = "auto"
     baseline: bool = False
     i0_calibration: I0Calibration | None = None
@@ -257,7 +253,8 @@ def _moderated_variance(s2: np.ndarray, nu: np.ndarray) -> np.ndarray:
 def reduce_runs(paths: Sequence[Path], options: ReduceOptions = ReduceOptions()) -> Cube:
     """Reduce run files into a :class:`Cube` (see the module docstring for the statistics)."""
     o = options
-    cols, runs, empty = _load(paths, o)
+    inputs = load_inputs(paths, o)
+    cols, runs, empty = inputs.columns, inputs.runs, inputs.empty
     total = len(cols[o.bin_var])
     keep, rejected = _select(cols, o)
     rejected = {"empty_runs": empty, **rejected}
@@ -293,43 +290,11 @@ def reduce_runs(paths: Sequence[Path], options: ReduceOptions = ReduceOptions())
     if o.fit:
         shots, no_reference = _pumped_shots(cols, keep & laser_on, idx_all, off, o)
         rejected["no_reference_in_bin"] = no_reference
-        fit = fit_pump_response(shots, jitter=_jitter(cols, keep & laser_on, o),
-                                baseline=o.baseline)
+        fit = fit_pump_response(shots, jitter=choose_jitter(inputs, keep & laser_on, o),
+                                baseline=o.baseline, units=inputs.unit)
     return Cube(options=o, runs=tuple(runs), edges=edges, centers=centers, on=on, off=off,
                 relative=relative, relative_err=relative_err, fit=fit, shots_total=total,
-                rejected=rejected)
-
-
-def _load(paths: Sequence[Path], o: ReduceOptions
-          ) -> tuple[dict[str, np.ndarray], list[int], int]:
-    """Per-shot numeric columns common to every run (float64), the run numbers, empty runs."""
-    if not paths:
-        raise UserError("no runs to reduce", hint="give run numbers or --where")
-    required = (o.bin_var, o.signal, o.i0, o.laser)
-    parts: list[dict[str, np.ndarray]] = []
-    runs: list[int] = []
-    empty = 0
-    for path in paths:
-        try:
-            data = read_run(path, required=required, attrs=("run",))
-        except ColumnMissingError as exc:  # the file is fine; the chosen run or column is not
-            raise UserError(f"cannot reduce {exc.message}", allowed=exc.allowed,
-                            hint="Choose runs taken in a delay loop (e.g. --where "
-                                 "\"sequence == 'pumpprobe'\") or another --bin/--signal/--i0."
-                            ) from None
-        if not data.columns:
-            empty += 1
-            continue
-        if o.i0_calibration is not None:
-            data = replace(data, columns=o.i0_calibration.applied(path, data.columns))
-        runs.append(int(data.attrs.get("run", -1)))
-        parts.append({k: v for k, v in data.columns.items()
-                      if v.dtype.kind in "iufb" and k != "tag"})
-    if not parts:
-        raise DataError(f"none of the {len(paths)} runs holds a shot")
-    common = set.intersection(*(set(p) for p in parts))
-    cols = {k: np.concatenate([p[k] for p in parts]).astype(np.float64) for k in sorted(common)}
-    return cols, runs, empty
+                rejected=rejected, units=inputs.unit)
 
 
 def _select(cols: dict[str, np.ndarray], o: ReduceOptions) -> tuple[np.ndarray, dict[str, int]]:
@@ -399,27 +364,3 @@ def _pumped_shots(cols: dict[str, np.ndarray], sel: np.ndarray, idx: np.ndarray,
                         weight=i0 / float(np.mean(i0)) if len(i0) else i0, bin=b,
                         reference_var=reference_var)
     return shots, int((~usable).sum())
-
-
-def _jitter(cols: dict[str, np.ndarray], pumped: np.ndarray, o: ReduceOptions) -> Jitter:
-    """The jitter the fit uses: given, else a timing tool's rms, else fitted (recorded)."""
-    if o.jitter is not None:
-        return Jitter(o.jitter, "given", o.jitter_prior)
-    names = TIMING_TOOL_COLUMNS if o.timing_tool == "auto" else (
-        (o.timing_tool,) if o.timing_tool else ())
-    for name in names:
-        if name not in cols:
-            if o.timing_tool not in (None, "auto"):
-                raise UserError(f"no timing-tool column {name} in the selected runs",
-                                allowed=", ".join(k for k in cols if k.startswith("tt/"))
-                                or "no tt/ columns",
-                                hint="Give another --timing-tool, or none to fit the jitter.")
-            continue
-        values = cols[name][pumped]
-        values = values[np.isfinite(values)]
-        if len(values) >= MIN_TIMING_TOOL_SHOTS:
-            rms = 1.4826 * float(np.median(np.abs(values - np.median(values))))
-            if rms > 0:
-                return Jitter(rms, f"timing tool {name} (robust rms of {len(values)} pumped "
-                                   f"shots)", o.jitter_prior)
-    return Jitter(None, "fitted", o.jitter_prior, of_interest=o.fit_jitter)

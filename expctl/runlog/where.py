@@ -14,9 +14,12 @@ A NAME is a catalog column (``run``, ``label``, ``status``, ``outcome``,
 ``shots``, ``sequence`` …) or a scan / loop / parameter value, looked up in
 that order (``delay`` finds ``scan.delay``); dotted names select explicitly
 (``params.spots_per_delay``).  A bare word that names nothing is a string, so
-``label==pumped`` works unquoted.  Numbers may carry units (``delay > 500 fs``
-compares in ps, the unit scan delays are logged in).  ``~`` matches a glob
-(``step_path ~ '*pumped*'``).  A comparison with a missing value is false.
+``label==pumped`` works unquoted.  Numbers may carry units: compared with a
+name, the number is converted to the unit the catalog records for that name
+(``delay > 600 fs`` is ``delay > 0.6`` for a delay logged in ps; ``delay >
+5 mm`` is refused), else to the log unit of its dimension
+(:data:`expctl.units.LOG_UNITS`).  ``~`` matches a glob (``step_path ~
+'*pumped*'``).  A comparison with a missing value is false.
 
 Bounded like every input: at most :data:`MAX_LENGTH` characters, :data:`MAX_NESTING`
 levels of parentheses and ``not``, numbers of at most :data:`MAX_DIGITS` characters.
@@ -30,8 +33,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from expctl.errors import UserError
-from expctl.units import UNITS, convert, dimension_of, lex_quantity
+from expctl.errors import UnitError, UserError
+from expctl.units import LOG_UNITS, UNITS, convert, dimension_of, lex_quantity
 
 __all__ = ["Filter", "parse_where"]
 
@@ -51,8 +54,6 @@ MAX_LENGTH = 4000
 MAX_NESTING = 50
 #: Characters of one number.
 MAX_DIGITS = 100
-#: Units of logged scan variables, by dimension (delays are logged in ps, positions in mm).
-_LOGGED_UNIT = {"time": "ps", "length": "mm", "angle": "deg", "energy": "keV"}
 _MISSING = object()
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
@@ -178,7 +179,8 @@ class _Parser:
             self.take()
             right = self.value()
             op = _COMPARE[tok.text]
-            return lambda r: _apply(op, left(r), right(r))
+            a, b = left.against(right, self.source), right.against(left, self.source)
+            return lambda r: _apply(op, a(r), b(r))
         if tok.kind == "in":
             self.take()
             self.take("(")
@@ -187,10 +189,13 @@ class _Parser:
                 self.take()
                 options.append(self.value())
             self.take(")")
-            return lambda r: any(_apply(_COMPARE["=="], left(r), o(r)) for o in options)
-        return lambda r: (v := left(r)) is not _MISSING and bool(v)
+            pairs = [(left.against(o, self.source), o.against(left, self.source))
+                     for o in options]
+            return lambda r: any(_apply(_COMPARE["=="], a(r), b(r)) for a, b in pairs)
+        get = left.against(None, self.source)
+        return lambda r: (v := get(r)) is not _MISSING and bool(v)
 
-    def value(self) -> Callable[[Mapping[str, Any]], Any]:
+    def value(self) -> _Operand:
         tok = self.take()
         if tok.kind == "num":
             if len(tok.text) > MAX_DIGITS:
@@ -200,35 +205,77 @@ class _Parser:
             unit_tok = self.peek()
             if unit_tok.kind == "unit":
                 self.take()
-                dim = dimension_of(unit_tok.text)
-                number = convert(number, unit_tok.text, _LOGGED_UNIT.get(dim, unit_tok.text))
-            return lambda r: number
+                dimension_of(unit_tok.text)
+                return _Operand(quantity=(number, unit_tok.text), text=f"{tok.text} "
+                                                                       f"{unit_tok.text}")
+            return _Operand(constant=number)
         if tok.kind == "str":
-            text = tok.text[1:-1]
-            return lambda r: text
+            return _Operand(constant=tok.text[1:-1])
         if tok.kind == "name":
-            name = tok.text
-            return lambda r: _lookup(r, name)
+            return _Operand(name=tok.text)
         found = "end of expression" if tok.kind == "end" else repr(tok.text)
         raise _error(self.source, tok.col, f"expected a value, found {found}")
 
 
-def _lookup(row: Mapping[str, Any], name: str) -> Any:
-    """Column, else scan/loop/params value, else a dotted path, else the word itself."""
+@dataclass(frozen=True, slots=True)
+class _Operand:
+    """One side of a comparison: a name, a constant, or a number with a unit."""
+
+    name: str | None = None
+    constant: Any = None
+    quantity: tuple[float, str] | None = None
+    text: str = ""
+
+    def against(self, other: _Operand | None, source: str
+                ) -> Callable[[Mapping[str, Any]], Any]:
+        """This side's value in a row, a quantity converted to the unit ``other`` is
+        logged in (the log unit of its dimension when that is not recorded)."""
+        if self.name is not None:
+            name = self.name
+            return lambda r: _lookup(r, name)[0]
+        if self.quantity is None:
+            constant = self.constant
+            return lambda r: constant
+        number, unit = self.quantity
+        fallback = LOG_UNITS.get(dimension_of(unit), unit)
+        default = convert(number, unit, fallback)
+        if other is None or other.name is None:
+            return lambda r: default
+        name, text = other.name, self.text
+
+        def value(row: Mapping[str, Any]) -> Any:
+            target = _lookup(row, name)[1]
+            if target is None or target == fallback:
+                return default
+            try:
+                return convert(number, unit, target)
+            except UnitError:
+                logged_in = target or "plain numbers"
+                raise UserError(f"--where {source!r}: {name} is logged in {logged_in}, which "
+                                f"{text} cannot be compared with",
+                                allowed=f"a value in {logged_in}") from None
+        return value
+
+
+def _lookup(row: Mapping[str, Any], name: str) -> tuple[Any, str | None]:
+    """Column, else scan/loop/params value, else a dotted path, else the word itself; and
+    the unit the row records for it (None when it records none)."""
     if name in row:
-        return row[name]
+        return row[name], None
+    units = row.get("units")
+    units = units if isinstance(units, Mapping) else {}
     for section in ("scan", "loop", "params"):
         sub = row.get(section)
         if isinstance(sub, Mapping) and name in sub:
-            return sub[name]
+            return sub[name], units.get(f"{section}.{name}")
     if "." in name:
         node: Any = row
         for part in name.split("."):
             if not isinstance(node, Mapping) or part not in node:
-                return _MISSING
+                return _MISSING, None
             node = node[part]
-        return node
-    return name
+        return node, units.get(name)
+    return name, None
 
 
 def _apply(op: Callable[[Any, Any], bool], a: Any, b: Any) -> bool:

@@ -1,9 +1,12 @@
 """The HDF5 run writer: one small-data file per run, written from engine events.
 
 Layout follows the LCLS smalldata convention (per-shot datasets whose first
-dimension is the number of shots, ``UserDataCfg/``, ``Sums/``, ``epicsOnce/``)
-with run metadata as root attributes and a NeXus ``/entry`` (NXentry/NXdata,
-hard links to the per-shot datasets) so NeXus viewers open it.
+dimension is the number of shots, ``UserDataCfg/``, ``Sums/``, ``epicsOnce/``,
+``fiducials``, packed ``event_time``, ``damage/``, conventional monitor names;
+:mod:`expctl.runlog.smalldata`, docs/runfiles.md) with run metadata as root
+attributes, a ``units`` attribute on every dataset whose unit is known, and a
+NeXus ``/entry`` (NXentry/NXdata, hard links to the per-shot datasets) so
+NeXus viewers open it.
 
 Creation protocol (docs/decisions/0005): the catalog registers the run first;
 the writer then creates ``run<N>.h5.partial`` (never through a symbolic link),
@@ -27,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +42,14 @@ from expctl.engine.events import RunStarted, RunStopped, ShotBlockTaken
 from expctl.errors import DataError, StorageError, storage_error
 from expctl.paths import DataDir
 from expctl.runlog.h5util import compression_for, iso_time, json_attr, write_mapping
+from expctl.runlog.smalldata import (
+    EVENT_TIME_ENCODING,
+    SmallDataConfig,
+    additive,
+    damage,
+    pack_event_time,
+)
+from expctl.units import logged
 
 if TYPE_CHECKING:
     import h5py
@@ -49,7 +60,7 @@ if TYPE_CHECKING:
 __all__ = ["FILE_FORMAT", "RunFileWriter", "run_attributes"]
 
 #: Written to the ``file_format`` root attribute; readers check the prefix.
-FILE_FORMAT = "expctl-smalldata/1"
+FILE_FORMAT = "expctl-smalldata/2"
 _MAX_CHUNK = 65536
 _MIN_CHUNK = 256
 #: How long the stop waits for another process to close a run file it holds open.
@@ -77,6 +88,8 @@ def run_attributes(record: RunRecord, context: RunContext) -> dict[str, Any]:
         "loop": json_attr(dict(context.loop)),
         "params": json_attr(dict(context.params)),
         "scan": json_attr(dict(context.scan)),
+        "scan_step": -1 if context.scan_step is None else context.scan_step,
+        "units": json_attr(dict(context.units)),
         "sample_spot": json_attr(None if context.sample_spot is None
                                  else dict(context.sample_spot)),
     }
@@ -89,10 +102,13 @@ class _OpenRun:
     path: Path
     file: h5py.File | None  # open (SWMR) from the first shot block until the stop
     context: RunContext
+    smalldata: SmallDataConfig
     datasets: dict[str, h5py.Dataset] = field(default_factory=dict)
     shots: int = 0
-    sums: dict[str, np.ndarray] = field(default_factory=dict)
+    sums: dict[str, np.ndarray] = field(default_factory=dict)  # full frames, per detector
     sum_shots: int = 0
+    column_sums: dict[str, float] = field(default_factory=dict)  # additive reductions
+    units: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
 
@@ -103,14 +119,18 @@ class RunFileWriter:
         data_dir: the data directory (files go under ``runs/``).
         lock_wait: how long the stop waits for a reader holding the file open
             (then it writes the final metadata without the HDF5 lock and says so).
+        smalldata: what the beamline profile adds (conventional names, declared timing);
+            :meth:`SmallDataConfig.from_profile`.
     """
 
     subscriber_name = "run writer"
 
-    def __init__(self, data_dir: Path, *, lock_wait: float = FILE_LOCK_WAIT_S) -> None:
+    def __init__(self, data_dir: Path, *, lock_wait: float = FILE_LOCK_WAIT_S,
+                 smalldata: SmallDataConfig | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.layout = DataDir(self.data_dir)
         self.lock_wait = lock_wait
+        self.smalldata = smalldata or SmallDataConfig()
         self._open: dict[int, _OpenRun] = {}
 
     def __call__(self, event: EngineEvent) -> None:
@@ -146,10 +166,11 @@ class RunFileWriter:
                                 "reused", hint="Check that the facility run counter was not "
                                                "reset.")
             with _create_exclusive(partial) as f:  # closed: a kill now leaves a clean file
-                _write_start(f, event)
+                _write_start(f, event, self.smalldata)
             self.layout.guard_write(path)
             os.rename(partial, path)  # complete enough to bear its name
-        self._open[record.run] = _OpenRun(path=path, file=None, context=event.context)
+        self._open[record.run] = _OpenRun(path=path, file=None, context=event.context,
+                                          smalldata=self.smalldata)
         return path
 
     def append(self, event: ShotBlockTaken) -> None:
@@ -235,7 +256,7 @@ def _create_exclusive(path: Path) -> h5py.File:
         raise
 
 
-def _write_start(f: h5py.File, event: RunStarted) -> None:
+def _write_start(f: h5py.File, event: RunStarted, smalldata: SmallDataConfig) -> None:
     """Everything known when the run starts: attributes, configuration, snapshot, NeXus."""
     import h5py
 
@@ -249,8 +270,8 @@ def _write_start(f: h5py.File, event: RunStarted) -> None:
         "default": "entry",
         "problems": "[]",
     })
-    write_mapping(f.create_group("UserDataCfg"), event.config)
-    write_mapping(f.create_group("epicsOnce"), event.snapshot)
+    write_mapping(f.create_group("UserDataCfg"), {**smalldata.user_config, **event.config})
+    _write_snapshot(f.create_group("epicsOnce"), event.snapshot, smalldata.device_units)
     entry = f.create_group("entry")
     entry.attrs["NX_class"] = "NXentry"
     entry.create_dataset("title", data=_title(record, event.context),
@@ -261,12 +282,27 @@ def _write_start(f: h5py.File, event: RunStarted) -> None:
                          dtype=h5py.string_dtype())
 
 
+def _write_snapshot(group: h5py.Group, snapshot: Mapping[str, Any],
+                    device_units: Mapping[str, str]) -> None:
+    """Device values at the start (``epicsOnce/``), numbers in their log units."""
+    values: dict[str, Any] = {}
+    units: dict[str, str] = {}
+    for name, value in snapshot.items():
+        values[name], unit = logged(value, device_units.get(name, ""))
+        if unit:
+            units[name.replace("/", "_")] = unit
+    write_mapping(group, values)
+    for name, unit in units.items():
+        group[name].attrs["units"] = unit
+
+
 def _append(state: _OpenRun, f: h5py.File, event: ShotBlockTaken) -> None:
     """Write one block's columns (creating the datasets with the first) and flush."""
     block = event.block
     n = len(block)
     columns = _columns(block, event.context, n)
     if not state.datasets:
+        state.units = _units(block, event.context)
         _create_datasets(state, f, columns)
     for key in columns.keys() - state.datasets.keys():
         state.problems.append(f"{key!r} first appeared after shot {state.shots}; not logged")
@@ -278,6 +314,9 @@ def _append(state: _OpenRun, f: h5py.File, event: ShotBlockTaken) -> None:
         elif n:
             state.problems.append(f"{key!r} missing for shots {state.shots}..{state.shots + n}")
     state.shots += n
+    for key, values in columns.items():
+        if additive(key):
+            state.column_sums[key] = state.column_sums.get(key, 0.0) + float(np.nansum(values))
     for det, image in block.sums.items():
         acc = state.sums.get(det)
         state.sums[det] = np.array(image, dtype=np.float64) if acc is None else acc + image
@@ -298,10 +337,16 @@ def _write_stop(f: h5py.File, state: _OpenRun, event: RunStopped) -> None:
     f.attrs["outcome"] = event.outcome
     f.attrs["problems"] = json_attr(state.problems)
     sums = f.create_group("Sums")
-    sums.attrs["shots"] = state.sum_shots
+    sums.attrs["shots"] = state.shots
+    for key, total in state.column_sums.items():
+        ds = sums.create_dataset(key.replace("/", "_"), data=total)
+        ds.attrs.update({"units": state.units.get(key, ""), "sum_of": f"/{key}",
+                         "shots": state.shots})
     for det, image in state.sums.items():
-        sums.create_dataset(det.replace("/", "_"), data=image,
-                            compression="gzip", compression_opts=1, shuffle=True)
+        ds = sums.create_dataset(f"{det.replace('/', '_')}_raw", data=image,
+                                 compression="gzip", compression_opts=1, shuffle=True)
+        ds.attrs.update({"units": "ADU", "sum_of": "full frames (raw)",
+                         "shots": state.sum_shots})
     f["entry"].create_dataset("end_time", data=iso_time(record.stop_time),
                               dtype=h5py.string_dtype())
 
@@ -313,7 +358,8 @@ def _title(record: RunRecord, context: RunContext) -> str:
 
 
 def _columns(block: ShotBlock, context: RunContext, n: int) -> dict[str, np.ndarray]:
-    """Per-shot arrays of a block, with ``scan/<var>`` added and lengths checked."""
+    """Per-shot arrays of a block in the file's conventions, lengths checked: the DAQ's
+    columns (``event_time`` packed), ``scan/<var>``, ``scan/varStep``, ``damage/<det>``."""
     columns: dict[str, np.ndarray] = {}
     for key, values in block.data.items():
         arr = np.asarray(values)
@@ -322,8 +368,13 @@ def _columns(block: ShotBlock, context: RunContext, n: int) -> dict[str, np.ndar
                             f"{arr.shape[0] if arr.ndim else 0} entries for {n} shots",
                             hint="every per-shot array must have one entry per tag")
         columns[key] = arr.astype(np.uint8) if arr.dtype.kind == "b" else arr
+    if "event_time" in columns and columns["event_time"].dtype.kind == "f":
+        columns["event_time"] = pack_event_time(columns["event_time"])
     for var, value in context.scan.items():
         columns.setdefault(f"scan/{var}", np.full(n, float(value)))
+    columns.setdefault("scan/varStep", np.full(n, context.scan_step or 0, dtype=np.int64))
+    for key, values in damage(block.data, n).items():
+        columns.setdefault(key, values)
     for det, frames in block.frames.items():
         arr = np.asarray(frames)
         if arr.shape[0] != n:
@@ -333,8 +384,27 @@ def _columns(block: ShotBlock, context: RunContext, n: int) -> dict[str, np.ndar
     return columns
 
 
+def _units(block: ShotBlock, context: RunContext) -> dict[str, str]:
+    """The unit of each column: the DAQ's, the context's for scan variables."""
+    units = {k: u for k, u in block.units.items() if k != "event_time"}
+    units |= {f"scan/{var}": context.units.get(f"scan.{var}", "") for var in context.scan}
+    units |= {f"{det}/frames": "ADU" for det in block.frames}
+    return units
+
+
+#: Attributes of the columns every run file has, beyond their unit.
+_COLUMN_ATTRS: dict[str, dict[str, str]] = {
+    "tag": {"description": "facility tag (60 Hz counter) of each shot; also linked as "
+                           "fiducials, where smalldata readers look (not an LCLS fiducial)"},
+    "event_time": {"encoding": EVENT_TIME_ENCODING, "units": ""},
+    "scan/varStep": {"description": "index of the scan value this run was taken at "
+                                    "(0 outside a scan)", "units": ""},
+}
+
+
 def _create_datasets(state: _OpenRun, f: h5py.File, columns: dict[str, np.ndarray]) -> None:
-    """Create the per-shot datasets and NeXus links, then enter SWMR mode."""
+    """Create the per-shot datasets, their conventional names and NeXus links, then enter
+    SWMR mode."""
     import h5py
 
     for key, arr in columns.items():
@@ -347,9 +417,19 @@ def _create_datasets(state: _OpenRun, f: h5py.File, columns: dict[str, np.ndarra
         kwargs: dict[str, Any] = compression_for(arr)
         if fill is not None:
             kwargs["fillvalue"] = fill
-        state.datasets[key] = f.create_dataset(
+        ds = state.datasets[key] = f.create_dataset(
             key, shape=(0, *arr.shape[1:]), maxshape=(None, *arr.shape[1:]),
             chunks=chunks, dtype=dtype, **kwargs)
+        if key in state.units:
+            ds.attrs["units"] = state.units[key]
+        elif key.startswith(("damage/", "lightStatus/")):
+            ds.attrs["units"] = ""
+        ds.attrs.update(_COLUMN_ATTRS.get(key, {}))
+    aliases = {"fiducials": "tag", **state.smalldata.aliases}
+    for alias, key in aliases.items():
+        if key in state.datasets and alias not in f:
+            f[alias] = state.datasets[key]  # a hard link: one dataset, two names
+            state.datasets[key].attrs["target"] = f"/{key}"
     data = f["entry"].create_group("data")
     data.attrs["NX_class"] = "NXdata"
     linked: list[str] = []

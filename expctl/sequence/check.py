@@ -13,7 +13,7 @@ business (:mod:`expctl.sequence.verbs`); this module walks and bookkeeps.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from expctl.devices.access import AccessLevel
@@ -41,6 +41,8 @@ class CheckReport:
     params: dict[str, Any]
     results: dict[str, ResultShape]
     sampled: bool = False
+    #: findings that do not stop the sequence (a loop variable named like a device)
+    warnings: list[ExpctlError] = field(default_factory=list)
 
     @property
     def runs(self) -> int:
@@ -87,6 +89,7 @@ class Checker:
         self.access = access
         self.verbs = verbs
         self.errors: list[ExpctlError] = []
+        self.warnings: list[ExpctlError] = []
         self._seen: set[tuple[Any, ...]] = set()
         self.visits = 0
         self.sampled = False
@@ -106,6 +109,12 @@ class Checker:
         if key not in self._seen:
             self._seen.add(key)
             self.errors.append(exc)
+
+    def warn(self, exc: ExpctlError) -> None:
+        key = ("warning", exc.location, exc.message)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.warnings.append(exc)
 
     def block(self, steps: tuple[Step, ...], env: dict[str, Any], parent: OutlineNode,
               weight: float, context: str) -> None:
@@ -191,4 +200,5 @@ def check(doc: SequenceDoc, profile: Profile, params: Mapping[str, Any] | None =
     safe = OutlineNode(Step(doc.loc), "safe_state")
     checker.block(doc.safe_state, dict(env), safe, 1.0, "")
     checker.block(doc.steps, dict(env), root, 1.0, "")
-    return CheckReport(checker.errors, root, env, checker.results, checker.sampled)
+    return CheckReport(checker.errors, root, env, checker.results, checker.sampled,
+                       checker.warnings)

@@ -27,15 +27,16 @@ from expctl.sequence.expr import describe_value
 from expctl.sequence.model import Arg, SequenceDoc, Step
 from expctl.sequence.registry import VerbRegistry
 from expctl.sequence.values import resolve_params
-from expctl.units import Quantity
+from expctl.units import Quantity, logged
 
 __all__ = ["Compiler", "compile_plan", "context_value", "safe_actions"]
 
 
 def context_value(value: Any) -> Any:
-    """A loop value as runs are tagged with it: quantities become their number (``ps``)."""
+    """A loop value as runs are tagged with it: a quantity in its log unit (500 fs -> 0.5 ps)."""
     if isinstance(value, Quantity):
-        return value.value
+        number, unit = logged(value)
+        return Quantity(number, unit)
     return value
 
 
@@ -65,7 +66,7 @@ class Compiler:
 
     def loop(self, steps: tuple[Step, ...], loc: Location, env: dict[str, Any], path: str,
              context: dict[str, Any], var: str | None, values: list[tuple[int, Any]],
-             key: str) -> Plan:
+             key: str, scan: tuple[str, ...] = ()) -> Plan:
         for i, value in values[: self.sample] if self.sample else values:
             inner = dict(env)
             ctx = dict(context)
@@ -76,7 +77,8 @@ class Compiler:
             it_path = f"{path}/{key}[{i}]"
             label = f"{var} = {describe_value(value)}" if var else f"{key} {i + 1}/{len(values)}"
             yield from stubs.step(it_path, label, self.block(steps, inner, it_path, ctx), ctx,
-                                  location=loc)
+                                  location=loc, scan=dict.fromkeys(scan, value),
+                                  scan_step=i if scan else None)
             self.export(inner, env)
 
     def export(self, inner: dict[str, Any], env: dict[str, Any]) -> None:

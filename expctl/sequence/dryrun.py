@@ -71,7 +71,8 @@ class DryRun:
     sampled: bool
     rehearsed_s: float
     error: ExpctlError | None = None
-    #: data-quality findings (e.g. a saturated detector): reported, never blocking
+    #: findings that never block: the checker's warnings, then data quality (a saturated
+    #: detector)
     warnings: list[ExpctlError] = field(default_factory=list)
 
     @property
@@ -220,7 +221,7 @@ def dry_run(loaded: LoadedSequence, beamline: Beamline,
     return DryRun(loaded, tree, tree.seconds + max(outside, 0.0), report.runs, report.shots, data,
                   list(found.violations), dict(found.results), sample is not None or
                   report.sampled, found.total_s, found.error,
-                  saturation.findings(report.outline))
+                  list(report.warnings) + saturation.findings(report.outline))
 
 
 #: fraction of a step's rehearsed shots with saturated detector pixels that is reported

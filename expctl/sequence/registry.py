@@ -104,6 +104,9 @@ class CheckContext(Protocol):
     def report(self, exc: ExpctlError) -> None:
         """Record a problem and carry on checking."""
 
+    def warn(self, exc: ExpctlError) -> None:
+        """Record something worth a second look that does not stop the sequence."""
+
     def block(self, steps: tuple[Step, ...], env: dict[str, Any], parent: OutlineNode,
               weight: float, context: str) -> None:
         """Check nested steps as children of ``parent``, each run ``weight`` times."""
@@ -138,8 +141,9 @@ class CompileContext(Protocol):
 
     def loop(self, steps: tuple[Step, ...], loc: Location, env: dict[str, Any], path: str,
              context: dict[str, Any], var: str | None, values: list[tuple[int, Any]],
-             key: str) -> Plan:
-        """One step ``path/key[i]`` per value, ``var`` bound to it."""
+             key: str, scan: tuple[str, ...] = ()) -> Plan:
+        """One step ``path/key[i]`` per value, ``var`` bound to it; runs inside log the
+        value as the scan variable of each device in ``scan``."""
 
     def value(self, dev: str, arg: Arg, env: dict[str, Any], verb: str, *,
               relative: bool = False) -> Any:

@@ -237,6 +237,9 @@ class Reader:
             return None
         body: dict[str, Node] = node.value
         found = [k for k in body if k in keywords]
+        # a key one verb allows beside its keyword (`scan:` of a `for`) is not a step of its own
+        found = [k for k in found
+                 if not any(k in keywords[o].extra_keys for o in found if o != k)]
         if not found:
             unknown = [k for k in body if k not in _COMMON]
             key = unknown[0] if unknown else next(iter(body), "")

@@ -32,6 +32,10 @@ from expctl.pump_response import PumpResponse
 __all__ = ["SyntheticBeam", "synthetic_campaign", "synthetic_run"]
 
 
+#: the unit of each per-shot column of the synthetic stream
+UNITS = {"tag": "", "event_time": "s", "lightStatus/xray": "", "lightStatus/laser": "",
+         "pd_i0": "pC", "beam/pulse_energy": "mJ", "mpccd/ROI_0_sum": "photons",
+         "mpccd/ROI_1_sum": "photons", "mpccd/photon_nPhot": "photons"}
 #: the response of a synthetic campaign unless one is given
 DEFAULT_RESPONSE = PumpResponse(amplitude=-0.3, t0_ps=0.0, tau_ps=2.0)
 
@@ -57,7 +61,8 @@ def synthetic_run(run: int, *, shots: int, label: str, laser: bool, delay: float
                   context: RunContext | None = None) -> list[EngineEvent]:
     """Events of one run: RunStarted, its shot blocks, RunStopped (``jitter``: rms ps)."""
     ctx = context or RunContext(sequence="synthetic", label=label, scan={"delay": delay},
-                                loop={"delay": delay}, params={"shots": shots})
+                                loop={"delay": delay}, params={"shots": shots},
+                                units={"scan.delay": "ps"})
     tags = start_tag + 2 * np.arange(shots, dtype=np.int64)  # 30 Hz sees every second tag
     record = RunRecord(run=run, beamline=beam.beamline, hightag=beam.hightag,
                        start_tag=int(start_tag), end_tag=None, start_time=start_time,
@@ -89,7 +94,8 @@ def synthetic_run(run: int, *, shots: int, label: str, laser: bool, delay: float
         }
         events.append(ShotBlockTaken(
             block=ShotBlock(run=run, data=data,
-                            sums={"mpccd": np.full((8, 4), float(signal[lo:hi].sum()) / 32)}),
+                            sums={"mpccd": np.full((8, 4), float(signal[lo:hi].sum()) / 32)},
+                            units=UNITS),
             context=ctx, time=times[hi - 1] - beam.epoch))
     stop = start_time + shots / beam.rate_hz
     final = RunRecord(run=run, beamline=beam.beamline, hightag=beam.hightag,
@@ -116,7 +122,7 @@ def synthetic_campaign(delays: Sequence[float], *, spots_per_delay: int, referen
                                  step_path=f"steps[0]/steps[1]/{label}", label=label,
                                  loop={"delay": delay, "spot": spot},
                                  params={"spots_per_delay": spots_per_delay},
-                                 scan={"delay": float(delay)},
+                                 scan={"delay": float(delay)}, units={"scan.delay": "ps"},
                                  sample_spot={"grid": "sample", "index": run // 2})
                 yield from synthetic_run(run, shots=shots, label=label, laser=laser,
                                          delay=float(delay), start_tag=tag, start_time=t,

@@ -178,6 +178,7 @@ def validation_dict(loaded: Any) -> dict[str, Any]:
         "runs": report.runs if report else None,
         "shots": report.shots if report else None,
         "violations": error_dicts(loaded.errors),
+        "warnings": error_dicts(report.warnings if report else []),
     }
 
 

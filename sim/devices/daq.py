@@ -41,6 +41,12 @@ PUBLIC_KEYS = ("tag", "event_time", "lightStatus/xray", "lightStatus/laser", "pd
 DET_KEYS = ("ROI_0_sum", "ROI_1_sum", "photon_nPhot", "ROI_0_max", "ROI_0_nsat")
 #: per-shot timing-tool columns (smalldata names), logged when the profile has one
 TT_KEYS = ("tt/FLTPOS", "tt/FLTPOS_PS", "tt/AMPL", "tt/FLTPOSFWHM", "tt/ttCorr")
+#: the unit of each column (detector keys without their detector), for the run files
+UNITS = {"tag": "", "event_time": "s", "lightStatus/xray": "", "lightStatus/laser": "",
+         "beam/pulse_energy": "uJ", "ROI_0_sum": "ADU", "ROI_1_sum": "ADU",
+         "photon_nPhot": "photons", "ROI_0_max": "ADU", "ROI_0_nsat": "pixels",
+         "tt/FLTPOS": "px", "tt/FLTPOS_PS": "ps", "tt/AMPL": "", "tt/FLTPOSFWHM": "px",
+         "tt/ttCorr": "ps"}
 
 
 @dataclass
@@ -82,6 +88,9 @@ class SimDAQ:
         self._leftover: ShotBlock | None = None
         self._meta_run: dict[str, Any] = {}
         self._dets = [m.name for m in world.detector_models]
+        i0 = world.profile.devices.get("pd_i0")
+        self._units = dict(UNITS, pd_i0=i0.units if i0 is not None else "pC") | {
+            f"{d}/{k}": UNITS[k] for d in self._dets for k in DET_KEYS}
 
     @property
     def running(self) -> RunRecord | None:
@@ -229,7 +238,8 @@ class SimDAQ:
                     model.render_all(seed, tag, recipe, out=stack[i])
                 frames[model.name] = stack[:, 0] if ns == 1 else stack
                 sums[model.name] = frames[model.name].sum(axis=0, dtype=np.float64)
-        return ShotBlock(run.record.run, {k: data[k] for k in keys}, sums, frames)
+        return ShotBlock(run.record.run, {k: data[k] for k in keys}, sums, frames,
+                         {k: self._units[k] for k in keys})
 
     def stop_run(self, *, aborted: bool = False) -> RunRecord:
         run = self._run

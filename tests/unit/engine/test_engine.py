@@ -74,7 +74,8 @@ def test_count_integrates_shots_at_the_detector_rate(bl, clock) -> None:
 
 def test_take_run_publishes_start_blocks_stop_with_context(bl, clock) -> None:
     engine, events = _engine(bl)
-    plan = step("delay[0]", "d", take_run(90, "reference"), {"delay": 1.5, "i_delay": 0})
+    plan = step("delay[0]", "d", take_run(90, "reference"), {"delay": 1.5, "i_delay": 0},
+                scan={"delay": 1.5}, scan_step=0)
     summary = engine.run(plan, RunContext(sequence="pp"))
     rec = summary.value
     assert (rec.run, rec.shots, rec.label, rec.status) == (1, 90, "reference", 0)

@@ -41,6 +41,7 @@ from expctl.plans import (
     wait,
 )
 from expctl.testing import record_plan
+from expctl.units import Quantity
 
 
 def test_simple_stubs_yield_one_action_each() -> None:
@@ -178,7 +179,8 @@ def test_pump_probe_has_the_fourteen_steps_in_order() -> None:
         Request("pump", "on"), Set("pd_gain", "low"), Set("attenuator", 0.0),
         TakeRun(1, "pumped", "", False)]
     delay_begin = rec.actions.index(StepBegin("delay[1]", "delay 2 ps",
-                                              {"delay": 2.0, "i_delay": 1}))
+                                              {"delay": 2.0, "i_delay": 1},
+                                              scan={"delay": Quantity(2.0, "ps")}, scan_step=1))
     assert rec.actions[delay_begin + 1:delay_begin + 3] == [Checkpoint(),
                                                              Request("pump_delay", 2.0)]
     assert len(rec.value) == 4 and rec.value[3].pumped.label == "pumped"

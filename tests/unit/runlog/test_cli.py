@@ -38,7 +38,8 @@ def test_runs_table_and_show(campaign, capsys):
     shown = _json(capsys)
     assert shown["catalog"]["label"] == "pumped"
     assert shown["file"]["attrs"]["run"] == 2
-    assert shown["file"]["datasets"]["mpccd/ROI_0_sum"] == {"shape": [2], "dtype": "float64"}
+    assert shown["file"]["datasets"]["mpccd/ROI_0_sum"] == {"shape": [2], "dtype": "float64",
+                                                             "units": "photons"}
     assert shown["file"]["epicsOnce"]["pd_gain"] == "low"
     assert main(["show", "2", "--data-dir", str(campaign)]) == 0
     assert "per-shot datasets" in capsys.readouterr().out

@@ -16,13 +16,14 @@ KNOWN = Jitter(0.1, "given")
 
 
 def _shots(rng, delays, *, per_delay=4, t0=0.35, amplitude=-0.3, tau=2.0, jitter=0.1,
-           noise=0.05, offset=1.0):
+           noise=0.05, offset=1.0, faint=()):
     """Single pumped shots: Gamma I0 weights, relative noise ∝ 1/√I0, timing jitter; the
-    pumped shots' calibration times ``offset`` (1: none)."""
+    pumped shots' calibration times ``offset`` (1: none); shots at the ``faint`` delays
+    have 1 % of the I0 (ten times the noise)."""
     d = np.repeat(np.asarray(delays, dtype=float), per_delay)
     u = d + rng.normal(0.0, jitter, d.size) - t0
     f = np.where(u >= 0, amplitude * np.exp(-np.clip(u, 0, None) / tau), 0.0)
-    w = rng.gamma(4.0, 0.25, d.size)
+    w = rng.gamma(4.0, 0.25, d.size) * np.where(np.isin(d, faint), 0.01, 1.0)
     x = offset * (1.0 + f) * (1.0 + rng.normal(0.0, noise / np.sqrt(w))) - 1.0
     bins = np.searchsorted(np.unique(d), d)
     return PumpedShots(d, x, w / w.mean(), bins, np.full(len(np.unique(d)), 1e-6))
@@ -66,11 +67,11 @@ def test_too_few_delays_for_the_parameters(rng):
 
 
 @pytest.mark.parametrize(("delays", "kwargs", "jitter", "name", "message"), [
-    # a sharp edge between delays 0.5 ps apart: the data only bracket t0
-    ([-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0], {"t0": 0.25,
-                                                                       "jitter": 0.01},
-     Jitter(0.01, "given"), "t0",
-     "t0 is not constrained: no delay within 2σ (0.020 ps) of the edge at"),
+    # a sharp edge between delays 1 ps apart whose shots are too faint to tell the step
+    ([-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0], {"t0": 0.25, "jitter": 0.01,
+                                                       "noise": 0.03, "faint": (0.0, 1.0)},
+     Jitter(0.01, "given"), "t0", "t0 is not constrained: no delay within 2σ (0.020 ps) of "
+                                  "the edge at"),
     # the whole scan lies after time zero
     ([0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0], {"t0": -1.0}, KNOWN, "t0",
      "lies outside the scanned delays 0.5…6 ps; extend the scan across it"),
@@ -91,6 +92,19 @@ def test_each_undetermined_case_names_what_to_measure(rng, delays, kwargs, jitte
     fit = fit_pump_response(_shots(rng, delays, **kwargs), jitter=jitter)
     assert name in fit.undetermined and not fit.complete
     assert message in fit.undetermined[name], fit.undetermined[name]
+
+
+def test_a_sharp_edge_is_bracketed_by_the_delays_around_it(rng):
+    """Edges 10 fs wide between delays 0.5 ps apart: t0 is the step's midpoint ± step/√12
+    (given or fitted jitter), and A — the change at t0 — is carried to the midpoint."""
+    delays = [-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0]
+    for jitter in (Jitter(0.01, "given"), Jitter()):
+        fit = fit_pump_response(_shots(rng, delays, t0=0.25, jitter=0.01), jitter=jitter)
+        assert fit.complete, fit.undetermined
+        assert fit.bracketed and fit.t0_bracket == (0.0, 0.5)
+        assert fit.t0 == 0.25 and fit.t0_err == pytest.approx(0.5 / np.sqrt(12.0))
+        assert abs(fit.amplitude + 0.3) < 3 * fit.amplitude_err < 0.1
+        assert abs(fit.tau - 2.0) < 3 * fit.tau_err
 
 
 def test_a_jitter_asked_for_but_not_resolved(rng):

@@ -197,10 +197,10 @@ def test_a_corrupt_row_value_is_a_corrupt_catalog_not_a_bug(data) -> None:
 def test_the_layout_marker_is_written_and_a_newer_layout_refused(tmp_path) -> None:
     data = tmp_path / "data"
     attach(EventBus(), data).close()
-    assert json.loads(DataDir(data).layout_marker.read_text())["layout"] == 1
-    DataDir(data).layout_marker.write_text('{"layout": 2}')
+    assert json.loads(DataDir(data).layout_marker.read_text())["layout"] == 2
+    DataDir(data).layout_marker.write_text('{"layout": 3}')
     with pytest.raises(Exception) as err:
         Catalog(data, readonly=True)
     assert err.value.paragraph() == (
-        f"{data} holds data in layout 2; this expctl reads layout 1. Use a newer expctl to "
-        "read it.")
+        f"{data} holds data in layout 3; this expctl reads layouts up to 2. Use a newer "
+        "expctl to read it.")

@@ -53,25 +53,37 @@ def _reduce(data_dir, *args):
                  *args])
 
 
-def test_a_bracketed_t0_fails_naming_what_to_measure(coarse, capsys):
-    """A sharp edge (10 fs, given) between delays 1 ps apart: t0 and A (the change at t0)."""
-    assert _reduce(coarse, "--jitter", "0.01") == 1
+def test_a_sharp_edge_between_two_delays_is_bracketed(coarse, capsys):
+    """A sharp edge (10 fs, given) between delays 1 ps apart: t0 is that step's midpoint ±
+    step/√12, and A (the change at t0) is carried there with that spread."""
+    assert _reduce(coarse, "--jitter", "0.01", "--json") == 0
+    fit = json.loads(capsys.readouterr().out)["fit"]
+    assert fit["bracketed"] and fit["t0_bracket"] == [0.0, 1.0] and fit["complete"]
+    assert fit["t0"] == 0.5 and fit["t0_err"] == pytest.approx(1 / 12 ** 0.5)
+    truth_at_mid = TRUTH.amplitude * np.exp(-(0.5 - TRUTH.t0_ps) / TRUTH.tau_ps)
+    assert abs(fit["amplitude"] - truth_at_mid) < 3 * fit["amplitude_err"]
+    assert abs(fit["tau"] - TRUTH.tau_ps) < 3 * fit["tau_err"]
+    assert fit["sigma_source"] == "given: 0.01" and not fit["sigma_fitted"]
+    assert _reduce(coarse, "--jitter", "0.01") == 0
+    out = capsys.readouterr().out
+    assert "t0 = 0.5 ± 0.29 ps" in out
+    assert "t0 bracketed: the edge lies between 0 and 1 ps, sharper than that step" in out
+
+
+def test_an_edge_outside_the_scan_fails_naming_what_to_measure(coarse, capsys):
+    assert _reduce(coarse, "--where", "delay >= 1") == 1
     captured = capsys.readouterr()
     err = captured.err
     assert err.startswith("error: the pump-response fit leaves t0")
-    assert "t0 is not constrained: no delay within 2σ (0.020 ps) of the edge at" in err
-    assert "; the data only place it between 0 and 1 ps; sample finer around" in err
+    assert "lies outside the scanned delays 1…8 ps; extend the scan across it" in err
     assert err.endswith("The cube and plot are written; --allow-partial accepts a partial "
                         "result (exit 0).\n") and err.count("\n") == 1
     assert "t0 not constrained" in captured.out and "undetermined: t0 is not" in captured.out
-    assert (coarse / "reduced" / "cube_1-54.h5").exists()
-    assert (coarse / "reduced" / "cube_1-54.png").exists()
+    assert "cube_19-54.h5" in captured.out and (coarse / "reduced" / "cube_19-54.h5").exists()
     # accepted as partial: exit 0, and the JSON says what is missing
-    assert _reduce(coarse, "--jitter", "0.01", "--allow-partial", "--json") == 0
+    assert _reduce(coarse, "--where", "delay >= 1", "--allow-partial", "--json") == 0
     fit = json.loads(capsys.readouterr().out)["fit"]
-    assert not fit["complete"] and list(fit["undetermined"]) == ["t0", "amplitude"]
-    assert fit["undetermined"]["amplitude"].startswith("the amplitude A is not constrained: A =")
-    assert fit["sigma_source"] == "given: 0.01" and not fit["sigma_fitted"]
+    assert not fit["complete"] and "t0" in fit["undetermined"] and not fit["bracketed"]
 
 
 def test_too_few_delays_fail_with_exit_1(coarse, capsys):

@@ -43,7 +43,9 @@ def test_one_file_per_run_with_smalldata_layout(tmp_path, rng):
         assert f["epicsOnce/theta"][()] == 11.4
         assert f["epicsOnce/pd_gain"][()].decode() == "high"
         assert f["Sums"].attrs["shots"] == 2500
-        assert f["Sums/mpccd"].shape == (8, 4)
+        assert f["Sums/mpccd_raw"].shape == (8, 4)
+        assert f["Sums/mpccd_ROI_0_sum"][()] == pytest.approx(np.sum(f["mpccd/ROI_0_sum"]))
+        assert f["Sums/mpccd_ROI_0_sum"].attrs["units"] == "photons"
         a = f.attrs
         assert (a["run"], a["beamline"], a["hightag"]) == (7, 3, 202601)
         assert (a["start_tag"], a["end_tag"], a["shots"]) == (1000, 1000 + 2 * 2499, 2500)
@@ -51,7 +53,7 @@ def test_one_file_per_run_with_smalldata_layout(tmp_path, rng):
         assert a["label"] == "reference" and a["sequence"] == "synthetic"
         assert json.loads(a["scan"]) == {"delay": 1.5}
         assert a["stop_time"] > a["start_time"]
-        assert a["file_format"] == "expctl-smalldata/1"
+        assert a["file_format"] == "expctl-smalldata/2"
         # NeXus: hard links, so the entry shares the data (no copy)
         assert f["entry"].attrs["NX_class"] == "NXentry"
         assert f["entry/data"].attrs["signal"] == "mpccd_ROI_0_sum"
