@@ -35,9 +35,14 @@ CASES = {
 
 
 def _time(argv: list[str], env: dict[str, str]) -> float:
+    """Wall time of one command; a command that fails is not a timing (a broken
+    install would otherwise look fast)."""
     t0 = time.perf_counter()
-    subprocess.run([shutil.which("expctl") or "expctl", *argv[1:]], cwd=ROOT, env=env,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    done = subprocess.run([shutil.which("expctl") or "expctl", *argv[1:]], cwd=ROOT, env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          check=False)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(argv)} failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
     return time.perf_counter() - t0
 
 
