@@ -29,6 +29,7 @@ import argparse
 import json
 import math
 import re
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -43,6 +44,8 @@ from expctl.session import Session
 from sim.truth import ground_truth
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Written into a kept campaign's directory when it is complete: the settings it was taken with.
+DONE = "campaign.json"
 #: Dense around time zero (the simulator's is 0.35 ps) and out to several recovery times.
 DELAYS = "[-2 ps, -1 ps, -0.5 ps, 0 ps, 0.1 ps, 0.2 ps, 0.3 ps, 0.4 ps, 0.5 ps, 0.6 ps, " \
          "0.8 ps, 1 ps, 1.5 ps, 2 ps, 3 ps, 4 ps, 6 ps, 8 ps, 10 ps]"
@@ -57,7 +60,21 @@ def shifted(delays: str, offset: float) -> str:
 def campaign(data_dir: Path, seed: int, args: argparse.Namespace
              ) -> tuple[list[Path], list[Path]]:
     """One seeded campaign — the I0 cross-calibration, then pump–probe on the delay grid
-    shifted for that seed — and the run files of each."""
+    shifted for that seed — and the run files of each (a campaign already complete in
+    ``data_dir``, marked by :data:`DONE`, is read, not taken again)."""
+    done = data_dir / DONE
+    if not (done.exists() and json.loads(done.read_text()) == _settings(args)):
+        if data_dir.exists():
+            shutil.rmtree(data_dir)  # interrupted, or taken with other settings: again
+        _take(data_dir, seed, args)
+        done.write_text(json.dumps(_settings(args)))
+    with Catalog(data_dir, readonly=True) as catalog:
+        rows = list(catalog.rows())
+        return ([catalog.file_of(r.run) for r in rows if r["sequence"] == "pd_calibration"],
+                [catalog.file_of(r.run) for r in rows if r["sequence"] == "pumpprobe"])
+
+
+def _take(data_dir: Path, seed: int, args: argparse.Namespace) -> None:
     delays = shifted(args.delays, float(np.random.default_rng(seed).uniform(0.0, args.shift)))
     session = Session.open(args.profile, data_dir, seed)
     # the run log without alignment PNGs: this measures the reduction, not plotting
@@ -69,10 +86,12 @@ def campaign(data_dir: Path, seed: int, args: argparse.Namespace
             summary = session.run(ROOT / "sequences" / f"{sequence}.yaml", settings)
             if summary.outcome != "completed":
                 raise SystemExit(f"seed {seed}: {sequence} {summary.outcome}")
-    with Catalog(data_dir, readonly=True) as catalog:
-        rows = list(catalog.rows())
-        return ([catalog.file_of(r.run) for r in rows if r["sequence"] == "pd_calibration"],
-                [catalog.file_of(r.run) for r in rows if r["sequence"] == "pumpprobe"])
+
+
+def _settings(args: argparse.Namespace) -> dict[str, object]:
+    """What a kept campaign was taken with (a kept directory is reused only if they match)."""
+    return {"profile": args.profile, "delays": args.delays, "spots": args.spots,
+            "reference_shots": args.reference_shots, "shift": args.shift}
 
 
 def main() -> None:
@@ -85,6 +104,9 @@ def main() -> None:
     parser.add_argument("--reference-shots", type=int, default=30)
     parser.add_argument("--shift", type=float, default=0.1,
                         help="shift the delay grid by a random offset in [0, SHIFT) ps per seed")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="keep each campaign in DIR/seed-N and reuse it when it is there "
+                             "(reduce again without simulating again)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     truth = ground_truth(BackendRegistry().find_profile(args.profile))
@@ -95,7 +117,8 @@ def main() -> None:
     start = time.perf_counter()
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         with tempfile.TemporaryDirectory() as tmp:
-            calibration, runs = campaign(Path(tmp) / "data", seed, args)
+            where = args.keep / f"seed-{seed}" if args.keep else Path(tmp) / "data"
+            calibration, runs = campaign(where, seed, args)
             options = ReduceOptions(i0_calibration=measure_i0_calibration(calibration))
             fit = reduce_runs(runs, options).fit
         assert fit is not None
