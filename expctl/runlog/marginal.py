@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from expctl.analysis.lsq import covariance, hessian, nelder_mead
+from expctl.analysis.lsq import covariance, gradient_and_hessian, hessian, nelder_mead
 from expctl.runlog.likelihood import PumpLikelihood
 
 __all__ = ["GRID", "REACH", "marginal_covariance"]
@@ -31,6 +31,8 @@ __all__ = ["GRID", "REACH", "marginal_covariance"]
 REACH = 12.0
 #: Points of the grid over |η| (trapezoidal rule).
 GRID = 8
+#: −2 log L by which a Newton step may miss (round-off at the optimum itself).
+NEWTON_SLACK = 1e-6
 #: Doublings of the search for the grid's upper end before η counts as unbounded.
 MAX_DOUBLINGS = 12
 
@@ -80,17 +82,22 @@ def _grid(like: PumpLikelihood, best: np.ndarray, free: list[int]) -> np.ndarray
     start = best
     for _ in range(MAX_DOUBLINGS):
         top = abs(p.response_noise) + step
-        start, value, _ = _refit(like, start, free, top, curvature=False)
+        start, value, _ = _refit(like, start, free, top)
         if value - floor >= REACH:
             break
         step *= 2.0
     return np.linspace(0.0, top, GRID)
 
 
-def _refit(like: PumpLikelihood, start: np.ndarray, free: list[int], eta: float, *,
-           curvature: bool = True) -> tuple[np.ndarray, float, np.ndarray]:
+def _refit(like: PumpLikelihood, start: np.ndarray, free: list[int], eta: float
+           ) -> tuple[np.ndarray, float, np.ndarray]:
     """The parameters refitted from ``start`` with η held at ``eta``, their −2 log L and
-    (unless ``curvature`` is False: empty) the curvature (½ Hessian) in the ``free`` ones."""
+    the curvature (½ Hessian) in the ``free`` ones.
+
+    ``start`` is a neighbouring point of the grid, so one Newton step usually lands on
+    the optimum (its curvature is the one returned); where it does not lower −2 log L,
+    Nelder–Mead refits.
+    """
     base = start.copy()
     base[like.index["response_noise"]] = eta
 
@@ -100,9 +107,17 @@ def _refit(like: PumpLikelihood, start: np.ndarray, free: list[int], eta: float,
         return like.nll(x)
 
     steps = like.steps(base)[free]
-    sub, value = nelder_mead(nll, base[free], steps * 10.0, tol=1e-7)
+    here = base[free]
+    grad, curv = gradient_and_hessian(nll, here, steps)
+    value = nll(here)
+    if math.isfinite(_logdet(curv)):  # positive definite: a Newton step
+        moved = here - np.linalg.solve(curv, grad)
+        if (moved_value := nll(moved)) <= value + NEWTON_SLACK:
+            base[free] = moved
+            return base, moved_value, 0.5 * curv
+    sub, value = nelder_mead(nll, here, steps * 10.0, tol=1e-7)
     base[free] = sub
-    return base, value, 0.5 * hessian(nll, sub, steps) if curvature else np.zeros((0, 0))
+    return base, value, 0.5 * hessian(nll, sub, steps)
 
 
 def _logdet(curvature: np.ndarray) -> float:
