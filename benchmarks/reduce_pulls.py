@@ -19,7 +19,7 @@ Figures only; never fails.
 
 The sequence's parameters come from ``--preset``: ``shipped`` keeps
 pumpprobe.yaml's own (25 delays from −2 to 10 ps, 5 spots per delay,
-300-shot references); ``dense`` (the default, ~4× faster) takes 2 spots per
+300-shot references); ``dense`` (the default, ~5× faster) takes 2 spots per
 delay and 30-shot references on 19 delays, 0.1 ps apart around time zero —
 fewer and noisier shots, where an error model's faults show first.
 ``--delays``, ``--spots`` and ``--reference-shots`` override either.
@@ -29,9 +29,12 @@ ps (default: the grid's step at time zero): the bl3 edge is sharper than any
 step (two-colour jitter ~2 fs), so t0 comes out as the midpoint of the step
 around it ± step/√12, and only a grid that falls differently around the truth
 in each campaign makes that error's honesty visible (a fixed grid gives the
-same bracket every time).  A bracketed amplitude is the change at the
-midpoint: its truth is carried there.  ``--keep DIR`` keeps the campaigns and
-reuses them, so the reduction can be measured again without simulating again.
+same bracket every time).  A bracketed amplitude is still the change at t0
+(the fit carries the midpoint's change back with the spread of ``exp(−Δt0/τ)``
+over the step in its error), so it is compared with the truth at t0.
+
+``--keep DIR`` keeps the campaigns and reuses them, so the reduction can be
+measured again without simulating again.
 
     python benchmarks/reduce_pulls.py [--seeds 24] [--preset shipped] [--keep DIR] [--json]
 """
@@ -156,10 +159,7 @@ def main() -> None:
             fit = reduce_runs(runs, options).fit
         assert fit is not None
         row = {"seed": seed, "undetermined": sorted(fit.undetermined)}
-        truths = dict(want)
-        if fit.bracketed:  # A is the change at the reported t0, the step's midpoint
-            truths["amplitude"] *= math.exp(-(fit.t0 - truth.t0_ps) / truth.tau_ps)
-        for name, true in truths.items():
+        for name, true in want.items():
             value, err = getattr(fit, name), getattr(fit, f"{name}_err")
             row[name] = value
             row[f"{name}_err"] = err

@@ -287,11 +287,16 @@ def _in_gap(like: PumpLikelihood, q: np.ndarray, delays: np.ndarray, before: flo
 
 
 def _held_fit(like: PumpLikelihood, q: np.ndarray, t0: float) -> tuple[np.ndarray, float]:
-    """The best parameters and ``nll`` with t0 held at ``t0`` (the rest refitted from ``q``)."""
+    """The best parameters and ``nll`` with t0 held at ``t0`` (the rest refitted from ``q``,
+    and from ``q`` without response noise: moving t0 can move η's best value to the other
+    side of a ridge)."""
     def held(rest: np.ndarray) -> float:
         return like.nll(np.concatenate([[t0], rest]))
 
-    rest, value = nelder_mead(held, q[1:].copy(), like.steps(q)[1:] * 50.0, tol=1e-5)
+    calm = q.copy()
+    calm[like.index["response_noise"]] = 0.0
+    rest, value = min((nelder_mead(held, start[1:].copy(), like.steps(start)[1:] * 50.0,
+                                   tol=1e-5) for start in (q, calm)), key=lambda r: r[1])
     return np.concatenate([[t0], rest]), value
 
 
