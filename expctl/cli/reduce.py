@@ -219,7 +219,9 @@ def fit_lines(fit: Any) -> list[str]:
         jitter = f"jitter sigma = {fit.sigma:.3g} ± {fit.sigma_err:.2g} {u} ({fit.sigma_source})"
     else:
         jitter = f"jitter sigma: {fit.sigma_source} {u}".rstrip()
-    lines.append(f"  {jitter}; noise {100 * fit.noise:.3g} % per pumped shot at mean I0; "
+    lines.append(f"  {jitter}; noise {100 * fit.noise:.3g} % per pumped shot at mean I0, "
+                 f"response noise {100 * fit.response_noise:.2g} ± "
+                 f"{100 * fit.response_noise_err:.2g} % of the change; "
                  f"chi2/dof = {fit.chi2:.1f}/{fit.dof}")
     lines += [f"  undetermined: {why}" for why in dict.fromkeys(fit.undetermined.values())]
     return lines
