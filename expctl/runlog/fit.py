@@ -68,8 +68,6 @@ RESPONSE_MIN = 11.3
 #: −2 Δlog L by which moving the edge into a neighbouring delay step must be worse for
 #: the data to bracket t0 (about 2σ on each side).
 BRACKET_MIN = 4.0
-#: The parameters whose errors the integration over η (:mod:`expctl.runlog.marginal`) sets.
-_MARGINALISED = ("t0", "amplitude", "tau", "sigma", "baseline", "response_noise")
 #: Start value of the response noise η (the relative shot-to-shot spread of the change).
 RESPONSE_NOISE_START = 0.05
 
@@ -218,7 +216,10 @@ def fit_pump_response(shots: PumpedShots, *, jitter: Jitter = Jitter(), baseline
     result = _bracket_t0(result, shots.distinct_delays(), like, q)
     if not result.bracketed and response >= RESPONSE_MIN:  # (no response: η means nothing)
         p, err = like.natural(q, marginal_covariance(like, q))
-        result = replace(result, **{f"{name}_err": err[name] for name in _MARGINALISED})
+        result = replace(result, t0_err=err["t0"], amplitude_err=err["amplitude"],
+                         tau_err=err["tau"], sigma_err=err["sigma"],
+                         baseline_err=err["baseline"],
+                         response_noise_err=err["response_noise"])
     return _with_diagnosis(result, shots, jitter)
 
 
