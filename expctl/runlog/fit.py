@@ -270,7 +270,8 @@ def _bracket_t0(fit: PumpFitResult, delays: np.ndarray, like: PumpLikelihood,
                                     carried]))
     tau_err = math.hypot(err["tau"], 0.5 * (spread[1][1] - spread[0][1]))
     return replace(fit, t0=mid, t0_err=width, amplitude=p["amplitude"], amplitude_err=amp_err,
-                   tau=p["tau"], tau_err=tau_err, bracketed=True, t0_bracket=(before, after))
+                   tau=p["tau"], tau_err=tau_err, bracketed=True, t0_bracket=(before, after),
+                   response_noise=p["response_noise"], response_noise_err=err["response_noise"])
 
 
 def _in_gap(like: PumpLikelihood, q: np.ndarray, delays: np.ndarray, before: float,
