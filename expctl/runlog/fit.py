@@ -23,7 +23,8 @@ unresolved σ widens the error of t0 instead of silently fixing it.
 :attr:`PumpFitResult.sigma_source` records which.
 
 **Errors** are the inverse Hessian of −log(likelihood × prior) at its maximum
-(κ, η, σ and β marginalised), NaN where the curvature is singular.  A number
+(κ, σ and β marginalised), NaN where the curvature is singular, with η
+integrated out numerically (:mod:`expctl.runlog.marginal`).  A number
 counts as a result only when the data constrain it: :func:`diagnose` names
 every parameter that is not, why, and what to measure.
 
