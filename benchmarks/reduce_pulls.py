@@ -137,6 +137,8 @@ def main() -> None:
     parser.add_argument("--reference-shots", type=int)
     parser.add_argument("--shift", type=float,
                         help="shift the delay grid by a random offset in [0, SHIFT) ps per seed")
+    parser.add_argument("--background", metavar="COLUMN",
+                        help="reduce with --background COLUMN (e.g. mpccd/ROI_1_sum)")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="keep each campaign in DIR/seed-N and reuse it when it is there "
                              "(reduce again without simulating again)")
@@ -155,7 +157,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             where = args.keep / f"seed-{seed}" if args.keep else Path(tmp) / "data"
             calibration, runs = campaign(where, seed, args)
-            options = ReduceOptions(i0_calibration=measure_i0_calibration(calibration))
+            options = ReduceOptions(i0_calibration=measure_i0_calibration(calibration),
+                                    background=args.background)
             fit = reduce_runs(runs, options).fit
         assert fit is not None
         row = {"seed": seed, "undetermined": sorted(fit.undetermined)}
@@ -174,6 +177,7 @@ def main() -> None:
         per_seed.append(row)
     figures = {
         "seeds": args.seeds, "profile": args.profile, "preset": args.preset,
+        "background": args.background,
         "spots_per_delay": args.spots, "shift": args.shift,
         "reference_shots": args.reference_shots, "delays": args.delays,
         "truth": want | {"jitter": truth.jitter_rms_ps},
