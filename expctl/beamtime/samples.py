@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from expctl.errors import DataError, StorageError, UserError
-from expctl.runlog.dbfile import ReadOnlyDatabase, connect_readonly
+from expctl.runlog.dbfile import ReadOnlyDatabase, connect_readonly, sqlite_error
 
 __all__ = ["SampleInfo", "SampleRegistry", "SpotRecord", "parse_spots", "registry_path"]
 
@@ -155,19 +155,24 @@ class SampleRegistry:
         db = self._conn()
         if db is None:  # (only read-only registries can be missing)
             raise DataError(f"no sample registry at {self.path}")
-        if not guard:
-            db.execute("PRAGMA synchronous=NORMAL")
         try:
-            db.execute("BEGIN IMMEDIATE")
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        finally:
             if not guard:
-                db.execute("PRAGMA synchronous=FULL")
+                db.execute("PRAGMA synchronous=NORMAL")
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            finally:
+                if not guard:
+                    db.execute("PRAGMA synchronous=FULL")
+        except sqlite3.IntegrityError:
+            raise  # (the caller's: a name or spot already taken)
+        except sqlite3.Error as exc:  # a full disk, a file-size limit, a lock held too long
+            raise sqlite_error(exc, "write the sample registry", self.path) from None
 
     def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         db = self._conn()
