@@ -52,7 +52,7 @@ from expctl import __version__
 from expctl.engine.events import RunStarted, RunStopped, ShotBlockTaken
 from expctl.errors import DataError, StorageError, storage_error
 from expctl.paths import DataDir
-from expctl.runlog.h5util import compression_for, iso_time, json_attr, write_mapping
+from expctl.runlog.h5util import compression_for, iso_time, json_attr, set_attrs, write_mapping
 from expctl.runlog.smalldata import (
     EVENT_TIME_ENCODING,
     SmallDataConfig,
@@ -360,11 +360,10 @@ def _memory_file(path: Path) -> h5py.File:
 
 def _write_start(f: h5py.File, event: RunStarted, smalldata: SmallDataConfig) -> None:
     """Everything known when the run starts: attributes, configuration, snapshot, NeXus."""
-    import h5py
 
     record = event.record
-    f.attrs.update(run_attributes(record, event.context))
-    f.attrs.update({
+    set_attrs(f, run_attributes(record, event.context))
+    set_attrs(f, {
         "outcome": "running",
         "file_format": FILE_FORMAT,
         "creator": f"expctl {__version__}",
@@ -375,13 +374,10 @@ def _write_start(f: h5py.File, event: RunStarted, smalldata: SmallDataConfig) ->
     write_mapping(f.create_group("UserDataCfg"), {**smalldata.user_config, **event.config})
     _write_snapshot(f.create_group("epicsOnce"), event.snapshot, smalldata.device_units)
     entry = f.create_group("entry")
-    entry.attrs["NX_class"] = "NXentry"
-    entry.create_dataset("title", data=_title(record, event.context),
-                         dtype=h5py.string_dtype())
-    entry.create_dataset("entry_identifier", data=str(record.run),
-                         dtype=h5py.string_dtype())
-    entry.create_dataset("start_time", data=iso_time(record.start_time),
-                         dtype=h5py.string_dtype())
+    set_attrs(entry, {"NX_class": "NXentry"})
+    write_mapping(entry, {"title": _title(record, event.context),
+                          "entry_identifier": str(record.run),
+                          "start_time": iso_time(record.start_time)})
 
 
 def _write_snapshot(group: h5py.Group, snapshot: Mapping[str, Any],
@@ -395,7 +391,7 @@ def _write_snapshot(group: h5py.Group, snapshot: Mapping[str, Any],
             units[name.replace("/", "_")] = unit
     write_mapping(group, values)
     for name, unit in units.items():
-        group[name].attrs["units"] = unit
+        set_attrs(group[name], {"units": unit})
 
 
 def _append(state: _OpenRun, f: h5py.File, event: ShotBlockTaken) -> None:
@@ -430,28 +426,25 @@ def _append(state: _OpenRun, f: h5py.File, event: ShotBlockTaken) -> None:
 
 def _write_stop(f: h5py.File, state: _OpenRun, event: RunStopped) -> None:
     """The final attributes, ``Sums/`` and NeXus ``end_time`` (what SWMR mode forbade)."""
-    import h5py
 
     record = event.record
     final = run_attributes(record, state.context)
-    for key in ("end_tag", "stop_time", "status", "comment"):
-        f.attrs[key] = final[key]
-    f.attrs["shots"] = state.shots
-    f.attrs["outcome"] = event.outcome
-    f.attrs["problems"] = json_attr(state.problems)
+    set_attrs(f, {key: final[key] for key in ("end_tag", "stop_time", "status", "comment")})
+    set_attrs(f, {"shots": state.shots, "outcome": event.outcome,
+                  "problems": json_attr(state.problems)})
     sums = f.create_group("Sums")
-    sums.attrs["shots"] = state.shots
+    set_attrs(sums, {"shots": state.shots})
     for key, total in state.column_sums.items():
-        ds = sums.create_dataset(key.replace("/", "_"), data=total)
-        ds.attrs.update({"units": state.units.get(key, ""), "sum_of": f"/{key}",
-                         "shots": state.shots})
+        name = key.replace("/", "_")
+        write_mapping(sums, {name: total})
+        set_attrs(sums[name], {"units": state.units.get(key, ""), "sum_of": f"/{key}",
+                               "shots": state.shots})
     for det, image in state.sums.items():
         ds = sums.create_dataset(f"{det.replace('/', '_')}_raw", data=image,
                                  compression="gzip", compression_opts=1, shuffle=True)
         ds.attrs.update({"units": "ADU", "sum_of": "full frames (raw)",
                          "shots": state.sum_shots})
-    f["entry"].create_dataset("end_time", data=iso_time(record.stop_time),
-                              dtype=h5py.string_dtype())
+    write_mapping(f["entry"], {"end_time": iso_time(record.stop_time)})
 
 
 def _title(record: RunRecord, context: RunContext) -> str:
@@ -523,11 +516,12 @@ def _create_datasets(state: _OpenRun, f: h5py.File, columns: dict[str, np.ndarra
         ds = state.datasets[key] = f.create_dataset(
             key, shape=(0, *arr.shape[1:]), maxshape=(None, *arr.shape[1:]),
             chunks=chunks, dtype=dtype, **kwargs)
+        attrs = dict(_COLUMN_ATTRS.get(key, {}))
         if key in state.units:
-            ds.attrs["units"] = state.units[key]
+            attrs.setdefault("units", state.units[key])
         elif key.startswith(("damage/", "lightStatus/")):
-            ds.attrs["units"] = ""
-        ds.attrs.update(_COLUMN_ATTRS.get(key, {}))
+            attrs.setdefault("units", "")
+        set_attrs(ds, attrs)
     aliases = {"fiducials": "tag", **state.smalldata.aliases}
     for alias, key in aliases.items():
         if key in state.datasets and alias not in f:
