@@ -31,7 +31,7 @@ OVERRIDES = ("spots_per_delay=1", "reference_shots=30")
 #: the CLI, printing its peak RSS (kB) and a timeline (wall-clock stamps of what it was
 #: doing, instrumented from outside) on stderr when it exits
 RUNNER = """\
-import atexit, json, resource, sys, time
+import json, resource, sys, time
 marks = [("runner started", time.time())]
 def mark(what):
     marks.append((what, time.time()))
@@ -48,8 +48,14 @@ def bye():
     mark("exit")
     print(f"PEAK_RSS_KB={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr)
     print("TIMELINE=" + json.dumps(marks), file=sys.stderr)
-atexit.register(bye)
-from expctl.cli import main
+import expctl.cli
+real_main = expctl.cli.main
+def main(argv=None):
+    try:
+        return real_main(argv)
+    finally:
+        bye()  # (the console script's exit skips atexit)
+expctl.cli.main = main
 mark("cli imported")
 from expctl.engine.events import EventBus, RunStarted, RunStopped
 from expctl.session import Session
@@ -62,7 +68,8 @@ def published(self, event, *args, **kwargs):
         mark(kind.__name__)
     return publish(self, event, *args, **kwargs)
 EventBus.publish = published
-sys.exit(main(sys.argv[1:]))
+sys.argv[0] = "expctl"
+expctl.cli.entry()  # as the console script exits
 """
 #: parts of the program, by where a function lives (first match wins)
 PARTS = (
@@ -233,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     if "where" in fig:
         total = sum(fig["where"].values())
         print(f"  where the time goes (cProfile, own time; {total:.2f} s in all, the plot "
-              "worker process not included):")
+              "thread included):")
         for part, seconds in fig["where"].items():
             print(f"    {part:44s} {seconds:6.2f} s  {100 * seconds / total:5.1f} %")
     return 0
