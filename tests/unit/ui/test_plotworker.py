@@ -128,6 +128,7 @@ def test_the_worker_thread_draws_the_scans(tmp_path, rng) -> None:
         assert (tmp_path / row["png"]).read_bytes()[:8] == PNG
 
 
+@pytest.mark.slow
 def test_a_worker_failure_names_the_file(tmp_path, rng) -> None:
     bus = EventBus()
     plotter = BackgroundPlotter()
@@ -163,6 +164,7 @@ def test_a_full_queue_leaves_the_scan_undrawn_and_says_so(tmp_path, rng) -> None
 
 
 @pytest.mark.parametrize("plots", [True, False])
+@pytest.mark.slow
 def test_the_cli_writes_plots_before_it_exits_unless_told_not_to(tmp_path, plots) -> None:
     from expctl.cli import main
 
