@@ -69,7 +69,9 @@ def published(self, event, *args, **kwargs):
     return publish(self, event, *args, **kwargs)
 EventBus.publish = published
 sys.argv[0] = "expctl"
-expctl.cli.entry()  # as the console script exits
+if hasattr(expctl.cli, "entry"):
+    expctl.cli.entry()  # as the console script exits
+sys.exit(expctl.cli.main())  # (an older checkout, compared with this one)
 """
 #: parts of the program, by where a function lives (first match wins)
 PARTS = (
