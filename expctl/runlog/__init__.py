@@ -29,8 +29,9 @@ if TYPE_CHECKING:
     from expctl.runlog.rebuild import RebuildReport, rebuild_catalog
     from expctl.runlog.recovery import recover, recover_file
     from expctl.runlog.reduce import BinStats, Cube, ReduceOptions, reduce_runs
+    from expctl.runlog.runfile import FILE_FORMAT
     from expctl.runlog.where import Filter, parse_where
-    from expctl.runlog.writer import FILE_FORMAT, RunFileWriter
+    from expctl.runlog.writer import RunFileWriter
 
 #: where each exported name lives
 _WHERE = {
@@ -41,7 +42,7 @@ _WHERE = {
     'Catalog': 'expctl.runlog.catalog',
     'CatalogRow': 'expctl.runlog.catalog',
     'Cube': 'expctl.runlog.reduce',
-    'FILE_FORMAT': 'expctl.runlog.writer',
+    'FILE_FORMAT': 'expctl.runlog.runfile',
     'Filter': 'expctl.runlog.where',
     'Follower': 'expctl.runlog.follow',
     'Jitter': 'expctl.runlog.fit',
