@@ -53,7 +53,6 @@ import numpy as np
 
 from expctl.devices.registry import BackendRegistry
 from expctl.runlog import Catalog, ReduceOptions, reduce_runs
-from expctl.runlog.attach import attach
 from expctl.runlog.calibration import measure_i0_calibration
 from expctl.sequence.load import load_sequence
 from expctl.session import Session
@@ -106,9 +105,8 @@ def campaign(data_dir: Path, seed: int, args: argparse.Namespace
 
 def _take(data_dir: Path, seed: int, args: argparse.Namespace) -> None:
     delays = shifted(args.delays, float(np.random.default_rng(seed).uniform(0.0, args.shift)))
-    session = Session.open(args.profile, data_dir, seed)
     # the run log without alignment PNGs: this measures the reduction, not plotting
-    session._runlog = attach(session.bus, session.data_dir)
+    session = Session.open(args.profile, data_dir, seed, plots=False)
     with session:
         for sequence, settings in (("pd_calibration", []), (
                 "pumpprobe", [f"delays={delays}", f"spots_per_delay={args.spots}",
@@ -196,7 +194,8 @@ def main() -> None:
         return
     print(f"{args.seeds} campaigns on {args.profile} ({args.preset}: {args.spots} pumped shots "
           f"per delay, "
-          f"{args.reference_shots}-shot references), reduced with defaults, "
+          f"{args.reference_shots}-shot references), reduced with defaults and --i0-cal"
+          f"{f' --background {args.background}' if args.background else ''}, "
           f"{figures['wall_s']} s")
     for k in want:
         std, mean = figures["pull_std"][k], figures["pull_mean"][k]
