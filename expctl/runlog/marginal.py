@@ -5,7 +5,7 @@ pumped shots after time zero of a campaign fix it only roughly: its best value
 often comes out near 0 by chance.  Inverse-Hessian errors at the best fit treat
 η as known, so exactly then A's and τ's errors come out too small (on 24
 simulated bl3 campaigns, pull standard deviations of A and τ of 1.46 and 1.39
-with η fixed at its best value; 1.22 and 1.29 integrated, and over 48
+with η fixed at its best value; 1.15 and 1.24 integrated, and over 48
 campaigns 0.98 and 1.12).  Here η is integrated over its posterior
 instead, with a flat prior on ``|η|`` (the usual weak prior on the scale of a
 variance component: Gelman, *Bayesian Analysis* 1, 515 (2006)): on a grid of
