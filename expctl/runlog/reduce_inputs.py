@@ -73,8 +73,8 @@ def load_inputs(paths: Sequence[Path], o: ReduceOptions) -> Inputs:
         except ColumnMissingError as exc:  # the file is fine; the chosen run or column is not
             raise UserError(f"cannot reduce {exc.message}", allowed=exc.allowed,
                             hint="Choose runs taken in a delay loop (e.g. --where "
-                                 "\"sequence == 'pumpprobe'\") or another --bin/--signal/--i0."
-                            ) from None
+                                 "\"sequence == 'pumpprobe'\") or another "
+                                 "--bin/--signal/--background/--i0.") from None
         if not data.columns:
             empty += 1
             continue
