@@ -40,19 +40,24 @@ __all__ = ["SimWorld", "Window"]
 ChangeListener = Callable[[float, str], None]
 
 
-@dataclass
+@dataclass(eq=False, slots=True)
 class Window:
-    """The shots of one detector/monitor acquisition; their data is computed on first use.
+    """The shots of one detector/monitor acquisition (or the latest shot, not acquired).
 
-    Triggers stay cheap (tags and a deadline); the shot model runs when a
-    reading is asked for, or before the next state change so that the shots
-    see the state they were taken in (and register any damage they do).
+    Triggers stay cheap (tags and a deadline).  A reading freezes what the shots
+    depend on (the device state at their times, the sample's damage record) and
+    the shot model runs when a value is asked for; shots that may damage the
+    sample run as soon as they are read or before the next state change, so that
+    later shots see the damage they do.
     """
 
     key: tuple[int, int]
     tags: np.ndarray
     times: np.ndarray
     version: int
+    acquired: bool = True
+    state: ShotState | None = None
+    damage: dict[int, float] | None = None
     data: Shots | None = None
 
 
@@ -110,7 +115,7 @@ class SimWorld:
         self.role_map = RoleMap.from_profile(profile, self.plate.x_axis, self.plate.y_axis)
         self._version = 0
         self._window: Window | None = None
-        self._current: tuple[int, int, Shots] | None = None
+        self._current: Window | None = None
         self._commands = _Commands(self.devices)
         self._settled = SettledState(self.role_map, self.devices)
         self._role_index = {n: i for i, n in enumerate(self.role_map.names)}
@@ -139,7 +144,6 @@ class SimWorld:
             listener(now, device)
         self._expose_window()
         self._version += 1
-        self._current = None
         if (i := self._role_index.get(device)) is not None:
             self._settled.changing(i)
 
@@ -223,10 +227,22 @@ class SimWorld:
                     device=device, hint="Wait for the beam to return, then repeat."))
         return Status(device, now, end, timeout=end - now + self.timeout_margin)
 
-    def _materialise(self) -> None:
-        w = self._window
-        if w is not None and w.data is None:
-            w.data = self.shots(w.times, w.tags, acquired=True)
+    def _freeze(self, w: Window) -> ShotState:
+        """Fix what the window's shots depend on as it is now (before anything changes)."""
+        if w.state is None:
+            w.state = self.state(w.times)
+            w.damage = self.plate.damaged_at
+        return w.state
+
+    def shots_of(self, w: Window) -> Shots:
+        """The shots of window ``w`` (computed once, from its frozen inputs)."""
+        data = w.data
+        if data is None:
+            state = self._freeze(w)
+            data = w.data = self.model.shots(w.tags, w.times, state, acquired=w.acquired,
+                                             plate=self.plate, plain=len(w.times) == 1,
+                                             damage=w.damage)
+        return data
 
     def _expose_window(self) -> None:
         """Before the state moves on: run the pending window's shots if they can damage."""
@@ -238,23 +254,33 @@ class SimWorld:
         if pump_on is False or not np.any(pump_on):
             return
         if np.any(self.devices[rm.shutter].command.sample(w.times) == rm.open_index):
-            self._materialise()
+            self.shots_of(w)
+
+    def latest_window(self) -> Window:
+        """The window a reading covers now, its inputs frozen: the last acquisition if
+        nothing changed since, else the latest shot.  Shots that may damage the sample
+        run now (later shots must see the damage)."""
+        w = self._window
+        if w is None or w.version != self._version:
+            now = self.clock.now()
+            tl = self.timeline
+            tag = tl.tag_at(now)
+            tag -= tag % tl.divider
+            w = self._current
+            if w is None or w.key != (tag, self._version):
+                tags = np.asarray([tag], dtype=np.int64)
+                w = self._current = Window((tag, self._version), tags, tl.time_of(tags),
+                                           self._version, acquired=False)
+        if w.state is None:
+            st = self._freeze(w)
+            if w.acquired and not (st.beam_on is False or st.shutter_open is False
+                                   or st.pump_on is False):
+                self.shots_of(w)  # pumped shots may damage their spot: made now
+        return w
 
     def latest_shots(self) -> Shots:
         """Shots of the last acquisition if nothing changed since, else the latest shot."""
-        w = self._window
-        if w is not None and w.version == self._version:
-            self._materialise()
-            return w.data
-        now = self.clock.now()
-        tl = self.timeline
-        tag = tl.tag_at(now)
-        tag -= tag % tl.divider
-        if self._current is None or self._current[:2] != (tag, self._version):
-            tags = np.asarray([tag], dtype=np.int64)
-            self._current = (tag, self._version,
-                             self.shots(tl.time_of(tags), tags, acquired=False))
-        return self._current[2]
+        return self.shots_of(self.latest_window())
 
 
 def _plate(profile: Profile) -> Plate:

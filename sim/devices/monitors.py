@@ -2,16 +2,19 @@
 
 Both report values of shots, not of an instant: after a trigger, the mean over
 the shots of that acquisition (so ``mpccd.roi0 / pd_i0`` normalises the same
-shots); without one, the latest shot.
+shots); without one, the latest shot.  Like the detectors' readings, those
+values are computed when first looked at.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from expctl.devices.access import AccessLevel
+from expctl.devices.deferred import DeferredReading
 from expctl.devices.profile import DeviceSpec
 from expctl.devices.protocols import SignalInfo
 from expctl.devices.status import Status
@@ -31,14 +34,19 @@ class SimPhotodiode:
         self.access: AccessLevel = spec.access
         self.equipment = spec.equipment
         self._world = world
+        self._keys = (self.name, f"{self.name}.saturated")
 
     def trigger(self, shots: int = 1) -> Status:
         return self._world.trigger(self.name, shots)
 
-    def read(self) -> dict[str, float | str]:
-        shots = self._world.latest_shots()
-        return {self.name: shots.mean("pd_i0"),
-                f"{self.name}.saturated": shots.mean("_pd_saturated")}
+    def read(self) -> Mapping[str, Any]:
+        world, window, name = self._world, self._world.latest_window(), self.name
+
+        def values() -> dict[str, Any]:
+            shots = world.shots_of(window)
+            return {name: shots.mean("pd_i0"), f"{name}.saturated": shots.mean("_pd_saturated")}
+
+        return DeferredReading(self._keys, values)
 
     def describe(self) -> dict[str, SignalInfo]:
         return {self.name: SignalInfo(self.units, self.equipment),

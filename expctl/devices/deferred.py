@@ -1,0 +1,112 @@
+"""Readings whose values are computed when someone looks at them.
+
+A simulated detector knows at read time *which* shots a reading covers, but
+computing their physics (monitors, Bragg reflection, photon counts, noise)
+costs far more than the engine spends on a step-scan point.  A plan that only
+collects readings (``scan``), or a rehearsal that counts beamline time, need
+not pay for values nobody reads: a backend may return a
+:class:`DeferredReading` whose values are computed on first access from
+inputs frozen at read time, so *when* they are computed never changes them.
+Anything that stores or sends a reading elsewhere (pickling, a journal, a
+file) gets plain numbers: pickling resolves it into a ``dict``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+__all__ = ["DeferredReading", "Readings", "merge_readings"]
+
+
+class DeferredReading(Mapping[str, Any]):
+    """One device's reading: its signal names now, its values on first access.
+
+    Args:
+        keys: the signal names (known without computing anything).
+        compute: returns ``{signal: value}`` for exactly ``keys``; called at most once,
+            and must not depend on when it is called.
+    """
+
+    __slots__ = ("_compute", "_keys", "_values")
+
+    def __init__(self, keys: tuple[str, ...], compute: Callable[[], dict[str, Any]]) -> None:
+        self._keys = keys
+        self._compute = compute
+        self._values: dict[str, Any] | None = None
+
+    def resolve(self) -> dict[str, Any]:
+        """The values (computed now if they were not yet; two threads racing here compute
+        the same values)."""
+        values = self._values
+        if values is None:
+            values = self._values = self._compute()
+        return values
+
+    @property
+    def resolved(self) -> bool:
+        """Whether the values have been computed."""
+        return self._values is not None
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._keys:
+            raise KeyError(key)
+        return self.resolve()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return dict, (self.resolve(),)
+
+    def __repr__(self) -> str:
+        return repr(self.resolve())
+
+
+class Readings(Mapping[str, Any]):
+    """Several devices' readings as one mapping (a later device's signal wins, as with
+    ``dict.update``); looking up a signal resolves only the reading that holds it."""
+
+    __slots__ = ("_parts",)
+
+    def __init__(self, parts: Sequence[Mapping[str, Any]]) -> None:
+        self._parts = tuple(parts)
+
+    def __getitem__(self, key: str) -> Any:
+        for part in reversed(self._parts):
+            if key in part:
+                return part[key]
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        return any(key in part for part in self._parts)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(k for part in self._parts for k in part))
+
+    def __len__(self) -> int:
+        return len(dict.fromkeys(k for part in self._parts for k in part))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return dict, (dict(self.items()),)
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+
+def merge_readings(parts: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The readings of several devices as one mapping: a ``dict`` when every part is one
+    (nothing deferred), else a :class:`Readings` view that keeps the deferred parts
+    deferred."""
+    if all(type(part) is dict for part in parts):
+        out: dict[str, Any] = {}
+        for part in parts:
+            out.update(part)
+        return out
+    return Readings(parts)
