@@ -233,7 +233,7 @@ class SimWorld:
             self._asked = now
         end = window.end
         faults = self.faults
-        if (fault := faults.take("timeout", device)) is not None:
+        if faults.armed and (fault := faults.take("timeout", device)) is not None:
             after = float(fault.get("after", 10.0))
             return Status(device, now, now + after, error=DeviceTimeoutError(
                 f"{device} did not deliver within {after:g} s", device=device))
@@ -275,8 +275,8 @@ class SimWorld:
     def _expose_window(self) -> None:
         """Before the state moves on: run the pending window's shots if they can damage."""
         w = self._window
-        if w is None or w.data is not None:
-            return
+        if w is None or w.data is not None or w.state is not None:
+            return  # (a frozen window that may damage was run when it was read)
         rm, devices = self.role_map, self.devices
         pump_on = w.sample(devices[rm.pump].command) == rm.on_code
         if pump_on is False or not np.any(pump_on):

@@ -24,23 +24,30 @@ class DeferredReading(Mapping[str, Any]):
 
     Args:
         keys: the signal names (known without computing anything).
-        compute: returns ``{signal: value}`` for exactly ``keys``; called at most once,
-            and must not depend on when it is called.
+        compute: ``compute(source)`` returns ``{signal: value}`` for exactly ``keys``; it
+            must not depend on when it is called (two threads racing to the first access
+            both call it).
+        source: what the values are computed from (frozen at read time).
+
+    A step scan keeps every reading, so a reading is small: no closure per read
+    (``compute`` is one function per device), which also keeps the garbage
+    collector's work per point down.
     """
 
-    __slots__ = ("_compute", "_keys", "_values")
+    __slots__ = ("_compute", "_keys", "_source", "_values")
 
-    def __init__(self, keys: tuple[str, ...], compute: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, keys: tuple[str, ...], compute: Callable[[Any], dict[str, Any]],
+                 source: Any) -> None:
         self._keys = keys
         self._compute = compute
+        self._source = source
         self._values: dict[str, Any] | None = None
 
     def resolve(self) -> dict[str, Any]:
-        """The values (computed now if they were not yet; two threads racing here compute
-        the same values)."""
+        """The values (computed now if they were not yet)."""
         values = self._values
         if values is None:
-            values = self._values = self._compute()
+            values = self._values = self._compute(self._source)
         return values
 
     @property

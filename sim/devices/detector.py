@@ -13,7 +13,7 @@ from expctl.devices.status import Status
 from sim.physics.detector import DetectorModel
 
 if TYPE_CHECKING:
-    from sim.world import SimWorld
+    from sim.world import SimWorld, Window
 
 __all__ = ["SimMPCCD"]
 
@@ -36,18 +36,17 @@ class SimMPCCD:
         self._signals = ((f"{n}.roi0", f"{n}/ROI_0_sum"), (f"{n}.roi1", f"{n}/ROI_1_sum"),
                          (f"{n}.nphot", f"{n}/photon_nPhot"))
         self._keys = tuple(signal for signal, _ in self._signals)
+        self._compute = self._reading_of  # one bound method, not one per read
 
     def trigger(self, shots: int = 1) -> Status:
         return self._world.trigger(self.name, shots)
 
     def read(self) -> Mapping[str, Any]:
-        world, window, signals = self._world, self._world.latest_window(), self._signals
+        return DeferredReading(self._keys, self._compute, self._world.latest_window())
 
-        def values() -> dict[str, Any]:
-            mean = world.shots_of(window).mean
-            return {signal: mean(column) for signal, column in signals}
-
-        return DeferredReading(self._keys, values)
+    def _reading_of(self, window: Window) -> dict[str, Any]:
+        mean = self._world.shots_of(window).mean
+        return {signal: mean(column) for signal, column in self._signals}
 
     def describe(self) -> dict[str, SignalInfo]:
         n = self.name

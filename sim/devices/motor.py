@@ -143,18 +143,18 @@ class SimMotor:
             self.settle if float(target) != self.position else 0.0)
 
     def set(self, value: float | str) -> Status:
-        self.check_value(value)
+        self.limits.check(self.name, value)
         target = float(value)
         world = self._world
         now = world.clock.now()
         world.before_change(self.name)
-        here = self.position
-        if (fault := world.faults.take("timeout", self.name)) is not None:
+        here = self._traj.value(now)
+        if world.faults.armed and (fault := world.faults.take("timeout", self.name)) is not None:
             after = float(fault.get("after", 10.0))
             self._traj = Trajectory(now, here, here, self.velocity, self.acceleration)
             return Status(self.name, now, now + after, error=DeviceTimeoutError(
                 f"{self.name} did not respond within {after:g} s", device=self.name))
-        if (fault := world.faults.take("stall", self.name)) is not None:
+        if world.faults.armed and (fault := world.faults.take("stall", self.name)) is not None:
             frac = float(fault.get("fraction", 0.5))
             stop = here + frac * (target - here)
             self._traj = Trajectory(now, here, stop, self.velocity, self.acceleration)
