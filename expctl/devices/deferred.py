@@ -111,9 +111,9 @@ def merge_readings(parts: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
     """The readings of several devices as one mapping: a ``dict`` when every part is one
     (nothing deferred), else a :class:`Readings` view that keeps the deferred parts
     deferred."""
-    if all(type(part) is dict for part in parts):
-        out: dict[str, Any] = {}
-        for part in parts:
-            out.update(part)
-        return out
-    return Readings(parts)
+    out: dict[str, Any] = {}
+    for part in parts:
+        if type(part) is not dict:
+            return Readings(parts)
+        out.update(part)
+    return out
