@@ -183,16 +183,16 @@ class SettledState:
         return state if beam_on else replace(state, beam_on=False)
 
     def _refresh(self) -> bool:
-        known = self._commands
-        names = self._role_map.names
-        for i in tuple(self._dirty):
-            command = self._devices[names[i]].command
+        known, dirty, role_map = self._commands, self._dirty, self._role_map
+        while dirty:
+            i = dirty.pop()
+            command = self._devices[role_map.names[i]].command
             if command is known[i]:  # announced, not made yet
+                dirty.add(i)
                 return False
             known[i] = command
             self._times[i], value = command.settled()
-            self._parts[i] = self._role_map.part(i, value)
-            self._dirty.discard(i)
+            self._parts[i] = role_map.part(i, value)
         self._from = max(self._times)
-        self._state = self._role_map.assemble(self._parts, True)
+        self._state = role_map.assemble(self._parts, True)
         return True

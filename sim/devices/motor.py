@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,24 +30,30 @@ def move_time(distance: float, velocity: float, acceleration: float) -> float:
     return 2.0 * math.sqrt(d / acceleration)
 
 
-@dataclass(frozen=True, slots=True)
 class Trajectory:
-    """One move from ``x0`` at ``t0`` to ``x1``; positions at any time, vectorised."""
+    """One move from ``x0`` at ``t0`` to ``x1``; positions at any time, vectorised.
 
-    t0: float
-    x0: float
-    x1: float
-    velocity: float
-    acceleration: float
+    Immutable by convention (a new command is a new object: the shot model and
+    the state time line tell commands apart by identity); a plain slotted class
+    rather than a frozen dataclass because a step scan makes one per point.
+    """
+
+    __slots__ = ("acceleration", "end", "t0", "velocity", "x0", "x1")
+
+    def __init__(self, t0: float, x0: float, x1: float, velocity: float,
+                 acceleration: float) -> None:
+        self.t0, self.x0, self.x1 = t0, x0, x1
+        self.velocity, self.acceleration = velocity, acceleration
+        #: clock time the move ends
+        self.end = t0 + move_time(x1 - x0, velocity, acceleration)
 
     @property
     def duration(self) -> float:
         return move_time(self.x1 - self.x0, self.velocity, self.acceleration)
 
-    end: float = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "end", self.t0 + self.duration)
+    def __repr__(self) -> str:
+        return (f"Trajectory(t0={self.t0!r}, x0={self.x0!r}, x1={self.x1!r}, "
+                f"velocity={self.velocity!r}, acceleration={self.acceleration!r})")
 
     def value(self, t: float) -> float:
         """Position at one clock time (cheap outside the move)."""

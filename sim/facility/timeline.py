@@ -71,12 +71,13 @@ class Timeline:
 
     def beam_tag_after(self, t: float) -> int:
         """The first beam tag strictly after clock time ``t``."""
-        first = self.tag_at(t) + 1
-        return first + (-first) % self.divider
+        return self.next_beam_shot(t)[0]
 
     def next_beam_shot(self, t: float) -> tuple[int, float]:
-        """The first beam tag strictly after clock time ``t`` and its clock time."""
-        tag = self.beam_tag_after(t)
+        """The first beam tag strictly after clock time ``t`` and its clock time (what a
+        trigger asks at every step-scan point: one call)."""
+        tag = self.tag0 + self.ticks_at(t) + 1
+        tag += (-tag) % self._divider
         return tag, self.time_of_tag(tag)
 
     def beam_tags_from(self, first: int, n: int) -> np.ndarray:
