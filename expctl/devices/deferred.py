@@ -13,10 +13,10 @@ file) gets plain numbers: pickling resolves it into a ``dict``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, ItemsView, Iterator, Mapping, Sequence, ValuesView
+from typing import Any, cast
 
-__all__ = ["DeferredReading", "Readings", "merge_readings"]
+__all__ = ["DeferredReading", "Readings", "merge_readings", "plain_reading"]
 
 
 class DeferredReading(Mapping[str, Any]):
@@ -44,10 +44,15 @@ class DeferredReading(Mapping[str, Any]):
         self._values: dict[str, Any] | None = None
 
     def resolve(self) -> dict[str, Any]:
-        """The values (computed now if they were not yet)."""
+        """The values (computed now if they were not yet; the source is let go then, so
+        kept readings keep numbers, not shots)."""
         values = self._values
         if values is None:
-            values = self._values = self._compute(self._source)
+            source = self._source
+            if source is None:  # another thread has just computed them
+                return cast(dict[str, Any], self._values)
+            values = self._values = self._compute(source)
+            self._source = None
         return values
 
     @property
@@ -59,6 +64,12 @@ class DeferredReading(Mapping[str, Any]):
         if key not in self._keys:
             raise KeyError(key)
         return self.resolve()[key]
+
+    def items(self) -> ItemsView[str, Any]:
+        return self.resolve().items()
+
+    def values(self) -> ValuesView[Any]:
+        return self.resolve().values()
 
     def __contains__(self, key: object) -> bool:
         return key in self._keys
@@ -80,31 +91,55 @@ class Readings(Mapping[str, Any]):
     """Several devices' readings as one mapping (a later device's signal wins, as with
     ``dict.update``); looking up a signal resolves only the reading that holds it."""
 
-    __slots__ = ("_parts",)
+    __slots__ = ("_index", "_parts")
 
     def __init__(self, parts: Sequence[Mapping[str, Any]]) -> None:
         self._parts = tuple(parts)
+        self._index: dict[str, Mapping[str, Any]] | None = None  # signal -> part, when asked
+
+    def _where(self) -> dict[str, Mapping[str, Any]]:
+        index = self._index
+        if index is None:
+            index = self._index = {key: part for part in self._parts for key in part}
+        return index
 
     def __getitem__(self, key: str) -> Any:
-        for part in reversed(self._parts):
-            if key in part:
-                return part[key]
-        raise KeyError(key)
+        return self._where()[key][key]
 
     def __contains__(self, key: object) -> bool:
-        return any(key in part for part in self._parts)
+        return key in self._where()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(dict.fromkeys(k for part in self._parts for k in part))
+        return iter(self._where())
 
     def __len__(self) -> int:
-        return len(dict.fromkeys(k for part in self._parts for k in part))
+        return len(self._where())
+
+    def resolve(self) -> dict[str, Any]:
+        """Every value, as one plain ``dict``."""
+        out: dict[str, Any] = {}
+        for part in self._parts:
+            out.update(part.resolve() if isinstance(part, DeferredReading) else part)
+        return out
+
+    def items(self) -> ItemsView[str, Any]:
+        return self.resolve().items()
+
+    def values(self) -> ValuesView[Any]:
+        return self.resolve().values()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return dict, (dict(self.items()),)
+        return dict, (self.resolve(),)
 
     def __repr__(self) -> str:
-        return repr(dict(self.items()))
+        return repr(self.resolve())
+
+
+def plain_reading(reading: Mapping[str, Any]) -> dict[str, Any]:
+    """A reading's values as a new plain ``dict`` (deferred values computed now)."""
+    if isinstance(reading, Readings):
+        return reading.resolve()
+    return dict(reading.resolve() if isinstance(reading, DeferredReading) else reading)
 
 
 def merge_readings(parts: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
