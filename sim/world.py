@@ -169,7 +169,9 @@ class SimWorld:
         now = self.clock.now()
         for listener in self.change_listeners:
             listener(now, device)
-        self._expose_window()
+        w = self._window
+        if w is not None and w.data is None and w.state is None:  # (not read, not run)
+            self._expose_window()
         self._version += 1
         if (i := self._role_index.get(device)) is not None:
             self._settled.changing(i)

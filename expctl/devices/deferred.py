@@ -94,7 +94,7 @@ class Readings(Mapping[str, Any]):
     __slots__ = ("_index", "_parts")
 
     def __init__(self, parts: Sequence[Mapping[str, Any]]) -> None:
-        self._parts = tuple(parts)
+        self._parts = parts  # (the caller's list: one object fewer per kept reading)
         self._index: dict[str, Mapping[str, Any]] | None = None  # signal -> part, when asked
 
     def _where(self) -> dict[str, Mapping[str, Any]]:

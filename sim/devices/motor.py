@@ -178,7 +178,7 @@ class SimMotor:
         self._traj = Trajectory(now, here, here, self.velocity, self.acceleration)
 
     def read(self) -> dict[str, float | str]:
-        return {self.name: self.position}
+        return {self.name: self._traj.value(self._world.clock.now())}
 
     def describe(self) -> dict[str, SignalInfo]:
         return {self.name: SignalInfo(self.units, self.equipment)}
