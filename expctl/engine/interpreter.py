@@ -308,7 +308,13 @@ class Interpreter:
             self._replaying = False
 
     def _suspended(self, reason: str) -> None:
-        """Wait (suspended) until every suspender has been good for its settle time."""
+        """Wait (suspended) until every suspender has been good for its settle time.
+
+        A pause asked for before the suspension (still waiting for its checkpoint) is
+        asked for again on recovery: the beam dropping must not swallow an operator's
+        Ctrl-C.
+        """
+        pause_pending = self.state is S.PAUSING
         if self.state is not S.SUSPENDED:
             self._fire("suspend", reason=reason)
         settle = max((s.settle for s in self.suspenders), default=0.0)
@@ -332,6 +338,8 @@ class Interpreter:
                 break
             self.clock.sleep(self.poll_seconds)
         self._fire("recover", reason="condition good again")
+        if pause_pending:
+            self._fire("pause", reason="the pause asked for before the suspension")
         try:
             self._restore([])
         except WaitInterrupted:

@@ -91,17 +91,24 @@ def _positions(sh: Shell, targets: Mapping[str, float], specs: Mapping[str, Any]
     return "  ".join(parts)
 
 
+def _put_each(sh: Shell, args: list[str], verb: str, put_plan: Any) -> dict[str, Any]:
+    """Check ``DEV VALUE…`` as ``verb`` would (limits, access), then run ``put_plan`` on
+    each target in one plan; the targets, for the caller's confirmation line."""
+    targets = parse_targets(args, sh.session.profile.devices, verb, sh.session.access)
+
+    def plan() -> Any:
+        for name, value in targets.items():
+            yield from put_plan(name, value)
+
+    sh.run_plan(plan)
+    return targets
+
+
 def set_devices(sh: Shell, args: list[str]) -> None:
     """``set DEV VALUE…``: discrete and continuous devices (attenuator, gain, shutter)."""
     from expctl.plans.stubs import put
 
-    targets = parse_targets(args, sh.session.profile.devices, "set", sh.session.access)
-
-    def plan() -> Any:
-        for name, value in targets.items():
-            yield from put(name, value)
-
-    sh.run_plan(plan)
+    targets = _put_each(sh, args, "set", put)
     specs = sh.session.profile.devices
     sh.write("  ".join(f"{n} {number_text(v)}{_unit(specs[n].units)}"
                        if isinstance(v, float) else f"{n} {v}" for n, v in targets.items()))
@@ -124,13 +131,7 @@ def request(sh: Shell, args: list[str]) -> None:
     """``request DEV VALUE``: an accelerator parameter, waited for until applied."""
     from expctl.plans.stubs import request as request_plan
 
-    targets = parse_targets(args, sh.session.profile.devices, "request", sh.session.access)
-
-    def plan() -> Any:
-        for name, value in targets.items():
-            yield from request_plan(name, value)
-
-    sh.run_plan(plan)
+    targets = _put_each(sh, args, "request", request_plan)
     specs = sh.session.profile.devices
     sh.write("  ".join(f"{n} {number_text(sh.device(n).read()[n])}{_unit(specs[n].units)} "
                        "(applied)" for n in targets))

@@ -54,6 +54,7 @@ def piped(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", ["run_small", "run_pumpprobe"])
+@pytest.mark.slow
 def test_run_piped_says_each_run_and_result_with_units_and_matches_the_golden(piped, name):
     out = piped(name)
     assert "${" not in out
@@ -71,6 +72,7 @@ def test_locations_are_one_based_with_loop_values(piped):
 
 @pytest.mark.parametrize("columns", [80, 200])
 @pytest.mark.parametrize("name", ["run_pumpprobe", "dry_run_pumpprobe"])
+@pytest.mark.slow
 def test_piped_output_fits_the_width_given(tmp_path, name, columns):
     out = expctl_run(tmp_path / "data", CASES[name], columns)
     lines = out.splitlines()

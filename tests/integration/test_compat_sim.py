@@ -301,6 +301,7 @@ def _users_canvas_index(sensor: dict) -> tuple[np.ndarray, np.ndarray]:
             np.floor(x + CANVAS / 2).astype(int).ravel())
 
 
+@pytest.mark.slow
 def test_octal_by_the_users_formula_tiles_without_overlap_and_equals_ippy(api):
     sensors = _octal_sensors(api, short_keys=True)
     assert _octal_sensors(api, short_keys=False)[5]["yPosPixel"] == sensors[5]["yPosPixel"]

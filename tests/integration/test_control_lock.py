@@ -60,6 +60,7 @@ def _wait_for_a_run(data: Path, proc: subprocess.Popen[str], timeout: float = 12
     raise AssertionError("the campaign never finished a run")
 
 
+@pytest.mark.slow
 def test_a_second_run_is_refused_and_readers_keep_working(tmp_path) -> None:
     data = tmp_path / "data"
     first = _start("run", SMALL, "--speed", "1", "--data-dir", str(data))
@@ -96,6 +97,7 @@ def test_kill_9_frees_control_and_the_next_controller_says_it_took_over(tmp_path
     assert "ended without giving it back" in again.stderr
 
 
+@pytest.mark.slow
 def test_two_resumes_of_one_campaign_cannot_both_run(tmp_path) -> None:
     data = tmp_path / "data"
     first = _start("run", "sequences/pumpprobe.yaml", "--set", "delays=[0 ps, 1 ps]",

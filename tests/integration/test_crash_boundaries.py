@@ -81,6 +81,7 @@ def expected(tmp_path_factory):
 
 
 @pytest.mark.parametrize("boundary", ["shot", "file", "catalog", "journal", "step"])
+@pytest.mark.slow
 def test_crash_at_a_write_boundary_of_a_pumped_step_then_resume(tmp_path, boundary,
                                                                 expected) -> None:
     data = tmp_path / "data"
@@ -126,6 +127,7 @@ def test_crash_at_a_write_boundary_of_a_pumped_step_then_resume(tmp_path, bounda
                and any(lab == "pumped" for _, lab, _ in records[s].runs))
 
 
+@pytest.mark.slow
 def test_reduce_leaves_superseded_runs_out(tmp_path, capsys) -> None:
     from expctl.cli import main
 

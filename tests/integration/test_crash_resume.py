@@ -59,6 +59,7 @@ def _records(data: Path) -> list[dict]:
 
 @pytest.mark.parametrize("trial", [0, pytest.param(1, marks=pytest.mark.slow),
                                    pytest.param(2, marks=pytest.mark.slow)])
+@pytest.mark.slow
 def test_kill_9_at_random_points_then_resume(tmp_path, rng, trial) -> None:
     script = tmp_path / "driver.py"
     script.write_text(DRIVER)

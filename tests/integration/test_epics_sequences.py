@@ -84,6 +84,7 @@ def _same(over_ca: dict, in_process: dict) -> None:
     assert over_ca["positions"]["theta"] == pytest.approx(a.center, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_small_over_ca_equals_in_process(ioc, tmp_path):
     over_ca = _campaign("bl3-epics", tmp_path / "ca", "small.yaml", [], SPEED)
     in_process = _campaign("bl3", tmp_path / "sim", "small.yaml", [], None)
@@ -120,6 +121,7 @@ def test_cli_devices_shows_live_values_through_the_entry_point(ioc, port, tmp_pa
 
 
 @needs_entry_point
+@pytest.mark.slow
 def test_cli_with_the_ioc_gone_exits_1_naming_the_addresses(tmp_path):
     silent = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), **ca_environment(silent)}

@@ -55,6 +55,7 @@ def _expctl(port: int, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @needs_entry_point
+@pytest.mark.slow
 def test_a_scheduled_beam_loss_over_ca_suspends_and_the_campaign_completes(ioc, port,
                                                                            tmp_path):
     done = _expctl(port, "run", str(SMALL), "--profile", "bl3-epics", "--speed", str(SPEED),
@@ -71,6 +72,7 @@ def test_a_scheduled_beam_loss_over_ca_suspends_and_the_campaign_completes(ioc, 
 
 
 @needs_entry_point
+@pytest.mark.slow
 def test_a_fault_the_beamline_cannot_take_is_a_user_error_before_anything_moves(
         ioc, port, tmp_path):
     operator = Operator()

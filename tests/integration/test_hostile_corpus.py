@@ -24,6 +24,9 @@ from expctl.testing.synthetic_events import synthetic_campaign
 
 from .sandbox import REPO, Case, Outcome, run_cases
 
+#: long end-to-end tests: CI runs them after the default suite (`pytest -m slow`)
+pytestmark = pytest.mark.slow
+
 HOSTILE = REPO / "tests" / "data" / "hostile"
 SMALL = str(REPO / "sequences" / "small.yaml")
 CPU_LIMIT_S = 5.0

@@ -31,6 +31,7 @@ def _after_pump_on(child: pexpect.spawn) -> None:
     child.expect("step 8")  # `set pd_gain low, attenuator 0 um`: the pump was requested on
 
 
+@pytest.mark.slow
 def test_ctrl_c_twice_pauses_in_the_safe_state_and_abort_exits_130(tmp_path) -> None:
     child = _spawn(tmp_path)
     _after_pump_on(child)
@@ -65,6 +66,7 @@ def test_ctrl_c_during_the_safe_state_aborts_once_it_is_reached(tmp_path, presse
     assert child.exitstatus == 130
 
 
+@pytest.mark.slow
 def test_two_sigint_without_a_terminal_abort_through_the_safe_state(tmp_path) -> None:
     """The issue's reproduction: `expctl run … --speed 2`, SIGINT twice from outside."""
     import json
@@ -98,6 +100,7 @@ def test_two_sigint_without_a_terminal_abort_through_the_safe_state(tmp_path) ->
     assert "aborted: 1 run (1)" in out
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_the_rehearsal_leaves_no_campaign(tmp_path) -> None:
     import signal
     import subprocess

@@ -18,6 +18,9 @@ from expctl.runlog.calibration import I0Calibration, measure_i0_calibration
 pytest.importorskip("sim.backend", reason="the simulated backend is needed")
 from sim.truth import ground_truth  # noqa: E402
 
+#: long end-to-end tests: CI runs them after the default suite (`pytest -m slow`)
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -174,6 +174,7 @@ def test_dry_run_feeds_the_reference_sum_forward(capsys, tmp_path, monkeypatch):
     assert 20 < ref["roi0_photons"] < 2000
 
 
+@pytest.mark.slow
 def test_the_sequence_lowers_the_attenuation_when_the_reference_is_weak(tmp_path):
     with Session.open("bl3", data_dir=tmp_path / "data", seed=SEED) as session:
         summary = session.run(SEQUENCE, ["dark_shots=16", "reference_shots=8", "shots=8"])

@@ -91,6 +91,7 @@ def test_the_archive_cannot_be_written_by_the_test_user(archive, run_as_user) ->
     assert probe.returncode != 0 and "Permission denied" in probe.stderr
 
 
+@pytest.mark.slow
 def test_runs_show_and_check_read_it(archive, run_as_user) -> None:
     runs = run_as_user("runs", "--data-dir", str(archive))
     assert runs.returncode == 0, runs.stderr
@@ -103,6 +104,7 @@ def test_runs_show_and_check_read_it(archive, run_as_user) -> None:
     assert "consistent" in check.stdout and "6 files verified" in check.stdout
 
 
+@pytest.mark.slow
 def test_reduce_writes_its_cube_beside_the_user_instead(archive, run_as_user, tmp_path) -> None:
     got = run_as_user("reduce", "--where", "sequence == 'delay_scan'", "--no-fit",
                       "--data-dir", str(archive))
@@ -112,6 +114,7 @@ def test_reduce_writes_its_cube_beside_the_user_instead(archive, run_as_user, tm
     assert (tmp_path / "expctl-reduced" / "cube_1-6.h5").is_file()
 
 
+@pytest.mark.slow
 def test_devices_and_a_dry_run_work_and_a_real_run_is_refused_clearly(archive,
                                                                      run_as_user) -> None:
     devices = run_as_user("devices", "--data-dir", str(archive))
@@ -129,6 +132,7 @@ def test_devices_and_a_dry_run_work_and_a_real_run_is_refused_clearly(archive,
         "read-only commands do not.\n")
 
 
+@pytest.mark.slow
 def test_dbpy_and_stpy_scripts_read_it(archive, tmp_path) -> None:
     script = tmp_path / "analysis.py"
     script.write_text(textwrap.dedent("""

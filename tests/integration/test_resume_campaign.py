@@ -61,6 +61,7 @@ def _shots(data: Path) -> list[tuple[str, int, str]]:
         return [(r["label"], r["shots"], r["outcome"]) for r in cat.rows()]
 
 
+@pytest.mark.slow
 def test_an_edited_sequence_is_refused_and_as_started_finishes_the_original(
         tmp_path, small, capsys) -> None:
     data = tmp_path / "data"

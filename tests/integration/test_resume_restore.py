@@ -58,6 +58,7 @@ def _resume(data: Path, *, same: Session | None = None) -> tuple[object, list]:
 
 
 @pytest.mark.parametrize("fresh", [False, True], ids=["same-session", "new-session"])
+@pytest.mark.slow
 def test_ctrl_c_in_the_rocking_curve_abort_then_resume_completes(tmp_path, fresh) -> None:
     expected = _reference_runs(tmp_path / "ref")
     data = tmp_path / "data"

@@ -28,6 +28,7 @@ def _spots_of_runs(data: Path) -> list[tuple[str, int]]:
                 if r["label"] == "pumped"]
 
 
+@pytest.mark.slow
 def test_sequential_campaigns_never_share_an_exposed_spot(tmp_path) -> None:
     data = tmp_path / "data"
     for _ in range(3):  # three separate sessions, as three `expctl run`s would be
@@ -50,6 +51,7 @@ def test_sequential_campaigns_never_share_an_exposed_spot(tmp_path) -> None:
     assert len({r.campaign for r in records}) == 4
 
 
+@pytest.mark.slow
 def test_damage_stays_with_the_sample_and_a_new_sample_starts_fresh(tmp_path) -> None:
     data = tmp_path / "data"
     with Session.open("bl3", data) as session:
@@ -71,6 +73,7 @@ def test_damage_stays_with_the_sample_and_a_new_sample_starts_fresh(tmp_path) ->
     assert (data / "facility" / "samples" / "xtal-A.json").is_file()
 
 
+@pytest.mark.slow
 def test_only_unmark_hands_a_used_spot_out_again(tmp_path) -> None:
     data = tmp_path / "data"
     with Session.open("bl3", data) as session:
@@ -82,6 +85,7 @@ def test_only_unmark_hands_a_used_spot_out_again(tmp_path) -> None:
     assert [i for _, i in _spots_of_runs(data)] == [3, 1]
 
 
+@pytest.mark.slow
 def test_dry_run_and_validate_find_spot_grid_exhaustion(tmp_path) -> None:
     data = tmp_path / "data"
     with Session.open("bl3", data) as session:

@@ -82,6 +82,7 @@ def test_history_persists_and_usage_errors_are_paragraphs(tmp_path):
                      out2.getvalue())
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_a_sequence_pauses_then_resume_completes(tmp_path, monkeypatch):
     """Ctrl-C while `seq run` works: pause at the next checkpoint, resume, the sequence ends.
 

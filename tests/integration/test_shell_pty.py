@@ -22,6 +22,7 @@ def expect(child, pattern: str, timeout: float = 60) -> None:
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_shell_in_a_terminal_with_tab_completion(tmp_path):
     child = pexpect.spawn(sys.executable, ["-c", LAUNCH, "shell", "--data-dir",
                                            str(tmp_path / "data")],

@@ -66,6 +66,7 @@ def _runs_json(data: Path, *args: str):
     return json.loads(out.stdout)
 
 
+@pytest.mark.slow
 def test_scan_rows_arrive_one_by_one_and_ctrl_c_keeps_the_record(tmp_path):
     data = tmp_path / "data"
     child = spawn(data, "--speed", "1")
@@ -96,6 +97,7 @@ def test_scan_rows_arrive_one_by_one_and_ctrl_c_keeps_the_record(tmp_path):
     assert columns["theta"][0] == pytest.approx(11.39, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_one_ctrl_c_stops_a_move_short_of_its_target(tmp_path):
     child = spawn(tmp_path / "data", "--speed", "1")
     try:
@@ -115,6 +117,7 @@ def test_one_ctrl_c_stops_a_move_short_of_its_target(tmp_path):
         child.close(force=True)
 
 
+@pytest.mark.slow
 def test_wa_answers_while_a_sequence_runs_and_while_it_is_paused(tmp_path):
     child = spawn(tmp_path / "data", "--speed", "4")
     try:

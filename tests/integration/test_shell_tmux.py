@@ -58,6 +58,7 @@ class Tmux:
                        capture_output=True)
 
 
+@pytest.mark.slow
 def test_toolbar_beam_changes_during_a_run_with_a_beam_loss(tmp_path):
     name = f"expctl-test-{os.getpid()}"
     shell = Tmux(name, [sys.executable, "-c", LAUNCH, "shell", "--speed", "4", "--data-dir",
@@ -83,6 +84,7 @@ def test_toolbar_beam_changes_during_a_run_with_a_beam_loss(tmp_path):
         shell.close()
 
 
+@pytest.mark.slow
 def test_a_scan_has_a_toolbar_line_of_its_own_and_its_points_feed_the_beam(tmp_path):
     """At 100 columns the beamline line stays whole while a scan runs; the second line
     says which command, where the axis is and how far the scan got."""
@@ -111,6 +113,7 @@ def test_a_scan_has_a_toolbar_line_of_its_own_and_its_points_feed_the_beam(tmp_p
         shell.close()
 
 
+@pytest.mark.slow
 def test_resume_shows_what_it_will_do_and_asks_first(tmp_path):
     """On a terminal `expctl resume` asks; `n` leaves the campaign untouched, `--yes`
     does not ask."""

@@ -21,6 +21,9 @@ from expctl.runlog.reader import read_attributes
 from .faults import BOUNDARIES, FAULTS
 from .sandbox import REPO, Case, Outcome, run_cases
 
+#: long end-to-end tests: CI runs them after the default suite (`pytest -m slow`)
+pytestmark = pytest.mark.slow
+
 SEQUENCE = str(REPO / "tests" / "data" / "storage" / "two_runs.yaml")
 #: The journal has no lock to hold (one controller per campaign is the controller lock's job).
 NOT_APPLICABLE = {("journal record", "lock")}

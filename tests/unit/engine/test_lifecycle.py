@@ -202,6 +202,35 @@ def test_beam_loss_mid_run_suspends_and_retakes(reference) -> None:
     assert retake.snapshot["xray_shutter"] == "open"
 
 
+def test_a_pause_asked_for_before_a_beam_loss_still_pauses_after_it(reference) -> None:
+    """Ctrl-C (a deferred pause) just before the beam drops: the suspension must not
+    swallow it — once the beam is back the engine pauses at the next checkpoint."""
+    first = next(e for e in reference[1] if isinstance(e, RunStarted))
+    t_loss = first.time + 1.2
+    bl = make_fake_beamline(velocity=1.0, outages=[(t_loss, t_loss + 30.0)])
+    asked: list[float] = []
+
+    def on_event(engine, ev, events) -> None:
+        if isinstance(ev, RunStarted) and not asked:
+            asked.append(ev.time)
+            engine.pause()  # deferred: waits for the next checkpoint, after the run
+
+    paused: list[str] = []
+
+    def hook(engine) -> None:
+        paused.append(engine.state.value)
+        engine.stop()
+
+    _, summary, events = _run(bl, on_event=on_event, suspenders=[BeamSuspender(settle=5.0)],
+                              pause_hook=hook)
+    states = [(e.old, e.new) for e in events if isinstance(e, StateChanged)]
+    assert ("pausing", "suspended") in states  # the beam dropped while the pause waited
+    assert paused == ["paused"] and summary.outcome == "stopped"
+    after = states[states.index(("suspended", "running")):]
+    assert after[:3] == [("suspended", "running"), ("running", "pausing"),
+                         ("pausing", "paused")]
+
+
 class _LinkDown:
     """A backend condition (the control-system link) down in ``window``; runs it cuts are
     marked ``disconnected``."""

@@ -29,6 +29,7 @@ def _shots(rng, delays, *, per_delay=4, t0=0.35, amplitude=-0.3, tau=2.0, jitter
     return PumpedShots(d, x, w / w.mean(), bins, np.full(len(np.unique(d)), 1e-6))
 
 
+@pytest.mark.slow
 def test_errors_are_honest_over_repeated_campaigns(rng):
     """Pulls (fit − truth)/error of t0, τ and A have unit spread (20 data sets)."""
     pulls = []

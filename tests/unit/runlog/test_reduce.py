@@ -60,6 +60,7 @@ def test_campaign_reduces_to_the_ground_truth(campaign):
     assert np.abs(pulls).max() < 5.0 and np.std(pulls) < 2.0
 
 
+@pytest.mark.slow
 def test_cube_sums_add_across_runs(campaign):
     paths = _paths(campaign)
     whole = reduce_runs(paths)
@@ -91,6 +92,7 @@ def test_filters_xray_off_and_i0_window(campaign, tmp_path):
         reduce_runs(paths, ReduceOptions(i0_window=(1e9, None)))
 
 
+@pytest.mark.slow
 def test_explicit_and_uniform_bins(campaign):
     paths = _paths(campaign)
     edges = reduce_runs(paths, ReduceOptions(bins=[-2.0, 0.0, 1.0, 10.0], fit=False))
@@ -106,6 +108,7 @@ def test_explicit_and_uniform_bins(campaign):
         reduce_runs([])
 
 
+@pytest.mark.slow
 def test_cube_file_is_nexus_and_self_describing(campaign, tmp_path):
     cube = reduce_runs(_paths(campaign))
     path = write_cube(cube, tmp_path / "cube.h5")

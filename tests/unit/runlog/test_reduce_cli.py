@@ -130,6 +130,7 @@ def test_bad_jitter_options_are_user_errors(coarse, capsys, args, message):
     assert capsys.readouterr().err == message
 
 
+@pytest.mark.slow
 def test_the_timing_tool_sets_the_jitter_and_the_result_says_so(with_tt, capsys):
     assert _reduce(with_tt, "--json") == 0
     fit = json.loads(capsys.readouterr().out)["fit"]

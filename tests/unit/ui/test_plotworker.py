@@ -111,6 +111,7 @@ def test_failures_left_at_the_end_are_returned(tmp_path, rng) -> None:
     handle.close()
 
 
+@pytest.mark.slow
 def test_the_worker_process_draws_the_scans(tmp_path, rng) -> None:
     bus = EventBus()
     plotter = BackgroundPlotter()
@@ -128,6 +129,7 @@ def test_the_worker_process_draws_the_scans(tmp_path, rng) -> None:
         assert (tmp_path / row["png"]).read_bytes()[:8] == PNG
 
 
+@pytest.mark.slow
 def test_a_worker_failure_names_the_file(tmp_path, rng) -> None:
     bus = EventBus()
     plotter = BackgroundPlotter()
@@ -163,6 +165,7 @@ def test_a_full_queue_leaves_the_scan_undrawn_and_says_so(tmp_path, rng) -> None
 
 
 @pytest.mark.parametrize("plots", [True, False])
+@pytest.mark.slow
 def test_the_cli_writes_plots_before_it_exits_unless_told_not_to(tmp_path, plots) -> None:
     from expctl.cli import main
 
@@ -201,6 +204,7 @@ print(type(future.exception()).__name__)
 """
 
 
+@pytest.mark.slow
 def test_a_script_without_a_main_guard_runs_once(tmp_path) -> None:
     """The worker is a plain subprocess: it does not re-run the caller's ``__main__`` (as a
     multiprocessing ``spawn`` child would: the user's campaign twice)."""
