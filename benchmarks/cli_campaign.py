@@ -28,13 +28,50 @@ ROOT = Path(__file__).resolve().parents[1]
 SEQUENCE = "sequences/pumpprobe.yaml"
 #: the issue's campaign: 295 s of beamtime before the physics merge, 50 runs
 OVERRIDES = ("spots_per_delay=1", "reference_shots=30")
-#: the CLI, printing its own peak RSS (kB) as the last line of stderr when it exits
+#: the CLI, printing its peak RSS (kB) and a timeline (wall-clock stamps of what it was
+#: doing, instrumented from outside) on stderr when it exits
 RUNNER = """\
-import atexit, resource, sys
-atexit.register(lambda: print(f"PEAK_RSS_KB={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}",
-                              file=sys.stderr))
-from expctl.cli import main
-sys.exit(main(sys.argv[1:]))
+import json, resource, sys, time
+marks = [("runner started", time.time())]
+def mark(what):
+    marks.append((what, time.time()))
+def wrap(cls, name):
+    real = getattr(cls, name)
+    def timed(*args, **kwargs):
+        mark(name + " >")
+        try:
+            return real(*args, **kwargs)
+        finally:
+            mark(name + " <")
+    setattr(cls, name, timed)
+def bye():
+    mark("exit")
+    print(f"PEAK_RSS_KB={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr)
+    print("TIMELINE=" + json.dumps(marks), file=sys.stderr)
+import expctl.cli
+real_main = expctl.cli.main
+def main(argv=None):
+    try:
+        return real_main(argv)
+    finally:
+        bye()  # (the console script's exit skips atexit)
+expctl.cli.main = main
+mark("cli imported")
+from expctl.engine.events import EventBus, RunStarted, RunStopped
+from expctl.session import Session
+for name in ("dry_run", "run", "finish_plots", "close"):
+    wrap(Session, name)
+publish = EventBus.publish
+def published(self, event, *args, **kwargs):
+    kind = type(event)
+    if kind is RunStarted or kind is RunStopped:
+        mark(kind.__name__)
+    return publish(self, event, *args, **kwargs)
+EventBus.publish = published
+sys.argv[0] = "expctl"
+if hasattr(expctl.cli, "entry"):
+    expctl.cli.entry()  # as the console script exits
+sys.exit(expctl.cli.main())  # (an older checkout, compared with this one)
 """
 #: parts of the program, by where a function lives (first match wins)
 PARTS = (
@@ -54,9 +91,21 @@ PARTS = (
 )
 
 
-def _campaign(data_dir: Path, overrides: list[str], plots: bool,
+def _environment(bytecode_cache: Path | None) -> dict[str, str]:
+    """The child's environment: this checkout first, its bytecode compiled in a cache."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if bytecode_cache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(bytecode_cache)
+        subprocess.run([sys.executable, "-m", "compileall", "-q", "expctl", "sim"], cwd=ROOT,
+                       env=env, check=True, capture_output=True)
+    return env
+
+
+def _campaign(data_dir: Path, overrides: list[str], plots: bool, env: dict[str, str],
               profile_to: Path | None = None) -> dict[str, Any]:
-    """One CLI campaign in a subprocess: its JSON answer, wall seconds and peak RSS."""
+    """One CLI campaign in a subprocess: its JSON answer, wall seconds, peak RSS and
+    timeline."""
     runner = data_dir.parent / "expctl_cli.py"
     runner.write_text(RUNNER)
     cmd = [sys.executable]
@@ -66,17 +115,49 @@ def _campaign(data_dir: Path, overrides: list[str], plots: bool,
             *(a for o in overrides for a in ("--set", o))]
     if not plots:
         cmd.append("--no-plots")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = time.time()
     t0 = time.perf_counter()
     out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
-    peak = [ln for ln in out.stderr.splitlines() if ln.startswith("PEAK_RSS_KB=")]
     if out.returncode != 0:
         raise SystemExit(f"expctl run exited {out.returncode}:\n{out.stderr[-2000:]}")
+    said = dict(ln.split("=", 1) for ln in out.stderr.splitlines()
+                if ln.startswith(("PEAK_RSS_KB=", "TIMELINE=")))
     answer = json.loads(out.stdout)
     return {"simulated_s": answer["duration_s"], "wall_s": wall,
             "speedup": answer["duration_s"] / wall, "runs": len(answer["runs"]),
-            "peak_rss_mb": int(peak[-1].split("=")[1]) / 1024 if peak else float("nan")}
+            "peak_rss_mb": int(said["PEAK_RSS_KB"]) / 1024 if said else float("nan"),
+            "timeline": _timeline(json.loads(said.get("TIMELINE", "[]")), started, wall)}
+
+
+def _timeline(marks: list[tuple[str, float]], started: float, wall: float
+              ) -> dict[str, float]:
+    """Where the child's wall time went, in order: the spans between its marks."""
+    if not marks:
+        return {}
+    first = {name: t for name, t in reversed(marks)}
+    last = dict(marks)
+    inside = (first.get("run >", 0.0), last.get("run <", 0.0))  # (not the rehearsal's)
+    real = [t for name, t in marks if name.startswith("Run") and inside[0] <= t <= inside[1]]
+    runs = [t for name, t in marks if name == "RunStarted" and inside[0] <= t <= inside[1]]
+    spans = {
+        "interpreter start-up": first["runner started"] - started,
+        "imports (expctl.cli)": first["cli imported"] - first["runner started"],
+        "session open, sequence load": first.get("dry_run >", 0) - first["cli imported"],
+        "rehearsal (sampled dry-run)": last.get("dry_run <", 0) - first.get("dry_run >", 0),
+        "pre-run (pre-flight, campaign, engine)": (real[0] if real else 0)
+        - last.get("dry_run <", 0),
+        "the runs (first start to last stop)": (real[-1] - real[0]) if real else 0,
+        "after the last run (engine end)": last.get("run <", 0) - (real[-1] if real else 0),
+        "plots still drawing at the end": last.get("finish_plots <", 0)
+        - first.get("finish_plots >", 0),
+        "close": last.get("close <", 0) - first.get("close >", 0),
+        "exit": started + wall - last["exit"],
+    }
+    spans["(rest)"] = wall - sum(spans.values())
+    if len(runs) > 1:
+        spans["per run (mean)"] = spans["the runs (first start to last stop)"] / len(runs)
+    return spans
 
 
 def _part(filename: str, name: str) -> str:
@@ -114,24 +195,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="store_true", help="print where the time goes")
     ap.add_argument("--scale", type=int, default=0,
                     help="also run a campaign SCALE x larger and compare peak memory")
+    ap.add_argument("--no-bytecode", dest="bytecode", action="store_false",
+                    help="let the child compile expctl's modules from source (as with "
+                         "PYTHONDONTWRITEBYTECODE and no cache)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args(argv)
     overrides = list(args.overrides or OVERRIDES)
 
-    fig: dict[str, Any] = {"sequence": SEQUENCE, "overrides": overrides, "plots": args.plots}
-    with tempfile.TemporaryDirectory() as tmp:
-        fig["campaign"] = _campaign(Path(tmp) / "data", overrides, args.plots)
-    if args.scale:
+    fig: dict[str, Any] = {"sequence": SEQUENCE, "overrides": overrides, "plots": args.plots,
+                           "bytecode": args.bytecode}
+    with tempfile.TemporaryDirectory() as cache:
+        env = _environment(Path(cache) if args.bytecode else None)
         with tempfile.TemporaryDirectory() as tmp:
-            fig["scaled"] = _campaign(Path(tmp) / "data", _scaled(overrides, args.scale),
-                                      args.plots)
-        fig["scaled"]["memory_growth"] = (fig["scaled"]["peak_rss_mb"]
-                                          / fig["campaign"]["peak_rss_mb"] - 1)
-    if args.profile:
-        with tempfile.TemporaryDirectory() as tmp:
-            prof = Path(tmp) / "campaign.prof"
-            _campaign(Path(tmp) / "data", overrides, args.plots, profile_to=prof)
-            fig["where"] = dict(_where(prof))
+            fig["campaign"] = _campaign(Path(tmp) / "data", overrides, args.plots, env)
+        if args.scale:
+            with tempfile.TemporaryDirectory() as tmp:
+                fig["scaled"] = _campaign(Path(tmp) / "data", _scaled(overrides, args.scale),
+                                          args.plots, env)
+            fig["scaled"]["memory_growth"] = (fig["scaled"]["peak_rss_mb"]
+                                              / fig["campaign"]["peak_rss_mb"] - 1)
+        if args.profile:
+            with tempfile.TemporaryDirectory() as tmp:
+                prof = Path(tmp) / "campaign.prof"
+                _campaign(Path(tmp) / "data", overrides, args.plots, env, profile_to=prof)
+                fig["where"] = dict(_where(prof))
 
     if args.json:
         print(json.dumps(fig, indent=2))
@@ -141,7 +228,12 @@ def main(argv: list[str] | None = None) -> int:
           f"{'' if args.plots else ' --no-plots'}")
     print(f"  {c['simulated_s']:8.1f} s simulated in {c['wall_s']:6.2f} s wall → "
           f"{c['speedup']:6.1f}× (target ≥ 500), {c['runs']} runs, "
-          f"peak RSS {c['peak_rss_mb']:.0f} MB")
+          f"peak RSS {c['peak_rss_mb']:.0f} MB"
+          f"{'' if args.bytecode else ' (modules compiled from source)'}")
+    if c["timeline"]:
+        print("  wall-clock timeline of the child:")
+        for part, seconds in c["timeline"].items():
+            print(f"    {part:44s} {seconds:6.3f} s  {100 * seconds / c['wall_s']:5.1f} %")
     if "scaled" in fig:
         s = fig["scaled"]
         print(f"  {args.scale}× larger: {s['simulated_s']:8.1f} s simulated in "
@@ -150,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     if "where" in fig:
         total = sum(fig["where"].values())
         print(f"  where the time goes (cProfile, own time; {total:.2f} s in all, the plot "
-              "worker process not included):")
+              "thread included):")
         for part, seconds in fig["where"].items():
             print(f"    {part:44s} {seconds:6.2f} s  {100 * seconds / total:5.1f} %")
     return 0

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from expctl.beamtime.runlogdesk import RunLogDesk
 from expctl.beamtime.spots import SampleDesk
 from expctl.clock import Clock, VirtualClock, WallClock
 from expctl.devices.access import AccessLevel
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from expctl.sequence.dryrun import DryRun
     from expctl.sequence.load import LoadedSequence
     from expctl.sequence.registry import VerbRegistry
-    from expctl.ui.plotworker import BackgroundPlotter
 
 __all__ = ["Session", "default_data_dir"]
 
@@ -50,8 +50,8 @@ class Session:
 
     Build with :meth:`open`.  Attributes other code may use: ``profile``,
     ``registry``, ``clock``, ``data_dir``, ``access``, ``results`` (named
-    analysis results), ``verbs`` (sequence verbs), and lazily ``beamline``, ``bus``,
-    ``engine``.
+    analysis results), ``verbs`` (sequence verbs), ``log`` (run log and plots), and
+    lazily ``beamline``, ``bus``, ``engine``.
 
     Args:
         profile: the beamline profile.
@@ -64,8 +64,8 @@ class Session:
         suspenders: install the profile's suspenders (``suspenders:``) in every engine.
         faults: a fault schedule to rehearse (simulators; see :mod:`expctl.beamtime.faults`),
             armed when the session's first plan starts.
-        plots: draw alignment-scan PNGs (in a worker process, see
-            :mod:`expctl.ui.plotworker`).
+        plots: draw alignment-scan PNGs (on a background thread, see
+            :mod:`expctl.beamtime.runlogdesk`).
     """
 
     def __init__(self, profile: Profile, registry: BackendRegistry, clock: Clock,
@@ -88,12 +88,11 @@ class Session:
         self._engine: Engine | None = None
         #: the engine the last sequence ran on (its journal, safe state, pause hook)
         self._sequence_engine: Engine | None = None
-        self._runlog: RunLogHandle | None = None
         self.use_suspenders = suspenders
         self._suspenders: list[Suspender] | None = None
         self.faults = tuple(faults)
-        self.plots = plots
-        self._plotter: BackgroundPlotter | None = None
+        #: run files, catalog, scan records and the alignment plots drawn beside them
+        self.log = RunLogDesk(lambda: self.bus, self.data_dir, profile, clock, plots)
         self._lock: BeamlineLock | None = None
         self._hold_control = False
         #: things the user should hear about (a sample registered for them, a stale lock)
@@ -213,47 +212,16 @@ class Session:
 
     def attach_runlog(self) -> RunLogHandle:
         """Subscribe the run writer, catalog and alignment log (once)."""
-        if self._runlog is None:
-            from expctl.runlog.attach import attach
-            from expctl.runlog.smalldata import SmallDataConfig
-
-            if self.plots and self._plotter is None:
-                from expctl.ui.plotworker import BackgroundPlotter
-
-                self._plotter = BackgroundPlotter()
-            self._runlog = attach(self.bus, self.data_dir, alignment_plotter=self._plotter,
-                                  smalldata=SmallDataConfig.from_profile(self.profile))
-        return self._runlog
+        return self.log.attach()
 
     @property
     def runlog(self) -> RunLogHandle | None:
         """The attached run log (None until :meth:`attach_runlog`)."""
-        return self._runlog
+        return self.log.handle
 
     def next_scan_number(self) -> int:
         """A new scan-record number, reserved in the catalog (engines number scans by it)."""
-        return self.attach_runlog().scans.reserve()
-
-    @property
-    def plots_pending(self) -> int:
-        """Alignment PNGs queued or being drawn in the background."""
-        return self._plotter.pending if self._plotter is not None else 0
-
-    def finish_plots(self, progress: Callable[[int, int], None] | None = None) -> None:
-        """Wait until every alignment PNG queued so far is written (``progress(done,
-        total)`` meanwhile); plots that failed become :attr:`bus` warnings."""
-        if self._runlog is None:
-            return
-        wait = self._plotter.wait if self._plotter is not None else None
-        self._warn_plots(self._runlog.alignment.finish(
-            (lambda: wait(progress)) if wait is not None else None))
-
-    def _warn_plots(self, failures: list[str]) -> None:
-        from expctl.engine.events import SubscriberWarning
-
-        for text in failures:
-            self.bus.warnings.append(SubscriberWarning("alignment plots", text, "exit",
-                                                       self.clock.now()))
+        return self.log.attach().scans.reserve()
 
     # -- control: one controller per beamline ---------------------------------------------
     @contextmanager
@@ -505,12 +473,7 @@ class Session:
             self.journal.close()
             self.journal = None
         self.desk.close()
-        if self._runlog is not None:
-            self._warn_plots(self._runlog.close())
-            self._runlog = None
-        if self._plotter is not None:
-            self._plotter.close()
-            self._plotter = None
+        self.log.close()
         if self._beamline is not None:
             self._beamline.close()
             self._beamline = None

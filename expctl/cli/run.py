@@ -208,15 +208,15 @@ def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
 def wait_for_plots(session: Any, con: Any) -> None:
     """Before the command exits: the alignment PNGs still being drawn are written, with a
     progress bar (on a terminal) while some are left."""
-    left = session.plots_pending
+    left = session.log.plots_pending
     if not left or not con.is_terminal:  # (a piped bar would leave a blank line in the log)
-        session.finish_plots()
+        session.log.finish_plots()
         return
     from rich.progress import Progress
 
     with Progress(console=con, transient=True) as bar:
         task = bar.add_task("writing alignment plots", total=left)
-        session.finish_plots(lambda done, total: bar.update(task, completed=done, total=total))
+        session.log.finish_plots(lambda done, total: bar.update(task, completed=done, total=total))
 
 
 def show_notes(session: Any) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from expctl.engine.events import EngineEvent, EventBus, RunStarted
+from expctl.engine.events import EngineEvent, EventBus, RunStarted, RunStopped
 from expctl.paths import prepare_for_writing
 from expctl.runlog.alignment import AlignmentLogger, AlignmentScan
 from expctl.runlog.catalog import Catalog
@@ -46,6 +46,8 @@ class RunLogHandle:
             self.writer(event)
         else:
             self.writer(event)
+            if isinstance(event, RunStopped):
+                self.catalog.written(event.record.run, self.writer.written(event.record.run))
             self.catalog(event)
         self.scans(event)  # scan records are data too: a failure stops the engine
 

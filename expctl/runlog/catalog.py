@@ -18,7 +18,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expctl.engine.events import RunStarted, RunStopped, RunSuperseded, ShotBlockTaken
 from expctl.errors import CorruptFileError, DataError, StorageError
@@ -32,6 +32,9 @@ from expctl.runlog.dbfile import (
     sqlite_error,
 )
 from expctl.runlog.lease import Lease, take_lease
+
+if TYPE_CHECKING:
+    from expctl.runlog.writer import WrittenRun
 
 __all__ = ["Catalog", "CatalogRow", "file_checksum"]
 
@@ -143,6 +146,8 @@ class Catalog:
         self.lock_timeout = lock_timeout
         self._snapshot: ReadOnlyDatabase | None = None
         self._leases: dict[int, Lease] = {}
+        #: what the run writer says it left on disk at a stop (so it is not read back)
+        self._written: dict[int, WrittenRun] = {}
         if readonly:
             check_layout(self.data_dir)
             if not self.path.exists():
@@ -239,14 +244,28 @@ class Catalog:
                  _dump(c.loop), _dump(c.params), _dump(c.scan), _dump(c.units),
                  _dump(c.sample_spot), _dump(list(r.detectors)), self.relative(path)))
 
+    def written(self, run: int, written: WrittenRun | None) -> None:
+        """What the run writer left on disk at ``run``'s stop (shots, and the checksum of
+        the bytes it wrote if it knows it): :meth:`run_stopped` records that instead of
+        reading the file back."""
+        if written is not None:
+            self._written[run] = written
+
     def run_stopped(self, event: RunStopped) -> None:
         """Record the stop: status, outcome, end tag, shots and the file's checksum."""
         r = event.record
         path = self.layout.run_file(r.beamline, r.run)
-        exists = path.exists()
-        checksum = file_checksum(path) if exists else None
-        # the shots the file holds: fewer than the DAQ took if logging failed mid-run
-        shots = _file_shots(path, r.shots) if exists else r.shots
+        written = self._written.pop(r.run, None)
+        checksum: str | None
+        if written is not None and written.path == path:
+            exists = True
+            checksum = written.checksum or file_checksum(path)
+            shots = written.shots
+        else:
+            exists = path.exists()
+            checksum = file_checksum(path) if exists else None
+            # the shots the file holds: fewer than the DAQ took if logging failed mid-run
+            shots = _file_shots(path, r.shots) if exists else r.shots
         with self._writing(f"record the end of run {r.run} in"):
             cur = self._db.execute(
                 "UPDATE runs SET status = ?, outcome = ?, stop_time = ?, end_tag = ?,"

@@ -67,8 +67,9 @@ class ReadOnlyDatabase:
             self._snapshot = None
 
 
-def connect_readonly(path: Path) -> ReadOnlyDatabase:
-    """Open the catalog without writing anything next to it (see the module doc)."""
+def connect_readonly(path: Path, doing: str = "read the run catalog") -> ReadOnlyDatabase:
+    """Open the catalog (or another WAL database: ``doing`` names it in errors) without
+    writing anything next to it (see the module doc)."""
     path = Path(path)
     wal, shm = _sidecar(path, "-wal"), _sidecar(path, "-shm")
     try:
@@ -82,11 +83,11 @@ def connect_readonly(path: Path) -> ReadOnlyDatabase:
                              check_same_thread=False)
         return ReadOnlyDatabase(_probe(db), None)
     except sqlite3.Error as exc:
-        raise sqlite_error(exc, "read the run catalog", path) from None
+        raise sqlite_error(exc, doing, path) from None
     except OSError as exc:
         from expctl.errors import storage_error
 
-        raise storage_error(exc, "read the run catalog", path) from None
+        raise storage_error(exc, doing, path) from None
 
 
 def _snapshot(path: Path, wal: Path) -> ReadOnlyDatabase:

@@ -15,6 +15,7 @@ import re
 import zlib
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,6 +31,7 @@ __all__ = [
     "json_attr",
     "open_for_reading",
     "reading",
+    "set_attrs",
     "unreadable",
     "write_mapping",
 ]
@@ -81,6 +83,77 @@ def compression_for(sample: np.ndarray) -> dict[str, Any]:
     return {}
 
 
+class _Scalars:
+    """HDF5 types and the scalar dataspace for the values a run file has most of (str,
+    int, float), made once: h5py works them out again for every attribute and dataset,
+    which costs more than HDF5's own work on an in-memory file."""
+
+    def __init__(self) -> None:
+        import h5py
+        from h5py import h5d, h5p, h5s, h5t
+
+        text = h5py.string_dtype()
+        self.space = h5s.create(h5s.SCALAR)
+        self.types: dict[type, tuple[Any, Any, np.dtype[Any]]] = {}
+        for kind, dtype in ((str, text), (int, np.dtype(np.int64)),
+                            (float, np.dtype(np.float64)),
+                            (np.float64, np.dtype(np.float64)),
+                            (np.int64, np.dtype(np.int64))):
+            # (the file's type, the memory type, the numpy type) exactly as h5py picks them
+            self.types[kind] = (h5t.py_create(dtype, logical=True), h5t.py_create(dtype), dtype)
+        self.dcpl = h5p.create(h5p.DATASET_CREATE)  # as h5py's create_dataset makes it
+        self.dcpl.set_fill_time(h5d.FILL_TIME_ALLOC)
+        self.dcpl.set_obj_track_times(False)
+
+    def array(self, value: Any) -> tuple[Any, Any, np.ndarray] | None:
+        """(file type, memory type, value as a 0-d array), or None to leave it to h5py."""
+        found = self.types.get(type(value))
+        if found is None or (type(value) is int and not -(1 << 63) <= value < (1 << 63)):
+            return None
+        htype, mtype, dtype = found
+        return htype, mtype, np.array(value, dtype=dtype)
+
+
+@cache
+def _fast() -> _Scalars:
+    """The types, made on first use (h5py is imported lazily)."""
+    return _Scalars()
+
+
+def set_attrs(obj: h5py.HLObject, values: Mapping[str, Any]) -> None:
+    """``obj.attrs.update(values)`` with the same types as h5py, at a third of the cost for
+    strings and numbers (the bulk of a run file's metadata)."""
+    from h5py import h5a
+
+    fast = _fast()
+    oid = obj.id
+    for key, value in values.items():
+        made = fast.array(value)
+        if made is None:
+            obj.attrs[key] = value
+            continue
+        name = key.encode()
+        if h5a.exists(oid, name):
+            h5a.delete(oid, name)
+        htype, mtype, arr = made
+        h5a.create(oid, name, htype, fast.space).write(arr, mtype=mtype)
+
+
+def _scalar_dataset(group: h5py.Group, name: str, value: Any) -> bool:
+    """A scalar string or number dataset as h5py's ``create_dataset(name, data=value)``
+    makes it; False (nothing made) for anything else."""
+    from h5py import h5d, h5s
+
+    fast = _fast()
+    made = fast.array(value)
+    if made is None:
+        return False
+    htype, mtype, arr = made
+    h5d.create(group.id, name.encode(), htype, fast.space, dcpl=fast.dcpl).write(
+        h5s.ALL, h5s.ALL, arr, mtype=mtype)
+    return True
+
+
 def write_mapping(group: h5py.Group, mapping: Mapping[str, Any]) -> None:
     """Write nested configuration as groups and datasets (``UserDataCfg/``, ``epicsOnce/``).
 
@@ -94,9 +167,9 @@ def write_mapping(group: h5py.Group, mapping: Mapping[str, Any]) -> None:
         if isinstance(value, Mapping):
             write_mapping(group.require_group(name), value)
         elif value is None:
-            group.create_dataset(name, data="", dtype=h5py.string_dtype())
-        elif isinstance(value, str):
-            group.create_dataset(name, data=value, dtype=h5py.string_dtype())
+            _scalar_dataset(group, name, "")
+        elif _scalar_dataset(group, name, value):
+            continue
         else:
             arr = np.asarray(value)
             if arr.dtype.kind in "OU":

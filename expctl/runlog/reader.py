@@ -16,7 +16,7 @@ import numpy as np
 
 from expctl.errors import CorruptFileError, DataError
 from expctl.runlog.h5util import open_for_reading, reading
-from expctl.runlog.writer import FILE_FORMAT
+from expctl.runlog.runfile import FILE_FORMAT
 
 __all__ = ["ColumnMissingError", "RunData", "read_attributes", "read_run", "run_summary"]
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from expctl.runlog.reduce import Cube
     from expctl.runlog.scans import ScanColumns
 
-__all__ = ["AlignmentFigure", "plot_alignment", "plot_cube", "plot_scan", "scan_curve"]
+__all__ = ["plot_alignment", "plot_cube", "plot_scan", "scan_curve"]
 
 _ETA = {"gaussian": 0.0, "lorentzian": 1.0}
 
@@ -108,83 +108,53 @@ def plot_cube(cube: Cube, path: Path, *, title: str | None = None) -> Path:
     return path
 
 
-class AlignmentFigure:
-    """One alignment-scan figure, redrawn for every scan (a background plotter keeps one).
-
-    Built once with a fixed layout: drawing a scan only updates its artists, so the
-    text layout of ``tight_layout`` and a new figure per PNG (two thirds of the
-    time) are not paid per scan.  No pyplot: the figure belongs to nobody else.
-    """
-
-    def __init__(self) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg", force=True)
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        fig = self.figure = Figure(figsize=(6.4, 4.2), dpi=110)
-        FigureCanvasAgg(fig)
-        fig.subplots_adjust(left=0.13, right=0.97, bottom=0.12, top=0.92)
-        ax = self.axes = fig.add_subplot()
-        self.points = ax.plot([], [], "o", ms=4, color="black")[0]
-        self.fit = ax.plot([], [], color="tab:orange")[0]
-        self.center = ax.axvline(0.0, color="tab:orange", ls="--", lw=0.8)
-        self.moved = ax.axvline(0.0, lw=1.2)
-        self.note = ax.text(0.01, 0.98, "", transform=ax.transAxes, va="top", fontsize=7,
-                            color="0.3")
-        ax.grid(alpha=0.3)
-
-    def draw(self, scan: AlignmentScan, path: Path) -> Path:
-        """The scanned curve, the fitted peak, its centre and the move it caused, as a PNG."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        ax = self.axes
-        self.points.set_data(scan.x, scan.normalized)
-        self.points.set_label(scan.signal + (" / I0" if scan.i0 is not None else ""))
-        r = scan.result
-        center, fwhm = float(r.get("center", math.nan)), float(r.get("fwhm", math.nan))
-        height = float(r.get("height", math.nan))
-        background = float(r.get("background", math.nan))
-        model = r.get("model")
-        eta = _ETA.get(str(model), float(r.get("eta", math.nan)))
-        fitted = bool(model) and all(math.isfinite(v)
-                                     for v in (center, fwhm, height, background, eta))
-        if fitted:
-            xs = np.linspace(float(np.min(scan.x)), float(np.max(scan.x)), 400)
-            self.fit.set_data(xs, background + height * pseudo_voigt(xs, center, fwhm, eta))
-        self.fit.set_visible(fitted)
-        self.fit.set_label(f"{model} fit" if fitted else "_fit")
-        self.center.set_visible(math.isfinite(center))
-        if math.isfinite(center):
-            self.center.set_xdata([center, center])
-        moved = scan.moved_to
-        self.moved.set_visible(bool(moved))
-        self.moved.set_label("_moved")
-        if moved:
-            target = float(moved["target"])
-            self.moved.set_xdata([target, target])
-            self.moved.set_color("tab:green" if moved.get("moved") else "tab:red")
-            self.moved.set_label(("moved to " if moved.get("moved") else "stayed at ")
-                                 + f"{target:.6f}")
-        flags = ", ".join(r.get("flags", [])) or "none"
-        ok = "ok" if r.get("ok", True) else "NOT USABLE"
-        ax.set_title(f"{scan.name} #{scan.id}: {scan.axis} centre "
-                     f"{_fmt(center, float(r.get('center_err', math.nan)))}, "
-                     f"FWHM {_fmt(fwhm, float(r.get('fwhm_err', math.nan)))}", fontsize=9)
-        self.note.set_text(f"{ok}; flags: {flags}\n{scan.step_path}")
-        ax.set_xlabel(scan.axis)
-        ax.set_ylabel("normalised signal" if scan.i0 is not None else "signal")
-        ax.relim(visible_only=True)
-        ax.autoscale_view()
-        ax.legend(fontsize=8, loc="upper right")
-        self.figure.savefig(path, pil_kwargs={"compress_level": 1})
-        return path
-
-
 def plot_alignment(scan: AlignmentScan, path: Path) -> Path:
-    """The scanned curve, the fitted peak, its centre and the move it caused."""
-    return AlignmentFigure().draw(scan, path)
+    """The scanned curve, the fitted peak, its centre and the move it caused, as a PNG.
+
+    Drawn with :class:`~expctl.ui.rasterplot.RasterPlot` (Pillow, a few milliseconds),
+    not matplotlib: one is drawn for every alignment scan of a campaign (ADR 16).
+    """
+    from expctl.ui.rasterplot import GREEN, ORANGE, RED, RasterPlot
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    x, y = np.asarray(scan.x, dtype=float), np.asarray(scan.normalized, dtype=float)
+    r = scan.result
+    center, fwhm = float(r.get("center", math.nan)), float(r.get("fwhm", math.nan))
+    height = float(r.get("height", math.nan))
+    background = float(r.get("background", math.nan))
+    model = r.get("model")
+    eta = _ETA.get(str(model), float(r.get("eta", math.nan)))
+    fitted = bool(model) and all(math.isfinite(v)
+                                 for v in (center, fwhm, height, background, eta))
+    moved = scan.moved_to
+    target = float(moved["target"]) if moved else math.nan
+    xs = fit = np.zeros(0)
+    if fitted and x.size:
+        xs = np.linspace(float(np.min(x)), float(np.max(x)), 400)
+        fit = background + height * pseudo_voigt(xs, center, fwhm, eta)
+    xall = np.concatenate([x, [v for v in (center, target) if math.isfinite(v)]])
+    yall = np.concatenate([y, fit])
+    xall, yall = xall[np.isfinite(xall)], yall[np.isfinite(yall)]
+    plot = RasterPlot((float(xall.min()), float(xall.max())) if xall.size else (0.0, 1.0),
+                      (float(yall.min()), float(yall.max())) if yall.size else (0.0, 1.0))
+    if xs.size:
+        plot.curve(xs, fit, f"{model} fit")
+    plot.vline(center, ORANGE, dashed=True)
+    if moved:
+        plot.vline(target, GREEN if moved.get("moved") else RED, width=2,
+                   label=("moved to " if moved.get("moved") else "stayed at ")
+                   + f"{target:.6f}")
+    plot.points(x, y, scan.signal + (" / I0" if scan.i0 is not None else ""))
+    flags = ", ".join(r.get("flags", [])) or "none"
+    ok = "ok" if r.get("ok", True) else "NOT USABLE"
+    plot.title(f"{scan.name} #{scan.id}: {scan.axis} centre "
+               f"{_fmt(center, float(r.get('center_err', math.nan)))}, "
+               f"FWHM {_fmt(fwhm, float(r.get('fwhm_err', math.nan)))}")
+    plot.note([f"{ok}; flags: {flags}", scan.step_path])
+    plot.labels(scan.axis, "normalised signal" if scan.i0 is not None else "signal")
+    plot.legend()
+    return plot.save(path)
 
 
 def plot_scan(scan: ScanColumns, path: Path) -> Path:

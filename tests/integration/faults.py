@@ -115,10 +115,10 @@ def _file_created(fault: str) -> None:
 
 
 def _first_block(fault: str) -> None:
-    from expctl.runlog import writer
+    from expctl.runlog import runfile
 
-    writer._append = _around(
-        writer._append, fault,
+    runfile.append_block = _around(
+        runfile.append_block, fault,
         lambda state, f, event: state.path if event.block.run == TARGET and state.shots == 0
         else None)
     if fault == "lock":
@@ -126,20 +126,20 @@ def _first_block(fault: str) -> None:
 
 
 def _stopped(fault: str) -> None:
-    from expctl.runlog import writer
+    from expctl.runlog import runfile
 
-    writer._write_stop = _around(
-        writer._write_stop, fault,
+    runfile.write_stop = _around(
+        runfile.write_stop, fault,
         lambda f, state, event: state.path if event.record.run == TARGET else None)
     if fault == "lock":  # a viewer opens the file while the run is taken: the stop must wait
-        append = writer._append
+        append = runfile.append_block
 
         def appended(state: Any, f: Any, event: Any) -> None:
             append(state, f, event)
             if event.block.run == TARGET and state.shots == len(event.block):
                 _hold_hdf5(state.path, swmr=True)
 
-        writer._append = appended
+        runfile.append_block = appended
 
 
 def _catalog_row(fault: str) -> None:

@@ -139,3 +139,47 @@ def test_failure_messages(tmp_path, rng):
         writer(events[0])
     with pytest.raises(DataError, match="run 7 stopped but was never started here"):
         writer(events[-1])
+
+
+def test_a_short_run_is_written_whole_at_its_stop(tmp_path, rng):
+    """Built in memory: the file holds the start until the stop replaces it whole, and the
+    writer knows the checksum of what it wrote."""
+    from expctl.runlog import file_checksum
+
+    events = _events(rng, shots=30, block_size=10)
+    writer = RunFileWriter(tmp_path)
+    path = run_file_path(tmp_path, 3, 7)
+    writer(events[0])
+    started = read_run(path)
+    assert started.shots == 0 and started.attrs["outcome"] == "running"
+    for event in events[1:-1]:
+        writer(event)
+    assert read_run(path).shots == 0  # the blocks are in memory
+    writer(events[-1])
+    written = writer.written(7)
+    assert written is not None and written.shots == 30 and written.path == path
+    assert written.checksum == file_checksum(path)
+    assert read_run(path).shots == 30 and writer.written(7) is None  # (handed over once)
+    assert not path.with_name(path.name + ".partial").exists()
+
+
+def test_a_slow_run_streams_from_its_first_block(tmp_path, rng):
+    events = _events(rng, shots=30, block_size=10)
+    writer = RunFileWriter(tmp_path, stream_after_s=0.0)  # every block counts as late
+    path = run_file_path(tmp_path, 3, 7)
+    writer(events[0])
+    writer(events[1])
+    assert read_run(path).shots == 10  # on disk, SWMR, as it is taken
+    for event in events[2:]:
+        writer(event)
+    assert read_run(path).shots == 30 and writer.written(7).checksum is None
+
+
+def test_closing_with_a_run_in_memory_keeps_its_shots(tmp_path, rng):
+    events = _events(rng, shots=30, block_size=10)
+    writer = RunFileWriter(tmp_path)
+    for event in events[:3]:
+        writer(event)
+    writer.close()  # (the engine stopped without a RunStopped)
+    left = read_run(run_file_path(tmp_path, 3, 7))
+    assert left.shots == 20 and left.attrs["outcome"] == "running"  # recovery's to close

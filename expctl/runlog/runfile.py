@@ -1,0 +1,292 @@
+"""The layout of a run file: what goes where, from the engine's events.
+
+LCLS smalldata conventions (per-shot datasets whose first dimension is the number of
+shots, ``UserDataCfg/``, ``Sums/``, ``epicsOnce/``, ``fiducials``, packed ``event_time``,
+``damage/``, conventional monitor names; :mod:`expctl.runlog.smalldata`,
+docs/runfiles.md), run metadata as root attributes, a ``units`` attribute on every
+dataset whose unit is known, and a NeXus ``/entry`` (NXentry/NXdata, hard links to the
+per-shot datasets) so NeXus viewers open it.  How and when the file reaches the disk is
+:mod:`expctl.runlog.writer`'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from expctl import __version__
+from expctl.engine.events import RunStarted, RunStopped, ShotBlockTaken
+from expctl.errors import DataError
+from expctl.runlog.h5util import compression_for, iso_time, json_attr, set_attrs, write_mapping
+from expctl.runlog.smalldata import (
+    EVENT_TIME_ENCODING,
+    SmallDataConfig,
+    additive,
+    damage,
+    pack_event_time,
+)
+from expctl.units import logged
+
+if TYPE_CHECKING:
+    import h5py
+
+    from expctl.devices.protocols import RunRecord, ShotBlock
+    from expctl.engine.events import RunContext
+
+__all__ = ["FILE_FORMAT", "OpenRun", "append_block", "run_attributes", "write_start",
+           "write_stop"]
+
+#: Written to the ``file_format`` root attribute; readers check the prefix.
+FILE_FORMAT = "expctl-smalldata/2"
+_MAX_CHUNK = 65536
+_MIN_CHUNK = 256
+
+
+def run_attributes(record: RunRecord, context: RunContext) -> dict[str, Any]:
+    """Root attributes describing a run: facility identity plus why it was taken."""
+    return {
+        "run": record.run,
+        "beamline": record.beamline,
+        "hightag": record.hightag,
+        "start_tag": record.start_tag,
+        "end_tag": -1 if record.end_tag is None else record.end_tag,
+        "start_time": record.start_time,
+        "stop_time": np.nan if record.stop_time is None else record.stop_time,
+        "status": record.status,
+        "label": context.label or record.label,
+        "comment": record.comment,
+        "runtype": record.runtype,
+        "detectors": json_attr(list(record.detectors)),
+        "sequence": context.sequence,
+        "sequence_file": context.sequence_file,
+        "step_path": context.step_path,
+        "loop": json_attr(dict(context.loop)),
+        "params": json_attr(dict(context.params)),
+        "scan": json_attr(dict(context.scan)),
+        "scan_step": -1 if context.scan_step is None else context.scan_step,
+        "units": json_attr(dict(context.units)),
+        "sample_spot": json_attr(None if context.sample_spot is None
+                                 else dict(context.sample_spot)),
+    }
+
+
+@dataclass
+class OpenRun:
+    """Book-keeping of one run being written."""
+
+    path: Path
+    file: h5py.File | None  # in memory until it streams; then open (SWMR) until the stop
+    context: RunContext
+    smalldata: SmallDataConfig
+    started: float  # time.monotonic() at the start: how long it has been in memory
+    in_memory: bool = True
+    datasets: dict[str, h5py.Dataset] = field(default_factory=dict)
+    shots: int = 0
+    sums: dict[str, np.ndarray] = field(default_factory=dict)  # full frames, per detector
+    sum_shots: int = 0
+    column_sums: dict[str, float] = field(default_factory=dict)  # additive reductions
+    units: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def write_start(f: h5py.File, event: RunStarted, smalldata: SmallDataConfig) -> None:
+    """Everything known when the run starts: attributes, configuration, snapshot, NeXus."""
+
+    record = event.record
+    set_attrs(f, run_attributes(record, event.context))
+    set_attrs(f, {
+        "outcome": "running",
+        "file_format": FILE_FORMAT,
+        "creator": f"expctl {__version__}",
+        "NX_class": "NXroot",
+        "default": "entry",
+        "problems": "[]",
+    })
+    write_mapping(f.create_group("UserDataCfg"), {**smalldata.user_config, **event.config})
+    _write_snapshot(f.create_group("epicsOnce"), event.snapshot, smalldata.device_units)
+    entry = f.create_group("entry")
+    set_attrs(entry, {"NX_class": "NXentry"})
+    write_mapping(entry, {"title": _title(record, event.context),
+                          "entry_identifier": str(record.run),
+                          "start_time": iso_time(record.start_time)})
+
+
+def _write_snapshot(group: h5py.Group, snapshot: Mapping[str, Any],
+                    device_units: Mapping[str, str]) -> None:
+    """Device values at the start (``epicsOnce/``), numbers in their log units."""
+    values: dict[str, Any] = {}
+    units: dict[str, str] = {}
+    for name, value in snapshot.items():
+        values[name], unit = logged(value, device_units.get(name, ""))
+        if unit:
+            units[name.replace("/", "_")] = unit
+    write_mapping(group, values)
+    for name, unit in units.items():
+        set_attrs(group[name], {"units": unit})
+
+
+def append_block(state: OpenRun, f: h5py.File, event: ShotBlockTaken) -> None:
+    """Write one block's columns (creating the datasets with the first) and flush."""
+    block = event.block
+    n = len(block)
+    columns = _columns(block, event.context, n)
+    if not state.datasets:
+        state.units = _units(block, event.context)
+        _create_datasets(state, f, columns)
+    for key in columns.keys() - state.datasets.keys():
+        state.problems.append(f"{key!r} first appeared after shot {state.shots}; not logged")
+    for key, ds in state.datasets.items():
+        ds.resize(state.shots + n, axis=0)
+        values = columns.get(key)
+        if values is not None:
+            ds[state.shots:state.shots + n] = values
+        elif n:
+            state.problems.append(f"{key!r} missing for shots {state.shots}..{state.shots + n}")
+    state.shots += n
+    for key, values in columns.items():
+        if additive(key):
+            state.column_sums[key] = state.column_sums.get(key, 0.0) + float(np.nansum(values))
+    for det, image in block.sums.items():
+        acc = state.sums.get(det)
+        state.sums[det] = np.array(image, dtype=np.float64) if acc is None else acc + image
+    if block.sums:
+        state.sum_shots += n
+    if not state.in_memory:  # (readers and crash recovery see it)
+        f.flush()
+
+
+def write_stop(f: h5py.File, state: OpenRun, event: RunStopped) -> None:
+    """The final attributes, ``Sums/`` and NeXus ``end_time`` (what SWMR mode forbade)."""
+
+    record = event.record
+    final = run_attributes(record, state.context)
+    set_attrs(f, {key: final[key] for key in ("end_tag", "stop_time", "status", "comment")})
+    set_attrs(f, {"shots": state.shots, "outcome": event.outcome,
+                  "problems": json_attr(state.problems)})
+    sums = f.create_group("Sums")
+    set_attrs(sums, {"shots": state.shots})
+    for key, total in state.column_sums.items():
+        name = key.replace("/", "_")
+        write_mapping(sums, {name: total})
+        set_attrs(sums[name], {"units": state.units.get(key, ""), "sum_of": f"/{key}",
+                               "shots": state.shots})
+    for det, image in state.sums.items():
+        ds = sums.create_dataset(f"{det.replace('/', '_')}_raw", data=image,
+                                 compression="gzip", compression_opts=1, shuffle=True)
+        ds.attrs.update({"units": "ADU", "sum_of": "full frames (raw)",
+                         "shots": state.sum_shots})
+    write_mapping(f["entry"], {"end_time": iso_time(record.stop_time)})
+
+
+def _title(record: RunRecord, context: RunContext) -> str:
+    parts = [f"run {record.run}", context.label or record.label, context.sequence,
+             context.step_path]
+    return " · ".join(p for p in parts if p)
+
+
+def _columns(block: ShotBlock, context: RunContext, n: int) -> dict[str, np.ndarray]:
+    """Per-shot arrays of a block in the file's conventions, lengths checked: the DAQ's
+    columns (``event_time`` packed), ``scan/<var>``, ``scan/varStep``, ``damage/<det>``."""
+    columns: dict[str, np.ndarray] = {}
+    for key, values in block.data.items():
+        arr = np.asarray(values)
+        if arr.ndim == 0 or arr.shape[0] != n:
+            raise DataError(f"per-shot data {key!r} of run {block.run} has "
+                            f"{arr.shape[0] if arr.ndim else 0} entries for {n} shots",
+                            hint="every per-shot array must have one entry per tag")
+        columns[key] = arr.astype(np.uint8) if arr.dtype.kind == "b" else arr
+    if "event_time" in columns and columns["event_time"].dtype.kind == "f":
+        columns["event_time"] = pack_event_time(columns["event_time"])
+    for var, value in context.scan.items():
+        columns.setdefault(f"scan/{var}", np.full(n, float(value)))
+    columns.setdefault("scan/varStep", np.full(n, context.scan_step or 0, dtype=np.int64))
+    for key, values in damage(block.data, n).items():
+        columns.setdefault(key, values)
+    for det, frames in block.frames.items():
+        arr = np.asarray(frames)
+        if arr.shape[0] != n:
+            raise DataError(f"full frames of {det!r} in run {block.run}: {arr.shape[0]} "
+                            f"frames for {n} shots")
+        columns[f"{det}/frames"] = arr
+    return columns
+
+
+def _units(block: ShotBlock, context: RunContext) -> dict[str, str]:
+    """The unit of each column: the DAQ's, the context's for scan variables."""
+    units = {k: u for k, u in block.units.items() if k != "event_time"}
+    units |= {f"scan/{var}": context.units.get(f"scan.{var}", "") for var in context.scan}
+    units |= {f"{det}/frames": "ADU" for det in block.frames}
+    return units
+
+
+#: Attributes of the columns every run file has, beyond their unit.
+_COLUMN_ATTRS: dict[str, dict[str, str]] = {
+    "tag": {"description": "facility tag (60 Hz counter) of each shot; also linked as "
+                           "fiducials, where smalldata readers look (not an LCLS fiducial)"},
+    "event_time": {"encoding": EVENT_TIME_ENCODING, "units": ""},
+    "scan/varStep": {"description": "index of the scan value this run was taken at "
+                                    "(0 outside a scan)", "units": ""},
+}
+
+
+def _create_datasets(state: OpenRun, f: h5py.File, columns: dict[str, np.ndarray]) -> None:
+    """Create the per-shot datasets, their conventional names and NeXus links, then enter
+    SWMR mode."""
+    import h5py
+
+    for key, arr in columns.items():
+        if arr.ndim == 1:
+            chunks: tuple[int, ...] = (int(np.clip(len(arr), _MIN_CHUNK, _MAX_CHUNK)),)
+        else:
+            chunks = (1, *arr.shape[1:])
+        dtype = h5py.string_dtype() if arr.dtype.kind in "OU" else arr.dtype
+        fill: Any = np.nan if arr.dtype.kind == "f" else (0 if arr.dtype.kind in "iub" else None)
+        kwargs: dict[str, Any] = compression_for(arr)
+        if fill is not None:
+            kwargs["fillvalue"] = fill
+        ds = state.datasets[key] = f.create_dataset(
+            key, shape=(0, *arr.shape[1:]), maxshape=(None, *arr.shape[1:]),
+            chunks=chunks, dtype=dtype, **kwargs)
+        attrs = dict(_COLUMN_ATTRS.get(key, {}))
+        if key in state.units:
+            attrs.setdefault("units", state.units[key])
+        elif key.startswith(("damage/", "lightStatus/")):
+            attrs.setdefault("units", "")
+        set_attrs(ds, attrs)
+    aliases = {"fiducials": "tag", **state.smalldata.aliases}
+    for alias, key in aliases.items():
+        if key in state.datasets and alias not in f:
+            f[alias] = state.datasets[key]  # a hard link: one dataset, two names
+            state.datasets[key].attrs["target"] = f"/{key}"
+    data = f["entry"].create_group("data")
+    data.attrs["NX_class"] = "NXdata"
+    linked: list[str] = []
+    for key, ds in state.datasets.items():
+        if ds.ndim == 1 and ds.dtype.kind in "iuf":
+            name = key.replace("/", "_")
+            ds.attrs["target"] = f"/{key}"  # NeXus link convention
+            data[name] = ds
+            linked.append(name)
+    signal = _nexus_signal(linked)
+    if signal is not None:
+        data.attrs["signal"] = signal
+        if "tag" in linked and signal != "tag":
+            data.attrs["axes"] = "tag"
+            data.attrs["tag_indices"] = 0
+        f["entry"].attrs["default"] = "data"
+    if not state.in_memory:
+        f.swmr_mode = True
+
+
+def _nexus_signal(names: list[str]) -> str | None:
+    """The dataset a NeXus viewer plots by default: a detector ROI, else I0, else any."""
+    for suffix in ("ROI_0_sum", "pd_i0"):
+        for name in names:
+            if name.endswith(suffix):
+                return name
+    others = [n for n in names if n != "tag"]
+    return others[0] if others else (names[0] if names else None)
