@@ -171,6 +171,8 @@ class SimBeamline:
         }
         for model in self._world.detector_models:
             memo[id(model)] = model  # immutable apart from its pedestal cache
+        noise = self._world.model.noise
+        memo[id(noise)] = noise  # a cache of pure functions of (seed, tag): shared
         twin = copy.deepcopy(self, memo)
         twin.data_dir = None
         twin._recorder.reopen(twin._store)

@@ -60,7 +60,9 @@ class SimFaults:
         self._clock = clock
         self._beam_loss = beam_loss
         self._offset = facility_offset_s
-        self._pending: list[tuple[str, str, float, dict[str, Any]]] = []  # kind, target, at
+        #: one-shot faults armed: (kind, target, not before, options); devices look at it
+        #: before asking :meth:`take` (empty in the common case)
+        self.armed: list[tuple[str, str, float, dict[str, Any]]] = []
         self.dropouts: dict[str, float] = {}
         self.listeners: list[Callable[[], None]] = []  # told when a dropout/beam loss is armed
 
@@ -83,7 +85,7 @@ class SimFaults:
             return
         at = float(options.pop("at", -math.inf))
         for _ in range(int(options.pop("count", 1))):
-            self._pending.append((kind, target, at, dict(options)))
+            self.armed.append((kind, target, at, dict(options)))
 
     def _notify(self) -> None:
         for listener in self.listeners:
@@ -91,12 +93,12 @@ class SimFaults:
 
     def take(self, kind: str, target: str) -> dict[str, Any] | None:
         """Consume the next armed one-shot fault of ``kind`` on ``target``, if any."""
-        if not self._pending:  # the common case: asked at every device action
+        if not self.armed:  # the common case: asked at every device action
             return None
         now = self._clock.now()
-        for i, (k, t, at, opts) in enumerate(self._pending):
+        for i, (k, t, at, opts) in enumerate(self.armed):
             if k == kind and t == target and at <= now:
-                del self._pending[i]
+                del self.armed[i]
                 return opts
         return None
 
@@ -113,6 +115,6 @@ class SimFaults:
     def clear(self) -> None:
         """Disarm every fault and end injected beam-loss episodes now (random ones remain;
         the past stays as it was, for the facility's record)."""
-        self._pending.clear()
+        self.armed.clear()
         self.dropouts.clear()
         self._beam_loss.end_injected(self._clock.now() + self._offset)

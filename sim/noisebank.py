@@ -10,6 +10,7 @@ then costs a row slice.  The column constants say which variate is where.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +76,7 @@ class NoiseBank:
         self._n_norm = n_norm
         self.width = _N_SRC + n_norm + len(unif)
         self._blocks: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
 
     def draw(self, tags: np.ndarray) -> np.ndarray:
         """(n, width) variates of ``tags`` (any tags, no caching)."""
@@ -89,9 +91,10 @@ class NoiseBank:
         if got is None:
             span = self.divider * self.BLOCK
             got = self.draw(b * span + self.divider * np.arange(self.BLOCK, dtype=np.int64))
-            self._blocks[b] = got
-            if len(self._blocks) > self.KEEP:
-                self._blocks.popitem(last=False)
+            with self._lock:  # a deferred reading may be computed on another thread
+                self._blocks[b] = got
+                if len(self._blocks) > self.KEEP:
+                    self._blocks.popitem(last=False)
         return got
 
     def one(self, tag: int) -> list[float]:

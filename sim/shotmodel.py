@@ -94,11 +94,13 @@ class ShotModel:
         return got
 
     def shots(self, tags: np.ndarray, times: np.ndarray, state: ShotState, *,
-              acquired: bool, plate: Plate | None, plain: bool = False) -> Shots:
+              acquired: bool, plate: Plate | None, plain: bool = False,
+              damage: Mapping[int, float] | None = None) -> Shots:
         """The shots with ``tags`` at clock ``times`` (see :class:`Shots`); ``plain``: the
-        state of one shot is in plain numbers already."""
+        state of one shot is in plain numbers already; ``damage``: the plate's damage
+        record to judge them by (default: the plate's own, as it is now)."""
         noise = self.noise.one(int(tags[0])) if len(tags) == 1 else self.noise.rows(tags)
-        return Shots(self, tags, times, state, noise, acquired, plate, plain)
+        return Shots(self, tags, times, state, noise, acquired, plate, plain, damage)
 
 
 _MONITORS = frozenset({"pd_i0", "beam/pulse_energy", "_pd_saturated"})
@@ -114,7 +116,9 @@ class Shots(Mapping[str, np.ndarray]):
 
     ``acquired`` shots pass the pulse picker (they expose the sample and are
     recorded); others are seen only by the upstream monitors.  Pumped, acquired
-    shots damage their spot (recorded in the plate) as soon as they are made.
+    shots damage their spot (recorded in the plate) as soon as they are made; the
+    others are judged by ``damage``, the plate's damage record when they were taken
+    (shots computed later see the same spots as damaged).
     One shot (a step-scan point) runs the same formulas on plain floats — its
     variates as a list, its state as numbers — which numpy would spend ~1 us per
     call on; the values are the same bits (numpy's transcendental functions are
@@ -123,7 +127,7 @@ class Shots(Mapping[str, np.ndarray]):
 
     def __init__(self, model: ShotModel, tags: np.ndarray, times: np.ndarray, state: ShotState,
                  noise: np.ndarray | list[float], acquired: bool, plate: Plate | None,
-                 plain: bool = False) -> None:
+                 plain: bool = False, damage: Mapping[int, float] | None = None) -> None:
         self.model, self.tags, self.times = model, tags, times
         self.n = len(tags)
         self.scalar = self.n == 1
@@ -135,6 +139,7 @@ class Shots(Mapping[str, np.ndarray]):
             self._noise = noise.T  # rows are the variate columns: self._noise[k]
         self.state = state
         self._plate = plate
+        self._damage = damage
         st = state
         self.xray_pd = st.beam_on & st.shutter_open
         self.xray = self.xray_pd & (acquired or not model.gate_shutter)
@@ -219,7 +224,7 @@ class Shots(Mapping[str, np.ndarray]):
         cells = plate.cells(st.x_mm, st.y_mm)
         if not _scalar_false(self.pumped):
             plate.expose(cells, self.times, self.pumped)
-        damaged = plate.damaged(cells, self.times)
+        damaged = plate.damaged(cells, self.times, self._damage)
         self._damaged = damaged
         energy = st.energy_kev if not isinstance(st.energy_kev, np.ndarray) else \
             float(st.energy_kev[0])

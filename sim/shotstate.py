@@ -37,6 +37,11 @@ class ShotState:
     delay_ps: Value
 
 
+#: devices of :attr:`RoleMap.names` whose value is their part of the state as it is
+#: (energy, I0 gain, theta, x, y; the others are turned into flags, a thickness, a delay)
+AS_IS = frozenset({2, 4, 5, 6, 7})
+
+
 def _lookup(table: np.ndarray, index: Value) -> Value:
     if not isinstance(index, np.ndarray):
         return float(table[int(index)])
@@ -124,13 +129,13 @@ class RoleMap:
             if scale == 1.0 and offset == 0.0 and weight == 1.0:
                 return value
             return weight * (value - offset) / scale
+        if index in AS_IS:
+            return value
         if index == 0:
             return value == self.open_index
         if index == 1:
             return value == self.on_code
-        if index == 3:
-            return _lookup(self.thickness, value)
-        return value
+        return _lookup(self.thickness, value)  # index 3: the attenuator's choice
 
     def assemble(self, parts: list[Value], beam_on: Value) -> ShotState:
         """The state from every device's :meth:`part`."""
@@ -183,16 +188,16 @@ class SettledState:
         return state if beam_on else replace(state, beam_on=False)
 
     def _refresh(self) -> bool:
-        known = self._commands
-        names = self._role_map.names
-        for i in tuple(self._dirty):
-            command = self._devices[names[i]].command
+        known, dirty, role_map = self._commands, self._dirty, self._role_map
+        while dirty:
+            i = dirty.pop()
+            command = self._devices[role_map.names[i]].command
             if command is known[i]:  # announced, not made yet
+                dirty.add(i)
                 return False
             known[i] = command
             self._times[i], value = command.settled()
-            self._parts[i] = self._role_map.part(i, value)
-            self._dirty.discard(i)
+            self._parts[i] = value if i in AS_IS else role_map.part(i, value)
         self._from = max(self._times)
-        self._state = self._role_map.assemble(self._parts, True)
+        self._state = role_map.assemble(self._parts, True)
         return True

@@ -9,8 +9,8 @@ so a shot is the same whichever path asks for it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,20 +40,50 @@ __all__ = ["SimWorld", "Window"]
 ChangeListener = Callable[[float, str], None]
 
 
-@dataclass
 class Window:
-    """The shots of one detector/monitor acquisition; their data is computed on first use.
+    """The shots of one detector/monitor acquisition (or the latest shot, not acquired).
 
-    Triggers stay cheap (tags and a deadline); the shot model runs when a
-    reading is asked for, or before the next state change so that the shots
-    see the state they were taken in (and register any damage they do).
+    Triggers stay cheap: a window is its first beam tag, shot count and times;
+    the per-shot arrays are made only if its shots are computed.  A reading
+    freezes what the shots depend on (the device state at their times, the
+    sample's damage record) and the shot model runs when a value is asked for;
+    shots that may damage the sample run as soon as they are read or before the
+    next state change, so that later shots see the damage they do.
     """
 
-    key: tuple[int, int]
-    tags: np.ndarray
-    times: np.ndarray
-    version: int
-    data: Shots | None = None
+    __slots__ = ("_tags", "_times", "_timeline", "acquired", "damage", "data", "end", "first",
+                 "n", "start", "state", "version")
+
+    def __init__(self, timeline: Timeline, first: int, n: int, start: float, end: float,
+                 version: int, acquired: bool = True) -> None:
+        self._timeline = timeline
+        self.first, self.n, self.start, self.end = first, n, start, end
+        self.version = version
+        self.acquired = acquired
+        self.state: ShotState | None = None
+        self.damage: dict[int, float] | None = None
+        self.data: Shots | None = None
+        self._tags: np.ndarray | None = None
+        self._times: np.ndarray | None = None
+
+    @property
+    def tags(self) -> np.ndarray:
+        """The beam tags of the shots."""
+        if self._tags is None:
+            self._tags = self._timeline.beam_tags_from(self.first, self.n)
+        return self._tags
+
+    @property
+    def times(self) -> np.ndarray:
+        """The clock times of the shots."""
+        if self._times is None:
+            self._times = (np.array([self.start]) if self.n == 1
+                           else self._timeline.time_of(self.tags))
+        return self._times
+
+    def sample(self, command: Any) -> Any:
+        """A device command's value over the shots (a number for one shot)."""
+        return command.value(self.start) if self.n == 1 else command.sample(self.times)
 
 
 class _Commands(Mapping[str, Any]):
@@ -110,7 +140,9 @@ class SimWorld:
         self.role_map = RoleMap.from_profile(profile, self.plate.x_axis, self.plate.y_axis)
         self._version = 0
         self._window: Window | None = None
-        self._current: tuple[int, int, Shots] | None = None
+        self._asked = -math.inf  # clock time of the last trigger (simultaneous ones share it)
+        self._current: Window | None = None
+        self._facility_offset = timeline.offset_ticks / timeline.tag_rate_hz
         self._commands = _Commands(self.devices)
         self._settled = SettledState(self.role_map, self.devices)
         self._role_index = {n: i for i, n in enumerate(self.role_map.names)}
@@ -137,9 +169,10 @@ class SimWorld:
         now = self.clock.now()
         for listener in self.change_listeners:
             listener(now, device)
-        self._expose_window()
+        w = self._window
+        if w is not None and w.data is None and w.state is None:  # (not read, not run)
+            self._expose_window()
         self._version += 1
-        self._current = None
         if (i := self._role_index.get(device)) is not None:
             self._settled.changing(i)
 
@@ -154,19 +187,22 @@ class SimWorld:
     # -- the shot model -------------------------------------------------------------------------
     def state(self, times: np.ndarray) -> ShotState:
         """The device state at increasing clock ``times`` (floats where constant)."""
-        tl = self.timeline
-        offset = tl.offset_ticks / tl.tag_rate_hz
+        if len(times) == 1:
+            return self.state_at(float(times[0]))
+        offset = self._facility_offset
         if self.beam_loss.first_loss(float(times[0]) + offset,
                                      float(times[-1]) + offset) is None:
             beam_on: Any = True
         else:
             beam_on = self.beam_loss.beam_on(times + offset)
-        if len(times) == 1:  # one shot: the devices give plain floats
-            t, on = float(times[0]), beam_on if beam_on is True else bool(beam_on[0])
-            state = self._settled.at(t, on)
-            return state if state is not None else self.role_map.state(self.commands(), [t], on)
         return self.role_map.state(self.commands(), times, beam_on)
 
+    def state_at(self, t: float) -> ShotState:
+        """The device state of one shot at clock time ``t``, in plain numbers."""
+        offset = self._facility_offset
+        on = self.beam_loss.first_loss(t + offset, t + offset) is None
+        state = self._settled.at(t, on)
+        return state if state is not None else self.role_map.state(self.commands(), [t], on)
 
     def shots(self, times: np.ndarray, tags: np.ndarray, *, acquired: bool) -> Shots:
         """Every per-shot quantity of the shots at clock ``times`` with ``tags``.
@@ -188,73 +224,92 @@ class SimWorld:
             raise LimitError(f"{device} cannot integrate {shots} shots", device=device,
                              allowed="1 or more shots")
         now = self.clock.now()
-        tl = self.timeline
-        first = tl.beam_tag_after(now)
-        start = tl.time_of_tag(first)
-        end = start if n == 1 else tl.time_of_tag(first + tl.divider * (n - 1))
         window = self._window
-        if window is None or window.key != (first, n):
-            self._expose_window()
-            if n == 1:
-                tags = np.array([first], dtype=np.int64)
-                times = np.array([start])
-            else:
-                tags = tl.beam_tags_after(now, n)
-                times = tl.time_of(tags)
-            window = self._window = Window((first, n), tags, times, self._version)
-        if (fault := self.faults.take("timeout", device)) is not None:
+        if window is None or self._asked != now or window.n != n:
+            tl = self.timeline
+            first, start = tl.next_beam_shot(now)
+            if window is None or window.first != first or window.n != n:
+                self._expose_window()
+                end = start if n == 1 else tl.time_of_tag(first + tl.divider * (n - 1))
+                window = self._window = Window(tl, first, n, start, end, self._version)
+            self._asked = now
+        end = window.end
+        faults = self.faults
+        if faults.armed and (fault := faults.take("timeout", device)) is not None:
             after = float(fault.get("after", 10.0))
             return Status(device, now, now + after, error=DeviceTimeoutError(
                 f"{device} did not deliver within {after:g} s", device=device))
-        if (drop := self.faults.dropout_time([device])) is not None and drop[1] <= end:
+        if faults.dropouts and (drop := faults.dropout_time([device])) is not None \
+                and drop[1] <= end:
             when = max(now, drop[1])
             return Status(device, now, when, error=DetectorDropoutError(
                 f"{device} stopped delivering frames", device=device,
                 hint="Check the detector DAQ; clear the fault to continue."))
         if self.require_beam:
-            offset = tl.offset_ticks / tl.tag_rate_hz  # facility_time(t) = t + offset
-            off = self.beam_loss.first_loss(start + offset, end + offset)
-            if off is not None:
-                lost = int(np.nonzero(~self.beam_loss.beam_on(
-                    tl.facility_time(window.times)))[0][0])
-                when = max(now, float(window.times[lost]))
+            offset = self._facility_offset
+            if self.beam_loss.first_loss(window.start + offset, end + offset) is not None:
+                times = window.times
+                lost = int(np.nonzero(~self.beam_loss.beam_on(times + offset))[0][0])
+                when = max(now, float(times[lost]))
                 return Status(device, now, when, error=BeamLossError(
-                    f"no X-ray beam during the {device} acquisition (tag {int(window.tags[lost])})",
+                    f"no X-ray beam during the {device} acquisition "
+                    f"(tag {int(window.tags[lost])})",
                     device=device, hint="Wait for the beam to return, then repeat."))
         return Status(device, now, end, timeout=end - now + self.timeout_margin)
 
-    def _materialise(self) -> None:
-        w = self._window
-        if w is not None and w.data is None:
-            w.data = self.shots(w.times, w.tags, acquired=True)
+    def _freeze(self, w: Window) -> ShotState:
+        """Fix what the window's shots depend on as it is now (before anything changes)."""
+        state = w.state
+        if state is None:
+            state = w.state = self.state_at(w.start) if w.n == 1 else self.state(w.times)
+            w.damage = self.plate.damaged_at
+        return state
+
+    def shots_of(self, w: Window) -> Shots:
+        """The shots of window ``w`` (computed once, from its frozen inputs)."""
+        data = w.data
+        if data is None:
+            state = self._freeze(w)
+            data = w.data = self.model.shots(w.tags, w.times, state, acquired=w.acquired,
+                                             plate=self.plate, plain=w.n == 1, damage=w.damage)
+        return data
 
     def _expose_window(self) -> None:
         """Before the state moves on: run the pending window's shots if they can damage."""
         w = self._window
-        if w is None or w.data is not None:
-            return
-        rm = self.role_map
-        pump_on = self.devices[rm.pump].command.sample(w.times) == rm.on_code
+        if w is None or w.data is not None or w.state is not None:
+            return  # (a frozen window that may damage was run when it was read)
+        rm, devices = self.role_map, self.devices
+        pump_on = w.sample(devices[rm.pump].command) == rm.on_code
         if pump_on is False or not np.any(pump_on):
             return
-        if np.any(self.devices[rm.shutter].command.sample(w.times) == rm.open_index):
-            self._materialise()
+        if np.any(w.sample(devices[rm.shutter].command) == rm.open_index):
+            self.shots_of(w)
+
+    def latest_window(self) -> Window:
+        """The window a reading covers now, its inputs frozen: the last acquisition if
+        nothing changed since, else the latest shot.  Shots that may damage the sample
+        run now (later shots must see the damage)."""
+        w = self._window
+        if w is None or w.version != self._version:
+            tl = self.timeline
+            tag = tl.tag_at(self.clock.now())
+            tag -= tag % tl.divider
+            w = self._current
+            if w is None or w.first != tag or w.version != self._version:
+                start = tl.time_of_tag(tag)
+                w = self._current = Window(tl, tag, 1, start, start, self._version,
+                                           acquired=False)
+        if w.state is None:
+            st = self._freeze(w)
+            if w.acquired and not (st.beam_on is False or st.shutter_open is False
+                                   or st.pump_on is False):
+                self.shots_of(w)  # pumped shots may damage their spot: made now
+        return w
 
     def latest_shots(self) -> Shots:
         """Shots of the last acquisition if nothing changed since, else the latest shot."""
-        w = self._window
-        if w is not None and w.version == self._version:
-            self._materialise()
-            return w.data
-        now = self.clock.now()
-        tl = self.timeline
-        tag = tl.tag_at(now)
-        tag -= tag % tl.divider
-        if self._current is None or self._current[:2] != (tag, self._version):
-            tags = np.asarray([tag], dtype=np.int64)
-            self._current = (tag, self._version,
-                             self.shots(tl.time_of(tags), tags, acquired=False))
-        return self._current[2]
+        return self.shots_of(self.latest_window())
 
 
 def _plate(profile: Profile) -> Plate:

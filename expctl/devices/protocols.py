@@ -66,9 +66,11 @@ class Device(Protocol):
 
 @runtime_checkable
 class Readable(Device, Protocol):
-    """Reports its current value(s) as ``{signal_name: value}``."""
+    """Reports its current value(s) as ``{signal_name: value}`` (a ``dict``, or a
+    :class:`~expctl.devices.deferred.DeferredReading` whose values are computed when
+    looked at)."""
 
-    def read(self) -> dict[str, Value]: ...
+    def read(self) -> Mapping[str, Value]: ...
 
     def describe(self) -> dict[str, SignalInfo]: ...
 

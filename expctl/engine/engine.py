@@ -237,9 +237,13 @@ class Engine(Interpreter):
             raise error
         return summary
     def _drive(self, plan: Plan) -> Any:
-        """Feed the plan its results until it returns; close it if we leave early."""
+        """Feed the plan its results until it returns; close it if we leave early.
+
+        The common case — no command pending, outside journaled steps — is one
+        handler call (:meth:`_attempt`); everything else goes aside.  (Other threads
+        and step markers set ``_attention`` and ``in_step``.)"""
         send = plan.send
-        execute = self._execute
+        attempt, special, steps = self._attempt, self._execute_special, self._steps
         result: Any = None
         try:
             while True:
@@ -247,7 +251,10 @@ class Engine(Interpreter):
                     action = send(result)
                 except StopIteration as done:
                     return done.value
-                result = execute(action)
+                if self._attention or steps.in_step:
+                    result = special(action)
+                else:
+                    result = attempt(action)
         finally:
             plan.close()
 

@@ -123,7 +123,8 @@ class Interpreter:
                                               self._cut, self._remember, self._refuse)
         self._handlers: dict[type, Callable[[Any], Any]] = {
             Move: motion.move, Set: motion.set, Request: motion.request,
-            Trigger: self._do_trigger, Read: motion.read, Sleep: motion.sleep,
+            Trigger: self._do_trigger if self.suspenders else motion.trigger,
+            Read: motion.read, Sleep: motion.sleep,
             Checkpoint: self._do_checkpoint, TakeRun: self._do_take_run,
             NextSpot: self._do_next_spot, Analyze: self._do_analyze,
             StepBegin: steps.begin, StepEnd: steps.end,
@@ -181,14 +182,9 @@ class Interpreter:
         self._live = False
         self._cleanups.frames = []
 
-    def _execute(self, action: Action) -> Any:
-        """One action: the common case (no command pending, no step being replayed or
-        transcribed) is a handler call; everything else goes aside."""
-        if self._attention or self._steps.in_step:  # (other threads / step markers set them)
-            return self._execute_special(action)
-        return self._attempt(action)
-
     def _execute_special(self, action: Action) -> Any:
+        """An action when a command is pending or a step is replayed or transcribed (the
+        common case is just :meth:`_attempt`: see the engine's ``_drive``)."""
         kind = type(action)
         steps = self._steps
         if self._attention:
@@ -401,11 +397,11 @@ class Interpreter:
             self._since_checkpoint.append(action)
 
     def _do_trigger(self, action: Trigger) -> None:
-        if self.suspenders:
-            self._check_suspenders()
+        """A trigger between suspender checks (the handler only when there are
+        suspenders: without, triggers go straight to the devices)."""
+        self._check_suspenders()
         self._motion.trigger(action)
-        if self.suspenders:
-            self._check_suspenders()
+        self._check_suspenders()
 
     def _do_checkpoint(self, action: Checkpoint) -> None:
         self._since_checkpoint.clear()

@@ -10,12 +10,13 @@ the wait (immediate pause, stop, abort) stops the moving devices.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from expctl.clock import Clock
 from expctl.devices.access import AccessLevel, check_access
+from expctl.devices.deferred import merge_readings
 from expctl.devices.protocols import Device, Settable, Stoppable
 from expctl.devices.status import Status, wait_all
 from expctl.engine.devices import DeviceTable
@@ -59,7 +60,7 @@ class DeviceActions:
         if self._virtual:
             latest = clock.now()
             for st in statuses:
-                if st.pending:  # callback-driven status on a virtual clock
+                if st.deadline is None:  # pending: a callback-driven status on a virtual clock
                     wait_all(statuses, clock)
                     return
                 end = st.completion_time()
@@ -155,15 +156,17 @@ class DeviceActions:
                 statuses.append(detector.trigger(action.shots))
         self.wait(statuses)
 
-    def read(self, action: Read) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    def read(self, action: Read) -> Mapping[str, Any]:
+        """Every device's reading as one mapping; deferred readings stay deferred (a plan
+        that never looks at a detector's values never has them computed)."""
+        parts = []
         infos = self.devices.infos
         for name in action.devices:
             readable = (infos.get(name) or self.devices.info(name)).readable
             if readable is None:
                 raise SequenceError(f"{name} cannot be read", device=name)
-            out.update(readable.read())
-        return out
+            parts.append(readable.read())
+        return merge_readings(parts)
 
     def sleep(self, action: Sleep) -> None:
         now = self.clock.now()

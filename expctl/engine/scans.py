@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from expctl.devices.deferred import plain_reading
 from expctl.engine.events import RunContext, ScanClosed, ScanOpened, ScanPointTaken
 from expctl.errors import ExpctlError, LimitError, SequenceError
 from expctl.plans.actions import OpenScan, RecordPoint
@@ -58,7 +59,7 @@ class ScanBook:
         if self.open is None:
             raise SequenceError("a plan recorded a scan point with no scan open",
                                 hint="Yield OpenScan(...) before RecordPoint(...).")
-        taken = ScanPointTaken(self.open.number, self.taken, dict(action.values), now)
+        taken = ScanPointTaken(self.open.number, self.taken, plain_reading(action.values), now)
         self.taken += 1
         return taken
 

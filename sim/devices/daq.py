@@ -173,7 +173,8 @@ class SimDAQ:
 
     def state_changing(self, now: float, device: str) -> None:
         """A device is about to change (a :class:`~sim.world.SimWorld` change listener)."""
-        self.sync()
+        if self._run is not None:  # (a step scan changes a device at every point)
+            self.sync()
 
     def sync(self) -> None:
         """Take the run's shots up to now with the current state (before anything changes)."""

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from expctl.devices.access import AccessLevel
+from expctl.devices.deferred import DeferredReading
 from expctl.devices.profile import DeviceSpec
 from expctl.devices.protocols import SignalInfo
 from expctl.devices.status import Status
 from sim.physics.detector import DetectorModel
 
 if TYPE_CHECKING:
-    from sim.world import SimWorld
+    from sim.world import SimWorld, Window
 
 __all__ = ["SimMPCCD"]
 
@@ -20,7 +22,8 @@ class SimMPCCD:
     """An MPCCD that integrates ``shots`` shots on trigger.
 
     Reads ``{name.roi0, name.roi1, name.nphot}``: means per shot (ROI sums in
-    pedestal-subtracted ADU, photon counts) over the shots of the last trigger.
+    pedestal-subtracted ADU, photon counts) over the shots of the last trigger,
+    computed when first looked at (:class:`~expctl.devices.deferred.DeferredReading`).
     """
 
     def __init__(self, spec: DeviceSpec, world: SimWorld, model: DetectorModel) -> None:
@@ -32,12 +35,17 @@ class SimMPCCD:
         n = self.name
         self._signals = ((f"{n}.roi0", f"{n}/ROI_0_sum"), (f"{n}.roi1", f"{n}/ROI_1_sum"),
                          (f"{n}.nphot", f"{n}/photon_nPhot"))
+        self._keys = tuple(signal for signal, _ in self._signals)
+        self._compute = self._reading_of  # one bound method, not one per read
 
     def trigger(self, shots: int = 1) -> Status:
         return self._world.trigger(self.name, shots)
 
-    def read(self) -> dict[str, float | str]:
-        mean = self._world.latest_shots().mean
+    def read(self) -> Mapping[str, Any]:
+        return DeferredReading(self._keys, self._compute, self._world.latest_window())
+
+    def _reading_of(self, window: Window) -> dict[str, Any]:
+        mean = self._world.shots_of(window).mean
         return {signal: mean(column) for signal, column in self._signals}
 
     def describe(self) -> dict[str, SignalInfo]:

@@ -2,22 +2,25 @@
 
 Both report values of shots, not of an instant: after a trigger, the mean over
 the shots of that acquisition (so ``mpccd.roi0 / pd_i0`` normalises the same
-shots); without one, the latest shot.
+shots); without one, the latest shot.  Like the detectors' readings, those
+values are computed when first looked at.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from expctl.devices.access import AccessLevel
+from expctl.devices.deferred import DeferredReading
 from expctl.devices.profile import DeviceSpec
 from expctl.devices.protocols import SignalInfo
 from expctl.devices.status import Status
 
 if TYPE_CHECKING:
-    from sim.world import SimWorld
+    from sim.world import SimWorld, Window
 
 __all__ = ["SimBeamMonitor", "SimPhotodiode", "SimTimingTool"]
 
@@ -31,12 +34,17 @@ class SimPhotodiode:
         self.access: AccessLevel = spec.access
         self.equipment = spec.equipment
         self._world = world
+        self._keys = (self.name, f"{self.name}.saturated")
+        self._compute = self._reading_of  # one bound method, not one per read
 
     def trigger(self, shots: int = 1) -> Status:
         return self._world.trigger(self.name, shots)
 
-    def read(self) -> dict[str, float | str]:
-        shots = self._world.latest_shots()
+    def read(self) -> Mapping[str, Any]:
+        return DeferredReading(self._keys, self._compute, self._world.latest_window())
+
+    def _reading_of(self, window: Window) -> dict[str, Any]:
+        shots = self._world.shots_of(window)
         return {self.name: shots.mean("pd_i0"),
                 f"{self.name}.saturated": shots.mean("_pd_saturated")}
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,24 +30,30 @@ def move_time(distance: float, velocity: float, acceleration: float) -> float:
     return 2.0 * math.sqrt(d / acceleration)
 
 
-@dataclass(frozen=True, slots=True)
 class Trajectory:
-    """One move from ``x0`` at ``t0`` to ``x1``; positions at any time, vectorised."""
+    """One move from ``x0`` at ``t0`` to ``x1``; positions at any time, vectorised.
 
-    t0: float
-    x0: float
-    x1: float
-    velocity: float
-    acceleration: float
+    Immutable by convention (a new command is a new object: the shot model and
+    the state time line tell commands apart by identity); a plain slotted class
+    rather than a frozen dataclass because a step scan makes one per point.
+    """
+
+    __slots__ = ("acceleration", "end", "t0", "velocity", "x0", "x1")
+
+    def __init__(self, t0: float, x0: float, x1: float, velocity: float,
+                 acceleration: float) -> None:
+        self.t0, self.x0, self.x1 = t0, x0, x1
+        self.velocity, self.acceleration = velocity, acceleration
+        #: clock time the move ends
+        self.end = t0 + move_time(x1 - x0, velocity, acceleration)
 
     @property
     def duration(self) -> float:
         return move_time(self.x1 - self.x0, self.velocity, self.acceleration)
 
-    end: float = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "end", self.t0 + self.duration)
+    def __repr__(self) -> str:
+        return (f"Trajectory(t0={self.t0!r}, x0={self.x0!r}, x1={self.x1!r}, "
+                f"velocity={self.velocity!r}, acceleration={self.acceleration!r})")
 
     def value(self, t: float) -> float:
         """Position at one clock time (cheap outside the move)."""
@@ -143,18 +148,18 @@ class SimMotor:
             self.settle if float(target) != self.position else 0.0)
 
     def set(self, value: float | str) -> Status:
-        self.check_value(value)
+        self.limits.check(self.name, value)
         target = float(value)
         world = self._world
         now = world.clock.now()
         world.before_change(self.name)
-        here = self.position
-        if (fault := world.faults.take("timeout", self.name)) is not None:
+        here = self._traj.value(now)
+        if world.faults.armed and (fault := world.faults.take("timeout", self.name)) is not None:
             after = float(fault.get("after", 10.0))
             self._traj = Trajectory(now, here, here, self.velocity, self.acceleration)
             return Status(self.name, now, now + after, error=DeviceTimeoutError(
                 f"{self.name} did not respond within {after:g} s", device=self.name))
-        if (fault := world.faults.take("stall", self.name)) is not None:
+        if world.faults.armed and (fault := world.faults.take("stall", self.name)) is not None:
             frac = float(fault.get("fraction", 0.5))
             stop = here + frac * (target - here)
             self._traj = Trajectory(now, here, stop, self.velocity, self.acceleration)
@@ -173,7 +178,7 @@ class SimMotor:
         self._traj = Trajectory(now, here, here, self.velocity, self.acceleration)
 
     def read(self) -> dict[str, float | str]:
-        return {self.name: self.position}
+        return {self.name: self._traj.value(self._world.clock.now())}
 
     def describe(self) -> dict[str, SignalInfo]:
         return {self.name: SignalInfo(self.units, self.equipment)}

@@ -77,44 +77,71 @@ class StateRecorder:
         self._devices = [world.devices[n] for n in self._names]
         self._index = {n: i for i, n in enumerate(self._names)}
         self._commands = [d.command for d in self._devices]
+        #: the commands' numbers at the start of the buffered intervals
         self._numbers = np.asarray([x for c in self._commands for x in c.row()], dtype=np.float64)
         self._announced: list[int] = []
-        # rows [since, reached, numbers...] so far, and room for the one a flush adds
-        self._rows = np.empty((_BUFFERED + 1, 2 + len(self._numbers)))
-        self._count = 0
+        # the intervals closed since the last flush, as [since, reached, since, reached …],
+        # and the commands that changed: (first interval, device index, command)
+        self._spans: list[float] = []
+        self._changes: list[tuple[int, int, Any]] = []
         store.open_states(self.beamline, self.key, self._header, world.profile)
 
     def _refresh(self) -> None:
         """Ask the devices that announced a change for their command again."""
         pending = []
+        interval = len(self._spans) // 2  # the interval about to close
         for i in self._announced:
             command = self._devices[i].command
             if command is self._commands[i]:  # announced, not made yet
                 pending.append(i)
                 continue
             self._commands[i] = command
-            self._numbers[ROW * i:ROW * (i + 1)] = command.row()
+            self._changes.append((interval, i, command))
         self._announced = pending
 
     def change(self, now: float, device: str = "") -> None:
         """``device`` is about to change: close the interval of the current commands.
 
         Only devices that announced a change are asked for their command again
-        (a step scan moves one axis per point), and the interval goes straight
-        into a buffer of rows.
+        (a step scan moves one axis per point), and a closed interval is two
+        numbers in a list: the rows are made at :meth:`flush`.
         """
         if now > self._since:
             if self._announced:
                 self._refresh()
-            row = self._rows[self._count]
-            row[0], row[1] = self._since, now
-            row[2:] = self._numbers
-            self._count += 1
+            spans = self._spans
+            spans.append(self._since)
+            spans.append(now)
             self._since = now
-            if self._count == _BUFFERED:  # long scans without runs: bounded memory
+            if len(spans) == 2 * _BUFFERED:  # long scans without runs: bounded memory
                 self.flush(now, touch=False)
         if (i := self._index.get(device)) is not None:
             self._announced.append(i)
+
+    def _rows(self, now: float) -> np.ndarray:
+        """The buffered intervals and the open one (up to ``now``) as rows of the time
+        line: each device's numbers carried forward from the interval its command changed."""
+        if self._announced:
+            self._refresh()
+        spans = self._spans
+        k = len(spans) // 2 + 1
+        rows = np.empty((k, 2 + len(self._numbers)))
+        rows[:-1, 0], rows[:-1, 1] = spans[0::2], spans[1::2]
+        rows[-1, 0], rows[-1, 1] = self._since, now
+        rows[:, 2:] = self._numbers
+        by_device: dict[int, list[tuple[int, Any]]] = {}
+        for interval, i, command in self._changes:
+            by_device.setdefault(i, []).append((interval, command))
+        for i, changes in by_device.items():
+            first = np.asarray([interval for interval, _ in changes])
+            numbers = np.asarray([command.row() for _, command in changes], dtype=np.float64)
+            which = np.searchsorted(first, np.arange(k), side="right") - 1
+            changed = which >= 0
+            rows[changed, 2 + ROW * i:2 + ROW * (i + 1)] = numbers[which[changed]]
+        self._numbers = rows[-1, 2:].copy()
+        spans.clear()
+        self._changes.clear()
+        return rows
 
     def flush(self, now: float, *, touch: bool = True) -> None:
         """Persist the rows so far and that the session has reached clock time ``now``.
@@ -122,13 +149,7 @@ class StateRecorder:
         One append per call; the header is rewritten only when injected beam-loss
         episodes changed, and ``touch`` records facility time for later sessions.
         """
-        if self._announced:
-            self._refresh()
-        rows = self._rows[:self._count + 1].copy()
-        rows[-1, 0], rows[-1, 1] = self._since, now
-        rows[-1, 2:] = self._numbers
-        self._count = 0
-        self._store.append_states(self.beamline, self.key, rows)
+        self._store.append_states(self.beamline, self.key, self._rows(now))
         loss = self._header["beam_loss"]
         injected = [list(e) for e in self._world.beam_loss.injected or []]
         if injected != loss["injected"]:

@@ -71,13 +71,22 @@ class Timeline:
 
     def beam_tag_after(self, t: float) -> int:
         """The first beam tag strictly after clock time ``t``."""
-        first = self.tag_at(t) + 1
-        return first + (-first) % self.divider
+        return self.next_beam_shot(t)[0]
+
+    def next_beam_shot(self, t: float) -> tuple[int, float]:
+        """The first beam tag strictly after clock time ``t`` and its clock time (what a
+        trigger asks at every step-scan point: one call)."""
+        tag = self.tag0 + self.ticks_at(t) + 1
+        tag += (-tag) % self._divider
+        return tag, self.time_of_tag(tag)
+
+    def beam_tags_from(self, first: int, n: int) -> np.ndarray:
+        """``n`` beam tags from beam tag ``first`` on."""
+        return np.arange(first, first + self.divider * n, self.divider, dtype=np.int64)
 
     def beam_tags_after(self, t: float, n: int) -> np.ndarray:
         """The next ``n`` beam tags strictly after clock time ``t``."""
-        first = self.beam_tag_after(t)
-        return np.arange(first, first + self.divider * n, self.divider, dtype=np.int64)
+        return self.beam_tags_from(self.beam_tag_after(t), n)
 
     def beam_tags_between(self, t_from: float, t_to: float) -> np.ndarray:
         """Beam tags with clock time in (t_from, t_to]."""

@@ -124,18 +124,21 @@ class Plate:
         if new and self.on_damage is not None:
             self.on_damage()
 
-    def damaged(self, cells: np.ndarray | int, times: np.ndarray) -> np.ndarray | bool:
-        """True for shots hitting a cell damaged strictly before them (a bool if all agree)."""
-        if not self.damaged_at:
+    def damaged(self, cells: np.ndarray | int, times: np.ndarray,
+                record: Mapping[int, float] | None = None) -> np.ndarray | bool:
+        """True for shots hitting a cell damaged strictly before them (a bool if all agree);
+        ``record``: the damage record to look in (default: :attr:`damaged_at` now)."""
+        damaged_at = self.damaged_at if record is None else record
+        if not damaged_at:
             return False
         if np.ndim(cells) == 0:
-            when = self.damaged_at.get(int(cells), math.inf)
+            when = damaged_at.get(int(cells), math.inf)
             if when < times[0]:
                 return True
             if when >= times[-1]:
                 return False
             return when < times
-        when = np.array([self.damaged_at.get(c, math.inf) for c in cells.tolist()])
+        when = np.array([damaged_at.get(c, math.inf) for c in cells.tolist()])
         return when < times
 
     def reflectivity(self, rocking: RockingCurve, delta_urad: np.ndarray,

@@ -261,3 +261,28 @@ def test_finding_the_profile_does_not_load_the_simulator():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_sync_db_replays_each_point_of_a_step_scan_across_buffer_flushes(beamline, monkeypatch):
+    """The state recorder keeps closed intervals as numbers and changed commands, and makes
+    the time line's rows when it flushes (also when its buffer fills mid-scan): every
+    point's shot carries that point's motor position and attenuator."""
+    from sim.facility import states
+
+    monkeypatch.setattr(states, "_BUFFERED", 7)  # several buffer-full flushes in the scan
+    clock, theta = beamline.clock, beamline.devices["theta"]
+    attenuator = beamline.devices["attenuator"]
+    tags, want = [], []
+    for k in range(40):
+        wait_all([theta.set(11.40 + 0.001 * k)], clock)
+        if k % 3 == 0:
+            wait_all([attenuator.set(25.0 * (k % 4))], clock)
+        wait_all([beamline.devices["pd_i0"].trigger(1)], clock)
+        tags.append(beamline.world.timeline.tag_at(clock.now()))
+        want.append((theta.position, attenuator.read()["attenuator"]))
+    beamline.close()  # flushes the last rows
+    tags = np.asarray(tags)
+    got_theta = beamline.archive.sync_values(THETA, 202601, tags)
+    got_att = beamline.archive.sync_values("xfel_bl_3_st_2_att_1/thickness", 202601, tags)
+    assert got_theta.tolist() == [w[0] for w in want]
+    assert got_att.tolist() == [float(w[1]) for w in want]
