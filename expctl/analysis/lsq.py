@@ -9,7 +9,8 @@ is fitted at every spot of a campaign; everything else fits with these.
 * :func:`nelder_mead` minimises any scalar function (a negative log-likelihood
   whose variances depend on the parameters is not a sum of squares);
 * :func:`hessian` and :func:`covariance` turn the curvature at the optimum into
-  errors, with NaN — not a huge number — for directions the data do not fix;
+  errors, with NaN — not a huge number — for directions the data do not fix
+  (:func:`gradient_and_hessian` also gives the slope, for a Newton step);
 * :func:`erfc` / :func:`erfcx`, vectorised, for line shapes built on them.
 """
 
@@ -20,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["LsqResult", "covariance", "erfc", "erfcx", "hessian", "jacobian",
-           "levenberg_marquardt", "nelder_mead"]
+__all__ = ["LsqResult", "covariance", "erfc", "erfcx", "gradient_and_hessian", "hessian",
+           "jacobian", "levenberg_marquardt", "nelder_mead"]
 
 #: Condition number above which a curvature matrix counts as singular.
 COND_MAX = 1e12
@@ -146,20 +147,29 @@ def nelder_mead(fn: Callable[[np.ndarray], float], x0: np.ndarray, step: np.ndar
 
 def hessian(fn: Callable[[np.ndarray], float], x: np.ndarray, steps: np.ndarray) -> np.ndarray:
     """Central-difference Hessian of ``fn`` at ``x`` with one step per parameter."""
+    return gradient_and_hessian(fn, x, steps)[1]
+
+
+def gradient_and_hessian(fn: Callable[[np.ndarray], float], x: np.ndarray,
+                         steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Central-difference gradient and Hessian of ``fn`` at ``x`` (one set of evaluations)."""
     k = len(x)
     h = np.asarray(steps, dtype=np.float64)
+    grad = np.empty(k)
     out = np.empty((k, k))
     f0 = fn(x)
     for i in range(k):
         di = np.zeros(k)
         di[i] = h[i]
-        out[i, i] = (fn(x + di) - 2.0 * f0 + fn(x - di)) / (h[i] * h[i])
+        up, down = fn(x + di), fn(x - di)
+        grad[i] = (up - down) / (2.0 * h[i])
+        out[i, i] = (up - 2.0 * f0 + down) / (h[i] * h[i])
         for j in range(i + 1, k):
             dj = np.zeros(k)
             dj[j] = h[j]
             out[i, j] = out[j, i] = (fn(x + di + dj) - fn(x + di - dj) - fn(x - di + dj)
                                      + fn(x - di - dj)) / (4.0 * h[i] * h[j])
-    return out
+    return grad, out
 
 
 def covariance(curvature: np.ndarray) -> np.ndarray:

@@ -95,6 +95,9 @@ def _configure(p: argparse.ArgumentParser) -> None:
                    help="per-shot variable to bin by (default scan/delay)")
     p.add_argument("--bins", help="unique (default), N, a,b,c edges or start:stop:step")
     p.add_argument("--signal", default="mpccd/ROI_0_sum", help="detector reduction to normalise")
+    p.add_argument("--background", metavar="COLUMN",
+                   help="subtract this per-shot background of the signal's size, e.g. "
+                        "mpccd/ROI_1_sum (diffuse scatter and pedestal drift)")
     p.add_argument("--i0", default="pd_i0", help="I0 monitor (default pd_i0)")
     p.add_argument("--i0-window", help="absolute I0 window LOW,HIGH (pC)")
     p.add_argument("--i0-rel", help="I0 window relative to the median per laser state, LOW,HIGH")
@@ -134,7 +137,8 @@ def _options(args: argparse.Namespace) -> Any:
     if args.jitter is not None and not (math.isfinite(args.jitter) and args.jitter > 0):
         raise UserError(f"--jitter {args.jitter} is not a jitter", allowed="> 0 ps")
     return ReduceOptions(
-        bin_var=args.bin_var, bins=parse_bins(args.bins), signal=args.signal, i0=args.i0,
+        bin_var=args.bin_var, bins=parse_bins(args.bins), signal=args.signal,
+        background=args.background, i0=args.i0,
         i0_window=_window(args.i0_window, "--i0-window"),
         i0_relative=_window(args.i0_rel, "--i0-rel"), require_xray=not args.keep_xray_off,
         fit=not args.no_fit, jitter=args.jitter, fit_jitter=args.fit_jitter,
@@ -219,7 +223,9 @@ def fit_lines(fit: Any) -> list[str]:
         jitter = f"jitter sigma = {fit.sigma:.3g} ± {fit.sigma_err:.2g} {u} ({fit.sigma_source})"
     else:
         jitter = f"jitter sigma: {fit.sigma_source} {u}".rstrip()
-    lines.append(f"  {jitter}; noise {100 * fit.noise:.3g} % per pumped shot at mean I0; "
+    lines.append(f"  {jitter}; noise {100 * fit.noise:.3g} % per pumped shot at mean I0, "
+                 f"response noise {100 * fit.response_noise:.2g} ± "
+                 f"{100 * fit.response_noise_err:.2g} % of the change; "
                  f"chi2/dof = {fit.chi2:.1f}/{fit.dof}")
     lines += [f"  undetermined: {why}" for why in dict.fromkeys(fit.undetermined.values())]
     return lines

@@ -9,9 +9,11 @@ monitor gains).
 
 **Likelihood** (:mod:`expctl.runlog.likelihood`).  Each pumped shot is compared
 with its bin's reference level; its variance holds photon/normalisation noise
-of a fitted relative size κ, the scatter the jitter causes near time zero, and
-the error of the reference level shared by the bin's shots.  κ is fitted, so a
-bin with one pumped shot counts as much as its I0 says.
+of a fitted relative size κ, the scatter the jitter causes near time zero, the
+error of the reference level shared by the bin's shots, and a fitted relative
+spread η of the response itself (pump fluence jitter and the like).  κ is
+fitted, so a bin with one pumped shot counts as much as its I0 says; η is
+fitted, so a response that varies from shot to shot widens A's and τ's errors.
 
 **The jitter σ** is known when given or measured (a timing tool's per-shot
 arrival times); otherwise it is fitted under the documented prior
@@ -21,7 +23,8 @@ unresolved σ widens the error of t0 instead of silently fixing it.
 :attr:`PumpFitResult.sigma_source` records which.
 
 **Errors** are the inverse Hessian of −log(likelihood × prior) at its maximum
-(κ, σ and β marginalised), NaN where the curvature is singular.  A number
+(κ, σ and β marginalised), NaN where the curvature is singular, with η
+integrated out numerically (:mod:`expctl.runlog.marginal`).  A number
 counts as a result only when the data constrain it: :func:`diagnose` names
 every parameter that is not, why, and what to measure.
 
@@ -46,9 +49,11 @@ from expctl.analysis.lsq import covariance, hessian, levenberg_marquardt, nelder
 from expctl.runlog.likelihood import (
     PumpedShots,
     PumpLikelihood,
+    PumpParams,
     emg_response,
     jitter_variance,
 )
+from expctl.runlog.marginal import marginal_covariance
 
 __all__ = ["JITTER_PRIOR", "Jitter", "PumpFitResult", "PumpedShots", "diagnose",
            "emg_response", "fit_pump_response", "jitter_variance"]
@@ -64,6 +69,8 @@ RESPONSE_MIN = 11.3
 #: −2 Δlog L by which moving the edge into a neighbouring delay step must be worse for
 #: the data to bracket t0 (about 2σ on each side).
 BRACKET_MIN = 4.0
+#: Start value of the response noise η (the relative shot-to-shot spread of the change).
+RESPONSE_NOISE_START = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +109,10 @@ class PumpFitResult:
     it is empty.  ``chi2``/``dof`` compare the delay-binned means with the
     model under the fitted noise (a check of the model's shape); ``response`` is
     −2 Δlog L of the fit over no response at all (A = 0); ``noise`` is
-    κ, the relative scatter of a pumped shot at mean I0; ``bin_errors`` the
-    error of each bin's ΔI/I under that noise model.
+    κ, the relative scatter of a pumped shot at mean I0; ``response_noise`` η,
+    the relative shot-to-shot spread of the change itself (0 when the response
+    is the same in every shot); ``bin_errors`` the error of each bin's ΔI/I under
+    that noise model.
     """
 
     t0: float
@@ -120,6 +129,8 @@ class PumpFitResult:
     baseline_err: float
     baseline_fitted: bool
     noise: float
+    response_noise: float
+    response_noise_err: float
     chi2: float
     dof: int
     response: float
@@ -153,7 +164,8 @@ class PumpFitResult:
             "sigma": self.sigma, "sigma_err": self.sigma_err, "sigma_fitted": self.sigma_fitted,
             "sigma_source": self.sigma_source, "baseline": self.baseline,
             "baseline_err": self.baseline_err, "baseline_fitted": self.baseline_fitted,
-            "noise": self.noise, "chi2": self.chi2, "dof": self.dof,
+            "noise": self.noise, "response_noise": self.response_noise,
+            "response_noise_err": self.response_noise_err, "chi2": self.chi2, "dof": self.dof,
             "response": self.response,
             "reduced_chi2": self.reduced_chi2, "n_shots": self.n_shots,
             "n_delays": self.n_delays, "converged": self.converged,
@@ -188,8 +200,8 @@ def fit_pump_response(shots: PumpedShots, *, jitter: Jitter = Jitter(), baseline
             converged = True
         if converged:
             break
-    cov_q = covariance(0.5 * hessian(like.nll, q, like.steps(q)))
-    p, err = like.natural(q, cov_q)
+    # Laplace errors first; η is integrated out (slower) only for the result reported
+    p, err = like.natural(q, covariance(0.5 * hessian(like.nll, q, like.steps(q))))
     chi2, dof = like.binned_chi2(q)
     bin_errors = like.bin_errors(q)
     response = _null_nll(like, q) - value
@@ -198,10 +210,17 @@ def fit_pump_response(shots: PumpedShots, *, jitter: Jitter = Jitter(), baseline
         amplitude_err=err["amplitude"], tau=p["tau"], tau_err=err["tau"], sigma=p["sigma"],
         sigma_err=err["sigma"], sigma_fitted=jitter.value is None,
         sigma_source=jitter.describe(), baseline=p["baseline"], baseline_err=err["baseline"],
-        baseline_fitted=baseline, noise=p["noise"], chi2=chi2, dof=dof, response=response,
+        baseline_fitted=baseline, noise=p["noise"], response_noise=p["response_noise"],
+        response_noise_err=err["response_noise"], chi2=chi2, dof=dof, response=response,
         n_shots=len(shots.delay), n_delays=shots.n_delays, converged=converged,
         bin_errors=bin_errors, units=units)
     result = _bracket_t0(result, shots.distinct_delays(), like, q)
+    if not result.bracketed and response >= RESPONSE_MIN:  # (no response: η means nothing)
+        p, err = like.natural(q, marginal_covariance(like, q))
+        result = replace(result, t0_err=err["t0"], amplitude_err=err["amplitude"],
+                         tau_err=err["tau"], sigma_err=err["sigma"],
+                         baseline_err=err["baseline"],
+                         response_noise_err=err["response_noise"])
     return _with_diagnosis(result, shots, jitter)
 
 
@@ -238,10 +257,8 @@ def _bracket_t0(fit: PumpFitResult, delays: np.ndarray, like: PumpLikelihood,
     at_mid = q.copy()
     at_mid[0] = mid
     at_mid[1] = fit.amplitude * math.exp((t0 - mid) / fit.tau)  # A is the change at t0
-    rest = covariance(0.5 * hessian(like.nll, at_mid, like.steps(at_mid))[1:, 1:])
-    cov = np.full((len(q), len(q)), 0.0)
-    cov[1:, 1:] = rest
-    p, err = like.natural(at_mid, cov)
+    at_mid, _ = _held_fit(like, at_mid, mid)
+    p, err = like.natural(at_mid, marginal_covariance(like, at_mid, held=(0,)))
     # t0 is anywhere in the step: A (carried to the midpoint) and τ as refitted with t0
     # held one standard deviation either side; half their difference adds in quadrature
     spread = []
@@ -254,7 +271,8 @@ def _bracket_t0(fit: PumpFitResult, delays: np.ndarray, like: PumpLikelihood,
                                     carried]))
     tau_err = math.hypot(err["tau"], 0.5 * (spread[1][1] - spread[0][1]))
     return replace(fit, t0=mid, t0_err=width, amplitude=p["amplitude"], amplitude_err=amp_err,
-                   tau=p["tau"], tau_err=tau_err, bracketed=True, t0_bracket=(before, after))
+                   tau=p["tau"], tau_err=tau_err, bracketed=True, t0_bracket=(before, after),
+                   response_noise=p["response_noise"], response_noise_err=err["response_noise"])
 
 
 def _in_gap(like: PumpLikelihood, q: np.ndarray, delays: np.ndarray, before: float,
@@ -272,11 +290,16 @@ def _in_gap(like: PumpLikelihood, q: np.ndarray, delays: np.ndarray, before: flo
 
 
 def _held_fit(like: PumpLikelihood, q: np.ndarray, t0: float) -> tuple[np.ndarray, float]:
-    """The best parameters and ``nll`` with t0 held at ``t0`` (the rest refitted from ``q``)."""
+    """The best parameters and ``nll`` with t0 held at ``t0`` (the rest refitted from ``q``,
+    and from ``q`` without response noise: moving t0 can move η's best value to the other
+    side of a ridge)."""
     def held(rest: np.ndarray) -> float:
         return like.nll(np.concatenate([[t0], rest]))
 
-    rest, value = nelder_mead(held, q[1:].copy(), like.steps(q)[1:] * 50.0, tol=1e-5)
+    calm = q.copy()
+    calm[like.index["response_noise"]] = 0.0
+    rest, value = min((nelder_mead(held, start[1:].copy(), like.steps(start)[1:] * 50.0,
+                                   tol=1e-5) for start in (q, calm)), key=lambda r: r[1])
     return np.concatenate([[t0], rest]), value
 
 
@@ -294,7 +317,8 @@ def _too_few(shots: PumpedShots, like: PumpLikelihood, jitter: Jitter,
         t0=nan, t0_err=nan, amplitude=nan, amplitude_err=nan, tau=nan, tau_err=nan,
         sigma=jitter.value if jitter.value is not None else nan, sigma_err=nan,
         sigma_fitted=jitter.value is None, sigma_source=jitter.describe(), baseline=nan,
-        baseline_err=nan, baseline_fitted="baseline" in like.names, noise=nan, chi2=nan,
+        baseline_err=nan, baseline_fitted="baseline" in like.names, noise=nan,
+        response_noise=nan, response_noise_err=nan, chi2=nan,
         dof=shots.n_delays - k, response=nan, n_shots=len(shots.delay), n_delays=shots.n_delays,
         converged=False, undetermined={name: why for name in like.names}, units=units)
 
@@ -334,19 +358,20 @@ def _start(like: PumpLikelihood, shots: PumpedShots) -> list[np.ndarray]:
     mids = 0.5 * (t[1:] + t[:-1])
     k = int(np.searchsorted(mids, t0))
     edges = [t0, *(float(m) for m in mids[max(0, k - 1):k + 1])]  # and the neighbouring gaps
-    return [like.pack(t0=e, amplitude=amp, tau=math.exp(log_tau), sigma=sigma0,
-                      baseline=offset, noise=like.noise_guess(e, amp, math.exp(log_tau),
-                                                              sigma0, offset))
+    tau = math.exp(log_tau)
+    return [like.pack(PumpParams(t0=e, amplitude=amp, tau=tau, sigma=sigma0, baseline=offset,
+                                 noise=like.noise_guess(e, amp, tau, sigma0, offset),
+                                 response_noise=RESPONSE_NOISE_START))
             for e in edges]
 
 
 def _null_nll(like: PumpLikelihood, q: np.ndarray) -> float:
     """The best ``nll`` without any response (A = 0): only κ (and β) refitted."""
     base = q.copy()
-    base[1] = 0.0
-    if like.sigma is None:
-        base[3] = math.log(like.prior[0])  # σ means nothing without a response
-    free = [len(q) - 1] + ([len(q) - 2] if like.baseline else [])
+    base[like.index["amplitude"]] = 0.0
+    if like.sigma is None:  # σ (like η) means nothing without a response
+        base[like.index["sigma"]] = math.log(like.prior[0])
+    free = [like.index[name] for name in ("noise", "baseline") if name in like.index]
 
     def nll(sub: np.ndarray) -> float:
         x = base.copy()

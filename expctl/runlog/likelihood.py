@@ -3,21 +3,30 @@
 Each pumped shot ``i`` (nominal delay ``d_i``, I0 weight ``w_i`` = I0 / mean I0)
 gives ``x_i = (s_i/I0_i) / R_off − 1`` against the reference level ``R_off`` of
 its bin.  Its actual delay is ``d_i + j`` with Gaussian timing error ``j`` of
-rms σ, so it saw ``f = A·exp(−u/τ)`` (``u = d_i + j − t0 ≥ 0``) or nothing;
-about that it scatters with variance
+rms σ, so it saw ``e = A·exp(−u/τ)`` (``u = d_i + j − t0 ≥ 0``) or nothing;
+about ``f = e + β`` it scatters with variance
 
-    s_i² = (κ²/w_i + c_b)·(1 + f + β)²
+    s_i² = (κ²/w_i + c_b)·(1 + f)² + η²·e²
 
-— photon and normalisation noise of relative size κ at mean I0, plus the
-relative error ``c_b`` of its bin's reference level.  The likelihood of the
-shot is the exact mixture over the jitter: the probability ``Φ((t0 − d_i)/σ)``
-of arriving before time zero times a normal density at β, plus the integral
-over ``u ≥ 0`` (Gauss–Legendre, 16 nodes over ±6σ).  A shot near time zero is
-bimodal — it saw the step or not — which a Gaussian with the jitter's variance
-misjudges (its t0 errors come out too small).  κ is a parameter: nothing about
-the noise level is assumed.  The shared reference error of a bin is counted
-per shot, not as a correlation — exact for one pumped shot per bin and a few
-per cent on the error otherwise (reference levels average hundreds of shots).
+— photon and normalisation noise of relative size κ at mean I0, the relative
+error ``c_b`` of its bin's reference level, and the shot-to-shot spread η of
+the pump's effect itself: a pulse-energy (fluence) jitter of the pump, its
+overlap with the probe, or the sample's sensitivity from spot to spot make each
+shot's change ``e·(1 ± η)``, a noise that grows with the response and does not
+average down with I0.  Without η a strong shot just after time zero counts as
+precise as its photons say, and A's and τ's errors come out too small (on the
+simulated bl3, whose SASE pump jitters by 10 %, by 1.5–2×).  The likelihood of
+the shot is the exact mixture over the jitter: the probability
+``Φ((t0 − d_i)/σ)`` of arriving before time zero times a normal density at β,
+plus the integral over ``u ≥ 0`` (Gauss–Legendre, 16 nodes over ±6σ).  A shot
+near time zero is bimodal — it saw the step or not — which a Gaussian with the
+jitter's variance misjudges (its t0 errors come out too small).  κ and η are
+parameters: nothing about the noise level is assumed (η enters as a signed
+number, its variance η², so that "no response noise" is an ordinary point of
+the fit and not the edge of its range).  The shared reference error of a bin
+is counted per shot, not as a correlation — exact for one pumped shot per bin
+and a few per cent on the error otherwise (reference levels average hundreds
+of shots).
 
 :meth:`PumpLikelihood.bin_errors` and :meth:`~PumpLikelihood.binned_chi2`, for
 display and goodness of fit, use the Gaussian moments of the same model.
@@ -27,12 +36,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from expctl.analysis.lsq import erfcx
 
-__all__ = ["PumpLikelihood", "PumpedShots", "emg_response", "jitter_variance"]
+__all__ = ["PumpLikelihood", "PumpParams", "PumpedShots", "emg_response", "jitter_variance"]
 
 _SQRT2 = math.sqrt(2.0)
 _LOG_LIMIT = 30.0  # logs of τ, σ, κ are clamped so a wild trial step cannot overflow
@@ -126,11 +136,23 @@ class PumpedShots:
         return t, mean, wsum
 
 
+class PumpParams(NamedTuple):
+    """The model's parameters in natural units (times in the delays' unit)."""
+
+    t0: float
+    amplitude: float
+    tau: float
+    sigma: float
+    baseline: float
+    noise: float
+    response_noise: float
+
+
 class PumpLikelihood:
     """``−2·log(likelihood × prior)`` of :class:`PumpedShots` for packed parameters.
 
     Packed vector ``q``: ``t0, A, log τ`` then ``log σ`` when σ is fitted, ``β``
-    with a baseline, and ``log κ`` last.
+    with a baseline, ``log κ`` and ``η`` last (:attr:`index` maps names to places).
 
     Args:
         shots: the data.
@@ -147,6 +169,9 @@ class PumpLikelihood:
         self.baseline = baseline
         self.names = ["t0", "amplitude", "tau"] + (["sigma"] if sigma is None else []) + (
             ["baseline"] if baseline else [])
+        #: where each parameter sits in the packed vector (the noise terms after ``names``)
+        self.index = {name: k for k, name in enumerate(
+            [*self.names, "noise", "response_noise"])}
         delay = np.round(np.asarray(shots.delay, dtype=np.float64), 9)
         self._d, self._inv = np.unique(delay, return_inverse=True)
         self._x = np.asarray(shots.relative, dtype=np.float64)
@@ -159,54 +184,53 @@ class PumpLikelihood:
         self._span = span or 1.0
 
     # -- packing -------------------------------------------------------------------------
-    def pack(self, *, t0: float, amplitude: float, tau: float, sigma: float, baseline: float,
-             noise: float) -> np.ndarray:
-        q = [t0, amplitude, math.log(max(tau, 1e-12))]
+    def pack(self, p: PumpParams) -> np.ndarray:
+        q = [p.t0, p.amplitude, math.log(max(p.tau, 1e-12))]
         if self.sigma is None:
-            q.append(math.log(max(sigma, 1e-12)))
+            q.append(math.log(max(p.sigma, 1e-12)))
         if self.baseline:
-            q.append(baseline)
-        q.append(math.log(max(noise, 1e-12)))
+            q.append(p.baseline)
+        q += [math.log(max(p.noise, 1e-12)), p.response_noise]
         return np.array(q, dtype=np.float64)
 
-    def unpack(self, q: np.ndarray) -> tuple[float, float, float, float, float, float]:
-        """(t0, A, τ, σ, β, κ) from ``q``."""
-        k = 3
-        tau = math.exp(min(max(float(q[2]), -_LOG_LIMIT), _LOG_LIMIT))
-        if self.sigma is None:
-            sigma = math.exp(min(max(float(q[k]), -_LOG_LIMIT), _LOG_LIMIT))
-            k += 1
-        else:
-            sigma = self.sigma
-        beta = float(q[k]) if self.baseline else 0.0
-        kappa = math.exp(min(max(float(q[-1]), -_LOG_LIMIT), _LOG_LIMIT))
-        return float(q[0]), float(q[1]), tau, sigma, beta, kappa
+    def unpack(self, q: np.ndarray) -> PumpParams:
+        """The parameters packed in ``q`` (η as packed: its sign means nothing)."""
+        def exp(name: str) -> float:
+            return math.exp(min(max(float(q[self.index[name]]), -_LOG_LIMIT), _LOG_LIMIT))
+
+        return PumpParams(
+            t0=float(q[0]), amplitude=float(q[1]), tau=exp("tau"),
+            sigma=exp("sigma") if self.sigma is None else self.sigma,
+            baseline=float(q[self.index["baseline"]]) if self.baseline else 0.0,
+            noise=exp("noise"), response_noise=float(q[self.index["response_noise"]]))
 
     def steps(self, q: np.ndarray) -> np.ndarray:
         """Finite-difference steps per packed parameter (simplex sizes are multiples)."""
-        t0, amp, tau, sigma, _, _ = self.unpack(q)
+        t0, amp, tau, sigma, *_ = self.unpack(q)
         small = max(1e-2 * min(sigma if sigma > 0 else tau, tau), 1e-6 * self._span)
         steps = [small, 1e-3 * max(abs(amp), 1e-3), 1e-3]
         if self.sigma is None:
             steps.append(1e-3)
         if self.baseline:
             steps.append(1e-3 * max(abs(amp), 1e-3))
-        steps.append(1e-3)
+        steps += [1e-3, 1e-3]
         return np.array(steps)
 
     # -- the model -------------------------------------------------------------------------
-    def _moments(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        """Per shot: mean μ_i and variance v_i without the shared reference term; and κ."""
-        t0, amp, tau, sigma, beta, kappa = self.unpack(q)
+    def _moments(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per shot: mean μ_i and variance v_i without the shared reference term."""
+        t0, amp, tau, sigma, beta, kappa, eta = self.unpack(q)
         f = emg_response(self._d, t0, amp, tau, sigma)
-        vj = np.clip(emg_response(self._d, t0, amp * amp, 0.5 * tau, sigma) - f * f, 0.0, None)
+        f2 = emg_response(self._d, t0, amp * amp, 0.5 * tau, sigma)  # E[e²] over the jitter
+        # the jitter's spread of e, and the response noise of each e
+        spread = np.clip(f2 - f * f, 0.0, None) + eta * eta * f2
         mu = (f + beta)[self._inv]
         scale = (1.0 + mu) ** 2 + 1e-12
-        return mu, kappa * kappa * scale / self._w + vj[self._inv], kappa
+        return mu, kappa * kappa * scale / self._w + spread[self._inv]
 
     def nll(self, q: np.ndarray) -> float:
         """``−2 log L − 2 log prior`` of the shots (the jitter mixture, see the module)."""
-        t0, amp, tau, sigma, beta, kappa = self.unpack(q)
+        t0, amp, tau, sigma, beta, kappa, eta = self.unpack(q)
         noise = kappa * kappa / self._w + self._c  # relative variance per unit (1 + f + β)²
         x = self._x
         lead = (t0 - self._d) / sigma  # per distinct delay: how far before time zero
@@ -217,19 +241,20 @@ class PumpLikelihood:
         hi = np.maximum(centre + _REACH * sigma, 0.0)
         half = 0.5 * (hi - lo)
         u = lo[:, None] + half[:, None] * (_NODES + 1.0)  # (shots, nodes)
-        f = amp * np.exp(-u / tau) + beta
+        e = amp * np.exp(-u / tau)
+        f = e + beta
+        var = noise[:, None] * (1.0 + f) ** 2 + (eta * e) ** 2 + 1e-12
         with np.errstate(divide="ignore"):
             log_after = (np.log(half[:, None] * _WEIGHTS) - 0.5 * ((u - centre[:, None])
                                                                     / sigma) ** 2
-                         - math.log(sigma) - _LOG_SQRT_2PI
-                         + _log_normal(x[:, None], f, noise[:, None] * (1.0 + f) ** 2 + 1e-12))
+                         - math.log(sigma) - _LOG_SQRT_2PI + _log_normal(x[:, None], f, var))
         terms = np.concatenate([log_before[:, None], log_after], axis=1)
         top = np.max(terms, axis=1)
         log_p = top + np.log(np.sum(np.exp(terms - top[:, None]), axis=1))
         value = -2.0 * float(np.sum(log_p))
         if self.sigma is None:
             median, factor = self.prior
-            z = (float(q[3]) - math.log(median)) / math.log(factor)
+            z = (float(q[self.index["sigma"]]) - math.log(median)) / math.log(factor)
             value += z * z
         return value if math.isfinite(value) else math.inf
 
@@ -242,26 +267,20 @@ class PumpLikelihood:
 
     def natural(self, q: np.ndarray, cov_q: np.ndarray
                 ) -> tuple[dict[str, float], dict[str, float]]:
-        """Values and one-sigma errors of t0, amplitude, tau, sigma, baseline, noise.
+        """Values and one-sigma errors of every parameter (η as its size ``|η|``).
 
         Errors by the delta method from the covariance of ``q`` (exact at the
         optimum for the Laplace approximation); fixed σ and an absent baseline
         have error 0.
         """
-        t0, amp, tau, sigma, beta, kappa = self.unpack(q)
+        p = self.unpack(q)
         var = np.diag(cov_q)
-        err = np.sqrt(np.where(var >= 0.0, var, np.nan))
-        k = 3
-        errors = {"t0": float(err[0]), "amplitude": float(err[1]), "tau": tau * float(err[2]),
-                  "sigma": 0.0, "baseline": 0.0}
-        if self.sigma is None:
-            errors["sigma"] = sigma * float(err[k])
-            k += 1
-        if self.baseline:
-            errors["baseline"] = float(err[k])
-        values = {"t0": t0, "amplitude": amp, "tau": tau, "sigma": sigma, "baseline": beta,
-                  "noise": kappa}
-        return values, errors
+        err = {name: float(v) for name, v in zip(
+            self.index, np.sqrt(np.where(var >= 0.0, var, np.nan)), strict=True)}
+        log_scale = {"tau": p.tau, "sigma": p.sigma, "noise": p.noise}  # packed as logs
+        errors = {name: err[name] * log_scale.get(name, 1.0) if name in err else 0.0
+                  for name in PumpParams._fields}
+        return p._replace(response_noise=abs(p.response_noise))._asdict(), errors
 
     def bin_errors(self, q: np.ndarray) -> np.ndarray:
         """Per bin of :attr:`PumpedShots.bin`: the one-sigma error of its weighted mean ΔI/I.
@@ -269,7 +288,7 @@ class PumpLikelihood:
         What the fitted noise model says a bin's ``Σs/ΣI0`` ratio scatters by —
         defined for a bin of a single pumped shot too (NaN for an empty bin).
         """
-        mu, v, _ = self._moments(q)
+        mu, v = self._moments(q)
         wsum = np.bincount(self._bin, weights=self._w, minlength=self._nb)
         with np.errstate(divide="ignore", invalid="ignore"):
             a = self._w / wsum[self._bin]
@@ -280,7 +299,7 @@ class PumpLikelihood:
 
     def binned_chi2(self, q: np.ndarray) -> tuple[float, int]:
         """χ² of the delay-binned weighted means about the model, and its degrees of freedom."""
-        mu, v, _ = self._moments(q)
+        mu, v = self._moments(q)
         nd = len(self._d)
         wsum = np.bincount(self._inv, weights=self._w, minlength=nd)
         a = self._w / wsum[self._inv]

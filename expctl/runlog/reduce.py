@@ -59,6 +59,9 @@ class ReduceOptions:
         bins: None = one bin per distinct value (step scans); an int = that
             many uniform bins; a sequence = bin edges.
         signal: the detector reduction to normalise (``mpccd/ROI_0_sum``).
+        background: a per-shot background of the signal's size subtracted from it
+            (``mpccd/ROI_1_sum``: a box off the Bragg spot, holding the diffuse
+            scatter and the detector's pedestal drift); None subtracts nothing.
         i0: the I0 monitor (``pd_i0``).
         i0_window: absolute (low, high) I0 limits, either may be None.
         i0_relative: (low, high) limits as fractions of the median I0 of the
@@ -83,6 +86,7 @@ class ReduceOptions:
     bin_var: str = "scan/delay"
     bins: int | Sequence[float] | None = None
     signal: str = "mpccd/ROI_0_sum"
+    background: str | None = None
     i0: str = "pd_i0"
     i0_window: tuple[float | None, float | None] = (None, None)
     i0_relative: tuple[float | None, float | None] = (None, None)
@@ -147,6 +151,7 @@ class Cube:
             "runs": list(self.runs),
             "bin_var": self.options.bin_var,
             "signal": self.options.signal,
+            "background": self.options.background,
             "i0": self.options.i0,
             "units": self.units,
             "centers": clean(self.centers),

@@ -62,7 +62,7 @@ def load_inputs(paths: Sequence[Path], o: ReduceOptions) -> Inputs:
     """Read the runs for a reduction (see the module docstring)."""
     if not paths:
         raise UserError("no runs to reduce", hint="give run numbers or --where")
-    required = (o.bin_var, o.signal, o.i0, o.laser)
+    required = (o.bin_var, o.signal, o.i0, o.laser) + ((o.background,) if o.background else ())
     parts: list[dict[str, np.ndarray]] = []
     runs: list[int] = []
     units: dict[str, set[str]] = {}
@@ -73,8 +73,8 @@ def load_inputs(paths: Sequence[Path], o: ReduceOptions) -> Inputs:
         except ColumnMissingError as exc:  # the file is fine; the chosen run or column is not
             raise UserError(f"cannot reduce {exc.message}", allowed=exc.allowed,
                             hint="Choose runs taken in a delay loop (e.g. --where "
-                                 "\"sequence == 'pumpprobe'\") or another --bin/--signal/--i0."
-                            ) from None
+                                 "\"sequence == 'pumpprobe'\") or another "
+                                 "--bin/--signal/--background/--i0.") from None
         if not data.columns:
             empty += 1
             continue
@@ -89,6 +89,8 @@ def load_inputs(paths: Sequence[Path], o: ReduceOptions) -> Inputs:
         raise DataError(f"none of the {len(paths)} runs holds a shot")
     common = set.intersection(*(set(p) for p in parts))
     cols = {k: np.concatenate([p[k] for p in parts]).astype(np.float64) for k in sorted(common)}
+    if o.background:  # the same-sized background box: diffuse scatter and pedestal drift
+        cols[o.signal] = cols[o.signal] - cols[o.background]
     found = units.get(o.bin_var, set())
     if len(found) > 1:
         raise DataError(f"the selected runs log {o.bin_var} in different units: "

@@ -151,3 +151,17 @@ def test_a_run_without_shots_is_skipped_and_counted(campaign, tmp_path):
     assert cube.rejected["empty_runs"] == 1 and 500 not in cube.runs
     with pytest.raises(DataError, match="none of the 1 runs holds a shot"):
         reduce_runs([empty])
+
+
+def test_background_box_is_subtracted_from_the_signal_shot_by_shot(campaign):
+    paths = _paths(campaign, lambda r: r["scan"]["delay"] == 2.0)
+    plain = reduce_runs(paths, ReduceOptions(fit=False))
+    cube = reduce_runs(paths, ReduceOptions(fit=False, background="mpccd/ROI_1_sum"))
+    signal, background = "mpccd/ROI_0_sum", "mpccd/ROI_1_sum"
+    for state in ("on", "off"):
+        before, after = getattr(plain, state), getattr(cube, state)
+        np.testing.assert_allclose(after.sums[signal],
+                                   before.sums[signal] - before.sums[background])
+    assert cube.as_dict()["background"] == background
+    with pytest.raises(UserError, match="mpccd/ROI_7_sum"):
+        reduce_runs(paths, ReduceOptions(fit=False, background="mpccd/ROI_7_sum"))
