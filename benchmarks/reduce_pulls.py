@@ -135,8 +135,9 @@ def main() -> None:
     parser.add_argument("--reference-shots", type=int)
     parser.add_argument("--shift", type=float,
                         help="shift the delay grid by a random offset in [0, SHIFT) ps per seed")
-    parser.add_argument("--background", metavar="COLUMN",
-                        help="reduce with --background COLUMN (e.g. mpccd/ROI_1_sum)")
+    parser.add_argument("--background", metavar="COLUMN", default="auto",
+                        help="reduce with --background COLUMN (default auto: the one the "
+                             "profile declares, as `expctl reduce` does; none: raw)")
     parser.add_argument("--keep", type=Path, metavar="DIR",
                         help="keep each campaign in DIR/seed-N and reuse it when it is there "
                              "(reduce again without simulating again)")
@@ -156,7 +157,8 @@ def main() -> None:
             where = args.keep / f"seed-{seed}" if args.keep else Path(tmp) / "data"
             calibration, runs = campaign(where, seed, args)
             options = ReduceOptions(i0_calibration=measure_i0_calibration(calibration),
-                                    background=args.background)
+                                    background=None if args.background == "none"
+                                    else args.background)
             fit = reduce_runs(runs, options).fit
         assert fit is not None
         row = {"seed": seed, "undetermined": sorted(fit.undetermined)}

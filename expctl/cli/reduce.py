@@ -95,9 +95,11 @@ def _configure(p: argparse.ArgumentParser) -> None:
                    help="per-shot variable to bin by (default scan/delay)")
     p.add_argument("--bins", help="unique (default), N, a,b,c edges or start:stop:step")
     p.add_argument("--signal", default="mpccd/ROI_0_sum", help="detector reduction to normalise")
-    p.add_argument("--background", metavar="COLUMN",
+    p.add_argument("--background", metavar="COLUMN", default="auto",
                    help="subtract this per-shot background of the signal's size, e.g. "
-                        "mpccd/ROI_1_sum (diffuse scatter and pedestal drift)")
+                        "mpccd/ROI_1_sum (diffuse scatter and pedestal drift); auto "
+                        "(default): the one the profile's detector declares; none: no "
+                        "subtraction")
     p.add_argument("--i0", default="pd_i0", help="I0 monitor (default pd_i0)")
     p.add_argument("--i0-window", help="absolute I0 window LOW,HIGH (pC)")
     p.add_argument("--i0-rel", help="I0 window relative to the median per laser state, LOW,HIGH")
@@ -138,7 +140,8 @@ def _options(args: argparse.Namespace) -> Any:
         raise UserError(f"--jitter {args.jitter} is not a jitter", allowed="> 0 ps")
     return ReduceOptions(
         bin_var=args.bin_var, bins=parse_bins(args.bins), signal=args.signal,
-        background=args.background, i0=args.i0,
+        background=None if args.background.lower() == "none" else args.background,
+        i0=args.i0,
         i0_window=_window(args.i0_window, "--i0-window"),
         i0_relative=_window(args.i0_rel, "--i0-rel"), require_xray=not args.keep_xray_off,
         fit=not args.no_fit, jitter=args.jitter, fit_jitter=args.fit_jitter,
@@ -193,6 +196,9 @@ def _emit(cube: Any, args: argparse.Namespace, data_dir: Path) -> None:
 
         print(inert("\n".join([f"{len(cube.runs)} runs, {cube.shots_total} shots, "
                                 f"{len(cube.centers)} bins -> {cube_path} , {png}",
+                                *([f"  signal {cube.options.signal} minus its background "
+                                   f"{cube.options.background} (--background none: raw)"]
+                                  if cube.options.background else []),
                                 *fit_lines(cube.fit)]), newlines=True))
     sys.stdout.flush()
 

@@ -18,7 +18,8 @@ from expctl.errors import CorruptFileError, DataError
 from expctl.runlog.h5util import open_for_reading, reading
 from expctl.runlog.runfile import FILE_FORMAT
 
-__all__ = ["ColumnMissingError", "RunData", "read_attributes", "read_run", "run_summary"]
+__all__ = ["ColumnMissingError", "RunData", "read_attributes", "read_run", "read_user_config",
+           "run_summary"]
 
 _JSON_ATTRS = ("detectors", "loop", "params", "scan", "sample_spot", "problems", "units")
 #: Groups of configuration and run sums, not per-shot columns.
@@ -103,6 +104,14 @@ def read_run(path: Path, keys: tuple[str, ...] | None = None, *,
 
 def _text(value: Any) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def read_user_config(path: Path, name: str) -> str | None:
+    """``UserDataCfg/<name>`` of a run file as text; None when the run does not declare it."""
+    with open_for_reading(path) as f, reading(path):
+        _check_format(Path(path), f)
+        ds = f.get(f"UserDataCfg/{name}")
+        return None if ds is None else _text(ds[()])
 
 
 def read_attributes(path: Path) -> dict[str, Any]:

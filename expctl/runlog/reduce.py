@@ -39,7 +39,13 @@ from expctl.errors import DataError, UserError
 from expctl.runlog.calibration import I0Calibration
 from expctl.runlog.fit import PumpFitResult, fit_pump_response
 from expctl.runlog.likelihood import PumpedShots
-from expctl.runlog.reduce_inputs import TIMING_TOOL_COLUMNS, choose_jitter, load_inputs
+from expctl.runlog.reduce_inputs import (
+    AUTO_BACKGROUND,
+    TIMING_TOOL_COLUMNS,
+    choose_jitter,
+    load_inputs,
+    resolve_background,
+)
 
 __all__ = ["TIMING_TOOL_COLUMNS", "BinStats", "Cube", "ReduceOptions", "reduce_runs"]
 
@@ -61,7 +67,9 @@ class ReduceOptions:
         signal: the detector reduction to normalise (``mpccd/ROI_0_sum``).
         background: a per-shot background of the signal's size subtracted from it
             (``mpccd/ROI_1_sum``: a box off the Bragg spot, holding the diffuse
-            scatter and the detector's pedestal drift); None subtracts nothing.
+            scatter and the detector's pedestal drift); ``"auto"`` (default) the one the
+            runs' profile declares for the signal (``backgrounds:`` of the detector), if
+            any; None subtracts nothing.  The cube's options name the column used.
         i0: the I0 monitor (``pd_i0``).
         i0_window: absolute (low, high) I0 limits, either may be None.
         i0_relative: (low, high) limits as fractions of the median I0 of the
@@ -86,7 +94,7 @@ class ReduceOptions:
     bin_var: str = "scan/delay"
     bins: int | Sequence[float] | None = None
     signal: str = "mpccd/ROI_0_sum"
-    background: str | None = None
+    background: str | None = AUTO_BACKGROUND
     i0: str = "pd_i0"
     i0_window: tuple[float | None, float | None] = (None, None)
     i0_relative: tuple[float | None, float | None] = (None, None)
@@ -257,7 +265,7 @@ def _moderated_variance(s2: np.ndarray, nu: np.ndarray) -> np.ndarray:
 
 def reduce_runs(paths: Sequence[Path], options: ReduceOptions = ReduceOptions()) -> Cube:
     """Reduce run files into a :class:`Cube` (see the module docstring for the statistics)."""
-    o = options
+    o = resolve_background(paths, options)
     inputs = load_inputs(paths, o)
     cols, runs, empty = inputs.columns, inputs.runs, inputs.empty
     total = len(cols[o.bin_var])

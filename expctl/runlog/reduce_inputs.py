@@ -12,6 +12,7 @@ simulated beamline it is the simulator's hidden truth.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,15 +22,17 @@ import numpy as np
 
 from expctl.errors import DataError, UnitError, UserError
 from expctl.runlog.fit import JITTER_PRIOR, Jitter
-from expctl.runlog.reader import ColumnMissingError, read_run
+from expctl.runlog.reader import ColumnMissingError, read_run, read_user_config
 from expctl.units import convert, dimension_of
 
 if TYPE_CHECKING:
     from expctl.runlog.reduce import ReduceOptions
 
-__all__ = ["ASSUMED_UNIT", "MIN_TIMING_TOOL_SHOTS", "TIMING_TOOL_COLUMNS", "Inputs",
-           "choose_jitter", "load_inputs"]
+__all__ = ["ASSUMED_UNIT", "AUTO_BACKGROUND", "MIN_TIMING_TOOL_SHOTS", "TIMING_TOOL_COLUMNS",
+           "Inputs", "choose_jitter", "load_inputs", "resolve_background"]
 
+#: ``ReduceOptions.background`` meaning "the background the runs' profile declares".
+AUTO_BACKGROUND = "auto"
 #: Per-shot timing-tool columns (arrival time or its correction) whose spread over the
 #: pumped shots is the jitter, first found first used.
 TIMING_TOOL_COLUMNS = ("tt/ttCorr", "tt/FLTPOS_PS")
@@ -56,6 +59,22 @@ class Inputs:
     empty: int
     units: dict[str, str]
     unit: str
+
+
+def resolve_background(paths: Sequence[Path], o: ReduceOptions) -> ReduceOptions:
+    """``o`` with its background as a column or None: ``"auto"`` takes the one the runs'
+    profile declared for the signal (``UserDataCfg/backgrounds``), if any."""
+    if o.background != AUTO_BACKGROUND:
+        return o
+    declared: dict[str, str] = {}
+    if paths:
+        text = read_user_config(paths[0], "backgrounds")
+        try:
+            declared = json.loads(text) if text else {}
+        except json.JSONDecodeError:
+            raise DataError(f"{paths[0]}: UserDataCfg/backgrounds is not JSON: {text!r}",
+                            hint="Give --background COLUMN (or none).") from None
+    return replace(o, background=declared.get(o.signal))
 
 
 def load_inputs(paths: Sequence[Path], o: ReduceOptions) -> Inputs:

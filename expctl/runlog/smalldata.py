@@ -21,6 +21,7 @@ layout is one table in docs/runfiles.md):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -62,7 +63,8 @@ class SmallDataConfig:
     @classmethod
     def from_profile(cls, profile: Profile) -> SmallDataConfig:
         """The I0 monitor (role ``i0``) as ``ipm_<name>/sum``, the beam's pulse energy as
-        ``gas_detector/energy``, and the declared timing as ``UserDataCfg/timing``."""
+        ``gas_detector/energy``, the declared timing as ``UserDataCfg/timing`` and the
+        detectors' declared background columns as ``UserDataCfg/backgrounds`` (JSON)."""
         aliases: dict[str, str] = {}
         if profile.roles.i0:
             aliases[f"ipm_{profile.roles.i0}/sum"] = profile.roles.i0
@@ -74,8 +76,23 @@ class SmallDataConfig:
             declared = {k: timing[k] for k in TIMING_KEYS if k in timing}
             if declared:
                 user["timing"] = declared
+        backgrounds = declared_backgrounds(profile)
+        if backgrounds:
+            user["backgrounds"] = json.dumps(backgrounds, sort_keys=True)
         return cls(aliases=aliases, user_config=user,
                    device_units={name: spec.units for name, spec in profile.devices.items()})
+
+
+def declared_backgrounds(profile: Profile) -> dict[str, str]:
+    """Each detector signal's background column, as the profile's detectors declare them
+    (``backgrounds: {ROI_0_sum: ROI_1_sum}``: a box of the same size off the Bragg spot,
+    holding the diffuse scatter and the pedestal drift), by full column name."""
+    found: dict[str, str] = {}
+    for name, spec in profile.devices.items():
+        pairs = spec.options.get("backgrounds")
+        if isinstance(pairs, Mapping):
+            found.update({f"{name}/{sig}": f"{name}/{bg}" for sig, bg in pairs.items()})
+    return found
 
 
 def pack_event_time(seconds: np.ndarray) -> np.ndarray:

@@ -18,9 +18,9 @@ DELAYS = [-1.0, -0.5, -0.2, 0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0, 1.5, 2.0, 3.
           6.0, 8.0]
 
 
-def log_events(data_dir: Path, events) -> None:
+def log_events(data_dir: Path, events, smalldata=None) -> None:
     bus = EventBus()
-    handle = attach(bus, data_dir)
+    handle = attach(bus, data_dir, smalldata=smalldata)
     for event in events:
         bus.publish(event)
     handle.close()

@@ -165,3 +165,31 @@ def test_background_box_is_subtracted_from_the_signal_shot_by_shot(campaign):
     assert cube.as_dict()["background"] == background
     with pytest.raises(UserError, match="mpccd/ROI_7_sum"):
         reduce_runs(paths, ReduceOptions(fit=False, background="mpccd/ROI_7_sum"))
+
+
+def test_the_background_a_profile_declares_is_subtracted_by_default(tmp_path):
+    """bl3's detector declares ROI_1_sum as ROI_0_sum's background: its run files say so
+    (UserDataCfg/backgrounds), reduce subtracts it unless told ``None``, and a signal
+    without a declared background is left raw."""
+    from expctl.devices.registry import BackendRegistry
+    from expctl.runlog.smalldata import SmallDataConfig, declared_backgrounds
+    from expctl.testing.synthetic_events import synthetic_campaign
+
+    from .conftest import log_events
+
+    profile = BackendRegistry().find_profile("bl3")
+    assert declared_backgrounds(profile) == {"mpccd/ROI_0_sum": "mpccd/ROI_1_sum"}
+    data_dir = tmp_path / "data"
+    log_events(data_dir, synthetic_campaign([0.0, 2.0], spots_per_delay=1, reference_shots=20,
+                                            pumped_shots=2, rng=np.random.default_rng(1),
+                                            response=TRUTH, jitter=JITTER),
+               smalldata=SmallDataConfig.from_profile(profile))
+    paths = sorted((data_dir / "runs").rglob("run*.h5"))
+    auto = reduce_runs(paths, ReduceOptions(fit=False))
+    raw = reduce_runs(paths, ReduceOptions(fit=False, background=None))
+    assert auto.options.background == "mpccd/ROI_1_sum" and raw.options.background is None
+    signal, background = "mpccd/ROI_0_sum", "mpccd/ROI_1_sum"
+    np.testing.assert_allclose(auto.off.sums[signal],
+                               raw.off.sums[signal] - raw.off.sums[background])
+    other = reduce_runs(paths, ReduceOptions(fit=False, signal="mpccd/ROI_1_sum"))
+    assert other.options.background is None
