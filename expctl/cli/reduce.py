@@ -89,7 +89,9 @@ def _window(text: str | None, name: str) -> tuple[float | None, float | None]:
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
-    p.add_argument("runs", nargs="*", help="run numbers or ranges (12 14 20-30)")
+    p.add_argument("runs", nargs="*",
+                   help="run numbers or ranges (12 14 20-30); none (and no --where): the "
+                        "newest campaign's runs that can be binned")
     p.add_argument("--where", help="select runs from the catalog, e.g. 'sequence==pumpprobe'")
     p.add_argument("--bin", default="scan/delay", dest="bin_var",
                    help="per-shot variable to bin by (default scan/delay)")
@@ -253,7 +255,8 @@ def _nothing_selected(where: str | None, catalog: Any) -> UserError:
     """Why nothing was selected: no runs at all, or none the filter keeps."""
     logged = sum(1 for _ in catalog.rows())
     if not where:
-        return UserError("no runs selected", hint="Give run numbers (12 20-30) or "
+        return UserError(f"no runs selected: no campaign in {catalog.data_dir} kept runs "
+                         "that can be binned", hint="Give run numbers (12 20-30) or "
                          "--where, e.g. --where \"sequence == 'pumpprobe'\".")
     if not logged:
         return UserError(f"no runs selected: the catalog in {catalog.data_dir} is empty",
@@ -295,6 +298,8 @@ def _run(args: argparse.Namespace) -> int:
             runs += [r.run for r in catalog.rows()
                      if select(r.values) and binnable(r.values, options) and r.run not in runs
                      and r["outcome"] != "superseded"]
+        if not runs and select is None:  # no choice given: the newest campaign's runs
+            runs = _newest_campaign_runs(data_dir, catalog, options, quiet=args.json)
         if not runs:
             raise _nothing_selected(args.where, catalog)
         # checked against the SHA-256 recorded at each run's stop: a damaged copy says so
@@ -304,6 +309,29 @@ def _run(args: argparse.Namespace) -> int:
     _emit(cube, args, data_dir)
     _check_complete(cube, args.allow_partial)
     return 0
+
+
+def _newest_campaign_runs(data_dir: Path, catalog: Any, options: Any, *,
+                          quiet: bool) -> list[int]:
+    """The runs the newest campaign kept that can be binned (a calibration campaign taken
+    after a delay scan is passed over); says which campaign it took, unless ``quiet``."""
+    from expctl.engine.journal import Journal
+    from expctl.engine.journalfile import list_campaigns
+    from expctl.runlog.follow import binnable
+
+    rows = {r.run: r for r in catalog.rows()}
+    for info in reversed(list_campaigns(data_dir)):
+        kept = [r.run for r in Journal.read(data_dir, info.id).campaign_runs()
+                if r.run in rows and binnable(rows[r.run].values, options)
+                and rows[r.run]["outcome"] != "superseded"]
+        if kept:
+            if not quiet:
+                print(f"reducing campaign {info.id} ({info.sequence}, "
+                      f"{'completed' if info.finished else 'unfinished'}): {len(kept)} runs "
+                      f"{min(kept)}–{max(kept)}; give run numbers or --where for others",
+                      file=sys.stderr)
+            return kept
+    return []
 
 
 def _with_i0_calibration(options: Any, where: str, data_dir: Path, *, quiet: bool) -> Any:

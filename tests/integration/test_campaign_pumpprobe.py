@@ -138,3 +138,31 @@ def _per_shot(f: h5py.File) -> list[str]:
         else:
             names.extend(f"{group}/{k}" for k, v in obj.items() if isinstance(v, h5py.Dataset))
     return names
+
+
+@pytest.mark.slow
+def test_reduce_without_runs_takes_the_newest_campaign_that_can_be_binned(tmp_path, capsys):
+    """Two short delay scans, then an I0 calibration (nothing to bin by delay): a bare
+    ``expctl reduce`` reduces the second scan's kept runs and says which campaign."""
+    from expctl.cli import main
+
+    data = tmp_path / "data"
+    common = ["--data-dir", str(data), "--no-plots", "--set", "spots_per_delay=1",
+              "--set", "reference_shots=10"]
+    assert main(["run", "sequences/pumpprobe.yaml", "--set", "delays=[0 ps, 1 ps]",
+                 *common]) == 0
+    assert main(["run", "sequences/pumpprobe.yaml", "--set", "delays=[0.5 ps, 2 ps, 3 ps]",
+                 *common]) == 0
+    assert main(["run", "sequences/pd_calibration.yaml", "--data-dir", str(data),
+                 "--no-plots"]) == 0
+    capsys.readouterr()
+    with Catalog(data, readonly=True) as catalog:
+        second = sorted(r.run for r in catalog.rows()
+                        if r.values.get("scan", {}).get("delay") in (0.5, 2.0, 3.0))
+    assert len(second) == 6  # a reference and a pumped run per delay
+    assert main(["reduce", "--data-dir", str(data), "--no-fit", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["runs"] == second and "reducing campaign" not in err
+    assert main(["reduce", "--data-dir", str(data), "--no-fit"]) == 0
+    assert (f"(pumpprobe, completed): 6 runs {second[0]}–{second[-1]}; give run numbers or "
+            "--where for others") in capsys.readouterr().err
