@@ -8,12 +8,6 @@ from expctl.engine import Engine, EventBus
 from expctl.engine.events import AnalysisDone
 from expctl.errors import DataError
 from expctl.plans import Analyze
-from expctl.testing import make_fake_beamline
-
-
-@pytest.fixture
-def bl(clock):
-    return make_fake_beamline(clock, velocity=1.0)
 
 
 def _plan(action):

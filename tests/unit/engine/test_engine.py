@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from expctl.devices.access import AccessLevel
-from expctl.engine import Engine, EngineState, EventBus, RunContext
+from expctl.engine import EngineState, RunContext
 from expctl.engine.events import RunStarted, RunStopped, ShotBlockTaken, StateChanged, StepStarted
 from expctl.errors import AccessError, AggregateError, LimitError, SequenceError
 from expctl.plans import (
@@ -25,21 +25,11 @@ from expctl.plans import (
 )
 from expctl.testing import make_fake_beamline
 
-
-@pytest.fixture
-def bl(clock):
-    return make_fake_beamline(clock, velocity=1.0)
-
-
-def _engine(bl, **kw):
-    bus = EventBus()
-    events: list = []
-    bus.subscribe(events.append)
-    return Engine(bl, bus=bus, **kw), events
+from .conftest import recording_engine
 
 
 def test_parallel_move_waits_for_the_slowest_axis(bl, clock) -> None:
-    engine, _ = _engine(bl)
+    engine, _ = recording_engine(bl)
     engine.run(mv({"sample_x": 2.0, "sample_y": -3.0}))
     assert clock.now() == pytest.approx(3.0)  # 3 mm at 1 mm/s, both in parallel
     assert bl.devices["sample_x"].position == 2.0
@@ -47,14 +37,14 @@ def test_parallel_move_waits_for_the_slowest_axis(bl, clock) -> None:
 
 
 def test_relative_move_adds_to_the_position(bl) -> None:
-    engine, _ = _engine(bl)
+    engine, _ = recording_engine(bl)
     engine.run(mv({"sample_x": 1.0}))
     engine.run(mvr({"sample_x": 0.5}))
     assert bl.devices["sample_x"].position == pytest.approx(1.5)
 
 
 def test_scan_reads_every_point_and_returns_scan_data(bl) -> None:
-    engine, _ = _engine(bl)
+    engine, _ = recording_engine(bl)
     det = bl.devices["mpccd"]
     summary = engine.run(scan("theta", [11.399, 11.4, 11.401], read=("mpccd", "pd_i0")))
     data = summary.value
@@ -66,14 +56,14 @@ def test_scan_reads_every_point_and_returns_scan_data(bl) -> None:
 
 
 def test_count_integrates_shots_at_the_detector_rate(bl, clock) -> None:
-    engine, _ = _engine(bl)
+    engine, _ = recording_engine(bl)
     reading = engine.run(count(("mpccd", "pd_i0"), shots=60)).value
     assert clock.now() == pytest.approx(2.0)  # 60 shots at 30 Hz
     assert reading["pd_i0"] == 100.0 and "mpccd.roi0" in reading
 
 
 def test_take_run_publishes_start_blocks_stop_with_context(bl, clock) -> None:
-    engine, events = _engine(bl)
+    engine, events = recording_engine(bl)
     plan = step("delay[0]", "d", take_run(90, "reference"), {"delay": 1.5, "i_delay": 0},
                 scan={"delay": 1.5}, scan_step=0)
     summary = engine.run(plan, RunContext(sequence="pp"))
@@ -94,7 +84,7 @@ def test_take_run_publishes_start_blocks_stop_with_context(bl, clock) -> None:
 
 
 def test_next_spot_never_repeats_and_tags_runs(bl) -> None:
-    engine, events = _engine(bl)
+    engine, events = recording_engine(bl)
 
     def plan():
         spots = []
@@ -112,7 +102,7 @@ def test_next_spot_never_repeats_and_tags_runs(bl) -> None:
 
 
 def test_spot_grid_exhaustion_is_a_limit_error(clock) -> None:
-    engine, _ = _engine(make_fake_beamline(clock, spots=(1, 2)))
+    engine, _ = recording_engine(make_fake_beamline(clock, spots=(1, 2)))
 
     def plan():
         for _ in range(3):
@@ -129,7 +119,7 @@ def test_spot_grid_exhaustion_is_a_limit_error(clock) -> None:
 
 
 def test_limit_error_names_device_and_range_and_moves_nothing(bl) -> None:
-    engine, _ = _engine(bl)
+    engine, _ = recording_engine(bl)
     with pytest.raises(AggregateError) as info:
         engine.run(mv({"sample_x": 12.0, "sample_y": -11.0, "theta": 12.0}))
     text = info.value.paragraph()
@@ -139,7 +129,7 @@ def test_limit_error_names_device_and_range_and_moves_nothing(bl) -> None:
 
 
 def test_setting_an_accelerator_parameter_tells_to_request(bl) -> None:
-    engine, _ = _engine(bl)
+    engine, _ = recording_engine(bl)
     with pytest.raises(AccessError) as info:
         engine.run(put("pump", "on"))
     assert info.value.paragraph() == (
@@ -148,16 +138,16 @@ def test_setting_an_accelerator_parameter_tells_to_request(bl) -> None:
 
 
 def test_staff_device_needs_staff_access(bl) -> None:
-    engine, _ = _engine(bl)
+    engine, _ = recording_engine(bl)
     with pytest.raises(AccessError, match="moved mono_energy needs staff access"):
         engine.run(mv({"mono_energy": 12.0}))
-    staff, _ = _engine(bl, access=AccessLevel.STAFF)
+    staff, _ = recording_engine(bl, access=AccessLevel.STAFF)
     staff.run(mv({"mono_energy": 12.0}))
     assert bl.devices["mono_energy"].position == 12.0
 
 
 def test_request_waits_for_the_accelerator_latency(bl, clock) -> None:
-    engine, _ = _engine(bl)
+    engine, _ = recording_engine(bl)
     engine.run(request("pump", "on"))
     assert clock.now() == pytest.approx(2.0)
     assert bl.devices["pump"].value == "on"
@@ -166,7 +156,7 @@ def test_request_waits_for_the_accelerator_latency(bl, clock) -> None:
 
 
 def test_unknown_device_suggests_close_names(bl) -> None:
-    engine, _ = _engine(bl)
+    engine, _ = recording_engine(bl)
     with pytest.raises(SequenceError) as info:
         engine.run(mv({"thetta": 1.0}))
     assert info.value.paragraph() == (
@@ -174,7 +164,7 @@ def test_unknown_device_suggests_close_names(bl) -> None:
 
 
 def test_failure_drives_the_safe_state(bl) -> None:
-    engine, events = _engine(bl)
+    engine, events = recording_engine(bl)
 
     def plan():
         yield Set("xray_shutter", "open")
@@ -194,7 +184,7 @@ def test_failure_drives_the_safe_state(bl) -> None:
 
 
 def test_plain_exception_in_plan_code_fails_the_engine(bl) -> None:
-    engine, _ = _engine(bl)
+    engine, _ = recording_engine(bl)
 
     def plan():
         yield from wait(1.0)
@@ -207,7 +197,7 @@ def test_plain_exception_in_plan_code_fails_the_engine(bl) -> None:
 
 
 def test_run_while_running_is_refused(bl) -> None:
-    engine, events = _engine(bl)
+    engine, events = recording_engine(bl)
     seen = []
 
     def nested(event):
@@ -230,6 +220,6 @@ def test_step_end_mismatch_is_reported(bl) -> None:
         yield StepBegin("a")
         yield StepEnd("b")
 
-    engine, _ = _engine(bl)
+    engine, _ = recording_engine(bl)
     with pytest.raises(SequenceError, match="step end 'b' does not match the open step 'a'"):
         engine.run(plan())

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from expctl.engine import Engine, EventBus
 from expctl.engine.events import ScanClosed, ScanOpened, ScanPointTaken
 from expctl.errors import AggregateError, LimitError, SequenceError, UnitError
 from expctl.plans import (
@@ -23,20 +22,9 @@ from expctl.plans import (
     mvr,
     rel_scan,
 )
-from expctl.testing import make_fake_beamline
 from expctl.units import Quantity
 
-
-@pytest.fixture
-def bl(clock):
-    return make_fake_beamline(clock, velocity=1.0)
-
-
-def _engine(bl, **kw):
-    bus = EventBus()
-    events: list = []
-    bus.subscribe(events.append)
-    return Engine(bl, bus=bus, **kw), events
+from .conftest import recording_engine
 
 
 def _plan(*actions):
@@ -53,7 +41,7 @@ def _scan_events(events):
 
 def test_a_recorded_scan_is_numbered_and_every_point_is_an_event(bl) -> None:
     numbers = iter([41, 42])
-    engine, events = _engine(bl, scan_numbers=lambda: next(numbers))
+    engine, events = recording_engine(bl, scan_numbers=lambda: next(numbers))
     data = engine.run(line_scan({"sample_x": (0.0, 2.0)}, 3, ("pd_i0",), signal="pd_i0",
                                 kind="ascan", command="ascan sample_x 0 2 2")).value
     opened, *points, closed = _scan_events(events)
@@ -69,7 +57,7 @@ def test_a_recorded_scan_is_numbered_and_every_point_is_an_event(bl) -> None:
 
 
 def test_an_engine_without_numbering_counts_from_one(bl) -> None:
-    engine, events = _engine(bl)
+    engine, events = recording_engine(bl)
     for _ in range(2):
         engine.run(list_scan({"sample_x": [0.5]}))
     assert [e.number for e in _scan_events(events) if isinstance(e, ScanOpened)] == [1, 2]
@@ -77,7 +65,7 @@ def test_an_engine_without_numbering_counts_from_one(bl) -> None:
 
 @pytest.mark.parametrize(("command", "outcome"), [("stop", "stopped"), ("abort", "aborted")])
 def test_a_scan_cut_short_is_closed_with_its_points_and_outcome(bl, command, outcome) -> None:
-    engine, events = _engine(bl)
+    engine, events = recording_engine(bl)
 
     def cut(event):
         if isinstance(event, ScanPointTaken) and event.index == 1:
@@ -90,7 +78,7 @@ def test_a_scan_cut_short_is_closed_with_its_points_and_outcome(bl, command, out
 
 
 def test_a_failing_plan_closes_its_scan_as_failed(bl) -> None:
-    engine, events = _engine(bl)
+    engine, events = recording_engine(bl)
 
     def plan():
         yield OpenScan("probe", ("sample_x",), 3)
@@ -103,7 +91,7 @@ def test_a_failing_plan_closes_its_scan_as_failed(bl) -> None:
 
 
 def test_scans_do_not_nest_and_points_need_an_open_scan(bl) -> None:
-    engine, _ = _engine(bl)
+    engine, _ = recording_engine(bl)
 
     def nested():
         yield OpenScan("a", ("sample_x",), 1)
@@ -117,7 +105,7 @@ def test_scans_do_not_nest_and_points_need_an_open_scan(bl) -> None:
 
 
 def test_every_point_is_checked_before_the_first_move(bl) -> None:
-    engine, _ = _engine(bl)
+    engine, _ = recording_engine(bl)
     with pytest.raises(LimitError) as err:
         engine.run(line_scan({"sample_x": (0.0, 20.0)}, 11))
     assert err.value.paragraph() == (
@@ -138,7 +126,7 @@ def test_the_rehearsal_reports_an_axis_once_not_once_per_point(bl) -> None:
 
 
 def test_finally_runs_when_a_plan_ends_early_and_not_after_finally_done(bl) -> None:
-    engine, _ = _engine(bl)
+    engine, _ = recording_engine(bl)
     engine.run(mv({"sample_x": 1.0}))
 
     def wander(done: bool):
@@ -158,7 +146,7 @@ def test_finally_runs_when_a_plan_ends_early_and_not_after_finally_done(bl) -> N
 
 
 def test_rel_scan_returns_to_the_start_also_when_stopped(bl) -> None:
-    engine, _ = _engine(bl)
+    engine, _ = recording_engine(bl)
     engine.run(mv({"sample_y": 0.5}))
 
     def stop(event):
@@ -170,7 +158,7 @@ def test_rel_scan_returns_to_the_start_also_when_stopped(bl) -> None:
 
 
 def test_quantities_are_converted_to_each_device_s_units(bl) -> None:
-    engine, _ = _engine(bl)
+    engine, _ = recording_engine(bl)
     engine.run(mv({"sample_x": "1500 um"}))
     assert bl.devices["sample_x"].position == pytest.approx(1.5)
     engine.run(mvr({"sample_x": Quantity(-0.5, "mm")}))
@@ -184,7 +172,7 @@ def test_quantities_are_converted_to_each_device_s_units(bl) -> None:
 
 
 def test_grid_scan_snakes_and_records_its_shape(bl) -> None:
-    engine, events = _engine(bl)
+    engine, events = recording_engine(bl)
     engine.run(grid_scan([("sample_y", 0.0, 1.0, 2), ("sample_x", 0.0, 2.0, 3)], snake=True))
     points = [(e.values["sample_y"], e.values["sample_x"]) for e in _scan_events(events)
               if isinstance(e, ScanPointTaken)]
@@ -193,6 +181,6 @@ def test_grid_scan_snakes_and_records_its_shape(bl) -> None:
 
 
 def test_close_scan_closes_as_completed(bl) -> None:
-    engine, events = _engine(bl)
+    engine, events = recording_engine(bl)
     engine.run(_plan(OpenScan("x", ("sample_x",), 0), CloseScan()))
     assert _scan_events(events)[-1].outcome == "completed"
