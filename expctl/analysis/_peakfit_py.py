@@ -35,6 +35,7 @@ CONVERGED = 0
 MAX_ITER = 1
 SINGULAR = 2
 
+Common = tuple[np.ndarray, np.ndarray, np.ndarray]
 _LOWER = [(j, k) for j in range(NPAR) for k in range(j + 1)]
 
 
@@ -57,12 +58,19 @@ def _mean(v: np.ndarray) -> float:
     return float(_sums(v)) / v.size
 
 
-def _evaluate(x: np.ndarray, p: list[float]) -> tuple[np.ndarray, np.ndarray]:
+def _common(x: np.ndarray, p: list[float]) -> Common:
+    """``u``, the Gaussian ``exp(-4 ln2 u²)`` and the Lorentzian's ``1 + 4u²`` at ``p``:
+    what the model, its Jacobian and the chi-square all start from."""
+    u = (x - p[0]) / p[1]
+    return u, _exp(-FOUR_LN2 * u * u), 1.0 + 4.0 * u * u
+
+
+def _evaluate(x: np.ndarray, p: list[float], common: Common | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
     """The model and its Jacobian, transposed (5 x n: one row per parameter)."""
-    c, w, h, b, eta = p
-    u = (x - c) / w
-    g = _exp(-FOUR_LN2 * u * u)
-    lor = 1.0 / (1.0 + 4.0 * u * u)
+    _, w, h, b, eta = p
+    u, g, denom = common or _common(x, p)
+    lor = 1.0 / denom
     shape = eta * lor + (1.0 - eta) * g
     dshape_du = eta * (-8.0 * u * lor * lor) + (1.0 - eta) * (-2.0 * FOUR_LN2 * u * g)
     jac_t = np.empty((NPAR, x.size))
@@ -81,22 +89,23 @@ def evaluate(x: np.ndarray, p: np.ndarray, f: np.ndarray, jac: np.ndarray) -> No
     jac[:] = jac_t.T
 
 
-def chi_square(x: np.ndarray, y: np.ndarray, wt: np.ndarray, p: list[float]) -> float:
-    """Weighted sum of squared residuals at ``p`` (no Jacobian)."""
-    c, w, h, b, eta = p
-    u = (x - c) / w
-    shape = eta / (1.0 + 4.0 * u * u) + (1.0 - eta) * _exp(-FOUR_LN2 * u * u)
-    r = y - b - h * shape
-    return float(_sums(wt * r * r))
+def chi_square(x: np.ndarray, y: np.ndarray, wt: np.ndarray, p: list[float]
+               ) -> tuple[float, Common]:
+    """Weighted sum of squared residuals at ``p`` (no Jacobian), and what the
+    Jacobian at ``p`` can start from if the step is taken."""
+    common = u, g, denom = _common(x, p)
+    _, _, h, b, eta = p
+    r = y - b - h * (eta / denom + (1.0 - eta) * g)
+    return float(_sums(wt * r * r)), common
 
 
 Normal = tuple[list[list[float]], list[float]]
 
 
 def _normal_equations(x: np.ndarray, y: np.ndarray, wt: np.ndarray, p: list[float],
-                      free: list[bool]) -> Normal:
+                      free: list[bool], common: Common | None = None) -> Normal:
     """The normal matrix (free rows/columns only, 1 on fixed diagonals) and gradient."""
-    f, jac_t = _evaluate(x, p)
+    f, jac_t = _evaluate(x, p, common)
     wj = wt * jac_t
     terms = np.empty((NPAR + NPAR * NPAR, x.size))
     terms[:NPAR] = wj * (y - f)
@@ -181,14 +190,14 @@ def fit_peak(x: np.ndarray, y: np.ndarray, wt: np.ndarray, p0: np.ndarray, free:
 
 def _fit_peak(x: np.ndarray, y: np.ndarray, wt: np.ndarray, p: list[float], free: list[bool],
               max_iter: int) -> tuple[np.ndarray, np.ndarray, float, int, int]:
-    chi2 = chi_square(x, y, wt, p)
+    chi2, common = chi_square(x, y, wt, p)
     tiny = float(_sums(wt * y * y)) * 1e-24
     lam = 1e-3
     status = MAX_ITER
     it = 0
     normal_at, normal = None, ([[0.0]], [0.0])
     while it < max_iter:
-        normal_at, normal = p, _normal_equations(x, y, wt, p, free)
+        normal_at, normal = p, _normal_equations(x, y, wt, p, free, common)
         a, g = _pin_eta_at_bound(normal, p, free)
         if _gauss_newton_decrement(a, g) <= 1e-10 * chi2 + tiny:
             status = CONVERGED
@@ -212,9 +221,9 @@ def _fit_peak(x: np.ndarray, y: np.ndarray, wt: np.ndarray, p: list[float], free
             if not trial[1] > 0.0:
                 lam *= 10.0
                 continue
-            chi2_trial = chi_square(x, y, wt, trial)
+            chi2_trial, trial_common = chi_square(x, y, wt, trial)
             if chi2_trial < chi2:
-                p = trial
+                p, common = trial, trial_common
                 chi2 = chi2_trial
                 lam = max(lam * 0.1, 1e-12)
                 accepted = True
@@ -225,7 +234,7 @@ def _fit_peak(x: np.ndarray, y: np.ndarray, wt: np.ndarray, p: list[float], free
             break
     # covariance from the undamped normal matrix at the solution (computed already
     # unless the last step moved p)
-    a = (normal if normal_at is p else _normal_equations(x, y, wt, p, free))[0]
+    a = (normal if normal_at is p else _normal_equations(x, y, wt, p, free, common))[0]
     cov = np.zeros((NPAR, NPAR))
     low = _cholesky(a)
     if low is None:
