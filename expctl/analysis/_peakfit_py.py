@@ -89,7 +89,7 @@ def evaluate(x: np.ndarray, p: np.ndarray, f: np.ndarray, jac: np.ndarray) -> No
     jac[:] = jac_t.T
 
 
-def chi_square(x: np.ndarray, y: np.ndarray, wt: np.ndarray, p: list[float]
+def _chi_square(x: np.ndarray, y: np.ndarray, wt: np.ndarray, p: list[float]
                ) -> tuple[float, Common]:
     """Weighted sum of squared residuals at ``p`` (no Jacobian), and what the
     Jacobian at ``p`` can start from if the step is taken."""
@@ -190,7 +190,7 @@ def fit_peak(x: np.ndarray, y: np.ndarray, wt: np.ndarray, p0: np.ndarray, free:
 
 def _fit_peak(x: np.ndarray, y: np.ndarray, wt: np.ndarray, p: list[float], free: list[bool],
               max_iter: int) -> tuple[np.ndarray, np.ndarray, float, int, int]:
-    chi2, common = chi_square(x, y, wt, p)
+    chi2, common = _chi_square(x, y, wt, p)
     tiny = float(_sums(wt * y * y)) * 1e-24
     lam = 1e-3
     status = MAX_ITER
@@ -221,7 +221,7 @@ def _fit_peak(x: np.ndarray, y: np.ndarray, wt: np.ndarray, p: list[float], free
             if not trial[1] > 0.0:
                 lam *= 10.0
                 continue
-            chi2_trial, trial_common = chi_square(x, y, wt, trial)
+            chi2_trial, trial_common = _chi_square(x, y, wt, trial)
             if chi2_trial < chi2:
                 p, common = trial, trial_common
                 chi2 = chi2_trial
