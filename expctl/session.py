@@ -123,9 +123,11 @@ class Session:
                 ``"beam_loss@120s+30s"`` (bad ones are user errors before anything connects).
             plots: draw alignment-scan PNGs (``--no-plots``: scan files and rows only).
         """
-        from expctl.beamtime.faults import parse_fault
+        specs = []
+        if texts := tuple(faults):  # (the fault module imports the engine: only if needed)
+            from expctl.beamtime.faults import parse_fault
 
-        specs = [parse_fault(text) for text in faults]
+            specs = [parse_fault(text) for text in texts]
         registry = registry or BackendRegistry()
         prof = registry.find_profile(profile)
         if seed is not None:

@@ -2,8 +2,9 @@
 
 numpy only, for models with a handful of parameters evaluated on at most a few
 thousand points — the pump-response fit of a reduction, say.  Rocking-curve
-peaks have their own numba kernel (:mod:`expctl.analysis._peakfit`) because one
-is fitted at every spot of a campaign; everything else fits with these.
+peaks have their own kernels (:mod:`expctl.analysis._peakfit`, numba, and its numpy
+twin :mod:`expctl.analysis._peakfit_py`) because one is fitted at every spot of a
+campaign; everything else fits with these.
 
 * :func:`levenberg_marquardt` minimises a sum of squared residuals;
 * :func:`nelder_mead` minimises any scalar function (a negative log-likelihood

@@ -91,8 +91,8 @@ def refit_with_estimated_noise(x: np.ndarray, y: np.ndarray, weight_i0: np.ndarr
     points that decide it), and refits with ``1 / var_i`` weights.
 
     Args:
-        peakfit: the numba fitting module (``expctl.analysis._peakfit``, loaded by the
-            caller only when a fit is asked for).
+        peakfit: the fitting kernels (``expctl.analysis._peakfit``, numba, or its
+            numpy twin ``_peakfit_py``; the caller picks by scan length).
         floor: the photon-statistics floor, as a fraction of the peak height.
         max_iter: Levenberg–Marquardt iterations per refit.
     """
