@@ -21,7 +21,9 @@ import numpy as np
 from expctl import __version__
 from expctl.engine.events import RunStarted, RunStopped, ShotBlockTaken
 from expctl.errors import DataError
-from expctl.runlog.h5util import compression_for, iso_time, json_attr, set_attrs, write_mapping
+from expctl.runlog import h5build
+from expctl.runlog.h5build import set_attrs, write_mapping
+from expctl.runlog.h5util import compression_for, iso_time, json_attr
 from expctl.runlog.smalldata import (
     EVENT_TIME_ENCODING,
     SmallDataConfig,
@@ -84,7 +86,8 @@ class OpenRun:
     smalldata: SmallDataConfig
     started: float  # time.monotonic() at the start: how long it has been in memory
     in_memory: bool = True
-    datasets: dict[str, h5py.Dataset] = field(default_factory=dict)
+    #: per-shot datasets by column (h5py's low-level ids: :mod:`expctl.runlog.h5build`)
+    datasets: dict[str, h5py.h5d.DatasetID] = field(default_factory=dict)
     shots: int = 0
     sums: dict[str, np.ndarray] = field(default_factory=dict)  # full frames, per detector
     sum_shots: int = 0
@@ -97,8 +100,9 @@ def write_start(f: h5py.File, event: RunStarted, smalldata: SmallDataConfig) -> 
     """Everything known when the run starts: attributes, configuration, snapshot, NeXus."""
 
     record = event.record
-    set_attrs(f, run_attributes(record, event.context))
-    set_attrs(f, {
+    root = f.id
+    set_attrs(root, run_attributes(record, event.context))
+    set_attrs(root, {
         "outcome": "running",
         "file_format": FILE_FORMAT,
         "creator": f"expctl {__version__}",
@@ -106,27 +110,26 @@ def write_start(f: h5py.File, event: RunStarted, smalldata: SmallDataConfig) -> 
         "default": "entry",
         "problems": "[]",
     })
-    write_mapping(f.create_group("UserDataCfg"), {**smalldata.user_config, **event.config})
-    _write_snapshot(f.create_group("epicsOnce"), event.snapshot, smalldata.device_units)
-    entry = f.create_group("entry")
+    write_mapping(h5build.group(root, "UserDataCfg"),
+                  {**smalldata.user_config, **event.config})
+    _write_snapshot(h5build.group(root, "epicsOnce"), event.snapshot, smalldata.device_units)
+    entry = h5build.group(root, "entry")
     set_attrs(entry, {"NX_class": "NXentry"})
     write_mapping(entry, {"title": _title(record, event.context),
                           "entry_identifier": str(record.run),
                           "start_time": iso_time(record.start_time)})
 
 
-def _write_snapshot(group: h5py.Group, snapshot: Mapping[str, Any],
+def _write_snapshot(group: h5py.h5g.GroupID, snapshot: Mapping[str, Any],
                     device_units: Mapping[str, str]) -> None:
     """Device values at the start (``epicsOnce/``), numbers in their log units."""
     values: dict[str, Any] = {}
-    units: dict[str, str] = {}
+    units: dict[str, dict[str, str]] = {}
     for name, value in snapshot.items():
         values[name], unit = logged(value, device_units.get(name, ""))
         if unit:
-            units[name.replace("/", "_")] = unit
-    write_mapping(group, values)
-    for name, unit in units.items():
-        set_attrs(group[name], {"units": unit})
+            units[name] = {"units": unit}
+    write_mapping(group, values, attrs=units)
 
 
 def append_block(state: OpenRun, f: h5py.File, event: ShotBlockTaken) -> None:
@@ -140,11 +143,9 @@ def append_block(state: OpenRun, f: h5py.File, event: ShotBlockTaken) -> None:
     for key in columns.keys() - state.datasets.keys():
         state.problems.append(f"{key!r} first appeared after shot {state.shots}; not logged")
     for key, ds in state.datasets.items():
-        ds.resize(state.shots + n, axis=0)
         values = columns.get(key)
-        if values is not None:
-            ds[state.shots:state.shots + n] = values
-        elif n:
+        h5build.append(ds, state.shots, values, n)
+        if values is None and n:
             state.problems.append(f"{key!r} missing for shots {state.shots}..{state.shots + n}")
     state.shots += n
     for key, values in columns.items():
@@ -163,23 +164,26 @@ def write_stop(f: h5py.File, state: OpenRun, event: RunStopped) -> None:
     """The final attributes, ``Sums/`` and NeXus ``end_time`` (what SWMR mode forbade)."""
 
     record = event.record
+    root = f.id
     final = run_attributes(record, state.context)
-    set_attrs(f, {key: final[key] for key in ("end_tag", "stop_time", "status", "comment")})
-    set_attrs(f, {"shots": state.shots, "outcome": event.outcome,
-                  "problems": json_attr(state.problems)})
-    sums = f.create_group("Sums")
-    set_attrs(sums, {"shots": state.shots})
-    for key, total in state.column_sums.items():
-        name = key.replace("/", "_")
-        write_mapping(sums, {name: total})
-        set_attrs(sums[name], {"units": state.units.get(key, ""), "sum_of": f"/{key}",
-                               "shots": state.shots})
+    set_attrs(root, {key: final[key] for key in ("end_tag", "stop_time", "status", "comment")})
+    set_attrs(root, {"shots": state.shots, "outcome": event.outcome,
+                     "problems": json_attr(state.problems)})
+    sums_id = h5build.group(root, "Sums")
+    set_attrs(sums_id, {"shots": state.shots})
+    write_mapping(sums_id, {key.replace("/", "_"): total
+                            for key, total in state.column_sums.items()},
+                  attrs={key.replace("/", "_"): {"units": state.units.get(key, ""),
+                                                 "sum_of": f"/{key}", "shots": state.shots}
+                         for key in state.column_sums})
     for det, image in state.sums.items():
-        ds = sums.create_dataset(f"{det.replace('/', '_')}_raw", data=image,
+        ds = f["Sums"].create_dataset(f"{det.replace('/', '_')}_raw", data=image,
                                  compression="gzip", compression_opts=1, shuffle=True)
         ds.attrs.update({"units": "ADU", "sum_of": "full frames (raw)",
                          "shots": state.sum_shots})
-    write_mapping(f["entry"], {"end_time": iso_time(record.stop_time)})
+    from h5py import h5g
+
+    write_mapping(h5g.open(root, b"entry"), {"end_time": iso_time(record.stop_time)})
 
 
 def _title(record: RunRecord, context: RunContext) -> str:
@@ -236,50 +240,60 @@ _COLUMN_ATTRS: dict[str, dict[str, str]] = {
 def _create_datasets(state: OpenRun, f: h5py.File, columns: dict[str, np.ndarray]) -> None:
     """Create the per-shot datasets, their conventional names and NeXus links, then enter
     SWMR mode."""
-    import h5py
+    from h5py import h5g
 
+    root = f.id
     for key, arr in columns.items():
-        if arr.ndim == 1:
-            chunks: tuple[int, ...] = (int(np.clip(len(arr), _MIN_CHUNK, _MAX_CHUNK)),)
-        else:
-            chunks = (1, *arr.shape[1:])
-        dtype = h5py.string_dtype() if arr.dtype.kind in "OU" else arr.dtype
-        fill: Any = np.nan if arr.dtype.kind == "f" else (0 if arr.dtype.kind in "iub" else None)
-        kwargs: dict[str, Any] = compression_for(arr)
-        if fill is not None:
-            kwargs["fillvalue"] = fill
-        ds = state.datasets[key] = f.create_dataset(
-            key, shape=(0, *arr.shape[1:]), maxshape=(None, *arr.shape[1:]),
-            chunks=chunks, dtype=dtype, **kwargs)
-        attrs = dict(_COLUMN_ATTRS.get(key, {}))
-        if key in state.units:
-            attrs.setdefault("units", state.units[key])
-        elif key.startswith(("damage/", "lightStatus/")):
-            attrs.setdefault("units", "")
-        set_attrs(ds, attrs)
+        state.datasets[key] = _create_column(f, key, arr, state.units)
     aliases = {"fiducials": "tag", **state.smalldata.aliases}
     for alias, key in aliases.items():
-        if key in state.datasets and alias not in f:
-            f[alias] = state.datasets[key]  # a hard link: one dataset, two names
-            state.datasets[key].attrs["target"] = f"/{key}"
-    data = f["entry"].create_group("data")
-    data.attrs["NX_class"] = "NXdata"
+        if key in state.datasets and not h5g._path_valid(root, alias.encode(), None):
+            h5build.link(root, alias, state.datasets[key])  # one dataset, two names
+            set_attrs(state.datasets[key], {"target": f"/{key}"})
+    data = h5build.group(h5g.open(root, b"entry"), "data")
+    set_attrs(data, {"NX_class": "NXdata"})
     linked: list[str] = []
     for key, ds in state.datasets.items():
-        if ds.ndim == 1 and ds.dtype.kind in "iuf":
+        if ds.rank == 1 and ds.dtype.kind in "iuf":
             name = key.replace("/", "_")
-            ds.attrs["target"] = f"/{key}"  # NeXus link convention
-            data[name] = ds
+            set_attrs(ds, {"target": f"/{key}"})  # NeXus link convention
+            h5build.link(data, name, ds)
             linked.append(name)
     signal = _nexus_signal(linked)
     if signal is not None:
-        data.attrs["signal"] = signal
+        nexus: dict[str, Any] = {"signal": signal}
         if "tag" in linked and signal != "tag":
-            data.attrs["axes"] = "tag"
-            data.attrs["tag_indices"] = 0
-        f["entry"].attrs["default"] = "data"
+            nexus |= {"axes": "tag", "tag_indices": 0}
+        set_attrs(data, nexus)
+        set_attrs(h5g.open(root, b"entry"), {"default": "data"})
     if not state.in_memory:
         f.swmr_mode = True
+
+
+def _create_column(f: h5py.File, key: str, arr: np.ndarray, units: Mapping[str, str]
+                   ) -> h5py.h5d.DatasetID:
+    """An empty per-shot dataset for the column ``key`` (first values ``arr``), with its
+    attributes."""
+    if arr.ndim == 1:
+        chunks: tuple[int, ...] = (int(np.clip(len(arr), _MIN_CHUNK, _MAX_CHUNK)),)
+    else:
+        chunks = (1, *arr.shape[1:])
+    fill: Any = np.nan if arr.dtype.kind == "f" else (0 if arr.dtype.kind in "iub" else None)
+    compression = compression_for(arr)
+    if arr.dtype.kind in "OU":  # (strings: through h5py's own conversions)
+        import h5py
+
+        ds = f.create_dataset(key, shape=(0, *arr.shape[1:]), maxshape=(None, *arr.shape[1:]),
+                              chunks=chunks, dtype=h5py.string_dtype(), **compression).id
+    else:
+        ds = h5build.column(f.id, key, arr, chunks=chunks, fill=fill, compression=compression)
+    attrs = dict(_COLUMN_ATTRS.get(key, {}))
+    if key in units:
+        attrs.setdefault("units", units[key])
+    elif key.startswith(("damage/", "lightStatus/")):
+        attrs.setdefault("units", "")
+    set_attrs(ds, attrs)
+    return ds
 
 
 def _nexus_signal(names: list[str]) -> str | None:

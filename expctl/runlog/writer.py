@@ -189,7 +189,7 @@ class RunFileWriter:
         state.file, state.in_memory = None, False
         self._replace(state.path, image)
         f = state.file = self._reopen(state)
-        state.datasets = {key: f[key] for key in state.datasets}
+        state.datasets = {key: f[key].id for key in state.datasets}
         f.swmr_mode = True
 
     def stop(self, event: RunStopped) -> Path:
