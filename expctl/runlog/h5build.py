@@ -57,12 +57,14 @@ class _Kit:
         self._column_dcpls: dict[tuple[Any, ...], Any] = {}
 
     def file_type(self, dtype: np.dtype[Any]) -> Any:
-        """The file type h5py makes for ``dtype`` (numbers only)."""
-        found = self._types.get(dtype.str)
+        """The file type h5py makes for ``dtype`` (made once for numbers)."""
+        found = self._types.get(dtype.str) if dtype.kind in "biuf" else None
         if found is None:
             from h5py import h5t
 
-            found = self._types[dtype.str] = h5t.py_create(dtype, logical=True)
+            found = h5t.py_create(dtype, logical=True)
+            if dtype.kind in "biuf":
+                self._types[dtype.str] = found
         return found
 
     def column_dcpl(self, chunks: tuple[int, ...], fill: Any, compression: Mapping[str, Any]
@@ -214,17 +216,16 @@ def _other_dataset(parent: Any, name: bytes, value: Any) -> Any:
     return _high_level(parent).create_dataset(name.decode(), data=arr).id
 
 
-def column(parent: Any, name: str, sample: np.ndarray, *, chunks: tuple[int, ...],
-           fill: Any, compression: Mapping[str, Any]) -> Any:
-    """An empty per-shot dataset growing along its first axis, for values like ``sample``
-    (``create_dataset(name, shape=(0, …), maxshape=(None, …), chunks=…, dtype=…,
-    fillvalue=fill, **compression)``)."""
+def column(parent: Any, name: str, dtype: np.dtype[Any], rest: tuple[int, ...], *,
+           chunks: tuple[int, ...], fill: Any, compression: Mapping[str, Any]) -> Any:
+    """An empty per-shot dataset of ``dtype`` growing along its first axis, rows of shape
+    ``rest`` (``create_dataset(name, shape=(0, *rest), maxshape=(None, *rest),
+    chunks=…, dtype=…, fillvalue=fill, **compression)``)."""
     from h5py import h5d, h5s
 
     kit = _kit()
-    rest = sample.shape[1:]
     space = h5s.create_simple((0, *rest), (h5s.UNLIMITED, *rest))
-    return h5d.create(parent, name.encode(), kit.file_type(sample.dtype), space,
+    return h5d.create(parent, name.encode(), kit.file_type(dtype), space,
                       dcpl=kit.column_dcpl(chunks, fill, compression), lcpl=kit.lcpl)
 
 
@@ -237,6 +238,9 @@ def append(ds: Any, start: int, values: np.ndarray | None, n: int) -> None:
     shape = ds.shape
     ds.set_extent((start + n, *shape[1:]))
     if values is None or not n:
+        return
+    if ds.dtype.kind == "O":  # (strings: through h5py's own conversions)
+        _kit().h5py.Dataset(ds)[start:start + n] = values
         return
     arr = np.ascontiguousarray(values)
     fspace = ds.get_space()

@@ -22,10 +22,11 @@ from expctl import __version__
 from expctl.engine.events import RunStarted, RunStopped, ShotBlockTaken
 from expctl.errors import DataError
 from expctl.runlog import h5build
+from expctl.runlog.columns import create_columns
 from expctl.runlog.h5build import set_attrs, write_mapping
-from expctl.runlog.h5util import compression_for, iso_time, json_attr
+from expctl.runlog.h5util import iso_time, json_attr
+from expctl.runlog.skeletons import Skeletons, frozen
 from expctl.runlog.smalldata import (
-    EVENT_TIME_ENCODING,
     SmallDataConfig,
     additive,
     damage,
@@ -44,8 +45,6 @@ __all__ = ["FILE_FORMAT", "OpenRun", "append_block", "run_attributes", "write_st
 
 #: Written to the ``file_format`` root attribute; readers check the prefix.
 FILE_FORMAT = "expctl-smalldata/2"
-_MAX_CHUNK = 65536
-_MIN_CHUNK = 256
 
 
 def run_attributes(record: RunRecord, context: RunContext) -> dict[str, Any]:
@@ -94,10 +93,14 @@ class OpenRun:
     column_sums: dict[str, float] = field(default_factory=dict)  # additive reductions
     units: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    #: trees this run's writer built before, copied instead of built again
+    skeletons: Skeletons | None = None
 
 
-def write_start(f: h5py.File, event: RunStarted, smalldata: SmallDataConfig) -> None:
-    """Everything known when the run starts: attributes, configuration, snapshot, NeXus."""
+def write_start(f: h5py.File, event: RunStarted, smalldata: SmallDataConfig,
+                skeletons: Skeletons | None = None) -> None:
+    """Everything known when the run starts: attributes, configuration, snapshot, NeXus
+    (the configuration copied from ``skeletons`` when an earlier run had the same)."""
 
     record = event.record
     root = f.id
@@ -110,8 +113,12 @@ def write_start(f: h5py.File, event: RunStarted, smalldata: SmallDataConfig) -> 
         "default": "entry",
         "problems": "[]",
     })
-    write_mapping(h5build.group(root, "UserDataCfg"),
-                  {**smalldata.user_config, **event.config})
+    config = {**smalldata.user_config, **event.config}
+    if skeletons is None:
+        write_mapping(h5build.group(root, "UserDataCfg"), config)
+    else:
+        skeletons.group(root, "UserDataCfg", frozen(config),
+                        lambda group: write_mapping(group, config))
     _write_snapshot(h5build.group(root, "epicsOnce"), event.snapshot, smalldata.device_units)
     entry = h5build.group(root, "entry")
     set_attrs(entry, {"NX_class": "NXentry"})
@@ -139,7 +146,11 @@ def append_block(state: OpenRun, f: h5py.File, event: ShotBlockTaken) -> None:
     columns = _columns(block, event.context, n)
     if not state.datasets:
         state.units = _units(block, event.context)
-        _create_datasets(state, f, columns)
+        state.datasets = create_columns(f.id, columns, state.units,
+                                        {"fiducials": "tag", **state.smalldata.aliases},
+                                        state.skeletons)
+        if not state.in_memory:
+            f.swmr_mode = True
     for key in columns.keys() - state.datasets.keys():
         state.problems.append(f"{key!r} first appeared after shot {state.shots}; not logged")
     for key, ds in state.datasets.items():
@@ -225,82 +236,3 @@ def _units(block: ShotBlock, context: RunContext) -> dict[str, str]:
     units |= {f"scan/{var}": context.units.get(f"scan.{var}", "") for var in context.scan}
     units |= {f"{det}/frames": "ADU" for det in block.frames}
     return units
-
-
-#: Attributes of the columns every run file has, beyond their unit.
-_COLUMN_ATTRS: dict[str, dict[str, str]] = {
-    "tag": {"description": "facility tag (60 Hz counter) of each shot; also linked as "
-                           "fiducials, where smalldata readers look (not an LCLS fiducial)"},
-    "event_time": {"encoding": EVENT_TIME_ENCODING, "units": ""},
-    "scan/varStep": {"description": "index of the scan value this run was taken at "
-                                    "(0 outside a scan)", "units": ""},
-}
-
-
-def _create_datasets(state: OpenRun, f: h5py.File, columns: dict[str, np.ndarray]) -> None:
-    """Create the per-shot datasets, their conventional names and NeXus links, then enter
-    SWMR mode."""
-    from h5py import h5g
-
-    root = f.id
-    for key, arr in columns.items():
-        state.datasets[key] = _create_column(f, key, arr, state.units)
-    aliases = {"fiducials": "tag", **state.smalldata.aliases}
-    for alias, key in aliases.items():
-        if key in state.datasets and not h5g._path_valid(root, alias.encode(), None):
-            h5build.link(root, alias, state.datasets[key])  # one dataset, two names
-            set_attrs(state.datasets[key], {"target": f"/{key}"})
-    data = h5build.group(h5g.open(root, b"entry"), "data")
-    set_attrs(data, {"NX_class": "NXdata"})
-    linked: list[str] = []
-    for key, ds in state.datasets.items():
-        if ds.rank == 1 and ds.dtype.kind in "iuf":
-            name = key.replace("/", "_")
-            set_attrs(ds, {"target": f"/{key}"})  # NeXus link convention
-            h5build.link(data, name, ds)
-            linked.append(name)
-    signal = _nexus_signal(linked)
-    if signal is not None:
-        nexus: dict[str, Any] = {"signal": signal}
-        if "tag" in linked and signal != "tag":
-            nexus |= {"axes": "tag", "tag_indices": 0}
-        set_attrs(data, nexus)
-        set_attrs(h5g.open(root, b"entry"), {"default": "data"})
-    if not state.in_memory:
-        f.swmr_mode = True
-
-
-def _create_column(f: h5py.File, key: str, arr: np.ndarray, units: Mapping[str, str]
-                   ) -> h5py.h5d.DatasetID:
-    """An empty per-shot dataset for the column ``key`` (first values ``arr``), with its
-    attributes."""
-    if arr.ndim == 1:
-        chunks: tuple[int, ...] = (int(np.clip(len(arr), _MIN_CHUNK, _MAX_CHUNK)),)
-    else:
-        chunks = (1, *arr.shape[1:])
-    fill: Any = np.nan if arr.dtype.kind == "f" else (0 if arr.dtype.kind in "iub" else None)
-    compression = compression_for(arr)
-    if arr.dtype.kind in "OU":  # (strings: through h5py's own conversions)
-        import h5py
-
-        ds = f.create_dataset(key, shape=(0, *arr.shape[1:]), maxshape=(None, *arr.shape[1:]),
-                              chunks=chunks, dtype=h5py.string_dtype(), **compression).id
-    else:
-        ds = h5build.column(f.id, key, arr, chunks=chunks, fill=fill, compression=compression)
-    attrs = dict(_COLUMN_ATTRS.get(key, {}))
-    if key in units:
-        attrs.setdefault("units", units[key])
-    elif key.startswith(("damage/", "lightStatus/")):
-        attrs.setdefault("units", "")
-    set_attrs(ds, attrs)
-    return ds
-
-
-def _nexus_signal(names: list[str]) -> str | None:
-    """The dataset a NeXus viewer plots by default: a detector ROI, else I0, else any."""
-    for suffix in ("ROI_0_sum", "pd_i0"):
-        for name in names:
-            if name.endswith(suffix):
-                return name
-    others = [n for n in names if n != "tag"]
-    return others[0] if others else (names[0] if names else None)

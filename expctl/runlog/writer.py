@@ -44,6 +44,7 @@ from expctl.errors import DataError, StorageError, storage_error
 from expctl.paths import DataDir
 from expctl.runlog import runfile
 from expctl.runlog.runfile import FILE_FORMAT, OpenRun, run_attributes
+from expctl.runlog.skeletons import Skeletons
 from expctl.runlog.smalldata import SmallDataConfig
 
 if TYPE_CHECKING:
@@ -97,6 +98,8 @@ class RunFileWriter:
         self._open: dict[int, OpenRun] = {}
         #: run -> what its stop left on disk, until the catalog takes it (:meth:`written`)
         self._written: dict[int, WrittenRun] = {}
+        #: parts of run files built before (configuration, per-shot columns), copied whole
+        self._skeletons = Skeletons()
 
     def __call__(self, event: EngineEvent) -> None:
         if isinstance(event, RunStarted):
@@ -131,13 +134,14 @@ class RunFileWriter:
                                                "reset.")
             memory = _memory_file(path)
             try:
-                runfile.write_start(memory, event, self.smalldata)
+                runfile.write_start(memory, event, self.smalldata, self._skeletons)
                 self._replace(path, _image(memory))
             except BaseException:
                 memory.close()
                 raise
         self._open[record.run] = OpenRun(path=path, file=memory, context=event.context,
-                                          smalldata=self.smalldata, started=time.monotonic())
+                                          smalldata=self.smalldata, started=time.monotonic(),
+                                          skeletons=self._skeletons)
         return path
 
     def _replace(self, path: Path, image: bytes) -> None:
@@ -256,6 +260,7 @@ class RunFileWriter:
                     state.file.close()
         self._open.clear()
         self._written.clear()
+        self._skeletons.close()
 
 
 @contextlib.contextmanager

@@ -1,0 +1,95 @@
+"""Parts of run files a writer has built before, copied whole instead of built again.
+
+The runs of a campaign share most of their structure: the same configuration
+(``UserDataCfg/``), the same per-shot columns with the same attributes,
+conventional names and NeXus links.  Built object by object that is ~100 HDF5
+calls per run; HDF5 copies a whole tree in one ``H5Ocopy`` (hard links inside
+it stay links) several times faster.  A :class:`Skeletons` keeps each tree it
+was asked to build once, in an in-memory HDF5 file of its own, under a key that
+says everything the tree was built from (:func:`frozen`); a later request with
+an equal key gets a copy.  What differs from run to run (values, lengths) is
+written after the copy, so a copied tree holds exactly what building it would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any
+
+import numpy as np
+
+from expctl.runlog import h5build
+
+__all__ = ["Skeletons", "frozen"]
+
+#: Trees kept per writer at most (a campaign needs a handful; keys beyond are built).
+MAX_KEPT = 64
+_SCALARS = (str, int, float, bool, np.integer, np.floating, np.bool_)
+
+
+def frozen(value: Any) -> Hashable | None:
+    """A key equal for two values exactly when they are written identically (types and
+    bits: ``1`` ≠ ``1.0`` ≠ ``True``, ``-0.0`` ≠ ``0.0``), or None for a value of a type
+    this cannot vouch for (it is then built, not copied)."""
+    if value is None:
+        return ("None",)
+    if isinstance(value, _SCALARS):
+        return (type(value).__name__, repr(value))
+    if isinstance(value, Mapping):
+        items = []
+        for key, item in value.items():
+            inner = frozen(item)
+            if inner is None:
+                return None
+            items.append((type(key).__name__, str(key), inner))
+        return ("map", tuple(items))
+    if isinstance(value, list | tuple):
+        inner_items = tuple(frozen(item) for item in value)
+        return None if None in inner_items else (type(value).__name__, inner_items)
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        return ("array", value.dtype.str, value.shape, value.tobytes())
+    return None
+
+
+class Skeletons:
+    """Groups built once and copied after (one per writer; :meth:`close` frees them)."""
+
+    def __init__(self) -> None:
+        self._file: Any = None  # in-memory HDF5 file (low-level id), made on first use
+        self._kept: dict[Hashable, bytes] = {}
+
+    def group(self, parent: Any, name: str, key: Hashable | None,
+              build: Callable[[Any], None]) -> Any:
+        """The new group ``parent/name``: a copy of the one kept under ``key``, or made and
+        filled by ``build(group)`` (then kept, unless ``key`` is None)."""
+        from h5py import h5g, h5o
+
+        encoded = name.encode()
+        kept = None if key is None else self._kept.get(key)
+        if kept is not None:
+            h5o.copy(self._file, kept, parent, encoded)
+            return h5g.open(parent, encoded)
+        made = h5build.group(parent, name)
+        build(made)
+        if key is not None and len(self._kept) < MAX_KEPT:
+            kept = b"%d" % len(self._kept)
+            h5o.copy(parent, encoded, self._store(), kept)
+            self._kept[key] = kept
+        return made
+
+    def _store(self) -> Any:
+        if self._file is None:
+            from h5py import h5f, h5p
+
+            fapl = h5p.create(h5p.FILE_ACCESS)
+            fapl.set_fapl_core(backing_store=False)
+            fapl.set_libver_bounds(h5f.LIBVER_LATEST, h5f.LIBVER_LATEST)
+            self._file = h5f.create(b"skeletons.in-memory", h5f.ACC_TRUNC, fapl=fapl)
+        return self._file
+
+    def close(self) -> None:
+        """Free the kept trees."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._kept.clear()
