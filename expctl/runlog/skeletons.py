@@ -13,10 +13,9 @@ written after the copy, so a copied tree holds exactly what building it would.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+import pickle
+from collections.abc import Callable, Hashable
 from typing import Any
-
-import numpy as np
 
 from expctl.runlog import h5build
 
@@ -24,31 +23,21 @@ __all__ = ["Skeletons", "frozen"]
 
 #: Trees kept per writer at most (a campaign needs a handful; keys beyond are built).
 MAX_KEPT = 64
-_SCALARS = (str, int, float, bool, np.integer, np.floating, np.bool_)
 
 
 def frozen(value: Any) -> Hashable | None:
-    """A key equal for two values exactly when they are written identically (types and
-    bits: ``1`` ≠ ``1.0`` ≠ ``True``, ``-0.0`` ≠ ``0.0``), or None for a value of a type
-    this cannot vouch for (it is then built, not copied)."""
-    if value is None:
-        return ("None",)
-    if isinstance(value, _SCALARS):
-        return (type(value).__name__, repr(value))
-    if isinstance(value, Mapping):
-        items = []
-        for key, item in value.items():
-            inner = frozen(item)
-            if inner is None:
-                return None
-            items.append((type(key).__name__, str(key), inner))
-        return ("map", tuple(items))
-    if isinstance(value, list | tuple):
-        inner_items = tuple(frozen(item) for item in value)
-        return None if None in inner_items else (type(value).__name__, inner_items)
-    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
-        return ("array", value.dtype.str, value.shape, value.tobytes())
-    return None
+    """A key equal for two values only if they are written identically, or None if it
+    cannot be made (the tree is then built, not copied).
+
+    The pickle of the value: it records types and bits (``1``, ``1.0`` and ``True``
+    differ, so do ``-0.0`` and ``0.0``; arrays by dtype, shape and bytes), which is what
+    the HDF5 objects made from it depend on.  Values equal but pickled differently
+    (another key order) only cost a build.
+    """
+    try:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 (anything pickle refuses is simply not kept)
+        return None
 
 
 class Skeletons:
