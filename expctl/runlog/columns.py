@@ -44,7 +44,7 @@ _COLUMN_ATTRS: dict[str, dict[str, str]] = {
 
 def create_columns(root: h5py.h5g.GroupID, columns: Mapping[str, np.ndarray],
                    units: Mapping[str, str], aliases: Mapping[str, str],
-                   skeletons: Skeletons | None) -> dict[str, h5py.h5d.DatasetID]:
+                   skeletons: Skeletons | None) -> dict[str, h5build.Column]:
     """Create the per-shot datasets of ``columns`` (first blocks' values: dtypes, row
     shapes, compression) under ``root``, empty, with ``aliases`` (conventional name ->
     column) and NeXus links; returns them by column."""
@@ -76,7 +76,15 @@ def create_columns(root: h5py.h5g.GroupID, columns: Mapping[str, np.ndarray],
     root.unlink(_SCRATCH.encode())
     if signal is not None:
         set_attrs(entry, {"default": "data"})
-    return {key: h5d.open(root, key.encode()) for key in specs}
+    return {key: h5build.Column(h5d.open(root, key.encode()), _dtype(spec), spec["chunks"],
+                                spec["fill"], spec["compression"])
+            for key, spec in specs.items()}
+
+
+def _dtype(spec: Mapping[str, Any]) -> np.dtype[Any]:
+    import h5py
+
+    return h5py.string_dtype() if spec["dtype"] == "str" else np.dtype(spec["dtype"])
 
 
 def _spec(key: str, arr: np.ndarray, units: Mapping[str, str]) -> dict[str, Any]:
@@ -100,14 +108,13 @@ def _spec(key: str, arr: np.ndarray, units: Mapping[str, str]) -> dict[str, Any]
 def _build(tree: Any, specs: Mapping[str, Mapping[str, Any]], aliases: Mapping[str, str],
            linked: list[str], signal: str | None) -> None:
     """The datasets (empty), their conventional names and ``entry/data`` under ``tree``."""
-    import h5py
     from h5py import h5g
 
     made = {}
     for key, spec in specs.items():
-        dtype = h5py.string_dtype() if spec["dtype"] == "str" else np.dtype(spec["dtype"])
-        ds = made[key] = h5build.column(tree, key, dtype, spec["rest"], chunks=spec["chunks"],
-                                        fill=spec["fill"], compression=spec["compression"])
+        ds = made[key] = h5build.column(tree, key, _dtype(spec), spec["rest"],
+                                        chunks=spec["chunks"], fill=spec["fill"],
+                                        compression=spec["compression"])
         set_attrs(ds, spec["attrs"])
     for alias, key in aliases.items():
         if not h5g._path_valid(tree, alias.encode(), None):

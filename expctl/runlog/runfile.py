@@ -86,7 +86,7 @@ class OpenRun:
     started: float  # time.monotonic() at the start: how long it has been in memory
     in_memory: bool = True
     #: per-shot datasets by column (h5py's low-level ids: :mod:`expctl.runlog.h5build`)
-    datasets: dict[str, h5py.h5d.DatasetID] = field(default_factory=dict)
+    datasets: dict[str, h5build.Column] = field(default_factory=dict)
     shots: int = 0
     sums: dict[str, np.ndarray] = field(default_factory=dict)  # full frames, per detector
     sum_shots: int = 0
@@ -173,6 +173,7 @@ def append_block(state: OpenRun, f: h5py.File, event: ShotBlockTaken) -> None:
 
 def write_stop(f: h5py.File, state: OpenRun, event: RunStopped) -> None:
     """The final attributes, ``Sums/`` and NeXus ``end_time`` (what SWMR mode forbade)."""
+    from h5py import h5g
 
     record = event.record
     root = f.id
@@ -180,21 +181,32 @@ def write_stop(f: h5py.File, state: OpenRun, event: RunStopped) -> None:
     set_attrs(root, {key: final[key] for key in ("end_tag", "stop_time", "status", "comment")})
     set_attrs(root, {"shots": state.shots, "outcome": event.outcome,
                      "problems": json_attr(state.problems)})
-    sums_id = h5build.group(root, "Sums")
-    set_attrs(sums_id, {"shots": state.shots})
-    write_mapping(sums_id, {key.replace("/", "_"): total
-                            for key, total in state.column_sums.items()},
-                  attrs={key.replace("/", "_"): {"units": state.units.get(key, ""),
-                                                 "sum_of": f"/{key}", "shots": state.shots}
-                         for key in state.column_sums})
+    _write_sums(root, state)
     for det, image in state.sums.items():
         ds = f["Sums"].create_dataset(f"{det.replace('/', '_')}_raw", data=image,
-                                 compression="gzip", compression_opts=1, shuffle=True)
+                                      compression="gzip", compression_opts=1, shuffle=True)
         ds.attrs.update({"units": "ADU", "sum_of": "full frames (raw)",
                          "shots": state.sum_shots})
-    from h5py import h5g
-
     write_mapping(h5g.open(root, b"entry"), {"end_time": iso_time(record.stop_time)})
+
+
+def _write_sums(root: h5py.h5g.GroupID, state: OpenRun) -> None:
+    """``Sums/``: the run's sum of each additive column, with its unit and shot count (the
+    group copied from the writer's skeletons when a run had the same columns and shots)."""
+    totals = {key.replace("/", "_"): total for key, total in state.column_sums.items()}
+    attrs = {key.replace("/", "_"): {"units": state.units.get(key, ""), "sum_of": f"/{key}",
+                                     "shots": state.shots}
+             for key in state.column_sums}
+
+    def build(group: h5py.h5g.GroupID) -> None:
+        set_attrs(group, {"shots": state.shots})
+        write_mapping(group, totals, attrs=attrs)
+
+    if state.skeletons is None:
+        build(h5build.group(root, "Sums"))
+    else:  # (the key: everything but the totals, which are written over the copy)
+        state.skeletons.group(root, "Sums", frozen((state.shots, attrs)), build,
+                              lambda group: h5build.overwrite(group, totals))
 
 
 def _title(record: RunRecord, context: RunContext) -> str:

@@ -7,8 +7,9 @@ calls per run; HDF5 copies a whole tree in one ``H5Ocopy`` (hard links inside
 it stay links) several times faster.  A :class:`Skeletons` keeps each tree it
 was asked to build once, in an in-memory HDF5 file of its own, under a key that
 says everything the tree was built from (:func:`frozen`); a later request with
-an equal key gets a copy.  What differs from run to run (values, lengths) is
-written after the copy, so a copied tree holds exactly what building it would.
+an equal key gets a copy.  What differs from run to run and the key leaves out
+(values, lengths) is written over the copy, so a copied tree holds exactly what
+building it would.
 """
 
 from __future__ import annotations
@@ -48,16 +49,21 @@ class Skeletons:
         self._kept: dict[Hashable, bytes] = {}
 
     def group(self, parent: Any, name: str, key: Hashable | None,
-              build: Callable[[Any], None]) -> Any:
-        """The new group ``parent/name``: a copy of the one kept under ``key``, or made and
-        filled by ``build(group)`` (then kept, unless ``key`` is None)."""
+              build: Callable[[Any], None], refill: Callable[[Any], None] | None = None
+              ) -> Any:
+        """The new group ``parent/name``: a copy of the one kept under ``key`` (then
+        ``refill(group)`` writes what the key leaves out: values that differ from run to
+        run), or made and filled by ``build(group)`` and kept (unless ``key`` is None)."""
         from h5py import h5g, h5o
 
         encoded = name.encode()
         kept = None if key is None else self._kept.get(key)
         if kept is not None:
             h5o.copy(self._file, kept, parent, encoded)
-            return h5g.open(parent, encoded)
+            made = h5g.open(parent, encoded)
+            if refill is not None:
+                refill(made)
+            return made
         made = h5build.group(parent, name)
         build(made)
         if key is not None and len(self._kept) < MAX_KEPT:

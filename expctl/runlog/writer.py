@@ -31,6 +31,7 @@ the matching :class:`~expctl.errors.StorageError` naming the file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import time
@@ -193,7 +194,8 @@ class RunFileWriter:
         state.file, state.in_memory = None, False
         self._replace(state.path, image)
         f = state.file = self._reopen(state)
-        state.datasets = {key: f[key].id for key in state.datasets}
+        state.datasets = {key: dataclasses.replace(col, id=f[key].id)
+                          for key, col in state.datasets.items()}
         f.swmr_mode = True
 
     def stop(self, event: RunStopped) -> Path:
