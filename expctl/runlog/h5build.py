@@ -165,7 +165,7 @@ def _array_dataset(parent: Any, name: bytes, arr: np.ndarray) -> Any:
     from h5py import h5d, h5s
 
     kit = _kit()
-    arr = np.ascontiguousarray(arr)
+    arr = arr if arr.flags.c_contiguous else arr.copy(order="C")  # (0-d stays 0-d)
     space = h5s.create_simple(arr.shape)
     ds = h5d.create(parent, name, kit.file_type(arr.dtype), space, dcpl=kit.array_dcpl,
                     lcpl=kit.lcpl)
@@ -269,7 +269,7 @@ def append(col: Column, start: int, values: np.ndarray | None, n: int) -> None:
     if ds.dtype.kind == "O":  # (strings: through h5py's own conversions)
         _kit().h5py.Dataset(ds)[start:start + n] = values
         return
-    arr = np.ascontiguousarray(values)
+    arr = np.asarray(values, order="C")
     if start == 0 and _first_chunk(col, arr):
         return
     fspace = ds.get_space()
