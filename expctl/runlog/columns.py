@@ -76,8 +76,8 @@ def create_columns(root: h5py.h5g.GroupID, columns: Mapping[str, np.ndarray],
     root.unlink(_SCRATCH.encode())
     if signal is not None:
         set_attrs(entry, {"default": "data"})
-    return {key: h5build.Column(h5d.open(root, key.encode()), _dtype(spec), spec["chunks"],
-                                spec["fill"], spec["compression"])
+    return {key: h5build.Column(h5d.open(root, key.encode()), _dtype(spec), spec["rest"],
+                                spec["chunks"], spec["fill"], spec["compression"])
             for key, spec in specs.items()}
 
 
@@ -90,7 +90,7 @@ def _dtype(spec: Mapping[str, Any]) -> np.dtype[Any]:
 def _spec(key: str, arr: np.ndarray, units: Mapping[str, str]) -> dict[str, Any]:
     """How the column ``key`` is made, from its first values."""
     if arr.ndim == 1:
-        chunks: tuple[int, ...] = (int(np.clip(len(arr), _MIN_CHUNK, _MAX_CHUNK)),)
+        chunks: tuple[int, ...] = (min(max(len(arr), _MIN_CHUNK), _MAX_CHUNK),)
     else:
         chunks = (1, *arr.shape[1:])
     attrs = dict(_COLUMN_ATTRS.get(key, {}))

@@ -237,6 +237,7 @@ class Column:
 
     id: Any  # h5py.h5d.DatasetID
     dtype: np.dtype[Any]
+    rest: tuple[int, ...]  # the shape of a row
     chunks: tuple[int, ...]
     fill: Any
     compression: Mapping[str, Any]
@@ -262,18 +263,17 @@ def append(col: Column, start: int, values: np.ndarray | None, n: int) -> None:
     from h5py import h5s
 
     ds = col.id
-    shape = ds.shape
-    ds.set_extent((start + n, *shape[1:]))
+    ds.set_extent((start + n, *col.rest))
     if values is None or not n:
         return
-    if ds.dtype.kind == "O":  # (strings: through h5py's own conversions)
+    if col.dtype.kind == "O":  # (strings: through h5py's own conversions)
         _kit().h5py.Dataset(ds)[start:start + n] = values
         return
     arr = np.asarray(values, order="C")
     if start == 0 and _first_chunk(col, arr):
         return
     fspace = ds.get_space()
-    fspace.select_hyperslab((start, *(0 for _ in shape[1:])), arr.shape)
+    fspace.select_hyperslab((start, *(0 for _ in col.rest)), arr.shape)
     ds.write(h5s.create_simple(arr.shape), fspace, arr)
 
 

@@ -88,7 +88,7 @@ def test_columns_grow_by_block_with_fill_and_filters_as_h5py(tmp_path, blocks):
             chunks = (max(256, blocks[0]),)
             col = h5build.Column(h5build.column(f.id, key, arr.dtype, (), chunks=chunks,
                                                 fill=fill, compression=comp),
-                                 arr.dtype, chunks, fill, comp)
+                                 arr.dtype, (), chunks, fill, comp)
             start = 0
             for n in blocks:
                 h5build.append(col, start, arr[start:start + n], n)
