@@ -66,16 +66,10 @@ def create_columns(root: h5py.h5g.GroupID, columns: Mapping[str, np.ndarray],
         build(tree)
     else:
         tree = skeletons.group(root, _SCRATCH, frozen((specs, wanted)), build)
-    entry = h5g.open(root, b"entry")
-    for name in list(tree):
-        if name == b"entry":
-            tree.move(b"entry/data", b"data", entry)
-            tree.unlink(b"entry")
-        else:
-            tree.move(name, name, root)
+    _move_members(tree, root)
     root.unlink(_SCRATCH.encode())
     if signal is not None:
-        set_attrs(entry, {"default": "data"})
+        set_attrs(h5g.open(root, b"entry"), {"default": "data"})
     return {key: h5build.Column(h5d.open(root, key.encode()), _dtype(spec), spec["rest"],
                                 spec["chunks"], spec["fill"], spec["compression"])
             for key, spec in specs.items()}
@@ -85,6 +79,19 @@ def _dtype(spec: Mapping[str, Any]) -> np.dtype[Any]:
     import h5py
 
     return h5py.string_dtype() if spec["dtype"] == "str" else np.dtype(spec["dtype"])
+
+
+def _move_members(source: Any, target: Any) -> None:
+    """Move every member of group ``source`` into group ``target``; a group both have
+    (``entry``, for ``entry/data``) has its members moved in turn."""
+    from h5py import h5g, h5o
+
+    for name in list(source):
+        if (target.links.exists(name) and h5o.get_info(target, name).type == h5o.TYPE_GROUP
+                and h5o.get_info(source, name).type == h5o.TYPE_GROUP):
+            _move_members(h5g.open(source, name), h5g.open(target, name))
+        else:
+            source.move(name, name, target)
 
 
 def _spec(key: str, arr: np.ndarray, units: Mapping[str, str]) -> dict[str, Any]:

@@ -165,3 +165,30 @@ def test_runs_of_a_campaign_share_their_layout_not_their_values(tmp_path):
         assert b["Sums/mpccd_ROI_0_sum"][()] == pytest.approx(b["mpccd/ROI_0_sum"][()].sum())
         assert a["Sums/mpccd_ROI_0_sum"][()] != b["Sums/mpccd_ROI_0_sum"][()]
         assert b.attrs["run"] == 2 and b["entry/entry_identifier"][()] == b"2"
+
+
+def test_columns_under_groups_the_start_made_land_inside_them(tmp_path):
+    """A column named into ``entry/`` or ``epicsOnce/`` joins that group (as h5py's
+    intermediate groups did), in a built and in a copied run alike."""
+    import dataclasses
+
+    from expctl.engine.events import ShotBlockTaken
+
+    rng = np.random.default_rng(4)
+    writer = RunFileWriter(tmp_path)
+    for run in (1, 2):
+        for event in synthetic_run(run, shots=20, label="reference", laser=False, delay=0.0,
+                                   start_tag=100 * run, start_time=1.768e9 + run, rng=rng):
+            if isinstance(event, ShotBlockTaken):
+                extra = {"entry/counter": np.arange(20, dtype=np.int64),
+                         "epicsOnce/ring_current": np.full(20, 99.5)}
+                block = dataclasses.replace(event.block, data={**event.block.data, **extra})
+                event = dataclasses.replace(event, block=block)
+            writer(event)
+    writer.close()
+    for run in (1, 2):
+        with h5py.File(run_file_path(tmp_path, 3, run)) as f:
+            assert np.array_equal(f["entry/counter"][()], np.arange(20))
+            assert f["epicsOnce/ring_current"].shape == (20,)
+            assert "theta" in f["epicsOnce"] and "data" in f["entry"]
+            assert f["entry/data/entry_counter"].id == f["entry/counter"].id
