@@ -1,4 +1,5 @@
-"""Building HDF5 objects through h5py's low-level API, exactly as its high-level API would.
+"""Building HDF5 objects through h5py's low-level API, exactly as its high-level API would
+(run files, alignment-scan files).
 
 A run file has ~120 objects and ~100 attributes; h5py's high-level API spends
 100–400 µs on each (property lists, types and selections worked out anew every
