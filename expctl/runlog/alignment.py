@@ -30,7 +30,8 @@ from expctl.engine.events import AnalysisDone, RunStarted, StepStarted
 from expctl.errors import ExpctlError
 from expctl.paths import alignment_dir
 from expctl.runlog.catalog import Catalog
-from expctl.runlog.h5util import json_attr, set_attrs
+from expctl.runlog.h5build import set_attrs
+from expctl.runlog.h5util import json_attr
 
 __all__ = ["AlignmentLogger", "AlignmentScan", "read_alignment"]
 
@@ -198,17 +199,18 @@ class AlignmentLogger:
         path = self._file(scan_id, ".h5")
         path.parent.mkdir(parents=True, exist_ok=True)
         with h5py.File(path, "w") as f:
-            set_attrs(f, {"NX_class": "NXroot", "default": "entry", "name": event.name,
+            set_attrs(f.id, {"NX_class": "NXroot", "default": "entry", "name": event.name,
                           "axis": str(inputs["axis"]), "signal": str(inputs.get("signal", "")),
                           "time": event.time, "sequence": ctx.sequence,
                           "step_path": ctx.step_path, "result": json_attr(result),
                           "moved_to": "null"})
             entry = f.create_group("entry")
-            set_attrs(entry, {"NX_class": "NXentry", "default": "data"})
+            set_attrs(entry.id, {"NX_class": "NXentry", "default": "data"})
             data = entry.create_group("data")
-            set_attrs(data, {"NX_class": "NXdata", "signal": "signal", "axes": "position",
-                             "position_indices": 0})
-            set_attrs(data.create_dataset("position", data=x), {"long_name": str(inputs["axis"])})
+            set_attrs(data.id, {"NX_class": "NXdata", "signal": "signal", "axes": "position",
+                                "position_indices": 0})
+            set_attrs(data.create_dataset("position", data=x).id,
+                      {"long_name": str(inputs["axis"])})
             data.create_dataset("signal", data=y)
             if i0 is not None:
                 data.create_dataset("i0", data=i0)
@@ -227,7 +229,7 @@ class AlignmentLogger:
             return
         self.catalog.update_alignment(scan.id, {"moved_to": moved})
         with h5py.File(self._file(scan.id, ".h5"), "r+") as f:
-            set_attrs(f, {"moved_to": json_attr(moved)})
+            set_attrs(f.id, {"moved_to": json_attr(moved)})
         self._pending = dataclasses.replace(scan, moved_to=moved)
 
 

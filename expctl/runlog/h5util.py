@@ -13,9 +13,8 @@ import json
 import os
 import re
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,9 +30,7 @@ __all__ = [
     "json_attr",
     "open_for_reading",
     "reading",
-    "set_attrs",
     "unreadable",
-    "write_mapping",
 ]
 
 #: Compress a per-shot column only if a shuffled zlib-1 trial shrinks it below this ratio.
@@ -81,103 +78,6 @@ def compression_for(sample: np.ndarray) -> dict[str, Any]:
     if not shuffled or len(zlib.compress(shuffled, 1)) <= COMPRESSION_THRESHOLD * len(shuffled):
         return {"compression": "gzip", "compression_opts": 1, "shuffle": True}
     return {}
-
-
-class _Scalars:
-    """HDF5 types and the scalar dataspace for the values a run file has most of (str,
-    int, float), made once: h5py works them out again for every attribute and dataset,
-    which costs more than HDF5's own work on an in-memory file."""
-
-    def __init__(self) -> None:
-        import h5py
-        from h5py import h5d, h5p, h5s, h5t
-
-        text = h5py.string_dtype()
-        self.space = h5s.create(h5s.SCALAR)
-        self.types: dict[type, tuple[Any, Any, np.dtype[Any]]] = {}
-        for kind, dtype in ((str, text), (int, np.dtype(np.int64)),
-                            (float, np.dtype(np.float64)),
-                            (np.float64, np.dtype(np.float64)),
-                            (np.int64, np.dtype(np.int64))):
-            # (the file's type, the memory type, the numpy type) exactly as h5py picks them
-            self.types[kind] = (h5t.py_create(dtype, logical=True), h5t.py_create(dtype), dtype)
-        self.dcpl = h5p.create(h5p.DATASET_CREATE)  # as h5py's create_dataset makes it
-        self.dcpl.set_fill_time(h5d.FILL_TIME_ALLOC)
-        self.dcpl.set_obj_track_times(False)
-
-    def array(self, value: Any) -> tuple[Any, Any, np.ndarray] | None:
-        """(file type, memory type, value as a 0-d array), or None to leave it to h5py."""
-        found = self.types.get(type(value))
-        if found is None or (type(value) is int and not -(1 << 63) <= value < (1 << 63)):
-            return None
-        htype, mtype, dtype = found
-        return htype, mtype, np.array(value, dtype=dtype)
-
-
-@cache
-def _fast() -> _Scalars:
-    """The types, made on first use (h5py is imported lazily)."""
-    return _Scalars()
-
-
-def set_attrs(obj: h5py.HLObject, values: Mapping[str, Any]) -> None:
-    """``obj.attrs.update(values)`` with the same types as h5py, at a third of the cost for
-    strings and numbers (the bulk of a run file's metadata)."""
-    from h5py import h5a
-
-    fast = _fast()
-    oid = obj.id
-    for key, value in values.items():
-        made = fast.array(value)
-        if made is None:
-            obj.attrs[key] = value
-            continue
-        name = key.encode()
-        if h5a.exists(oid, name):
-            h5a.delete(oid, name)
-        htype, mtype, arr = made
-        h5a.create(oid, name, htype, fast.space).write(arr, mtype=mtype)
-
-
-def _scalar_dataset(group: h5py.Group, name: str, value: Any) -> bool:
-    """A scalar string or number dataset as h5py's ``create_dataset(name, data=value)``
-    makes it; False (nothing made) for anything else."""
-    from h5py import h5d, h5s
-
-    fast = _fast()
-    made = fast.array(value)
-    if made is None:
-        return False
-    htype, mtype, arr = made
-    h5d.create(group.id, name.encode(), htype, fast.space, dcpl=fast.dcpl).write(
-        h5s.ALL, h5s.ALL, arr, mtype=mtype)
-    return True
-
-
-def write_mapping(group: h5py.Group, mapping: Mapping[str, Any]) -> None:
-    """Write nested configuration as groups and datasets (``UserDataCfg/``, ``epicsOnce/``).
-
-    Mappings become sub-groups, numbers and arrays datasets, strings string
-    datasets; ``None`` is recorded as an empty string so the key stays visible.
-    """
-    import h5py
-
-    for key, value in mapping.items():
-        name = str(key).replace("/", "_") or "_"
-        if isinstance(value, Mapping):
-            write_mapping(group.require_group(name), value)
-        elif value is None:
-            _scalar_dataset(group, name, "")
-        elif _scalar_dataset(group, name, value):
-            continue
-        else:
-            arr = np.asarray(value)
-            if arr.dtype.kind in "OU":
-                group.create_dataset(name, data=json_attr(value), dtype=h5py.string_dtype())
-            elif arr.dtype.kind == "b":
-                group.create_dataset(name, data=arr.astype(np.uint8))
-            else:
-                group.create_dataset(name, data=arr)
 
 
 def open_for_reading(path: Any) -> h5py.File:

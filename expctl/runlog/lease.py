@@ -53,8 +53,12 @@ def take_lease(layout: DataDir, beamline: int, run: int) -> Lease:
         raise storage_error(exc, f"take the lease of run {run}", path) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode())
+        holder = json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode()
+        # written, then cut to its length (a dead writer's file may be longer): truncating to
+        # zero first makes ext4 write the file out when it is closed (auto_da_alloc), which
+        # cost the run's stop ~2.5 ms of waiting on the disk for a file nobody needs on disk
+        os.pwrite(fd, holder, 0)
+        os.ftruncate(fd, len(holder))
     except OSError as exc:
         os.close(fd)
         raise storage_error(exc, f"take the lease of run {run}", path) from None

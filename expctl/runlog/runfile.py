@@ -21,9 +21,12 @@ import numpy as np
 from expctl import __version__
 from expctl.engine.events import RunStarted, RunStopped, ShotBlockTaken
 from expctl.errors import DataError
-from expctl.runlog.h5util import compression_for, iso_time, json_attr, set_attrs, write_mapping
+from expctl.runlog import h5build
+from expctl.runlog.columns import create_columns
+from expctl.runlog.h5build import set_attrs, write_mapping
+from expctl.runlog.h5util import iso_time, json_attr
+from expctl.runlog.skeletons import Skeletons, frozen
 from expctl.runlog.smalldata import (
-    EVENT_TIME_ENCODING,
     SmallDataConfig,
     additive,
     damage,
@@ -42,8 +45,6 @@ __all__ = ["FILE_FORMAT", "OpenRun", "append_block", "run_attributes", "write_st
 
 #: Written to the ``file_format`` root attribute; readers check the prefix.
 FILE_FORMAT = "expctl-smalldata/2"
-_MAX_CHUNK = 65536
-_MIN_CHUNK = 256
 
 
 def run_attributes(record: RunRecord, context: RunContext) -> dict[str, Any]:
@@ -84,21 +85,27 @@ class OpenRun:
     smalldata: SmallDataConfig
     started: float  # time.monotonic() at the start: how long it has been in memory
     in_memory: bool = True
-    datasets: dict[str, h5py.Dataset] = field(default_factory=dict)
+    #: per-shot datasets by column (h5py's low-level ids: :mod:`expctl.runlog.h5build`)
+    datasets: dict[str, h5build.Column] = field(default_factory=dict)
     shots: int = 0
     sums: dict[str, np.ndarray] = field(default_factory=dict)  # full frames, per detector
     sum_shots: int = 0
     column_sums: dict[str, float] = field(default_factory=dict)  # additive reductions
     units: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    #: trees this run's writer built before, copied instead of built again
+    skeletons: Skeletons | None = None
 
 
-def write_start(f: h5py.File, event: RunStarted, smalldata: SmallDataConfig) -> None:
-    """Everything known when the run starts: attributes, configuration, snapshot, NeXus."""
+def write_start(f: h5py.File, event: RunStarted, smalldata: SmallDataConfig,
+                skeletons: Skeletons | None = None) -> None:
+    """Everything known when the run starts: attributes, configuration, snapshot, NeXus
+    (the configuration copied from ``skeletons`` when an earlier run had the same)."""
 
     record = event.record
-    set_attrs(f, run_attributes(record, event.context))
-    set_attrs(f, {
+    root = f.id
+    set_attrs(root, run_attributes(record, event.context))
+    set_attrs(root, {
         "outcome": "running",
         "file_format": FILE_FORMAT,
         "creator": f"expctl {__version__}",
@@ -106,27 +113,30 @@ def write_start(f: h5py.File, event: RunStarted, smalldata: SmallDataConfig) -> 
         "default": "entry",
         "problems": "[]",
     })
-    write_mapping(f.create_group("UserDataCfg"), {**smalldata.user_config, **event.config})
-    _write_snapshot(f.create_group("epicsOnce"), event.snapshot, smalldata.device_units)
-    entry = f.create_group("entry")
+    config = {**smalldata.user_config, **event.config}
+    if skeletons is None:
+        write_mapping(h5build.group(root, "UserDataCfg"), config)
+    else:
+        skeletons.group(root, "UserDataCfg", frozen(config),
+                        lambda group: write_mapping(group, config))
+    _write_snapshot(h5build.group(root, "epicsOnce"), event.snapshot, smalldata.device_units)
+    entry = h5build.group(root, "entry")
     set_attrs(entry, {"NX_class": "NXentry"})
     write_mapping(entry, {"title": _title(record, event.context),
                           "entry_identifier": str(record.run),
                           "start_time": iso_time(record.start_time)})
 
 
-def _write_snapshot(group: h5py.Group, snapshot: Mapping[str, Any],
+def _write_snapshot(group: h5py.h5g.GroupID, snapshot: Mapping[str, Any],
                     device_units: Mapping[str, str]) -> None:
     """Device values at the start (``epicsOnce/``), numbers in their log units."""
     values: dict[str, Any] = {}
-    units: dict[str, str] = {}
+    units: dict[str, dict[str, str]] = {}
     for name, value in snapshot.items():
         values[name], unit = logged(value, device_units.get(name, ""))
         if unit:
-            units[name.replace("/", "_")] = unit
-    write_mapping(group, values)
-    for name, unit in units.items():
-        set_attrs(group[name], {"units": unit})
+            units[name] = {"units": unit}
+    write_mapping(group, values, attrs=units)
 
 
 def append_block(state: OpenRun, f: h5py.File, event: ShotBlockTaken) -> None:
@@ -136,15 +146,17 @@ def append_block(state: OpenRun, f: h5py.File, event: ShotBlockTaken) -> None:
     columns = _columns(block, event.context, n)
     if not state.datasets:
         state.units = _units(block, event.context)
-        _create_datasets(state, f, columns)
+        state.datasets = create_columns(f.id, columns, state.units,
+                                        {"fiducials": "tag", **state.smalldata.aliases},
+                                        state.skeletons)
+        if not state.in_memory:
+            f.swmr_mode = True
     for key in columns.keys() - state.datasets.keys():
         state.problems.append(f"{key!r} first appeared after shot {state.shots}; not logged")
     for key, ds in state.datasets.items():
-        ds.resize(state.shots + n, axis=0)
         values = columns.get(key)
-        if values is not None:
-            ds[state.shots:state.shots + n] = values
-        elif n:
+        h5build.append(ds, state.shots, values, n)
+        if values is None and n:
             state.problems.append(f"{key!r} missing for shots {state.shots}..{state.shots + n}")
     state.shots += n
     for key, values in columns.items():
@@ -161,25 +173,40 @@ def append_block(state: OpenRun, f: h5py.File, event: ShotBlockTaken) -> None:
 
 def write_stop(f: h5py.File, state: OpenRun, event: RunStopped) -> None:
     """The final attributes, ``Sums/`` and NeXus ``end_time`` (what SWMR mode forbade)."""
+    from h5py import h5g
 
     record = event.record
+    root = f.id
     final = run_attributes(record, state.context)
-    set_attrs(f, {key: final[key] for key in ("end_tag", "stop_time", "status", "comment")})
-    set_attrs(f, {"shots": state.shots, "outcome": event.outcome,
-                  "problems": json_attr(state.problems)})
-    sums = f.create_group("Sums")
-    set_attrs(sums, {"shots": state.shots})
-    for key, total in state.column_sums.items():
-        name = key.replace("/", "_")
-        write_mapping(sums, {name: total})
-        set_attrs(sums[name], {"units": state.units.get(key, ""), "sum_of": f"/{key}",
-                               "shots": state.shots})
+    set_attrs(root, {key: final[key] for key in ("end_tag", "stop_time", "status", "comment")})
+    set_attrs(root, {"shots": state.shots, "outcome": event.outcome,
+                     "problems": json_attr(state.problems)})
+    _write_sums(root, state)
     for det, image in state.sums.items():
-        ds = sums.create_dataset(f"{det.replace('/', '_')}_raw", data=image,
-                                 compression="gzip", compression_opts=1, shuffle=True)
+        ds = f["Sums"].create_dataset(f"{det.replace('/', '_')}_raw", data=image,
+                                      compression="gzip", compression_opts=1, shuffle=True)
         ds.attrs.update({"units": "ADU", "sum_of": "full frames (raw)",
                          "shots": state.sum_shots})
-    write_mapping(f["entry"], {"end_time": iso_time(record.stop_time)})
+    write_mapping(h5g.open(root, b"entry"), {"end_time": iso_time(record.stop_time)})
+
+
+def _write_sums(root: h5py.h5g.GroupID, state: OpenRun) -> None:
+    """``Sums/``: the run's sum of each additive column, with its unit and shot count (the
+    group copied from the writer's skeletons when a run had the same columns and shots)."""
+    totals = {key.replace("/", "_"): total for key, total in state.column_sums.items()}
+    attrs = {key.replace("/", "_"): {"units": state.units.get(key, ""), "sum_of": f"/{key}",
+                                     "shots": state.shots}
+             for key in state.column_sums}
+
+    def build(group: h5py.h5g.GroupID) -> None:
+        set_attrs(group, {"shots": state.shots})
+        write_mapping(group, totals, attrs=attrs)
+
+    if state.skeletons is None:
+        build(h5build.group(root, "Sums"))
+    else:  # (the key: everything but the totals, which are written over the copy)
+        state.skeletons.group(root, "Sums", frozen((state.shots, attrs)), build,
+                              lambda group: h5build.overwrite(group, totals))
 
 
 def _title(record: RunRecord, context: RunContext) -> str:
@@ -221,72 +248,3 @@ def _units(block: ShotBlock, context: RunContext) -> dict[str, str]:
     units |= {f"scan/{var}": context.units.get(f"scan.{var}", "") for var in context.scan}
     units |= {f"{det}/frames": "ADU" for det in block.frames}
     return units
-
-
-#: Attributes of the columns every run file has, beyond their unit.
-_COLUMN_ATTRS: dict[str, dict[str, str]] = {
-    "tag": {"description": "facility tag (60 Hz counter) of each shot; also linked as "
-                           "fiducials, where smalldata readers look (not an LCLS fiducial)"},
-    "event_time": {"encoding": EVENT_TIME_ENCODING, "units": ""},
-    "scan/varStep": {"description": "index of the scan value this run was taken at "
-                                    "(0 outside a scan)", "units": ""},
-}
-
-
-def _create_datasets(state: OpenRun, f: h5py.File, columns: dict[str, np.ndarray]) -> None:
-    """Create the per-shot datasets, their conventional names and NeXus links, then enter
-    SWMR mode."""
-    import h5py
-
-    for key, arr in columns.items():
-        if arr.ndim == 1:
-            chunks: tuple[int, ...] = (int(np.clip(len(arr), _MIN_CHUNK, _MAX_CHUNK)),)
-        else:
-            chunks = (1, *arr.shape[1:])
-        dtype = h5py.string_dtype() if arr.dtype.kind in "OU" else arr.dtype
-        fill: Any = np.nan if arr.dtype.kind == "f" else (0 if arr.dtype.kind in "iub" else None)
-        kwargs: dict[str, Any] = compression_for(arr)
-        if fill is not None:
-            kwargs["fillvalue"] = fill
-        ds = state.datasets[key] = f.create_dataset(
-            key, shape=(0, *arr.shape[1:]), maxshape=(None, *arr.shape[1:]),
-            chunks=chunks, dtype=dtype, **kwargs)
-        attrs = dict(_COLUMN_ATTRS.get(key, {}))
-        if key in state.units:
-            attrs.setdefault("units", state.units[key])
-        elif key.startswith(("damage/", "lightStatus/")):
-            attrs.setdefault("units", "")
-        set_attrs(ds, attrs)
-    aliases = {"fiducials": "tag", **state.smalldata.aliases}
-    for alias, key in aliases.items():
-        if key in state.datasets and alias not in f:
-            f[alias] = state.datasets[key]  # a hard link: one dataset, two names
-            state.datasets[key].attrs["target"] = f"/{key}"
-    data = f["entry"].create_group("data")
-    data.attrs["NX_class"] = "NXdata"
-    linked: list[str] = []
-    for key, ds in state.datasets.items():
-        if ds.ndim == 1 and ds.dtype.kind in "iuf":
-            name = key.replace("/", "_")
-            ds.attrs["target"] = f"/{key}"  # NeXus link convention
-            data[name] = ds
-            linked.append(name)
-    signal = _nexus_signal(linked)
-    if signal is not None:
-        data.attrs["signal"] = signal
-        if "tag" in linked and signal != "tag":
-            data.attrs["axes"] = "tag"
-            data.attrs["tag_indices"] = 0
-        f["entry"].attrs["default"] = "data"
-    if not state.in_memory:
-        f.swmr_mode = True
-
-
-def _nexus_signal(names: list[str]) -> str | None:
-    """The dataset a NeXus viewer plots by default: a detector ROI, else I0, else any."""
-    for suffix in ("ROI_0_sum", "pd_i0"):
-        for name in names:
-            if name.endswith(suffix):
-                return name
-    others = [n for n in names if n != "tag"]
-    return others[0] if others else (names[0] if names else None)

@@ -31,6 +31,7 @@ the matching :class:`~expctl.errors.StorageError` naming the file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import time
@@ -44,6 +45,7 @@ from expctl.errors import DataError, StorageError, storage_error
 from expctl.paths import DataDir
 from expctl.runlog import runfile
 from expctl.runlog.runfile import FILE_FORMAT, OpenRun, run_attributes
+from expctl.runlog.skeletons import Skeletons
 from expctl.runlog.smalldata import SmallDataConfig
 
 if TYPE_CHECKING:
@@ -97,6 +99,8 @@ class RunFileWriter:
         self._open: dict[int, OpenRun] = {}
         #: run -> what its stop left on disk, until the catalog takes it (:meth:`written`)
         self._written: dict[int, WrittenRun] = {}
+        #: parts of run files built before (configuration, per-shot columns), copied whole
+        self._skeletons = Skeletons()
 
     def __call__(self, event: EngineEvent) -> None:
         if isinstance(event, RunStarted):
@@ -131,13 +135,14 @@ class RunFileWriter:
                                                "reset.")
             memory = _memory_file(path)
             try:
-                runfile.write_start(memory, event, self.smalldata)
+                runfile.write_start(memory, event, self.smalldata, self._skeletons)
                 self._replace(path, _image(memory))
             except BaseException:
                 memory.close()
                 raise
         self._open[record.run] = OpenRun(path=path, file=memory, context=event.context,
-                                          smalldata=self.smalldata, started=time.monotonic())
+                                          smalldata=self.smalldata, started=time.monotonic(),
+                                          skeletons=self._skeletons)
         return path
 
     def _replace(self, path: Path, image: bytes) -> None:
@@ -189,7 +194,8 @@ class RunFileWriter:
         state.file, state.in_memory = None, False
         self._replace(state.path, image)
         f = state.file = self._reopen(state)
-        state.datasets = {key: f[key] for key in state.datasets}
+        state.datasets = {key: dataclasses.replace(col, id=f[key].id)
+                          for key, col in state.datasets.items()}
         f.swmr_mode = True
 
     def stop(self, event: RunStopped) -> Path:
@@ -256,6 +262,7 @@ class RunFileWriter:
                     state.file.close()
         self._open.clear()
         self._written.clear()
+        self._skeletons.close()
 
 
 @contextlib.contextmanager
