@@ -181,8 +181,9 @@ class SimWorld:
         return float(self.role("energy").position)
 
     def beam_on_now(self) -> bool:
-        t = self.timeline.facility_time(self.clock.now())
-        return bool(self.beam_loss.beam_on(np.asarray([t]))[0])
+        """Whether the beam is on now (outside every beam-loss episode: start <= t < end)."""
+        t = self.clock.now() + self._facility_offset
+        return self.beam_loss.first_loss(t, t) is None
 
     # -- the shot model -------------------------------------------------------------------------
     def state(self, times: np.ndarray) -> ShotState:
