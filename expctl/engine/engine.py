@@ -25,6 +25,7 @@ from typing import Any
 from expctl.devices.access import AccessLevel
 from expctl.devices.protocols import Beamline, RunRecord
 from expctl.engine.events import EventBus, FaultRaised, RunContext
+from expctl.engine.collector import heap_frozen
 from expctl.engine.interpreter import RECOVERABLE, Interpreter
 from expctl.engine.interrupts import AbortRequested, StopRequested
 from expctl.engine.replay import JournalLike, SpotBook, same_value
@@ -197,7 +198,8 @@ class Engine(Interpreter):
         started = self.clock.now()
         outcome, value, error = "completed", None, None
         try:
-            value = self._drive(plan)
+            with heap_frozen():
+                value = self._drive(plan)
             if self._attention:  # a command that came with the last action
                 self._service()
             self._fire("finish", reason="completed")
