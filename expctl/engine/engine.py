@@ -24,8 +24,8 @@ from typing import Any
 
 from expctl.devices.access import AccessLevel
 from expctl.devices.protocols import Beamline, RunRecord
-from expctl.engine.events import EventBus, FaultRaised, RunContext
 from expctl.engine.collector import heap_frozen
+from expctl.engine.events import EventBus, FaultRaised, RunContext
 from expctl.engine.interpreter import RECOVERABLE, Interpreter
 from expctl.engine.interrupts import AbortRequested, StopRequested
 from expctl.engine.replay import JournalLike, SpotBook, same_value
