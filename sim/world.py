@@ -181,8 +181,9 @@ class SimWorld:
         return float(self.role("energy").position)
 
     def beam_on_now(self) -> bool:
-        t = self.timeline.facility_time(self.clock.now())
-        return bool(self.beam_loss.beam_on(np.asarray([t]))[0])
+        """Whether the beam is on now (outside every beam-loss episode: start <= t < end)."""
+        t = self.clock.now() + self._facility_offset
+        return self.beam_loss.first_loss(t, t) is None
 
     # -- the shot model -------------------------------------------------------------------------
     def state(self, times: np.ndarray) -> ShotState:
@@ -235,16 +236,10 @@ class SimWorld:
             self._asked = now
         end = window.end
         faults = self.faults
-        if faults.armed and (fault := faults.take("timeout", device)) is not None:
-            after = float(fault.get("after", 10.0))
-            return Status(device, now, now + after, error=DeviceTimeoutError(
-                f"{device} did not deliver within {after:g} s", device=device))
-        if faults.dropouts and (drop := faults.dropout_time([device])) is not None \
-                and drop[1] <= end:
-            when = max(now, drop[1])
-            return Status(device, now, when, error=DetectorDropoutError(
-                f"{device} stopped delivering frames", device=device,
-                hint="Check the detector DAQ; clear the fault to continue."))
+        if faults.armed or faults.dropouts:
+            failed = self._trigger_fault(device, now, end)
+            if failed is not None:
+                return failed
         if self.require_beam:
             offset = self._facility_offset
             if self.beam_loss.first_loss(window.start + offset, end + offset) is not None:
@@ -256,6 +251,21 @@ class SimWorld:
                     f"(tag {int(window.tags[lost])})",
                     device=device, hint="Wait for the beam to return, then repeat."))
         return Status(device, now, end, timeout=end - now + self.timeout_margin)
+
+    def _trigger_fault(self, device: str, now: float, end: float) -> Status | None:
+        """The status of an acquisition an armed fault spoils (timeout, dropout), if any."""
+        faults = self.faults
+        if faults.armed and (fault := faults.take("timeout", device)) is not None:
+            after = float(fault.get("after", 10.0))
+            return Status(device, now, now + after, error=DeviceTimeoutError(
+                f"{device} did not deliver within {after:g} s", device=device))
+        if faults.dropouts and (drop := faults.dropout_time([device])) is not None \
+                and drop[1] <= end:
+            when = max(now, drop[1])
+            return Status(device, now, when, error=DetectorDropoutError(
+                f"{device} stopped delivering frames", device=device,
+                hint="Check the detector DAQ; clear the fault to continue."))
+        return None
 
     def _freeze(self, w: Window) -> ShotState:
         """Fix what the window's shots depend on as it is now (before anything changes)."""

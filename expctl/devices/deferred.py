@@ -28,19 +28,23 @@ class DeferredReading(Mapping[str, Any]):
             must not depend on when it is called (two threads racing to the first access
             both call it).
         source: what the values are computed from (frozen at read time).
+        known: values known at read time without computing anything (a beam status
+            beside a pulse energy from the shots): looking at them computes nothing;
+            ``compute`` gives the other keys.
 
     A step scan keeps every reading, so a reading is small: no closure per read
     (``compute`` is one function per device), which also keeps the garbage
     collector's work per point down.
     """
 
-    __slots__ = ("_compute", "_keys", "_source", "_values")
+    __slots__ = ("_compute", "_keys", "_known", "_source", "_values")
 
     def __init__(self, keys: tuple[str, ...], compute: Callable[[Any], dict[str, Any]],
-                 source: Any) -> None:
+                 source: Any, known: dict[str, Any] | None = None) -> None:
         self._keys = keys
         self._compute = compute
         self._source = source
+        self._known = known
         self._values: dict[str, Any] | None = None
 
     def resolve(self) -> dict[str, Any]:
@@ -51,7 +55,10 @@ class DeferredReading(Mapping[str, Any]):
             source = self._source
             if source is None:  # another thread has just computed them
                 return cast(dict[str, Any], self._values)
-            values = self._values = self._compute(source)
+            values = self._compute(source)
+            if self._known is not None:
+                values = {**self._known, **values}
+            self._values = values
             self._source = None
         return values
 
@@ -63,6 +70,9 @@ class DeferredReading(Mapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         if key not in self._keys:
             raise KeyError(key)
+        known = self._known
+        if known is not None and key in known:
+            return known[key]
         return self.resolve()[key]
 
     def items(self) -> ItemsView[str, Any]:

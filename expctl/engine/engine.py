@@ -24,8 +24,9 @@ from typing import Any
 
 from expctl.devices.access import AccessLevel
 from expctl.devices.protocols import Beamline, RunRecord
+from expctl.engine.collector import heap_frozen
 from expctl.engine.events import EventBus, FaultRaised, RunContext
-from expctl.engine.interpreter import Interpreter
+from expctl.engine.interpreter import RECOVERABLE, Interpreter
 from expctl.engine.interrupts import AbortRequested, StopRequested
 from expctl.engine.replay import JournalLike, SpotBook, same_value
 from expctl.engine.safestate import device_safe_actions
@@ -197,7 +198,8 @@ class Engine(Interpreter):
         started = self.clock.now()
         outcome, value, error = "completed", None, None
         try:
-            value = self._drive(plan)
+            with heap_frozen():
+                value = self._drive(plan)
             if self._attention:  # a command that came with the last action
                 self._service()
             self._fire("finish", reason="completed")
@@ -240,10 +242,11 @@ class Engine(Interpreter):
         """Feed the plan its results until it returns; close it if we leave early.
 
         The common case — no command pending, outside journaled steps — is one
-        handler call (:meth:`_attempt`); everything else goes aside.  (Other threads
+        handler call (:meth:`_attempt`, inlined); everything else goes aside.  (Other threads
         and step markers set ``_attention`` and ``in_step``.)"""
         send = plan.send
         attempt, special, steps = self._attempt, self._execute_special, self._steps
+        handlers, recover = self._handlers, self._recover
         result: Any = None
         try:
             while True:
@@ -253,8 +256,15 @@ class Engine(Interpreter):
                     return done.value
                 if self._attention or steps.in_step:
                     result = special(action)
-                else:
+                    continue
+                handler = handlers.get(type(action))
+                if handler is None:  # an unknown action: _attempt says so
                     result = attempt(action)
+                    continue
+                try:  # (_attempt, inlined: a step-scan point is four actions)
+                    result = handler(action)
+                except RECOVERABLE as err:
+                    result = recover(action, handler, err)
         finally:
             plan.close()
 

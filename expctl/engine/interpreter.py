@@ -81,12 +81,12 @@ from expctl.plans.actions import (
     Units,
 )
 
-__all__ = ["Interpreter"]
+__all__ = ["RECOVERABLE", "Interpreter"]
 
 S = EngineState
 
 #: What an action may raise that the engine acts on (the rest ends the plan).
-_RECOVERABLE = (SuspendRequested, WaitInterrupted, UserError, AggregateError, DeviceError)
+RECOVERABLE = (SuspendRequested, WaitInterrupted, UserError, AggregateError, DeviceError)
 
 
 class Interpreter:
@@ -209,7 +209,7 @@ class Interpreter:
             raise SequenceError(f"the engine does not know the action {action!r}")
         try:
             return handler(action)
-        except _RECOVERABLE as err:
+        except RECOVERABLE as err:
             return self._recover(action, handler, err)
 
     def _recover(self, action: Action, handler: Callable[[Any], Any], err: Exception) -> Any:
@@ -241,7 +241,7 @@ class Interpreter:
                     self._suspended(err.message)
             try:
                 return handler(action)
-            except _RECOVERABLE as again:
+            except RECOVERABLE as again:
                 err = again
 
     def _refuse(self, err: ExpctlError) -> None:

@@ -18,7 +18,7 @@ from expctl.clock import Clock
 from expctl.devices.access import AccessLevel, check_access
 from expctl.devices.deferred import merge_readings
 from expctl.devices.protocols import Device, Settable, Stoppable
-from expctl.devices.status import Status, wait_all
+from expctl.devices.status import Status, jump_to_end, wait_all
 from expctl.engine.devices import DeviceTable
 from expctl.engine.interrupts import WaitInterrupted
 from expctl.engine.scanning import device_units
@@ -53,22 +53,17 @@ class DeviceActions:
 
     def __post_init__(self) -> None:
         self._virtual = self.clock.is_virtual
+        # what a Trigger / Read of the same devices calls, found once (a step scan
+        # repeats one of each at every point)
+        self._triggers: dict[tuple[str, ...], tuple[Callable[[int], Status], ...]] = {}
+        self._readers: dict[tuple[str, ...], tuple[Callable[[], Mapping[str, Any]], ...]] = {}
 
     def wait(self, statuses: list[Status], devices: Iterable[Device] = ()) -> None:
         """Wait for statuses; on a wall clock, commands can cut the wait (motion stops)."""
         clock = self.clock
         if self._virtual:
-            latest = clock.now()
-            for st in statuses:
-                if st.deadline is None:  # pending: a callback-driven status on a virtual clock
-                    wait_all(statuses, clock)
-                    return
-                end = st.completion_time()
-                if end is not None and end > latest:
-                    latest = end
-            clock.sleep_until(latest)
-            for st in statuses:
-                st.result(latest)
+            if not jump_to_end(statuses, clock):  # a callback-driven status on a virtual clock
+                wait_all(statuses, clock)
             return
         while True:
             now = clock.now()
@@ -102,7 +97,8 @@ class DeviceActions:
                 else:
                     status = dev.set(target)
                     self.remember(action)
-                    self.wait([status], (dev,))
+                    if not (self._virtual and jump_to_end((status,), self.clock)):
+                        self.wait([status], (dev,))
                     return
         planned: list[tuple[Settable, float]] = []
         errors: list[ExpctlError] = []
@@ -148,25 +144,35 @@ class DeviceActions:
         self.wait([status])
 
     def trigger(self, action: Trigger) -> None:
-        statuses = []
-        infos = self.devices.infos
-        for name in action.devices:
-            detector = (infos.get(name) or self.devices.info(name)).triggerable
-            if detector is not None:
-                statuses.append(detector.trigger(action.shots))
-        self.wait(statuses)
+        key = action.devices
+        if type(key) is not tuple:
+            key = tuple(key)
+        triggers = self._triggers.get(key)
+        if triggers is None:
+            infos = [self.devices.info(name) for name in key]
+            triggers = self._triggers[key] = tuple(
+                info.triggerable.trigger for info in infos if info.triggerable is not None)
+        shots = action.shots
+        statuses = [trigger(shots) for trigger in triggers]
+        if not (self._virtual and jump_to_end(statuses, self.clock)):
+            self.wait(statuses)
 
     def read(self, action: Read) -> Mapping[str, Any]:
         """Every device's reading as one mapping; deferred readings stay deferred (a plan
         that never looks at a detector's values never has them computed)."""
-        parts = []
-        infos = self.devices.infos
-        for name in action.devices:
-            readable = (infos.get(name) or self.devices.info(name)).readable
-            if readable is None:
-                raise SequenceError(f"{name} cannot be read", device=name)
-            parts.append(readable.read())
-        return merge_readings(parts)
+        key = action.devices
+        if type(key) is not tuple:
+            key = tuple(key)
+        readers = self._readers.get(key)
+        if readers is None:
+            readers = self._readers[key] = tuple(self._reader(name) for name in key)
+        return merge_readings([read() for read in readers])
+
+    def _reader(self, name: str) -> Callable[[], Mapping[str, Any]]:
+        readable = self.devices.info(name).readable
+        if readable is None:
+            raise SequenceError(f"{name} cannot be read", device=name)
+        return readable.read
 
     def sleep(self, action: Sleep) -> None:
         now = self.clock.now()

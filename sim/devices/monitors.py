@@ -54,7 +54,11 @@ class SimPhotodiode:
 
 
 class SimBeamMonitor:
-    """Accelerator beam status: ``{name: 1.0 or 0.0 now, name.pulse_energy: uJ}``."""
+    """Accelerator beam status: ``{name: 1.0 or 0.0 now, name.pulse_energy: uJ}``.
+
+    The status is known at once (a beam suspender polls it at every checkpoint);
+    the pulse energy, the mean over the shots, is computed when looked at.
+    """
 
     def __init__(self, spec: DeviceSpec, world: SimWorld) -> None:
         self.name = spec.name
@@ -63,12 +67,17 @@ class SimBeamMonitor:
         self.equipment = spec.equipment
         self.pulse_energy_equipment = spec.options.get("pulse_energy_equipment")
         self._world = world
+        self._energy_key = f"{self.name}.pulse_energy"
+        self._keys = (self.name, self._energy_key)
+        self._compute = self._energy_of  # one bound method, not one per read
 
-    def read(self) -> dict[str, float | str]:
+    def read(self) -> Mapping[str, Any]:
         world = self._world
-        energy = world.latest_shots().mean("beam/pulse_energy")
-        return {self.name: 1.0 if world.beam_on_now() else 0.0,
-                f"{self.name}.pulse_energy": energy}
+        return DeferredReading(self._keys, self._compute, world.latest_window(),
+                               {self.name: 1.0 if world.beam_on_now() else 0.0})
+
+    def _energy_of(self, window: Window) -> dict[str, Any]:
+        return {self._energy_key: self._world.shots_of(window).mean("beam/pulse_energy")}
 
     def describe(self) -> dict[str, SignalInfo]:
         return {self.name: SignalInfo("", self.equipment),

@@ -154,12 +154,23 @@ class SimMotor:
         now = world.clock.now()
         world.before_change(self.name)
         here = self._traj.value(now)
-        if world.faults.armed and (fault := world.faults.take("timeout", self.name)) is not None:
+        if world.faults.armed:
+            failed = self._fault(now, here, target)
+            if failed is not None:
+                return failed
+        self._traj = traj = Trajectory(now, here, target, self.velocity, self.acceleration)
+        done = traj.end + (self.settle if target != here else 0.0)  # end = now + duration
+        return Status(self.name, now, done, timeout=self.timeout)
+
+    def _fault(self, now: float, here: float, target: float) -> Status | None:
+        """The status of a move an armed fault spoils (timeout, stall), if one strikes."""
+        world = self._world
+        if (fault := world.faults.take("timeout", self.name)) is not None:
             after = float(fault.get("after", 10.0))
             self._traj = Trajectory(now, here, here, self.velocity, self.acceleration)
             return Status(self.name, now, now + after, error=DeviceTimeoutError(
                 f"{self.name} did not respond within {after:g} s", device=self.name))
-        if world.faults.armed and (fault := world.faults.take("stall", self.name)) is not None:
+        if (fault := world.faults.take("stall", self.name)) is not None:
             frac = float(fault.get("fraction", 0.5))
             stop = here + frac * (target - here)
             self._traj = Trajectory(now, here, stop, self.velocity, self.acceleration)
@@ -167,9 +178,7 @@ class SimMotor:
                 f"{self.name} stalled at {format_quantity(stop, self.units)}, "
                 f"{format_quantity(abs(target - stop), self.units)} short of "
                 f"{format_quantity(target, self.units)}", device=self.name))
-        self._traj = traj = Trajectory(now, here, target, self.velocity, self.acceleration)
-        done = traj.end + (self.settle if target != here else 0.0)  # end = now + duration
-        return Status(self.name, now, done, timeout=self.timeout)
+        return None
 
     def stop(self) -> None:
         now = self._world.clock.now()

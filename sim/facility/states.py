@@ -81,22 +81,28 @@ class StateRecorder:
         self._numbers = np.asarray([x for c in self._commands for x in c.row()], dtype=np.float64)
         self._announced: list[int] = []
         # the intervals closed since the last flush, as [since, reached, since, reached …],
-        # and the commands that changed: (first interval, device index, command)
+        # and the commands that changed: first interval, device index and the command's
+        # numbers (flat, ROW per change: plain numbers, nothing for the collector to visit)
         self._spans: list[float] = []
-        self._changes: list[tuple[int, int, Any]] = []
+        self._change_at: list[int] = []
+        self._change_device: list[int] = []
+        self._change_rows: list[float] = []
         store.open_states(self.beamline, self.key, self._header, world.profile)
 
     def _refresh(self) -> None:
         """Ask the devices that announced a change for their command again."""
         pending = []
         interval = len(self._spans) // 2  # the interval about to close
+        commands = self._commands
         for i in self._announced:
             command = self._devices[i].command
-            if command is self._commands[i]:  # announced, not made yet
+            if command is commands[i]:  # announced, not made yet
                 pending.append(i)
                 continue
-            self._commands[i] = command
-            self._changes.append((interval, i, command))
+            commands[i] = command
+            self._change_at.append(interval)
+            self._change_device.append(i)
+            self._change_rows += command.row()
         self._announced = pending
 
     def change(self, now: float, device: str = "") -> None:
@@ -129,18 +135,21 @@ class StateRecorder:
         rows[:-1, 0], rows[:-1, 1] = spans[0::2], spans[1::2]
         rows[-1, 0], rows[-1, 1] = self._since, now
         rows[:, 2:] = self._numbers
-        by_device: dict[int, list[tuple[int, Any]]] = {}
-        for interval, i, command in self._changes:
-            by_device.setdefault(i, []).append((interval, command))
-        for i, changes in by_device.items():
-            first = np.asarray([interval for interval, _ in changes])
-            numbers = np.asarray([command.row() for _, command in changes], dtype=np.float64)
-            which = np.searchsorted(first, np.arange(k), side="right") - 1
-            changed = which >= 0
-            rows[changed, 2 + ROW * i:2 + ROW * (i + 1)] = numbers[which[changed]]
+        if self._change_device:
+            at = np.asarray(self._change_at, dtype=np.int64)
+            device = np.asarray(self._change_device, dtype=np.int64)
+            numbers = np.asarray(self._change_rows, dtype=np.float64).reshape(-1, ROW)
+            intervals = np.arange(k)
+            for i in np.unique(device).tolist():
+                mine = device == i
+                which = np.searchsorted(at[mine], intervals, side="right") - 1
+                changed = which >= 0
+                rows[changed, 2 + ROW * i:2 + ROW * (i + 1)] = numbers[mine][which[changed]]
         self._numbers = rows[-1, 2:].copy()
         spans.clear()
-        self._changes.clear()
+        self._change_at.clear()
+        self._change_device.clear()
+        self._change_rows.clear()
         return rows
 
     def flush(self, now: float, *, touch: bool = True) -> None:

@@ -35,6 +35,15 @@ def test_keys_are_known_without_computing_and_values_are_computed_once():
     assert calls == ["shots"]
 
 
+def test_values_known_at_read_time_are_looked_at_without_computing():
+    compute, calls = _counting({"beam.pulse_energy": 512.0})
+    reading = DeferredReading(("beam", "beam.pulse_energy"), compute, "shots", {"beam": 1.0})
+    assert reading["beam"] == 1.0 and not reading.resolved and calls == []
+    assert reading["beam.pulse_energy"] == 512.0 and calls == ["shots"]
+    assert list(reading.items()) == [("beam", 1.0), ("beam.pulse_energy", 512.0)]
+    assert pickle.loads(pickle.dumps(reading)) == {"beam": 1.0, "beam.pulse_energy": 512.0}
+
+
 def test_merging_plain_readings_gives_a_dict_like_dict_update():
     merged = merge_readings([{"a": 1.0, "b": 2.0}, {"b": 3.0}])
     assert type(merged) is dict and merged == {"a": 1.0, "b": 3.0}

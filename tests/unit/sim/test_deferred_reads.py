@@ -65,3 +65,22 @@ def test_values_looked_at_later_equal_values_looked_at_at_once(profile, tmp_path
     signal = [r["mpccd.roi0"] for r in eager]
     assert len(set(signal)) == len(signal)  # (the scan did take real, varying shots)
     bl.close()
+
+
+def test_beam_status_is_read_without_computing_shots(profile, tmp_path):
+    """A beam suspender polls the status at every checkpoint: it costs no shot physics,
+    and the pulse energy looked at later is that of the shot current at the read."""
+    bl = _beamline(profile, tmp_path, "beam")
+    eager = dict(bl.devices["beam"].read())
+    assert eager["beam"] == 1.0
+    bl.clock.sleep(1.0)
+    reading = bl.devices["beam"].read()
+    assert reading["beam"] == 1.0 and not reading.resolved
+    assert bl.world.latest_window().data is None
+    bl.clock.sleep(1.0)
+    twin = _beamline(profile, tmp_path, "beam-eager")
+    twin.clock.sleep(1.0)
+    assert dict(reading) == dict(twin.devices["beam"].read())
+    assert reading["beam.pulse_energy"] != eager["beam.pulse_energy"]  # another shot
+    bl.close()
+    twin.close()
