@@ -6,7 +6,7 @@ object of the process (modules, numpy, the session) although none of them
 becomes garbage because of the plan.  :func:`heap_frozen` moves what exists when
 the plan starts into the permanent generation (:func:`gc.freeze`) and back
 after (:func:`gc.unfreeze`): collections visit only what the plan made.  Cycles
-that were already garbage wait until the plan ends (ADR 18).
+that were already garbage wait until the plan ends (ADR 20).
 """
 
 from __future__ import annotations
