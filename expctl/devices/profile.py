@@ -21,8 +21,15 @@ import yaml
 from expctl.devices.access import AccessLevel
 from expctl.devices.limits import Limits
 from expctl.errors import BackendError, UnitError
-from expctl.inputs import (FastSafeLoader, InputLimitError, ValueCap, ValueCapReached,
-                           expanded_size, read_limited, yaml_problem)
+from expctl.inputs import (
+    FastSafeLoader,
+    InputLimitError,
+    ValueCap,
+    ValueCapReached,
+    expanded_size,
+    read_limited,
+    yaml_problem,
+)
 from expctl.units import convert, parse_quantity
 
 __all__ = ["DaqSpec", "DeviceSpec", "Profile", "Roles", "SpotGridSpec", "SuspenderSpec",

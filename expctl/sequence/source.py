@@ -24,8 +24,15 @@ from typing import Any
 import yaml
 
 from expctl.errors import Location, SequenceError
-from expctl.inputs import (FastSafeLoader, InputLimitError, ValueCap, ValueCapReached,
-                           expanded_size, read_limited, yaml_problem)
+from expctl.inputs import (
+    FastSafeLoader,
+    InputLimitError,
+    ValueCap,
+    ValueCapReached,
+    expanded_size,
+    read_limited,
+    yaml_problem,
+)
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_DIGITS", "MAX_FILES", "MAX_NODES", "Node",
            "SourceBudget", "load_source", "parse_text"]
