@@ -194,14 +194,14 @@ class RasterPlot:
 
     def vline(self, x: float, color: int, *, dashed: bool = False, width: int = 1,
               label: str | None = None) -> None:
-        """A vertical line across the axes (dashed: 4 px on, 3 px off)."""
+        """A vertical line across the axes (dashed: 5 px on, 2 px off)."""
         if not math.isfinite(x):
             return
         u = float(self.px(x))
         _, top, _, bottom = self.box
-        if dashed:
-            for v in range(top, bottom, 7):
-                self.draw.line((u, v, u, min(v + 4, bottom)), fill=color, width=width)
+        if dashed:  # (one stamp, not a line call per dash)
+            self.draw.bitmap((round(u - (width - 1) / 2), top), _dashes(width, bottom - top),
+                             fill=color)
         else:
             self.draw.line((u, top, u, bottom), fill=color, width=width)
         if label:
@@ -269,6 +269,15 @@ class RasterPlot:
             self.draw.line((left, v, right, v), fill=GRID)
             self.draw.line((left - 4, v, left, v), fill=BLACK)
             self.text((left - 7 - _advance(text, size), v - size / 2 - 1), text, size)
+
+
+@cache
+def _dashes(width: int, height: int) -> Any:
+    """A vertical dashed line's mask: 5 px on, 2 px off (as lines of 4 px every 7 px drew)."""
+    from PIL import Image
+
+    rows = np.where(np.arange(height + 1) % 7 <= 4, 255, 0).astype(np.uint8)
+    return Image.fromarray(np.repeat(rows[:, None], width, axis=1))
 
 
 #: zlib's Z_RLE strategy
