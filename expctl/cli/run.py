@@ -138,13 +138,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
-    from expctl.sequence.dryrun import written_path
-    from expctl.ui.eta import Eta, leaf_seconds
-    from expctl.ui.location import StepTracker, loop_totals
-    from expctl.ui.output import fit_line, line_width
-    from expctl.ui.progress import RunProgress, ask_after_pause, pause_on_interrupt
-    from expctl.ui.report import format_duration, outcome_text, plain
-    from expctl.ui.runlines import EventLines
+    from expctl.ui.progress import pause_on_interrupt
+    from expctl.ui.report import outcome_text, plain
     from expctl.ui.views import print_warnings
 
     show_notes(session)
@@ -153,7 +148,15 @@ def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
         hook: Any = _ask_on_stderr
         notify = _note_on_stderr
         displays: dict[str, Any] = {}
-    else:
+    else:  # (the displays' modules are imported only for them)
+        from expctl.sequence.dryrun import written_path
+        from expctl.ui.eta import Eta, leaf_seconds
+        from expctl.ui.location import StepTracker, loop_totals
+        from expctl.ui.output import fit_line, line_width
+        from expctl.ui.progress import RunProgress, ask_after_pause
+        from expctl.ui.report import format_duration
+        from expctl.ui.runlines import EventLines
+
         con = console()
         tracker = StepTracker(loop_totals(loaded.report.outline), dict(loaded.params),
                               session.results)
