@@ -152,15 +152,16 @@ class Session:
     def beamline(self) -> Beamline:
         """The connected beamline (connected on first use)."""
         if self._beamline is None:
-            from expctl.beamtime.faults import check_faults
-
             beamline = self.registry.connect(self.profile, self.clock, data_dir=self.data_dir,
                                              seed=self.seed)
-            try:
-                check_faults(self.faults, beamline)
-            except ExpctlError:
-                beamline.close()
-                raise
+            if self.faults:  # (the fault module imports the engine: only if needed)
+                from expctl.beamtime.faults import check_faults
+
+                try:
+                    check_faults(self.faults, beamline)
+                except ExpctlError:
+                    beamline.close()
+                    raise
             self._beamline = beamline
             self.desk.tell(beamline)
         return self._beamline

@@ -138,39 +138,45 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
-    from expctl.sequence.dryrun import written_path
-    from expctl.ui.eta import Eta, leaf_seconds
-    from expctl.ui.location import StepTracker, loop_totals
-    from expctl.ui.output import fit_line, line_width
-    from expctl.ui.progress import RunProgress, ask_after_pause, pause_on_interrupt, print_note
-    from expctl.ui.report import format_duration, outcome_text, plain
-    from expctl.ui.runlines import EventLines
+    from expctl.ui.progress import pause_on_interrupt
+    from expctl.ui.report import outcome_text, plain
     from expctl.ui.views import print_warnings
 
-    con = console()
     show_notes(session)
     units = {name: spec.units for name, spec in session.profile.devices.items()}
-    tracker = StepTracker(loop_totals(loaded.report.outline), dict(loaded.params),
-                          session.results)
-    eta = Eta(dry.total_s, leaf_seconds(dry.tree), session.clock.now, written_path)
-    progress = RunProgress(con, loaded.report.outline, dry.total_s, session.clock, units,
-                           tracker=tracker, eta=eta)
-    # suspensions, pauses and the safe state are the progress display's own lines
-    lines = EventLines(lambda text: con.print(text, markup=False, highlight=False,
-                                              soft_wrap=True),
-                       tracker, units, line_width(), states=False)
-    asker = console(stderr=True) if as_json else con  # --json keeps stdout for the object
-    hook = ask_after_pause(asker, None if as_json else progress)
-    displays = {"step tracker": tracker, "ETA": eta, "run lines": lines,
-                "progress display": progress} if not as_json else {}
-    unsubscribe = [session.bus.subscribe(s, critical=False, name=name)
-                   for name, s in displays.items()]
-    if not as_json:
+    if as_json:  # stdout keeps the object; rich (for stderr) is imported only if needed
+        hook: Any = _ask_on_stderr
+        notify = _note_on_stderr
+        displays: dict[str, Any] = {}
+    else:  # (the displays' modules are imported only for them)
+        from expctl.sequence.dryrun import written_path
+        from expctl.ui.eta import Eta, leaf_seconds
+        from expctl.ui.location import StepTracker, loop_totals
+        from expctl.ui.output import fit_line, line_width
+        from expctl.ui.progress import RunProgress, ask_after_pause
+        from expctl.ui.report import format_duration
+        from expctl.ui.runlines import EventLines
+
+        con = console()
+        tracker = StepTracker(loop_totals(loaded.report.outline), dict(loaded.params),
+                              session.results)
+        eta = Eta(dry.total_s, leaf_seconds(dry.tree), session.clock.now, written_path)
+        progress = RunProgress(con, loaded.report.outline, dry.total_s, session.clock, units,
+                               tracker=tracker, eta=eta)
+        # suspensions, pauses and the safe state are the progress display's own lines
+        lines = EventLines(lambda text: con.print(text, markup=False, highlight=False,
+                                                  soft_wrap=True),
+                           tracker, units, line_width(), states=False)
+        hook = ask_after_pause(con, progress)
+        notify = progress.notify
+        displays = {"step tracker": tracker, "ETA": eta, "run lines": lines,
+                    "progress display": progress}
         con.print(fit_line(f"running {loaded.name}: about {format_duration(dry.total_s)} of "
                            f"beamline time, {dry.runs} runs, {dry.shots} shots (Ctrl-C pauses)",
                            line_width()), markup=False, highlight=False, soft_wrap=True)
+    unsubscribe = [session.bus.subscribe(s, critical=False, name=name)
+                   for name, s in displays.items()]
     try:
-        notify = print_note(console(stderr=True)) if as_json else progress.notify
         with pause_on_interrupt(lambda: session.current_engine, notify, session.bus,
                                 hook) as flags:
             if as_json:
@@ -183,7 +189,7 @@ def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
             off()
     started = session.journal is not None and session.journal.live
     if as_json:  # the object carries the plots' warnings: they are written first
-        wait_for_plots(session, console(stderr=True))
+        wait_for_plots(session)
         show_notes(session)
         _print_json({"ok": summary.outcome == "completed", "outcome": summary.outcome,
                      "runs": [r.run for r in summary.runs],
@@ -205,13 +211,29 @@ def _execute(session: Any, loaded: Any, dry: Any, as_json: bool) -> int:
     return 130 if flags["interrupted"] else 1
 
 
-def wait_for_plots(session: Any, con: Any) -> None:
+def _ask_on_stderr(engine: Any) -> None:
+    """The pause question of a ``--json`` run, asked on stderr (rich imported only now)."""
+    from expctl.ui.progress import ask_after_pause
+
+    ask_after_pause(console(stderr=True))(engine)
+
+
+def _note_on_stderr(message: str) -> None:
+    """A Ctrl-C note of a ``--json`` run, on stderr (rich imported only now)."""
+    from expctl.ui.progress import print_note
+
+    print_note(console(stderr=True))(message)
+
+
+def wait_for_plots(session: Any, con: Any = None) -> None:
     """Before the command exits: the alignment PNGs still being drawn are written, with a
-    progress bar (on a terminal) while some are left."""
+    progress bar (on a terminal: ``con``, or stderr's) while some are left."""
     left = session.log.plots_pending
-    if not left or not con.is_terminal:  # (a piped bar would leave a blank line in the log)
+    terminal = con.is_terminal if con is not None else sys.stderr.isatty()
+    if not left or not terminal:  # (a piped bar would leave a blank line in the log)
         session.log.finish_plots()
         return
+    con = con or console(stderr=True)
     from rich.progress import Progress
 
     with Progress(console=con, transient=True) as bar:
@@ -221,9 +243,10 @@ def wait_for_plots(session: Any, con: Any) -> None:
 
 def show_notes(session: Any) -> None:
     """Print (on stderr) what the session wants the user to know, once."""
-    err = console(stderr=True)
+    from expctl.ui.output import print_plain
+
     for note in session.notes:
-        err.print(f"note: {note}", markup=False, highlight=False)
+        print_plain(f"note: {note}", stderr=True)
     session.notes.clear()
 
 

@@ -21,7 +21,15 @@ import yaml
 from expctl.devices.access import AccessLevel
 from expctl.devices.limits import Limits
 from expctl.errors import BackendError, UnitError
-from expctl.inputs import InputLimitError, ValueCap, ValueCapReached, expanded_size, read_limited
+from expctl.inputs import (
+    FastSafeLoader,
+    InputLimitError,
+    ValueCap,
+    ValueCapReached,
+    expanded_size,
+    read_limited,
+    yaml_problem,
+)
 from expctl.units import convert, parse_quantity
 
 __all__ = ["DaqSpec", "DeviceSpec", "Profile", "Roles", "SpotGridSpec", "SuspenderSpec",
@@ -219,15 +227,20 @@ MAX_PROFILE_VALUES = 20_000
 MAX_PROFILE_DEPTH = 64
 
 
-class _Loader(ValueCap, yaml.SafeLoader):
+class _Loader(ValueCap, FastSafeLoader):
     limit = MAX_PROFILE_VALUES
+    depth_limit = MAX_PROFILE_DEPTH
 
 
 def _read_yaml(path: Path) -> Any:
     """The profile's YAML, bounded in size, values and depth before it is built."""
     too_many = InputLimitError(f"more than {MAX_PROFILE_VALUES} values or {MAX_PROFILE_DEPTH} "
                                "levels (anchors and aliases expanded)")
-    loader = _Loader(read_limited(path, MAX_PROFILE_BYTES, "profile file").decode("utf-8"))
+    text = read_limited(path, MAX_PROFILE_BYTES, "profile file").decode("utf-8")
+    try:
+        loader = _Loader(text)  # (PyYAML's own reader checks characters here)
+    except yaml.YAMLError as exc:
+        raise _NotYaml(*yaml_problem(exc, text)) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -238,8 +251,18 @@ def _read_yaml(path: Path) -> Any:
         return loader.construct_document(node)
     except ValueCapReached:
         raise too_many from None
+    except yaml.YAMLError as exc:
+        raise _NotYaml(*yaml_problem(exc, text)) from None
     finally:
         loader.dispose()
+
+
+class _NotYaml(Exception):
+    """The profile's text is not YAML: libyaml's (or PyYAML's) problem and its mark."""
+
+    def __init__(self, problem: str, mark: Any) -> None:
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        super().__init__(f"{problem}{where}")
 
 
 def load_profile(path: Path, twins: Callable[[str], Profile] | None = None) -> Profile:
@@ -257,7 +280,7 @@ def load_profile(path: Path, twins: Callable[[str], Profile] | None = None) -> P
         raise BackendError(f"beamline profile {source}: {exc.message}", hint=exc.hint) from None
     except OSError as exc:
         raise BackendError(f"cannot read beamline profile {source}: {exc.strerror}") from None
-    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # incl. UnicodeDecodeError
+    except (_NotYaml, ValueError, RecursionError) as exc:  # incl. UnicodeDecodeError
         raise BackendError(f"beamline profile {source} is not valid YAML: {exc}") from None
     if not isinstance(raw, Mapping):
         raise BackendError(f"beamline profile {source} must be a mapping")

@@ -24,7 +24,15 @@ from typing import Any
 import yaml
 
 from expctl.errors import Location, SequenceError
-from expctl.inputs import InputLimitError, ValueCap, ValueCapReached, expanded_size, read_limited
+from expctl.inputs import (
+    FastSafeLoader,
+    InputLimitError,
+    ValueCap,
+    ValueCapReached,
+    expanded_size,
+    read_limited,
+    yaml_problem,
+)
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_DIGITS", "MAX_FILES", "MAX_NODES", "Node",
            "SourceBudget", "load_source", "parse_text"]
@@ -89,12 +97,16 @@ class Node:
         return self.value
 
 
-class _Loader(ValueCap, yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans: ``on``/``off``/``yes``/``no`` stay words.
+class _Loader(ValueCap, FastSafeLoader):
+    """SafeLoader (libyaml's when available) with YAML 1.2 booleans: ``on``/``off``/
+    ``yes``/``no`` stay words.
 
     ``request: {pump: off}`` must mean the state "off", not ``False``.  It stops
-    composing at the node budget (:class:`~expctl.inputs.ValueCap`).
+    composing at the node budget and far below a depth that could exhaust the C stack
+    (:class:`~expctl.inputs.ValueCap`); :data:`MAX_DEPTH` is checked with a line later.
     """
+
+    depth_limit = 200
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -229,6 +241,16 @@ def _too_many(file: str) -> SequenceError:
         "as {linspace: …} or {range: …} instead of repeating them.")
 
 
+def _yaml_error(exc: yaml.YAMLError, file: str, text: str) -> SequenceError:
+    problem, mark = yaml_problem(exc, text)
+    kind = "YAML syntax error" if isinstance(exc, yaml.MarkedYAMLError) else "YAML error"
+    return SequenceError(f"{kind}: {problem}", location=_loc(file, mark))
+
+
+def _too_deep(file: str) -> SequenceError:
+    return SequenceError(f"nesting deeper than {MAX_DEPTH} levels", location=Location(file))
+
+
 def parse_text(text: str, file: str = "<input>", budget: SourceBudget | None = None) -> Node:
     """Parse sequence text into a :class:`Node` tree, or raise :class:`SequenceError`.
 
@@ -246,11 +268,10 @@ def parse_text(text: str, file: str = "<input>", budget: SourceBudget | None = N
                             f"{_MAX_BRACKETS} deep)", location=Location(file))
     protected, table = _protect(text)
     try:
-        loader = _Loader(protected)  # (the reader refuses control characters here already)
-        loader.limit = budget.nodes
+        loader = _Loader(protected)  # (PyYAML's own reader refuses control characters here)
     except yaml.YAMLError as exc:
-        raise SequenceError(f"YAML error: {exc}".replace("\n", " "),
-                            location=Location(file)) from None
+        raise _yaml_error(exc, file, protected) from None
+    loader.limit = budget.nodes
     try:
         root = loader.get_single_node()
         if root is None:
@@ -259,19 +280,14 @@ def parse_text(text: str, file: str = "<input>", budget: SourceBudget | None = N
         _spend(budget, root, file)
         builder = _Builder(file, loader, table, budget)
         tree = builder.build(root)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or "invalid YAML"
-        context = f" {exc.context}" if exc.context else ""
-        raise SequenceError(f"YAML syntax error: {problem}{context}".rstrip(),
-                            location=_loc(file, mark)) from None
-    except yaml.YAMLError as exc:
-        raise SequenceError(f"YAML error: {exc}", location=Location(file)) from None
-    except ValueCapReached:
+    except yaml.YAMLError as exc:  # (libyaml's reader refuses control characters here)
+        raise _yaml_error(exc, file, protected) from None
+    except ValueCapReached as exc:
+        if exc.too_deep:
+            raise _too_deep(file) from None
         raise _too_many(file) from None
-    except RecursionError:  # the YAML composer recurses: a few thousand [[[ … ]]]
-        raise SequenceError(f"nesting deeper than {MAX_DEPTH} levels",
-                            location=Location(file)) from None
+    except RecursionError:  # PyYAML's own composer recurses: a few hundred [[[ … ]]]
+        raise _too_deep(file) from None
     finally:
         loader.dispose()
     if builder.errors:

@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["console", "fit_line", "line_width", "wrap_lines"]
+__all__ = ["console", "fit_line", "line_width", "print_plain", "wrap_lines"]
 
 #: the width used for piped output with no COLUMNS: wide enough never to wrap
 UNLIMITED = 100_000
@@ -105,3 +105,18 @@ def console(stderr: bool = False) -> Console:
     trimmed: Any = _TrimmedLines(stream)
     return Console(file=trimmed, highlight=False, width=width or UNLIMITED, no_color=True,
                    soft_wrap=width is None, emoji=False)
+
+
+def print_plain(text: str, stderr: bool = False) -> None:
+    """Print ``text`` (no markup) by the module's rule; piped, without importing rich.
+
+    A ``--json`` run that only has a note for stderr then never pays for rich.
+    """
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        console(stderr).print(text, markup=False, highlight=False)
+        return
+    width = line_width(stream)
+    lines = wrap_lines(text, width) if width is not None else text
+    stream.write("".join(line.rstrip() + "\n" for line in lines.split("\n")))
+    stream.flush()

@@ -172,3 +172,21 @@ def test_text_plot_stays_in_its_width_and_marks_the_centre():
     assert sum(line.count("*") for line in lines) == 30
     assert lines[-1].strip() == "roi0/i0 vs theta (deg)"
     assert text_plot([1.0], [2.0]) == ["(nothing to plot: 1 finite point)"]
+
+
+def test_plain_notes_on_a_pipe_follow_columns_without_rich(monkeypatch, capsys):
+    import sys
+
+    from expctl.ui.output import print_plain
+
+    monkeypatch.delitem(sys.modules, "rich.console", raising=False)
+    monkeypatch.delenv("COLUMNS", raising=False)
+    long = "note: " + "word " * 30
+    print_plain(long, stderr=True)
+    assert capsys.readouterr().err == long.rstrip() + "\n"  # piped, no COLUMNS: one line
+    monkeypatch.setenv("COLUMNS", "40")
+    print_plain(long, stderr=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) > 1 and all(len(line) <= 40 for line in lines)
+    assert " ".join(line.strip() for line in lines) == long.strip()
+    assert "rich.console" not in sys.modules

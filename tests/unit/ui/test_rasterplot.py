@@ -58,3 +58,26 @@ def test_a_scan_without_a_fit_or_move_still_draws(tmp_path) -> None:
                          tmp_path / "scan.png")
     used = set(np.asarray(Image.open(png)).ravel().tolist())
     assert ORANGE not in used and RED not in used  # nothing fitted; the NaN target not drawn
+
+
+@pytest.mark.parametrize("text", ["rock #6: theta centre 11.401230 ± 0.000010, FWHM 0.0014",
+                                  "AVAWAY To", "normalised signal", "-0.25", ""])
+def test_text_stamped_from_cached_glyphs_matches_freetype_layout(text) -> None:
+    from PIL import ImageDraw
+
+    from expctl.ui.rasterplot import _font, _text_mask
+
+    font = _font(14)
+    mask, left, top, advance = _text_mask(text, 14)
+    assert advance == pytest.approx(font.getlength(text), abs=0.5)
+    reference = Image.new("L", (700, 40))
+    ImageDraw.Draw(reference).text((10, 10), text, fill=255, font=font)
+    stamped = Image.new("L", (700, 40))
+    stamped.paste(mask, (10 + left, 10 + top))
+    if not text:
+        assert reference.getbbox() is None and stamped.getbbox() is None
+        return
+    box_ref, box_got = reference.getbbox(), stamped.getbbox()
+    assert all(abs(a - b) <= 1 for a, b in zip(box_ref, box_got, strict=True))
+    ink_ref, ink_got = (np.asarray(im, dtype=float).sum() for im in (reference, stamped))
+    assert ink_got == pytest.approx(ink_ref, rel=0.03)  # the same glyphs, not a stand-in
