@@ -1,8 +1,8 @@
 """The peak fit of :mod:`expctl.analysis._peakfit` without numba, bit for bit.
 
 Loading the numba kernels costs ~0.7 s per process (numba's CPU target, SciPy's
-LAPACK bindings, the cached machine code); a rocking curve of 41 points fits in
-about a millisecond here, so a CLI campaign that fits a few dozen curves is
+LAPACK bindings, the cached machine code); a rocking curve of 41 points fits in a
+few milliseconds here (noise refit included), so a CLI campaign that fits a few dozen curves is
 faster without them (:func:`expctl.analysis.peaks._fit` picks by size).
 
 The results are *identical* to the kernels', not merely close — the fitted

@@ -10,7 +10,7 @@ jump there.  A hardware device finishes from another thread by calling
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from expctl.clock import Clock
@@ -216,24 +216,18 @@ def wait_all(statuses: Iterable[Status], clock: Clock) -> None:
         st.result(now)
 
 
-def jump_to_end(statuses: Iterable[Status], clock: Clock) -> bool:
+def jump_to_end(statuses: Sequence[Status], clock: Clock) -> bool:
     """On a virtual clock: jump to when every status has ended and raise the first error
-    (in given order), as :func:`wait_all` does; ``False`` (nothing done) if one is
-    finished by a callback.  One call per wait, not two per status: a step-scan point
-    waits three times."""
+    (in given order), as :func:`wait_all` does in one jump; ``False`` (nothing done) if
+    one is finished by a callback."""
     latest = clock.now()
     for st in statuses:
-        end = st.deadline
-        if end is None:
+        if st.deadline is None:
             return False
-        timeout = st.timeout
-        if timeout is not None and end > (timeout_at := st.started + timeout):
-            end = timeout_at
-        if end > latest:
+        end = st.completion_time()
+        if end is not None and end > latest:
             latest = end
     clock.sleep_until(latest)
     for st in statuses:
-        if st._error is not None or (st.timeout is not None
-                                     and latest >= st.started + st.timeout):
-            st.result(latest)
+        st.result(latest)
     return True
