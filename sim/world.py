@@ -250,7 +250,7 @@ class SimWorld:
                     f"no X-ray beam during the {device} acquisition "
                     f"(tag {int(window.tags[lost])})",
                     device=device, hint="Wait for the beam to return, then repeat."))
-        return Status(device, now, end, timeout=end - now + self.timeout_margin)
+        return Status.known(device, now, end, end - now + self.timeout_margin)
 
     def _trigger_fault(self, device: str, now: float, end: float) -> Status | None:
         """The status of an acquisition an armed fault spoils (timeout, dropout), if any."""
