@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from expctl.devices.status import jump_to_end
 from expctl.engine.interrupts import RECOVERABLE
+from expctl.engine.lifecycle import Lifecycle
 from expctl.engine.motion import DeviceActions
 from expctl.engine.states import EngineState
 from expctl.engine.steps import StepStack
@@ -38,15 +39,13 @@ class ScanPoints:
     :class:`~expctl.engine.interpreter.Interpreter`, which sets what is declared here)."""
 
     _attention: bool
+    _life: Lifecycle
     _steps: StepStack
     _motion: DeviceActions
     _handlers: dict[type, Callable[[Any], Any]]
     _since_checkpoint: list[Action | ScanMove]
 
     if TYPE_CHECKING:  # the interpreter's
-        @property
-        def state(self) -> EngineState: ...
-
         def _execute_special(self, action: Action) -> Any: ...
 
         def _attempt(self, action: Action) -> Any: ...
@@ -78,7 +77,7 @@ class ScanPoints:
         from where that stops being so, action by action."""
         motion = self._motion
         if (not motion.virtual or self._attention or self._steps.in_step
-                or self.state is not RUNNING or len(position) != 1):
+                or self._life.model.state is not RUNNING or len(position) != 1):
             return self._each(scan.point(position))
         since = self._since_checkpoint
         since.clear()  # the checkpoint (running: nothing to halt for)
