@@ -52,7 +52,7 @@ class Window:
     """
 
     __slots__ = ("_tags", "_times", "_timeline", "acquired", "damage", "data", "end", "first",
-                 "n", "start", "state", "version")
+                 "n", "start", "state", "status", "version")
 
     def __init__(self, timeline: Timeline, first: int, n: int, start: float, end: float,
                  version: int, acquired: bool = True) -> None:
@@ -63,6 +63,8 @@ class Window:
         self.state: ShotState | None = None
         self.damage: dict[int, float] | None = None
         self.data: Shots | None = None
+        #: the acquisition's status (simultaneous triggers without faults share it)
+        self.status: Status | None = None
         self._tags: np.ndarray | None = None
         self._times: np.ndarray | None = None
 
@@ -240,6 +242,8 @@ class SimWorld:
             failed = self._trigger_fault(device, now, end)
             if failed is not None:
                 return failed
+        elif (shared := window.status) is not None and shared.started == now:
+            return shared  # a simultaneous trigger: the same acquisition, one status
         if self.require_beam:
             offset = self._facility_offset
             if self.beam_loss.first_loss(window.start + offset, end + offset) is not None:
@@ -250,7 +254,8 @@ class SimWorld:
                     f"no X-ray beam during the {device} acquisition "
                     f"(tag {int(window.tags[lost])})",
                     device=device, hint="Wait for the beam to return, then repeat."))
-        return Status.known(device, now, end, end - now + self.timeout_margin)
+        window.status = Status.known(device, now, end, end - now + self.timeout_margin)
+        return window.status
 
     def _trigger_fault(self, device: str, now: float, end: float) -> Status | None:
         """The status of an acquisition an armed fault spoils (timeout, dropout), if any."""
