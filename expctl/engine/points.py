@@ -96,24 +96,25 @@ class ScanPoints:
                 motion.wait([status], (dev,))
         except RECOVERABLE as err:
             self._recover(scan.move(position), self._handlers[Move], err)
-        trigger = scan.trigger
+        trigger, read, handlers = scan.trigger, scan.read, self._handlers
         if trigger is not None:
             if self._attention:
-                return self._each((trigger, scan.read))
-            self._do_part(trigger)
+                return self._each((trigger, read))
+            handler = handlers[Trigger]
+            try:
+                handler(trigger)
+            except RECOVERABLE as err:
+                self._recover(trigger, handler, err)
         if self._attention:
-            return self._one_action(scan.read)
-        return self._do_part(scan.read)
+            return self._one_action(read)
+        handler = handlers[Read]
+        try:
+            return handler(read)
+        except RECOVERABLE as err:
+            return self._recover(read, handler, err)
 
     def _each(self, actions: tuple[Action, ...]) -> Any:
         result = None
         for action in actions:
             result = self._one_action(action)
         return result
-
-    def _do_part(self, action: Trigger | Read) -> Any:
-        handler = self._handlers[type(action)]
-        try:
-            return handler(action)
-        except RECOVERABLE as err:
-            return self._recover(action, handler, err)
