@@ -52,7 +52,7 @@ class Window:
     """
 
     __slots__ = ("_tags", "_times", "_timeline", "acquired", "damage", "data", "end", "first",
-                 "n", "start", "state", "status", "version")
+                 "n", "start", "state", "version")
 
     def __init__(self, timeline: Timeline, first: int, n: int, start: float, end: float,
                  version: int, acquired: bool = True) -> None:
@@ -63,8 +63,6 @@ class Window:
         self.state: ShotState | None = None
         self.damage: dict[int, float] | None = None
         self.data: Shots | None = None
-        #: the acquisition's status (simultaneous triggers without faults share it)
-        self.status: Status | None = None
         self._tags: np.ndarray | None = None
         self._times: np.ndarray | None = None
 
@@ -143,6 +141,9 @@ class SimWorld:
         self._version = 0
         self._window: Window | None = None
         self._asked = -math.inf  # clock time of the last trigger (simultaneous ones share it)
+        # the last acquisition's window and status (simultaneous triggers share them)
+        self._acquiring: Window | None = None
+        self._acquisition = Status.done("acquisition", 0.0)
         self._current: Window | None = None
         self._facility_offset = timeline.offset_ticks / timeline.tag_rate_hz
         self._commands = _Commands(self.devices)
@@ -242,7 +243,7 @@ class SimWorld:
             failed = self._trigger_fault(device, now, end)
             if failed is not None:
                 return failed
-        elif (shared := window.status) is not None and shared.started == now:
+        elif self._acquiring is window and (shared := self._acquisition).started == now:
             return shared  # a simultaneous trigger: the same acquisition, one status
         if self.require_beam:
             offset = self._facility_offset
@@ -254,8 +255,9 @@ class SimWorld:
                     f"no X-ray beam during the {device} acquisition "
                     f"(tag {int(window.tags[lost])})",
                     device=device, hint="Wait for the beam to return, then repeat."))
-        window.status = Status.known(device, now, end, end - now + self.timeout_margin)
-        return window.status
+        self._acquiring = window  # (not kept by the window: readings keep windows)
+        self._acquisition = Status.known(device, now, end, end - now + self.timeout_margin)
+        return self._acquisition
 
     def _trigger_fault(self, device: str, now: float, end: float) -> Status | None:
         """The status of an acquisition an armed fault spoils (timeout, dropout), if any."""
