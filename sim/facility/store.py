@@ -3,18 +3,24 @@
 Layout under ``<data_dir>/facility/``::
 
     facility.json            tag origin, last tick used, next run number per beamline,
-                             runs open now (with the pid and host of their controller)
+                             runs open now (their run-table entry, and the pid and host
+                             of their controller)
     lock                     flock'ed while run numbers or the time line are updated
-    bl<N>/runs/<run>.json    run-table entry (rewritten atomically as the run progresses)
+    bl<N>/runs/<run>.json    run-table entry of a stopped run (written once, at its stop)
     bl<N>/sync/<run>/        tags and image recipes of the run: columns.json + rows.f64 (appended)
     bl<N>/states/<key>.*     the state time line of each session (see sim.facility.states);
                              the sync DB's values of every shot are computed from it
 
 Everything is written by atomic rename, so another process reading the
-directory sees either the old or the new file, never half of one.  A run whose
-controller died (``kill -9``) is ended by the next session, as a facility DAQ
-ends a run whose controller went away: status 0, with the shots it recorded.  With
-``root=None`` the same API keeps everything in memory (estimator twins, tests).
+directory sees either the old or the new file, never half of one.  A run costs one
+durable write per transition: its start is one rewrite of ``facility.json`` (run
+number, facility time and the running entry together), its stop one new run-table
+file; the stopped run leaves ``open_runs`` (and its stop tick reaches ``last_tick``)
+with this process's next state write, or the next session's if this one is killed
+first (ADR 0022).  A run whose controller died (``kill -9``) is ended by the next
+session, as a facility DAQ ends a run whose controller went away: status 0, with the
+shots it recorded.  With ``root=None`` the same API keeps everything in memory
+(estimator twins, tests).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import json
 import os
 import socket
 from collections.abc import Iterator, Mapping
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +61,9 @@ class FacilityStore:
         self._sync_names: dict[Path, list[str]] = {}
         self._states: dict[tuple[int, str], dict[str, Any]] = {}  # memory: header, profile, rows
         self._rows_cache: dict[Path, tuple[int, np.ndarray]] = {}
+        self._opened: set[str] = set()  # runs this store opened and has not stopped
+        self._stopped: dict[str, int | None] = {}  # stopped runs still in open_runs: tick
+        self._folders: set[Path] = set()  # folders known to exist
         if root is not None and create:
             root.mkdir(parents=True, exist_ok=True)
 
@@ -86,10 +95,18 @@ class FacilityStore:
         return json.loads(path.read_text(encoding="utf-8"))
 
     def _write_state(self, state: dict[str, Any]) -> None:
+        """Write ``state`` (read under the lock held now), with this process's stopped
+        runs settled in it: out of ``open_runs``, their stop tick in ``last_tick``."""
         if self.root is None:
             self._state = state
             return
+        open_runs = state.get("open_runs", {})
+        for key, tick in self._stopped.items():
+            open_runs.pop(key, None)
+            if tick is not None and tick > int(state.get("last_tick", -1)):
+                state["last_tick"] = tick
         _atomic_write(self.root / "facility.json", json.dumps(state, indent=1).encode())
+        self._stopped.clear()
 
     def open_session(self, epoch_unix: float, tag_rate_hz: float) -> tuple[int, int, float]:
         """Start a session: returns (tag0, start_tick, origin_unix).
@@ -100,13 +117,13 @@ class FacilityStore:
         """
         with self._locked():
             state = self._read_state()
+            self._close_abandoned(state, tag_rate_hz)  # (a stopped one may advance last_tick)
             origin = float(state.get("origin_unix", epoch_unix))
             tag0 = int(state.get("tag0", DEFAULT_TAG0))
             last = state.get("last_tick")
             start = 0 if last is None else int(last) + int(tag_rate_hz)
             start = max(start, int((epoch_unix - origin) * tag_rate_hz))
             state.update(origin_unix=origin, tag0=tag0, last_tick=start)
-            self._close_abandoned(state, tag_rate_hz)
             self._write_state(state)
         return tag0, start, origin
 
@@ -117,13 +134,18 @@ class FacilityStore:
             if _owner_alive(owner):
                 continue
             beamline, run = (int(part) for part in key.split("/"))
-            del open_runs[key]
             try:
-                body = self._run_body(beamline, run)
+                body = self._run_body(beamline, run, state)
             except KeyError:
+                body = None
+            del open_runs[key]
+            if body is None:
                 continue
             rec = body["record"]
-            if rec.get("status") != 2:
+            if rec.get("status") != 2:  # stopped; its controller died before settling it
+                tick = body.get("tick")
+                if tick is not None and tick > int(state.get("last_tick", -1)):
+                    state["last_tick"] = int(tick)
                 continue
             tags = self.sync_columns(beamline, run).get("tag")
             shots = 0 if tags is None else len(tags)
@@ -133,27 +155,14 @@ class FacilityStore:
             rec.update(status=0, shots=shots, end_tag=last, stop_time=stop,
                        comment=(rec.get("comment", "") + " (ended: its controller stopped)"
                                 ).strip())
-            _atomic_write(self._bl(beamline) / "runs" / f"{run:06d}.json",
-                          json.dumps(body).encode())
-
-    def _track(self, record: RunRecord) -> None:
-        """Note a run as open (with this process as its controller) or as ended."""
-        key = f"{record.beamline}/{record.run}"
-        with self._locked():
-            state = self._read_state()
-            open_runs = state.setdefault("open_runs", {})
-            if record.status == 2:
-                open_runs[key] = {"pid": os.getpid(), "host": socket.gethostname()}
-            elif open_runs.pop(key, None) is None:
-                return
-            self._write_state(state)
+            self._write_run_file(beamline, run, body)
 
     def touch(self, tick: int) -> None:
         """Record that facility time has reached ``tick`` (for the next session's offset)."""
         with self._locked():
             state = self._read_state()
-            if tick > int(state.get("last_tick", -1)):
-                state["last_tick"] = int(tick)
+            if tick > int(state.get("last_tick", -1)) or self._stopped:
+                state["last_tick"] = max(int(tick), int(state.get("last_tick", -1)))
                 self._write_state(state)
 
     def register_equipment(self, units: Mapping[str, str]) -> None:
@@ -169,20 +178,33 @@ class FacilityStore:
         """Every equipment name ever registered, with its units."""
         return dict(self._read_state().get("equipment", {}))
 
-    def allocate_run(self, beamline: int, tick: int | None = None) -> int:
-        """The next run number of ``beamline`` (monotonic, never reused, across processes).
+    def open_run(self, record: RunRecord, meta: Mapping[str, Any], tick: int | None = None
+                 ) -> RunRecord:
+        """Start a run: ``record`` numbered with the next run of its beamline (monotonic,
+        never reused, across processes), running, with this process as its controller.
 
-        ``tick`` also records facility time as :meth:`touch` does, in the same write.
+        One write: the run number, the running entry (with ``meta``, the detector
+        models …) and ``tick`` (facility time, as :meth:`touch`) go into the facility
+        state together, where the entry stays until :meth:`save_run` stops the run.
         """
         with self._locked():
             state = self._read_state()
             nxt = state.setdefault("next_run", {})
-            run = int(nxt.get(str(beamline), 1))
-            nxt[str(beamline)] = run + 1
+            run = int(nxt.get(str(record.beamline), 1))
+            nxt[str(record.beamline)] = run + 1
             if tick is not None and tick > int(state.get("last_tick", -1)):
                 state["last_tick"] = int(tick)
+            record = replace(record, run=run, status=2)
+            body = _body(record, meta)
+            key = f"{record.beamline}/{run}"
+            if self.root is None:
+                self._runs[(record.beamline, run)] = json.loads(json.dumps(body))
+            else:
+                state.setdefault("open_runs", {})[key] = {
+                    "pid": os.getpid(), "host": socket.gethostname(), "body": body}
             self._write_state(state)
-        return run
+        self._opened.add(key)
+        return record
 
     # -- run table ---------------------------------------------------------------------
     def _bl(self, beamline: int) -> Path:
@@ -190,33 +212,66 @@ class FacilityStore:
             raise RuntimeError("an in-memory facility store has no folders")
         return self.root / f"bl{beamline}"
 
-    def save_run(self, record: RunRecord, meta: Mapping[str, Any]) -> None:
-        """Write the run-table entry of ``record`` with backend ``meta`` (detector models …)."""
-        rec = {f.name: getattr(record, f.name) for f in fields(record)}
-        rec["detectors"] = list(record.detectors)
-        body = {"record": rec, "meta": dict(meta)}
+    def save_run(self, record: RunRecord, meta: Mapping[str, Any], tick: int | None = None
+                 ) -> None:
+        """Rewrite the run-table entry of an opened run with backend ``meta``.
+
+        Stopping one of this process's runs (``record.status`` 0) is one write, the
+        run-table file; ``tick`` (facility time at the stop) is kept in it and reaches
+        the facility state with the next state write (see the module docstring).
+        """
+        body = _body(record, meta)
+        if tick is not None:
+            body["tick"] = int(tick)
+        key = f"{record.beamline}/{record.run}"
         if self.root is None:
             self._runs[(record.beamline, record.run)] = json.loads(json.dumps(body))
+            if tick is not None:
+                self.touch(tick)
             return
-        if record.status == 2:  # before the entry: a run never stays open unowned
-            self._track(record)
-        folder = self._bl(record.beamline) / "runs"
-        folder.mkdir(parents=True, exist_ok=True)
-        _atomic_write(folder / f"{record.run:06d}.json", json.dumps(body).encode())
-        if record.status != 2:
-            self._track(record)
+        if record.status == 2:  # still running: its entry lives in the facility state
+            with self._locked():
+                state = self._read_state()
+                owner = state.setdefault("open_runs", {}).setdefault(
+                    key, {"pid": os.getpid(), "host": socket.gethostname()})
+                owner["body"] = body
+                self._write_state(state)
+            return
+        self._write_run_file(record.beamline, record.run, body)
+        if key in self._opened:
+            self._opened.discard(key)
+            self._stopped[key] = None if tick is None else int(tick)
+            return
+        with self._locked():  # another controller's run (it died): settled at once
+            state = self._read_state()
+            if state.get("open_runs", {}).pop(key, None) is not None:
+                self._write_state(state)
 
-    def _run_body(self, beamline: int, run: int) -> dict[str, Any]:
+    def _write_run_file(self, beamline: int, run: int, body: Mapping[str, Any]) -> None:
+        folder = self._bl(beamline) / "runs"
+        if folder not in self._folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._folders.add(folder)
+        _atomic_write(folder / f"{run:06d}.json", json.dumps(body).encode())
+
+    def _run_body(self, beamline: int, run: int, state: Mapping[str, Any] | None = None
+                  ) -> dict[str, Any]:
+        """A run's entry: its run-table file once stopped, its facility-state entry while
+        it runs (``state``, or read now)."""
         if self.root is None:
             try:
                 return self._runs[(beamline, run)]
             except KeyError:
                 raise KeyError(f"run {run} does not exist on beamline {beamline}") from None
         path = self._bl(beamline) / "runs" / f"{run:06d}.json"
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise KeyError(f"run {run} does not exist on beamline {beamline}") from None
+        for _ in range(2):  # (a run stopped between the two reads is found at the second)
+            with contextlib.suppress(FileNotFoundError):
+                return json.loads(path.read_text(encoding="utf-8"))
+            owner = (self._read_state() if state is None else state).get(
+                "open_runs", {}).get(f"{beamline}/{run}", {})
+            if "body" in owner:
+                return owner["body"]
+        raise KeyError(f"run {run} does not exist on beamline {beamline}")
 
     def run_record(self, beamline: int, run: int) -> RunRecord:
         rec = dict(self._run_body(beamline, run)["record"])
@@ -231,14 +286,20 @@ class FacilityStore:
         if self.root is None:
             return sorted(r for (bl, r) in self._runs if bl == beamline)
         folder = self.root / f"bl{beamline}" / "runs"
-        if not folder.is_dir():
-            return []
-        return sorted(int(p.stem) for p in folder.glob("*.json"))
+        stopped = {int(p.stem) for p in folder.glob("*.json")} if folder.is_dir() else set()
+        return sorted(stopped | {run for bl, run in self._open_keys() if bl == beamline})
 
     def beamlines(self) -> list[int]:
         if self.root is None:
             return sorted({bl for (bl, _) in self._runs})
-        return sorted(int(p.name[2:]) for p in self.root.glob("bl*") if p.name[2:].isdigit())
+        found = {int(p.name[2:]) for p in self.root.glob("bl*") if p.name[2:].isdigit()}
+        return sorted(found | {bl for bl, _ in self._open_keys()})
+
+    def _open_keys(self) -> list[tuple[int, int]]:
+        """(beamline, run) of the running entries in the facility state."""
+        keys = [key.split("/") for key, owner in self._read_state().get("open_runs", {}).items()
+                if "body" in owner]
+        return [(int(bl), int(run)) for bl, run in keys]
 
     # -- sync DB ---------------------------------------------------------------------------
     def append_sync(self, beamline: int, run: int, columns: Mapping[str, np.ndarray]) -> None:
@@ -339,6 +400,13 @@ class FacilityStore:
             rows = self._states[(beamline, key)]["rows"]
             return np.concatenate(rows) if rows else np.zeros((0, width))
         return _read_rows(self._states_dir(beamline) / f"{key}.f64", width, self._rows_cache)
+
+
+def _body(record: RunRecord, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """A run-table entry: the record and backend ``meta``, as plain JSON values."""
+    rec = {f.name: getattr(record, f.name) for f in fields(record)}
+    rec["detectors"] = list(record.detectors)
+    return {"record": rec, "meta": dict(meta)}
 
 
 def _read_rows(path: Path, width: int, cache: dict[Path, tuple[int, np.ndarray]]

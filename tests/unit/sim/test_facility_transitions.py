@@ -1,0 +1,87 @@
+"""The facility store's run transitions: one durable write each, and a controller killed
+(``kill -9``) at any point leaves a run table the next session completes correctly."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import sim.facility.store as store_module
+from expctl.clock import VirtualClock
+from expctl.devices import wait_all
+from sim.backend import SimBackend, open_archive
+
+ROOT = Path(__file__).resolve().parents[3]
+
+#: a controller that takes one long run (100 s of beamtime in about a second of wall
+#: time) and dies without any clean-up, while the run runs or just after its stop
+CONTROLLER = """
+import os, sys
+from pathlib import Path
+from expctl.clock import VirtualClock
+from expctl.devices import load_profile, wait_all
+from sim.backend import PROFILE_DIR, SimBackend
+bl = SimBackend().connect(load_profile(PROFILE_DIR / "bl3.yaml"), VirtualClock(),
+                          data_dir=Path(sys.argv[1]))
+rec, st = bl.daq.start_run(3000)
+wait_all([st], bl.clock)
+bl.daq.collect()
+if sys.argv[2] == "stopped":
+    rec = bl.daq.stop_run()
+print(rec.run, flush=True)
+os._exit(9)
+"""
+
+
+def _killed_controller(data: Path, when: str) -> int:
+    out = subprocess.run([sys.executable, "-c", CONTROLLER, str(data), when], cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 9, out.stderr
+    return int(out.stdout)
+
+
+def test_each_run_transition_is_one_durable_write(beamline, monkeypatch):
+    writes: list[str] = []
+    real = store_module._atomic_write
+    monkeypatch.setattr(store_module, "_atomic_write",
+                        lambda path, data: (writes.append(path.name), real(path, data)))
+    rec, st = beamline.daq.start_run(30)
+    assert writes == ["facility.json"]
+    wait_all([st], beamline.clock)
+    beamline.daq.collect()
+    writes.clear()
+    beamline.daq.stop_run()
+    assert writes == [f"{rec.run:06d}.json"]
+
+
+@pytest.mark.parametrize("when", ["running", "stopped"])
+def test_a_killed_controllers_run_is_complete_and_its_number_never_reused(
+        profile, tmp_path, when):
+    data = tmp_path / "data"
+    run = _killed_controller(data, when)
+    reader = open_archive(data)
+    assert reader.run_record(3, run).status == (2 if when == "running" else 0)
+
+    bl = SimBackend().connect(profile, VirtualClock(), data_dir=data)  # the next session
+    try:
+        record = reader.run_record(3, run)
+        assert (record.status, record.shots) == (0, 3000)
+        assert record.end_tag == int(reader.tags(3, run)[-1])
+        assert ("its controller stopped" in record.comment) == (when == "running")
+        state = json.loads((data / "facility" / "facility.json").read_text())
+        assert state["open_runs"] == {}
+        nxt, st = bl.daq.start_run(1)
+        wait_all([st], bl.clock)
+        bl.daq.collect()
+        bl.daq.stop_run()
+    finally:
+        bl.close()
+    assert nxt.run == run + 1
+    if when == "stopped":  # facility time reached at the stop was kept
+        assert nxt.start_tag > record.end_tag
