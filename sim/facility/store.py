@@ -105,7 +105,8 @@ class FacilityStore:
             open_runs.pop(key, None)
             if tick is not None and tick > int(state.get("last_tick", -1)):
                 state["last_tick"] = tick
-        _atomic_write(self.root / "facility.json", json.dumps(state, indent=1).encode())
+        # (no indent: json's C encoder, ~10x faster on the running entries' metadata)
+        _atomic_write(self.root / "facility.json", json.dumps(state).encode())
         self._stopped.clear()
 
     def open_session(self, epoch_unix: float, tag_rate_hz: float) -> tuple[int, int, float]:
