@@ -7,7 +7,9 @@ Layout under ``<data_dir>/facility/``::
                              of their controller)
     lock                     flock'ed while run numbers or the time line are updated
     bl<N>/runs/<run>.json    run-table entry of a stopped run (written once, at its stop)
-    bl<N>/sync/<run>/        tags and image recipes of the run: columns.json + rows.f64 (appended)
+    bl<N>/sync/<run>.f64     tags and image recipes of the run: a header line naming the
+                             columns, then float64 rows (appended; before 2026-12-04 a
+                             folder <run>/ with columns.json + rows.f64, still read)
     bl<N>/states/<key>.*     the state time line of each session (see sim.facility.states);
                              the sync DB's values of every shot are computed from it
 
@@ -306,26 +308,35 @@ class FacilityStore:
     def append_sync(self, beamline: int, run: int, columns: Mapping[str, np.ndarray]) -> None:
         """Store one block of per-shot columns of ``run`` (``tag``, image recipes …).
 
-        On disk the run's column names are written once (``columns.json``) and every
-        block is appended to ``rows.f64`` as float64 rows (tags and counts are exact
-        integers below 2**53): one small write per block, whatever the run length.
+        On disk each block is appended to the run's one file as float64 rows (tags and
+        counts are exact integers below 2**53), the first after the header line naming
+        the columns, in the same write: one small append per block and one new file per
+        run, whatever the run length.
         """
         names = list(columns)
         if self.root is None:
             self._chunks.setdefault((beamline, run), []).append(
                 {k: np.asarray(v) for k, v in columns.items()})
             return
-        folder = self._bl(beamline) / "sync" / f"{run:06d}"
-        head = folder / "columns.json"
-        if self._sync_names.get(head) != names:
-            folder.mkdir(parents=True, exist_ok=True)
-            _atomic_write(head, json.dumps(names).encode())
-            self._sync_names[head] = names
+        folder = self._bl(beamline) / "sync"
+        path = folder / f"{run:06d}.f64"
+        known = self._sync_names.get(path)
+        if known is None and path.exists():  # (begun by another store on this folder)
+            known = self._sync_names[path] = _sync_header(path)[0]
+        head = b""
+        if known is None:
+            if folder not in self._folders:
+                folder.mkdir(parents=True, exist_ok=True)
+                self._folders.add(folder)
+            head = _sync_header_bytes(names)
+            self._sync_names[path] = names
+        elif known != names:
+            raise ValueError(f"run {run} records the sync columns {known}, not {names}")
         block = np.empty((len(columns["tag"]), len(names)), dtype="<f8")
         for j, v in enumerate(columns.values()):
             block[:, j] = v
-        with open(folder / "rows.f64", "ab") as fh:
-            fh.write(block.tobytes())
+        with open(path, "ab") as fh:
+            fh.write(head + block.tobytes())
 
     def sync_columns(self, beamline: int, run: int) -> dict[str, np.ndarray]:
         """All per-shot columns of ``run`` so far, concatenated (empty dict if none)."""
@@ -334,7 +345,26 @@ class FacilityStore:
             if not chunks:
                 return {}
             return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
-        folder = self._bl(beamline) / "sync" / f"{run:06d}"
+        path = self._bl(beamline) / "sync" / f"{run:06d}.f64"
+        names = self._sync_names.get(path)
+        if names is not None:
+            offset = len(_sync_header_bytes(names))
+        else:
+            try:
+                names, offset = _sync_header(path)
+            except FileNotFoundError:
+                return self._old_sync_columns(path.with_suffix(""))
+            if names is None:  # the first write is under way
+                return {}
+            self._sync_names[path] = names
+        rows = _read_rows(path, len(names), self._rows_cache, offset)
+        cols = {n: rows[:, j] for j, n in enumerate(names)}
+        cols["tag"] = cols["tag"].astype(np.int64)
+        return cols
+
+    def _old_sync_columns(self, folder: Path) -> dict[str, np.ndarray]:
+        """A run's columns in the layout before 2026-12-04 (``<run>/columns.json`` +
+        ``rows.f64``)."""
         try:
             names = json.loads((folder / "columns.json").read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -410,17 +440,36 @@ def _body(record: RunRecord, meta: Mapping[str, Any]) -> dict[str, Any]:
     return {"record": rec, "meta": dict(meta)}
 
 
-def _read_rows(path: Path, width: int, cache: dict[Path, tuple[int, np.ndarray]]
-               ) -> np.ndarray:
-    """Whole float64 rows of an append-only file (a half-written last row is left out);
-    re-read only when the file has grown."""
+def _sync_header_bytes(names: list[str]) -> bytes:
+    """The header line of a run's sync file: its column names (JSON), padded with spaces
+    so that the rows after it start at a multiple of 8 bytes."""
+    text = json.dumps(names)
+    return (text + " " * (-(len(text) + 1) % 8) + "\n").encode()
+
+
+def _sync_header(path: Path) -> tuple[list[str] | None, int]:
+    """(column names, offset of the first row) of a run's sync file; no names while its
+    first write is under way."""
+    with open(path, "rb") as fh:
+        line = fh.readline(1 << 20)
+    if not line.endswith(b"\n"):
+        return None, 0
+    return json.loads(line), len(line)
+
+
+def _read_rows(path: Path, width: int, cache: dict[Path, tuple[int, np.ndarray]],
+               offset: int = 0) -> np.ndarray:
+    """Whole float64 rows of an append-only file from ``offset`` on (a half-written last
+    row is left out); re-read only when the file has grown."""
     try:
-        size = path.stat().st_size // (8 * width) * (8 * width)
+        size = (path.stat().st_size - offset) // (8 * width) * (8 * width)
     except FileNotFoundError:  # the first block is being written
         return np.zeros((0, width))
+    size = max(size, 0)
     got = cache.get(path)
     if got is None or got[0] != size:
         with open(path, "rb") as fh:
+            fh.seek(offset)
             data = np.frombuffer(fh.read(size), dtype="<f8").reshape(-1, width)
         got = cache[path] = (size, data)
     return got[1]

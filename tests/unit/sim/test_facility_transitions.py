@@ -9,12 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import sim.facility.store as store_module
 from expctl.clock import VirtualClock
 from expctl.devices import wait_all
 from sim.backend import SimBackend, open_archive
+from sim.facility.store import FacilityStore
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -85,3 +87,22 @@ def test_a_killed_controllers_run_is_complete_and_its_number_never_reused(
     assert nxt.run == run + 1
     if when == "stopped":  # facility time reached at the stop was kept
         assert nxt.start_tag > record.end_tag
+
+
+def test_sync_columns_in_one_file_per_run_and_in_the_older_layout(tmp_path):
+    store = FacilityStore(tmp_path / "facility")
+    store.append_sync(3, 7, {"tag": np.array([10, 12]), "_recipe/x": np.array([0.5, 1.5])})
+    store.append_sync(3, 7, {"tag": np.array([14]), "_recipe/x": np.array([2.5])})
+    assert [p.name for p in (tmp_path / "facility" / "bl3" / "sync").iterdir()] == ["000007.f64"]
+    with pytest.raises(ValueError, match="sync columns"):
+        store.append_sync(3, 7, {"tag": np.array([16])})
+    reader = FacilityStore(tmp_path / "facility", create=False)
+    cols = reader.sync_columns(3, 7)
+    assert cols["tag"].tolist() == [10, 12, 14] and cols["tag"].dtype == np.int64
+    assert cols["_recipe/x"].tolist() == [0.5, 1.5, 2.5]
+    old = tmp_path / "facility" / "bl3" / "sync" / "000006"  # written before 2026-12-04
+    old.mkdir()
+    (old / "columns.json").write_text('["tag", "_recipe/x"]')
+    (old / "rows.f64").write_bytes(np.array([[8.0, 0.25]], dtype="<f8").tobytes())
+    assert reader.sync_columns(3, 6)["tag"].tolist() == [8]
+    assert reader.sync_columns(3, 5) == {}
