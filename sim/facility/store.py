@@ -3,8 +3,9 @@
 Layout under ``<data_dir>/facility/``::
 
     facility.json            tag origin, last tick used, next run number per beamline,
-                             runs open now (their run-table entry, and the pid and host
-                             of their controller)
+    facility.log             runs open now (their run-table entry, and the pid and host
+                             of their controller): a checkpoint and the changes since
+                             (see sim.facility.statelog)
     lock                     flock'ed while run numbers or the time line are updated
     bl<N>/runs/<run>.json    run-table entry of a stopped run (written once, at its stop)
     bl<N>/sync/<run>.f64     tags and image recipes of the run: a header line naming the
@@ -13,16 +14,13 @@ Layout under ``<data_dir>/facility/``::
     bl<N>/states/<key>.*     the state time line of each session (see sim.facility.states);
                              the sync DB's values of every shot are computed from it
 
-Everything is written by atomic rename, so another process reading the
-directory sees either the old or the new file, never half of one.  A run costs one
-durable write per transition: its start is one rewrite of ``facility.json`` (run
-number, facility time and the running entry together), its stop one new run-table
-file; the stopped run leaves ``open_runs`` (and its stop tick reaches ``last_tick``)
-with this process's next state write, or the next session's if this one is killed
-first (ADR 0022).  A run whose controller died (``kill -9``) is ended by the next
-session, as a facility DAQ ends a run whose controller went away: status 0, with the
-shots it recorded.  With ``root=None`` the same API keeps everything in memory
-(estimator twins, tests).
+Files are written by atomic rename or appended in whole rows or lines, so another
+process reading the directory never sees half of anything.  A run costs one append
+to ``facility.log`` at its start (run number, running entry and facility time in one
+line) and at its stop a new run-table file and one more line (ADR 0022).  A run whose
+controller died (``kill -9``) is ended by the next session, as a facility DAQ ends a
+run whose controller went away: status 0, with the shots it recorded.  With
+``root=None`` the same API keeps everything in memory (estimator twins, tests).
 """
 
 from __future__ import annotations
@@ -41,6 +39,7 @@ import numpy as np
 
 from expctl.devices.profile import Profile, load_profile
 from expctl.devices.protocols import RunRecord
+from sim.facility.statelog import FacilityState, atomic_write
 
 __all__ = ["FacilityStore"]
 
@@ -57,14 +56,12 @@ class FacilityStore:
 
     def __init__(self, root: Path | None, *, create: bool = True) -> None:
         self.root = root
-        self._state: dict[str, Any] = {}
+        self._facility = FacilityState(root)
         self._runs: dict[tuple[int, int], dict[str, Any]] = {}
         self._chunks: dict[tuple[int, int], list[dict[str, np.ndarray]]] = {}
         self._sync_names: dict[Path, list[str]] = {}
         self._states: dict[tuple[int, str], dict[str, Any]] = {}  # memory: header, profile, rows
         self._rows_cache: dict[Path, tuple[int, np.ndarray]] = {}
-        self._opened: set[str] = set()  # runs this store opened and has not stopped
-        self._stopped: dict[str, int | None] = {}  # stopped runs still in open_runs: tick
         self._folders: set[Path] = set()  # folders known to exist
         if root is not None and create:
             root.mkdir(parents=True, exist_ok=True)
@@ -72,7 +69,7 @@ class FacilityStore:
     def memory_twin(self) -> FacilityStore:
         """An in-memory store continuing this one's run numbers and time (persists nothing)."""
         twin = FacilityStore(None)
-        twin._state = json.loads(json.dumps(self._read_state()))
+        twin._facility.checkpoint(json.loads(json.dumps(self._read_state())))
         return twin
 
     # -- shared state ----------------------------------------------------------------
@@ -89,27 +86,8 @@ class FacilityStore:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def _read_state(self) -> dict[str, Any]:
-        if self.root is None:
-            return self._state
-        path = self.root / "facility.json"
-        if not path.exists():
-            return {}
-        return json.loads(path.read_text(encoding="utf-8"))
-
-    def _write_state(self, state: dict[str, Any]) -> None:
-        """Write ``state`` (read under the lock held now), with this process's stopped
-        runs settled in it: out of ``open_runs``, their stop tick in ``last_tick``."""
-        if self.root is None:
-            self._state = state
-            return
-        open_runs = state.get("open_runs", {})
-        for key, tick in self._stopped.items():
-            open_runs.pop(key, None)
-            if tick is not None and tick > int(state.get("last_tick", -1)):
-                state["last_tick"] = tick
-        # (no indent: json's C encoder, ~10x faster on the running entries' metadata)
-        _atomic_write(self.root / "facility.json", json.dumps(state).encode())
-        self._stopped.clear()
+        """The facility state now (read-only: changes go through ``self._facility``)."""
+        return self._facility.read()
 
     def open_session(self, epoch_unix: float, tag_rate_hz: float) -> tuple[int, int, float]:
         """Start a session: returns (tag0, start_tick, origin_unix).
@@ -119,7 +97,7 @@ class FacilityStore:
         the wall-clock position of ``epoch_unix`` if that is later.
         """
         with self._locked():
-            state = self._read_state()
+            state = json.loads(json.dumps(self._read_state()))
             self._close_abandoned(state, tag_rate_hz)  # (a stopped one may advance last_tick)
             origin = float(state.get("origin_unix", epoch_unix))
             tag0 = int(state.get("tag0", DEFAULT_TAG0))
@@ -127,7 +105,7 @@ class FacilityStore:
             start = 0 if last is None else int(last) + int(tag_rate_hz)
             start = max(start, int((epoch_unix - origin) * tag_rate_hz))
             state.update(origin_unix=origin, tag0=tag0, last_tick=start)
-            self._write_state(state)
+            self._facility.checkpoint(state)
         return tag0, start, origin
 
     def _close_abandoned(self, state: dict[str, Any], tag_rate_hz: float) -> None:
@@ -145,7 +123,7 @@ class FacilityStore:
             if body is None:
                 continue
             rec = body["record"]
-            if rec.get("status") != 2:  # stopped; its controller died before settling it
+            if rec.get("status") != 2:  # stopped; its controller died before it settled it
                 tick = body.get("tick")
                 if tick is not None and tick > int(state.get("last_tick", -1)):
                     state["last_tick"] = int(tick)
@@ -161,21 +139,19 @@ class FacilityStore:
             self._write_run_file(beamline, run, body)
 
     def touch(self, tick: int) -> None:
-        """Record that facility time has reached ``tick`` (for the next session's offset)."""
+        """Record that facility time has reached ``tick`` (for the next session's offset),
+        folding the log into the checkpoint (a session calls it as it closes)."""
         with self._locked():
-            state = self._read_state()
-            if tick > int(state.get("last_tick", -1)) or self._stopped:
-                state["last_tick"] = max(int(tick), int(state.get("last_tick", -1)))
-                self._write_state(state)
+            state = json.loads(json.dumps(self._read_state()))
+            state["last_tick"] = max(int(tick), int(state.get("last_tick", -1)))
+            self._facility.checkpoint(state)
 
     def register_equipment(self, units: Mapping[str, str]) -> None:
         """Declare sync-DB equipment names (and their units) this session records."""
         with self._locked():
-            state = self._read_state()
-            table = state.setdefault("equipment", {})
+            table = self._read_state().get("equipment", {})
             if any(table.get(k) != v for k, v in units.items()):
-                table.update(units)
-                self._write_state(state)
+                self._facility.change({"equipment": dict(units)})
 
     def equipment(self) -> dict[str, str]:
         """Every equipment name ever registered, with its units."""
@@ -186,27 +162,21 @@ class FacilityStore:
         """Start a run: ``record`` numbered with the next run of its beamline (monotonic,
         never reused, across processes), running, with this process as its controller.
 
-        One write: the run number, the running entry (with ``meta``, the detector
-        models …) and ``tick`` (facility time, as :meth:`touch`) go into the facility
-        state together, where the entry stays until :meth:`save_run` stops the run.
+        One append: the run number, the running entry (with ``meta``, the detector
+        models …) and ``tick`` (facility time, as :meth:`touch`) in one logged change;
+        the entry stays in the facility state until :meth:`save_run` stops the run.
         """
         with self._locked():
-            state = self._read_state()
-            nxt = state.setdefault("next_run", {})
-            run = int(nxt.get(str(record.beamline), 1))
-            nxt[str(record.beamline)] = run + 1
-            if tick is not None and tick > int(state.get("last_tick", -1)):
-                state["last_tick"] = int(tick)
+            run = int(self._read_state().get("next_run", {}).get(str(record.beamline), 1))
             record = replace(record, run=run, status=2)
             body = _body(record, meta)
-            key = f"{record.beamline}/{run}"
+            owner = None
             if self.root is None:
                 self._runs[(record.beamline, run)] = json.loads(json.dumps(body))
             else:
-                state.setdefault("open_runs", {})[key] = {
-                    "pid": os.getpid(), "host": socket.gethostname(), "body": body}
-            self._write_state(state)
-        self._opened.add(key)
+                owner = {"pid": os.getpid(), "host": socket.gethostname(), "body": body}
+            self._facility.change({"open": f"{record.beamline}/{run}", "owner": owner,
+                                   "tick": tick})
         return record
 
     # -- run table ---------------------------------------------------------------------
@@ -219,9 +189,9 @@ class FacilityStore:
                  ) -> None:
         """Rewrite the run-table entry of an opened run with backend ``meta``.
 
-        Stopping one of this process's runs (``record.status`` 0) is one write, the
-        run-table file; ``tick`` (facility time at the stop) is kept in it and reaches
-        the facility state with the next state write (see the module docstring).
+        A stopped run (``record.status`` 0) gets its run-table file, then leaves the
+        open runs with ``tick`` (facility time at the stop, also kept in the file: a
+        controller killed between the two has it recovered by the next session).
         """
         body = _body(record, meta)
         if tick is not None:
@@ -229,33 +199,25 @@ class FacilityStore:
         key = f"{record.beamline}/{record.run}"
         if self.root is None:
             self._runs[(record.beamline, record.run)] = json.loads(json.dumps(body))
-            if tick is not None:
-                self.touch(tick)
+            self._facility.change({"tick": tick})
             return
-        if record.status == 2:  # still running: its entry lives in the facility state
-            with self._locked():
-                state = self._read_state()
-                owner = state.setdefault("open_runs", {}).setdefault(
-                    key, {"pid": os.getpid(), "host": socket.gethostname()})
-                owner["body"] = body
-                self._write_state(state)
-            return
-        self._write_run_file(record.beamline, record.run, body)
-        if key in self._opened:
-            self._opened.discard(key)
-            self._stopped[key] = None if tick is None else int(tick)
-            return
-        with self._locked():  # another controller's run (it died): settled at once
-            state = self._read_state()
-            if state.get("open_runs", {}).pop(key, None) is not None:
-                self._write_state(state)
+        if record.status != 2:
+            self._write_run_file(record.beamline, record.run, body)
+        with self._locked():
+            if record.status == 2:  # still running: its entry lives in the facility state
+                owner = dict(self._read_state().get("open_runs", {}).get(key) or {
+                    "pid": os.getpid(), "host": socket.gethostname()}, body=body)
+                self._facility.change({"open": key, "owner": owner})
+            else:
+                self._read_state()
+                self._facility.change({"settle": key, "tick": tick})
 
     def _write_run_file(self, beamline: int, run: int, body: Mapping[str, Any]) -> None:
         folder = self._bl(beamline) / "runs"
         if folder not in self._folders:
             folder.mkdir(parents=True, exist_ok=True)
             self._folders.add(folder)
-        _atomic_write(folder / f"{run:06d}.json", json.dumps(body).encode())
+        atomic_write(folder / f"{run:06d}.json", json.dumps(body).encode())
 
     def _run_body(self, beamline: int, run: int, state: Mapping[str, Any] | None = None
                   ) -> dict[str, Any]:
@@ -322,14 +284,13 @@ class FacilityStore:
         path = folder / f"{run:06d}.f64"
         known = self._sync_names.get(path)
         if known is None and path.exists():  # (begun by another store on this folder)
-            known = self._sync_names[path] = _sync_header(path)[0]
+            known = _sync_header(path)[0]
         head = b""
         if known is None:
             if folder not in self._folders:
                 folder.mkdir(parents=True, exist_ok=True)
                 self._folders.add(folder)
             head = _sync_header_bytes(names)
-            self._sync_names[path] = names
         elif known != names:
             raise ValueError(f"run {run} records the sync columns {known}, not {names}")
         block = np.empty((len(columns["tag"]), len(names)), dtype="<f8")
@@ -337,6 +298,7 @@ class FacilityStore:
             block[:, j] = v
         with open(path, "ab") as fh:
             fh.write(head + block.tobytes())
+        self._sync_names[path] = names
 
     def sync_columns(self, beamline: int, run: int) -> dict[str, np.ndarray]:
         """All per-shot columns of ``run`` so far, concatenated (empty dict if none)."""
@@ -387,7 +349,7 @@ class FacilityStore:
             return
         folder = self._states_dir(beamline)
         folder.mkdir(parents=True, exist_ok=True)
-        _atomic_write(folder / f"{key}.profile.json", json.dumps(dict(profile.raw)).encode())
+        atomic_write(folder / f"{key}.profile.json", json.dumps(dict(profile.raw)).encode())
         (folder / f"{key}.f64").touch()
         self.write_states_header(beamline, key, header)
 
@@ -395,7 +357,7 @@ class FacilityStore:
         if self.root is None:
             self._states[(beamline, key)]["header"] = json.loads(json.dumps(header))
             return
-        _atomic_write(self._states_dir(beamline) / f"{key}.json", json.dumps(header).encode())
+        atomic_write(self._states_dir(beamline) / f"{key}.json", json.dumps(header).encode())
 
     def append_states(self, beamline: int, key: str, rows: np.ndarray) -> None:
         """Append rows (float64) to the session's time line (readers see whole rows only)."""
@@ -487,8 +449,3 @@ def _owner_alive(owner: Mapping[str, Any]) -> bool:
         return True
     return True
 
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import sim.facility.statelog as statelog
 import sim.facility.store as store_module
 from expctl.clock import VirtualClock
 from expctl.devices import wait_all
@@ -48,18 +49,42 @@ def _killed_controller(data: Path, when: str) -> int:
     return int(out.stdout)
 
 
-def test_each_run_transition_is_one_durable_write(beamline, monkeypatch):
-    writes: list[str] = []
-    real = store_module._atomic_write
-    monkeypatch.setattr(store_module, "_atomic_write",
-                        lambda path, data: (writes.append(path.name), real(path, data)))
+def test_a_run_start_appends_one_line_and_its_stop_one_file_and_one_line(
+        beamline, tmp_path, monkeypatch):
+    rewrites: list[str] = []
+    real = statelog.atomic_write
+
+    def counted(path, data):
+        rewrites.append(path.name)
+        real(path, data)
+
+    monkeypatch.setattr(statelog, "atomic_write", counted)
+    monkeypatch.setattr(store_module, "atomic_write", counted)
+    log = tmp_path / "data" / "facility" / "facility.log"
+    lines = log.read_bytes().count(b"\n") if log.exists() else 0
     rec, st = beamline.daq.start_run(30)
-    assert writes == ["facility.json"]
+    assert rewrites == [] and log.read_bytes().count(b"\n") == lines + 1
     wait_all([st], beamline.clock)
     beamline.daq.collect()
-    writes.clear()
     beamline.daq.stop_run()
-    assert writes == [f"{rec.run:06d}.json"]
+    assert rewrites == [f"{rec.run:06d}.json"] and log.read_bytes().count(b"\n") == lines + 2
+    beamline.close()  # folds the log into the checkpoint
+    assert rewrites[-1] == "facility.json" and not log.exists()
+    state = json.loads((tmp_path / "data" / "facility" / "facility.json").read_text())
+    assert state["next_run"] == {"3": rec.run + 1} and state["open_runs"] == {}
+
+
+def test_a_line_cut_short_by_a_kill_is_skipped_and_the_next_change_starts_afresh(tmp_path):
+    root = tmp_path / "facility"
+    writer = FacilityStore(root)
+    writer.open_session(0.0, 60.0)
+    with open(root / "facility.log", "ab") as fh:
+        fh.write(b'{"open": "3/1", "tick": 5')  # a controller killed inside its write
+    reader = FacilityStore(root, create=False)
+    assert reader.equipment() == {}
+    writer.register_equipment({"xfel_bl_3_x/position": "mm"})
+    assert reader.equipment() == {"xfel_bl_3_x/position": "mm"}
+    assert reader.runs(3) == []
 
 
 @pytest.mark.parametrize("when", ["running", "stopped"])
