@@ -17,6 +17,7 @@ import sim.facility.store as store_module
 from expctl.clock import VirtualClock
 from expctl.devices import wait_all
 from sim.backend import SimBackend, open_archive
+from sim.facility.samples import DamageStore
 from sim.facility.store import FacilityStore
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -131,3 +132,18 @@ def test_sync_columns_in_one_file_per_run_and_in_the_older_layout(tmp_path):
     (old / "rows.f64").write_bytes(np.array([[8.0, 0.25]], dtype="<f8").tobytes())
     assert reader.sync_columns(3, 6)["tag"].tolist() == [8]
     assert reader.sync_columns(3, 5) == {}
+
+
+def test_sample_damage_is_appended_and_survives_a_cut_line(tmp_path):
+    store = DamageStore(tmp_path / "facility")
+    store.save("xtal", [3, 1])
+    store.save("xtal", [1, 3, 7])  # only 7 is new
+    path = tmp_path / "facility" / "samples" / "xtal.jsonl"
+    assert path.read_bytes().split(b"\n") == [b"", b"[1, 3]", b"", b"[7]", b""]
+    with open(path, "ab") as fh:
+        fh.write(b"\n[9, 1")  # a kill inside the write: that damage is lost, no other
+    assert DamageStore(tmp_path / "facility").load("xtal") == {1, 3, 7}
+    again = DamageStore(tmp_path / "facility")
+    again.save("xtal", [1, 3, 7, 11])
+    (path.with_suffix(".json")).write_text('{"sample": "xtal", "damaged": [2]}')  # older
+    assert DamageStore(tmp_path / "facility").load("xtal") == {1, 2, 3, 7, 11}
