@@ -76,9 +76,18 @@ class FacilityState:
             apply_change(self._state, change)
             return
         line = json.dumps(change).encode() + b"\n"
+        if self._cut:
+            line = b"\n" + line
         with open(self._log, "ab") as fh:
-            fh.write(b"\n" + line if self._cut else line)
-        self.read()
+            fh.write(line)
+            st = os.fstat(fh.fileno())
+        seen = self._seen
+        if seen is not None and seen[1] in (None, st.st_ino) \
+                and st.st_size == self._offset + len(line):  # only this line is new
+            apply_change(self._state, json.loads(line))  # (as a reader will see it)
+            self._seen, self._offset = (seen[0], st.st_ino), st.st_size
+        else:
+            self.read()
 
     def checkpoint(self, state: dict[str, Any]) -> None:
         """Make ``state`` the checkpoint and start an empty log (under the facility lock)."""

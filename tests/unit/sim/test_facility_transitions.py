@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import sim.facility.statelog as statelog
 import sim.facility.store as store_module
 from expctl.clock import VirtualClock
 from expctl.devices import wait_all
+from expctl.devices.protocols import RunRecord
 from sim.backend import SimBackend, open_archive
 from sim.facility.samples import DamageStore
 from sim.facility.store import FacilityStore
@@ -147,3 +149,19 @@ def test_sample_damage_is_appended_and_survives_a_cut_line(tmp_path):
     again.save("xtal", [1, 3, 7, 11])
     (path.with_suffix(".json")).write_text('{"sample": "xtal", "damaged": [2]}')  # older
     assert DamageStore(tmp_path / "facility").load("xtal") == {1, 2, 3, 7, 11}
+
+
+def test_two_controllers_on_one_facility_never_share_a_run_number(tmp_path):
+    blank = RunRecord(run=0, beamline=3, hightag=202601, start_tag=0, end_tag=None,
+                      start_time=0.0, stop_time=None, status=2, shots=0)
+    a, b = FacilityStore(tmp_path / "facility"), FacilityStore(tmp_path / "facility")
+    a.open_session(0.0, 60.0)
+    numbers = []
+    for store in (a, b, b, a, b):
+        numbers.append(store.open_run(blank, {"seed": 1}, tick=len(numbers)).run)
+    assert numbers == [1, 2, 3, 4, 5]
+    a.save_run(replace(a.run_record(3, 4), status=0), {"seed": 1}, tick=9)
+    b.touch(10)  # folds the log into the checkpoint
+    assert a.runs(3) == b.runs(3) == [1, 2, 3, 4, 5]
+    assert (b.run_record(3, 4).status, a.run_record(3, 5).status) == (0, 2)
+    assert a.open_run(blank, {}, tick=11).run == 6
