@@ -80,6 +80,7 @@ class FacilityState:
             line = b"\n" + line
         with open(self._log, "ab") as fh:
             fh.write(line)
+            fh.flush()  # (so that fstat sees the line)
             st = os.fstat(fh.fileno())
         seen = self._seen
         if seen is not None and seen[1] in (None, st.st_ino) \
