@@ -2,10 +2,10 @@
 
 Layout under ``<data_dir>/facility/``::
 
-    facility.json            tag origin, last tick used, next run number per beamline,
-    facility.log             runs open now (their run-table entry, and the pid and host
-                             of their controller): a checkpoint and the changes since
-                             (see sim.facility.statelog)
+    facility.json, .log      the facility state, a checkpoint and the changes since (see
+                             sim.facility.statelog): tag origin, last tick used, next run
+                             number per beamline, runs open now (their run-table entry,
+                             and the pid and host of their controller), equipment
     lock                     flock'ed while run numbers or the time line are updated
     bl<N>/runs/<run>.json    run-table entry of a stopped run (written once, at its stop)
     bl<N>/sync/<run>.f64     tags and image recipes of the run: a header line naming the
