@@ -25,6 +25,8 @@ __all__ = ["AnalyzeStep", "AnalyzeVerb"]
 
 @dataclass(frozen=True)
 class AnalyzeStep(Step):
+    """``analyze: {fn: …}``: one of the shipped analyses on earlier results."""
+
     fn: str = ""
     args: dict[str, Arg] = field(default_factory=dict)
     result: str | None = None

@@ -16,7 +16,7 @@ __all__ = ["CheckpointStep", "CheckpointVerb"]
 
 @dataclass(frozen=True)
 class CheckpointStep(Step):
-    pass
+    """``checkpoint``: where a deferred pause takes effect and a resume starts over."""
 
 
 class CheckpointVerb(Verb[CheckpointStep]):

@@ -31,6 +31,8 @@ __all__ = ["ForStep", "ForVerb", "driven_by", "loop_values"]
 
 @dataclass(frozen=True)
 class ForStep(Step):
+    """``for: VAR, in: VALUES``: its steps once per value."""
+
     var: str = ""
     values: Arg | None = None
     steps: tuple[Step, ...] = ()

@@ -18,6 +18,8 @@ __all__ = ["IfStep", "IfVerb"]
 
 @dataclass(frozen=True)
 class IfStep(Step):
+    """``if: ${…}``: ``then`` steps when the condition holds, else ``else`` steps."""
+
     condition: Arg | None = None
     then: tuple[Step, ...] = ()
     orelse: tuple[Step, ...] = ()

@@ -22,6 +22,8 @@ MAX_INCLUDE_DEPTH = 16
 
 @dataclass(frozen=True)
 class IncludeStep(Step):
+    """``include: FILE``: another file's steps, here, with ``params`` given."""
+
     path: Path = Path()
     params: dict[str, Arg] = field(default_factory=dict)
     doc: SequenceDoc | None = None

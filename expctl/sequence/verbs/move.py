@@ -20,6 +20,8 @@ __all__ = ["MoveStep", "MoveVerb"]
 
 @dataclass(frozen=True)
 class MoveStep(TargetsStep):
+    """``move: {axis: position, …}``: absolute (or ``relative``) moves."""
+
     relative: bool = False
 
 

@@ -18,6 +18,8 @@ __all__ = ["NextSpotStep", "NextSpotVerb"]
 
 @dataclass(frozen=True)
 class NextSpotStep(Step):
+    """``next_spot: GRID``: the stage to a never-exposed spot of the grid."""
+
     grid: str = "sample"
 
 

@@ -18,6 +18,8 @@ __all__ = ["RepeatStep", "RepeatVerb"]
 
 @dataclass(frozen=True)
 class RepeatStep(Step):
+    """``repeat: N``: its steps N times (``var`` names the 0-based iteration)."""
+
     count: Arg | None = None
     var: str | None = None
     steps: tuple[Step, ...] = ()

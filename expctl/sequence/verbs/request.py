@@ -15,7 +15,7 @@ __all__ = ["RequestStep", "RequestVerb"]
 
 @dataclass(frozen=True)
 class RequestStep(TargetsStep):
-    pass
+    """``request: {parameter: value}``: ask the accelerator for a setting."""
 
 
 class RequestVerb(TargetsVerb[RequestStep]):

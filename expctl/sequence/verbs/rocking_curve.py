@@ -28,6 +28,8 @@ __all__ = ["RockingCurveStep", "RockingCurveVerb", "i0_window_value"]
 
 @dataclass(frozen=True)
 class RockingCurveStep(Step):
+    """``rocking_curve: {axis, span, points, signal …}``: scan and fit a peak."""
+
     axis: str = ""
     axis_loc: Location = field(default_factory=Location)
     span: Arg | None = None

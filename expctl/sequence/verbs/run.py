@@ -20,6 +20,8 @@ __all__ = ["RunStep", "RunVerb"]
 
 @dataclass(frozen=True)
 class RunStep(Step):
+    """``run: {shots, label}``: one DAQ run."""
+
     shots: Arg | None = None
     run_label: Arg | None = None
     comment: Arg | None = None

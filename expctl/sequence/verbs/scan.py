@@ -26,6 +26,8 @@ MAX_POINTS = 100_000
 
 @dataclass(frozen=True)
 class ScanStep(Step):
+    """``scan: {axis, …}``: a step scan reading detectors at every point."""
+
     axis: str = ""
     axis_loc: Location = field(default_factory=Location)
     start: Arg | None = None

@@ -25,6 +25,8 @@ MAX_WAIT_S = 7 * 86400
 
 @dataclass(frozen=True)
 class WaitStep(Step):
+    """``wait: 2 s``: a time (or a plain number of seconds) passes on the clock."""
+
     seconds: Arg | None = None
 
 
