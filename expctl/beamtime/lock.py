@@ -21,11 +21,12 @@ import getpass
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from expctl.errors import DataError, UserError
+from expctl.records import record
 
 __all__ = ["BeamlineLock", "ControllerBusyError", "LockHolder", "lock_path"]
 
@@ -35,7 +36,7 @@ def lock_path(data_dir: Path, beamline: int) -> Path:
     return Path(data_dir) / "locks" / f"bl{beamline}.lock"
 
 
-@dataclass(frozen=True)
+@record
 class LockHolder:
     """Who controls a beamline: what the lock file says about its holder."""
 

@@ -26,11 +26,12 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from expctl.errors import DataError, StorageError, UserError
+from expctl.records import record
 from expctl.runlog.dbfile import ReadOnlyDatabase, connect_readonly, sqlite_error
 
 __all__ = ["SampleInfo", "SampleRegistry", "SpotRecord", "parse_spots", "registry_path"]
@@ -72,7 +73,7 @@ def registry_path(data_dir: Path) -> Path:
     return Path(data_dir) / "samples.sqlite"
 
 
-@dataclass(frozen=True)
+@record
 class SpotRecord:
     """One spot the registry knows: exposed or destroyed, by what."""
 
@@ -85,7 +86,7 @@ class SpotRecord:
     note: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class SampleInfo:
     """A sample: its grid, size, when it was registered, its spots and where it is mounted."""
 
