@@ -246,9 +246,10 @@ def _read_yaml(path: Path) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
-        values, depth = expanded_size(node)
-        if values > MAX_PROFILE_VALUES or depth > MAX_PROFILE_DEPTH:
-            raise too_many
+        if "&" in text:  # aliases (anchors first) can stand for more than was composed
+            values, depth = expanded_size(node)
+            if values > MAX_PROFILE_VALUES or depth > MAX_PROFILE_DEPTH:
+                raise too_many
         return loader.construct_document(node)
     except ValueCapReached:
         raise too_many from None
