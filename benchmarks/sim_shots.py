@@ -4,8 +4,10 @@ Prints figures (``--json`` for machines); never fails on speed.  Targets from
 issue 2 and the sim follow-up: 10 000-shot run with I0 and ROI sums <= 0.2 s; one
 1024 x 512 frame <= 2 ms; an octal set <= 15 ms; trigger(1) + read <= ~30 us;
 sync DB values of 10 000 tags <= 50 ms; finding the profile without loading the
-simulator (2-core machine).  Per-call figures are the best of several passes,
-since the machine is shared.
+simulator (2-core machine).  Issue 16 adds what a CLI campaign repeats: a 30-shot
+run on disk (start, collect, stop: the facility's files) and the beam monitor's
+pulse energy read while an axis moves (a suspender's check at every checkpoint).
+Per-call figures are the best of several passes, since the machine is shared.
 """
 
 from __future__ import annotations
@@ -49,6 +51,14 @@ def _move_trigger_read(theta, det, clock) -> None:
     _flip[0] ^= 1
     clock.sleep_until(theta.set(11.40 + 1e-4 * _flip[0]).deadline)
     _trigger_read(det, clock)
+
+
+def _beam_read_moving(theta, beam, clock) -> None:
+    if clock.now() >= theta.command.end:  # (a long move, restarted when it ends)
+        _flip[0] ^= 1
+        theta.set(11.40 + 0.5 * _flip[0])
+    clock.sleep(1 / 30)
+    beam.read()["beam.pulse_energy"]
 
 
 def _sync_figures(data: Path, figures: dict[str, float]) -> None:
@@ -149,6 +159,16 @@ def main() -> None:
                 lambda: _trigger_read(det, clock), 500, 7)
             figures[f"move_trigger1_read_{shutter}_us"] = _per_call(
                 lambda: _move_trigger_read(theta, det, clock), 500, 7)
+        figures["beam_pulse_energy_read_moving_us"] = _per_call(
+            lambda: _beam_read_moving(theta, dev["beam"], clock), 300, 7)
+
+        def run30() -> None:
+            rec, st = bl.daq.start_run(30)
+            wait_all([st], clock)
+            bl.daq.collect()
+            bl.daq.stop_run()
+
+        figures["run_30_shots_on_disk_us"] = _per_call(run30, 30, 5)
         rec, st = bl.daq.start_run(None)
         clock.sleep(0.2)
         figures["daq_collect_6_shots_us"] = _per_call(

@@ -102,8 +102,28 @@ class ShotModel:
         noise = self.noise.one(int(tags[0])) if len(tags) == 1 else self.noise.rows(tags)
         return Shots(self, tags, times, state, noise, acquired, plate, plain, damage)
 
+    def pulse_energy_of_shot(self, tag: int, beam_on: bool, pump_on: Any) -> float:
+        """The FEL pulse energy (uJ) of the shot with ``tag``, from what it depends on alone
+        (a beam-status read needs no device state but beam and pump on): the value
+        :class:`Shots` gives that shot."""
+        sase, _, pump = self.physics.source.factors(self.noise.one(tag))
+        return float(pulse_energy(self.physics.source, sase, pump, beam_on, pump_on, True))
 
-_MONITORS = frozenset({"pd_i0", "beam/pulse_energy", "_pd_saturated"})
+
+def pulse_energy(source: Any, sase: Value, pump: Value, beam_on: Value, pump_on: Value,
+                 scalar: bool) -> Value:
+    """FEL pulse energy per shot (uJ): SASE, plus the pump pulse when the bunch makes it,
+    none without beam; ``sase`` and ``pump`` are the source's unit-mean factors."""
+    pulse = source.sase_pulse_energy_uj * sase
+    if source.pump_from_bunch and not _scalar_false(pump_on):
+        pulse = pulse + np.where(pump_on, source.pump_pulse_energy_uj * pump, 0.0) \
+            if not scalar else pulse + source.pump_pulse_energy_uj * pump
+    if beam_on is not True:
+        pulse = pulse * beam_on
+    return pulse
+
+
+_PHOTODIODE = frozenset({"pd_i0", "_pd_saturated"})
 
 
 def _scalar_false(v: Value) -> bool:
@@ -180,26 +200,23 @@ class Shots(Mapping[str, np.ndarray]):
         on = self.probe_at_diode * pd_t
         return on if self.xray is True else on * self.xray
 
-    def _monitors(self) -> None:
-        """I0 charge through the gain-switched 16-bit ADC, and the FEL pulse energy."""
+    def _photodiode(self) -> None:
+        """I0 charge through the gain-switched 16-bit ADC."""
         pd, st, noise = self.model.pd, self.state, self._noise
-        src = self.model.physics.source
         uj = 0.0 if _scalar_false(self.xray_pd) else (
             self.probe_at_diode if self.xray_pd is True else self.probe_at_diode * self.xray_pd)
         energy = st.energy_kev if not isinstance(st.energy_kev, np.ndarray) else \
             float(st.energy_kev[0])
         q, sat = pd.charge(uj, energy, st.gain, noise[_PD_SHOT], noise[_PD_DARK],
                            noise[_PD_ADC])
-        sase, _, pump = self.factors
-        pulse = src.sase_pulse_energy_uj * sase
-        if src.pump_from_bunch and not _scalar_false(st.pump_on):
-            pulse = pulse + np.where(st.pump_on, src.pump_pulse_energy_uj * pump, 0.0) \
-                if not self.scalar else pulse + src.pump_pulse_energy_uj * pump
-        if st.beam_on is not True:
-            pulse = pulse * st.beam_on
         self._data["pd_i0"] = q
-        self._data["beam/pulse_energy"] = pulse
         self._data["_pd_saturated"] = sat
+
+    def _pulse_energy(self) -> None:
+        sase, _, pump = self.factors
+        st = self.state
+        self._data["beam/pulse_energy"] = pulse_energy(
+            self.model.physics.source, sase, pump, st.beam_on, st.pump_on, self.scalar)
 
     def _timing_error(self) -> Value:
         """Each shot's arrival error: jitter plus the slow drift (ps)."""
@@ -303,8 +320,10 @@ class Shots(Mapping[str, np.ndarray]):
         got = self._data.get(key)
         if got is not None:
             return got
-        if key in _MONITORS:
-            self._monitors()
+        if key in _PHOTODIODE:
+            self._photodiode()
+        elif key == "beam/pulse_energy":
+            self._pulse_energy()
         elif key.startswith("tt/") and self.model.timing_tool is not None:
             self._timing_tool()
         else:
@@ -323,7 +342,8 @@ class Shots(Mapping[str, np.ndarray]):
 
     def materialise(self) -> dict[str, np.ndarray]:
         """Every column (what the DAQ hands out and persists)."""
-        self._monitors()
+        self._photodiode()
+        self._pulse_energy()
         self._flags()
         for name in self.model.detectors:
             if f"{name}/ROI_0_sum" not in self._data:

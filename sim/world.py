@@ -34,7 +34,7 @@ from sim.physics.source import BeamLoss
 from sim.shotmodel import ShotModel, Shots, photodiode
 from sim.shotstate import RoleMap, SettledState, ShotState
 
-__all__ = ["SimWorld", "Window"]
+__all__ = ["BeamShot", "SimWorld", "Window"]
 
 #: called with (clock time, device) before a device changes, in the order registered
 ChangeListener = Callable[[float, str], None]
@@ -84,6 +84,18 @@ class Window:
     def sample(self, command: Any) -> Any:
         """A device command's value over the shots (a number for one shot)."""
         return command.value(self.start) if self.n == 1 else command.sample(self.times)
+
+
+class BeamShot:
+    """The latest shot as a beam-status reading sees it: its tag, and whether the beam and
+    the pump were on — all its pulse energy depends on (the rest of the device state,
+    which a moving axis makes costly to sample, is not frozen for it)."""
+
+    __slots__ = ("beam_on", "energy", "pump_on", "tag", "version")
+
+    def __init__(self, tag: int, version: int, beam_on: bool, pump_on: Any) -> None:
+        self.tag, self.version, self.beam_on, self.pump_on = tag, version, beam_on, pump_on
+        self.energy: float | None = None
 
 
 class _Commands(Mapping[str, Any]):
@@ -145,6 +157,7 @@ class SimWorld:
         self._acquiring: Window | None = None
         self._acquisition = Status.done("acquisition", 0.0)
         self._current: Window | None = None
+        self._beam_shot: BeamShot | None = None
         self._facility_offset = timeline.offset_ticks / timeline.tag_rate_hz
         self._commands = _Commands(self.devices)
         self._settled = SettledState(self.role_map, self.devices)
@@ -323,6 +336,39 @@ class SimWorld:
                                    or st.pump_on is False):
                 self.shots_of(w)  # pumped shots may damage their spot: made now
         return w
+
+    def latest_beam(self) -> Window | BeamShot:
+        """What a pulse-energy reading now averages: the window :meth:`latest_window`
+        gives if it is an acquisition's or frozen already (another device read it), else
+        the latest shot as a :class:`BeamShot` (a suspender reads the pulse energy at
+        every checkpoint, often while an axis moves)."""
+        w = self._window
+        if w is not None and w.version == self._version:
+            return self.latest_window()
+        tl = self.timeline
+        tag = tl.tag_at(self.clock.now())
+        tag -= tag % tl.divider
+        w = self._current
+        if w is not None and w.first == tag and w.version == self._version:
+            return self.latest_window()
+        shot = self._beam_shot
+        if shot is None or shot.tag != tag or shot.version != self._version:
+            t = tl.time_of_tag(tag)  # the shot's time and state as state_at() sees them
+            on = self.beam_loss.first_loss(t + self._facility_offset,
+                                           t + self._facility_offset) is None
+            rm = self.role_map
+            pump_on = self._commands[rm.pump].value(t) == rm.on_code
+            shot = self._beam_shot = BeamShot(tag, self._version, on, pump_on)
+        return shot
+
+    def pulse_energy(self, source: Window | BeamShot) -> float:
+        """The mean FEL pulse energy (uJ) of the shots of ``source`` (see :meth:`latest_beam`)."""
+        if isinstance(source, Window):
+            return self.shots_of(source).mean("beam/pulse_energy")
+        if source.energy is None:
+            source.energy = self.model.pulse_energy_of_shot(source.tag, source.beam_on,
+                                                            source.pump_on)
+        return source.energy
 
     def latest_shots(self) -> Shots:
         """Shots of the last acquisition if nothing changed since, else the latest shot."""

@@ -110,18 +110,17 @@ class SimDAQ:
         world.before_change(self.name)
         first = int(tl.beam_tags_after(now, 1)[0])
         end_tag = None if shots is None else first + tl.divider * (int(shots) - 1)
-        run = self._store.allocate_run(self.beamline, tl.ticks_at(now))
         record = RunRecord(
-            run=run, beamline=self.beamline, hightag=self.hightag, start_tag=first,
+            run=0, beamline=self.beamline, hightag=self.hightag, start_tag=first,
             end_tag=None, start_time=float(tl.unix(now)), stop_time=None, status=2, shots=0,
             label=label, comment=comment, runtype="expctl",
             detectors=tuple(s for m in world.detector_models for s in m.sensor_ids),
             station=self.station)
         meta = dict(self._meta, photon_energy_kev=world.probe_energy_kev(), label=label)
         self._meta_run = meta
+        record = self._store.open_run(record, meta, tl.ticks_at(now))  # numbers it
         self._run = _Run(record, end_tag, full_frames, now)
-        self._store.save_run(record, meta)
-        self._recorder.flush(now, touch=False)  # allocate_run recorded the time
+        self._recorder.flush(now, touch=False)  # open_run recorded the time
         if end_tag is None:
             return record, Status.done(self.name, now)
         end = float(tl.time_of(np.asarray([end_tag]))[0])
@@ -253,8 +252,8 @@ class SimDAQ:
         comment = run.record.comment + (" (aborted)" if aborted else "")
         run.record = replace(run.record, status=0, stop_time=float(tl.unix(now)),
                              comment=comment.strip())
-        self._store.save_run(run.record, self._meta_run)
-        self._recorder.flush(now)
+        self._store.save_run(run.record, self._meta_run, tl.ticks_at(now))
+        self._recorder.flush(now, touch=False)  # the stopped run's entry holds the time
         self._leftover = leftover
         self._run = None
         return run.record

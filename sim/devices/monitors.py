@@ -20,7 +20,7 @@ from expctl.devices.protocols import SignalInfo
 from expctl.devices.status import Status
 
 if TYPE_CHECKING:
-    from sim.world import SimWorld, Window
+    from sim.world import BeamShot, SimWorld, Window
 
 __all__ = ["SimBeamMonitor", "SimPhotodiode", "SimTimingTool"]
 
@@ -73,11 +73,11 @@ class SimBeamMonitor:
 
     def read(self) -> Mapping[str, Any]:
         world = self._world
-        return DeferredReading.of(self._keys, self._compute, world.latest_window(),
-                               {self.name: 1.0 if world.beam_on_now() else 0.0})
+        return DeferredReading.of(self._keys, self._compute, world.latest_beam(),
+                                  {self.name: 1.0 if world.beam_on_now() else 0.0})
 
-    def _energy_of(self, window: Window) -> dict[str, Any]:
-        return {self._energy_key: self._world.shots_of(window).mean("beam/pulse_energy")}
+    def _energy_of(self, source: Window | BeamShot) -> dict[str, Any]:
+        return {self._energy_key: self._world.pulse_energy(source)}
 
     def describe(self) -> dict[str, SignalInfo]:
         return {self.name: SignalInfo("", self.equipment),

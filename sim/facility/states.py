@@ -136,15 +136,17 @@ class StateRecorder:
         rows[-1, 0], rows[-1, 1] = self._since, now
         rows[:, 2:] = self._numbers
         if self._change_device:
-            at = np.asarray(self._change_at, dtype=np.int64)
-            device = np.asarray(self._change_device, dtype=np.int64)
-            numbers = np.asarray(self._change_rows, dtype=np.float64).reshape(-1, ROW)
-            intervals = np.arange(k)
-            for i in np.unique(device).tolist():
-                mine = device == i
-                which = np.searchsorted(at[mine], intervals, side="right") - 1
-                changed = which >= 0
-                rows[changed, 2 + ROW * i:2 + ROW * (i + 1)] = numbers[mine][which[changed]]
+            # each interval's latest change of each device: changes come in interval order,
+            # so it is the largest change index at or before the interval (-1: none yet)
+            n = len(self._change_at)
+            latest = np.full((k, len(self._devices)), -1, dtype=np.int64)
+            np.maximum.at(latest, (self._change_at, self._change_device), np.arange(n))
+            latest = np.maximum.accumulate(latest, axis=0)
+            hit = latest >= 0
+            block = np.broadcast_to(self._numbers.reshape(-1, ROW), hit.shape + (ROW,)).copy()
+            block[hit] = np.asarray(self._change_rows, dtype=np.float64).reshape(n, ROW)[
+                latest[hit]]
+            rows[:, 2:] = block.reshape(k, -1)
         self._numbers = rows[-1, 2:].copy()
         spans.clear()
         self._change_at.clear()

@@ -2,18 +2,24 @@
 
 Layout under ``<data_dir>/facility/``::
 
-    facility.json            tag origin, last tick used, next run number per beamline,
-                             runs open now (with the pid and host of their controller)
+    facility.json, .log      the facility state, a checkpoint and the changes since (see
+                             sim.facility.statelog): tag origin, last tick used, next run
+                             number per beamline, runs open now (their run-table entry,
+                             and the pid and host of their controller), equipment
     lock                     flock'ed while run numbers or the time line are updated
-    bl<N>/runs/<run>.json    run-table entry (rewritten atomically as the run progresses)
-    bl<N>/sync/<run>/        tags and image recipes of the run: columns.json + rows.f64 (appended)
+    bl<N>/runs/<run>.json    run-table entry of a stopped run (written once, at its stop)
+    bl<N>/sync/<run>.f64     tags and image recipes of the run: a header line naming the
+                             columns, then float64 rows (appended; before 2026-12-04 a
+                             folder <run>/ with columns.json + rows.f64, still read)
     bl<N>/states/<key>.*     the state time line of each session (see sim.facility.states);
                              the sync DB's values of every shot are computed from it
 
-Everything is written by atomic rename, so another process reading the
-directory sees either the old or the new file, never half of one.  A run whose
-controller died (``kill -9``) is ended by the next session, as a facility DAQ
-ends a run whose controller went away: status 0, with the shots it recorded.  With
+Files are written by atomic rename or appended in whole rows or lines, so another
+process reading the directory never sees half of anything.  A run costs one append
+to ``facility.log`` at its start (run number, running entry and facility time in one
+line) and at its stop a new run-table file and one more line (ADR 0022).  A run whose
+controller died (``kill -9``) is ended by the next session, as a facility DAQ ends a
+run whose controller went away: status 0, with the shots it recorded.  With
 ``root=None`` the same API keeps everything in memory (estimator twins, tests).
 """
 
@@ -25,7 +31,7 @@ import json
 import os
 import socket
 from collections.abc import Iterator, Mapping
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +39,7 @@ import numpy as np
 
 from expctl.devices.profile import Profile, load_profile
 from expctl.devices.protocols import RunRecord
+from sim.facility.statelog import FacilityState, atomic_write
 
 __all__ = ["FacilityStore"]
 
@@ -49,19 +56,20 @@ class FacilityStore:
 
     def __init__(self, root: Path | None, *, create: bool = True) -> None:
         self.root = root
-        self._state: dict[str, Any] = {}
+        self._facility = FacilityState(root)
         self._runs: dict[tuple[int, int], dict[str, Any]] = {}
         self._chunks: dict[tuple[int, int], list[dict[str, np.ndarray]]] = {}
         self._sync_names: dict[Path, list[str]] = {}
         self._states: dict[tuple[int, str], dict[str, Any]] = {}  # memory: header, profile, rows
         self._rows_cache: dict[Path, tuple[int, np.ndarray]] = {}
+        self._folders: set[Path] = set()  # folders known to exist
         if root is not None and create:
             root.mkdir(parents=True, exist_ok=True)
 
     def memory_twin(self) -> FacilityStore:
         """An in-memory store continuing this one's run numbers and time (persists nothing)."""
         twin = FacilityStore(None)
-        twin._state = json.loads(json.dumps(self._read_state()))
+        twin._facility.checkpoint(json.loads(json.dumps(self._read_state())))
         return twin
 
     # -- shared state ----------------------------------------------------------------
@@ -78,18 +86,8 @@ class FacilityStore:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def _read_state(self) -> dict[str, Any]:
-        if self.root is None:
-            return self._state
-        path = self.root / "facility.json"
-        if not path.exists():
-            return {}
-        return json.loads(path.read_text(encoding="utf-8"))
-
-    def _write_state(self, state: dict[str, Any]) -> None:
-        if self.root is None:
-            self._state = state
-            return
-        _atomic_write(self.root / "facility.json", json.dumps(state, indent=1).encode())
+        """The facility state now (read-only: changes go through ``self._facility``)."""
+        return self._facility.read()
 
     def open_session(self, epoch_unix: float, tag_rate_hz: float) -> tuple[int, int, float]:
         """Start a session: returns (tag0, start_tick, origin_unix).
@@ -99,15 +97,15 @@ class FacilityStore:
         the wall-clock position of ``epoch_unix`` if that is later.
         """
         with self._locked():
-            state = self._read_state()
+            state = json.loads(json.dumps(self._read_state()))
+            self._close_abandoned(state, tag_rate_hz)  # (a stopped one may advance last_tick)
             origin = float(state.get("origin_unix", epoch_unix))
             tag0 = int(state.get("tag0", DEFAULT_TAG0))
             last = state.get("last_tick")
             start = 0 if last is None else int(last) + int(tag_rate_hz)
             start = max(start, int((epoch_unix - origin) * tag_rate_hz))
             state.update(origin_unix=origin, tag0=tag0, last_tick=start)
-            self._close_abandoned(state, tag_rate_hz)
-            self._write_state(state)
+            self._facility.checkpoint(state)
         return tag0, start, origin
 
     def _close_abandoned(self, state: dict[str, Any], tag_rate_hz: float) -> None:
@@ -117,13 +115,18 @@ class FacilityStore:
             if _owner_alive(owner):
                 continue
             beamline, run = (int(part) for part in key.split("/"))
-            del open_runs[key]
             try:
-                body = self._run_body(beamline, run)
+                body = self._run_body(beamline, run, state)
             except KeyError:
+                body = None
+            del open_runs[key]
+            if body is None:
                 continue
             rec = body["record"]
-            if rec.get("status") != 2:
+            if rec.get("status") != 2:  # stopped; its controller died before it settled it
+                tick = body.get("tick")
+                if tick is not None and tick > int(state.get("last_tick", -1)):
+                    state["last_tick"] = int(tick)
                 continue
             tags = self.sync_columns(beamline, run).get("tag")
             shots = 0 if tags is None else len(tags)
@@ -133,56 +136,48 @@ class FacilityStore:
             rec.update(status=0, shots=shots, end_tag=last, stop_time=stop,
                        comment=(rec.get("comment", "") + " (ended: its controller stopped)"
                                 ).strip())
-            _atomic_write(self._bl(beamline) / "runs" / f"{run:06d}.json",
-                          json.dumps(body).encode())
-
-    def _track(self, record: RunRecord) -> None:
-        """Note a run as open (with this process as its controller) or as ended."""
-        key = f"{record.beamline}/{record.run}"
-        with self._locked():
-            state = self._read_state()
-            open_runs = state.setdefault("open_runs", {})
-            if record.status == 2:
-                open_runs[key] = {"pid": os.getpid(), "host": socket.gethostname()}
-            elif open_runs.pop(key, None) is None:
-                return
-            self._write_state(state)
+            self._write_run_file(beamline, run, body)
 
     def touch(self, tick: int) -> None:
-        """Record that facility time has reached ``tick`` (for the next session's offset)."""
+        """Record that facility time has reached ``tick`` (for the next session's offset),
+        folding the log into the checkpoint (a session calls it as it closes)."""
         with self._locked():
-            state = self._read_state()
-            if tick > int(state.get("last_tick", -1)):
-                state["last_tick"] = int(tick)
-                self._write_state(state)
+            state = json.loads(json.dumps(self._read_state()))
+            state["last_tick"] = max(int(tick), int(state.get("last_tick", -1)))
+            self._facility.checkpoint(state)
 
     def register_equipment(self, units: Mapping[str, str]) -> None:
         """Declare sync-DB equipment names (and their units) this session records."""
         with self._locked():
-            state = self._read_state()
-            table = state.setdefault("equipment", {})
+            table = self._read_state().get("equipment", {})
             if any(table.get(k) != v for k, v in units.items()):
-                table.update(units)
-                self._write_state(state)
+                self._facility.change({"equipment": dict(units)})
 
     def equipment(self) -> dict[str, str]:
         """Every equipment name ever registered, with its units."""
         return dict(self._read_state().get("equipment", {}))
 
-    def allocate_run(self, beamline: int, tick: int | None = None) -> int:
-        """The next run number of ``beamline`` (monotonic, never reused, across processes).
+    def open_run(self, record: RunRecord, meta: Mapping[str, Any], tick: int | None = None
+                 ) -> RunRecord:
+        """Start a run: ``record`` numbered with the next run of its beamline (monotonic,
+        never reused, across processes), running, with this process as its controller.
 
-        ``tick`` also records facility time as :meth:`touch` does, in the same write.
+        One append: the run number, the running entry (with ``meta``, the detector
+        models …) and ``tick`` (facility time, as :meth:`touch`) in one logged change;
+        the entry stays in the facility state until :meth:`save_run` stops the run.
         """
         with self._locked():
-            state = self._read_state()
-            nxt = state.setdefault("next_run", {})
-            run = int(nxt.get(str(beamline), 1))
-            nxt[str(beamline)] = run + 1
-            if tick is not None and tick > int(state.get("last_tick", -1)):
-                state["last_tick"] = int(tick)
-            self._write_state(state)
-        return run
+            run = int(self._read_state().get("next_run", {}).get(str(record.beamline), 1))
+            record = replace(record, run=run, status=2)
+            body = _body(record, meta)
+            owner = None
+            if self.root is None:
+                self._runs[(record.beamline, run)] = json.loads(json.dumps(body))
+            else:
+                owner = {"pid": os.getpid(), "host": socket.gethostname(), "body": body}
+            self._facility.change({"open": f"{record.beamline}/{run}", "owner": owner,
+                                   "tick": tick})
+        return record
 
     # -- run table ---------------------------------------------------------------------
     def _bl(self, beamline: int) -> Path:
@@ -190,33 +185,58 @@ class FacilityStore:
             raise RuntimeError("an in-memory facility store has no folders")
         return self.root / f"bl{beamline}"
 
-    def save_run(self, record: RunRecord, meta: Mapping[str, Any]) -> None:
-        """Write the run-table entry of ``record`` with backend ``meta`` (detector models …)."""
-        rec = {f.name: getattr(record, f.name) for f in fields(record)}
-        rec["detectors"] = list(record.detectors)
-        body = {"record": rec, "meta": dict(meta)}
+    def save_run(self, record: RunRecord, meta: Mapping[str, Any], tick: int | None = None
+                 ) -> None:
+        """Rewrite the run-table entry of an opened run with backend ``meta``.
+
+        A stopped run (``record.status`` 0) gets its run-table file, then leaves the
+        open runs with ``tick`` (facility time at the stop, also kept in the file: a
+        controller killed between the two has it recovered by the next session).
+        """
+        body = _body(record, meta)
+        if tick is not None:
+            body["tick"] = int(tick)
+        key = f"{record.beamline}/{record.run}"
         if self.root is None:
             self._runs[(record.beamline, record.run)] = json.loads(json.dumps(body))
+            self._facility.change({"tick": tick})
             return
-        if record.status == 2:  # before the entry: a run never stays open unowned
-            self._track(record)
-        folder = self._bl(record.beamline) / "runs"
-        folder.mkdir(parents=True, exist_ok=True)
-        _atomic_write(folder / f"{record.run:06d}.json", json.dumps(body).encode())
         if record.status != 2:
-            self._track(record)
+            self._write_run_file(record.beamline, record.run, body)
+        with self._locked():
+            if record.status == 2:  # still running: its entry lives in the facility state
+                owner = dict(self._read_state().get("open_runs", {}).get(key) or {
+                    "pid": os.getpid(), "host": socket.gethostname()}, body=body)
+                self._facility.change({"open": key, "owner": owner})
+            else:
+                self._read_state()
+                self._facility.change({"settle": key, "tick": tick})
 
-    def _run_body(self, beamline: int, run: int) -> dict[str, Any]:
+    def _write_run_file(self, beamline: int, run: int, body: Mapping[str, Any]) -> None:
+        folder = self._bl(beamline) / "runs"
+        if folder not in self._folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._folders.add(folder)
+        atomic_write(folder / f"{run:06d}.json", json.dumps(body).encode())
+
+    def _run_body(self, beamline: int, run: int, state: Mapping[str, Any] | None = None
+                  ) -> dict[str, Any]:
+        """A run's entry: its run-table file once stopped, its facility-state entry while
+        it runs (``state``, or read now)."""
         if self.root is None:
             try:
                 return self._runs[(beamline, run)]
             except KeyError:
                 raise KeyError(f"run {run} does not exist on beamline {beamline}") from None
         path = self._bl(beamline) / "runs" / f"{run:06d}.json"
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise KeyError(f"run {run} does not exist on beamline {beamline}") from None
+        for _ in range(2):  # (a run stopped between the two reads is found at the second)
+            with contextlib.suppress(FileNotFoundError):
+                return json.loads(path.read_text(encoding="utf-8"))
+            owner = (self._read_state() if state is None else state).get(
+                "open_runs", {}).get(f"{beamline}/{run}", {})
+            if "body" in owner:
+                return owner["body"]
+        raise KeyError(f"run {run} does not exist on beamline {beamline}")
 
     def run_record(self, beamline: int, run: int) -> RunRecord:
         rec = dict(self._run_body(beamline, run)["record"])
@@ -231,39 +251,54 @@ class FacilityStore:
         if self.root is None:
             return sorted(r for (bl, r) in self._runs if bl == beamline)
         folder = self.root / f"bl{beamline}" / "runs"
-        if not folder.is_dir():
-            return []
-        return sorted(int(p.stem) for p in folder.glob("*.json"))
+        stopped = {int(p.stem) for p in folder.glob("*.json")} if folder.is_dir() else set()
+        return sorted(stopped | {run for bl, run in self._open_keys() if bl == beamline})
 
     def beamlines(self) -> list[int]:
         if self.root is None:
             return sorted({bl for (bl, _) in self._runs})
-        return sorted(int(p.name[2:]) for p in self.root.glob("bl*") if p.name[2:].isdigit())
+        found = {int(p.name[2:]) for p in self.root.glob("bl*") if p.name[2:].isdigit()}
+        return sorted(found | {bl for bl, _ in self._open_keys()})
+
+    def _open_keys(self) -> list[tuple[int, int]]:
+        """(beamline, run) of the running entries in the facility state."""
+        keys = [key.split("/") for key, owner in self._read_state().get("open_runs", {}).items()
+                if "body" in owner]
+        return [(int(bl), int(run)) for bl, run in keys]
 
     # -- sync DB ---------------------------------------------------------------------------
     def append_sync(self, beamline: int, run: int, columns: Mapping[str, np.ndarray]) -> None:
         """Store one block of per-shot columns of ``run`` (``tag``, image recipes …).
 
-        On disk the run's column names are written once (``columns.json``) and every
-        block is appended to ``rows.f64`` as float64 rows (tags and counts are exact
-        integers below 2**53): one small write per block, whatever the run length.
+        On disk each block is appended to the run's one file as float64 rows (tags and
+        counts are exact integers below 2**53), the first after the header line naming
+        the columns, in the same write: one small append per block and one new file per
+        run, whatever the run length.
         """
         names = list(columns)
         if self.root is None:
             self._chunks.setdefault((beamline, run), []).append(
                 {k: np.asarray(v) for k, v in columns.items()})
             return
-        folder = self._bl(beamline) / "sync" / f"{run:06d}"
-        head = folder / "columns.json"
-        if self._sync_names.get(head) != names:
-            folder.mkdir(parents=True, exist_ok=True)
-            _atomic_write(head, json.dumps(names).encode())
-            self._sync_names[head] = names
+        folder = self._bl(beamline) / "sync"
+        path = folder / f"{run:06d}.f64"
+        known = self._sync_names.get(path)
+        if known is None and path.exists():  # (begun by another store on this folder)
+            known = _sync_header(path)[0]
+        head = b""
+        if known is None:
+            if folder not in self._folders:
+                folder.mkdir(parents=True, exist_ok=True)
+                self._folders.add(folder)
+            head = _sync_header_bytes(names)
+        elif known != names:
+            raise ValueError(f"run {run} records the sync columns {known}, not {names}")
         block = np.empty((len(columns["tag"]), len(names)), dtype="<f8")
         for j, v in enumerate(columns.values()):
             block[:, j] = v
-        with open(folder / "rows.f64", "ab") as fh:
-            fh.write(block.tobytes())
+        with open(path, "ab") as fh:
+            fh.write(head + block.tobytes())
+        self._sync_names[path] = names
 
     def sync_columns(self, beamline: int, run: int) -> dict[str, np.ndarray]:
         """All per-shot columns of ``run`` so far, concatenated (empty dict if none)."""
@@ -272,7 +307,26 @@ class FacilityStore:
             if not chunks:
                 return {}
             return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
-        folder = self._bl(beamline) / "sync" / f"{run:06d}"
+        path = self._bl(beamline) / "sync" / f"{run:06d}.f64"
+        names = self._sync_names.get(path)
+        if names is not None:
+            offset = len(_sync_header_bytes(names))
+        else:
+            try:
+                names, offset = _sync_header(path)
+            except FileNotFoundError:
+                return self._old_sync_columns(path.with_suffix(""))
+            if names is None:  # the first write is under way
+                return {}
+            self._sync_names[path] = names
+        rows = _read_rows(path, len(names), self._rows_cache, offset)
+        cols = {n: rows[:, j] for j, n in enumerate(names)}
+        cols["tag"] = cols["tag"].astype(np.int64)
+        return cols
+
+    def _old_sync_columns(self, folder: Path) -> dict[str, np.ndarray]:
+        """A run's columns in the layout before 2026-12-04 (``<run>/columns.json`` +
+        ``rows.f64``)."""
         try:
             names = json.loads((folder / "columns.json").read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -295,7 +349,7 @@ class FacilityStore:
             return
         folder = self._states_dir(beamline)
         folder.mkdir(parents=True, exist_ok=True)
-        _atomic_write(folder / f"{key}.profile.json", json.dumps(dict(profile.raw)).encode())
+        atomic_write(folder / f"{key}.profile.json", json.dumps(dict(profile.raw)).encode())
         (folder / f"{key}.f64").touch()
         self.write_states_header(beamline, key, header)
 
@@ -303,7 +357,7 @@ class FacilityStore:
         if self.root is None:
             self._states[(beamline, key)]["header"] = json.loads(json.dumps(header))
             return
-        _atomic_write(self._states_dir(beamline) / f"{key}.json", json.dumps(header).encode())
+        atomic_write(self._states_dir(beamline) / f"{key}.json", json.dumps(header).encode())
 
     def append_states(self, beamline: int, key: str, rows: np.ndarray) -> None:
         """Append rows (float64) to the session's time line (readers see whole rows only)."""
@@ -341,17 +395,43 @@ class FacilityStore:
         return _read_rows(self._states_dir(beamline) / f"{key}.f64", width, self._rows_cache)
 
 
-def _read_rows(path: Path, width: int, cache: dict[Path, tuple[int, np.ndarray]]
-               ) -> np.ndarray:
-    """Whole float64 rows of an append-only file (a half-written last row is left out);
-    re-read only when the file has grown."""
+def _body(record: RunRecord, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """A run-table entry: the record and backend ``meta``, as plain JSON values."""
+    rec = {f.name: getattr(record, f.name) for f in fields(record)}
+    rec["detectors"] = list(record.detectors)
+    return {"record": rec, "meta": dict(meta)}
+
+
+def _sync_header_bytes(names: list[str]) -> bytes:
+    """The header line of a run's sync file: its column names (JSON), padded with spaces
+    so that the rows after it start at a multiple of 8 bytes."""
+    text = json.dumps(names)
+    return (text + " " * (-(len(text) + 1) % 8) + "\n").encode()
+
+
+def _sync_header(path: Path) -> tuple[list[str] | None, int]:
+    """(column names, offset of the first row) of a run's sync file; no names while its
+    first write is under way."""
+    with open(path, "rb") as fh:
+        line = fh.readline(1 << 20)
+    if not line.endswith(b"\n"):
+        return None, 0
+    return json.loads(line), len(line)
+
+
+def _read_rows(path: Path, width: int, cache: dict[Path, tuple[int, np.ndarray]],
+               offset: int = 0) -> np.ndarray:
+    """Whole float64 rows of an append-only file from ``offset`` on (a half-written last
+    row is left out); re-read only when the file has grown."""
     try:
-        size = path.stat().st_size // (8 * width) * (8 * width)
+        size = (path.stat().st_size - offset) // (8 * width) * (8 * width)
     except FileNotFoundError:  # the first block is being written
         return np.zeros((0, width))
+    size = max(size, 0)
     got = cache.get(path)
     if got is None or got[0] != size:
         with open(path, "rb") as fh:
+            fh.seek(offset)
             data = np.frombuffer(fh.read(size), dtype="<f8").reshape(-1, width)
         got = cache[path] = (size, data)
     return got[1]
@@ -369,8 +449,3 @@ def _owner_alive(owner: Mapping[str, Any]) -> bool:
         return True
     return True
 
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

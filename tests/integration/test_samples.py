@@ -70,7 +70,7 @@ def test_damage_stays_with_the_sample_and_a_new_sample_starts_fresh(tmp_path) ->
         session.mount("xtal-A")  # put the first one back: its damage is back too
         assert plate.damaged(cell, np.array([0.0])) is True
     assert _spots_of_runs(data) == [("xtal-A", 0), ("xtal-B", 0)]
-    assert (data / "facility" / "samples" / "xtal-A.json").is_file()
+    assert (data / "facility" / "samples" / "xtal-A.jsonl").is_file()
 
 
 @pytest.mark.slow

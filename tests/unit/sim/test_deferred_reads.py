@@ -9,6 +9,7 @@ from expctl.devices.deferred import DeferredReading
 from expctl.engine import Engine
 from expctl.plans.actions import Move, Read, Request, Trigger
 from sim.backend import SimBackend
+from sim.world import BeamShot
 
 DETECTORS = ("mpccd", "pd_i0")
 
@@ -84,3 +85,42 @@ def test_beam_status_is_read_without_computing_shots(profile, tmp_path):
     assert reading["beam.pulse_energy"] != eager["beam.pulse_energy"]  # another shot
     bl.close()
     twin.close()
+
+
+def test_pulse_energy_of_the_latest_shot_needs_no_device_state_and_is_the_same(profile,
+                                                                              tmp_path):
+    """A suspender reads the beam monitor at every checkpoint, often while an axis moves:
+    the latest shot's pulse energy comes from its tag, beam and pump alone, and is the
+    value the full shot model gives that shot (pump on and off, mid-move, beam lost)."""
+    bl = _beamline(profile, tmp_path, "beam")
+    world, beam = bl.world, bl.devices["beam"]
+
+    def both() -> tuple[float, float]:
+        assert isinstance(world.latest_beam(), BeamShot)  # no window made, no state frozen
+        value = beam.read()["beam.pulse_energy"]
+        return value, world.shots_of(world.latest_window()).mean("beam/pulse_energy")
+
+    seen = []
+    for pump in ("off", "on"):
+        wait_all([bl.devices["pump"].request(pump, AccessLevel.ACCELERATOR)], bl.clock)
+        bl.clock.sleep(0.1)
+        seen.append(both())
+        bl.devices["theta"].set(11.5)  # moving: the full state samples the trajectory
+        bl.clock.sleep(0.05)
+        seen.append(both())
+        bl.clock.sleep(5.0)
+    bl.faults.inject("beam_loss", duration=1.0)
+    bl.clock.sleep(0.1)
+    seen.append(both())
+    assert [a for a, _ in seen] == [b for _, b in seen]
+    assert seen[-1][0] == 0.0 and seen[0][0] > 0 and len({a for a, _ in seen}) == 5
+    bl.close()
+
+
+def test_pulse_energy_after_an_acquisition_is_its_mean(profile, tmp_path):
+    bl = _beamline(profile, tmp_path, "acq")
+    wait_all([bl.devices["pd_i0"].trigger(7)], bl.clock)
+    value = bl.devices["beam"].read()["beam.pulse_energy"]
+    assert value == bl.world.latest_shots().mean("beam/pulse_energy")
+    assert bl.world.latest_shots().n == 7
+    bl.close()
