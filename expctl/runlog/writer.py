@@ -101,6 +101,8 @@ class RunFileWriter:
         self._written: dict[int, WrittenRun] = {}
         #: parts of run files built before (configuration, per-shot columns), copied whole
         self._skeletons = Skeletons()
+        #: folder -> (device, inode) it had when :meth:`_guard` found it inside the data dir
+        self._safe_folders: dict[Path, tuple[int, int]] = {}
 
     def __call__(self, event: EngineEvent) -> None:
         if isinstance(event, RunStarted):
@@ -127,8 +129,7 @@ class RunFileWriter:
                             hint="a DAQ must stop a run before it starts another")
         path = self.path_for(record.beamline, record.run)
         with _storage(f"create run {record.run}'s file", path):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.layout.guard_write(path)
+            self._guard(path, make_folder=True)
             if os.path.lexists(path):
                 raise DataError(f"run file {path} already exists; run numbers are never "
                                 "reused", hint="Check that the facility run counter was not "
@@ -150,7 +151,7 @@ class RunFileWriter:
         exclusively, never through a link), then renamed over it.  A reader holding the
         old file keeps its snapshot; nobody ever sees a half-written run file."""
         partial = self.layout.partial(path)
-        self.layout.guard_write(path)
+        self._guard(path)
         out = _create_exclusive(partial)
         try:
             with out:
@@ -159,8 +160,29 @@ class RunFileWriter:
             with contextlib.suppress(OSError):
                 partial.unlink()
             raise
-        self.layout.guard_write(path)
+        self._guard(path)
         os.replace(partial, path)  # complete enough to bear its name
+
+    def _guard(self, path: Path, *, make_folder: bool = False) -> None:
+        """:meth:`DataDir.guard_write` (no link at ``path``, its folder inside the data
+        directory), resolving the folder only when it is not the very folder (device and
+        inode) found inside before: writes land in a folder that was checked, whatever
+        was renamed since, at the cost of one ``stat`` instead of resolving every level."""
+        folder = path.parent
+        try:
+            found = os.stat(folder)
+        except FileNotFoundError:
+            if not make_folder:
+                raise
+            folder.mkdir(parents=True, exist_ok=True)
+            found = os.stat(folder)
+        if self._safe_folders.get(folder) == (found.st_dev, found.st_ino) \
+                and not os.path.islink(path):
+            return
+        self.layout.guard_write(path)
+        after = os.stat(folder)
+        if (after.st_dev, after.st_ino) == (found.st_dev, found.st_ino):  # (not swapped meanwhile)
+            self._safe_folders[folder] = (found.st_dev, found.st_ino)
 
     def _keep(self, state: OpenRun) -> None:
         """Best effort, when a run in memory cannot be finished: its image as it is
