@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from expctl.paths import DataDir
 
@@ -23,11 +24,25 @@ __all__ = ["image", "memory_file", "replace_whole"]
 
 
 def memory_file(path: Path) -> h5py.File:
-    """An HDF5 file held in memory only (core driver, nothing written beside ``path``)."""
+    """An HDF5 file held in memory only (core driver, nothing written beside ``path``):
+    ``h5py.File(…, "w", driver="core", backing_store=False, libver="latest")``, its
+    access properties made once."""
     import h5py
+    from h5py import h5f
 
-    return h5py.File(f"{path}.in-memory", "w", driver="core", backing_store=False,
-                     libver="latest")
+    name = f"{path}.in-memory".encode()
+    return h5py.File(h5f.create(name, h5f.ACC_TRUNC, fapl=_memory_access()))
+
+
+@cache
+def _memory_access() -> Any:
+    """The file access properties of :func:`memory_file` (h5py's for those arguments)."""
+    from h5py import h5f, h5p
+
+    fapl = h5p.create(h5p.FILE_ACCESS)
+    fapl.set_fapl_core(backing_store=False)
+    fapl.set_libver_bounds(h5f.LIBVER_LATEST, h5f.LIBVER_LATEST)
+    return fapl
 
 
 def image(f: h5py.File) -> bytes:
