@@ -31,6 +31,7 @@ from expctl.runlog.dbfile import (
     connect_writable,
     sqlite_error,
 )
+from expctl.runlog.folders import FolderGuard
 from expctl.runlog.lease import Lease, take_lease
 
 if TYPE_CHECKING:
@@ -146,6 +147,7 @@ class Catalog:
         self.lock_timeout = lock_timeout
         self._snapshot: ReadOnlyDatabase | None = None
         self._leases: dict[int, Lease] = {}
+        self._lease_guard = FolderGuard(self.layout)  # (leases of every run: one folder)
         #: what the run writer says it left on disk at a stop (so it is not read back)
         self._written: dict[int, WrittenRun] = {}
         if readonly:
@@ -223,7 +225,7 @@ class Catalog:
             raise DataError(f"run {r.run} is already in the catalog {self.path} "
                             f"(file {known[0]}); run numbers are never reused",
                             hint="Check that the facility run counter was not reset.")
-        lease = take_lease(self.layout, r.beamline, r.run)  # before the row: see lease.py
+        lease = take_lease(self.layout, r.beamline, r.run, self._lease_guard)  # before the row
         try:
             self._insert_started(event, path)
         except BaseException:

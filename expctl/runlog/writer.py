@@ -44,6 +44,7 @@ from expctl.engine.events import RunStarted, RunStopped, ShotBlockTaken
 from expctl.errors import DataError, StorageError, storage_error
 from expctl.paths import DataDir
 from expctl.runlog import fileimage, runfile
+from expctl.runlog.folders import FolderGuard
 from expctl.runlog.runfile import FILE_FORMAT, OpenRun, run_attributes
 from expctl.runlog.skeletons import Skeletons
 from expctl.runlog.smalldata import SmallDataConfig
@@ -101,8 +102,8 @@ class RunFileWriter:
         self._written: dict[int, WrittenRun] = {}
         #: parts of run files built before (configuration, per-shot columns), copied whole
         self._skeletons = Skeletons()
-        #: folder -> (device, inode) it had when :meth:`_guard` found it inside the data dir
-        self._safe_folders: dict[Path, tuple[int, int]] = {}
+        #: checks that run files stay inside the data directory (folders checked once)
+        self._guard = FolderGuard(self.layout)
 
     def __call__(self, event: EngineEvent) -> None:
         if isinstance(event, RunStarted):
@@ -150,27 +151,6 @@ class RunFileWriter:
         """Put ``image`` under ``path`` whole (:func:`~expctl.runlog.fileimage.replace_whole`,
         the folder guarded)."""
         fileimage.replace_whole(path, image, self._guard)
-
-    def _guard(self, path: Path, *, make_folder: bool = False) -> None:
-        """:meth:`DataDir.guard_write` (no link at ``path``, its folder inside the data
-        directory), resolving the folder only when it is not the very folder (device and
-        inode) found inside before: writes land in a folder that was checked, whatever
-        was renamed since, at the cost of one ``stat`` instead of resolving every level."""
-        folder = path.parent
-        try:
-            found = os.stat(folder)
-        except FileNotFoundError:
-            if not make_folder:
-                raise
-            folder.mkdir(parents=True, exist_ok=True)
-            found = os.stat(folder)
-        if self._safe_folders.get(folder) == (found.st_dev, found.st_ino) \
-                and not os.path.islink(path):
-            return
-        self.layout.guard_write(path)
-        after = os.stat(folder)
-        if (after.st_dev, after.st_ino) == (found.st_dev, found.st_ino):  # (not swapped meanwhile)
-            self._safe_folders[folder] = (found.st_dev, found.st_ino)
 
     def _keep(self, state: OpenRun) -> None:
         """Best effort, when a run in memory cannot be finished: its image as it is
