@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,6 +108,11 @@ _JSON_COLUMNS = ("loop", "params", "scan", "units", "sample_spot", "detectors", 
                  "moved_to", "result", "axes")
 
 
+#: A running run's shot count reaches its row at most this often (seconds); its stop
+#: records the final count.  Readers (``expctl runs``) see a long run's shots grow.
+SHOT_COUNT_EVERY_S = 1.0
+
+
 @dataclass(frozen=True, slots=True)
 class CatalogRow:
     """One run as the catalog knows it (JSON columns decoded)."""
@@ -148,6 +154,8 @@ class Catalog:
         self._snapshot: ReadOnlyDatabase | None = None
         self._leases: dict[int, Lease] = {}
         self._lease_guard = FolderGuard(self.layout)  # (leases of every run: one folder)
+        #: running run -> (shots not yet in its row, when its count was last committed)
+        self._uncounted: dict[int, tuple[int, float]] = {}
         #: what the run writer says it left on disk at a stop (so it is not read back)
         self._written: dict[int, WrittenRun] = {}
         if readonly:
@@ -169,6 +177,10 @@ class Catalog:
         self._db.row_factory = sqlite3.Row
 
     def close(self) -> None:
+        with contextlib.suppress(StorageError):  # runs that never stopped: their shots so far
+            for run in list(self._uncounted):
+                self._count_shots(run, 0, now=True)
+        self._uncounted.clear()
         for lease in self._leases.values():  # runs that never stopped: recovered next time
             lease.release()
         self._leases.clear()
@@ -206,13 +218,26 @@ class Catalog:
         elif isinstance(event, RunStopped):
             self.run_stopped(event)
         elif isinstance(event, ShotBlockTaken):
-            with self._writing(f"count the shots of run {event.block.run} in"):
-                self._db.execute("UPDATE runs SET shots = shots + ? WHERE run = ?",
-                                 (len(event.block), event.block.run))
+            self._count_shots(event.block.run, len(event.block))
         elif isinstance(event, RunSuperseded):
             from expctl.runlog.recovery import supersede
 
             supersede(self, [event.run])
+
+    def _count_shots(self, run: int, shots: int, *, now: bool = False) -> None:
+        """Add a block's shots to a running run's count: committed once
+        :data:`SHOT_COUNT_EVERY_S` have passed since the run's start or its last count
+        (or ``now``); its stop records the final count, so a short run commits none."""
+        uncounted, since = self._uncounted.get(run, (0, time.monotonic()))
+        uncounted += shots
+        if not now and time.monotonic() - since < SHOT_COUNT_EVERY_S:
+            self._uncounted[run] = (uncounted, since)
+            return
+        self._uncounted[run] = (0, time.monotonic())
+        if uncounted:
+            with self._writing(f"count the shots of run {run} in"):
+                self._db.execute("UPDATE runs SET shots = shots + ? WHERE run = ?",
+                                 (uncounted, run))
 
     def run_started(self, event: RunStarted) -> None:
         """Insert the run as ``running`` (status 2) with its context, before its file exists."""
@@ -232,6 +257,7 @@ class Catalog:
             lease.release()
             raise
         self._leases[r.run] = lease
+        self._uncounted[r.run] = (0, time.monotonic())
 
     def _insert_started(self, event: RunStarted, path: Path) -> None:
         r, c = event.record, event.context
@@ -258,6 +284,7 @@ class Catalog:
         r = event.record
         path = self.layout.run_file(r.beamline, r.run)
         written = self._written.pop(r.run, None)
+        self._uncounted.pop(r.run, None)  # (the count is recorded whole below)
         checksum: str | None
         if written is not None and written.path == path:
             exists = True

@@ -76,3 +76,38 @@ def test_where_errors_name_the_column(expr, message):
     assert str(err.value).startswith(message)
     assert "allowed: comparisons" in str(err.value)
     assert err.value.exit_code == 2
+
+
+@pytest.mark.parametrize("every, while_running", [(1e9, 0), (0.0, 30)])
+def test_a_running_runs_shot_count_is_committed_at_most_every_so_often(
+        tmp_path, monkeypatch, every, while_running):
+    """A short run's count reaches its row at its stop (no commit per block); a long one's
+    every SHOT_COUNT_EVERY_S while it runs; a catalog closed mid-run keeps what was taken."""
+    import numpy as np
+
+    from expctl.engine.events import ShotBlockTaken
+    from expctl.runlog import catalog as catalog_module
+    from expctl.testing.synthetic_events import synthetic_run
+
+    monkeypatch.setattr(catalog_module, "SHOT_COUNT_EVERY_S", every)
+    events = synthetic_run(1, shots=30, label="x", laser=False, delay=0.0, start_tag=1,
+                           start_time=0.0, rng=np.random.default_rng(0), block_size=10)
+    assert sum(isinstance(e, ShotBlockTaken) for e in events) == 3
+
+    def shots_in_row() -> int:
+        with Catalog(tmp_path, readonly=True) as reader:
+            return reader.get(1)["shots"]
+
+    catalog = Catalog(tmp_path)
+    for event in events[:-1]:
+        catalog(event)
+    assert shots_in_row() == while_running
+    catalog(events[-1])
+    assert shots_in_row() == 30
+    catalog.close()
+    catalog = Catalog(tmp_path / "closed")
+    for event in events[:-1]:
+        catalog(event)
+    catalog.close()  # (the run never stopped: its lease is given back, its count kept)
+    with Catalog(tmp_path / "closed", readonly=True) as reader:
+        assert reader.get(1)["shots"] == 30
