@@ -34,6 +34,7 @@ from expctl.runlog.dbfile import (
 )
 from expctl.runlog.folders import FolderGuard
 from expctl.runlog.lease import Lease, take_lease
+from expctl.runlog.writer import STREAM_AFTER_S, STREAM_AFTER_SHOTS
 
 if TYPE_CHECKING:
     from expctl.runlog.writer import WrittenRun
@@ -108,11 +109,6 @@ _JSON_COLUMNS = ("loop", "params", "scan", "units", "sample_spot", "detectors", 
                  "moved_to", "result", "axes")
 
 
-#: A running run's shot count reaches its row at most this often (seconds); its stop
-#: records the final count.  Readers (``expctl runs``) see a long run's shots grow.
-SHOT_COUNT_EVERY_S = 1.0
-
-
 @dataclass(frozen=True, slots=True)
 class CatalogRow:
     """One run as the catalog knows it (JSON columns decoded)."""
@@ -154,8 +150,8 @@ class Catalog:
         self._snapshot: ReadOnlyDatabase | None = None
         self._leases: dict[int, Lease] = {}
         self._lease_guard = FolderGuard(self.layout)  # (leases of every run: one folder)
-        #: running run -> (shots not yet in its row, when its count was last committed)
-        self._uncounted: dict[int, tuple[int, float]] = {}
+        #: running run -> (shots not yet in its row, shots taken, time.monotonic() at start)
+        self._running: dict[int, tuple[int, int, float]] = {}
         #: what the run writer says it left on disk at a stop (so it is not read back)
         self._written: dict[int, WrittenRun] = {}
         if readonly:
@@ -178,9 +174,9 @@ class Catalog:
 
     def close(self) -> None:
         with contextlib.suppress(StorageError):  # runs that never stopped: their shots so far
-            for run in list(self._uncounted):
+            for run in list(self._running):
                 self._count_shots(run, 0, now=True)
-        self._uncounted.clear()
+        self._running.clear()
         for lease in self._leases.values():  # runs that never stopped: recovered next time
             lease.release()
         self._leases.clear()
@@ -225,19 +221,21 @@ class Catalog:
             supersede(self, [event.run])
 
     def _count_shots(self, run: int, shots: int, *, now: bool = False) -> None:
-        """Add a block's shots to a running run's count: committed once
-        :data:`SHOT_COUNT_EVERY_S` have passed since the run's start or its last count
-        (or ``now``); its stop records the final count, so a short run commits none."""
-        uncounted, since = self._uncounted.get(run, (0, time.monotonic()))
-        uncounted += shots
-        if not now and time.monotonic() - since < SHOT_COUNT_EVERY_S:
-            self._uncounted[run] = (uncounted, since)
-            return
-        self._uncounted[run] = (0, time.monotonic())
-        if uncounted:
+        """Add a block's shots to a running run's count.  While the writer keeps the run
+        in memory (under :data:`STREAM_AFTER_SHOTS` shots and :data:`STREAM_AFTER_S` of
+        wall time: its shots reach the disk only at its stop) the count waits for the
+        stop, which records it whole: a short run commits nothing per block.  Past
+        either bound every block is counted as it comes, as the writer streams it, so
+        after a kill the row counts what the file holds."""
+        uncounted, total, started = self._running.get(run, (0, 0, time.monotonic()))
+        uncounted, total = uncounted + shots, total + shots
+        if uncounted and (now or total >= STREAM_AFTER_SHOTS
+                          or time.monotonic() - started >= STREAM_AFTER_S):
             with self._writing(f"count the shots of run {run} in"):
                 self._db.execute("UPDATE runs SET shots = shots + ? WHERE run = ?",
                                  (uncounted, run))
+            uncounted = 0
+        self._running[run] = (uncounted, total, started)
 
     def run_started(self, event: RunStarted) -> None:
         """Insert the run as ``running`` (status 2) with its context, before its file exists."""
@@ -257,7 +255,7 @@ class Catalog:
             lease.release()
             raise
         self._leases[r.run] = lease
-        self._uncounted[r.run] = (0, time.monotonic())
+        self._running[r.run] = (0, 0, time.monotonic())
 
     def _insert_started(self, event: RunStarted, path: Path) -> None:
         r, c = event.record, event.context
@@ -284,7 +282,7 @@ class Catalog:
         r = event.record
         path = self.layout.run_file(r.beamline, r.run)
         written = self._written.pop(r.run, None)
-        self._uncounted.pop(r.run, None)  # (the count is recorded whole below)
+        self._running.pop(r.run, None)  # (the count is recorded whole below)
         checksum: str | None
         if written is not None and written.path == path:
             exists = True

@@ -78,18 +78,19 @@ def test_where_errors_name_the_column(expr, message):
     assert err.value.exit_code == 2
 
 
-@pytest.mark.parametrize("every, while_running", [(1e9, 0), (0.0, 30)])
-def test_a_running_runs_shot_count_is_committed_at_most_every_so_often(
-        tmp_path, monkeypatch, every, while_running):
-    """A short run's count reaches its row at its stop (no commit per block); a long one's
-    every SHOT_COUNT_EVERY_S while it runs; a catalog closed mid-run keeps what was taken."""
+@pytest.mark.parametrize("in_memory_below, while_running", [(1000, 0), (15, 30)])
+def test_a_runs_shot_count_is_committed_per_block_once_the_writer_streams_it(
+        tmp_path, monkeypatch, in_memory_below, while_running):
+    """A short run (kept in memory by the writer) has its count recorded at its stop, no
+    commit per block; past the writer's bound every block is counted as it comes; a
+    catalog closed mid-run keeps what was taken."""
     import numpy as np
 
     from expctl.engine.events import ShotBlockTaken
     from expctl.runlog import catalog as catalog_module
     from expctl.testing.synthetic_events import synthetic_run
 
-    monkeypatch.setattr(catalog_module, "SHOT_COUNT_EVERY_S", every)
+    monkeypatch.setattr(catalog_module, "STREAM_AFTER_SHOTS", in_memory_below)
     events = synthetic_run(1, shots=30, label="x", laser=False, delay=0.0, start_tag=1,
                            start_time=0.0, rng=np.random.default_rng(0), block_size=10)
     assert sum(isinstance(e, ShotBlockTaken) for e in events) == 3
