@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from expctl.engine.events import EventBus, StateChanged
 from expctl.errors import ExpctlError, UnitError, UserError
+from expctl.records import record
 from expctl.units import convert, parse_quantity
 
 __all__ = ["FAULT_GRAMMAR", "FaultSpec", "arm_faults", "arm_when_started", "check_faults",
@@ -46,7 +47,7 @@ _SPEC = re.compile(r"^(?P<kind>[a-z_]+)@(?P<at>[^+:,]+)(?:\+(?P<dur>[^:,]+))?"
                    r"(?::(?P<target>[^,]+))?(?P<opts>(?:,[^,]*)*)$")
 
 
-@dataclass(frozen=True)
+@record
 class FaultSpec:
     """One scheduled fault: ``kind`` at ``at`` seconds after the first plan starts."""
 

@@ -20,13 +20,13 @@ import fcntl
 import getpass
 import json
 import os
-import socket
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from expctl.errors import DataError, UserError
+from expctl.records import record
 
 __all__ = ["BeamlineLock", "ControllerBusyError", "LockHolder", "lock_path"]
 
@@ -36,7 +36,7 @@ def lock_path(data_dir: Path, beamline: int) -> Path:
     return Path(data_dir) / "locks" / f"bl{beamline}.lock"
 
 
-@dataclass(frozen=True)
+@record
 class LockHolder:
     """Who controls a beamline: what the lock file says about its holder."""
 
@@ -114,7 +114,7 @@ class BeamlineLock:
                      "devices, reduce, validate, --dry-run) work meanwhile.") from None
         stale = LockHolder.parse(_read(fd))
         self._fd = fd
-        self.holder_info = LockHolder(os.getpid(), socket.gethostname(), _user(), purpose,
+        self.holder_info = LockHolder(os.getpid(), _host(), _user(), purpose,
                                       time.time(), self.profile, campaign)
         self._describe()
         return stale
@@ -149,7 +149,7 @@ class BeamlineLock:
             holder = LockHolder.parse(self.path.read_text(encoding="utf-8"))
         except OSError:
             return None
-        if holder is not None and holder.host == socket.gethostname() \
+        if holder is not None and holder.host == _host() \
                 and not _alive(holder.pid):
             return None
         return holder
@@ -165,13 +165,15 @@ class BeamlineLock:
                                  "read-only commands do not.") from None
 
     def _describe(self) -> None:
+        """Write the holder's description.  Not fsynced: other processes read it from the
+        page cache, which a crash of this one leaves intact, and a power cut that loses it
+        also frees the ``flock`` — a missing description is then only a missing note."""
         fd, holder = self._fd, self.holder_info
         if fd is None or holder is None:
             return
         data = json.dumps(asdict(holder)).encode() + b"\n"
         os.ftruncate(fd, 0)
         os.pwrite(fd, data, 0)
-        os.fsync(fd)
 
     def __enter__(self) -> BeamlineLock:
         return self
@@ -195,6 +197,11 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # exists, belongs to someone else
         return True
     return True
+
+
+def _host() -> str:
+    """This host's name (``gethostname``, without importing :mod:`socket`)."""
+    return os.uname().nodename
 
 
 def _user() -> str:

@@ -26,11 +26,12 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from expctl.errors import DataError, StorageError, UserError
+from expctl.records import record
 from expctl.runlog.dbfile import ReadOnlyDatabase, connect_readonly, sqlite_error
 
 __all__ = ["SampleInfo", "SampleRegistry", "SpotRecord", "parse_spots", "registry_path"]
@@ -63,6 +64,8 @@ CREATE TABLE IF NOT EXISTS spots (
     PRIMARY KEY (sample, spot)
 );
 """
+_TABLES = ("SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+           "AND name IN ('samples', 'mounted', 'spots')")
 
 
 def registry_path(data_dir: Path) -> Path:
@@ -70,7 +73,7 @@ def registry_path(data_dir: Path) -> Path:
     return Path(data_dir) / "samples.sqlite"
 
 
-@dataclass(frozen=True)
+@record
 class SpotRecord:
     """One spot the registry knows: exposed or destroyed, by what."""
 
@@ -83,7 +86,7 @@ class SpotRecord:
     note: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class SampleInfo:
     """A sample: its grid, size, when it was registered, its spots and where it is mounted."""
 
@@ -139,7 +142,8 @@ class SampleRegistry:
                                      check_same_thread=False)
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=FULL")
-                db.executescript(_SCHEMA)
+                if db.execute(_TABLES).fetchone()[0] < 3:  # one fsynced commit, not three
+                    db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
             except (OSError, sqlite3.Error) as exc:
                 raise DataError(f"cannot open the sample registry {self.path}: {exc}") from None
         db.row_factory = sqlite3.Row
@@ -197,13 +201,19 @@ class SampleRegistry:
         self.close()
 
     # -- samples -------------------------------------------------------------------------
-    def new(self, name: str, grid: str, spots: int | None = None, comment: str = "") -> SampleInfo:
-        """Register a sample (a user error if the name is taken)."""
+    def new(self, name: str, grid: str, spots: int | None = None, comment: str = "", *,
+            mount_on: int | None = None) -> SampleInfo:
+        """Register a sample (a user error if the name is taken); ``mount_on``: and mount it
+        on ``grid`` of that beamline in the same transaction (one commit, not two)."""
         _check_name(name)
         try:
             with self._write() as db:
+                now = time.time()
                 db.execute("INSERT INTO samples (name, grid, spots, created, comment) "
-                           "VALUES (?, ?, ?, ?, ?)", (name, grid, spots, time.time(), comment))
+                           "VALUES (?, ?, ?, ?, ?)", (name, grid, spots, now, comment))
+                if mount_on is not None:
+                    db.execute("INSERT OR REPLACE INTO mounted (beamline, grid, sample, since) "
+                               "VALUES (?, ?, ?, ?)", (mount_on, grid, name, now))
         except sqlite3.IntegrityError:
             raise UserError(f"there is already a sample called {name!r}",
                             hint=f"`expctl sample show {name}`; pick a new name for a new "

@@ -76,10 +76,10 @@ class SampleDesk:
             raise UserError(f"no spot grid {grid!r} on {beamline.profile.name}",
                             allowed=", ".join(grids) or "none")
         if new:
-            self.registry.new(name, grid, len(grids[grid]), comment)
+            info = self.registry.new(name, grid, len(grids[grid]), comment, mount_on=self.number)
         else:
             self.registry.set_size(name, len(grids[grid]))
-        info = self.registry.mount(self.number, grid, name)
+            info = self.registry.mount(self.number, grid, name)
         beamline.mount_sample(grid, name)
         return info
 

@@ -15,16 +15,16 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import NoReturn
 
 from expctl import __version__
 from expctl.errors import ExpctlError
+from expctl.records import record
 
 __all__ = ["COMMAND_MODULES", "Command", "entry", "main"]
 
 
-@dataclass(frozen=True)
+@record
 class Command:
     """One subcommand: its name, one-line help, argument setup and action."""
 

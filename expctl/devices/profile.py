@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from expctl.inputs import (
     read_limited,
     yaml_problem,
 )
+from expctl.records import record
 from expctl.units import convert, parse_quantity
 
 __all__ = ["DaqSpec", "DeviceSpec", "Profile", "Roles", "SpotGridSpec", "SuspenderSpec",
@@ -42,7 +43,7 @@ _GENERIC_KEYS = {"kind", "units", "limits", "choices", "access", "safe", "veloci
                  "acceleration", "equipment", "description"}
 
 
-@dataclass(frozen=True)
+@record
 class DeviceSpec:
     """One device as a profile declares it.
 
@@ -63,7 +64,7 @@ class DeviceSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record
 class Roles:
     """``roles:`` — which device plays which part in the canonical procedure.
 
@@ -93,7 +94,7 @@ class Roles:
         return device
 
 
-@dataclass(frozen=True)
+@record
 class DaqSpec:
     """``daq:`` — how runs are taken: beam rate, detectors read, when runs fail."""
 
@@ -110,7 +111,7 @@ class DaqSpec:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record
 class SpotGridSpec:
     """One entry of ``spot_grids:``: the two stages that move a sample to its spots."""
 
@@ -125,7 +126,7 @@ class SpotGridSpec:
         return {**self.options, "x_axis": self.x_axis, "y_axis": self.y_axis}
 
 
-@dataclass(frozen=True)
+@record
 class SuspenderSpec:
     """One condition the profile says data needs (``suspenders:``); the engine suspends
     data taking while it does not hold and retakes what was cut.
@@ -145,7 +146,7 @@ class SuspenderSpec:
     settle: float = 5.0
 
 
-@dataclass(frozen=True)
+@record
 class Profile:
     """A beamline profile: identity, seed, devices, typed sections and backend physics."""
 
@@ -245,9 +246,10 @@ def _read_yaml(path: Path) -> Any:
         node = loader.get_single_node()
         if node is None:
             return None
-        values, depth = expanded_size(node)
-        if values > MAX_PROFILE_VALUES or depth > MAX_PROFILE_DEPTH:
-            raise too_many
+        if "&" in text:  # aliases (anchors first) can stand for more than was composed
+            values, depth = expanded_size(node)
+            if values > MAX_PROFILE_VALUES or depth > MAX_PROFILE_DEPTH:
+                raise too_many
         return loader.construct_document(node)
     except ValueCapReached:
         raise too_many from None

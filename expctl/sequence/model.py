@@ -9,11 +9,11 @@ loop variables and results is at hand.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from expctl.errors import Location, SequenceError, UnitError
+from expctl.records import record
 from expctl.sequence.expr import ExprError, Expression, is_expression, parse_expression, render
 from expctl.sequence.suggest import did_you_mean
 from expctl.units import UNITS, Quantity, lex_quantity
@@ -65,7 +65,7 @@ def expr_error(exc: ExprError, loc: Location, device: str | None = None) -> Sequ
     return SequenceError(exc.message, location=loc, device=device, hint=exc.hint)
 
 
-@dataclass(frozen=True)
+@record
 class Arg:
     """One argument as written: a literal, a quantity string, or a ``${…}`` expression."""
 
@@ -114,7 +114,7 @@ class Arg:
         return str(self.raw)
 
 
-@dataclass(frozen=True)
+@record
 class FaultSpec:
     """``on_fault:`` of a step: ``retry`` (with a count), ``skip`` or ``abort``."""
 
@@ -122,7 +122,7 @@ class FaultSpec:
     retries: int = 0
 
 
-@dataclass(frozen=True)
+@record
 class Step:
     """What every step has: where it was written, its label and its fault policy.
 
@@ -136,7 +136,7 @@ class Step:
     on_fault: FaultSpec | None = None
 
 
-@dataclass(frozen=True)
+@record
 class ParamSpec:
     """A declared parameter: its default (an argument) and where it was declared."""
 
@@ -145,7 +145,7 @@ class ParamSpec:
     loc: Location
 
 
-@dataclass(frozen=True)
+@record
 class SequenceDoc:
     """A whole sequence file, parsed."""
 

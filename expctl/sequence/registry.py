@@ -17,7 +17,7 @@ other file.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from expctl.sequence.outline import OutlineNode
     from expctl.sequence.source import Node
 
-__all__ = ["RESERVED", "CheckContext", "CompileContext", "ReadContext", "Verb",
+__all__ = ["RESERVED", "CheckContext", "CompileContext", "LazyVerb", "ReadContext", "Verb",
            "VerbRegistry"]
 
 #: names that can be neither parameters, loop variables nor results
@@ -199,44 +199,114 @@ class Verb(Generic[S]):
                             location=step.loc)
 
 
+class LazyVerb:
+    """A verb named by where it lives, imported when a sequence first uses one of its
+    keywords: a sequence uses a few of the shipped verbs, and each verb module costs
+    ~1-3 ms of import (its step dataclass, its checks).
+
+    Args:
+        keywords: the verb's keywords (a test keeps them equal to the class's own).
+        module: the module that defines it.
+        name: the verb class's name in that module.
+    """
+
+    def __init__(self, keywords: tuple[str, ...], module: str, name: str) -> None:
+        self.keywords = keywords
+        self.module = module
+        self.name = name
+
+    def load(self) -> Verb[Any]:
+        """The verb itself (its module imported now)."""
+        import importlib
+
+        verb: Verb[Any] = getattr(importlib.import_module(self.module), self.name)()
+        return verb
+
+
 class VerbRegistry:
     """The verbs a sequence may use, by keyword and by step type (immutable).
+
+    Verbs may be given as :class:`LazyVerb`: each is imported when its keyword is
+    first looked up (or when a step type is not found among those loaded).  A registry
+    that mixes lazy verbs with given ones loads them all at once, so a step type given
+    twice is refused when the registry is made.
 
     Args:
         verbs: the verbs; a keyword or step type given twice is refused.
     """
 
-    def __init__(self, verbs: Iterable[Verb[Any]]) -> None:
+    def __init__(self, verbs: Iterable[Verb[Any] | LazyVerb]) -> None:
         self._verbs = tuple(verbs)
+        self._lazy: dict[str, LazyVerb] = {}
         self._by_keyword: dict[str, Verb[Any]] = {}
         self._by_type: dict[type, Verb[Any]] = {}
+        self.keywords: Mapping[str, Verb[Any]] = _Keywords(self)
+        seen: set[str] = set()
         for verb in self._verbs:
             for word in verb.keywords:
-                if word in self._by_keyword:
+                if word in seen:
                     raise ExpctlError(f"sequence verb {word!r} registered twice")
-                self._by_keyword[word] = verb
-            if verb.step_type in self._by_type:
-                raise ExpctlError(f"step type {verb.step_type.__name__} registered twice")
-            self._by_type[verb.step_type] = verb
+                seen.add(word)
+        lazy = [v for v in self._verbs if isinstance(v, LazyVerb)]
+        if len(lazy) == len(self._verbs):
+            self._lazy = {word: v for v in lazy for word in v.keywords}
+        else:
+            for verb in self._verbs:
+                self._add(verb.load() if isinstance(verb, LazyVerb) else verb)
 
-    def with_verbs(self, *verbs: Verb[Any]) -> VerbRegistry:
+    def _add(self, verb: Verb[Any]) -> Verb[Any]:
+        known = self._by_type.get(verb.step_type)
+        if known is not None:
+            if type(known) is type(verb):  # (a lazy verb loaded by two racing lookups)
+                return known
+            raise ExpctlError(f"step type {verb.step_type.__name__} registered twice")
+        self._by_type[verb.step_type] = verb
+        for word in verb.keywords:
+            self._by_keyword[word] = verb
+            self._lazy.pop(word, None)
+        return verb
+
+    def _verb(self, keyword: str) -> Verb[Any]:
+        """The verb of ``keyword``, imported now if it is lazy (KeyError if unknown)."""
+        verb = self._by_keyword.get(keyword)
+        return verb if verb is not None else self._add(self._lazy[keyword].load())
+
+    def with_verbs(self, *verbs: Verb[Any] | LazyVerb) -> VerbRegistry:
         """A new registry with ``verbs`` added."""
         return VerbRegistry((*self._verbs, *verbs))
 
-    @property
-    def keywords(self) -> Mapping[str, Verb[Any]]:
-        """Every keyword and its verb."""
-        return self._by_keyword
-
     def of(self, step: Step) -> Verb[Any]:
         """The verb of ``step``."""
-        try:
-            return self._by_type[type(step)]
-        except KeyError:
+        verb = self._by_type.get(type(step))
+        if verb is None and self._lazy:  # a step made without reading it: load them all
+            while self._lazy:
+                self._verb(next(iter(self._lazy)))
+            verb = self._by_type.get(type(step))
+        if verb is None:
             raise SequenceError(f"no verb is registered for {type(step).__name__} steps",
-                                location=step.loc) from None
+                                location=step.loc)
+        return verb
 
     def title(self, step: Step) -> str:
         """``move theta → ${rock.center}`` …; the label wins if given."""
         text = self.of(step).title(step)
         return f"{step.label} ({text})" if step.label else text
+
+
+class _Keywords(Mapping[str, Verb[Any]]):
+    """Every keyword of a registry and its verb; looking one up imports a lazy verb."""
+
+    def __init__(self, registry: VerbRegistry) -> None:
+        self._registry = registry
+
+    def __getitem__(self, keyword: str) -> Verb[Any]:
+        return self._registry._verb(keyword)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self._registry._by_keyword, *self._registry._lazy])
+
+    def __len__(self) -> int:
+        return len(self._registry._by_keyword) + len(self._registry._lazy)
+
+    def __contains__(self, keyword: object) -> bool:
+        return keyword in self._registry._by_keyword or keyword in self._registry._lazy

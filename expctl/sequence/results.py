@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from expctl.devices.profile import Profile
 from expctl.errors import ExpctlError, Location, SequenceError
+from expctl.records import record
 from expctl.sequence.expr import ResultShape, Unknown, describe_value
 from expctl.sequence.suggest import did_you_mean
 
@@ -22,7 +22,7 @@ __all__ = ["ANALYSES", "DETECTOR_KINDS", "Analysis", "profile_detectors", "resul
            "signal_devices", "split_signal"]
 
 
-@dataclass(frozen=True)
+@record
 class Analysis:
     """An analysis ``analyze: {fn: …}`` may call: its arguments and what it returns.
 

@@ -140,7 +140,7 @@ class StateRecorder:
             device = np.asarray(self._change_device, dtype=np.int64)
             numbers = np.asarray(self._change_rows, dtype=np.float64).reshape(-1, ROW)
             intervals = np.arange(k)
-            for i in np.unique(device).tolist():
+            for i in sorted(set(self._change_device)):  # (np.unique imports numpy.ma)
                 mine = device == i
                 which = np.searchsorted(at[mine], intervals, side="right") - 1
                 changed = which >= 0

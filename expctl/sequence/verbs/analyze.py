@@ -6,12 +6,13 @@ earlier results; its result is named for the steps that follow.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from expctl.devices.protocols import RunRecord
 from expctl.errors import ExpctlError
 from expctl.plans.actions import Analyze, Plan
+from expctl.records import record
 from expctl.sequence.expr import describe_value
 from expctl.sequence.model import Arg, Step
 from expctl.sequence.outline import OutlineNode
@@ -23,8 +24,10 @@ from expctl.sequence.suggest import did_you_mean
 __all__ = ["AnalyzeStep", "AnalyzeVerb"]
 
 
-@dataclass(frozen=True)
+@record
 class AnalyzeStep(Step):
+    """``analyze: {fn: …}``: one of the shipped analyses on earlier results."""
+
     fn: str = ""
     args: dict[str, Arg] = field(default_factory=dict)
     result: str | None = None

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from expctl.plans import stubs
 from expctl.plans.actions import Plan
+from expctl.records import record
 from expctl.sequence.model import Step
 from expctl.sequence.registry import CompileContext, ReadContext, Verb
 from expctl.sequence.source import Node
@@ -14,9 +14,9 @@ from expctl.sequence.source import Node
 __all__ = ["CheckpointStep", "CheckpointVerb"]
 
 
-@dataclass(frozen=True)
+@record
 class CheckpointStep(Step):
-    pass
+    """``checkpoint``: where a deferred pause takes effect and a resume starts over."""
 
 
 class CheckpointVerb(Verb[CheckpointStep]):

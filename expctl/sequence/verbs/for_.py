@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
 from expctl.errors import Location, SequenceError
 from expctl.plans.actions import Plan
+from expctl.records import record
 from expctl.sequence.devices import device_spec, to_device_units
 from expctl.sequence.expr import Unknown, describe_value
 from expctl.sequence.model import Arg, Step
@@ -29,8 +30,10 @@ from expctl.units import Quantity
 __all__ = ["ForStep", "ForVerb", "driven_by", "loop_values"]
 
 
-@dataclass(frozen=True)
+@record
 class ForStep(Step):
+    """``for: VAR, in: VALUES``: its steps once per value."""
+
     var: str = ""
     values: Arg | None = None
     steps: tuple[Step, ...] = ()

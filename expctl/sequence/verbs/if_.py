@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from expctl.errors import SequenceError
 from expctl.plans.actions import Plan
+from expctl.records import record
 from expctl.sequence.expr import Unknown, describe_value
 from expctl.sequence.model import Arg, Step
 from expctl.sequence.outline import OutlineNode
@@ -16,8 +16,10 @@ from expctl.sequence.source import Node
 __all__ = ["IfStep", "IfVerb"]
 
 
-@dataclass(frozen=True)
+@record
 class IfStep(Step):
+    """``if: ${…}``: ``then`` steps when the condition holds, else ``else`` steps."""
+
     condition: Arg | None = None
     then: tuple[Step, ...] = ()
     orelse: tuple[Step, ...] = ()

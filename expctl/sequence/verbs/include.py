@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from expctl.plans.actions import Plan
+from expctl.records import record
 from expctl.sequence.model import Arg, SequenceDoc, Step
 from expctl.sequence.outline import OutlineNode
 from expctl.sequence.registry import CheckContext, CompileContext, ReadContext, Verb
@@ -20,8 +21,10 @@ __all__ = ["IncludeStep", "IncludeVerb"]
 MAX_INCLUDE_DEPTH = 16
 
 
-@dataclass(frozen=True)
+@record
 class IncludeStep(Step):
+    """``include: FILE``: another file's steps, here, with ``params`` given."""
+
     path: Path = Path()
     params: dict[str, Arg] = field(default_factory=dict)
     doc: SequenceDoc | None = None

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from expctl.errors import ExpctlError
 from expctl.plans import stubs
 from expctl.plans.actions import Action, Move, Plan
+from expctl.records import record
 from expctl.sequence.devices import device_spec, target
 from expctl.sequence.expr import Unknown
 from expctl.sequence.outline import OutlineNode
@@ -18,8 +18,10 @@ from expctl.sequence.verbs.targets import TargetsStep, pairs
 __all__ = ["MoveStep", "MoveVerb"]
 
 
-@dataclass(frozen=True)
+@record
 class MoveStep(TargetsStep):
+    """``move: {axis: position, …}``: absolute (or ``relative``) moves."""
+
     relative: bool = False
 
 

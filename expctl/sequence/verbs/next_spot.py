@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from expctl.errors import SequenceError
 from expctl.plans import stubs
 from expctl.plans.actions import Plan
+from expctl.records import record
 from expctl.sequence.model import Step
 from expctl.sequence.outline import OutlineNode
 from expctl.sequence.registry import CheckContext, CompileContext, ReadContext, Verb
@@ -16,8 +16,10 @@ from expctl.sequence.source import Node
 __all__ = ["NextSpotStep", "NextSpotVerb"]
 
 
-@dataclass(frozen=True)
+@record
 class NextSpotStep(Step):
+    """``next_spot: GRID``: the stage to a never-exposed spot of the grid."""
+
     grid: str = "sample"
 
 

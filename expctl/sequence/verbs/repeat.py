@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from expctl.plans.actions import Plan
+from expctl.records import record
 from expctl.sequence.expr import Unknown
 from expctl.sequence.model import Arg, Step
 from expctl.sequence.outline import OutlineNode
@@ -16,8 +16,10 @@ from expctl.sequence.values import count_value, whole_number
 __all__ = ["RepeatStep", "RepeatVerb"]
 
 
-@dataclass(frozen=True)
+@record
 class RepeatStep(Step):
+    """``repeat: N``: its steps N times (``var`` names the 0-based iteration)."""
+
     count: Arg | None = None
     var: str | None = None
     steps: tuple[Step, ...] = ()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from expctl.plans.actions import Request
+from expctl.records import record
 from expctl.sequence.registry import ReadContext
 from expctl.sequence.source import Node
 from expctl.sequence.verbs.targets import TargetsStep, TargetsVerb, pairs
@@ -13,9 +13,9 @@ from expctl.sequence.verbs.targets import TargetsStep, TargetsVerb, pairs
 __all__ = ["RequestStep", "RequestVerb"]
 
 
-@dataclass(frozen=True)
+@record
 class RequestStep(TargetsStep):
-    pass
+    """``request: {parameter: value}``: ask the accelerator for a setting."""
 
 
 class RequestVerb(TargetsVerb[RequestStep]):

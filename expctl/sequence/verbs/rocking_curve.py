@@ -7,12 +7,13 @@ fit is a named result (``as: rock`` gives ``${rock.center}``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from expctl.errors import ExpctlError, Location, SequenceError
 from expctl.plans import stubs
 from expctl.plans.actions import Plan
+from expctl.records import record
 from expctl.sequence.devices import device_spec, target, to_device_units
 from expctl.sequence.expr import Unknown, describe_value
 from expctl.sequence.model import Arg, Step
@@ -26,8 +27,10 @@ from expctl.sequence.verbs.scan import check_axis
 __all__ = ["RockingCurveStep", "RockingCurveVerb", "i0_window_value"]
 
 
-@dataclass(frozen=True)
+@record
 class RockingCurveStep(Step):
+    """``rocking_curve: {axis, span, points, signal …}``: scan and fit a peak."""
+
     axis: str = ""
     axis_loc: Location = field(default_factory=Location)
     span: Arg | None = None

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from expctl.plans import stubs
 from expctl.plans.actions import Plan
+from expctl.records import record
 from expctl.sequence.expr import Unknown
 from expctl.sequence.model import Arg, Step
 from expctl.sequence.outline import OutlineNode
@@ -18,8 +18,10 @@ from expctl.sequence.values import count_value, whole_number
 __all__ = ["RunStep", "RunVerb"]
 
 
-@dataclass(frozen=True)
+@record
 class RunStep(Step):
+    """``run: {shots, label}``: one DAQ run."""
+
     shots: Arg | None = None
     run_label: Arg | None = None
     comment: Arg | None = None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from expctl.devices.profile import DeviceSpec
 from expctl.errors import ExpctlError, Location
 from expctl.plans import stubs
 from expctl.plans.actions import Plan
+from expctl.records import record
 from expctl.sequence.devices import device_spec, target, to_device_units
 from expctl.sequence.expr import Unknown, linspace
 from expctl.sequence.model import Arg, Step
@@ -24,8 +25,10 @@ __all__ = ["ScanStep", "ScanVerb", "check_axis"]
 MAX_POINTS = 100_000
 
 
-@dataclass(frozen=True)
+@record
 class ScanStep(Step):
+    """``scan: {axis, …}``: a step scan reading detectors at every point."""
+
     axis: str = ""
     axis_loc: Location = field(default_factory=Location)
     start: Arg | None = None

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from expctl.plans.actions import Set
+from expctl.records import record
 from expctl.sequence.model import Arg
 from expctl.sequence.registry import ReadContext
 from expctl.sequence.source import Node
@@ -14,7 +14,7 @@ from expctl.sequence.verbs.targets import TargetsStep, TargetsVerb, pairs
 __all__ = ["SetStep", "SetVerb"]
 
 
-@dataclass(frozen=True)
+@record
 class SetStep(TargetsStep):
     """``set``, ``open`` and ``close`` (the last two become ``set`` to open/closed)."""
 

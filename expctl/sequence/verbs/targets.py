@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, TypeVar
 
 from expctl.plans.actions import Action, Plan
+from expctl.records import record
 from expctl.sequence.model import Arg, Step
 from expctl.sequence.outline import OutlineNode
 from expctl.sequence.registry import CheckContext, CompileContext, Verb
@@ -14,7 +15,7 @@ from expctl.sequence.registry import CheckContext, CompileContext, Verb
 __all__ = ["TargetsStep", "TargetsVerb", "pairs"]
 
 
-@dataclass(frozen=True)
+@record
 class TargetsStep(Step):
     """A step with ``{device: value, …}``."""
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from expctl.errors import ExpctlError, SequenceError
 from expctl.plans import stubs
 from expctl.plans.actions import Plan
+from expctl.records import record
 from expctl.sequence.expr import Unknown, describe_value
 from expctl.sequence.model import Arg, Step
 from expctl.sequence.outline import OutlineNode
@@ -23,8 +23,10 @@ __all__ = ["WaitStep", "WaitVerb", "seconds_value"]
 MAX_WAIT_S = 7 * 86400
 
 
-@dataclass(frozen=True)
+@record
 class WaitStep(Step):
+    """``wait: 2 s``: a time (or a plain number of seconds) passes on the clock."""
+
     seconds: Arg | None = None
 
 

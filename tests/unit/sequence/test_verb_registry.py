@@ -182,3 +182,44 @@ def test_a_session_reads_its_sequences_with_its_verbs(tmp_path) -> None:
         assert not session.load(_write(tmp_path, FLASHES)).ok  # the shipped verbs only
         session.verbs = VERBS
         assert session.load(_write(tmp_path, FLASHES)).ok
+
+
+def test_the_shipped_verbs_are_named_with_their_own_keywords() -> None:
+    import importlib
+
+    from expctl.sequence.verbs import SHIPPED
+
+    for words, module, name in SHIPPED:
+        verb = getattr(importlib.import_module(f"expctl.sequence.verbs.{module}"), name)
+        assert verb.keywords == words, name
+    assert sorted(standard_verbs().keywords) == sorted(w for ws, _, _ in SHIPPED for w in ws)
+
+
+def test_a_sequence_imports_only_the_verbs_it_uses(tmp_path) -> None:
+    """Each shipped verb module is imported when a sequence first uses its keyword."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    seq = _write(tmp_path, "name: s\nsteps:\n  - wait: 1 s\n  - repeat: 2\n    steps:\n"
+                           "      - open: xray_shutter\n")
+    profile = DATA / "profiles" / "bl3-mini.yaml"
+    code = ("import sys; from expctl.devices.profile import load_profile\n"
+            "from expctl.sequence.load import load_sequence\n"
+            f"loaded = load_sequence({str(seq)!r}, load_profile({str(profile)!r}))\n"
+            "assert loaded.ok, [e.paragraph() for e in loaded.errors]\n"
+            "list(loaded.plan_factory()())\n"
+            "print(sorted(m.rsplit('.', 1)[1] for m in sys.modules "
+            "if m.startswith('expctl.sequence.verbs.')))")
+    root = Path(__file__).resolve().parents[3]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(root)}, cwd=root, check=True)
+    assert out.stdout.split("\n")[0] == str(["repeat", "set", "targets", "wait"])
+
+
+def test_a_step_made_without_reading_it_finds_its_lazy_verb() -> None:
+    from expctl.sequence.verbs.wait import WaitStep
+
+    step = WaitStep(Location("x.yaml", 1, 1), seconds=Arg("2 s", Location()))
+    assert standard_verbs().title(step) == "wait 2 s"
