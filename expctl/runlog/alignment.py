@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 
 from expctl.engine.events import AnalysisDone, RunStarted, StepStarted
-from expctl.errors import ExpctlError
+from expctl.errors import DataError, ExpctlError
 from expctl.paths import alignment_dir
+from expctl.runlog import fileimage, h5build
 from expctl.runlog.catalog import Catalog
 from expctl.runlog.h5build import set_attrs
 from expctl.runlog.h5util import json_attr
@@ -100,6 +101,8 @@ class AlignmentLogger:
         self.catalog = catalog
         self.plotter = plotter
         self._pending: AlignmentScan | None = None
+        #: the pending scan's file, in memory until its decision (written whole each time)
+        self._memory: Any = None
         self.logged: list[int] = []
         #: PNGs being drawn elsewhere: (scan id, path, future)
         self._drawing: list[tuple[int, Path, Future[Any]]] = []
@@ -137,6 +140,7 @@ class AlignmentLogger:
     def flush(self) -> None:
         """Draw the PNG of the scan waiting for its decision (if a plotter is set)."""
         scan, self._pending = self._pending, None
+        self._close_memory()
         if scan is None or self.plotter is None:
             return
         png = self._file(scan.id, ".png")
@@ -181,7 +185,6 @@ class AlignmentLogger:
         return self.dir / f"scan{scan_id:06d}{suffix}"
 
     def _log_scan(self, event: AnalysisDone) -> AlignmentScan:
-        import h5py
 
         inputs = event.inputs
         x = np.asarray(inputs["x"], dtype=np.float64)
@@ -198,22 +201,15 @@ class AlignmentLogger:
         })
         path = self._file(scan_id, ".h5")
         path.parent.mkdir(parents=True, exist_ok=True)
-        with h5py.File(path, "w") as f:
-            set_attrs(f.id, {"NX_class": "NXroot", "default": "entry", "name": event.name,
-                          "axis": str(inputs["axis"]), "signal": str(inputs.get("signal", "")),
-                          "time": event.time, "sequence": ctx.sequence,
-                          "step_path": ctx.step_path, "result": json_attr(result),
-                          "moved_to": "null"})
-            entry = f.create_group("entry")
-            set_attrs(entry.id, {"NX_class": "NXentry", "default": "data"})
-            data = entry.create_group("data")
-            set_attrs(data.id, {"NX_class": "NXdata", "signal": "signal", "axes": "position",
-                                "position_indices": 0})
-            set_attrs(data.create_dataset("position", data=x).id,
-                      {"long_name": str(inputs["axis"])})
-            data.create_dataset("signal", data=y)
-            if i0 is not None:
-                data.create_dataset("i0", data=i0)
+        memory = fileimage.memory_file(path)
+        try:
+            _write_scan(memory.id, event, x, y, i0, result)
+            fileimage.replace_whole(path, fileimage.image(memory))
+        except BaseException:
+            memory.close()
+            raise
+        self._close_memory()
+        self._memory = memory  # (until its decision, written into it: see _log_decision)
         self.catalog.update_alignment(scan_id, {"file": self.catalog.relative(path)})
         self.logged.append(scan_id)
         return AlignmentScan(id=scan_id, name=event.name, axis=str(inputs["axis"]), x=x, y=y,
@@ -222,15 +218,40 @@ class AlignmentLogger:
                              file=path)
 
     def _log_decision(self, moved: dict[str, Any]) -> None:
-        import h5py
-
         scan = self._pending
         if scan is None:
             return
         self.catalog.update_alignment(scan.id, {"moved_to": moved})
-        with h5py.File(self._file(scan.id, ".h5"), "r+") as f:
-            set_attrs(f.id, {"moved_to": json_attr(moved)})
+        memory = self._memory
+        if memory is None:  # (kept from its scan: nothing else writes it)
+            raise DataError(f"alignment scan {scan.id}'s file is no longer in memory")
+        set_attrs(memory.id, {"moved_to": json_attr(moved)})
+        fileimage.replace_whole(self._file(scan.id, ".h5"), fileimage.image(memory))
         self._pending = dataclasses.replace(scan, moved_to=moved)
+
+    def _close_memory(self) -> None:
+        if self._memory is not None:
+            self._memory.close()
+            self._memory = None
+
+
+def _write_scan(root: Any, event: AnalysisDone, x: np.ndarray, y: np.ndarray,
+                i0: np.ndarray | None, result: dict[str, Any]) -> None:
+    """An alignment-scan file's contents (NeXus: ``/entry/data`` with position, signal
+    and i0), ``moved_to`` still ``null``."""
+    inputs, ctx = event.inputs, event.context
+    set_attrs(root, {"NX_class": "NXroot", "default": "entry", "name": event.name,
+                     "axis": str(inputs["axis"]), "signal": str(inputs.get("signal", "")),
+                     "time": event.time, "sequence": ctx.sequence,
+                     "step_path": ctx.step_path, "result": json_attr(result),
+                     "moved_to": "null"})
+    entry = h5build.group(root, "entry")
+    set_attrs(entry, {"NX_class": "NXentry", "default": "data"})
+    data = h5build.group(entry, "data")
+    set_attrs(data, {"NX_class": "NXdata", "signal": "signal", "axes": "position",
+                     "position_indices": 0})
+    values = {"position": x, "signal": y} | ({} if i0 is None else {"i0": i0})
+    h5build.write_mapping(data, values, attrs={"position": {"long_name": str(inputs["axis"])}})
 
 
 def _move_in_step(title: str, scan: AlignmentScan) -> dict[str, Any] | None:

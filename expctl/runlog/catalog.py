@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,9 @@ from expctl.runlog.dbfile import (
     connect_writable,
     sqlite_error,
 )
+from expctl.runlog.folders import FolderGuard
 from expctl.runlog.lease import Lease, take_lease
+from expctl.runlog.writer import STREAM_AFTER_S, STREAM_AFTER_SHOTS
 
 if TYPE_CHECKING:
     from expctl.runlog.writer import WrittenRun
@@ -146,6 +149,9 @@ class Catalog:
         self.lock_timeout = lock_timeout
         self._snapshot: ReadOnlyDatabase | None = None
         self._leases: dict[int, Lease] = {}
+        self._lease_guard = FolderGuard(self.layout)  # (leases of every run: one folder)
+        #: running run -> (shots not yet in its row, shots taken, time.monotonic() at start)
+        self._running: dict[int, tuple[int, int, float]] = {}
         #: what the run writer says it left on disk at a stop (so it is not read back)
         self._written: dict[int, WrittenRun] = {}
         if readonly:
@@ -167,6 +173,10 @@ class Catalog:
         self._db.row_factory = sqlite3.Row
 
     def close(self) -> None:
+        with contextlib.suppress(StorageError):  # runs that never stopped: their shots so far
+            for run in list(self._running):
+                self._count_shots(run, 0, now=True)
+        self._running.clear()
         for lease in self._leases.values():  # runs that never stopped: recovered next time
             lease.release()
         self._leases.clear()
@@ -204,13 +214,28 @@ class Catalog:
         elif isinstance(event, RunStopped):
             self.run_stopped(event)
         elif isinstance(event, ShotBlockTaken):
-            with self._writing(f"count the shots of run {event.block.run} in"):
-                self._db.execute("UPDATE runs SET shots = shots + ? WHERE run = ?",
-                                 (len(event.block), event.block.run))
+            self._count_shots(event.block.run, len(event.block))
         elif isinstance(event, RunSuperseded):
             from expctl.runlog.recovery import supersede
 
             supersede(self, [event.run])
+
+    def _count_shots(self, run: int, shots: int, *, now: bool = False) -> None:
+        """Add a block's shots to a running run's count.  While the writer keeps the run
+        in memory (under :data:`STREAM_AFTER_SHOTS` shots and :data:`STREAM_AFTER_S` of
+        wall time: its shots reach the disk only at its stop) the count waits for the
+        stop, which records it whole: a short run commits nothing per block.  Past
+        either bound every block is counted as it comes, as the writer streams it, so
+        after a kill the row counts what the file holds."""
+        uncounted, total, started = self._running.get(run, (0, 0, time.monotonic()))
+        uncounted, total = uncounted + shots, total + shots
+        if uncounted and (now or total >= STREAM_AFTER_SHOTS
+                          or time.monotonic() - started >= STREAM_AFTER_S):
+            with self._writing(f"count the shots of run {run} in"):
+                self._db.execute("UPDATE runs SET shots = shots + ? WHERE run = ?",
+                                 (uncounted, run))
+            uncounted = 0
+        self._running[run] = (uncounted, total, started)
 
     def run_started(self, event: RunStarted) -> None:
         """Insert the run as ``running`` (status 2) with its context, before its file exists."""
@@ -223,13 +248,14 @@ class Catalog:
             raise DataError(f"run {r.run} is already in the catalog {self.path} "
                             f"(file {known[0]}); run numbers are never reused",
                             hint="Check that the facility run counter was not reset.")
-        lease = take_lease(self.layout, r.beamline, r.run)  # before the row: see lease.py
+        lease = take_lease(self.layout, r.beamline, r.run, self._lease_guard)  # before the row
         try:
             self._insert_started(event, path)
         except BaseException:
             lease.release()
             raise
         self._leases[r.run] = lease
+        self._running[r.run] = (0, 0, time.monotonic())
 
     def _insert_started(self, event: RunStarted, path: Path) -> None:
         r, c = event.record, event.context
@@ -256,6 +282,7 @@ class Catalog:
         r = event.record
         path = self.layout.run_file(r.beamline, r.run)
         written = self._written.pop(r.run, None)
+        self._running.pop(r.run, None)  # (the count is recorded whole below)
         checksum: str | None
         if written is not None and written.path == path:
             exists = True

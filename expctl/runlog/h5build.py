@@ -17,6 +17,7 @@ high-level API, unchanged.
 
 from __future__ import annotations
 
+import ctypes
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from expctl.runlog.h5capi import capi
 from expctl.runlog.h5util import json_attr
 
 __all__ = ["Column", "append", "column", "group", "link", "overwrite", "set_attrs", "write_mapping"]
@@ -58,6 +60,17 @@ class _Kit:
         self.lcpl.set_char_encoding(h5t.CSET_ASCII)
         self._types: dict[str, Any] = {}
         self._column_dcpls: dict[tuple[Any, ...], Any] = {}
+        #: HDF5's C functions for the small objects (None: h5py's low-level API for all)
+        self.c = capi()
+        ids = {kind: (found[0].id, found[1].id) for kind, found in self.scalars.items()}
+        # (file type, memory type, value -> C buffer) by Python type; text is handed to
+        # HDF5 as the UTF-8 ``char *`` h5py would make (its memory type for ``str`` is a
+        # Python object), so the memory type is the file's variable-length string
+        self.c_scalars: dict[type, tuple[int, int, Any]] = {
+            str: (ids[str][0], ids[str][0], _c_text),
+            int: (*ids[int], _c_int), np.int64: (*ids[np.int64], _c_int),
+            float: (*ids[float], _c_float), np.float64: (*ids[np.float64], _c_float),
+        }
 
     def file_type(self, dtype: np.dtype[Any]) -> Any:
         """The file type h5py makes for ``dtype`` (made once for numbers)."""
@@ -98,6 +111,34 @@ class _Kit:
         htype, mtype, dtype = found
         return htype, mtype, np.array(value, dtype=dtype)
 
+    def c_scalar(self, value: Any) -> tuple[int, int, Any] | None:
+        """(file type, memory type, C buffer) of a plain scalar for HDF5's C functions, or
+        None: not a plain scalar, no C functions, or text HDF5 cannot take as a C string."""
+        found = self.c_scalars.get(type(value)) if self.c is not None else None
+        if found is None:
+            return None
+        buffer = found[2](value)
+        return None if buffer is None else (found[0], found[1], buffer)
+
+
+def _c_int(value: int) -> Any:
+    return ctypes.byref(ctypes.c_int64(value)) if -(1 << 63) <= value < (1 << 63) else None
+
+
+def _c_float(value: float) -> Any:
+    return ctypes.byref(ctypes.c_double(value))
+
+
+def _c_text(value: str) -> Any:
+    """A ``char **`` to ``value`` in UTF-8; None for text with NUL (a C string ends there)
+    or that UTF-8 cannot encode (lone surrogates): h5py decides about those."""
+    if "\0" in value:
+        return None
+    try:
+        return ctypes.byref(ctypes.c_char_p(value.encode()))
+    except UnicodeEncodeError:
+        return None
+
 
 @cache
 def _kit() -> _Kit:
@@ -115,20 +156,47 @@ def _high_level(oid: Any) -> Any:
 
 def set_attrs(oid: Any, values: Mapping[str, Any]) -> None:
     """``obj.attrs.update(values)`` on the object ``oid`` (an existing attribute replaced)."""
+    kit = _kit()
+    c = kit.c
+    if c is None:
+        for key, value in values.items():
+            _set_attr(oid, key, value)
+        return
+    loc, space = oid.id, kit.scalar_space.id
+    with c.lock:
+        for key, value in values.items():
+            made = kit.c_scalar(value)
+            if made is None or not _c_attr(c, loc, key.encode(), space, made):
+                _set_attr(oid, key, value)
+
+
+def _c_attr(c: Any, loc: int, name: bytes, space: int, made: tuple[int, int, Any]) -> bool:
+    """One scalar attribute through HDF5's C functions; False if HDF5 refused a step (the
+    caller repeats it through h5py, which raises HDF5's message)."""
+    if c.aexists(loc, name) > 0 and c.adelete(loc, name) < 0:
+        return False
+    attr = c.acreate(loc, name, made[0], space, 0, 0)
+    if attr < 0:
+        return False
+    written = c.awrite(attr, made[1], made[2]) >= 0
+    c.aclose(attr)
+    return written
+
+
+def _set_attr(oid: Any, key: str, value: Any) -> None:
+    """One attribute through h5py's low-level API (its high-level one for other values)."""
     from h5py import h5a
 
     kit = _kit()
-    space = kit.scalar_space
-    for key, value in values.items():
-        made = kit.scalar(value)
-        if made is None:
-            _high_level(oid).attrs[key] = value
-            continue
-        name = key.encode()
-        if h5a.exists(oid, name):
-            h5a.delete(oid, name)
-        htype, mtype, arr = made
-        h5a.create(oid, name, htype, space).write(arr, mtype=mtype)
+    made = kit.scalar(value)
+    if made is None:
+        _high_level(oid).attrs[key] = value
+        return
+    name = key.encode()
+    if h5a.exists(oid, name):
+        h5a.delete(oid, name)
+    htype, mtype, arr = made
+    h5a.create(oid, name, htype, kit.scalar_space).write(arr, mtype=mtype)
 
 
 def group(parent: Any, name: str) -> Any:
@@ -159,6 +227,50 @@ def _scalar_dataset(parent: Any, name: bytes, value: Any) -> Any:
     ds = h5d.create(parent, name, htype, kit.scalar_space, dcpl=kit.scalar_dcpl, lcpl=kit.lcpl)
     ds.write(h5s.ALL, h5s.ALL, arr, mtype=mtype)
     return ds
+
+
+def _c_scalar_dataset(parent: Any, name: bytes, value: Any,
+                      attrs: Mapping[str, Any] | None) -> bool:
+    """:func:`_scalar_dataset` with ``attrs``, through HDF5's C functions (never a Python
+    object); False if nothing was made (not a plain scalar, or HDF5 refused to create it:
+    the caller makes it through h5py, which raises HDF5's message)."""
+    kit = _kit()
+    c = kit.c
+    made = kit.c_scalar(value)
+    if c is None or made is None:
+        return False
+    space = kit.scalar_space.id
+    with c.lock:
+        ds = c.dcreate(parent.id, name, made[0], space, kit.lcpl.id, kit.scalar_dcpl.id, 0)
+        if ds < 0:
+            return False
+        try:
+            if c.dwrite(ds, made[1], 0, 0, 0, made[2]) < 0:
+                _scalar_write(parent, name, value)  # (raises HDF5's message)
+            for key, extra in (attrs or {}).items():
+                made = kit.c_scalar(extra)
+                if made is None or not _c_attr(c, ds, key.encode(), space, made):
+                    _set_attr(_dataset(parent, name), key, extra)
+        finally:
+            c.dclose(ds)
+    return True
+
+
+def _dataset(parent: Any, name: bytes) -> Any:
+    from h5py import h5d
+
+    return h5d.open(parent, name)
+
+
+def _scalar_write(parent: Any, name: bytes, value: Any) -> None:
+    """Write a plain scalar into the existing dataset ``parent/name`` through h5py."""
+    from h5py import h5s
+
+    made = _kit().scalar(value)
+    if made is None:
+        raise TypeError(f"{name.decode()!r}: {type(value).__name__} is not a scalar number "
+                        "or text")
+    _dataset(parent, name).write(h5s.ALL, h5s.ALL, made[2], mtype=made[1])
 
 
 def _array_dataset(parent: Any, name: bytes, arr: np.ndarray) -> Any:
@@ -192,10 +304,13 @@ def write_mapping(parent: Any, mapping: Mapping[str, Any],
                    else h5g.create(parent, name, lcpl=kit.lcpl, gcpl=kit.gcpl))
             write_mapping(sub, value)
             continue
-        made = _scalar_dataset(parent, name, "" if value is None else value)
+        value = "" if value is None else value
+        extra = attrs.get(key) if attrs else None
+        if _c_scalar_dataset(parent, name, value, extra):
+            continue
+        made = _scalar_dataset(parent, name, value)
         if made is None:
             made = _other_dataset(parent, name, value)
-        extra = attrs.get(key) if attrs else None
         if extra:
             set_attrs(made, extra)
 
@@ -222,14 +337,20 @@ def _other_dataset(parent: Any, name: bytes, value: Any) -> Any:
 def overwrite(parent: Any, values: Mapping[str, Any]) -> None:
     """Write new values into existing scalar datasets of ``parent`` (same types: the
     numbers of a copied tree)."""
-    from h5py import h5d, h5s
-
     kit = _kit()
+    c = kit.c
     for name, value in values.items():
-        made = kit.scalar(value)
-        if made is None:
-            raise TypeError(f"{name!r}: {type(value).__name__} is not a scalar number or text")
-        h5d.open(parent, name.encode()).write(h5s.ALL, h5s.ALL, made[2], mtype=made[1])
+        encoded = name.encode()
+        made = kit.c_scalar(value)
+        if c is not None and made is not None:
+            with c.lock:
+                ds = c.dopen(parent.id, encoded, 0)
+                if ds >= 0:
+                    written = c.dwrite(ds, made[1], 0, 0, 0, made[2]) >= 0
+                    c.dclose(ds)
+                    if written:
+                        continue
+        _scalar_write(parent, encoded, value)
 
 
 @dataclass(frozen=True, slots=True)

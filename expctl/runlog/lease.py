@@ -18,6 +18,7 @@ from pathlib import Path
 
 from expctl.errors import storage_error
 from expctl.paths import DataDir
+from expctl.runlog.folders import FolderGuard
 
 __all__ = ["Lease", "clear_stale_lease", "lease_holder", "take_lease"]
 
@@ -42,12 +43,13 @@ def _lease_path(layout: DataDir, beamline: int, run: int) -> Path:
     return layout.locks / "runs" / f"bl{beamline}-run{run:06d}.lock"
 
 
-def take_lease(layout: DataDir, beamline: int, run: int) -> Lease:
-    """Take the lease of a run about to be written (StorageError if the disk refuses)."""
+def take_lease(layout: DataDir, beamline: int, run: int,
+               guard: FolderGuard | None = None) -> Lease:
+    """Take the lease of a run about to be written (StorageError if the disk refuses);
+    ``guard`` checks where it is written (a fresh one: the whole path)."""
     path = _lease_path(layout, beamline, run)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        layout.guard_write(path)
+        (guard or FolderGuard(layout))(path, make_folder=True)
         fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW, 0o644)
     except OSError as exc:
         raise storage_error(exc, f"take the lease of run {run}", path) from None

@@ -49,17 +49,18 @@ FILE_FORMAT = "expctl-smalldata/2"
 
 def run_attributes(record: RunRecord, context: RunContext) -> dict[str, Any]:
     """Root attributes describing a run: facility identity plus why it was taken."""
+    stop = _known_at_stop(record)
     return {
         "run": record.run,
         "beamline": record.beamline,
         "hightag": record.hightag,
         "start_tag": record.start_tag,
-        "end_tag": -1 if record.end_tag is None else record.end_tag,
+        "end_tag": stop["end_tag"],
         "start_time": record.start_time,
-        "stop_time": np.nan if record.stop_time is None else record.stop_time,
-        "status": record.status,
+        "stop_time": stop["stop_time"],
+        "status": stop["status"],
         "label": context.label or record.label,
-        "comment": record.comment,
+        "comment": stop["comment"],
         "runtype": record.runtype,
         "detectors": json_attr(list(record.detectors)),
         "sequence": context.sequence,
@@ -72,6 +73,16 @@ def run_attributes(record: RunRecord, context: RunContext) -> dict[str, Any]:
         "units": json_attr(dict(context.units)),
         "sample_spot": json_attr(None if context.sample_spot is None
                                  else dict(context.sample_spot)),
+    }
+
+
+def _known_at_stop(record: RunRecord) -> dict[str, Any]:
+    """The root attributes the stop writes again (placeholders until then)."""
+    return {
+        "end_tag": -1 if record.end_tag is None else record.end_tag,
+        "stop_time": np.nan if record.stop_time is None else record.stop_time,
+        "status": record.status,
+        "comment": record.comment,
     }
 
 
@@ -177,8 +188,7 @@ def write_stop(f: h5py.File, state: OpenRun, event: RunStopped) -> None:
 
     record = event.record
     root = f.id
-    final = run_attributes(record, state.context)
-    set_attrs(root, {key: final[key] for key in ("end_tag", "stop_time", "status", "comment")})
+    set_attrs(root, _known_at_stop(record))
     set_attrs(root, {"shots": state.shots, "outcome": event.outcome,
                      "problems": json_attr(state.problems)})
     _write_sums(root, state)

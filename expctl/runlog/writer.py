@@ -38,12 +38,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 from expctl.engine.events import RunStarted, RunStopped, ShotBlockTaken
 from expctl.errors import DataError, StorageError, storage_error
 from expctl.paths import DataDir
-from expctl.runlog import runfile
+from expctl.runlog import fileimage, runfile
+from expctl.runlog.folders import FolderGuard
 from expctl.runlog.runfile import FILE_FORMAT, OpenRun, run_attributes
 from expctl.runlog.skeletons import Skeletons
 from expctl.runlog.smalldata import SmallDataConfig
@@ -101,6 +102,8 @@ class RunFileWriter:
         self._written: dict[int, WrittenRun] = {}
         #: parts of run files built before (configuration, per-shot columns), copied whole
         self._skeletons = Skeletons()
+        #: checks that run files stay inside the data directory (folders checked once)
+        self._guard = FolderGuard(self.layout)
 
     def __call__(self, event: EngineEvent) -> None:
         if isinstance(event, RunStarted):
@@ -127,16 +130,15 @@ class RunFileWriter:
                             hint="a DAQ must stop a run before it starts another")
         path = self.path_for(record.beamline, record.run)
         with _storage(f"create run {record.run}'s file", path):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.layout.guard_write(path)
+            self._guard(path, make_folder=True)
             if os.path.lexists(path):
                 raise DataError(f"run file {path} already exists; run numbers are never "
                                 "reused", hint="Check that the facility run counter was not "
                                                "reset.")
-            memory = _memory_file(path)
+            memory = fileimage.memory_file(path)
             try:
                 runfile.write_start(memory, event, self.smalldata, self._skeletons)
-                self._replace(path, _image(memory))
+                self._replace(path, fileimage.image(memory))
             except BaseException:
                 memory.close()
                 raise
@@ -146,28 +148,16 @@ class RunFileWriter:
         return path
 
     def _replace(self, path: Path, image: bytes) -> None:
-        """Put ``image`` under ``path`` whole: written to the ``.partial`` (created
-        exclusively, never through a link), then renamed over it.  A reader holding the
-        old file keeps its snapshot; nobody ever sees a half-written run file."""
-        partial = self.layout.partial(path)
-        self.layout.guard_write(path)
-        out = _create_exclusive(partial)
-        try:
-            with out:
-                out.write(image)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                partial.unlink()
-            raise
-        self.layout.guard_write(path)
-        os.replace(partial, path)  # complete enough to bear its name
+        """Put ``image`` under ``path`` whole (:func:`~expctl.runlog.fileimage.replace_whole`,
+        the folder guarded)."""
+        fileimage.replace_whole(path, image, self._guard)
 
     def _keep(self, state: OpenRun) -> None:
         """Best effort, when a run in memory cannot be finished: its image as it is
         replaces the file, so the shots taken stay readable (recovered as incomplete)."""
         if state.in_memory and state.file is not None:
             with contextlib.suppress(Exception):  # (a full disk fails this too)
-                self._replace(state.path, _image(state.file))
+                self._replace(state.path, fileimage.image(state.file))
 
     def append(self, event: ShotBlockTaken) -> None:
         """Append one shot block and flush, so readers and crash recovery see it."""
@@ -189,7 +179,7 @@ class RunFileWriter:
         replaces the file, which is reopened in SWMR mode (readers can follow it)."""
         memory = state.file
         assert memory is not None  # noqa: S101 (in memory until now)
-        image = _image(memory)
+        image = fileimage.image(memory)
         memory.close()
         state.file, state.in_memory = None, False
         self._replace(state.path, image)
@@ -213,7 +203,7 @@ class RunFileWriter:
                     except BaseException:
                         self._keep(state)
                         raise
-                    image = _image(f)
+                    image = fileimage.image(f)
                 self._replace(state.path, image)
                 checksum: str | None = hashlib.sha256(image).hexdigest()
             else:
@@ -274,26 +264,3 @@ def _storage(doing: str, path: Path) -> Iterator[None]:
         raise
     except OSError as exc:
         raise storage_error(exc, doing, path) from None
-
-
-def _create_exclusive(path: Path) -> BinaryIO:
-    """A new file at ``path`` to write into: refused if anything (a link, a stale file) is
-    there."""
-    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o644)
-    return os.fdopen(fd, "wb")
-
-
-def _image(f: h5py.File) -> bytes:
-    """The bytes of an in-memory HDF5 file as it stands (its metadata flushed first)."""
-    f.flush()
-    return bytes(f.id.get_file_image())
-
-
-def _memory_file(path: Path) -> h5py.File:
-    """An HDF5 file held in memory only (core driver, nothing written beside ``path``)."""
-    import h5py
-
-    return h5py.File(f"{path}.in-memory", "w", driver="core", backing_store=False,
-                     libver="latest")
-
-

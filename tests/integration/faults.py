@@ -97,10 +97,10 @@ def _around(call: Any, fault: str, hit: Any) -> Any:
 
 
 def _file_created(fault: str) -> None:
-    from expctl.runlog import writer
+    from expctl.runlog import fileimage, writer
 
-    writer._create_exclusive = _around(
-        writer._create_exclusive, fault,
+    fileimage._create_exclusive = _around(
+        fileimage._create_exclusive, fault,
         lambda path: path if f"run{TARGET:06d}" in path.name else None)
     if fault == "lock":  # a viewer opens the new file at once: the first block must wait
         start = writer.RunFileWriter.start

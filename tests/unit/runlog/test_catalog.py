@@ -76,3 +76,39 @@ def test_where_errors_name_the_column(expr, message):
     assert str(err.value).startswith(message)
     assert "allowed: comparisons" in str(err.value)
     assert err.value.exit_code == 2
+
+
+@pytest.mark.parametrize("in_memory_below, while_running", [(1000, 0), (15, 30)])
+def test_a_runs_shot_count_is_committed_per_block_once_the_writer_streams_it(
+        tmp_path, monkeypatch, in_memory_below, while_running):
+    """A short run (kept in memory by the writer) has its count recorded at its stop, no
+    commit per block; past the writer's bound every block is counted as it comes; a
+    catalog closed mid-run keeps what was taken."""
+    import numpy as np
+
+    from expctl.engine.events import ShotBlockTaken
+    from expctl.runlog import catalog as catalog_module
+    from expctl.testing.synthetic_events import synthetic_run
+
+    monkeypatch.setattr(catalog_module, "STREAM_AFTER_SHOTS", in_memory_below)
+    events = synthetic_run(1, shots=30, label="x", laser=False, delay=0.0, start_tag=1,
+                           start_time=0.0, rng=np.random.default_rng(0), block_size=10)
+    assert sum(isinstance(e, ShotBlockTaken) for e in events) == 3
+
+    def shots_in_row() -> int:
+        with Catalog(tmp_path, readonly=True) as reader:
+            return reader.get(1)["shots"]
+
+    catalog = Catalog(tmp_path)
+    for event in events[:-1]:
+        catalog(event)
+    assert shots_in_row() == while_running
+    catalog(events[-1])
+    assert shots_in_row() == 30
+    catalog.close()
+    catalog = Catalog(tmp_path / "closed")
+    for event in events[:-1]:
+        catalog(event)
+    catalog.close()  # (the run never stopped: its lease is given back, its count kept)
+    with Catalog(tmp_path / "closed", readonly=True) as reader:
+        assert reader.get(1)["shots"] == 30

@@ -192,3 +192,28 @@ def test_columns_under_groups_the_start_made_land_inside_them(tmp_path):
             assert f["epicsOnce/ring_current"].shape == (20,)
             assert "theta" in f["epicsOnce"] and "data" in f["entry"]
             assert f["entry/data/entry_counter"].id == f["entry/counter"].id
+
+
+@pytest.mark.parametrize("value", ["plain", "café ✓", "", "a\0b", "\udcff", 2**70, -2**63,
+                                   2**63 - 1, -0.0, float("nan"), np.float64(2.5),
+                                   np.int64(-7), True, np.float32(0.5)])
+def test_attributes_through_hdf5s_c_functions_match_h5py(tmp_path, value):
+    """What HDF5's C functions write (or hand back to h5py: NUL, surrogates, huge ints,
+    other types) reads back as h5py's own ``attrs[...] =``, failures included."""
+    def outcome(write):
+        with h5py.File(tmp_path / "f.h5", "w") as f:
+            try:
+                write(f)
+            except Exception as exc:  # noqa: BLE001 (the same failure on both sides)
+                return type(exc)
+            stored = f.attrs["a"], f["/"].attrs.get_id("a").dtype
+            return repr(stored[0]), stored[1]
+
+    def ours(f):
+        h5build.set_attrs(f.id, {"a": value})
+        h5build.set_attrs(f.id, {"a": value})  # (an existing attribute replaced)
+
+    def theirs(f):
+        f.attrs["a"] = value
+
+    assert outcome(ours) == outcome(theirs)

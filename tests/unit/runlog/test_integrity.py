@@ -14,8 +14,8 @@ import pytest
 
 from expctl.engine.events import EventBus
 from expctl.errors import CorruptFileError, StorageLockedError
-from expctl.paths import DataDir
-from expctl.runlog import Catalog, attach, rebuild_catalog
+from expctl.paths import DataDir, UnsafePathError
+from expctl.runlog import Catalog, RunFileWriter, attach, rebuild_catalog
 from expctl.runlog.integrity import check_data_dir
 from expctl.runlog.lease import take_lease
 from expctl.runlog.recovery import recover
@@ -183,6 +183,26 @@ def test_a_symlink_planted_among_the_run_files_is_refused(tmp_path) -> None:
         f"{outside}. expctl never writes through links inside the data directory; remove the "
         "link (and check who planted it).")
     assert not outside.exists()
+
+
+def test_a_run_folder_swapped_for_a_link_between_runs_is_refused(tmp_path) -> None:
+    """The writer remembers the run folder it checked; a folder put in its place (here a
+    link leading out of the data directory) is checked again, not trusted."""
+    data, outside = tmp_path / "data", tmp_path / "elsewhere"
+    outside.mkdir()
+    writer = RunFileWriter(data)
+    for event in synthetic_run(1, shots=5, label="x", laser=False, delay=0.0, start_tag=1,
+                               start_time=0.0, rng=np.random.default_rng(0)):
+        writer(event)
+    folder = DataDir(data).run_dir(3)
+    folder.rename(tmp_path / "kept")
+    folder.symlink_to(outside)
+    start = synthetic_run(2, shots=5, label="x", laser=False, delay=0.0, start_tag=10,
+                          start_time=1.0, rng=np.random.default_rng(0))[0]
+    with pytest.raises(UnsafePathError, match="outside the data directory"):
+        writer(start)
+    writer.close()
+    assert list(outside.iterdir()) == []
 
 
 def test_a_corrupt_row_value_is_a_corrupt_catalog_not_a_bug(data) -> None:
