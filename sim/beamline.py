@@ -168,6 +168,7 @@ class SimBeamline:
             id(self.clock): VirtualClock(self.clock.now(), self.clock.epoch),
             id(self._store): self._store.memory_twin(),
             id(self.profile): self.profile,
+            id(self._world.physics): self._world.physics,  # frozen (and its tables are large)
         }
         for model in self._world.detector_models:
             memo[id(model)] = model  # immutable apart from its pedestal cache

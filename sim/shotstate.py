@@ -18,6 +18,8 @@ import numpy as np
 
 __all__ = ["RoleMap", "SettledState", "ShotState", "Value"]
 
+_new = object.__new__
+
 Value = Any  # a float (constant over the shots) or a per-shot array
 
 
@@ -142,8 +144,11 @@ class RoleMap:
         delay: Value = -self.delay_zero
         for term in parts[8:]:
             delay = delay + term
-        shutter, pump, energy, thickness, gain, theta, x, y = parts[:8]
-        return ShotState(beam_on, shutter, pump, energy, thickness, gain, theta, x, y, delay)
+        state = _new(ShotState)  # (ShotState(...) without calling the class: once per point)
+        (state.shutter_open, state.pump_on, state.energy_kev, state.thickness_um, state.gain,
+         state.theta_deg, state.x_mm, state.y_mm) = parts[:8]
+        state.beam_on, state.delay_ps = beam_on, delay
+        return state
 
 
 class SettledState:

@@ -153,6 +153,9 @@ class SimWorld:
         self._version = 0
         self._window: Window | None = None
         self._asked = -math.inf  # clock time of the last trigger (simultaneous ones share it)
+        # the last acquisition's window and status (simultaneous triggers share them)
+        self._acquiring: Window | None = None
+        self._acquisition = Status.done("acquisition", 0.0)
         self._current: Window | None = None
         self._beam_shot: BeamShot | None = None
         self._facility_offset = timeline.offset_ticks / timeline.tag_rate_hz
@@ -253,6 +256,8 @@ class SimWorld:
             failed = self._trigger_fault(device, now, end)
             if failed is not None:
                 return failed
+        elif self._acquiring is window and (shared := self._acquisition).started == now:
+            return shared  # a simultaneous trigger: the same acquisition, one status
         if self.require_beam:
             offset = self._facility_offset
             if self.beam_loss.first_loss(window.start + offset, end + offset) is not None:
@@ -263,7 +268,9 @@ class SimWorld:
                     f"no X-ray beam during the {device} acquisition "
                     f"(tag {int(window.tags[lost])})",
                     device=device, hint="Wait for the beam to return, then repeat."))
-        return Status(device, now, end, timeout=end - now + self.timeout_margin)
+        self._acquiring = window  # (not kept by the window: readings keep windows)
+        self._acquisition = Status.known(device, now, end, end - now + self.timeout_margin)
+        return self._acquisition
 
     def _trigger_fault(self, device: str, now: float, end: float) -> Status | None:
         """The status of an acquisition an armed fault spoils (timeout, dropout), if any."""

@@ -26,7 +26,16 @@ from expctl.engine.codec import decode, encode
 from expctl.engine.events import RunContext
 from expctl.engine.replay import MARKERS, RECORDED, collect_target, same_value
 from expctl.errors import DataError, UserError
-from expctl.plans.actions import Move, NextSpot, Plan, Request, Set, StepBegin, StepEnd
+from expctl.plans.actions import (
+    Move,
+    NextSpot,
+    Plan,
+    Request,
+    Set,
+    StepBegin,
+    StepEnd,
+    one_by_one,
+)
 
 if TYPE_CHECKING:
     from expctl.engine.journal import Journal
@@ -162,7 +171,7 @@ def walk_completed(factory: Callable[[], Plan], journal: Any,
     """
     walk = ResumeWalk()
     frames: list[tuple[str, str, Iterator[tuple[str, Any]] | None]] = []
-    plan = factory()
+    plan = one_by_one(factory())  # scan points as their actions
     result: Any = None
     try:
         for _ in range(MAX_ACTIONS):

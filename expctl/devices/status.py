@@ -18,6 +18,8 @@ from expctl.errors import DeviceTimeoutError, ExpctlError
 
 __all__ = ["Status", "StatusUpdate", "all_of", "jump_to_end", "wait_all"]
 
+_new = object.__new__
+
 
 @dataclass(frozen=True, slots=True)
 class StatusUpdate:
@@ -41,7 +43,7 @@ class Status:
     """
 
     __slots__ = ("device", "started", "deadline", "timeout", "_error", "_finished", "_event",
-                 "_callbacks", "_lock")
+                 "_callbacks", "_lock", "_ends", "_late")
 
     def __init__(
         self,
@@ -62,6 +64,36 @@ class Status:
         self._callbacks: list[Callable[[Status], None]] | None = None
         # finished from another thread: callbacks registered and run under a lock
         self._lock = threading.Lock() if deadline is None else None
+        self._ending()
+
+    def _ending(self) -> None:
+        """Work out when the action ends and whether its timeout is what ends it (once, not
+        at every question: a virtual-clock wait asks at every point of a scan)."""
+        deadline, timeout = self.deadline, self.timeout
+        #: when the action ends (success, failure or timeout), if known
+        self._ends: float | None = deadline
+        #: the time its timeout ends it at, if that comes first
+        self._late: float | None = None
+        if timeout is not None:
+            timeout_at = self.started + timeout
+            if deadline is None or deadline > timeout_at:
+                self._ends = self._late = timeout_at
+
+    @classmethod
+    def known(cls, device: str, started: float, deadline: float,
+              timeout: float | None = None) -> Status:
+        """``Status(device, started, deadline, timeout=timeout)``: an action whose end is
+        known now (a simulated device's), made without calling the class (in Python
+        3.11 a class call with an ``__init__`` costs twice the assignments; a step
+        scan makes several statuses per point)."""
+        st = _new(cls)
+        st.device, st.started, st.deadline, st.timeout = device, started, deadline, timeout
+        st._error = st._event = st._callbacks = st._lock = None
+        st._finished = True
+        st._ends, st._late = deadline, None
+        if timeout is not None and deadline > started + timeout:
+            st._ends = st._late = started + timeout
+        return st
 
     @classmethod
     def done(cls, device: str, now: float) -> Status:
@@ -93,6 +125,7 @@ class Status:
         self._error = error
         self.deadline = self.started if at is None else at
         self._finished = True
+        self._ending()
 
     def add_callback(self, callback: Callable[[Status], None]) -> None:
         """Call ``callback(status)`` when a callback-driven action finishes (at once if it
@@ -111,11 +144,7 @@ class Status:
 
     def completion_time(self) -> float | None:
         """When the action ends, by success, failure or timeout, if that is known."""
-        deadline = self.deadline
-        if self.timeout is None:
-            return deadline
-        timeout_at = self.started + self.timeout
-        return deadline if deadline is not None and deadline <= timeout_at else timeout_at
+        return self._ends
 
     def is_done(self, now: float) -> bool:
         """True once the action has ended (successfully or not) at clock reading ``now``."""
@@ -124,8 +153,7 @@ class Status:
 
     def result(self, now: float) -> None:
         """Raise the action's error, if it ended with one; otherwise return ``None``."""
-        if self.timeout is not None and now >= (tmo := self.started + self.timeout) and (
-                self.deadline is None or self.deadline > tmo):
+        if (late := self._late) is not None and now >= late:
             raise DeviceTimeoutError(
                 f"{self.device} did not complete within {self.timeout:g} s", device=self.device
             )
@@ -224,10 +252,11 @@ def jump_to_end(statuses: Sequence[Status], clock: Clock) -> bool:
     for st in statuses:
         if st.deadline is None:
             return False
-        end = st.completion_time()
+        end = st._ends  # (completion_time(), without the call)
         if end is not None and end > latest:
             latest = end
     clock.sleep_until(latest)
     for st in statuses:
-        st.result(latest)
+        if st._late is not None or st._error is not None:  # (else result() has nothing to say)
+            st.result(latest)
     return True

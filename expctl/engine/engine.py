@@ -34,7 +34,7 @@ from expctl.engine.scans import ScanNumbers
 from expctl.engine.states import EngineState
 from expctl.engine.suspenders import Suspender
 from expctl.errors import ArgumentError, ExpctlError, StorageError
-from expctl.plans.actions import Action, FaultPolicy, Plan
+from expctl.plans.actions import Action, FaultPolicy, Plan, StepScan
 
 __all__ = ["Engine", "JournalLike", "RunSummary", "SpotBook", "same_value"]
 
@@ -247,6 +247,7 @@ class Engine(Interpreter):
         send = plan.send
         attempt, special, steps = self._attempt, self._execute_special, self._steps
         handlers, recover = self._handlers, self._recover
+        scan = handlers[StepScan]  # (the table's own bound method: compared by identity)
         result: Any = None
         try:
             while True:
@@ -261,7 +262,10 @@ class Engine(Interpreter):
                 if handler is None:  # an unknown action: _attempt says so
                     result = attempt(action)
                     continue
-                try:  # (_attempt, inlined: a step-scan point is four actions)
+                if handler is scan:  # a scan applies its actions' fault policies itself
+                    result = scan(action)
+                    continue
+                try:  # (_attempt, inlined)
                     result = handler(action)
                 except RECOVERABLE as err:
                     result = recover(action, handler, err)

@@ -30,6 +30,7 @@ from expctl.engine.events import (
     StateRestored,
 )
 from expctl.engine.interrupts import (
+    RECOVERABLE,
     AbortRequested,
     StopRequested,
     SuspendRequested,
@@ -37,6 +38,7 @@ from expctl.engine.interrupts import (
 )
 from expctl.engine.lifecycle import Lifecycle
 from expctl.engine.motion import DeviceActions
+from expctl.engine.points import ScanMove, ScanPoints
 from expctl.engine.replay import MARKERS, RECORDED, JournalLike, Replay, SpotBook
 from expctl.engine.runcontext import logged_params
 from expctl.engine.runs import RunTaker
@@ -76,6 +78,7 @@ from expctl.plans.actions import (
     Sleep,
     StepBegin,
     StepEnd,
+    StepScan,
     TakeRun,
     Trigger,
     Units,
@@ -85,11 +88,8 @@ __all__ = ["RECOVERABLE", "Interpreter"]
 
 S = EngineState
 
-#: What an action may raise that the engine acts on (the rest ends the plan).
-RECOVERABLE = (SuspendRequested, WaitInterrupted, UserError, AggregateError, DeviceError)
 
-
-class Interpreter:
+class Interpreter(ScanPoints):
     """The action-level machinery under :class:`~expctl.engine.engine.Engine` (which sets
     its settings and calls :meth:`_wire`)."""
 
@@ -125,7 +125,8 @@ class Interpreter:
             Move: motion.move, Set: motion.set, Request: motion.request,
             Trigger: self._do_trigger if self.suspenders else motion.trigger,
             Read: motion.read, Sleep: motion.sleep,
-            Checkpoint: self._do_checkpoint, TakeRun: self._do_take_run,
+            Checkpoint: self._do_checkpoint, StepScan: self._do_scan,
+            TakeRun: self._do_take_run,
             NextSpot: self._do_next_spot, Analyze: self._do_analyze,
             StepBegin: steps.begin, StepEnd: steps.end,
         }
@@ -165,7 +166,7 @@ class Interpreter:
 
     def _reset_run_state(self, context: RunContext) -> None:
         self._context = logged_params(context)
-        self._since_checkpoint: list[Action] = []
+        self._since_checkpoint: list[Action | ScanMove] = []
         #: how to undo the safe state of the pause(s) since the last resume
         self._undo: list[Set | Request] = []
         self._replaying = False
@@ -186,6 +187,8 @@ class Interpreter:
         """An action when a command is pending or a step is replayed or transcribed (the
         common case is just :meth:`_attempt`: see the engine's ``_drive``)."""
         kind = type(action)
+        if kind is StepScan:  # its points look at what needs looking at, action by action
+            return self._do_scan(action)  # type: ignore[arg-type]
         steps = self._steps
         if self._attention:
             self._service()
@@ -302,7 +305,8 @@ class Interpreter:
         try:
             for act in restore:
                 self._handlers[type(act)](act)
-            for act in self._since_checkpoint:
+            for done in self._since_checkpoint:
+                act = done[0].move(done[1]) if isinstance(done, tuple) else done  # a ScanMove
                 self._handlers[type(act)](act)
         finally:
             self._replaying = False

@@ -7,8 +7,10 @@ These never leave the engine: the interpreter catches each of them and acts
 from __future__ import annotations
 
 from expctl.engine.suspenders import CUT_OUTCOME
+from expctl.errors import AggregateError, DeviceError, UserError
 
-__all__ = ["AbortRequested", "StopRequested", "SuspendRequested", "WaitInterrupted"]
+__all__ = ["RECOVERABLE", "AbortRequested", "StopRequested", "SuspendRequested",
+           "WaitInterrupted"]
 
 
 class StopRequested(Exception):
@@ -30,3 +32,7 @@ class SuspendRequested(Exception):
         super().__init__(reason)
         self.reason = reason
         self.outcome = outcome
+
+
+#: What an action may raise that the engine acts on (the rest ends the plan).
+RECOVERABLE = (SuspendRequested, WaitInterrupted, UserError, AggregateError, DeviceError)

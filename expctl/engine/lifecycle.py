@@ -2,7 +2,7 @@
 
 States come from :class:`~expctl.engine.states.EngineState`, transitions from
 :data:`~expctl.engine.states.TRANSITIONS`; the machine is queued, without
-auto-transitions, on a private model.  A trigger the current state does not
+auto-transitions, on a model of its own.  A trigger the current state does not
 accept is an :class:`~expctl.errors.IllegalCommand` naming the ones it does.
 Every change is handed to ``on_change`` and wakes threads waiting on ``cond``.
 """
@@ -38,11 +38,12 @@ class Lifecycle:
 
     def __init__(self, on_change: Callable[[EngineState, EngineState, str], None]) -> None:
         self._on_change = on_change
-        self._model = _Model()
+        #: holds the state (``model.state``: one attribute away, for the engine's hot path)
+        self.model = _Model()
         #: held while firing; notified after every transition
         self.cond = threading.Condition(threading.RLock())
         self._machine = Machine(
-            model=self._model, states=EngineState, initial=EngineState.IDLE,
+            model=self.model, states=EngineState, initial=EngineState.IDLE,
             transitions=[{"trigger": t, "source": list(src), "dest": dst}
                          for t, src, dst in TRANSITIONS],
             auto_transitions=False, queued=True, send_event=True,
@@ -51,7 +52,7 @@ class Lifecycle:
 
     @property
     def state(self) -> EngineState:
-        return self._model.state
+        return self.model.state
 
     def allowed_commands(self) -> list[str]:
         """User commands the current state accepts."""
@@ -61,7 +62,7 @@ class Lifecycle:
         """Take the transition ``trigger``; refuse it if the state has none of that name."""
         with self.cond:
             try:
-                self._model.trigger(trigger, reason=reason)
+                self.model.trigger(trigger, reason=reason)
             except MachineError:
                 name = trigger.replace("_", " ")
                 raise IllegalCommand(name, self.state.value, self.allowed_commands()) from None
@@ -70,7 +71,7 @@ class Lifecycle:
     def wait_while(self, state: EngineState) -> None:
         """Block until the state is no longer ``state`` (a command from another thread)."""
         with self.cond:
-            while self._model.state is state:
+            while self.model.state is state:
                 self.cond.wait()
 
     def _changed(self, event: Any) -> None:

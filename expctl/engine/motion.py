@@ -52,7 +52,8 @@ class DeviceActions:
     already_refused: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self._virtual = self.clock.is_virtual
+        #: the clock jumps (a wait is a jump to its end)
+        self.virtual = self.clock.is_virtual
         # what a Trigger / Read of the same devices calls, found once (a step scan
         # repeats one of each at every point)
         self._triggers: dict[tuple[str, ...], tuple[Callable[[int], Status], ...]] = {}
@@ -61,7 +62,7 @@ class DeviceActions:
     def wait(self, statuses: list[Status], devices: Iterable[Device] = ()) -> None:
         """Wait for statuses; on a wall clock, commands can cut the wait (motion stops)."""
         clock = self.clock
-        if self._virtual:
+        if self.virtual:
             if not jump_to_end(statuses, clock):  # a callback-driven status on a virtual clock
                 wait_all(statuses, clock)
             return
@@ -97,7 +98,7 @@ class DeviceActions:
                 else:
                     status = dev.set(target)
                     self.remember(action)
-                    if not (self._virtual and jump_to_end((status,), self.clock)):
+                    if not (self.virtual and jump_to_end((status,), self.clock)):
                         self.wait([status], (dev,))
                     return
         planned: list[tuple[Settable, float]] = []
@@ -154,7 +155,7 @@ class DeviceActions:
                 info.triggerable.trigger for info in infos if info.triggerable is not None)
         shots = action.shots
         statuses = [trigger(shots) for trigger in triggers]
-        if not (self._virtual and jump_to_end(statuses, self.clock)):
+        if not (self.virtual and jump_to_end(statuses, self.clock)):
             self.wait(statuses)
 
     def read(self, action: Read) -> Mapping[str, Any]:

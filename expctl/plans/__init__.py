@@ -20,9 +20,11 @@ from expctl.plans.actions import (
     Sleep,
     StepBegin,
     StepEnd,
+    StepScan,
     TakeRun,
     Trigger,
     Units,
+    one_by_one,
 )
 from expctl.plans.procedures import (
     DelayPoint,
@@ -61,10 +63,10 @@ from expctl.plans.stubs import (
 __all__ = [
     "Action", "AlignmentDecision", "Analyze", "CheckLimits", "Checkpoint", "CloseScan",
     "DelayPoint", "FaultPolicy", "Finally", "FinallyDone", "Move", "NextSpot", "OpenScan",
-    "Plan", "PumpProbeSettings", "Read", "RecordPoint", "Request", "ScanData", "Set", "Sleep",
-    "SpotRecord", "StepBegin", "StepEnd", "TakeRun", "Trigger", "Units", "align_to_peak",
-    "checkpoint", "close_shutter", "count", "count_shots", "decide_alignment", "delay_scan",
-    "grid_scan", "line_scan", "list_scan", "mv", "mvr", "next_spot", "open_shutter",
-    "pump_probe", "put", "read", "rel_scan", "request", "rocking_curve", "scan", "step",
-    "take_run", "wait",
+    "Plan", "PumpProbeSettings", "Read", "RecordPoint", "Request", "ScanData", "Set",
+    "Sleep", "SpotRecord", "StepBegin", "StepEnd", "StepScan", "TakeRun", "Trigger", "Units",
+    "align_to_peak", "checkpoint", "close_shutter", "count", "count_shots", "decide_alignment",
+    "delay_scan", "grid_scan", "line_scan", "list_scan", "mv", "mvr", "next_spot", "one_by_one",
+    "open_shutter", "pump_probe", "put", "read", "rel_scan", "request", "rocking_curve", "scan",
+    "step", "take_run", "wait",
 ]

@@ -35,10 +35,12 @@ __all__ = [
     "Sleep",
     "StepBegin",
     "StepEnd",
+    "StepScan",
     "TakeRun",
     "Trigger",
     "Units",
     "Value",
+    "one_by_one",
 ]
 
 #: a target: a number in the device's own units, a state (``"open"``), or a quantity
@@ -189,6 +191,49 @@ class RecordPoint:
 
 
 @dataclass(frozen=True, slots=True)
+class StepScan:
+    """A step scan's points in one message; the result is the tuple of readings.
+
+    At each point (``positions``: one number per axis of ``axes``): a checkpoint, a
+    move, a trigger (when there are detectors), a read and, when ``record``, a
+    :class:`RecordPoint` of the reading — :meth:`plan`, the same as actions.  The
+    engine does exactly what it does for those actions yielded one by one (pause at
+    each checkpoint, suspenders, fault policies, journal transcripts) without a round
+    trip through the plan for each: a scan's points are most of what it does.
+    Readers of plans that take one action at a time see them through
+    :func:`one_by_one`.
+    """
+
+    axes: tuple[str, ...]
+    positions: tuple[tuple[float, ...], ...]
+    trigger: Trigger | None
+    read: Read
+    record: bool = False
+
+    def move(self, position: tuple[float, ...]) -> Move:
+        """The move to one point."""
+        return Move(dict(zip(self.axes, position, strict=True)))
+
+    def point(self, position: tuple[float, ...]) -> tuple[Action, ...]:
+        """One point's actions up to its read."""
+        if self.trigger is None:
+            return (CHECKPOINT, self.move(position), self.read)
+        return (CHECKPOINT, self.move(position), self.trigger, self.read)
+
+    def plan(self) -> Plan:
+        """The scan as actions one by one."""
+        readings = []
+        for position in self.positions:
+            for action in self.point(position)[:-1]:  # noqa: UP028 (a tuple takes no send())
+                yield action
+            reading = yield self.read
+            readings.append(reading)
+            if self.record:
+                yield RecordPoint(reading)
+        return tuple(readings)
+
+
+@dataclass(frozen=True, slots=True)
 class CloseScan:
     """End the open scan as completed."""
 
@@ -262,8 +307,29 @@ class StepEnd:
 Action = (
     Move | Set | Request | Trigger | Read | Sleep | Checkpoint | TakeRun | NextSpot | Analyze
     | StepBegin | StepEnd | CheckLimits | OpenScan | RecordPoint | CloseScan | Finally
-    | FinallyDone | Units
+    | FinallyDone | Units | StepScan
 )
 
 #: A plan: yields actions, receives each action's result, may return a value.
 Plan = Generator[Action, Any, Any]
+
+#: the checkpoint a scan point begins with (actions are frozen: one will do)
+CHECKPOINT = Checkpoint()
+
+
+def one_by_one(plan: Plan) -> Plan:
+    """``plan`` with every :class:`StepScan` yielded as its actions, for readers of a plan
+    that take one action at a time (the journal's resume walk, recorders)."""
+    result: Any = None
+    try:
+        while True:
+            try:
+                action = plan.send(result)
+            except StopIteration as done:
+                return done.value
+            if type(action) is StepScan:
+                result = yield from action.plan()
+            else:
+                result = yield action
+    finally:
+        plan.close()

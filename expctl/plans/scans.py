@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 from expctl.errors import ArgumentError, SignalError
 from expctl.plans.actions import (
     CheckLimits,
-    Checkpoint,
     CloseScan,
     Finally,
     FinallyDone,
@@ -36,7 +35,7 @@ from expctl.plans.actions import (
     OpenScan,
     Plan,
     Read,
-    RecordPoint,
+    StepScan,
     Trigger,
     Units,
     Value,
@@ -104,21 +103,17 @@ def scan(axis: str, points: Sequence[float], read: Iterable[str] = (),
          shots_per_point: int = 1) -> Plan:
     """Step ``axis`` through ``points``; at each, count ``read`` and record the readings.
 
-    Each point begins with a checkpoint, so a pause or beam loss redoes only
-    the interrupted point.  Nothing is checked ahead or recorded: this is the
-    building block of rocking curves and sequence scans (see :func:`line_scan`).
+    Each point (of a :class:`~expctl.plans.actions.StepScan`) begins with a checkpoint, so a
+    pause or beam loss redoes only the interrupted point.  Nothing is checked ahead or
+    recorded: this is the building block of rocking curves and sequence scans (see
+    :func:`line_scan`).
     """
     devices = tuple(read)
-    readings: list[Mapping[str, Any]] = []
-    checkpoint, read_all = Checkpoint(), Read((*devices, axis))  # frozen: one of each will do
     trigger = Trigger(devices, shots_per_point) if devices else None
-    for p in points:
-        yield checkpoint
-        yield Move({axis: float(p)})
-        if trigger is not None:
-            yield trigger
-        readings.append((yield read_all))
-    return ScanData(axis, tuple(float(p) for p in points), tuple(readings))
+    positions = tuple(float(p) for p in points)
+    readings = yield StepScan((axis,), tuple((p,) for p in positions), trigger,
+                              Read((*devices, axis)))
+    return ScanData(axis, positions, readings)
 
 
 def linspace(start: float, stop: float, points: int) -> list[float]:
@@ -166,20 +161,12 @@ def _visit(targets: Sequence[Mapping[str, float]], read: Iterable[str], *, kind:
     yield CheckLimits({a: tuple(p[a] for p in targets) for a in axes})
     number = yield OpenScan(kind, axes, len(targets), devices, command or kind, signal, i0,
                             shape, dict(metadata or {}))
-    checkpoint, read_all = Checkpoint(), Read((*devices, *axes))
     trigger = Trigger(devices, shots_per_point) if devices else None
-    readings: list[Mapping[str, Any]] = []
-    for target in targets:
-        yield checkpoint
-        yield Move(dict(target))
-        if trigger is not None:
-            yield trigger
-        reading = yield read_all
-        readings.append(reading)
-        yield RecordPoint(reading)
+    readings = yield StepScan(axes, tuple(tuple(t[a] for a in axes) for t in targets), trigger,
+                              Read((*devices, *axes)), record=True)
     yield CloseScan()
     first = axes[0]
-    return ScanData(first, tuple(float(p[first]) for p in targets), tuple(readings),
+    return ScanData(first, tuple(float(p[first]) for p in targets), readings,
                     number, axes, signal, i0)
 
 

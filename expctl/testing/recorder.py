@@ -12,7 +12,7 @@ from typing import Any
 
 from expctl.devices.protocols import RunRecord
 from expctl.errors import ExpctlError
-from expctl.plans.actions import Action, Analyze, NextSpot, Plan, Read, TakeRun
+from expctl.plans.actions import Action, Analyze, NextSpot, Plan, Read, TakeRun, one_by_one
 
 __all__ = ["Recording", "record_plan"]
 
@@ -62,6 +62,7 @@ def record_plan(plan: Plan, responses: Mapping[type, Responder] | None = None,
         limit: refuse to record more than this many actions (runaway plans).
     """
     answer = {**_default_responses(), **dict(responses or {})}
+    plan = one_by_one(plan)  # a scan point is recorded as its actions
     rec = Recording()
     result: Any = None
     while True:

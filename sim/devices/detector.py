@@ -42,7 +42,7 @@ class SimMPCCD:
         return self._world.trigger(self.name, shots)
 
     def read(self) -> Mapping[str, Any]:
-        return DeferredReading(self._keys, self._compute, self._world.latest_window())
+        return DeferredReading.of(self._keys, self._compute, self._world.latest_window())
 
     def _reading_of(self, window: Window) -> dict[str, Any]:
         mean = self._world.shots_of(window).mean

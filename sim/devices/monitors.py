@@ -41,7 +41,7 @@ class SimPhotodiode:
         return self._world.trigger(self.name, shots)
 
     def read(self) -> Mapping[str, Any]:
-        return DeferredReading(self._keys, self._compute, self._world.latest_window())
+        return DeferredReading.of(self._keys, self._compute, self._world.latest_window())
 
     def _reading_of(self, window: Window) -> dict[str, Any]:
         shots = self._world.shots_of(window)
@@ -73,8 +73,8 @@ class SimBeamMonitor:
 
     def read(self) -> Mapping[str, Any]:
         world = self._world
-        return DeferredReading(self._keys, self._compute, world.latest_beam(),
-                               {self.name: 1.0 if world.beam_on_now() else 0.0})
+        return DeferredReading.of(self._keys, self._compute, world.latest_beam(),
+                                  {self.name: 1.0 if world.beam_on_now() else 0.0})
 
     def _energy_of(self, source: Window | BeamShot) -> dict[str, Any]:
         return {self._energy_key: self._world.pulse_energy(source)}

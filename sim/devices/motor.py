@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SimMotor", "Trajectory", "move_time", "positions"]
 
+_new = object.__new__
+
 
 def move_time(distance: float, velocity: float, acceleration: float) -> float:
     """Duration of a point-to-point move with a trapezoidal (or triangular) profile."""
@@ -35,17 +37,30 @@ class Trajectory:
 
     Immutable by convention (a new command is a new object: the shot model and
     the state time line tell commands apart by identity); a plain slotted class
-    rather than a frozen dataclass because a step scan makes one per point.
+    made by :meth:`starting` rather than a frozen dataclass, because a step scan
+    makes one per point (and in Python 3.11 calling a class with an ``__init__``
+    costs about twice the assignments).
     """
 
     __slots__ = ("acceleration", "end", "t0", "velocity", "x0", "x1")
 
-    def __init__(self, t0: float, x0: float, x1: float, velocity: float,
-                 acceleration: float) -> None:
-        self.t0, self.x0, self.x1 = t0, x0, x1
-        self.velocity, self.acceleration = velocity, acceleration
-        #: clock time the move ends
-        self.end = t0 + move_time(x1 - x0, velocity, acceleration)
+    t0: float
+    x0: float
+    x1: float
+    velocity: float
+    acceleration: float
+    #: clock time the move ends
+    end: float
+
+    @classmethod
+    def starting(cls, t0: float, x0: float, x1: float, velocity: float,
+                 acceleration: float) -> Trajectory:
+        """The move from ``x0`` at ``t0`` to ``x1``."""
+        traj = _new(cls)
+        traj.t0, traj.x0, traj.x1 = t0, x0, x1
+        traj.velocity, traj.acceleration = velocity, acceleration
+        traj.end = t0 + move_time(x1 - x0, velocity, acceleration)
+        return traj
 
     @property
     def duration(self) -> float:
@@ -83,7 +98,7 @@ class Trajectory:
 
     @classmethod
     def from_row(cls, row: np.ndarray) -> Trajectory:
-        return cls(*(float(v) for v in row[:5]))
+        return cls.starting(*(float(v) for v in row[:5]))
 
     def at(self, t: np.ndarray | float) -> np.ndarray:
         """Positions at clock times ``t`` (before t0: x0, after the end: x1)."""
@@ -128,7 +143,7 @@ class SimMotor:
         self.equipment = spec.equipment
         self._world = world
         x = float(spec.options.get("initial", 0.0))
-        self._traj = Trajectory(0.0, x, x, self.velocity, self.acceleration)
+        self._traj = Trajectory.starting(0.0, x, x, self.velocity, self.acceleration)
 
     @property
     def position(self) -> float:
@@ -158,22 +173,22 @@ class SimMotor:
             failed = self._fault(now, here, target)
             if failed is not None:
                 return failed
-        self._traj = traj = Trajectory(now, here, target, self.velocity, self.acceleration)
+        self._traj = traj = Trajectory.starting(now, here, target, self.velocity, self.acceleration)
         done = traj.end + (self.settle if target != here else 0.0)  # end = now + duration
-        return Status(self.name, now, done, timeout=self.timeout)
+        return Status.known(self.name, now, done, self.timeout)
 
     def _fault(self, now: float, here: float, target: float) -> Status | None:
         """The status of a move an armed fault spoils (timeout, stall), if one strikes."""
         world = self._world
         if (fault := world.faults.take("timeout", self.name)) is not None:
             after = float(fault.get("after", 10.0))
-            self._traj = Trajectory(now, here, here, self.velocity, self.acceleration)
+            self._traj = Trajectory.starting(now, here, here, self.velocity, self.acceleration)
             return Status(self.name, now, now + after, error=DeviceTimeoutError(
                 f"{self.name} did not respond within {after:g} s", device=self.name))
         if (fault := world.faults.take("stall", self.name)) is not None:
             frac = float(fault.get("fraction", 0.5))
             stop = here + frac * (target - here)
-            self._traj = Trajectory(now, here, stop, self.velocity, self.acceleration)
+            self._traj = Trajectory.starting(now, here, stop, self.velocity, self.acceleration)
             return Status(self.name, now, now + self._traj.duration, error=MotorStallError(
                 f"{self.name} stalled at {format_quantity(stop, self.units)}, "
                 f"{format_quantity(abs(target - stop), self.units)} short of "
@@ -184,7 +199,7 @@ class SimMotor:
         now = self._world.clock.now()
         self._world.before_change(self.name)
         here = self.position
-        self._traj = Trajectory(now, here, here, self.velocity, self.acceleration)
+        self._traj = Trajectory.starting(now, here, here, self.velocity, self.acceleration)
 
     def read(self) -> dict[str, float | str]:
         return {self.name: self._traj.value(self._world.clock.now())}

@@ -58,7 +58,7 @@ def test_resume_while_idle_names_the_allowed_commands() -> None:
 
 def test_auto_transitions_are_off() -> None:
     life = Lifecycle(lambda old, new, reason: None)
-    assert not hasattr(life._model, "to_running")
+    assert not hasattr(life.model, "to_running")
 
 
 def test_architecture_doc_shows_the_current_diagram() -> None:
