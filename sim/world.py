@@ -266,7 +266,8 @@ class SimWorld:
             tl = self.timeline
             first, start = tl.next_beam_shot(now)
             if window is None or window.first != first or window.n != n:
-                self._expose_window()
+                if window is not None and window.data is None and window.state is None:
+                    self._expose_window()  # (a read froze it: nothing to expose)
                 end = start if n == 1 else tl.time_of_tag(first + tl.divider * (n - 1))
                 window = self._window = _new_window(tl, first, n, start, end, self._version)
             self._asked = now
