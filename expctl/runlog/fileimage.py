@@ -20,7 +20,7 @@ from expctl.paths import DataDir
 if TYPE_CHECKING:
     import h5py
 
-__all__ = ["image", "memory_file", "replace_whole"]
+__all__ = ["image", "memory_access", "memory_file", "replace_whole"]
 
 
 def memory_file(path: Path) -> h5py.File:
@@ -31,11 +31,11 @@ def memory_file(path: Path) -> h5py.File:
     from h5py import h5f
 
     name = f"{path}.in-memory".encode()
-    return h5py.File(h5f.create(name, h5f.ACC_TRUNC, fapl=_memory_access()))
+    return h5py.File(h5f.create(name, h5f.ACC_TRUNC, fapl=memory_access()))
 
 
 @cache
-def _memory_access() -> Any:
+def memory_access() -> Any:
     """The file access properties of :func:`memory_file` (h5py's for those arguments)."""
     from h5py import h5f, h5p
 

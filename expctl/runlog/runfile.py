@@ -106,6 +106,9 @@ class OpenRun:
     problems: list[str] = field(default_factory=list)
     #: trees this run's writer built before, copied instead of built again
     skeletons: Skeletons | None = None
+    #: 1-D columns of the blocks not yet written (a run in memory): one write per column
+    #: when it streams or stops instead of one per block (:func:`write_pending`)
+    pending: list[tuple[dict[str, np.ndarray | None], int]] = field(default_factory=list)
 
 
 def write_start(f: h5py.File, event: RunStarted, smalldata: SmallDataConfig,
@@ -164,11 +167,17 @@ def append_block(state: OpenRun, f: h5py.File, event: ShotBlockTaken) -> None:
             f.swmr_mode = True
     for key in columns.keys() - state.datasets.keys():
         state.problems.append(f"{key!r} first appeared after shot {state.shots}; not logged")
+    deferred: dict[str, np.ndarray | None] = {}
     for key, ds in state.datasets.items():
         values = columns.get(key)
-        h5build.append(ds, state.shots, values, n)
+        if state.in_memory and ds.dtype.kind != "O" and not ds.rest:
+            deferred[key] = None if values is None else np.array(values, copy=True)
+        else:
+            h5build.append(ds, state.shots, values, n)
         if values is None and n:
             state.problems.append(f"{key!r} missing for shots {state.shots}..{state.shots + n}")
+    if deferred:
+        state.pending.append((deferred, n))
     state.shots += n
     for key, values in columns.items():
         if additive(key):
@@ -182,10 +191,28 @@ def append_block(state: OpenRun, f: h5py.File, event: ShotBlockTaken) -> None:
         f.flush()
 
 
+def write_pending(state: OpenRun) -> None:
+    """Write the 1-D columns of the blocks kept back while the run was in memory, each
+    column's blocks joined into one write where they share a dtype (HDF5 converts each
+    write to the column's type, so joining arrays of one dtype changes no value)."""
+    start = state.shots - sum(n for _, n in state.pending)
+    for key, col in state.datasets.items():
+        parts = [(columns[key], n) for columns, n in state.pending if key in columns]
+        arrays = [values for values, _ in parts if values is not None]
+        if 1 < len(parts) == len(arrays) and len({a.dtype for a in arrays}) == 1:
+            parts = [(np.concatenate(arrays), sum(n for _, n in parts))]
+        at = start
+        for values, n in parts:
+            h5build.append(col, at, values, n)
+            at += n
+    state.pending.clear()
+
+
 def write_stop(f: h5py.File, state: OpenRun, event: RunStopped) -> None:
     """The final attributes, ``Sums/`` and NeXus ``end_time`` (what SWMR mode forbade)."""
     from h5py import h5g
 
+    write_pending(state)
     record = event.record
     root = f.id
     set_attrs(root, _known_at_stop(record))

@@ -18,7 +18,7 @@ import pickle
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from expctl.runlog import h5build
+from expctl.runlog import fileimage, h5build
 
 __all__ = ["Skeletons", "frozen"]
 
@@ -74,12 +74,12 @@ class Skeletons:
 
     def _store(self) -> Any:
         if self._file is None:
-            from h5py import h5f, h5p
+            from h5py import h5f
 
-            fapl = h5p.create(h5p.FILE_ACCESS)
-            fapl.set_fapl_core(backing_store=False)
-            fapl.set_libver_bounds(h5f.LIBVER_LATEST, h5f.LIBVER_LATEST)
-            self._file = h5f.create(b"skeletons.in-memory", h5f.ACC_TRUNC, fapl=fapl)
+            # named for this object: HDF5 refuses to create a file of an open one's name,
+            # and several writers (sessions) may live in one process
+            name = f"skeletons-{id(self):x}.in-memory".encode()
+            self._file = h5f.create(name, h5f.ACC_TRUNC, fapl=fileimage.memory_access())
         return self._file
 
     def close(self) -> None:

@@ -157,6 +157,7 @@ class RunFileWriter:
         replaces the file, so the shots taken stay readable (recovered as incomplete)."""
         if state.in_memory and state.file is not None:
             with contextlib.suppress(Exception):  # (a full disk fails this too)
+                runfile.write_pending(state)
                 self._replace(state.path, fileimage.image(state.file))
 
     def append(self, event: ShotBlockTaken) -> None:
@@ -179,6 +180,7 @@ class RunFileWriter:
         replaces the file, which is reopened in SWMR mode (readers can follow it)."""
         memory = state.file
         assert memory is not None  # noqa: S101 (in memory until now)
+        runfile.write_pending(state)
         image = fileimage.image(memory)
         memory.close()
         state.file, state.in_memory = None, False

@@ -183,3 +183,61 @@ def test_closing_with_a_run_in_memory_keeps_its_shots(tmp_path, rng):
     writer.close()  # (the engine stopped without a RunStopped)
     left = read_run(run_file_path(tmp_path, 3, 7))
     assert left.shots == 20 and left.attrs["outcome"] == "running"  # recovery's to close
+
+
+def _columns_of(path):
+    """Every per-shot (growing) 1-D dataset of a run file: its dtype and raw bytes."""
+    out = {}
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset) and obj.ndim == 1 and obj.maxshape[0] is None:
+            out[name] = (obj.dtype.str, obj[()].tobytes())
+
+    with h5py.File(path, "r") as f:
+        f.visititems(visit)
+    return out
+
+
+@pytest.mark.parametrize("stream_after_shots", [15, 1000])
+def test_blocks_kept_back_in_memory_write_the_same_columns_as_streamed_ones(
+        tmp_path, stream_after_shots):
+    """A run in memory writes each column once (its blocks joined) when it streams or
+    stops; a column whose blocks change dtype or miss a block is written block by block:
+    the columns equal those of a run streamed block by block from its first."""
+    record = RunRecord(9, 3, 202601, 10, None, 0.0, None, 2, 0)
+    ctx = RunContext()
+    blocks = [{"tag": np.arange(0, 10), "pd_i0": np.linspace(0, 1, 10), "gain": np.ones(10)},
+              {"tag": np.arange(10, 20), "pd_i0": np.linspace(1, 2, 10),
+               "gain": np.arange(10, dtype=np.int64)},
+              {"tag": np.arange(20, 30)},
+              {"tag": np.arange(30, 40), "pd_i0": np.full(10, 0.1), "gain": np.zeros(10)}]
+    files = []
+    for name, kw in (("kept", {"stream_after_shots": stream_after_shots}),
+                     ("streamed", {"stream_after_s": 0.0})):
+        writer = RunFileWriter(tmp_path / name, **kw)
+        writer(RunStarted(record, ctx, 0.0))
+        for data in blocks:
+            writer(ShotBlockTaken(ShotBlock(9, data), ctx, 0.0))
+        writer(RunStopped(RunRecord(9, 3, 202601, 10, 49, 0.0, 1.0, 0, 40), "completed",
+                          1.0, ctx))
+        writer.close()
+        files.append(_columns_of(run_file_path(tmp_path / name, 3, 9)))
+    kept, streamed = files
+    assert {"tag", "pd_i0", "gain"} <= {name.rsplit("/", 1)[-1] for name in kept}
+    assert kept == streamed
+
+
+def test_two_writers_in_one_process_each_keep_a_run_in_memory(tmp_path):
+    """Two sessions in one script (two data directories) write at the same time: their
+    in-memory files and kept trees do not share a name."""
+    record = RunRecord(9, 3, 202601, 10, None, 0.0, None, 2, 0)
+    ctx = RunContext()
+    writers = [RunFileWriter(tmp_path / name) for name in ("a", "b")]
+    for writer in writers:
+        writer(RunStarted(record, ctx, 0.0))
+        writer(ShotBlockTaken(ShotBlock(9, {"tag": np.arange(3)}), ctx, 0.0))
+    for writer in writers:
+        writer(RunStopped(RunRecord(9, 3, 202601, 10, 2, 0.0, 1.0, 0, 3), "completed",
+                          1.0, ctx))
+        writer.close()
+    assert [read_run(run_file_path(tmp_path / name, 3, 9)).shots for name in "ab"] == [3, 3]
