@@ -193,16 +193,24 @@ class SettledState:
         return state if beam_on else replace(state, beam_on=False)
 
     def _refresh(self) -> bool:
-        known, dirty, role_map = self._commands, self._dirty, self._role_map
+        known, dirty, role_map, times = self._commands, self._dirty, self._role_map, self._times
+        latest, stale = self._from, False  # the latest settle time (stale: look again)
         while dirty:
             i = dirty.pop()
             command = self._devices[role_map.names[i]].command
             if command is known[i]:  # announced, not made yet
                 dirty.add(i)
+                self._from = max(times)
                 return False
             known[i] = command
-            self._times[i], value = command.settled()
+            before = times[i]
+            t, value = command.settled()
+            times[i] = t
+            if t >= latest:  # (a move ends after every earlier settle: the usual case)
+                latest = t
+            elif before >= latest:
+                stale = True
             self._parts[i] = value if i in AS_IS else role_map.part(i, value)
-        self._from = max(self._times)
+        self._from = max(times) if stale else latest
         self._state = role_map.assemble(self._parts, True)
         return True

@@ -36,6 +36,8 @@ from sim.shotstate import RoleMap, SettledState, ShotState
 
 __all__ = ["BeamShot", "SimWorld", "Window"]
 
+_new = object.__new__
+
 #: called with (clock time, device) before a device changes, in the order registered
 ChangeListener = Callable[[float, str], None]
 
@@ -54,17 +56,30 @@ class Window:
     __slots__ = ("_tags", "_times", "_timeline", "acquired", "damage", "data", "end", "first",
                  "n", "start", "state", "version")
 
-    def __init__(self, timeline: Timeline, first: int, n: int, start: float, end: float,
-                 version: int, acquired: bool = True) -> None:
-        self._timeline = timeline
-        self.first, self.n, self.start, self.end = first, n, start, end
-        self.version = version
-        self.acquired = acquired
-        self.state: ShotState | None = None
-        self.damage: dict[int, float] | None = None
-        self.data: Shots | None = None
-        self._tags: np.ndarray | None = None
-        self._times: np.ndarray | None = None
+    _timeline: Timeline
+    first: int
+    n: int
+    start: float
+    end: float
+    version: int
+    acquired: bool
+    state: ShotState | None
+    damage: dict[int, float] | None
+    data: Shots | None
+    _tags: np.ndarray | None
+    _times: np.ndarray | None
+
+    @classmethod
+    def of(cls, timeline: Timeline, first: int, n: int, start: float, end: float,
+           version: int, acquired: bool = True) -> Window:
+        """The window of ``n`` shots from beam tag ``first`` (made without calling the
+        class: a step scan makes one per point)."""
+        w = _new(cls)
+        w._timeline = timeline
+        w.first, w.n, w.start, w.end = first, n, start, end
+        w.version, w.acquired = version, acquired
+        w.state = w.damage = w.data = w._tags = w._times = None
+        return w
 
     @property
     def tags(self) -> np.ndarray:
@@ -84,6 +99,11 @@ class Window:
     def sample(self, command: Any) -> Any:
         """A device command's value over the shots (a number for one shot)."""
         return command.value(self.start) if self.n == 1 else command.sample(self.times)
+
+
+#: bound once (a classmethod looked up on its class makes a new bound method per call)
+_new_window = Window.of
+_known = Status.known
 
 
 class BeamShot:
@@ -246,9 +266,10 @@ class SimWorld:
             tl = self.timeline
             first, start = tl.next_beam_shot(now)
             if window is None or window.first != first or window.n != n:
-                self._expose_window()
+                if window is not None and window.data is None and window.state is None:
+                    self._expose_window()  # (a read froze it: nothing to expose)
                 end = start if n == 1 else tl.time_of_tag(first + tl.divider * (n - 1))
-                window = self._window = Window(tl, first, n, start, end, self._version)
+                window = self._window = _new_window(tl, first, n, start, end, self._version)
             self._asked = now
         end = window.end
         faults = self.faults
@@ -269,7 +290,7 @@ class SimWorld:
                     f"(tag {int(window.tags[lost])})",
                     device=device, hint="Wait for the beam to return, then repeat."))
         self._acquiring = window  # (not kept by the window: readings keep windows)
-        self._acquisition = Status.known(device, now, end, end - now + self.timeout_margin)
+        self._acquisition = _known(device, now, end, end - now + self.timeout_margin)
         return self._acquisition
 
     def _trigger_fault(self, device: str, now: float, end: float) -> Status | None:
@@ -328,7 +349,7 @@ class SimWorld:
             w = self._current
             if w is None or w.first != tag or w.version != self._version:
                 start = tl.time_of_tag(tag)
-                w = self._current = Window(tl, tag, 1, start, start, self._version,
+                w = self._current = _new_window(tl, tag, 1, start, start, self._version,
                                            acquired=False)
         if w.state is None:
             st = self._freeze(w)

@@ -110,8 +110,8 @@ def scan(axis: str, points: Sequence[float], read: Iterable[str] = (),
     """
     devices = tuple(read)
     trigger = Trigger(devices, shots_per_point) if devices else None
-    positions = tuple(float(p) for p in points)
-    readings = yield StepScan((axis,), tuple((p,) for p in positions), trigger,
+    positions = tuple(map(float, points))
+    readings = yield StepScan((axis,), tuple(zip(positions)), trigger,
                               Read((*devices, axis)))
     return ScanData(axis, positions, readings)
 

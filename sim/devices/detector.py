@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SimMPCCD"]
 
+#: bound once (a classmethod looked up on its class makes a new bound method per read)
+_deferred = DeferredReading.of
+
 
 class SimMPCCD:
     """An MPCCD that integrates ``shots`` shots on trigger.
@@ -42,7 +45,7 @@ class SimMPCCD:
         return self._world.trigger(self.name, shots)
 
     def read(self) -> Mapping[str, Any]:
-        return DeferredReading.of(self._keys, self._compute, self._world.latest_window())
+        return _deferred(self._keys, self._compute, self._world.latest_window())
 
     def _reading_of(self, window: Window) -> dict[str, Any]:
         mean = self._world.shots_of(window).mean

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SimBeamMonitor", "SimPhotodiode", "SimTimingTool"]
 
+#: bound once (a classmethod looked up on its class makes a new bound method per read)
+_deferred = DeferredReading.of
+
 
 class SimPhotodiode:
     """I0 monitor (pC).  Reads ``{name: mean charge, name.saturated: fraction at full scale}``."""
@@ -41,7 +44,7 @@ class SimPhotodiode:
         return self._world.trigger(self.name, shots)
 
     def read(self) -> Mapping[str, Any]:
-        return DeferredReading.of(self._keys, self._compute, self._world.latest_window())
+        return _deferred(self._keys, self._compute, self._world.latest_window())
 
     def _reading_of(self, window: Window) -> dict[str, Any]:
         shots = self._world.shots_of(window)
@@ -73,7 +76,7 @@ class SimBeamMonitor:
 
     def read(self) -> Mapping[str, Any]:
         world = self._world
-        return DeferredReading.of(self._keys, self._compute, world.latest_beam(),
+        return _deferred(self._keys, self._compute, world.latest_beam(),
                                   {self.name: 1.0 if world.beam_on_now() else 0.0})
 
     def _energy_of(self, source: Window | BeamShot) -> dict[str, Any]:

@@ -123,6 +123,11 @@ def positions(t: np.ndarray, t0: Any, x0: Any, x1: Any, velocity: Any, accelerat
     return np.where(d == 0, x1 + 0.0 * t, x0 + np.sign(np.subtract(x1, x0)) * s)
 
 
+#: bound once (a classmethod looked up on its class makes a new bound method per call)
+_starting = Trajectory.starting
+_known = Status.known
+
+
 class SimMotor:
     """A stepper/servo axis with limits, speed, acceleration and settle time.
 
@@ -173,9 +178,9 @@ class SimMotor:
             failed = self._fault(now, here, target)
             if failed is not None:
                 return failed
-        self._traj = traj = Trajectory.starting(now, here, target, self.velocity, self.acceleration)
+        self._traj = traj = _starting(now, here, target, self.velocity, self.acceleration)
         done = traj.end + (self.settle if target != here else 0.0)  # end = now + duration
-        return Status.known(self.name, now, done, self.timeout)
+        return _known(self.name, now, done, self.timeout)
 
     def _fault(self, now: float, here: float, target: float) -> Status | None:
         """The status of a move an armed fault spoils (timeout, stall), if one strikes."""

@@ -76,9 +76,10 @@ class Timeline:
     def next_beam_shot(self, t: float) -> tuple[int, float]:
         """The first beam tag strictly after clock time ``t`` and its clock time (what a
         trigger asks at every step-scan point: one call)."""
-        tag = self.tag0 + self.ticks_at(t) + 1
+        base = self.tag0 + self.offset_ticks  # (ticks_at and time_of_tag, inlined)
+        tag = base + math.floor(t * self.tag_rate_hz + 1e-6) + 1
         tag += (-tag) % self._divider
-        return tag, self.time_of_tag(tag)
+        return tag, (tag - base) / self.tag_rate_hz
 
     def beam_tags_from(self, first: int, n: int) -> np.ndarray:
         """``n`` beam tags from beam tag ``first`` on."""
