@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{fig['scan_us_per_point']:8.1f} µs/point (target ≤ 15)")
     print(f"  … every reading looked at:   {fig['scan_looked_at_us_per_point']:8.1f} µs/point "
           "(the shots' physics computed)")
-    print(f"estimate 10 000 points:  {fig['estimate_10000_points_s']:8.3f} s, best of 3 fresh (target ≤ 0.2)")
+    print(f"estimate 10 000 points:  {fig['estimate_10000_points_s']:8.3f} s, best of 3 fresh "
+          "(target ≤ 0.2)")
     if bluesky is None:
         print("bluesky:                 not installed (pip install expctl[bench])")
     else:
