@@ -36,7 +36,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from expctl.engine.codec import encode
 from expctl.engine.events import (
@@ -68,6 +68,13 @@ from expctl.errors import DataError, ExpctlError, UserError, storage_error
 
 __all__ = ["CampaignInfo", "Journal", "JournaledRun", "find_unfinished", "journal_problems",
            "list_campaigns", "scan_journals"]
+
+
+class OnDisk(NamedTuple):
+    """Where a record's line is in the journal file."""
+
+    offset: int
+    length: int
 
 
 class Journal:
@@ -219,8 +226,11 @@ class Journal:
         """The result transcript of ``path`` if it completed, else ``None``."""
         cached = self._steps.get(path)
         if cached is None and path in self._raw_steps:
+            raw = self._raw_steps[path]
+            if isinstance(raw, OnDisk):
+                raw = self._read_back(raw)["results"]
             cached = [(name, decoded(value, self.path, f"step {path!r}"))
-                      for name, value in step_pairs(self._raw_steps[path], self.path)]
+                      for name, value in step_pairs(raw, self.path)]
             self._steps[path] = cached
         return cached
 
@@ -288,10 +298,11 @@ class Journal:
         return self._contexts.get(path)
 
     # ------------------------------------------------------------------ writing
-    def _write(self, rec: dict[str, Any], *, sync: bool = False) -> None:
+    def _write(self, rec: dict[str, Any], *, sync: bool = False) -> OnDisk | None:
+        """Append ``rec``; where its line is in the file (None while deferred)."""
         if self._deferred is not None:  # not live yet: kept until the plan touches anything
             self._deferred.append(rec)
-            return
+            return None
         if self._broken is not None:  # one failed record: nothing after it may follow
             raise self._broken
         if self._fh is None:
@@ -310,6 +321,18 @@ class Journal:
             with contextlib.suppress(OSError):  # no torn record in the middle of the file
                 os.ftruncate(fd, start)
             raise self._broken from None
+        return OnDisk(start, len(line))
+
+    def _read_back(self, where: OnDisk) -> dict[str, Any]:
+        """The record written at ``where`` (a step's results, asked for again)."""
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(where.offset)
+                line = fh.read(where.length)
+        except OSError as exc:
+            raise storage_error(exc, "read campaign journal", self.path) from None
+        rec: dict[str, Any] = json.loads(line)
+        return rec
 
     def _sync(self) -> None:
         if self.fsync and self._fh is not None:
@@ -344,8 +367,10 @@ class Journal:
                        "results": [[n, encode(v)] for n, v in event.results]}
                 took_run = (event.path, attempt) in self._unsynced_runs
                 self._unsynced_runs.discard((event.path, attempt))
-                self._write(rec, sync=took_run)
+                where = self._write(rec, sync=took_run)
                 self._apply(rec)
+                if where is not None:  # kept on disk, not in memory: a campaign's results
+                    self._raw_steps[event.path] = where  # grow with it (read back if asked)
         elif isinstance(event, SpotConsumed):
             rec = {"t": "spot", "grid": event.grid, "index": event.index,
                    "x": event.position[0], "y": event.position[1]}

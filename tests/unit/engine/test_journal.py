@@ -176,3 +176,18 @@ def test_fsync_only_where_a_power_cut_would_repeat_a_run_or_reuse_a_spot(
             end = next(i for i, s in enumerate(records)
                        if s["t"] == "step" and s["path"] == r["step"])
             assert records.index(r) < end
+
+
+def test_a_live_journal_keeps_step_results_on_disk_and_reads_them_back(tmp_path) -> None:
+    """A campaign's results grow with it: a live journal keeps where each completed step's
+    record is, not its results, and gives the same transcript a resumed journal does."""
+    journal = Journal.create(tmp_path, sequence="pp")
+    Engine(make_fake_beamline(data_dir=tmp_path), journal=journal).run(_plan())
+    live = {path: journal._raw_steps[path] for path in journal.completed_paths()}
+    assert live and all(isinstance(where, tuple) for where in live.values())
+    transcripts = {path: journal.completed_step(path) for path in live}
+    journal.close()
+    reread = Journal.read(tmp_path, journal.info.id)
+    for path, transcript in transcripts.items():
+        assert transcript is not None and len(transcript) == len(reread.completed_step(path))
+        assert repr(transcript) == repr(reread.completed_step(path))
