@@ -218,8 +218,12 @@ class SimWorld:
 
     def beam_on_now(self) -> bool:
         """Whether the beam is on now (outside every beam-loss episode: start <= t < end)."""
-        t = self.clock.now() + self._facility_offset
-        return self.beam_loss.first_loss(t, t) is None
+        return self._beam_on_at(self.clock.now())
+
+    def _beam_on_at(self, t: float) -> bool:
+        """Whether the beam is on at clock time ``t`` (the episodes are in facility time)."""
+        at = t + self._facility_offset
+        return self.beam_loss.first_loss(at, at) is None
 
     # -- the shot model -------------------------------------------------------------------------
     def state(self, times: np.ndarray) -> ShotState:
@@ -236,8 +240,7 @@ class SimWorld:
 
     def state_at(self, t: float) -> ShotState:
         """The device state of one shot at clock time ``t``, in plain numbers."""
-        offset = self._facility_offset
-        on = self.beam_loss.first_loss(t + offset, t + offset) is None
+        on = self._beam_on_at(t)
         state = self._settled.at(t, on)
         return state if state is not None else self.role_map.state(self.commands(), [t], on)
 
@@ -375,11 +378,9 @@ class SimWorld:
         shot = self._beam_shot
         if shot is None or shot.tag != tag or shot.version != self._version:
             t = tl.time_of_tag(tag)  # the shot's time and state as state_at() sees them
-            on = self.beam_loss.first_loss(t + self._facility_offset,
-                                           t + self._facility_offset) is None
             rm = self.role_map
             pump_on = self._commands[rm.pump].value(t) == rm.on_code
-            shot = self._beam_shot = BeamShot(tag, self._version, on, pump_on)
+            shot = self._beam_shot = BeamShot(tag, self._version, self._beam_on_at(t), pump_on)
         return shot
 
     def pulse_energy(self, source: Window | BeamShot) -> float:

@@ -90,9 +90,7 @@ class Status:
         st.device, st.started, st.deadline, st.timeout = device, started, deadline, timeout
         st._error = st._event = st._callbacks = st._lock = None
         st._finished = True
-        st._ends, st._late = deadline, None
-        if timeout is not None and deadline > started + timeout:
-            st._ends = st._late = started + timeout
+        st._ending()
         return st
 
     @classmethod

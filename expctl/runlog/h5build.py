@@ -162,12 +162,19 @@ def set_attrs(oid: Any, values: Mapping[str, Any]) -> None:
         for key, value in values.items():
             _set_attr(oid, key, value)
         return
-    loc, space = oid.id, kit.scalar_space.id
     with c.lock:
-        for key, value in values.items():
-            made = kit.c_scalar(value)
-            if made is None or not _c_attr(c, loc, key.encode(), space, made):
-                _set_attr(oid, key, value)
+        _c_attrs(kit, oid.id, values, lambda: oid)
+
+
+def _c_attrs(kit: _Kit, loc: int, values: Mapping[str, Any], h5py_id: Any) -> None:
+    """``values`` as scalar attributes of the object ``loc`` through HDF5's C functions
+    (under h5py's lock); a value that is not a plain scalar, or that HDF5 refuses, goes
+    through h5py on the object ``h5py_id()`` (which raises HDF5's message)."""
+    space = kit.scalar_space.id
+    for key, value in values.items():
+        made = kit.c_scalar(value)
+        if made is None or not _c_attr(kit.c, loc, key.encode(), space, made):
+            _set_attr(h5py_id(), key, value)
 
 
 def _c_attr(c: Any, loc: int, name: bytes, space: int, made: tuple[int, int, Any]) -> bool:
@@ -247,10 +254,7 @@ def _c_scalar_dataset(parent: Any, name: bytes, value: Any,
         try:
             if c.dwrite(ds, made[1], 0, 0, 0, made[2]) < 0:
                 _scalar_write(parent, name, value)  # (raises HDF5's message)
-            for key, extra in (attrs or {}).items():
-                made = kit.c_scalar(extra)
-                if made is None or not _c_attr(c, ds, key.encode(), space, made):
-                    _set_attr(_dataset(parent, name), key, extra)
+            _c_attrs(kit, ds, attrs or {}, lambda: _dataset(parent, name))
         finally:
             c.dclose(ds)
     return True

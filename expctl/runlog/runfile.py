@@ -77,7 +77,8 @@ def run_attributes(record: RunRecord, context: RunContext) -> dict[str, Any]:
 
 
 def _known_at_stop(record: RunRecord) -> dict[str, Any]:
-    """The root attributes the stop writes again (placeholders until then)."""
+    """The root attributes known for sure only at the stop: the start writes them too
+    (-1, NaN, the running status and the start's comment) and the stop writes them again."""
     return {
         "end_tag": -1 if record.end_tag is None else record.end_tag,
         "stop_time": np.nan if record.stop_time is None else record.stop_time,

@@ -77,7 +77,7 @@ class SimBeamMonitor:
     def read(self) -> Mapping[str, Any]:
         world = self._world
         return _deferred(self._keys, self._compute, world.latest_beam(),
-                                  {self.name: 1.0 if world.beam_on_now() else 0.0})
+                         {self.name: 1.0 if world.beam_on_now() else 0.0})
 
     def _energy_of(self, source: Window | BeamShot) -> dict[str, Any]:
         return {self._energy_key: self._world.pulse_energy(source)}

@@ -174,7 +174,7 @@ class FacilityStore:
             if self.root is None:
                 self._runs[(record.beamline, run)] = json.loads(json.dumps(body))
             else:
-                owner = {"pid": os.getpid(), "host": socket.gethostname(), "body": body}
+                owner = {**_controller(), "body": body}
             self._facility.change({"open": f"{record.beamline}/{run}", "owner": owner,
                                    "tick": tick})
         return record
@@ -205,8 +205,8 @@ class FacilityStore:
             self._write_run_file(record.beamline, record.run, body)
         with self._locked():
             if record.status == 2:  # still running: its entry lives in the facility state
-                owner = dict(self._read_state().get("open_runs", {}).get(key) or {
-                    "pid": os.getpid(), "host": socket.gethostname()}, body=body)
+                owner = dict(self._read_state().get("open_runs", {}).get(key)
+                             or _controller(), body=body)
                 self._facility.change({"open": key, "owner": owner})
             else:
                 self._read_state()
@@ -393,6 +393,11 @@ class FacilityStore:
             rows = self._states[(beamline, key)]["rows"]
             return np.concatenate(rows) if rows else np.zeros((0, width))
         return _read_rows(self._states_dir(beamline) / f"{key}.f64", width, self._rows_cache)
+
+
+def _controller() -> dict[str, Any]:
+    """This process as a run's controller (a later session ends its runs if it died)."""
+    return {"pid": os.getpid(), "host": socket.gethostname()}
 
 
 def _body(record: RunRecord, meta: Mapping[str, Any]) -> dict[str, Any]:
